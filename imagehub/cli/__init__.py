@@ -1,0 +1,1 @@
+"""The `imagehub` command line (Typer)."""

@@ -1,0 +1,247 @@
+"""Administration commands: users, API tokens, organisations and teams, the audit trail."""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from imagehub.core.errors import InvalidInput
+from imagehub.services.platform import Platform, build_platform
+
+console = Console()
+ACTOR = "cli"
+
+user_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
+token_app = typer.Typer(help="Issue and revoke API tokens.", no_args_is_help=True)
+org_app = typer.Typer(help="Organisations and teams.", no_args_is_help=True)
+audit_app = typer.Typer(help="Verify, export and maintain the audit trail.", no_args_is_help=True)
+
+
+def _platform() -> Platform:
+    from imagehub.models.schema import require_current
+
+    platform = build_platform()
+    require_current(platform.engine)
+    return platform
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = typer.prompt("password", hide_input=True)
+    if typer.prompt("again", hide_input=True) != first:
+        raise InvalidInput("the passwords differ")
+    return str(first)
+
+
+@user_app.command("create")
+def user_create(
+    username: str,
+    email: str = typer.Option("", help="E-mail address."),
+    admin: bool = typer.Option(False, "--admin", help="Make a site administrator."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
+) -> None:
+    """Create a user with a password."""
+    from imagehub.services import accounts
+
+    password = _read_password(password_stdin)
+    with _platform().sessions.begin() as session:
+        accounts.create_user(
+            session, username=username, password=password, actor=ACTOR, email=email, is_admin=admin
+        )
+    console.print(f"created user {username}{' (administrator)' if admin else ''}")
+
+
+@user_app.command("passwd")
+def user_passwd(
+    username: str,
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
+) -> None:
+    """Set a user's password."""
+    from imagehub.services import accounts
+
+    password = _read_password(password_stdin)
+    with _platform().sessions.begin() as session:
+        accounts.set_password(session, username=username, password=password, actor=ACTOR)
+    console.print(f"password of {username} changed")
+
+
+@user_app.command("admin")
+def user_admin(username: str, revoke: bool = typer.Option(False, "--revoke")) -> None:
+    """Grant (or with --revoke, remove) site administration."""
+    from imagehub.services import accounts
+
+    with _platform().sessions.begin() as session:
+        accounts.set_admin(session, username=username, is_admin=not revoke, actor=ACTOR)
+    console.print(f"{username} is {'no longer ' if revoke else ''}a site administrator")
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """List users."""
+    from sqlalchemy import select
+
+    from imagehub.models.accounts import User
+
+    table = Table("username", "email", "admin", "active", "sign-in")
+    with _platform().sessions() as session:
+        for user in session.scalars(select(User).order_by(User.username)):
+            table.add_row(
+                user.username,
+                user.email,
+                "yes" if user.is_admin else "",
+                "yes" if user.is_active else "no",
+                "oidc" if user.oidc_subject else "password",
+            )
+    console.print(table)
+
+
+@token_app.command("create")
+def token_create(
+    username: str,
+    name: str = typer.Option(..., help="What the token is for."),
+    scope: str = typer.Option("read", help="read, write or admin."),
+    dataset: str = typer.Option("", help="Limit to one dataset (owner/name)."),
+    expires_days: int = typer.Option(90, help="Days until it expires (0: never)."),
+) -> None:
+    """Issue an API token; it is printed once and stored only as a hash."""
+    from imagehub.services import accounts, datasets
+
+    with _platform().sessions.begin() as session:
+        dataset_id = None
+        if dataset:
+            owner, _, ds_name = dataset.partition("/")
+            dataset_id = datasets.get(session, owner=owner, name=ds_name).id
+        issued = accounts.create_token(
+            session,
+            user=accounts.get_user(session, username),
+            name=name,
+            scope=scope,
+            actor=ACTOR,
+            dataset_id=dataset_id,
+            expires_in=timedelta(days=expires_days) if expires_days else None,
+        )
+    console.print(
+        f"token {issued.token.id} for {username} ({issued.token.scope}); copy it now, it is not shown again:"
+    )
+    print(issued.secret)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: int, username: str = typer.Option(..., help="The token's owner.")) -> None:
+    from imagehub.services import accounts
+
+    with _platform().sessions.begin() as session:
+        accounts.revoke_token(
+            session, user=accounts.get_user(session, username), token_id=token_id, actor=ACTOR
+        )
+    console.print(f"token {token_id} revoked")
+
+
+@org_app.command("create")
+def org_create(name: str, owner: str = typer.Option(..., help="The first owner's username.")) -> None:
+    from imagehub.services import accounts
+
+    with _platform().sessions.begin() as session:
+        accounts.create_org(session, name=name, owner=accounts.get_user(session, owner), actor=ACTOR)
+    console.print(f"organisation {name} created, owned by {owner}")
+
+
+@org_app.command("add-member")
+def org_add_member(
+    org: str, username: str, role: str = typer.Option("member", help="owner or member")
+) -> None:
+    from imagehub.services import accounts
+
+    with _platform().sessions.begin() as session:
+        accounts.add_org_member(session, org=org, username=username, role=role, actor=ACTOR)
+    console.print(f"{username} is a {role} of {org}")
+
+
+@org_app.command("team-create")
+def team_create(org: str, team: str) -> None:
+    from imagehub.services import accounts
+
+    with _platform().sessions.begin() as session:
+        accounts.create_team(session, org=org, name=team, actor=ACTOR)
+    console.print(f"team {org}/{team} created")
+
+
+@org_app.command("team-add")
+def team_add(org: str, team: str, username: str) -> None:
+    from imagehub.services import accounts
+
+    with _platform().sessions.begin() as session:
+        accounts.add_team_member(session, org=org, team=team, username=username, actor=ACTOR)
+    console.print(f"{username} joined {org}/{team}")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the hash chain; report the first broken link."""
+    from imagehub.services import audit
+
+    with _platform().sessions() as session:
+        problem = audit.verify(session)
+    if problem is None:
+        console.print("audit chain intact")
+        return
+    console.print(
+        f"[red]audit chain broken at event {problem.event_id}:[/] {problem.reason}", highlight=False
+    )
+    raise typer.Exit(1)
+
+
+@audit_app.command("export")
+def audit_export(
+    format: str = typer.Option("csv", "--format", help="csv or json (one object per line)."),
+    out: Path = typer.Option(None, "--out", help="Write here instead of stdout."),
+) -> None:
+    """Write the whole trail as CSV or JSON lines."""
+    from imagehub.services import audit
+
+    platform = _platform()
+    with platform.sessions.begin() as session:
+        audit.record(session, actor=ACTOR, action="audit.export", details={"format": format})
+    with platform.sessions() as session:
+        chunks = audit.export(session, format)
+        if out is None:
+            for chunk in chunks:
+                sys.stdout.write(chunk)
+            return
+        with out.open("w", encoding="utf-8", newline="") as handle:
+            handle.writelines(chunks)
+    console.print(f"audit trail written to {out}")
+
+
+@audit_app.command("purge")
+def audit_purge(
+    retention_days: int = typer.Option(None, help="Default: IMAGEHUB_AUDIT_RETENTION_DAYS."),
+) -> None:
+    """Delete events older than the retention period, unless a legal hold covers them."""
+    from imagehub.services import audit
+
+    platform = _platform()
+    days = retention_days if retention_days is not None else platform.settings.audit_retention_days
+    if days is None:
+        raise InvalidInput("no retention period: set IMAGEHUB_AUDIT_RETENTION_DAYS or pass --retention-days")
+    with platform.sessions.begin() as session:
+        deleted = audit.purge(session, actor=ACTOR, retention_days=days)
+    console.print(f"purged {deleted} audit event(s) older than {days} days")
+
+
+@audit_app.command("hold")
+def audit_hold(
+    reason: str, dataset: str = typer.Option("", help="owner/name; empty holds everything.")
+) -> None:
+    """Place a legal hold: events it covers survive any retention purge."""
+    from imagehub.services import audit
+
+    with _platform().sessions.begin() as session:
+        hold = audit.add_legal_hold(session, actor=ACTOR, reason=reason, dataset=dataset)
+    console.print(f"legal hold {hold.id} placed")

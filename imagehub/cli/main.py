@@ -1,0 +1,154 @@
+"""Entry point of the `imagehub` command.
+
+Every ImageHubError ends the command with one line on stderr and exit status 2;
+tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from imagehub import __version__
+from imagehub.core.errors import ImageHubError
+
+app = typer.Typer(
+    name="imagehub",
+    help="Version, de-identify, review and view medical-imaging datasets.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+@app.command()
+def version() -> None:
+    """Print the ImageHub version."""
+    console.print(f"imagehub {__version__}")
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date (safe to run again)."""
+    from imagehub.core.db import check_connection, safe_url
+    from imagehub.models.schema import upgrade
+    from imagehub.services.accounts import ensure_first_admin
+    from imagehub.services.platform import build_platform
+
+    platform = build_platform()
+    check_connection(platform.engine)
+    state = upgrade(platform.engine)
+    console.print(f"database {safe_url(platform.engine.url)} is at schema {state.current}")
+    with platform.sessions.begin() as session:
+        password = ensure_first_admin(session)
+    if password:
+        console.print(
+            f"created the first administrator: user [bold]admin[/], password [bold]{password}[/] "
+            "(shown once; change it with `imagehub user passwd admin`)",
+            highlight=False,
+        )
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="Interface to bind (default from IMAGEHUB_HOST)."),
+    port: int = typer.Option(None, help="Port to listen on (default from IMAGEHUB_PORT)."),
+) -> None:
+    """Run the web portal and API."""
+    import uvicorn
+
+    from imagehub.core.config import load_settings
+    from imagehub.core.db import check_connection
+    from imagehub.models.schema import require_current
+    from imagehub.services.platform import build_platform
+    from imagehub_api.app import create_app
+
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    settings = load_settings(**overrides)
+    platform = build_platform(settings)
+    check_connection(platform.engine)
+    require_current(platform.engine)
+    base = f"http://{settings.host}:{settings.port}"
+    console.print(f"ImageHub {__version__} on {base}  (API docs: {base}/api/docs)")
+    uvicorn.run(create_app(platform), host=settings.host, port=settings.port, log_level="info")
+
+
+@app.command()
+def doctor() -> None:
+    """Check configuration, database, storage and system tools; print fixes."""
+    from imagehub.services.doctor import diagnose
+    from imagehub.services.platform import build_platform
+
+    findings = diagnose(build_platform())
+    table = Table("check", "state", "detail", "fix")
+    for item in findings:
+        state = "[green]ok[/]" if item.ok else ("[red]FAIL[/]" if item.required else "[yellow]missing[/]")
+        table.add_row(item.name, state, item.detail, "" if item.ok else item.fix)
+    console.print(table)
+    if any(item.required and not item.ok for item in findings):
+        raise typer.Exit(1)
+
+
+@app.command()
+def gc(
+    grace_hours: float = typer.Option(6.0, "--grace-hours", help="Keep anything touched this recently."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only report what would be deleted."),
+) -> None:
+    """Delete blobs and tree nodes that no branch, tag or recent commit can reach."""
+    from datetime import timedelta
+
+    from imagehub.services.maintenance import collect_garbage
+    from imagehub.services.platform import build_platform
+
+    report = collect_garbage(build_platform(), grace=timedelta(hours=grace_hours), dry_run=dry_run)
+    verb = "would delete" if dry_run else "deleted"
+    console.print(
+        f"reachable: {report.reachable_commits} commits, {report.reachable_nodes} tree nodes, "
+        f"{report.reachable_blobs} blobs; {verb}: {report.deleted_commits} commits, "
+        f"{report.deleted_nodes} tree nodes, {report.deleted_blobs} blobs ({report.freed_bytes} bytes)"
+    )
+
+
+@app.command()
+def fsck(deep: bool = typer.Option(False, "--deep", help="Re-hash every blob's bytes.")) -> None:
+    """Check that every reachable commit, tree node and blob is present and intact."""
+    from imagehub.services.maintenance import check_integrity
+    from imagehub.services.platform import build_platform
+
+    report = check_integrity(build_platform(), deep=deep)
+    for problem in report.problems:
+        console.print(f"[red]problem:[/] {problem}", highlight=False)
+    console.print(f"checked {report.commits} commits, {report.nodes} tree nodes, {report.blobs} blobs")
+    if not report.ok:
+        console.print(f"[red]{len(report.problems)} problem(s) found; nothing was changed[/]")
+        raise typer.Exit(1)
+
+
+from imagehub.cli.admin import audit_app, org_app, token_app, user_app  # noqa: E402
+from imagehub.cli.remote import COMMANDS  # noqa: E402
+
+for command in COMMANDS:
+    app.command()(command)
+
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+app.add_typer(org_app, name="org")
+app.add_typer(audit_app, name="audit")
+
+
+def main() -> None:
+    """Console-script entry: run the app, turning domain errors into one line."""
+    try:
+        app()
+    except ImageHubError as exc:
+        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

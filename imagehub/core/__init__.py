@@ -1,0 +1,1 @@
+"""Leaf engines and infrastructure drivers; imports nothing from the layers above."""

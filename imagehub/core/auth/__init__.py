@@ -1,0 +1,1 @@
+"""Identity primitives: password hashing, API tokens, roles and the access decision."""

@@ -1,0 +1,84 @@
+"""Who may do what to a dataset: one pure function, so every rule is testable alone.
+
+Roles are ordered (read < write < admin). Visibility adds an implicit reader role:
+``public`` for everyone, ``internal`` for every signed-in user. Branches that the
+dataset names as PHI-bearing (raw data) need the dataset's PHI role on top.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import IntEnum
+
+from imagehub.core.errors import InvalidInput
+
+
+class Role(IntEnum):
+    NONE = 0
+    READ = 1
+    WRITE = 2
+    ADMIN = 3
+
+    @classmethod
+    def parse(cls, value: str) -> Role:
+        try:
+            role = cls[value.upper()]
+        except KeyError:
+            raise InvalidInput(f"unknown role {value!r}: use read, write or admin") from None
+        if role is Role.NONE:
+            raise InvalidInput("role 'none' cannot be granted")
+        return role
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller, as far as authorisation is concerned."""
+
+    user_id: int | None
+    username: str
+    is_admin: bool = False
+    token_scope: Role | None = None  # an API token's ceiling, None for sessions
+    token_dataset_id: int | None = None  # a token limited to one dataset
+
+    @property
+    def anonymous(self) -> bool:
+        return self.user_id is None
+
+
+ANONYMOUS = Principal(user_id=None, username="anonymous")
+
+
+@dataclass(frozen=True)
+class DatasetFacts:
+    id: int
+    owner: str
+    visibility: str
+    phi_branches: tuple[str, ...]
+    phi_role: Role
+
+
+def effective_role(
+    principal: Principal, dataset: DatasetFacts, *, granted: Iterable[Role] = (), owns_namespace: bool = False
+) -> Role:
+    """The strongest role the caller holds on the dataset, capped by its token."""
+    if principal.token_dataset_id is not None and principal.token_dataset_id != dataset.id:
+        return Role.NONE
+    role = Role.NONE
+    if principal.is_admin or owns_namespace:
+        role = Role.ADMIN
+    role = max([role, *granted])
+    if dataset.visibility == "public" or (dataset.visibility == "internal" and not principal.anonymous):
+        role = max(role, Role.READ)
+    if principal.token_scope is not None:
+        role = min(role, principal.token_scope)
+    return role
+
+
+def is_phi_branch(dataset: DatasetFacts, branch: str) -> bool:
+    return any(fnmatch.fnmatchcase(branch, pattern) for pattern in dataset.phi_branches)
+
+
+def may_read_phi(dataset: DatasetFacts, role: Role) -> bool:
+    return role >= dataset.phi_role

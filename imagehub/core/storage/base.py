@@ -1,0 +1,96 @@
+"""The object-store interface every driver implements.
+
+Keys are ``/``-separated relative paths. Reads and writes stream in bounded chunks so
+that multi-GB objects never sit in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import BinaryIO, Protocol, runtime_checkable
+
+from imagehub.core.errors import ImageHubError, NotFound
+from imagehub.core.paths import validate_relative_path
+
+CHUNK_SIZE = 1024 * 1024
+
+
+class StorageError(ImageHubError):
+    """The store could not complete an operation."""
+
+
+class ObjectNotFound(NotFound, StorageError):
+    """No object has that key."""
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    key: str
+    size: int
+    modified: datetime | None = None
+
+
+Source = BinaryIO | Iterable[bytes] | bytes
+
+
+def validate_key(key: str) -> str:
+    """Refuse keys that could escape the store's root or alias another key."""
+    return validate_relative_path(key, "object key")
+
+
+def validate_prefix(prefix: str) -> str:
+    """A listing prefix: empty, or a key-like string that may end in ``/``."""
+    if prefix:
+        validate_key(prefix.rstrip("/") or "x")
+    return prefix
+
+
+def iter_source(source: Source, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+    """Yield a put's body as chunks, whatever shape the caller handed over."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        for start in range(0, len(data), chunk_size):
+            yield data[start : start + chunk_size]
+        return
+    read = getattr(source, "read", None)
+    if read is not None:
+        while chunk := read(chunk_size):
+            yield chunk
+        return
+    for chunk in source:
+        if chunk:
+            yield chunk
+
+
+@runtime_checkable
+class ObjectStore(Protocol):
+    """Narrow storage contract: the drivers' only common ground."""
+
+    url: str
+
+    def put(self, key: str, source: Source) -> ObjectInfo:
+        """Store ``source`` under ``key`` atomically: readers see all of it or none."""
+
+    def get(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Stream bytes ``[start, end)`` of an object (the whole object by default)."""
+
+    def stat(self, key: str) -> ObjectInfo:
+        """Size and time of an object; raises ObjectNotFound."""
+
+    def exists(self, key: str) -> bool:
+        """Whether an object has that key."""
+
+    def delete(self, key: str) -> None:
+        """Remove an object; deleting a missing key is not an error."""
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Objects whose key starts with ``prefix``, in key order."""
+
+    def presign(self, key: str, expires_in: int = 3600) -> str:
+        """A URL from which a client can fetch the object without our credentials."""
+
+    def presign_upload(self, key: str, expires_in: int = 3600) -> str | None:
+        """A URL a remote client can PUT the object's bytes to directly, or None when the
+        store cannot take uploads that bypass the server (local disk)."""

@@ -1,0 +1,164 @@
+"""S3 driver (AWS, MinIO, any S3-compatible endpoint) over boto3.
+
+Large bodies go up as multipart uploads in bounded parts; ranged reads map onto
+HTTP Range requests, so neither direction holds a whole object in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from imagehub.core.storage.base import (
+    CHUNK_SIZE,
+    ObjectInfo,
+    ObjectNotFound,
+    Source,
+    StorageError,
+    iter_source,
+    validate_key,
+    validate_prefix,
+)
+
+MULTIPART_THRESHOLD = 16 * 1024 * 1024
+_NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
+
+
+class _ChunkReader:
+    """File-like view over an iterator of chunks, for boto3's upload_fileobj."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buffer = bytearray()
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._buffer) < size:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._buffer.extend(chunk)
+        if size < 0:
+            size = len(self._buffer)
+        out = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return out
+
+
+class S3Store:
+    """Objects under ``s3://bucket/prefix``."""
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+    ) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.url = f"s3://{bucket}/{self.prefix}"
+        self._client: Any = boto3.client(
+            "s3",
+            endpoint_url=endpoint_url,
+            region_name=region or "us-east-1",
+            aws_access_key_id=access_key_id,
+            aws_secret_access_key=secret_access_key,
+            config=Config(retries={"max_attempts": 5, "mode": "standard"}, signature_version="s3v4"),
+        )
+        self._transfer = TransferConfig(
+            multipart_threshold=MULTIPART_THRESHOLD,
+            multipart_chunksize=MULTIPART_THRESHOLD,
+            max_concurrency=4,
+        )
+
+    def _key(self, key: str) -> str:
+        return self.prefix + validate_key(key)
+
+    def put(self, key: str, source: Source) -> ObjectInfo:
+        body = _ChunkReader(iter_source(source))
+        with _errors(key):
+            self._client.upload_fileobj(body, self.bucket, self._key(key), Config=self._transfer)
+        return self.stat(key)
+
+    def get(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        if end is not None and end <= start:
+            return iter(())
+        request: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key)}
+        if start or end is not None:
+            request["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
+        with _errors(key):
+            try:
+                response = self._client.get_object(**request)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") == "InvalidRange":
+                    return iter(())
+                raise
+        return response["Body"].iter_chunks(CHUNK_SIZE)  # type: ignore[no-any-return]
+
+    def stat(self, key: str) -> ObjectInfo:
+        with _errors(key):
+            head = self._client.head_object(Bucket=self.bucket, Key=self._key(key))
+        return ObjectInfo(key=key, size=head["ContentLength"], modified=head.get("LastModified"))
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.stat(key)
+        except ObjectNotFound:
+            return False
+        return True
+
+    def delete(self, key: str) -> None:
+        with _errors(key):
+            self._client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        validate_prefix(prefix)
+        paginator = self._client.get_paginator("list_objects_v2")
+        with _errors(prefix):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
+                for item in page.get("Contents", []):
+                    yield ObjectInfo(
+                        key=item["Key"][len(self.prefix) :],
+                        size=item["Size"],
+                        modified=item.get("LastModified"),
+                    )
+
+    def presign(self, key: str, expires_in: int = 3600) -> str:
+        self.stat(key)
+        with _errors(key):
+            return self._client.generate_presigned_url(  # type: ignore[no-any-return]
+                "get_object",
+                Params={"Bucket": self.bucket, "Key": self._key(key)},
+                ExpiresIn=expires_in,
+            )
+
+    def presign_upload(self, key: str, expires_in: int = 3600) -> str | None:
+        with _errors(key):
+            return self._client.generate_presigned_url(  # type: ignore[no-any-return]
+                "put_object",
+                Params={"Bucket": self.bucket, "Key": self._key(key)},
+                ExpiresIn=expires_in,
+            )
+
+
+@contextmanager
+def _errors(key: str) -> Iterator[None]:
+    """Translate boto errors into StorageError / ObjectNotFound with the key named."""
+    try:
+        yield
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in _NOT_FOUND_CODES:
+            raise ObjectNotFound(f"no object {key!r}") from exc
+        raise StorageError(f"S3 error on {key!r}: {code or exc}") from exc
+    except BotoCoreError as exc:
+        raise StorageError(f"S3 unreachable: {exc}") from exc

@@ -1,0 +1,75 @@
+"""Content-addressed blobs in object storage, under ``blobs/<aa>/<bb>/<sha256>``.
+
+A blob is written once: putting bytes that are already stored costs one hash and
+one ``exists`` check. Incoming streams are spooled to a bounded temporary file while
+hashing, because the address is only known at the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Iterable, Iterator
+from typing import BinaryIO, Protocol
+
+from imagehub.core.errors import ImageHubError
+from imagehub.core.storage import ObjectStore
+from imagehub.core.storage.base import iter_source
+from imagehub.core.vcs.types import BlobId, validate_blob_id
+
+SPOOL_IN_MEMORY = 8 * 1024 * 1024
+
+
+class BlobMismatch(ImageHubError):
+    """Bytes did not hash to the id they were sent under."""
+
+
+class BlobIndex(Protocol):
+    """The database's record of stored blobs: fast existence checks and GC bookkeeping."""
+
+    def register(self, blobs: Iterable[tuple[BlobId, int]]) -> None:
+        """Record blobs as present (and freshly referenced)."""
+
+    def touch(self, blobs: Iterable[BlobId]) -> set[BlobId]:
+        """Mark blobs as freshly referenced; return those that are not recorded."""
+
+
+def blob_key(blob: BlobId) -> str:
+    return f"blobs/{blob[:2]}/{blob[2:4]}/{blob}"
+
+
+class BlobStore:
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+
+    def exists(self, blob: BlobId) -> bool:
+        return self.store.exists(blob_key(blob))
+
+    def put_stream(
+        self, source: BinaryIO | Iterable[bytes], expected: str | None = None
+    ) -> tuple[BlobId, int]:
+        """Store a stream; with ``expected`` the bytes must hash to it or nothing is kept."""
+        digest = hashlib.sha256()
+        size = 0
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
+            for chunk in iter_source(source):
+                digest.update(chunk)
+                spool.write(chunk)
+                size += len(chunk)
+            blob = BlobId(digest.hexdigest())
+            if expected is not None and validate_blob_id(expected) != blob:
+                raise BlobMismatch(f"content hashes to {blob}, not {expected}")
+            if not self.exists(blob):
+                spool.seek(0)
+                self.store.put(blob_key(blob), spool)
+        return blob, size
+
+    def open(self, blob: BlobId, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        return self.store.get(blob_key(blob), start, end)
+
+    def verify(self, blob: BlobId) -> bool:
+        """Whether the stored bytes still hash to the blob's id (reads the whole blob)."""
+        digest = hashlib.sha256()
+        for chunk in self.open(blob):
+            digest.update(chunk)
+        return digest.hexdigest() == blob

@@ -1,0 +1,78 @@
+"""Commit storage protocol and history walks: merge base and log."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Iterator
+from typing import Protocol
+
+from imagehub.core.errors import NotFound
+from imagehub.core.vcs.types import Commit, CommitId
+
+
+class CommitStore(Protocol):
+    def get_many(self, ids: Iterable[CommitId]) -> dict[CommitId, Commit]:
+        """The commits of those ids that exist in this repository."""
+
+    def add(self, commit: Commit) -> None:
+        """Record a commit (a no-op when it is already there)."""
+
+    def find_prefix(self, prefix: str, limit: int) -> list[CommitId]:
+        """Ids starting with ``prefix``, at most ``limit`` of them."""
+
+
+def get_commit(store: CommitStore, commit_id: CommitId) -> Commit:
+    commit = store.get_many([commit_id]).get(commit_id)
+    if commit is None:
+        raise NotFound(f"commit {commit_id} not found")
+    return commit
+
+
+def merge_base(store: CommitStore, left: CommitId, right: CommitId) -> CommitId | None:
+    """A best common ancestor of two commits (None when histories are unrelated).
+
+    Commits are visited newest generation first, so every child has passed its marks
+    down before a parent is looked at; the first commit reached from both sides is a
+    common ancestor that no other common ancestor descends from.
+    """
+    if left == right:
+        return left
+    marks: dict[CommitId, int] = {left: 1, right: 2}
+    commits = store.get_many([left, right])
+    heap = [(-commits[c].generation, c) for c in (left, right)]
+    heapq.heapify(heap)
+    done: set[CommitId] = set()
+    while heap:
+        _, commit_id = heapq.heappop(heap)
+        if commit_id in done:
+            continue
+        done.add(commit_id)
+        if marks[commit_id] == 3:
+            return commit_id
+        parents = commits[commit_id].parents
+        missing = [p for p in parents if p not in commits]
+        if missing:
+            commits.update(store.get_many(missing))
+        for parent in parents:
+            marks[parent] = marks.get(parent, 0) | marks[commit_id]
+            heapq.heappush(heap, (-commits[parent].generation, parent))
+    return None
+
+
+def walk_history(store: CommitStore, head: CommitId) -> Iterator[Commit]:
+    """Every ancestor of ``head`` (itself included), newest first, each once."""
+    commits = store.get_many([head])
+    if head not in commits:
+        raise NotFound(f"commit {head} not found")
+    heap = [(-commits[head].generation, -commits[head].created_at.timestamp(), head)]
+    seen = {head}
+    while heap:
+        _, _, commit_id = heapq.heappop(heap)
+        commit = commits.pop(commit_id)
+        yield commit
+        fresh = [p for p in commit.parents if p not in seen]
+        seen.update(fresh)
+        commits.update(store.get_many(fresh))
+        for parent in fresh:
+            c = commits[parent]
+            heapq.heappush(heap, (-c.generation, -c.created_at.timestamp(), parent))

@@ -1,0 +1,110 @@
+"""Reachability for garbage collection, and fsck: read-only integrity checks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from imagehub.core.errors import ImageHubError
+from imagehub.core.vcs.blobs import BlobStore
+from imagehub.core.vcs.commits import CommitStore
+from imagehub.core.vcs.nodes import EMPTY_TREE_ID, NodeCache, NodeReader, NodeStore
+from imagehub.core.vcs.types import BlobId, Commit, CommitId, NodeId
+
+
+@dataclass
+class Reachable:
+    commits: set[CommitId] = field(default_factory=set)
+    nodes: set[NodeId] = field(default_factory=set)
+    blobs: set[BlobId] = field(default_factory=set)
+
+
+def _commits_from(store: CommitStore, roots: Iterable[CommitId]) -> dict[CommitId, Commit]:
+    seen: dict[CommitId, Commit] = {}
+    frontier = set(roots)
+    while frontier:
+        found = store.get_many(frontier)
+        seen.update(found)
+        frontier = {p for c in found.values() for p in c.parents if p not in seen}
+    return seen
+
+
+def mark(commits: CommitStore, nodes: NodeStore, roots: Iterable[CommitId]) -> Reachable:
+    """Everything reachable from ``roots``: their history, every tree node and blob."""
+    reachable = Reachable()
+    history = _commits_from(commits, roots)
+    reachable.commits = set(history)
+    reader = NodeReader(nodes, NodeCache(capacity=1024))
+    pending = [c.tree for c in history.values()]
+    while pending:
+        node_id = pending.pop()
+        if node_id in reachable.nodes or node_id == EMPTY_TREE_ID:
+            continue
+        reachable.nodes.add(node_id)
+        node = reader.get(node_id)
+        if node.level == 0:
+            reachable.blobs.update(BlobId(item[1]) for item in node.items)
+        else:
+            pending.extend(item.node for item in node.items if item.node not in reachable.nodes)  # type: ignore[union-attr]
+    return reachable
+
+
+@dataclass
+class FsckReport:
+    commits: int = 0
+    nodes: int = 0
+    blobs: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def fsck(
+    commits: CommitStore, nodes: NodeStore, blobs: BlobStore, roots: Iterable[CommitId], *, deep: bool = False
+) -> FsckReport:
+    """Check that every reachable object is present and hashes to its address.
+
+    Reports problems; never repairs. ``deep`` re-hashes every blob's bytes.
+    """
+    report = FsckReport()
+    history = _commits_from(commits, roots)
+    missing_commits = set(roots) - set(history)
+    report.problems += [f"commit {c} is referenced but missing" for c in sorted(missing_commits)]
+    reader = NodeReader(nodes, NodeCache(capacity=1024), verify=True)
+    seen_nodes: set[NodeId] = set()
+    seen_blobs: set[BlobId] = set()
+    for commit in history.values():
+        report.commits += 1
+        if not commit.has_valid_id():
+            report.problems.append(f"commit {commit.id} does not hash to its id")
+        report.problems += [
+            f"commit {commit.id} names missing parent {p}" for p in commit.parents if p not in history
+        ]
+        pending = [(commit.tree, commit.id)]
+        while pending:
+            node_id, owner = pending.pop()
+            if node_id in seen_nodes or node_id == EMPTY_TREE_ID:
+                continue
+            seen_nodes.add(node_id)
+            try:
+                node = reader.get(node_id)
+            except ImageHubError as exc:
+                report.problems.append(f"{exc} (in the tree of commit {owner})")
+                continue
+            if node.level > 0:
+                pending.extend((item.node, owner) for item in node.items)  # type: ignore[union-attr]
+                continue
+            for item in node.items:
+                blob = BlobId(item[1])
+                if blob in seen_blobs:
+                    continue
+                seen_blobs.add(blob)
+                if not blobs.exists(blob):
+                    report.problems.append(f"blob {blob} of {item[0]!r} is missing (commit {owner})")
+                elif deep and not blobs.verify(blob):
+                    report.problems.append(f"blob {blob} of {item[0]!r} does not hash to its id")
+    report.nodes = len(seen_nodes)
+    report.blobs = len(seen_blobs)
+    return report

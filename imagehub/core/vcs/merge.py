@@ -1,0 +1,84 @@
+"""Three-way merge of manifests on their merge base, path by path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from imagehub.core.errors import Conflict
+from imagehub.core.vcs.diff import diff_trees
+from imagehub.core.vcs.nodes import NodeReader
+from imagehub.core.vcs.tree import Edit, NodeWriter, Tree
+from imagehub.core.vcs.types import Entry, NodeId
+
+
+class MergeStrategy(StrEnum):
+    FAIL = "fail"  # any conflicting path stops the merge
+    OURS = "ours"  # conflicting paths keep the destination's version
+    THEIRS = "theirs"  # conflicting paths take the source's version
+
+
+@dataclass(frozen=True)
+class PathConflict:
+    path: str
+    base: Entry | None
+    ours: Entry | None
+    theirs: Entry | None
+
+    def as_dict(self) -> dict[str, Any]:
+        def side(entry: Entry | None) -> dict[str, Any] | None:
+            return entry.as_dict() if entry else None
+
+        return {
+            "path": self.path,
+            "base": side(self.base),
+            "ours": side(self.ours),
+            "theirs": side(self.theirs),
+        }
+
+
+class MergeConflict(Conflict):
+    """Both sides changed the same paths differently."""
+
+    def __init__(self, conflicts: list[PathConflict]) -> None:
+        shown = ", ".join(c.path for c in conflicts[:5])
+        more = f" and {len(conflicts) - 5} more" if len(conflicts) > 5 else ""
+        super().__init__(f"merge conflict on {len(conflicts)} path(s): {shown}{more}")
+        self.conflicts = conflicts
+
+    def details(self) -> dict[str, object]:
+        return {"conflicts": [c.as_dict() for c in self.conflicts]}
+
+
+def merge_trees(
+    reader: NodeReader,
+    *,
+    base: NodeId,
+    ours: NodeId,
+    theirs: NodeId,
+    strategy: MergeStrategy,
+    writer: NodeWriter,
+) -> NodeId:
+    """The merged manifest; raises MergeConflict under the ``fail`` strategy."""
+    if theirs in (base, ours):
+        return ours
+    if ours == base:
+        return theirs
+    our_changes = {c.path: c.right for c in diff_trees(reader, base, ours)}
+    edits: list[Edit] = []
+    conflicts: list[PathConflict] = []
+    for change in diff_trees(reader, base, theirs):
+        if change.path not in our_changes:
+            edits.append((change.path, change.right))
+            continue
+        ours_entry = our_changes[change.path]
+        if ours_entry == change.right:
+            continue  # both sides made the same change
+        if strategy is MergeStrategy.THEIRS:
+            edits.append((change.path, change.right))
+        elif strategy is MergeStrategy.FAIL:
+            conflicts.append(PathConflict(change.path, change.left, ours_entry, change.right))
+    if conflicts:
+        raise MergeConflict(conflicts)
+    return Tree(reader).apply(ours, edits, writer)

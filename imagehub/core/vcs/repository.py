@@ -1,0 +1,364 @@
+"""The versioning engine's front object: one dataset's refs, commits and manifests.
+
+Assembled from narrow stores (refs, commits, nodes, blob index) so the same logic runs
+over the database in production and over fakes in tests. Every method assumes that
+the caller holds one transaction around it: a failure anywhere leaves nothing behind.
+The operations map one to one onto lakeFS's (repository, branch, commit, ref, object,
+diff, merge), so a lakeFS-backed implementation can stand in for this one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import islice
+
+from imagehub.core.errors import Conflict, InvalidInput, NotFound
+from imagehub.core.vcs.blobs import BlobIndex
+from imagehub.core.vcs.changes import ChangeSet, prefix_range
+from imagehub.core.vcs.commits import CommitStore, get_commit, merge_base, walk_history
+from imagehub.core.vcs.diff import diff_trees
+from imagehub.core.vcs.merge import MergeStrategy, merge_trees
+from imagehub.core.vcs.nodes import EMPTY_TREE_ID, NodeReader, NodeStore
+from imagehub.core.vcs.refs import (
+    Ref,
+    RefConflict,
+    RefKind,
+    RefStore,
+    parse_ref_expression,
+    validate_ref_name,
+)
+from imagehub.core.vcs.tree import Edit, NodeWriter, Tree
+from imagehub.core.vcs.types import BlobId, Change, Commit, CommitId, Entry, NodeId
+
+MAX_PAGE = 10_000
+MIN_COMMIT_PREFIX = 7
+
+
+class MissingBlobs(Conflict):
+    """A change set names blobs that were never uploaded."""
+
+    def __init__(self, blobs: set[BlobId]) -> None:
+        sample = ", ".join(sorted(blobs)[:3])
+        super().__init__(f"{len(blobs)} blob(s) not uploaded: {sample}")
+        self.blobs = blobs
+
+    def details(self) -> dict[str, object]:
+        return {"missing": sorted(self.blobs)}
+
+
+class BranchMoved(Conflict):
+    """The branch no longer points where the writer expected."""
+
+
+class ProtectedBranch(Conflict):
+    """Direct commits to a protected branch are refused; merge into it instead."""
+
+
+@dataclass(frozen=True)
+class Stores:
+    refs: RefStore
+    commits: CommitStore
+    nodes: NodeStore
+    blobs: BlobIndex
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _page_limit(limit: int) -> int:
+    if not 0 < limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
+    return limit
+
+
+class Repository:
+    def __init__(self, stores: Stores, *, clock: Callable[[], datetime] = _now) -> None:
+        self.stores = stores
+        self.reader = NodeReader(stores.nodes)
+        self.tree = Tree(self.reader)
+        self.clock = clock
+
+    # -- resolving ----------------------------------------------------------------------
+    def resolve(self, expression: str) -> Commit:
+        """A branch, a tag or a commit id (7+ hex digits), optionally with ``~n`` / ``^n``."""
+        base, steps = parse_ref_expression(expression)
+        commit = get_commit(self.stores.commits, self._resolve_base(base))
+        for op, n in steps:
+            if op == "~":
+                for _ in range(n):
+                    commit = self._parent(commit, 1, expression)
+            else:
+                commit = self._parent(commit, n, expression)
+        return commit
+
+    def _resolve_base(self, name: str) -> CommitId:
+        for kind in (RefKind.BRANCH, RefKind.TAG):
+            ref = self.stores.refs.get(name, kind)
+            if ref is not None:
+                return ref.commit
+        if len(name) >= MIN_COMMIT_PREFIX and all(c in "0123456789abcdef" for c in name):
+            found = self.stores.commits.find_prefix(name, limit=2)
+            if len(found) == 1:
+                return found[0]
+            if len(found) > 1:
+                raise InvalidInput(f"commit prefix {name!r} is ambiguous")
+        raise NotFound(f"no branch, tag or commit named {name!r}")
+
+    def _parent(self, commit: Commit, number: int, expression: str) -> Commit:
+        if number < 1 or number > len(commit.parents):
+            raise NotFound(f"{expression!r}: commit {commit.id[:12]} has no parent {number}")
+        return get_commit(self.stores.commits, commit.parents[number - 1])
+
+    def get_ref(self, name: str, kind: RefKind) -> Ref:
+        ref = self.stores.refs.get(name, kind)
+        if ref is None:
+            raise NotFound(f"{kind.value} {name!r} not found")
+        return ref
+
+    # -- branches and tags --------------------------------------------------------------
+    def init(self, default_branch: str, *, author: str) -> Commit:
+        """The first, empty commit of a new repository and its default branch."""
+        commit = self._make_commit(EMPTY_TREE_ID, (), author=author, message="Initial commit", metadata={})
+        self.stores.commits.add(commit)
+        self._create_ref(Ref(validate_ref_name(default_branch, RefKind.BRANCH), RefKind.BRANCH, commit.id))
+        return commit
+
+    def create_branch(self, name: str, source: str) -> Ref:
+        """A new branch at any ref: O(1), nothing is copied."""
+        validate_ref_name(name, RefKind.BRANCH)
+        ref = Ref(name, RefKind.BRANCH, self.resolve(source).id, created_at=self.clock())
+        self._create_ref(ref)
+        return ref
+
+    def create_tag(self, name: str, target: str, message: str = "") -> Ref:
+        """Tags are immutable: created once, never moved."""
+        validate_ref_name(name, RefKind.TAG)
+        ref = Ref(name, RefKind.TAG, self.resolve(target).id, message=message, created_at=self.clock())
+        self._create_ref(ref)
+        return ref
+
+    def _create_ref(self, ref: Ref) -> None:
+        other = RefKind.TAG if ref.kind is RefKind.BRANCH else RefKind.BRANCH
+        if self.stores.refs.get(ref.name, other) is not None:
+            raise Conflict(f"a {other.value} named {ref.name!r} already exists")
+        try:
+            self.stores.refs.create(ref)
+        except RefConflict:
+            raise Conflict(f"{ref.kind.value} {ref.name!r} already exists") from None
+
+    def delete_ref(self, name: str, kind: RefKind, *, default_branch: str | None = None) -> None:
+        ref = self.get_ref(name, kind)
+        if kind is RefKind.BRANCH and (name == default_branch or ref.protected):
+            why = "the default branch" if name == default_branch else "protected"
+            raise Conflict(f"branch {name!r} is {why} and cannot be deleted")
+        self.stores.refs.delete(name, kind)
+
+    def list_refs(self, kind: RefKind, *, prefix: str = "", after: str = "", limit: int = 100) -> list[Ref]:
+        return self.stores.refs.list(kind, prefix=prefix, after=after, limit=_page_limit(limit))
+
+    def set_protected(self, branch: str, protected: bool) -> Ref:
+        self.get_ref(branch, RefKind.BRANCH)
+        self.stores.refs.set_protected(branch, protected)
+        return self.get_ref(branch, RefKind.BRANCH)
+
+    # -- writing ------------------------------------------------------------------------
+    def commit(
+        self,
+        branch: str,
+        changes: ChangeSet,
+        *,
+        author: str,
+        message: str,
+        metadata: dict[str, str] | None = None,
+        expected_parent: str | None = None,
+        allow_empty: bool = False,
+    ) -> Commit:
+        """Apply a change set to a branch as one new commit."""
+        ref = self.get_ref(branch, RefKind.BRANCH)
+        if ref.protected:
+            raise ProtectedBranch(f"branch {branch!r} is protected: open a change proposal and merge instead")
+        if expected_parent is not None and not ref.commit.startswith(expected_parent):
+            raise BranchMoved(
+                f"branch {branch!r} is at {ref.commit[:12]}, not {expected_parent[:12]}: pull and retry"
+            )
+        if not changes and not allow_empty:
+            raise InvalidInput("nothing to commit: the change set is empty")
+        head = get_commit(self.stores.commits, ref.commit)
+        edits = self._edits(head.tree, changes)
+        missing = self.stores.blobs.touch({BlobId(entry.blob) for entry in changes.puts.values()})
+        if missing:
+            raise MissingBlobs(missing)
+        writer = NodeWriter()
+        tree = self.tree.apply(head.tree, edits, writer)
+        if tree == head.tree and not allow_empty:
+            raise InvalidInput("nothing to commit: the changes leave the manifest as it was")
+        return self._advance(ref, writer, tree, (head.id,), author, message, metadata or {})
+
+    def _edits(self, tree: NodeId, changes: ChangeSet) -> list[Edit]:
+        edits: dict[str, Entry | None] = {}
+        for prefix in changes.delete_prefixes:
+            start, end = prefix_range(prefix)
+            for entry in self.tree.iterate(tree, start, end):
+                edits[entry.path] = None
+        for path in changes.deletes:
+            edits[path] = None
+        edits.update(changes.puts)
+        return sorted(edits.items(), key=lambda kv: kv[0])
+
+    def _make_commit(
+        self,
+        tree: NodeId,
+        parents: tuple[CommitId, ...],
+        *,
+        author: str,
+        message: str,
+        metadata: dict[str, str],
+    ) -> Commit:
+        created = self.clock()
+        commit_id = Commit.compute_id(
+            tree=tree, parents=parents, author=author, message=message, created_at=created, metadata=metadata
+        )
+        generation = 1
+        if parents:
+            generation = 1 + max(c.generation for c in self.stores.commits.get_many(parents).values())
+        return Commit(commit_id, tree, parents, author, message, created, metadata, generation)
+
+    def _advance(
+        self,
+        ref: Ref,
+        writer: NodeWriter,
+        tree: NodeId,
+        parents: tuple[CommitId, ...],
+        author: str,
+        message: str,
+        metadata: dict[str, str],
+    ) -> Commit:
+        """Persist nodes and the commit, then move the branch by compare-and-swap."""
+        if writer.created:
+            self.stores.nodes.put_many(writer.created)
+        commit = self._make_commit(tree, parents, author=author, message=message, metadata=metadata)
+        self.stores.commits.add(commit)
+        try:
+            self.stores.refs.compare_and_swap(ref.name, ref.commit, commit.id)
+        except RefConflict:
+            raise BranchMoved(f"branch {ref.name!r} moved while committing: pull and retry") from None
+        return commit
+
+    def merge(
+        self,
+        source: str,
+        destination: str,
+        *,
+        author: str,
+        message: str = "",
+        strategy: MergeStrategy = MergeStrategy.FAIL,
+        metadata: dict[str, str] | None = None,
+    ) -> Commit:
+        """Three-way merge of ``source`` into branch ``destination`` on their merge base."""
+        ref = self.get_ref(destination, RefKind.BRANCH)
+        theirs = self.resolve(source)
+        ours = get_commit(self.stores.commits, ref.commit)
+        base_id = merge_base(self.stores.commits, ours.id, theirs.id)
+        if base_id == theirs.id:
+            raise InvalidInput(f"{destination!r} already contains {source!r}: nothing to merge")
+        base_tree = get_commit(self.stores.commits, base_id).tree if base_id else EMPTY_TREE_ID
+        writer = NodeWriter()
+        tree = merge_trees(
+            self.reader, base=base_tree, ours=ours.tree, theirs=theirs.tree, strategy=strategy, writer=writer
+        )
+        text = message or f"Merge {source} into {destination}"
+        return self._advance(ref, writer, tree, (ours.id, theirs.id), author, text, metadata or {})
+
+    def revert(self, branch: str, target: str, *, author: str, parent_number: int = 1) -> Commit:
+        """Undo one commit's changes on a branch, as a new commit (three-way, so later work stays)."""
+        ref = self.get_ref(branch, RefKind.BRANCH)
+        if ref.protected:
+            raise ProtectedBranch(f"branch {branch!r} is protected: revert through a change proposal")
+        reverted = self.resolve(target)
+        if not reverted.parents:
+            raise InvalidInput(f"commit {reverted.id[:12]} has no parent to revert to")
+        parent = self._parent(reverted, parent_number, target)
+        head = get_commit(self.stores.commits, ref.commit)
+        writer = NodeWriter()
+        tree = merge_trees(
+            self.reader,
+            base=reverted.tree,
+            ours=head.tree,
+            theirs=parent.tree,
+            strategy=MergeStrategy.FAIL,
+            writer=writer,
+        )
+        message = f'Revert "{reverted.message.splitlines()[0] if reverted.message else reverted.id[:12]}"'
+        metadata: dict[str, str] = {"reverts": reverted.id}
+        return self._advance(ref, writer, tree, (head.id,), author, message, metadata)
+
+    def commit_tree(
+        self, branch: str, tree: NodeId, *, author: str, message: str, metadata: dict[str, str]
+    ) -> Commit:
+        """Point ``branch`` at a new commit whose manifest is an existing tree (zero-copy)."""
+        ref = self.get_ref(branch, RefKind.BRANCH)
+        return self._advance(ref, NodeWriter(), tree, (ref.commit,), author, message, metadata)
+
+    def build_tree(self, entries: Iterator[Entry]) -> tuple[NodeId, dict[NodeId, bytes]]:
+        """A manifest of the given entries (sorted by path), for curated subsets."""
+        writer = NodeWriter()
+        root = self.tree.apply(EMPTY_TREE_ID, [(e.path, e) for e in entries], writer)
+        self.stores.nodes.put_many(writer.created)
+        return root, writer.created
+
+    # -- reading ------------------------------------------------------------------------
+    def stat(self, ref: str, path: str) -> Entry:
+        entry = self.tree.get(self.resolve(ref).tree, path)
+        if entry is None:
+            raise NotFound(f"no path {path!r} at {ref!r}")
+        return entry
+
+    def list_objects(self, ref: str, *, prefix: str = "", after: str = "", limit: int = 1000) -> list[Entry]:
+        """One page of paths under ``prefix``, strictly after ``after``, in path order."""
+        start, end = prefix_range(prefix)
+        if after:
+            start = max(start, after + "\x00")
+        entries = self.tree.iterate(self.resolve(ref).tree, start, end)
+        return list(islice(entries, _page_limit(limit)))
+
+    def count(self, ref: str) -> int:
+        return self.tree.count(self.resolve(ref).tree)
+
+    def diff(
+        self, left: str, right: str, *, prefix: str = "", after: str = "", limit: int = 1000
+    ) -> list[Change]:
+        start, end = prefix_range(prefix)
+        if after:
+            start = max(start, after + "\x00")
+        changes = diff_trees(self.reader, self.resolve(left).tree, self.resolve(right).tree, start, end)
+        return list(islice(changes, _page_limit(limit)))
+
+    def log(self, ref: str, *, path: str = "", after: str = "", limit: int = 100) -> list[Commit]:
+        """Commits reachable from ``ref``, newest first; with ``path``, only those that changed it."""
+        _page_limit(limit)
+        history = walk_history(self.stores.commits, self.resolve(ref).id)
+        if after:
+            history = _skip_through(history, after)
+        if path:
+            history = (c for c in history if self._touches(c, path))
+        return list(islice(history, limit))
+
+    def _touches(self, commit: Commit, path: str) -> bool:
+        """Whether the commit changed ``path`` or anything under ``path/`` from its first parent."""
+        parent_tree = (
+            get_commit(self.stores.commits, commit.parents[0]).tree if commit.parents else EMPTY_TREE_ID
+        )
+        if self.tree.get(parent_tree, path) != self.tree.get(commit.tree, path):
+            return True
+        start, end = prefix_range(path.rstrip("/") + "/")
+        return next(diff_trees(self.reader, parent_tree, commit.tree, start, end), None) is not None
+
+
+def _skip_through(history: Iterator[Commit], after: str) -> Iterator[Commit]:
+    for commit in history:
+        if commit.id == after:
+            return history
+    raise NotFound(f"commit {after!r} is not in this history")

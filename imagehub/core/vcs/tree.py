@@ -1,0 +1,267 @@
+"""The manifest as a content-defined, content-addressed B-tree (a "prolly tree").
+
+Entries are sorted by path. A node ends after an item whose key hashes to a boundary
+(about one in ``TARGET``) or when it reaches ``MAX_ITEMS``, so node boundaries depend
+only on the keys around them: the tree for a given set of entries is always the same
+(equal manifests have equal root ids, whatever edits produced them), and an edit of k
+paths rewrites about k·log n nodes. Diffs skip every subtree whose id both sides share.
+"""
+
+from __future__ import annotations
+
+import zlib
+from bisect import bisect_left
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from imagehub.core.hashing import content_id
+from imagehub.core.vcs.nodes import EMPTY_TREE_ID, ChildRef, Item, Node, NodeReader, decode_node
+from imagehub.core.vcs.types import Entry, NodeId
+
+TARGET = 64
+MAX_ITEMS = 512
+_BOUNDARY_BITS = 6  # 2**6 == TARGET
+
+Edit = tuple[str, Item | None]  # key -> new item, or None to delete
+
+
+def is_boundary(key: str, level: int) -> bool:
+    """Whether a node of ``level`` ends after the item keyed ``key``."""
+    mixed = ((zlib.crc32(key.encode()) ^ (level * 0x9E3779B9)) * 0x85EBCA6B) & 0xFFFFFFFF
+    return mixed >> (32 - _BOUNDARY_BITS) == 0
+
+
+@dataclass
+class NodeWriter:
+    """Collects the nodes an edit creates; the caller persists them in its transaction."""
+
+    created: dict[NodeId, bytes] = field(default_factory=dict)
+
+    def write(self, node: Node) -> ChildRef:
+        payload = node.encode()
+        node_id = NodeId(content_id(payload))
+        self.created[node_id] = payload
+        return ChildRef(node.items[0][0], node_id, node.entries)
+
+
+class _Chunker:
+    """Cuts a level's item stream into nodes at content-defined boundaries."""
+
+    def __init__(self, level: int, writer: NodeWriter, emit: Callable[[ChildRef], None]) -> None:
+        self.level = level
+        self.writer = writer
+        self.emit = emit
+        self.buffer: list[Item] = []
+
+    def add(self, item: Item) -> None:
+        self.buffer.append(item)
+        if is_boundary(item[0], self.level) or len(self.buffer) >= MAX_ITEMS:
+            self.cut()
+
+    def cut(self) -> None:
+        if self.buffer:
+            self.emit(self.writer.write(Node(self.level, tuple(self.buffer))))
+            self.buffer = []
+
+
+class _LevelCursor:
+    """Walks the nodes of one level of an existing tree in key order."""
+
+    def __init__(self, reader: NodeReader, root: Node, level: int) -> None:
+        self.reader = reader
+        self.root = root
+        self.level = level
+        self.stack: list[tuple[Node, int]] = []  # internal nodes above `level` and the child index
+        self.current: Node = root
+
+    def seek(self, key: str) -> Node:
+        """The node at this level whose range holds ``key`` (the first node if none does)."""
+        self.stack = []
+        node = self.root
+        while node.level > self.level:
+            index = _child_index(node, key)
+            self.stack.append((node, index))
+            node = self.reader.get(node.items[index].node)  # type: ignore[union-attr]
+        self.current = node
+        return node
+
+    def next_first_key(self) -> str | None:
+        """First key of the node after the current one, without moving."""
+        for node, index in reversed(self.stack):
+            if index + 1 < len(node.items):
+                return node.items[index + 1][0]
+        return None
+
+    def advance(self) -> Node | None:
+        while self.stack:
+            node, index = self.stack.pop()
+            if index + 1 < len(node.items):
+                self.stack.append((node, index + 1))
+                child = self.reader.get(node.items[index + 1].node)  # type: ignore[union-attr]
+                while child.level > self.level:
+                    self.stack.append((child, 0))
+                    child = self.reader.get(child.items[0].node)  # type: ignore[union-attr]
+                self.current = child
+                return child
+        return None
+
+
+def _child_index(node: Node, key: str) -> int:
+    """Index of the last child whose first key is <= ``key`` (0 if none)."""
+    lo, hi = 0, len(node.items)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if node.items[mid][0] <= key:
+            lo = mid + 1
+        else:
+            hi = mid
+    return max(lo - 1, 0)
+
+
+def _merge(items: Sequence[Item], edits: Sequence[Edit]) -> Iterator[Item]:
+    """Apply sorted key edits to sorted items."""
+    i = 0
+    for key, new in edits:
+        while i < len(items) and items[i][0] < key:
+            yield items[i]
+            i += 1
+        if i < len(items) and items[i][0] == key:
+            i += 1  # replaced or deleted
+        if new is not None:
+            yield new
+    yield from items[i:]
+
+
+class Tree:
+    """Reads and edits manifests stored as prolly trees."""
+
+    def __init__(self, reader: NodeReader) -> None:
+        self.reader = reader
+
+    # -- reading ---------------------------------------------------------------------------
+    def get(self, root: NodeId, path: str) -> Entry | None:
+        node = self.reader.get(root)
+        while node.level > 0:
+            node = self.reader.get(node.items[_child_index(node, path)].node)  # type: ignore[union-attr]
+        index = _child_index(node, path)
+        if node.items and node.items[index][0] == path:
+            return node.items[index]  # type: ignore[return-value]
+        return None
+
+    def count(self, root: NodeId) -> int:
+        return self.reader.get(root).entries
+
+    def iterate(self, root: NodeId, start: str = "", end: str | None = None) -> Iterator[Entry]:
+        """Entries with ``start <= path < end``, streamed in path order."""
+        stack: list[Item] = [ChildRef("", root, 0)]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, Entry):
+                if end is not None and item.path >= end:
+                    return
+                if item.path >= start:
+                    yield item
+                continue
+            node = self.reader.get(item.node)
+            # Children before the one holding `start` end before it (child i ends where i+1 begins).
+            first = _child_index(node, start) if start and node.level > 0 else 0
+            for child in reversed(node.items[first:]):
+                if end is None or child[0] < end:
+                    stack.append(child)
+
+    # -- writing ---------------------------------------------------------------------------
+    def apply(self, root: NodeId, edits: Sequence[Edit], writer: NodeWriter) -> NodeId:
+        """The root of ``root`` with ``edits`` (sorted, unique keys) applied."""
+        if not edits:
+            return root
+        old_root = self.reader.get(root)
+        self._prefetch_paths(old_root, [key for key, _ in edits])
+        level = 0
+        level_edits: list[Edit] = list(edits)
+        while True:
+            if level > old_root.level or not old_root.items:
+                refs = self._build_level(level, [item for _, item in level_edits if item is not None], writer)
+            elif level == old_root.level:
+                refs = self._build_level(level, list(_merge(old_root.items, level_edits)), writer)
+            else:
+                level_edits = self._apply_level(old_root, level, level_edits, writer)
+                level += 1
+                continue
+            if len(refs) <= 1:
+                return self._collapse(refs[0].node if refs else EMPTY_TREE_ID, writer)
+            level_edits = [(ref.key, ref) for ref in refs]
+            level += 1
+
+    def _prefetch_paths(self, root: Node, keys: Sequence[str]) -> None:
+        """Load every node between the root and the edited keys, one round trip per level."""
+        frontier: list[tuple[Node, Sequence[str]]] = [(root, keys)]
+        while frontier and frontier[0][0].level > 0:
+            wanted: list[tuple[NodeId, Sequence[str]]] = []
+            for node, node_keys in frontier:
+                for index, child in enumerate(node.items):
+                    lo = 0 if index == 0 else bisect_left(node_keys, child[0])
+                    hi = (
+                        len(node_keys)
+                        if index + 1 == len(node.items)
+                        else bisect_left(node_keys, node.items[index + 1][0])
+                    )
+                    if lo < hi:
+                        wanted.append((child.node, node_keys[lo:hi]))  # type: ignore[union-attr]
+            if len(wanted) > self.reader.cache.capacity // 2:
+                return
+            nodes = self.reader.get_many(node_id for node_id, _ in wanted)
+            frontier = [(nodes[node_id], node_keys) for node_id, node_keys in wanted]
+
+    def _collapse(self, node_id: NodeId, writer: NodeWriter) -> NodeId:
+        """A root with one child is replaced by that child, keeping the tree canonical."""
+        while node_id != EMPTY_TREE_ID:
+            fresh = writer.created.get(node_id)
+            node = decode_node(fresh) if fresh is not None else self.reader.get(node_id)
+            if node.level == 0 or len(node.items) > 1:
+                break
+            writer.created.pop(node_id, None)  # a one-child root is never stored
+            node_id = node.items[0].node  # type: ignore[union-attr]
+        return node_id
+
+    @staticmethod
+    def _build_level(level: int, items: Sequence[Item], writer: NodeWriter) -> list[ChildRef]:
+        refs: list[ChildRef] = []
+        chunker = _Chunker(level, writer, refs.append)
+        for item in items:
+            chunker.add(item)
+        chunker.cut()
+        return refs
+
+    def _apply_level(self, root: Node, level: int, edits: Sequence[Edit], writer: NodeWriter) -> list[Edit]:
+        """Rewrite only the nodes of ``level`` that edits reach; return the parent level's edits.
+
+        Re-chunking starts at the first touched node (every node starts right after a
+        cut) and stops once a cut falls exactly on an old node's end with no edit
+        pending in the next node: from there on the old nodes are reproduced as they were.
+        """
+        out: dict[str, Item | None] = {}
+
+        def emit(ref: ChildRef) -> None:
+            out[ref.key] = ref
+
+        cursor = _LevelCursor(self.reader, root, level)
+        i = 0
+        while i < len(edits):
+            node: Node | None = cursor.seek(edits[i][0])
+            chunker = _Chunker(level, writer, emit)
+            while node is not None:
+                out[node.items[0][0]] = None  # the old node goes; chunks emitted below replace it
+                next_key = cursor.next_first_key()
+                j = i
+                while j < len(edits) and (next_key is None or edits[j][0] < next_key):
+                    j += 1
+                for item in _merge(node.items, edits[i:j]):
+                    chunker.add(item)
+                i = j
+                if next_key is None:
+                    chunker.cut()
+                    break
+                if not chunker.buffer:
+                    break  # cut on an old boundary: the rest of the level is unchanged
+                node = cursor.advance()
+        return sorted(out.items(), key=lambda kv: kv[0])

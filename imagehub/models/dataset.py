@@ -1,0 +1,44 @@
+"""Datasets: the repositories of ImageHub, addressed as ``owner/name``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Index, String, Text, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from imagehub.models.base import Base, UTCDateTime, utcnow
+
+
+class Dataset(Base):
+    __tablename__ = "datasets"
+    __table_args__ = (
+        # Names are unique among live datasets; a soft-deleted one frees its name.
+        Index(
+            "uq_datasets_owner_name_live",
+            "owner",
+            "name",
+            unique=True,
+            sqlite_where="deleted_at IS NULL",
+            postgresql_where="deleted_at IS NULL",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    visibility: Mapped[str] = mapped_column(String(16), default="private")
+    default_branch: Mapped[str] = mapped_column(String(255), default="main")
+    phi_branches: Mapped[str] = mapped_column(Text, default='["raw", "raw-*"]')  # JSON list of patterns
+    phi_role: Mapped[str] = mapped_column(String(8), default="admin")  # least role that may open them
+    agreement: Mapped[str] = mapped_column(Text, default="")  # data-use agreement for access requests
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+def get_live(session: Session, *, owner: str, name: str) -> Dataset | None:
+    """The dataset named ``owner/name`` that has not been deleted."""
+    return session.scalar(
+        select(Dataset).where(Dataset.owner == owner, Dataset.name == name, Dataset.deleted_at.is_(None))
+    )

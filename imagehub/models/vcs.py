@@ -1,0 +1,350 @@
+"""Database tables of the versioning engine and the SQL stores the engine runs on.
+
+Refs and commits are scoped to a repository (a dataset); tree nodes and blobs are
+content-addressed and shared by every repository, which is what makes branches,
+forks and curated subsets free. ``touched_at`` on nodes and blobs is what garbage
+collection races against: a commit touches what it references in its own transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    delete,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from imagehub.core.vcs import BlobId, Commit, CommitId, NodeId, Ref, RefConflict, RefKind
+from imagehub.models.base import Base, UTCDateTime, utcnow
+
+BATCH = 500
+T = TypeVar("T")
+
+
+class RefRow(Base):
+    __tablename__ = "vcs_refs"
+    __table_args__ = (UniqueConstraint("repository_id", "kind", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8))
+    name: Mapped[str] = mapped_column(String(200))
+    commit_id: Mapped[str] = mapped_column(String(64))
+    protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CommitRow(Base):
+    __tablename__ = "vcs_commits"
+
+    repository_id: Mapped[int] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True
+    )
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tree: Mapped[str] = mapped_column(String(64))
+    parents: Mapped[str] = mapped_column(Text)  # JSON list, in parent order
+    author: Mapped[str] = mapped_column(String(255))
+    message: Mapped[str] = mapped_column(Text)
+    meta: Mapped[str] = mapped_column("metadata", Text)  # JSON object
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    generation: Mapped[int] = mapped_column(Integer)
+
+
+class NodeRow(Base):
+    __tablename__ = "vcs_nodes"
+    __table_args__ = (Index("ix_vcs_nodes_touched_at", "touched_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    touched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class BlobRow(Base):
+    __tablename__ = "vcs_blobs"
+    __table_args__ = (Index("ix_vcs_blobs_touched_at", "touched_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    touched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def _batches(values: Iterable[T], size: int = BATCH) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for value in values:
+        batch.append(value)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _upsert(session: Session, table: Any, rows: Sequence[dict[str, Any]], touch: Sequence[str]) -> None:
+    """Insert rows; on an existing key refresh only the ``touch`` columns."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    for batch in _batches(rows):
+        statement = insert(table).values(batch)
+        if touch:
+            statement = statement.on_conflict_do_update(
+                index_elements=[c.name for c in table.primary_key.columns],
+                set_={name: statement.excluded[name] for name in touch},
+            )
+        else:
+            statement = statement.on_conflict_do_nothing()
+        session.execute(statement)
+
+
+class SqlNodeStore:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get_many(self, ids: Iterable[NodeId]) -> dict[NodeId, bytes]:
+        found: dict[NodeId, bytes] = {}
+        for batch in _batches(ids):
+            rows = self.session.execute(select(NodeRow.id, NodeRow.payload).where(NodeRow.id.in_(batch)))
+            found.update((NodeId(i), bytes(p)) for i, p in rows)
+        return found
+
+    def put_many(self, nodes: Mapping[NodeId, bytes]) -> None:
+        now = utcnow()
+        rows = [{"id": k, "payload": v, "touched_at": now} for k, v in nodes.items()]
+        _upsert(self.session, NodeRow.__table__, rows, touch=["touched_at"])
+
+
+class SqlBlobIndex:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def register(self, blobs: Iterable[tuple[BlobId, int]]) -> None:
+        now = utcnow()
+        rows = [{"id": b, "size": s, "created_at": now, "touched_at": now} for b, s in dict(blobs).items()]
+        _upsert(self.session, BlobRow.__table__, rows, touch=["touched_at"])
+
+    def touch(self, blobs: Iterable[BlobId]) -> set[BlobId]:
+        wanted = set(blobs)
+        now = utcnow()
+        present: set[BlobId] = set()
+        for batch in _batches(sorted(wanted)):
+            self.session.execute(update(BlobRow).where(BlobRow.id.in_(batch)).values(touched_at=now))
+            present.update(
+                BlobId(i) for i in self.session.scalars(select(BlobRow.id).where(BlobRow.id.in_(batch)))
+            )
+        return wanted - present
+
+    def missing(self, blobs: Iterable[BlobId]) -> set[BlobId]:
+        """Which of these blobs the server does not have (the have/want answer)."""
+        wanted = set(blobs)
+        present: set[BlobId] = set()
+        for batch in _batches(sorted(wanted)):
+            present.update(
+                BlobId(i) for i in self.session.scalars(select(BlobRow.id).where(BlobRow.id.in_(batch)))
+            )
+        return wanted - present
+
+
+def _commit_from_row(row: CommitRow) -> Commit:
+    return Commit(
+        id=CommitId(row.id),
+        tree=NodeId(row.tree),
+        parents=tuple(CommitId(p) for p in json.loads(row.parents)),
+        author=row.author,
+        message=row.message,
+        created_at=row.created_at,
+        metadata=json.loads(row.meta),
+        generation=row.generation,
+    )
+
+
+class SqlCommitStore:
+    """Commits of one repository, or of all of them when ``repository_id`` is None."""
+
+    def __init__(self, session: Session, repository_id: int | None) -> None:
+        self.session = session
+        self.repository_id = repository_id
+
+    def _scoped(self, query: Any) -> Any:
+        if self.repository_id is None:
+            return query
+        return query.where(CommitRow.repository_id == self.repository_id)
+
+    def get_many(self, ids: Iterable[CommitId]) -> dict[CommitId, Commit]:
+        found: dict[CommitId, Commit] = {}
+        for batch in _batches(set(ids)):
+            for row in self.session.scalars(self._scoped(select(CommitRow).where(CommitRow.id.in_(batch)))):
+                found[CommitId(row.id)] = _commit_from_row(row)
+        return found
+
+    def add(self, commit: Commit) -> None:
+        assert self.repository_id is not None, "commits are added to one repository"
+        row = {
+            "repository_id": self.repository_id,
+            "id": commit.id,
+            "tree": commit.tree,
+            "parents": json.dumps(list(commit.parents)),
+            "author": commit.author,
+            "message": commit.message,
+            "metadata": json.dumps(commit.metadata, sort_keys=True),
+            "created_at": commit.created_at,
+            "generation": commit.generation,
+        }
+        _upsert(self.session, CommitRow.__table__, [row], touch=[])
+
+    def find_prefix(self, prefix: str, limit: int) -> list[CommitId]:
+        upper = prefix + "g"  # past every hex digit
+        query = select(CommitRow.id).where(CommitRow.id >= prefix, CommitRow.id < upper).limit(limit)
+        return [CommitId(i) for i in self.session.scalars(self._scoped(query))]
+
+
+def _ref_from_row(row: RefRow) -> Ref:
+    return Ref(
+        name=row.name,
+        kind=RefKind(row.kind),
+        commit=CommitId(row.commit_id),
+        protected=row.protected,
+        message=row.message,
+        created_at=row.created_at,
+    )
+
+
+class SqlRefStore:
+    def __init__(self, session: Session, repository_id: int) -> None:
+        self.session = session
+        self.repository_id = repository_id
+
+    def _row(self, name: str, kind: RefKind) -> RefRow | None:
+        return self.session.scalar(
+            select(RefRow).where(
+                RefRow.repository_id == self.repository_id, RefRow.kind == kind.value, RefRow.name == name
+            )
+        )
+
+    def get(self, name: str, kind: RefKind) -> Ref | None:
+        row = self._row(name, kind)
+        return _ref_from_row(row) if row else None
+
+    def list(self, kind: RefKind, *, prefix: str = "", after: str = "", limit: int = 100) -> list[Ref]:
+        query = select(RefRow).where(RefRow.repository_id == self.repository_id, RefRow.kind == kind.value)
+        if prefix:
+            query = query.where(RefRow.name.startswith(prefix, autoescape=True))
+        if after:
+            query = query.where(RefRow.name > after)
+        rows = self.session.scalars(query.order_by(RefRow.name).limit(limit))
+        return [_ref_from_row(r) for r in rows]
+
+    def create(self, ref: Ref) -> None:
+        now = utcnow()
+        row = RefRow(
+            repository_id=self.repository_id,
+            kind=ref.kind.value,
+            name=ref.name,
+            commit_id=ref.commit,
+            protected=ref.protected,
+            message=ref.message,
+            created_at=ref.created_at or now,
+            updated_at=now,
+        )
+        try:
+            with self.session.begin_nested():
+                self.session.add(row)
+        except IntegrityError:
+            raise RefConflict(ref.name) from None
+
+    def compare_and_swap(self, name: str, expected: CommitId, new: CommitId) -> None:
+        result = self.session.execute(
+            update(RefRow)
+            .where(
+                RefRow.repository_id == self.repository_id,
+                RefRow.kind == RefKind.BRANCH.value,
+                RefRow.name == name,
+                RefRow.commit_id == expected,
+            )
+            .values(commit_id=new, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise RefConflict(name)
+
+    def set_protected(self, name: str, protected: bool) -> None:
+        self.session.execute(
+            update(RefRow)
+            .where(RefRow.repository_id == self.repository_id, RefRow.kind == "branch", RefRow.name == name)
+            .values(protected=protected, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+
+    def delete(self, name: str, kind: RefKind) -> bool:
+        result = self.session.execute(
+            delete(RefRow)
+            .where(RefRow.repository_id == self.repository_id, RefRow.kind == kind.value, RefRow.name == name)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def all_ref_commits(session: Session) -> set[CommitId]:
+    """Every commit any branch or tag of any repository points at."""
+    return {CommitId(c) for c in session.scalars(select(RefRow.commit_id))}
+
+
+def commits_since(session: Session, cutoff: datetime) -> set[CommitId]:
+    return {CommitId(c) for c in session.scalars(select(CommitRow.id).where(CommitRow.created_at >= cutoff))}
+
+
+def _conditional_delete(session: Session, column: Any, stale: Any, ids: Iterable[str]) -> list[str]:
+    """Delete rows among ``ids`` that are still stale at delete time; return those deleted."""
+    deleted: list[str] = []
+    table = column.table
+    for batch in _batches(ids):
+        result = session.execute(delete(table).where(column.in_(batch), stale).returning(column))
+        deleted.extend(result.scalars())
+    return deleted
+
+
+def sweep_commits(session: Session, keep: set[CommitId], cutoff: datetime) -> int:
+    """Delete unreachable commits older than ``cutoff`` that no ref points at."""
+    candidates = [
+        c for c in session.scalars(select(CommitRow.id).where(CommitRow.created_at < cutoff)) if c not in keep
+    ]
+    referenced = select(RefRow.commit_id)
+    stale = (CommitRow.created_at < cutoff) & CommitRow.id.not_in(referenced)
+    return len(_conditional_delete(session, CommitRow.id, stale, candidates))
+
+
+def sweep_nodes(session: Session, keep: set[NodeId], cutoff: datetime) -> int:
+    candidates = [
+        n for n in session.scalars(select(NodeRow.id).where(NodeRow.touched_at < cutoff)) if n not in keep
+    ]
+    return len(_conditional_delete(session, NodeRow.id, NodeRow.touched_at < cutoff, candidates))
+
+
+def sweep_blobs(session: Session, keep: set[BlobId], cutoff: datetime) -> list[BlobId]:
+    """Forget unreachable blobs not touched since ``cutoff``; the caller deletes their bytes."""
+    candidates = [
+        b for b in session.scalars(select(BlobRow.id).where(BlobRow.touched_at < cutoff)) if b not in keep
+    ]
+    return [
+        BlobId(b) for b in _conditional_delete(session, BlobRow.id, BlobRow.touched_at < cutoff, candidates)
+    ]

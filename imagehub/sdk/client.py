@@ -1,0 +1,373 @@
+"""The Python SDK: a server, its datasets, and pinned versions for training code.
+
+client = Client("http://imagehub:8000", token)
+brain = client.dataset("radiology/brain")
+commit = brain.pull("v1.0", "data/brain")      # returns the exact commit pulled
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from imagehub.core.paths import validate_relative_path
+from imagehub.sdk.http import Api, RemoteConflict, RemoteError, error_from
+from imagehub.sdk.objects import CHUNK, ObjectCache
+
+UPLOAD_CHUNK = 8 * 1024 * 1024
+BUNDLE_FILES = 2000
+Progress = Callable[[int], None]  # called with bytes just transferred
+
+
+def _no_progress(_: int) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class RemoteEntry:
+    path: str
+    blob: str
+    size: int
+    media_type: str = "application/octet-stream"
+    summary: dict[str, Any] | None = None
+
+
+class _StreamReader:
+    """Exact-size reads over an iterator of byte chunks."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self.chunks = chunks
+        self.buffer = bytearray()
+
+    def read(self, size: int) -> bytes:
+        while len(self.buffer) < size:
+            chunk = next(self.chunks, None)
+            if chunk is None:
+                raise RemoteError("the server's bundle ended early", 0, {})
+            self.buffer.extend(chunk)
+        out = bytes(self.buffer[:size])
+        del self.buffer[:size]
+        return out
+
+
+class Client:
+    def __init__(self, url: str, token: str | None = None, *, cache: ObjectCache | None = None) -> None:
+        self.api = Api(url, token)
+        self.cache = cache or ObjectCache()
+
+    def dataset(self, full_name: str) -> RemoteDataset:
+        owner, _, name = full_name.partition("/")
+        if not owner or not name:
+            raise RemoteError(f"name datasets as owner/name, not {full_name!r}", 0, {})
+        return RemoteDataset(self, owner, name)
+
+    def create_dataset(
+        self, full_name: str, *, description: str = "", visibility: str = "private"
+    ) -> RemoteDataset:
+        owner, _, name = full_name.partition("/")
+        self.api.json(
+            "POST",
+            "/api/v1/datasets",
+            json={"owner": owner, "name": name, "description": description, "visibility": visibility},
+        )
+        return RemoteDataset(self, owner, name)
+
+    def whoami(self) -> dict[str, Any]:
+        return dict(self.api.json("GET", "/api/v1/auth/me"))
+
+    def close(self) -> None:
+        self.api.close()
+
+
+class RemoteDataset:
+    def __init__(self, client: Client, owner: str, name: str) -> None:
+        self.client = client
+        self.api = client.api
+        self.full_name = f"{owner}/{name}"
+        self.base = f"/api/v1/datasets/{owner}/{name}"
+
+    # -- reading -------------------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        return dict(self.api.json("GET", self.base))
+
+    def resolve(self, ref: str) -> str:
+        return str(self.api.json("GET", f"{self.base}/commits/{ref}")["id"])
+
+    def entries(self, ref: str, prefix: str = "") -> tuple[str, Iterator[RemoteEntry]]:
+        """The commit ``ref`` resolves to and every entry under ``prefix`` at that commit."""
+        first = self.api.json("GET", f"{self.base}/refs/{ref}/plan", params={"prefix": prefix})
+        commit = str(first["commit"])
+
+        def rows() -> Iterator[RemoteEntry]:
+            page = first
+            while True:
+                yield from (RemoteEntry(**row) for row in page["results"])
+                if not page["next_after"]:
+                    return
+                page = self.api.json(
+                    "GET",
+                    f"{self.base}/refs/{commit}/plan",
+                    params={"prefix": prefix, "after": page["next_after"]},
+                )
+
+        return commit, rows()
+
+    def files(self, ref: str, prefix: str = "") -> list[RemoteEntry]:
+        """Every entry of a version under ``prefix``."""
+        return [*self.entries(ref, prefix)[1]]
+
+    def open(self, path: str, ref: str) -> bytes:
+        """The bytes of one file at a version (through the local cache)."""
+        entry = self.api.json("GET", f"{self.base}/refs/{ref}/objects/stat", params={"path": path})
+        self.fetch(RemoteEntry(**entry), ref)
+        return self.client.cache.path(entry["blob"]).read_bytes()
+
+    def log(self, ref: str, limit: int = 50) -> list[dict[str, Any]]:
+        return list(self.api.json("GET", f"{self.base}/log", params={"ref": ref, "limit": limit})["results"])
+
+    def diff(self, left: str, right: str, prefix: str = "") -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        after = ""
+        while True:
+            page = self.api.json(
+                "GET",
+                f"{self.base}/diff",
+                params={"left": left, "right": right, "prefix": prefix, "after": after},
+            )
+            out += page["results"]
+            if not page["next_after"]:
+                return out
+            after = page["next_after"]
+
+    # -- transfers -----------------------------------------------------------------------
+    def fetch(self, entry: RemoteEntry, ref: str, progress: Progress = _no_progress) -> Path:
+        """Bring one blob into the cache, resuming a partial download, verifying its hash."""
+        cache = self.client.cache
+        if cache.has(entry.blob):
+            progress(entry.size)
+            return cache.path(entry.blob)
+        partial = cache.root / "tmp" / f"{entry.blob}.part"
+        have = partial.stat().st_size if partial.exists() else 0
+        headers = {"Range": f"bytes={have}-"} if 0 < have < entry.size else {}
+        if have >= entry.size:
+            headers, have = {}, 0
+        direct = None
+        if entry.size > UPLOAD_CHUNK:  # large files come straight from object storage when it can
+            direct = self.api.json("GET", f"{self.base}/refs/{ref}/objects/url", params={"path": entry.path})[
+                "url"
+            ]
+        source = (
+            httpx.stream("GET", direct, headers=headers, timeout=None)
+            if direct
+            else self.api.http.stream(
+                "GET", f"{self.base}/refs/{ref}/objects/content", params={"path": entry.path}, headers=headers
+            )
+        )
+        with source as response:
+            if response.status_code >= 400:
+                response.read()
+                raise error_from(response)
+            mode = "ab" if response.status_code == 206 else "wb"
+            with partial.open(mode) as handle:
+                for chunk in response.iter_bytes(CHUNK):
+                    handle.write(chunk)
+                    progress(len(chunk))
+        digest = hashlib.sha256()
+        with partial.open("rb") as handle:
+            while chunk := handle.read(CHUNK):
+                digest.update(chunk)
+        if digest.hexdigest() != entry.blob:
+            partial.unlink()
+            raise RemoteError(f"{entry.path}: downloaded bytes do not match {entry.blob}", 0, {})
+        return cache.adopt(partial, entry.blob)
+
+    def fetch_bundle(self, entries: list[RemoteEntry], ref: str, progress: Progress = _no_progress) -> None:
+        """Many small files in one request, each record verified before it enters the cache."""
+        cache = self.client.cache
+        paths = {"paths": [e.path for e in entries]}
+        with self.api.http.stream("POST", f"{self.base}/refs/{ref}/bundle", json=paths) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise error_from(response)
+            reader = _StreamReader(response.iter_bytes(CHUNK))
+            for entry in entries:
+                header = reader.read(72)
+                blob, size = header[:64].decode("ascii"), int.from_bytes(header[64:72], "big")
+                content = reader.read(size)
+                if blob != entry.blob or hashlib.sha256(content).hexdigest() != entry.blob:
+                    raise RemoteError(f"{entry.path}: bundle record does not match {entry.blob}", 0, {})
+                temp = cache.temp_file()
+                temp.write_bytes(content)
+                cache.adopt(temp, entry.blob)
+                progress(size)
+
+    def fetch_all(
+        self, entries: list[RemoteEntry], ref: str, *, workers: int = 8, progress: Progress = _no_progress
+    ) -> None:
+        """Bring every entry's blob into the cache: small ones in bundles, large ones resumably."""
+        cache = self.client.cache
+        needed = list({e.blob: e for e in entries if not cache.has(e.blob)}.values())
+        small = [e for e in needed if e.size <= UPLOAD_CHUNK]
+        bundles = [small[i : i + BUNDLE_FILES] for i in range(0, len(small), BUNDLE_FILES)]
+        large = [e for e in needed if e.size > UPLOAD_CHUNK]
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            jobs: list[Future[object]] = [pool.submit(self.fetch_bundle, b, ref, progress) for b in bundles]
+            jobs += [pool.submit(self.fetch, e, ref, progress) for e in large]
+            for job in jobs:
+                job.result()
+
+    def pull(
+        self,
+        ref: str,
+        dest: str | Path,
+        *,
+        prefix: str = "",
+        workers: int = 8,
+        progress: Progress = _no_progress,
+    ) -> str:
+        """Materialise version ``ref`` under ``dest``; returns the commit id it resolved to."""
+        commit, rows = self.entries(ref, prefix)
+        root = Path(dest)
+        entries = list(rows)
+        self.fetch_all(entries, commit, workers=workers, progress=progress)
+        for entry in entries:
+            validate_relative_path(entry.path)
+            self.client.cache.materialise(entry.blob, root / entry.path)
+        return commit
+
+    def missing(self, blobs: list[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(blobs), 50_000):
+            batch = blobs[start : start + 50_000]
+            found |= set(
+                self.api.json("POST", f"{self.base}/blobs/missing", json={"blobs": batch})["missing"]
+            )
+        return found
+
+    def upload_bundle(self, files: list[tuple[Path, str]], progress: Progress = _no_progress) -> None:
+        """Send many small files in one request (each still verified against its id)."""
+        parts: list[bytes] = []
+        for path, blob in files:
+            content = path.read_bytes()
+            parts += [blob.encode("ascii"), len(content).to_bytes(8, "big"), content]
+        self.api.json("POST", f"{self.base}/blobs/bundle", content=b"".join(parts))
+        progress(sum(len(p) for p in parts[2::3]))
+
+    def upload_small(
+        self, files: list[tuple[Path, str]], *, workers: int = 4, progress: Progress = _no_progress
+    ) -> None:
+        """Send files of at most ``UPLOAD_CHUNK`` bytes in bundles of about that size, in parallel."""
+        bundles: list[list[tuple[Path, str]]] = [[]]
+        filled = 0
+        for path, blob in files:
+            size = path.stat().st_size
+            if bundles[-1] and (filled + size > UPLOAD_CHUNK or len(bundles[-1]) >= BUNDLE_FILES):
+                bundles.append([])
+                filled = 0
+            bundles[-1].append((path, blob))
+            filled += size
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(lambda b: self.upload_bundle(b, progress), [b for b in bundles if b]))
+
+    def start_upload(self, blob: str, size: int) -> tuple[str | None, str | None]:
+        """Open an upload session: (session id, direct storage URL or None); (None, None)
+        when the server already has the blob."""
+        state = self.api.json("POST", f"{self.base}/uploads", json={"blob": blob, "size": size})
+        if state.get("complete"):
+            return None, None
+        return str(state["id"]), state.get("direct_url")
+
+    def put_direct(self, path: Path, url: str, upload_id: str, progress: Progress = _no_progress) -> None:
+        """Send the whole file straight to object storage, then let the server verify it."""
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            response = httpx.put(url, content=handle, headers={"Content-Length": str(size)}, timeout=None)
+        if response.status_code >= 300:
+            raise RemoteError(
+                f"object storage refused the upload (HTTP {response.status_code})",
+                response.status_code,
+                {"detail": response.text[:300]},
+            )
+        progress(size)
+        self.api.json("POST", f"{self.base}/uploads/{upload_id}/complete")
+
+    def finish_upload(self, path: Path, upload_id: str, progress: Progress = _no_progress) -> None:
+        """Send what the session still lacks (from its acknowledged offset), then complete it."""
+        state = self.api.json("GET", f"{self.base}/uploads/{upload_id}")
+        self._send_from(path, upload_id, int(state["offset"]), int(state["size"]), progress)
+        self.api.json("POST", f"{self.base}/uploads/{upload_id}/complete")
+
+    def upload(self, path: Path, blob: str, progress: Progress = _no_progress) -> None:
+        """Send one file: small ones in a single verified PUT, large ones through a resumable session."""
+        size = path.stat().st_size
+        if size <= UPLOAD_CHUNK:
+            self.api.json("PUT", f"{self.base}/blobs/{blob}", content=path.read_bytes())
+            progress(size)
+            return
+        upload_id, direct = self.start_upload(blob, size)
+        if upload_id is None:
+            return
+        if direct:
+            self.put_direct(path, direct, upload_id, progress)
+        else:
+            self.finish_upload(path, upload_id, progress)
+
+    def _send_from(self, path: Path, upload_id: str, offset: int, size: int, progress: Progress) -> None:
+        with path.open("rb") as handle:
+            handle.seek(offset)
+            while offset < size:
+                chunk = handle.read(UPLOAD_CHUNK)
+                try:
+                    state = self.api.json(
+                        "PUT", f"{self.base}/uploads/{upload_id}", params={"offset": offset}, content=chunk
+                    )
+                except RemoteConflict as exc:  # the server holds another offset: continue from there
+                    offset = int(exc.body["offset"])
+                    handle.seek(offset)
+                    continue
+                offset = int(state["offset"])
+                progress(len(chunk))
+
+    def commit(
+        self,
+        branch: str,
+        *,
+        message: str,
+        puts: list[RemoteEntry] | None = None,
+        deletes: list[str] | None = None,
+        expected_parent: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        body = {
+            "message": message,
+            "changes": {"put": [e.__dict__ for e in puts or []], "delete": deletes or []},
+            "metadata": metadata or {},
+            "expected_parent": expected_parent,
+        }
+        return dict(self.api.json("POST", f"{self.base}/branches/{branch}/commits", json=body))
+
+    def create_branch(self, name: str, source: str) -> dict[str, Any]:
+        return dict(self.api.json("POST", f"{self.base}/branches", json={"name": name, "source": source}))
+
+    def branches(self) -> list[dict[str, Any]]:
+        return list(self.api.json("GET", f"{self.base}/branches")["results"])
+
+    def create_tag(self, name: str, ref: str, message: str = "") -> dict[str, Any]:
+        return dict(
+            self.api.json("POST", f"{self.base}/tags", json={"name": name, "ref": ref, "message": message})
+        )
+
+    def tags(self) -> list[dict[str, Any]]:
+        return list(self.api.json("GET", f"{self.base}/tags")["results"])
+
+    def merge(
+        self, source: str, destination: str, strategy: str = "fail", message: str = ""
+    ) -> dict[str, Any]:
+        body = {"source": source, "destination": destination, "strategy": strategy, "message": message}
+        return dict(self.api.json("POST", f"{self.base}/merges", json=body))

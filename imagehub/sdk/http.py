@@ -1,0 +1,86 @@
+"""HTTP plumbing of the SDK: one httpx client, server errors turned back into domain errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from imagehub.core.errors import Conflict, ImageHubError, InvalidInput, NotFound
+
+
+class RemoteError(ImageHubError):
+    """The server refused or failed a request; the message is the server's."""
+
+    def __init__(self, message: str, status: int, body: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+    def details(self) -> dict[str, object]:
+        return dict(self.body)
+
+
+class AccessError(RemoteError):
+    """401/403: sign in (`imagehub login`) or ask for access."""
+
+
+class RemoteNotFound(RemoteError, NotFound):
+    pass
+
+
+class RemoteConflict(RemoteError, Conflict):
+    pass
+
+
+class RemoteInvalid(RemoteError, InvalidInput):
+    pass
+
+
+_BY_STATUS: dict[int, type[RemoteError]] = {
+    401: AccessError,
+    403: AccessError,
+    404: RemoteNotFound,
+    409: RemoteConflict,
+    422: RemoteInvalid,
+}
+
+
+class Api:
+    """Authenticated calls to one ImageHub server."""
+
+    def __init__(self, url: str, token: str | None = None, *, timeout: float = 120.0) -> None:
+        self.url = url.rstrip("/")
+        headers = {"User-Agent": "imagehub-sdk"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self.http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise RemoteError(f"cannot reach {self.url}: {exc}", 0, {}) from exc
+        if response.status_code >= 400:
+            raise error_from(response)
+        return response
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self.request(method, path, **kwargs).json()
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def error_from(response: httpx.Response) -> RemoteError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = {"detail": response.text[:500]}
+    if not isinstance(body, dict):
+        body = {"detail": str(body)}
+    detail = body.get("detail") or response.reason_phrase
+    if isinstance(detail, list):  # FastAPI validation errors
+        detail = "; ".join(f"{'.'.join(map(str, d.get('loc', [])))}: {d.get('msg')}" for d in detail)
+    kind = _BY_STATUS.get(response.status_code, RemoteError)
+    return kind(f"{detail} (HTTP {response.status_code})", response.status_code, body)

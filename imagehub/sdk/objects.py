@@ -1,0 +1,108 @@
+"""The local object cache shared by every working copy and pull on this machine.
+
+Objects live once under ``<cache>/objects/<aa>/<bb>/<sha256>`` and are read-only. A
+working copy gets a reflink when the filesystem can clone, else a hard link to the
+read-only cache file (an edit in place then fails instead of corrupting the cache), else
+a copy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import shutil
+import stat
+import tempfile
+from pathlib import Path
+
+FICLONE = 0x40049409  # ioctl that makes a copy-on-write clone (btrfs, xfs, ...)
+CHUNK = 1024 * 1024
+
+
+def default_cache_dir() -> Path:
+    if explicit := os.environ.get("IMAGEHUB_CACHE_DIR"):
+        return Path(explicit)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "imagehub"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class ObjectCache:
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = (root or default_cache_dir()).resolve()
+        (self.root / "objects").mkdir(parents=True, exist_ok=True)
+        (self.root / "tmp").mkdir(parents=True, exist_ok=True)
+
+    def path(self, blob: str) -> Path:
+        return self.root / "objects" / blob[:2] / blob[2:4] / blob
+
+    def has(self, blob: str) -> bool:
+        return self.path(blob).is_file()
+
+    def temp_file(self) -> Path:
+        fd, name = tempfile.mkstemp(dir=self.root / "tmp")
+        os.close(fd)
+        return Path(name)
+
+    def adopt(self, temp: Path, blob: str) -> Path:
+        """Move a finished, verified temporary file into the cache under its hash."""
+        target = self.path(blob)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(temp, 0o444)
+        os.replace(temp, target)
+        return target
+
+    def add_file(self, source: Path, blob: str) -> Path:
+        """Put a copy of a working file into the cache (nothing to do when present)."""
+        if self.has(blob):
+            return self.path(blob)
+        temp = self.temp_file()
+        shutil.copyfile(source, temp)
+        return self.adopt(temp, blob)
+
+    def materialise(self, blob: str, dest: Path) -> str:
+        """Place object ``blob`` at ``dest``; returns how: reflink, hardlink or copy."""
+        source = self.path(blob)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.imagehub-tmp")
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        # Read-only protects a hard-linked cache file from edits in place, except from root.
+        linkable = os.geteuid() != 0
+        how = _reflink(source, tmp) or (linkable and _hardlink(source, tmp)) or _copy(source, tmp)
+        os.replace(tmp, dest)
+        return how
+
+
+def _reflink(source: Path, dest: Path) -> str | None:
+    try:
+        with source.open("rb") as src, dest.open("wb") as dst:
+            fcntl.ioctl(dst.fileno(), FICLONE, src.fileno())
+    except OSError:
+        with contextlib.suppress(FileNotFoundError):
+            dest.unlink()
+        return None
+    os.chmod(dest, stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP | stat.S_IROTH)
+    return "reflink"
+
+
+def _hardlink(source: Path, dest: Path) -> str | None:
+    try:
+        os.link(source, dest)
+    except OSError:
+        return None
+    return "hardlink"
+
+
+def _copy(source: Path, dest: Path) -> str:
+    shutil.copyfile(source, dest)
+    os.chmod(dest, 0o644)
+    return "copy"

@@ -1,0 +1,1 @@
+"""Business logic: the only layer that opens transactions and combines core engines."""

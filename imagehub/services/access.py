@@ -1,0 +1,324 @@
+"""Dataset access: roles, grants, visibility, PHI branches and access requests.
+
+``decide`` is the one question every route asks, through the API's single
+enforcement dependency; everything that changes the answer is audited here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from imagehub.core.auth.policy import (
+    DatasetFacts,
+    Principal,
+    Role,
+    effective_role,
+    is_phi_branch,
+    may_read_phi,
+)
+from imagehub.core.errors import Conflict, InvalidInput, NotFound
+from imagehub.core.vcs import RefKind
+from imagehub.core.vcs.commits import merge_base
+from imagehub.models import accounts as account_queries
+from imagehub.models.accounts import AccessRequest, DatasetGrant, Team
+from imagehub.models.base import utcnow
+from imagehub.models.dataset import Dataset
+from imagehub.services import audit, datasets
+from imagehub.services.accounts import get_team, get_user
+
+
+class AccessDenied(NotFound):
+    """Not visible to the caller: reported exactly like a dataset that does not exist."""
+
+
+class Forbidden(Conflict):
+    """Visible, but the caller's role does not allow this."""
+
+
+class PurposeRequired(InvalidInput):
+    """Raw (PHI) data is opened only with a stated purpose of use."""
+
+
+def facts(dataset: Dataset) -> DatasetFacts:
+    return DatasetFacts(
+        id=dataset.id,
+        owner=dataset.owner,
+        visibility=dataset.visibility,
+        phi_branches=tuple(json.loads(dataset.phi_branches)),
+        phi_role=Role.parse(dataset.phi_role),
+    )
+
+
+def role_of(session: Session, principal: Principal, dataset: Dataset) -> Role:
+    granted: list[Role] = []
+    owns = False
+    if principal.user_id is not None:
+        teams = account_queries.team_ids_of(session, principal.user_id)
+        clauses = [DatasetGrant.user_id == principal.user_id]
+        if teams:
+            clauses.append(DatasetGrant.team_id.in_(teams))
+        rows = session.scalars(
+            select(DatasetGrant.role).where(DatasetGrant.dataset_id == dataset.id, or_(*clauses))
+        )
+        granted = [Role.parse(r) for r in rows]
+        owns = dataset.owner == principal.username or dataset.owner in account_queries.owned_org_names(
+            session, principal.user_id
+        )
+    return effective_role(principal, facts(dataset), granted=granted, owns_namespace=owns)
+
+
+@dataclass(frozen=True)
+class Decision:
+    dataset: Dataset
+    role: Role
+    phi_refs: tuple[str, ...]  # the PHI-bearing refs this request opens
+
+
+def decide(
+    session: Session,
+    principal: Principal,
+    *,
+    owner: str,
+    name: str,
+    need: Role,
+    refs: list[str],
+    purpose: str,
+) -> Decision:
+    """Allow or refuse one request on a dataset; raises AccessDenied / Forbidden / PurposeRequired."""
+    try:
+        dataset = datasets.get(session, owner=owner, name=name)
+    except NotFound:
+        raise AccessDenied(f"dataset {owner}/{name} not found") from None
+    role = role_of(session, principal, dataset)
+    if role < Role.READ:
+        raise AccessDenied(f"dataset {owner}/{name} not found")
+    if role < need:
+        raise Forbidden(
+            f"{need.name.lower()} access to {owner}/{name} is needed; you have {role.name.lower()}"
+        )
+    phi = tuple(r for r in refs if _opens_phi(session, dataset, r))
+    if phi:
+        if not may_read_phi(facts(dataset), role):
+            raise Forbidden(f"{', '.join(phi)} holds raw (PHI) data; it needs the {dataset.phi_role} role")
+        if not purpose.strip():
+            raise PurposeRequired("raw (PHI) data: state a purpose of use (header X-Purpose-Of-Use)")
+    return Decision(dataset, role, phi)
+
+
+def _opens_phi(session: Session, dataset: Dataset, expression: str) -> bool:
+    """Whether a ref expression reaches data only the PHI branches hold.
+
+    A branch is judged by name; any other ref (tag, commit id, ``~n``) is safe only if it
+    is already in the history of a branch that is not PHI-bearing.
+    """
+    dataset_facts = facts(dataset)
+    repo = datasets.repository(session, dataset)
+    base = expression.split("~")[0].split("^")[0]
+    branch = repo.stores.refs.get(base, RefKind.BRANCH)
+    if branch is not None and base == expression:
+        return is_phi_branch(dataset_facts, base)
+    try:
+        target = repo.resolve(expression).id
+    except (NotFound, InvalidInput):
+        return False  # the route will answer 404/422 itself; nothing is opened
+    for ref in repo.list_refs(RefKind.BRANCH, limit=10_000):
+        if (
+            not is_phi_branch(dataset_facts, ref.name)
+            and merge_base(repo.stores.commits, target, ref.commit) == target
+        ):
+            return False
+    return True
+
+
+# -- changing who has access -----------------------------------------------------------------
+def _grantee(session: Session, username: str, team: str) -> tuple[dict[str, int], str]:
+    """The grant columns naming a user or an 'org/team', and how the audit trail names it."""
+    if bool(username) == bool(team):
+        raise InvalidInput("name exactly one of a user or a team ('org/team')")
+    if username:
+        return {"user_id": get_user(session, username).id}, f"user:{username}"
+    org, _, team_name = team.partition("/")
+    return {"team_id": get_team(session, org=org, name=team_name).id}, f"team:{team}"
+
+
+def grant(
+    session: Session, *, dataset: Dataset, role: str, actor: str, username: str = "", team: str = ""
+) -> DatasetGrant:
+    parsed = Role.parse(role)
+    subject, label = _grantee(session, username, team)
+    existing = session.scalar(
+        select(DatasetGrant).where(DatasetGrant.dataset_id == dataset.id).filter_by(**subject)
+    )
+    if existing is None:
+        existing = DatasetGrant(dataset_id=dataset.id, role=parsed.name.lower(), granted_by=actor, **subject)
+        session.add(existing)
+    existing.role = parsed.name.lower()
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="permission.grant",
+        dataset=f"{dataset.owner}/{dataset.name}",
+        object=label,
+        details={"role": existing.role},
+    )
+    return existing
+
+
+def revoke(session: Session, *, dataset: Dataset, actor: str, username: str = "", team: str = "") -> None:
+    subject, label = _grantee(session, username, team)
+    found = session.scalar(
+        select(DatasetGrant).where(DatasetGrant.dataset_id == dataset.id).filter_by(**subject)
+    )
+    if found is None:
+        raise NotFound("no such grant")
+    session.delete(found)
+    audit.record(
+        session,
+        actor=actor,
+        action="permission.revoke",
+        dataset=f"{dataset.owner}/{dataset.name}",
+        object=label,
+    )
+
+
+def list_grants(session: Session, dataset: Dataset) -> list[dict[str, object]]:
+    rows = session.execute(
+        select(DatasetGrant, Team.name)
+        .outerjoin(Team, Team.id == DatasetGrant.team_id)
+        .where(DatasetGrant.dataset_id == dataset.id)
+        .order_by(DatasetGrant.id)
+    )
+    out: list[dict[str, object]] = []
+    for grant_row, team_name in rows:
+        user = session.get(account_queries.User, grant_row.user_id) if grant_row.user_id else None
+        out.append({"user": user.username if user else None, "team": team_name, "role": grant_row.role})
+    return out
+
+
+def update_settings(
+    session: Session,
+    *,
+    dataset: Dataset,
+    actor: str,
+    visibility: str | None = None,
+    phi_branches: list[str] | None = None,
+    phi_role: str | None = None,
+    agreement: str | None = None,
+) -> Dataset:
+    changes: dict[str, object] = {}
+    if visibility is not None:
+        if visibility not in datasets.VISIBILITIES:
+            raise InvalidInput(f"visibility must be one of {', '.join(datasets.VISIBILITIES)}")
+        dataset.visibility = changes["visibility"] = visibility
+    if phi_branches is not None:
+        dataset.phi_branches = json.dumps(phi_branches)
+        changes["phi_branches"] = phi_branches
+    if phi_role is not None:
+        dataset.phi_role = changes["phi_role"] = Role.parse(phi_role).name.lower()
+    if agreement is not None:
+        dataset.agreement = agreement
+        changes["agreement_sha256"] = hashlib.sha256(agreement.encode()).hexdigest()
+    audit.record(
+        session,
+        actor=actor,
+        action="permission.settings",
+        dataset=f"{dataset.owner}/{dataset.name}",
+        details=changes,
+    )
+    return dataset
+
+
+# -- access requests -----------------------------------------------------------------------------
+def request_access(
+    session: Session,
+    *,
+    dataset: Dataset,
+    principal: Principal,
+    role: str,
+    purpose: str,
+    accepted_agreement: str,
+) -> AccessRequest:
+    """Ask for a role; the requester must send back the exact agreement text they accept."""
+    if principal.user_id is None:
+        raise InvalidInput("sign in to request access")
+    if not purpose.strip():
+        raise InvalidInput("state the purpose of the access")
+    if accepted_agreement != dataset.agreement:
+        raise InvalidInput("the data-use agreement you accepted is not the current one; read it again")
+    request = AccessRequest(
+        dataset_id=dataset.id,
+        user_id=principal.user_id,
+        role=Role.parse(role).name.lower(),
+        purpose=purpose,
+        agreement_sha256=hashlib.sha256(accepted_agreement.encode()).hexdigest(),
+    )
+    session.add(request)
+    session.flush()
+    audit.record(
+        session,
+        actor=principal.username,
+        action="access_request.create",
+        purpose=purpose,
+        dataset=f"{dataset.owner}/{dataset.name}",
+        object=f"request:{request.id}",
+        details={"role": request.role, "agreement_sha256": request.agreement_sha256},
+    )
+    return request
+
+
+def list_requests(session: Session, dataset: Dataset, status: str = "pending") -> list[AccessRequest]:
+    query = select(AccessRequest).where(AccessRequest.dataset_id == dataset.id)
+    if status:
+        query = query.where(AccessRequest.status == status)
+    return list(session.scalars(query.order_by(AccessRequest.id)))
+
+
+def decide_request(
+    session: Session, *, dataset: Dataset, request_id: int, approve: bool, actor: str, note: str = ""
+) -> AccessRequest:
+    request = session.get(AccessRequest, request_id)
+    if request is None or request.dataset_id != dataset.id:
+        raise NotFound(f"no access request {request_id}")
+    if request.status != "pending":
+        raise Conflict(f"access request {request_id} was already {request.status}")
+    request.status = "approved" if approve else "denied"
+    request.decided_by, request.decided_at, request.decision_note = actor, utcnow(), note
+    user = session.get(account_queries.User, request.user_id)
+    assert user is not None
+    audit.record(
+        session,
+        actor=actor,
+        action=f"access_request.{request.status}",
+        dataset=f"{dataset.owner}/{dataset.name}",
+        object=f"request:{request_id}",
+        details={"user": user.username, "role": request.role, "note": note},
+    )
+    if approve:
+        grant(session, dataset=dataset, role=request.role, actor=actor, username=user.username)
+    return request
+
+
+def may_create_in(session: Session, principal: Principal, owner: str) -> None:
+    """Datasets live in the creator's namespace or in an organisation they belong to."""
+    if principal.is_admin or owner == principal.username or principal.user_id is None:
+        if principal.user_id is None:
+            raise Forbidden("sign in to create datasets")
+        return
+    member_of = session.scalar(
+        select(account_queries.Org.id)
+        .join(account_queries.OrgMember, account_queries.OrgMember.org_id == account_queries.Org.id)
+        .where(account_queries.Org.name == owner, account_queries.OrgMember.user_id == principal.user_id)
+    )
+    if member_of is None:
+        raise Forbidden(f"you cannot create datasets under {owner!r}")
+
+
+def readable(session: Session, principal: Principal, candidates: list[Dataset]) -> list[Dataset]:
+    """The datasets of a listing that the caller may see."""
+    return [d for d in candidates if role_of(session, principal, d) >= Role.READ]

@@ -1,0 +1,220 @@
+"""Recording, reading, verifying, exporting and purging the audit trail.
+
+Appends serialise on the single ``audit_head`` row: updating it first takes the write
+lock (a row lock on PostgreSQL, the database lock on SQLite), so two appends can never
+link to the same predecessor.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.orm import Session
+
+from imagehub.core.audit import AuditRecord, ChainBreak, chain_hash, verify_chain
+from imagehub.core.errors import InvalidInput, NotFound
+from imagehub.models.audit import AuditEvent, AuditHead, LegalHold
+from imagehub.models.base import utcnow
+
+EXPORT_FIELDS = [f for f in AuditRecord.__dataclass_fields__]
+
+
+def record(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    object: str = "",
+    dataset: str = "",
+    ref: str = "",
+    commit: str = "",
+    ip: str = "",
+    purpose: str = "",
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event inside the caller's transaction."""
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(id=1))  # take the append lock
+    head = session.get(AuditHead, 1, populate_existing=True)
+    assert head is not None, "audit_head is created by migration 0003"
+    event = AuditEvent(
+        id=None,
+        at=utcnow(),
+        actor=actor,
+        action=action,
+        object=object,
+        dataset=dataset,
+        ref=ref,
+        commit=commit,
+        ip=ip,
+        purpose=purpose,
+        details=json.dumps(details or {}, sort_keys=True),
+        prev_hash=head.last_hash,
+        hash="",
+    )
+    event.hash = chain_hash(_to_record(event).content())
+    session.add(event)
+    head.last_hash = event.hash
+    session.flush()
+    return event
+
+
+def _to_record(event: AuditEvent) -> AuditRecord:
+    return AuditRecord(
+        id=event.id or 0,
+        at=event.at,
+        actor=event.actor,
+        action=event.action,
+        object=event.object,
+        dataset=event.dataset,
+        ref=event.ref,
+        commit=event.commit,
+        ip=event.ip,
+        purpose=event.purpose,
+        details=json.loads(event.details),
+        prev_hash=event.prev_hash,
+        hash=event.hash,
+    )
+
+
+def search(
+    session: Session,
+    *,
+    actor: str = "",
+    action: str = "",
+    dataset: str = "",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after: int = 0,
+    limit: int = 100,
+) -> list[AuditRecord]:
+    """Events oldest first, filtered; ``after`` is the last id of the previous page."""
+    if not 0 < limit <= 10_000:
+        raise InvalidInput("limit must be between 1 and 10000")
+    query = select(AuditEvent).where(AuditEvent.id > after)
+    if actor:
+        query = query.where(AuditEvent.actor == actor)
+    if action:
+        query = query.where(AuditEvent.action.startswith(action, autoescape=True))
+    if dataset:
+        query = query.where(AuditEvent.dataset == dataset)
+    if since:
+        query = query.where(AuditEvent.at >= since)
+    if until:
+        query = query.where(AuditEvent.at < until)
+    return [_to_record(e) for e in session.scalars(query.order_by(AuditEvent.id).limit(limit))]
+
+
+def _all(session: Session, batch: int = 5000) -> Iterator[AuditRecord]:
+    after = 0
+    while page := search(session, after=after, limit=batch):
+        yield from page
+        after = page[-1].id
+
+
+def verify(session: Session) -> ChainBreak | None:
+    """The first broken link of the whole trail, or None."""
+    head = session.get(AuditHead, 1)
+    assert head is not None
+    newest: list[AuditRecord] = []
+
+    def remembering(records: Iterator[AuditRecord]) -> Iterator[AuditRecord]:
+        for rec in records:
+            newest[:] = [rec]
+            yield rec
+
+    problem = verify_chain(remembering(_all(session)), anchor=head.anchor)
+    if problem is not None:
+        return problem
+    if (newest[0].hash if newest else head.anchor) != head.last_hash:
+        return ChainBreak(newest[0].id if newest else 0, "the newest events were removed (head hash differs)")
+    return None
+
+
+def export(session: Session, fmt: str) -> Iterator[str]:
+    """The whole trail as CSV or JSON lines, streamed."""
+    if fmt not in ("csv", "json"):
+        raise InvalidInput("format must be csv or json")
+    for index, rec in enumerate(_all(session)):
+        row = asdict(rec)
+        row["at"] = rec.at.isoformat()
+        if fmt == "json":
+            yield json.dumps(row, sort_keys=True) + "\n"
+            continue
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=EXPORT_FIELDS)
+        if index == 0:
+            writer.writeheader()
+        row["details"] = json.dumps(row["details"], sort_keys=True)
+        writer.writerow(row)
+        yield buffer.getvalue()
+
+
+def add_legal_hold(session: Session, *, actor: str, reason: str, dataset: str = "") -> LegalHold:
+    hold = LegalHold(dataset=dataset, reason=reason, created_by=actor)
+    session.add(hold)
+    session.flush()
+    record(
+        session,
+        actor=actor,
+        action="audit.legal_hold.add",
+        object=f"hold:{hold.id}",
+        dataset=dataset,
+        details={"reason": reason},
+    )
+    return hold
+
+
+def release_legal_hold(session: Session, *, actor: str, hold_id: int) -> None:
+    hold = session.get(LegalHold, hold_id)
+    if hold is None or hold.released_at is not None:
+        raise NotFound(f"no active legal hold {hold_id}")
+    hold.released_at = utcnow()
+    record(
+        session,
+        actor=actor,
+        action="audit.legal_hold.release",
+        object=f"hold:{hold_id}",
+        dataset=hold.dataset,
+    )
+
+
+def purge(session: Session, *, actor: str, retention_days: int) -> int:
+    """Delete events older than the retention period, oldest first, stopping at the
+    first one a legal hold covers, so what remains is still one unbroken chain."""
+    cutoff = utcnow() - timedelta(days=retention_days)
+    holds = list(session.scalars(select(LegalHold).where(LegalHold.released_at.is_(None))))
+    if any(h.dataset == "" for h in holds):
+        return 0
+    held = {h.dataset for h in holds}
+    doomed: list[AuditRecord] = []
+    for rec in _all(session):
+        if rec.at >= cutoff or rec.dataset in held:
+            break
+        doomed.append(rec)
+    if not doomed:
+        return 0
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL imagehub.audit_purge = 'on'"))
+    session.execute(delete(AuditEvent).where(AuditEvent.id <= doomed[-1].id))
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL imagehub.audit_purge = 'off'"))
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(anchor=doomed[-1].hash))
+    record(
+        session,
+        actor=actor,
+        action="audit.purge",
+        details={
+            "deleted": len(doomed),
+            "through_id": doomed[-1].id,
+            "anchor": doomed[-1].hash,
+            "retention_days": retention_days,
+        },
+    )
+    return len(doomed)

@@ -1,0 +1,163 @@
+"""Datasets: create, find, list, soft-delete, restore, derive.
+
+A dataset is a repository of the versioning engine; creating one makes its default
+branch with an empty first commit, so a dataset always has something to clone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from itertools import chain
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from imagehub.core.errors import Conflict, InvalidInput, NotFound
+from imagehub.core.vcs import Repository, Stores, validate_ref_name
+from imagehub.core.vcs.changes import prefix_range
+from imagehub.core.vcs.types import Entry
+from imagehub.models import dataset as dataset_queries
+from imagehub.models.base import utcnow
+from imagehub.models.dataset import Dataset
+from imagehub.models.vcs import SqlBlobIndex, SqlCommitStore, SqlNodeStore, SqlRefStore
+
+_OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+VISIBILITIES = ("private", "internal", "public")
+MAX_PAGE = 1000
+
+
+def validate_owner(owner: str) -> str:
+    if not _OWNER.match(owner):
+        raise InvalidInput(f"invalid owner {owner!r}: letters, digits and '-', up to 64")
+    return owner
+
+
+def validate_name(name: str) -> str:
+    if not _NAME.match(name) or name.endswith((".", ".git")) or ".." in name:
+        raise InvalidInput(f"invalid dataset name {name!r}: letters, digits, '_', '.' and '-', up to 100")
+    return name
+
+
+def repository(session: Session, dataset: Dataset) -> Repository:
+    """The versioning engine over this dataset, inside the caller's transaction."""
+    return Repository(
+        Stores(
+            refs=SqlRefStore(session, dataset.id),
+            commits=SqlCommitStore(session, dataset.id),
+            nodes=SqlNodeStore(session),
+            blobs=SqlBlobIndex(session),
+        )
+    )
+
+
+def create(
+    session: Session,
+    *,
+    owner: str,
+    name: str,
+    author: str,
+    description: str = "",
+    visibility: str = "private",
+    default_branch: str = "main",
+) -> Dataset:
+    validate_owner(owner)
+    validate_name(name)
+    validate_ref_name(default_branch, "branch")
+    if visibility not in VISIBILITIES:
+        raise InvalidInput(f"visibility must be one of {', '.join(VISIBILITIES)}")
+    if dataset_queries.get_live(session, owner=owner, name=name) is not None:
+        raise Conflict(f"dataset {owner}/{name} already exists")
+    dataset = Dataset(
+        owner=owner, name=name, description=description, visibility=visibility, default_branch=default_branch
+    )
+    session.add(dataset)
+    session.flush()
+    repository(session, dataset).init(default_branch, author=author)
+    return dataset
+
+
+def get(session: Session, *, owner: str, name: str) -> Dataset:
+    dataset = dataset_queries.get_live(session, owner=owner, name=name)
+    if dataset is None:
+        raise NotFound(f"dataset {owner}/{name} not found")
+    return dataset
+
+
+def list_datasets(
+    session: Session, *, owner: str | None = None, after: int = 0, limit: int = 100
+) -> list[Dataset]:
+    """Live datasets in creation order; ``after`` is the last id of the previous page."""
+    if not 0 < limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
+    query = select(Dataset).where(Dataset.deleted_at.is_(None), Dataset.id > after)
+    if owner:
+        query = query.where(Dataset.owner == owner)
+    return list(session.scalars(query.order_by(Dataset.id).limit(limit)))
+
+
+def delete(session: Session, *, owner: str, name: str) -> Dataset:
+    """Soft delete: the dataset disappears but keeps its data until an admin restores it."""
+    dataset = get(session, owner=owner, name=name)
+    dataset.deleted_at = utcnow()
+    return dataset
+
+
+def restore(session: Session, *, owner: str, name: str) -> Dataset:
+    """Bring back the most recently deleted dataset of that name."""
+    if dataset_queries.get_live(session, owner=owner, name=name) is not None:
+        raise Conflict(f"a live dataset {owner}/{name} exists; rename it before restoring")
+    dataset = session.scalar(
+        select(Dataset)
+        .where(Dataset.owner == owner, Dataset.name == name, Dataset.deleted_at.is_not(None))
+        .order_by(Dataset.deleted_at.desc())
+        .limit(1)
+    )
+    if dataset is None:
+        raise NotFound(f"no deleted dataset {owner}/{name}")
+    dataset.deleted_at = None
+    return dataset
+
+
+def derive(
+    session: Session,
+    *,
+    source: Dataset,
+    ref: str,
+    owner: str,
+    name: str,
+    author: str,
+    prefixes: list[str] | None = None,
+    description: str = "",
+) -> Dataset:
+    """A new dataset whose first commit is ``source`` at ``ref`` (or the given subset).
+
+    Zero-copy: the new manifest references the source's blobs; a full copy even reuses
+    the source's tree as it is.
+    """
+    source_repo = repository(session, source)
+    commit = source_repo.resolve(ref)
+    derived = create(
+        session, owner=owner, name=name, author=author, description=description, visibility=source.visibility
+    )
+    target = repository(session, derived)
+    tree = commit.tree
+    if prefixes:
+        ranges = [prefix_range(p) for p in sorted(set(prefixes))]
+        picked: Iterator[Entry] = chain.from_iterable(source_repo.tree.iterate(tree, s, e) for s, e in ranges)
+        tree, _ = target.build_tree(_unique_sorted(picked))
+    scope = ", ".join(prefixes) if prefixes else "everything"
+    target.commit_tree(
+        derived.default_branch,
+        tree,
+        author=author,
+        message=f"Derived from {source.owner}/{source.name}@{commit.id[:12]} ({scope})",
+        metadata={"derived_from": f"{source.owner}/{source.name}", "derived_commit": commit.id},
+    )
+    return derived
+
+
+def _unique_sorted(entries: Iterator[Entry]) -> Iterator[Entry]:
+    """Entries of possibly overlapping prefix ranges, once each and in path order."""
+    yield from sorted({e.path: e for e in entries}.values(), key=lambda e: e.path)

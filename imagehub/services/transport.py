@@ -1,0 +1,155 @@
+"""Resumable uploads and download plans.
+
+An upload session accepts chunks strictly in order: each chunk names the offset it
+starts at, and a chunk for any other offset is refused with the offset the server has,
+so a client that lost an acknowledgement simply resumes from there. Chunks are kept as
+objects under ``uploads/<session>/``; completion streams them through SHA-256 into the
+blob's content address, so a blob is visible only whole and verified.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from imagehub.core.errors import Conflict, InvalidInput, NotFound
+from imagehub.core.vcs import BlobId, BlobMismatch, Entry, Repository, blob_key
+from imagehub.core.vcs.types import validate_blob_id
+from imagehub.models.base import utcnow
+from imagehub.models.dataset import Dataset
+from imagehub.models.transport import UploadSession
+from imagehub.models.vcs import SqlBlobIndex
+from imagehub.services.platform import Platform
+
+MAX_CHUNK = 64 * 1024 * 1024
+DIRECT_URL_SECONDS = 3600
+STALE_AFTER = timedelta(days=2)
+
+
+class OffsetMismatch(Conflict):
+    def __init__(self, expected: int) -> None:
+        super().__init__(f"this upload continues at byte {expected}")
+        self.expected = expected
+
+    def details(self) -> dict[str, object]:
+        return {"offset": self.expected}
+
+
+def _part_key(session_id: str, index: int) -> str:
+    return f"uploads/{session_id}/{index:08d}"
+
+
+def start_upload(session: Session, *, dataset: Dataset, blob: str, size: int, actor: str) -> UploadSession:
+    """A new upload session (or, when the blob is already stored, none is needed: size 0 left)."""
+    validate_blob_id(blob)
+    if size < 0:
+        raise InvalidInput("size must not be negative")
+    upload = UploadSession(id=uuid.uuid4().hex, dataset_id=dataset.id, blob=blob, size=size, created_by=actor)
+    session.add(upload)
+    session.flush()
+    return upload
+
+
+def direct_upload_url(platform: Platform, upload: UploadSession) -> str | None:
+    """Where the client may PUT the whole content straight into object storage (S3), if anywhere."""
+    return platform.store.presign_upload(_direct_key(upload.id), expires_in=DIRECT_URL_SECONDS)
+
+
+def _direct_key(session_id: str) -> str:
+    return f"uploads/{session_id}/direct"
+
+
+def get_upload(session: Session, *, dataset: Dataset, upload_id: str) -> UploadSession:
+    upload = session.get(UploadSession, upload_id)
+    if upload is None or upload.dataset_id != dataset.id:
+        raise NotFound(f"no upload session {upload_id}")
+    return upload
+
+
+def append_chunk(
+    session: Session, platform: Platform, *, dataset: Dataset, upload_id: str, offset: int, chunk: bytes
+) -> UploadSession:
+    upload = session.get(UploadSession, upload_id, with_for_update=True)  # one writer per session
+    if upload is None or upload.dataset_id != dataset.id:
+        raise NotFound(f"no upload session {upload_id}")
+    if offset != upload.received:
+        raise OffsetMismatch(upload.received)
+    if len(chunk) > MAX_CHUNK:
+        raise InvalidInput(f"chunks are at most {MAX_CHUNK} bytes")
+    if upload.received + len(chunk) > upload.size:
+        raise InvalidInput(f"the upload would exceed its declared size of {upload.size} bytes")
+    platform.store.put(_part_key(upload.id, upload.parts), chunk)
+    upload.parts += 1
+    upload.received += len(chunk)
+    return upload
+
+
+def complete_upload(session: Session, platform: Platform, *, dataset: Dataset, upload_id: str) -> BlobId:
+    """Verify the whole upload against its blob id and make the blob visible."""
+    upload = get_upload(session, dataset=dataset, upload_id=upload_id)
+    direct = _direct_key(upload.id)
+    sent_direct = upload.received == 0 and platform.store.exists(direct)
+    if sent_direct and platform.store.stat(direct).size != upload.size:
+        platform.store.delete(direct)
+        raise InvalidInput(f"the object stored directly is not {upload.size} bytes long")
+    if upload.received != upload.size and not sent_direct:
+        raise OffsetMismatch(upload.received)
+    blob = BlobId(upload.blob)
+    try:
+        key = blob_key(blob)
+        if not platform.store.exists(key):
+            digest = hashlib.sha256()
+
+            def parts() -> Iterator[bytes]:
+                sources = [direct] if sent_direct else [_part_key(upload.id, i) for i in range(upload.parts)]
+                for source in sources:
+                    for piece in platform.store.get(source):
+                        digest.update(piece)
+                        yield piece
+
+            staging = f"uploads/{upload.id}/assembled"
+            platform.store.put(staging, parts())
+            if digest.hexdigest() != blob:
+                platform.store.delete(staging)
+                raise BlobMismatch(f"the uploaded bytes hash to {digest.hexdigest()}, not {blob}")
+            platform.store.put(key, platform.store.get(staging))
+            platform.store.delete(staging)
+        SqlBlobIndex(session).register([(blob, upload.size)])
+    finally:
+        _discard(platform, upload)
+        session.delete(upload)
+    return blob
+
+
+def _discard(platform: Platform, upload: UploadSession) -> None:
+    for index in range(upload.parts):
+        platform.store.delete(_part_key(upload.id, index))
+    platform.store.delete(_direct_key(upload.id))
+
+
+def expire_uploads(session: Session, platform: Platform) -> int:
+    """Forget sessions untouched for days, with their parts."""
+    stale = list(
+        session.scalars(select(UploadSession).where(UploadSession.created_at < utcnow() - STALE_AFTER))
+    )
+    for upload in stale:
+        _discard(platform, upload)
+        session.delete(upload)
+    return len(stale)
+
+
+def download_plan(
+    repo: Repository, *, ref: str, prefix: str = "", after: str = "", limit: int = 10_000
+) -> tuple[str, list[Entry]]:
+    """One page of what a client fetches for a version, pinned to the resolved commit.
+
+    Later pages should name the returned commit id as ``ref`` so that a branch moving
+    mid-download cannot mix two versions.
+    """
+    commit = repo.resolve(ref)
+    return commit.id, repo.list_objects(commit.id, prefix=prefix, after=after, limit=limit)

@@ -1,0 +1,82 @@
+"""FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI, Request, Response
+from starlette.middleware.sessions import SessionMiddleware
+
+from imagehub import __version__
+from imagehub.core.auth.ratelimit import RateLimiter
+from imagehub.services.platform import Platform
+from imagehub_api.errors import install_error_handlers
+from imagehub_api.oidc import register_oidc
+from imagehub_api.routes import access, admin, auth, blobs, datasets, health, refs, transport, versions
+from imagehub_api.security import enforce
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+# The API docs page loads Swagger UI from a CDN; everything else is same-origin only.
+PAGE_CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
+)
+
+
+def create_app(platform: Platform) -> FastAPI:
+    """Build the app around an assembled platform (tests pass their own)."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        platform.close()
+
+    app = FastAPI(
+        title="ImageHub",
+        version=__version__,
+        description="Versioned, de-identified, reviewable medical-imaging datasets.",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        lifespan=lifespan,
+        dependencies=[Depends(enforce)],  # the single enforcement point, for every route
+    )
+    app.state.platform = platform
+    app.state.rate_limiter = RateLimiter(
+        capacity=platform.settings.login_attempts_per_minute,
+        per_second=platform.settings.login_attempts_per_minute / 60,
+    )
+    install_error_handlers(app)
+    register_oidc(app, platform.settings)
+    for module in (health, auth, datasets, refs, versions, blobs, transport, access, admin):
+        app.include_router(module.router)
+
+    @app.middleware("http")
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        if not request.url.path.startswith("/api/docs"):
+            response.headers["Content-Security-Policy"] = PAGE_CSP
+        if platform.settings.secure_cookies:
+            response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    # Holds only the OIDC state/nonce between redirect and callback, signed with the secret key.
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=platform.secret_key,
+        session_cookie="imagehub_oidc",
+        same_site="lax",
+        https_only=platform.settings.secure_cookies,
+        max_age=600,
+    )
+    return app

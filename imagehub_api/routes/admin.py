@@ -1,0 +1,122 @@
+"""Site administration: the audit log (JSON, export, HTML page) and legal holds."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel
+
+from imagehub.core.audit import AuditRecord
+from imagehub.services import audit
+from imagehub_api.deps import ActorDep, PrincipalDep, SessionDep
+from imagehub_api.pagination import page as paginate
+from imagehub_api.security import Policy, requires
+
+router = APIRouter(tags=["admin"])
+templates = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "templates")
+
+
+@dataclass
+class AuditQuery:
+    """The filters both audit views take from the query string."""
+
+    actor: str = ""
+    action: str = ""
+    dataset: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+AuditQueryDep = Annotated[AuditQuery, Depends()]
+
+
+class HoldBody(BaseModel):
+    reason: str
+    dataset: str = ""
+
+
+def _record_dict(rec: AuditRecord) -> dict[str, Any]:
+    return {**rec.content(), "id": rec.id, "hash": rec.hash}
+
+
+@router.get("/api/v1/admin/audit", operation_id="admin-audit-list")
+@requires(Policy.SITE_ADMIN)
+def list_audit(
+    session: SessionDep, query: AuditQueryDep, after: int = 0, limit: int = Query(100, ge=1, le=10_000)
+) -> dict[str, Any]:
+    found = audit.search(session, **asdict(query), after=after, limit=limit)
+    return paginate(found, limit, _record_dict, lambda r: r.id)
+
+
+@router.get("/api/v1/admin/audit/verify", operation_id="admin-audit-verify")
+@requires(Policy.SITE_ADMIN)
+def verify_audit(session: SessionDep) -> dict[str, Any]:
+    problem = audit.verify(session)
+    return {
+        "ok": problem is None,
+        "event_id": problem.event_id if problem else None,
+        "reason": problem.reason if problem else None,
+    }
+
+
+@router.get("/api/v1/admin/audit/export", operation_id="admin-audit-export")
+@requires(Policy.SITE_ADMIN)
+def export_audit(
+    session: SessionDep, actor: ActorDep, format: str = Query("csv", pattern="^(csv|json)$")
+) -> StreamingResponse:
+    audit.record(session, actor=actor, action="audit.export", details={"format": format})
+    rows = list(audit.export(session, format))  # read inside the request's transaction
+    media, suffix = ("text/csv", "csv") if format == "csv" else ("application/x-ndjson", "jsonl")
+    headers = {"Content-Disposition": f'attachment; filename="imagehub-audit.{suffix}"'}
+    return StreamingResponse(iter(rows), media_type=media, headers=headers)
+
+
+@router.post("/api/v1/admin/legal-holds", status_code=status.HTTP_201_CREATED, operation_id="admin-hold-add")
+@requires(Policy.SITE_ADMIN)
+def add_hold(session: SessionDep, actor: ActorDep, body: HoldBody) -> dict[str, Any]:
+    hold = audit.add_legal_hold(session, actor=actor, reason=body.reason, dataset=body.dataset)
+    return {"id": hold.id, "dataset": hold.dataset, "reason": hold.reason}
+
+
+@router.delete(
+    "/api/v1/admin/legal-holds/{hold_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    operation_id="admin-hold-release",
+)
+@requires(Policy.SITE_ADMIN)
+def release_hold(session: SessionDep, actor: ActorDep, hold_id: int) -> None:
+    audit.release_legal_hold(session, actor=actor, hold_id=hold_id)
+
+
+@router.get(
+    "/admin/audit", response_class=HTMLResponse, include_in_schema=False, operation_id="admin-audit-page"
+)
+@requires(Policy.SITE_ADMIN)
+def audit_page(
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    query: AuditQueryDep,
+    after: int = 0,
+) -> HTMLResponse:
+    limit = 200
+    events = audit.search(session, **asdict(query), after=after, limit=limit)
+    problem = audit.verify(session)
+    return templates.TemplateResponse(
+        request,
+        "admin_audit.html",
+        {
+            "principal": principal,
+            "events": events,
+            "filters": query,
+            "next_after": events[-1].id if len(events) == limit else None,
+            "chain_ok": problem is None,
+            "chain_break": problem,
+        },
+    )

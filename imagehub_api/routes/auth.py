@@ -1,0 +1,197 @@
+"""Sign-in (password and OIDC), sign-out, the current user, API tokens."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from authlib.integrations.base_client.errors import OAuthError
+from fastapi import APIRouter, Request, Response, status
+from fastapi.responses import RedirectResponse
+from pydantic import BaseModel, Field
+
+from imagehub.core.auth.ratelimit import RateLimiter
+from imagehub.core.errors import NotFound
+from imagehub.services import accounts, audit
+from imagehub.services.platform import Platform
+from imagehub_api.deps import PlatformDep, PrincipalDep, SessionDep
+from imagehub_api.errors import TooManyAttempts
+from imagehub_api.oidc import OIDC_NAME, oidc_client
+from imagehub_api.security import SESSION_COOKIE, Policy, client_ip, requires
+
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+
+
+class Login(BaseModel):
+    username: str
+    password: str
+
+
+class TokenCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    scope: str = Field("read", pattern="^(read|write|admin)$")
+    dataset: str | None = Field(None, description="Limit the token to one dataset, as owner/name")
+    expires_in_days: int | None = Field(90, ge=1, le=3650)
+
+
+def _limit(request: Request, bucket: str) -> None:
+    limiter: RateLimiter = request.app.state.rate_limiter
+    if not limiter.allow(f"{bucket}:{client_ip(request)}"):
+        raise TooManyAttempts("too many attempts: wait a minute and try again")
+
+
+def _start_session(response: Response, platform: Platform, session: Any, user: Any) -> dict[str, Any]:
+    opened = accounts.open_session(session, user=user, hours=platform.settings.session_hours)
+    response.set_cookie(
+        SESSION_COOKIE,
+        opened.cookie,
+        max_age=int(platform.settings.session_hours * 3600),
+        httponly=True,
+        secure=platform.settings.secure_cookies,
+        samesite="lax",
+        path="/",
+    )
+    return {
+        "username": user.username,
+        "csrf_token": opened.csrf_token,
+        "expires_at": opened.expires_at.isoformat(),
+    }
+
+
+@router.post("/login", operation_id="auth-login")
+@requires(Policy.PUBLIC)
+def login(
+    body: Login, request: Request, response: Response, session: SessionDep, platform: PlatformDep
+) -> dict[str, Any]:
+    """Password sign-in: sets an HttpOnly session cookie; writes must echo ``csrf_token``."""
+    _limit(request, "login")
+    try:
+        user = accounts.authenticate(session, username=body.username, password=body.password)
+    except accounts.AuthenticationFailed:
+        with platform.sessions.begin() as own:  # the failure is on record even though this request fails
+            audit.record(own, actor=body.username[:64], action="auth.login_failed", ip=client_ip(request))
+        raise
+    audit.record(session, actor=user.username, action="auth.login", ip=client_ip(request))
+    return _start_session(response, platform, session, user)
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, operation_id="auth-logout")
+@requires(Policy.AUTHENTICATED)
+def logout(request: Request, response: Response, session: SessionDep) -> None:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        accounts.close_session(session, cookie)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+
+
+@router.get("/me", operation_id="auth-me")
+@requires(Policy.AUTHENTICATED)
+def me(principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+    user = accounts.get_user(session, principal.username)
+    return {
+        "username": user.username,
+        "email": user.email,
+        "full_name": user.full_name,
+        "is_admin": user.is_admin,
+        "token_scope": principal.token_scope.name.lower() if principal.token_scope else None,
+    }
+
+
+@router.post("/tokens", status_code=status.HTTP_201_CREATED, operation_id="auth-create-token")
+@requires(Policy.AUTHENTICATED)
+def create_token(
+    body: TokenCreate, request: Request, principal: PrincipalDep, session: SessionDep
+) -> dict[str, Any]:
+    """A scoped API token for the caller. The secret is in this response only."""
+    _limit(request, "token")
+    dataset_id = None
+    if body.dataset:
+        from imagehub.services import datasets
+
+        owner, _, name = body.dataset.partition("/")
+        dataset_id = datasets.get(session, owner=owner, name=name).id
+    issued = accounts.create_token(
+        session,
+        user=accounts.get_user(session, principal.username),
+        name=body.name,
+        scope=body.scope,
+        actor=principal.username,
+        dataset_id=dataset_id,
+        expires_in=timedelta(days=body.expires_in_days) if body.expires_in_days else None,
+    )
+    return {
+        "id": issued.token.id,
+        "token": issued.secret,
+        "scope": issued.token.scope,
+        "expires_at": issued.token.expires_at.isoformat() if issued.token.expires_at else None,
+    }
+
+
+@router.get("/tokens", operation_id="auth-list-tokens")
+@requires(Policy.AUTHENTICATED)
+def list_tokens(principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+    tokens = accounts.list_tokens(session, accounts.get_user(session, principal.username))
+    return {
+        "results": [
+            {
+                "id": t.id,
+                "name": t.name,
+                "scope": t.scope,
+                "dataset_id": t.dataset_id,
+                "expires_at": t.expires_at.isoformat() if t.expires_at else None,
+                "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None,
+                "revoked": t.revoked_at is not None,
+            }
+            for t in tokens
+        ]
+    }
+
+
+@router.delete("/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT, operation_id="auth-revoke-token")
+@requires(Policy.AUTHENTICATED)
+def revoke_token(token_id: int, principal: PrincipalDep, session: SessionDep) -> None:
+    user = accounts.get_user(session, principal.username)
+    accounts.revoke_token(session, user=user, token_id=token_id, actor=principal.username)
+
+
+@router.get("/oidc/login", operation_id="auth-oidc-login")
+@requires(Policy.PUBLIC)
+async def oidc_login(request: Request) -> Response:
+    """Send the browser to the configured OpenID Connect provider."""
+    client = oidc_client(request.app)
+    if client is None:
+        raise NotFound("OIDC sign-in is not configured on this server")
+    return await client.authorize_redirect(request, str(request.url_for("auth-oidc-callback")))  # type: ignore[no-any-return]
+
+
+@router.get("/oidc/callback", name="auth-oidc-callback", operation_id="auth-oidc-callback")
+@requires(Policy.PUBLIC)
+async def oidc_callback(request: Request, platform: PlatformDep) -> Response:
+    """Finish the provider's sign-in: link or create the account, open a session."""
+    client = oidc_client(request.app)
+    if client is None:
+        raise NotFound("OIDC sign-in is not configured on this server")
+    try:
+        token = await client.authorize_access_token(request)
+    except OAuthError as exc:
+        raise accounts.AuthenticationFailed(
+            f"sign-in with the identity provider failed: {exc.error}"
+        ) from exc
+    claims = token.get("userinfo") or {}
+    redirect = RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
+    issuer = str(platform.settings.oidc_issuer)
+    with platform.sessions.begin() as session:
+        user = accounts.link_oidc_user(
+            session,
+            issuer=issuer,
+            subject=str(claims["sub"]),
+            email=str(claims.get("email", "")),
+            full_name=str(claims.get("name", "")),
+            preferred=str(claims.get("preferred_username", "")),
+        )
+        audit.record(
+            session, actor=user.username, action="auth.login", ip=client_ip(request), details={"oidc": issuer}
+        )
+        _start_session(redirect, platform, session, user)
+    request.session.pop(f"_state_{OIDC_NAME}", None)
+    return redirect

@@ -1,0 +1,70 @@
+"""Blob upload and the have/want check, scoped to a dataset."""
+
+from __future__ import annotations
+
+import tempfile
+from typing import Any
+
+from fastapi import APIRouter, Request, status
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from imagehub.services import blobs
+from imagehub_api.deps import DatasetDep, PlatformDep, SessionDep
+from imagehub_api.errors import UploadTooLarge
+from imagehub_api.security import Policy, requires
+
+SPOOL_IN_MEMORY = 8 * 1024 * 1024
+
+router = APIRouter(prefix="/api/v1/datasets/{owner}/{name}/blobs", tags=["blobs"])
+
+
+class HaveWant(BaseModel):
+    blobs: list[str] = Field(max_length=100_000)
+
+
+@router.post("/missing", operation_id="blobs-missing")
+@requires(Policy.DATASET_WRITE)
+def missing_blobs(_ctx: DatasetDep, session: SessionDep, body: HaveWant) -> dict[str, Any]:
+    """Which of these blob ids the server lacks, so a client uploads only those."""
+    return {"missing": sorted(blobs.missing(session, body.blobs))}
+
+
+@router.post("/bundle", status_code=status.HTTP_201_CREATED, operation_id="blobs-upload-bundle")
+@requires(Policy.DATASET_WRITE)
+async def upload_bundle(
+    _ctx: DatasetDep, session: SessionDep, platform: PlatformDep, request: Request
+) -> dict[str, Any]:
+    """Many small blobs in one request: records of ``[sha256 hex][size, 8 bytes big-endian][bytes]``."""
+    spool = await _spool(request, platform.settings.max_upload_bytes)
+    with spool:
+        stored = await run_in_threadpool(blobs.upload_bundle, session, platform, spool)  # type: ignore[arg-type]
+    return {"stored": len(stored), "bytes": sum(size for _, size in stored)}
+
+
+async def _spool(request: Request, cap: int) -> Any:
+    """The request body in a spooled temporary file, refusing bodies over ``cap`` bytes."""
+    declared = int(request.headers.get("content-length") or 0)
+    if declared > cap:
+        raise UploadTooLarge(f"upload of {declared} bytes exceeds the {cap}-byte limit")
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - the caller closes it
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > cap:
+            spool.close()
+            raise UploadTooLarge(f"upload exceeds the {cap}-byte limit")
+        spool.write(chunk)
+    spool.seek(0)
+    return spool
+
+
+@router.put("/{blob_id}", status_code=status.HTTP_201_CREATED, operation_id="blobs-upload")
+@requires(Policy.DATASET_WRITE)
+async def upload_blob(
+    _ctx: DatasetDep, session: SessionDep, platform: PlatformDep, blob_id: str, request: Request
+) -> dict[str, Any]:
+    """Upload raw bytes; they must hash to ``blob_id`` or nothing is kept (422)."""
+    with await _spool(request, platform.settings.max_upload_bytes) as spool:
+        blob, size = await run_in_threadpool(blobs.upload, session, platform, spool, expected=blob_id)  # type: ignore[arg-type]
+    return {"blob": blob, "size": size}

@@ -1,0 +1,92 @@
+"""Datasets: /api/v1/datasets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, status
+
+from imagehub.services import access, audit, datasets
+from imagehub_api.deps import ActorDep, DatasetDep, PrincipalDep, SessionDep
+from imagehub_api.pagination import page as paginate
+from imagehub_api.schemas import DatasetCreate, DatasetDerive, dataset_dict
+from imagehub_api.security import Policy, requires
+
+router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, operation_id="datasets-create")
+@requires(Policy.AUTHENTICATED)
+def create_dataset(body: DatasetCreate, session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
+    """Create a dataset with its default branch and an empty first commit."""
+    access.may_create_in(session, principal, body.owner)
+    dataset = datasets.create(session, author=principal.username, **body.model_dump())
+    audit.record(
+        session,
+        actor=principal.username,
+        action="dataset.create",
+        dataset=f"{body.owner}/{body.name}",
+        details={"visibility": body.visibility},
+    )
+    return dataset_dict(dataset)
+
+
+@router.get("", operation_id="datasets-list")
+@requires(Policy.PUBLIC)
+def list_datasets(
+    session: SessionDep,
+    principal: PrincipalDep,
+    owner: str | None = None,
+    after: int = Query(0, ge=0, description="Id of the last dataset of the previous page"),
+    limit: int = Query(100, ge=1, le=1000),
+) -> dict[str, Any]:
+    found = access.readable(
+        session, principal, datasets.list_datasets(session, owner=owner, after=after, limit=limit)
+    )
+    return paginate(found, limit, dataset_dict, lambda d: d.id)
+
+
+@router.get("/{owner}/{name}", operation_id="datasets-get")
+@requires(Policy.DATASET_READ)
+def get_dataset(ctx: DatasetDep) -> dict[str, Any]:
+    return {**dataset_dict(ctx.dataset), "head": ctx.repo.resolve(ctx.dataset.default_branch).id}
+
+
+@router.delete("/{owner}/{name}", status_code=status.HTTP_204_NO_CONTENT, operation_id="datasets-delete")
+@requires(Policy.DATASET_ADMIN)
+def delete_dataset(ctx: DatasetDep, session: SessionDep) -> None:
+    """Soft delete: the data stays until an administrator restores or purges it."""
+    datasets.delete(session, owner=ctx.dataset.owner, name=ctx.dataset.name)
+    ctx.record(
+        session,
+        "dataset.delete",
+    )
+
+
+@router.post("/{owner}/{name}/restore", operation_id="datasets-restore")
+@requires(Policy.SITE_ADMIN)
+def restore_dataset(owner: str, name: str, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
+    """Undo a soft delete (site administrators)."""
+    restored = datasets.restore(session, owner=owner, name=name)
+    audit.record(session, actor=actor, action="dataset.restore", dataset=f"{owner}/{name}")
+    return dataset_dict(restored)
+
+
+@router.post("/{owner}/{name}/derive", status_code=status.HTTP_201_CREATED, operation_id="datasets-derive")
+@requires(Policy.DATASET_READ)
+def derive_dataset(
+    ctx: DatasetDep, body: DatasetDerive, session: SessionDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    """A new dataset from a ref of this one, or a subset of its paths, without copying data."""
+    access.may_create_in(session, principal, body.owner)
+    derived = datasets.derive(
+        session,
+        source=ctx.dataset,
+        ref=body.ref,
+        owner=body.owner,
+        name=body.name,
+        author=ctx.actor,
+        prefixes=body.prefixes,
+        description=body.description,
+    )
+    return dataset_dict(derived)

@@ -1,0 +1,83 @@
+"""Branches and tags: /api/v1/datasets/{owner}/{name}/branches|tags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, status
+
+from imagehub.core.vcs import Ref, RefKind
+from imagehub_api.deps import DatasetDep
+from imagehub_api.pagination import page as paginate
+from imagehub_api.schemas import BranchCreate, Protection, TagCreate
+from imagehub_api.security import Policy, requires
+
+router = APIRouter(prefix="/api/v1/datasets/{owner}/{name}", tags=["refs"])
+
+
+def _page(ctx: DatasetDep, kind: RefKind, prefix: str, after: str, limit: int) -> dict[str, Any]:
+    refs = ctx.repo.list_refs(kind, prefix=prefix, after=after, limit=limit)
+    return paginate(refs, limit, Ref.as_dict, lambda r: r.name)
+
+
+@router.get("/branches", operation_id="refs-list-branches")
+@requires(Policy.DATASET_READ)
+def list_branches(
+    ctx: DatasetDep, prefix: str = "", after: str = "", limit: int = Query(100, ge=1, le=1000)
+) -> dict[str, Any]:
+    return _page(ctx, RefKind.BRANCH, prefix, after, limit)
+
+
+@router.post("/branches", status_code=status.HTTP_201_CREATED, operation_id="refs-create-branch")
+@requires(Policy.DATASET_WRITE)
+def create_branch(ctx: DatasetDep, body: BranchCreate) -> dict[str, Any]:
+    """Branch from any ref in constant time: no data is copied."""
+    return ctx.repo.create_branch(body.name, body.source).as_dict()
+
+
+@router.get("/branches/{branch}", operation_id="refs-get-branch")
+@requires(Policy.DATASET_READ)
+def get_branch(ctx: DatasetDep, branch: str) -> dict[str, Any]:
+    return ctx.repo.get_ref(branch, RefKind.BRANCH).as_dict()
+
+
+@router.delete(
+    "/branches/{branch}", status_code=status.HTTP_204_NO_CONTENT, operation_id="refs-delete-branch"
+)
+@requires(Policy.DATASET_WRITE)
+def delete_branch(ctx: DatasetDep, branch: str) -> None:
+    ctx.repo.delete_ref(branch, RefKind.BRANCH, default_branch=ctx.dataset.default_branch)
+
+
+@router.put("/branches/{branch}/protection", operation_id="refs-protect-branch")
+@requires(Policy.DATASET_ADMIN)
+def protect_branch(ctx: DatasetDep, branch: str, body: Protection) -> dict[str, Any]:
+    """A protected branch takes no direct commits: changes arrive by merge only."""
+    return ctx.repo.set_protected(branch, body.protected).as_dict()
+
+
+@router.get("/tags", operation_id="refs-list-tags")
+@requires(Policy.DATASET_READ)
+def list_tags(
+    ctx: DatasetDep, prefix: str = "", after: str = "", limit: int = Query(100, ge=1, le=1000)
+) -> dict[str, Any]:
+    return _page(ctx, RefKind.TAG, prefix, after, limit)
+
+
+@router.post("/tags", status_code=status.HTTP_201_CREATED, operation_id="refs-create-tag")
+@requires(Policy.DATASET_WRITE)
+def create_tag(ctx: DatasetDep, body: TagCreate) -> dict[str, Any]:
+    """Tags are immutable: creating an existing name is a conflict."""
+    return ctx.repo.create_tag(body.name, body.ref, body.message).as_dict()
+
+
+@router.get("/tags/{tag}", operation_id="refs-get-tag")
+@requires(Policy.DATASET_READ)
+def get_tag(ctx: DatasetDep, tag: str) -> dict[str, Any]:
+    return ctx.repo.get_ref(tag, RefKind.TAG).as_dict()
+
+
+@router.delete("/tags/{tag}", status_code=status.HTTP_204_NO_CONTENT, operation_id="refs-delete-tag")
+@requires(Policy.DATASET_ADMIN)
+def delete_tag(ctx: DatasetDep, tag: str) -> None:
+    ctx.repo.delete_ref(tag, RefKind.TAG)

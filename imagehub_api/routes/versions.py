@@ -1,0 +1,150 @@
+"""Commits, history, objects, diff, merge and revert of a dataset."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Header, Query, Request, status
+from fastapi.responses import StreamingResponse
+
+from imagehub.core.vcs import BlobStore, Change, Commit, Entry, RefKind
+from imagehub_api.deps import DatasetDep, PlatformDep, SessionDep
+from imagehub_api.pagination import page as paginate
+from imagehub_api.ranges import parse_range
+from imagehub_api.schemas import CommitCreate, MergeCreate, RevertCreate
+from imagehub_api.security import Policy, client_ip, requires
+
+router = APIRouter(prefix="/api/v1/datasets/{owner}/{name}", tags=["versions"])
+Limit = Query(1000, ge=1, le=10_000)
+
+
+@router.post(
+    "/branches/{branch}/commits", status_code=status.HTTP_201_CREATED, operation_id="versions-commit"
+)
+@requires(Policy.DATASET_WRITE)
+def commit(ctx: DatasetDep, branch: str, body: CommitCreate) -> dict[str, Any]:
+    """Apply a change set (puts, deletes, prefix deletes) atomically as one commit.
+
+    Every referenced blob must have been uploaded; with ``expected_parent`` the commit is
+    refused (409) if someone else moved the branch first.
+    """
+    created = ctx.repo.commit(
+        branch,
+        body.changes.to_change_set(),
+        author=ctx.actor,
+        message=body.message,
+        metadata=body.metadata,
+        expected_parent=body.expected_parent,
+        allow_empty=body.allow_empty,
+    )
+    return created.as_dict()
+
+
+@router.get("/commits/{ref}", operation_id="versions-get-commit")
+@requires(Policy.DATASET_READ)
+def get_commit(ctx: DatasetDep, ref: str) -> dict[str, Any]:
+    """A commit by id, branch, tag or expression such as ``main~2``."""
+    found = ctx.repo.resolve(ref)
+    return {**found.as_dict(), "entries": ctx.repo.tree.count(found.tree)}
+
+
+@router.get("/log", operation_id="versions-log")
+@requires(Policy.DATASET_READ)
+def log(
+    ctx: DatasetDep,
+    ref: str = Query(description="Branch, tag or commit to start from"),
+    path: str = Query("", description="Only commits that changed this path or anything under it"),
+    after: str = Query("", description="Last commit id of the previous page"),
+    limit: int = Query(100, ge=1, le=1000),
+) -> dict[str, Any]:
+    commits = ctx.repo.log(ref, path=path, after=after, limit=limit)
+    return paginate(commits, limit, Commit.as_dict, lambda c: c.id)
+
+
+@router.get("/refs/{ref}/objects", operation_id="versions-list-objects")
+@requires(Policy.DATASET_READ)
+def list_objects(
+    ctx: DatasetDep,
+    ref: str,
+    prefix: str = "",
+    after: str = Query("", description="Last path of the previous page"),
+    limit: int = Limit,
+) -> dict[str, Any]:
+    """Paths of a version under ``prefix``, in path order, one page at a time."""
+    entries = ctx.repo.list_objects(ref, prefix=prefix, after=after, limit=limit)
+    return paginate(entries, limit, Entry.as_dict, lambda e: e.path)
+
+
+@router.get("/refs/{ref}/objects/stat", operation_id="versions-stat-object")
+@requires(Policy.DATASET_READ)
+def stat_object(ctx: DatasetDep, ref: str, path: str) -> dict[str, Any]:
+    return ctx.repo.stat(ref, path).as_dict()
+
+
+@router.get("/refs/{ref}/objects/content", operation_id="versions-get-object")
+@requires(Policy.DATASET_READ)
+def get_object(
+    ctx: DatasetDep,
+    session: SessionDep,
+    platform: PlatformDep,
+    request: Request,
+    ref: str,
+    path: str,
+    range_header: str | None = Header(None, alias="Range"),
+) -> StreamingResponse:
+    """The bytes of one path at a version; honours a single HTTP ``Range``."""
+    entry = ctx.repo.stat(ref, path)
+    span = parse_range(range_header, entry.size)
+    ctx.record(
+        session,
+        "object.download",
+        ref=ref,
+        object=path,
+        ip=client_ip(request),
+        details={"blob": entry.blob, "range": range_header or ""},
+    )
+    start, end = span or (0, entry.size)
+    headers = {"Accept-Ranges": "bytes", "Content-Length": str(end - start), "ETag": f'"{entry.blob}"'}
+    if span:
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{entry.size}"
+    body = BlobStore(platform.store).open(entry.blob, start, end)  # type: ignore[arg-type]
+    return StreamingResponse(
+        body, status_code=206 if span else 200, media_type=entry.media_type, headers=headers
+    )
+
+
+@router.get("/diff", operation_id="versions-diff")
+@requires(Policy.DATASET_READ)
+def diff(
+    ctx: DatasetDep,
+    left: str,
+    right: str,
+    prefix: str = "",
+    after: str = Query("", description="Last path of the previous page"),
+    limit: int = Limit,
+) -> dict[str, Any]:
+    """Added, removed and modified paths from ``left`` to ``right``, with sizes."""
+    changes = ctx.repo.diff(left, right, prefix=prefix, after=after, limit=limit)
+    return paginate(changes, limit, Change.as_dict, lambda c: c.path)
+
+
+@router.post("/merges", status_code=status.HTTP_201_CREATED, operation_id="versions-merge")
+@requires(Policy.DATASET_WRITE)
+def merge(ctx: DatasetDep, body: MergeCreate) -> dict[str, Any]:
+    """Three-way merge; 409 lists the conflicting paths under strategy ``fail``."""
+    merged = ctx.repo.merge(
+        body.source,
+        body.destination,
+        author=ctx.actor,
+        message=body.message,
+        strategy=body.strategy,
+        metadata=body.metadata,
+    )
+    return merged.as_dict()
+
+
+@router.post("/branches/{branch}/revert", status_code=status.HTTP_201_CREATED, operation_id="versions-revert")
+@requires(Policy.DATASET_WRITE)
+def revert(ctx: DatasetDep, branch: str, body: RevertCreate) -> dict[str, Any]:
+    ctx.repo.get_ref(branch, RefKind.BRANCH)
+    return ctx.repo.revert(branch, body.commit, author=ctx.actor, parent_number=body.parent_number).as_dict()

@@ -1,0 +1,100 @@
+"""Request bodies of the REST API (responses are the domain objects' ``as_dict``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from imagehub.core.vcs import ChangeSet, Entry, MergeStrategy
+from imagehub.models.dataset import Dataset
+
+
+class DatasetCreate(BaseModel):
+    owner: str = Field(examples=["radiology-lab"])
+    name: str = Field(examples=["brain-mri"])
+    description: str = ""
+    visibility: str = Field("private", pattern="^(private|internal|public)$")
+    default_branch: str = "main"
+
+
+class DatasetDerive(BaseModel):
+    owner: str
+    name: str
+    ref: str = Field(description="Branch, tag or commit of the source to start from")
+    prefixes: list[str] = Field(default_factory=list, description="Only these path prefixes (empty: all)")
+    description: str = ""
+
+
+class BranchCreate(BaseModel):
+    name: str
+    source: str = Field(description="Branch, tag or commit the new branch starts at")
+
+
+class TagCreate(BaseModel):
+    name: str
+    ref: str
+    message: str = ""
+
+
+class Protection(BaseModel):
+    protected: bool
+
+
+class EntryIn(BaseModel):
+    path: str
+    blob: str = Field(description="SHA-256 of the content, uploaded beforehand")
+    size: int = Field(ge=0)
+    media_type: str = "application/octet-stream"
+    summary: dict[str, Any] | None = None
+
+
+class Changes(BaseModel):
+    put: list[EntryIn] = Field(default_factory=list)
+    delete: list[str] = Field(default_factory=list)
+    delete_prefix: list[str] = Field(default_factory=list)
+
+    def to_change_set(self) -> ChangeSet:
+        changes = ChangeSet()
+        for prefix in self.delete_prefix:
+            changes.delete_prefix(prefix)
+        for path in self.delete:
+            changes.delete(path)
+        for item in self.put:
+            changes.put(Entry(item.path, item.blob, item.size, item.media_type, item.summary))
+        return changes
+
+
+class CommitCreate(BaseModel):
+    message: str = Field(min_length=1)
+    changes: Changes = Field(default_factory=Changes)
+    metadata: dict[str, str] = Field(default_factory=dict)
+    expected_parent: str | None = Field(None, description="Refuse the commit unless the branch is still here")
+    allow_empty: bool = False
+
+
+class MergeCreate(BaseModel):
+    source: str
+    destination: str
+    strategy: MergeStrategy = MergeStrategy.FAIL
+    message: str = ""
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class RevertCreate(BaseModel):
+    commit: str
+    parent_number: int = Field(1, ge=1)
+
+
+def dataset_dict(dataset: Dataset) -> dict[str, Any]:
+    return {
+        "id": dataset.id,
+        "owner": dataset.owner,
+        "name": dataset.name,
+        "full_name": f"{dataset.owner}/{dataset.name}",
+        "description": dataset.description,
+        "visibility": dataset.visibility,
+        "default_branch": dataset.default_branch,
+        "created_at": dataset.created_at.isoformat(),
+        "deleted_at": dataset.deleted_at.isoformat() if dataset.deleted_at else None,
+    }

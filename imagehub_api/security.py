@@ -1,0 +1,169 @@
+"""The single enforcement point: every route, whatever its kind, is authorised here.
+
+Routes declare what they need with ``@requires(Policy.X)``; a route that declares
+nothing is for site administrators only (deny by default). The dependency runs for
+every request the app serves, resolves the caller (API token or session cookie),
+checks CSRF on cookie-authenticated writes, and for dataset routes asks
+``services.access.decide`` with every ref the request names, PHI branches included.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from enum import Enum
+from typing import Any, TypeVar
+
+from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
+
+from imagehub.core.auth.policy import ANONYMOUS, Principal, Role
+from imagehub.core.auth.secrets import same
+from imagehub.core.errors import InvalidInput
+from imagehub.services import access, accounts, audit
+from imagehub.services.platform import Platform
+
+SESSION_COOKIE = "imagehub_session"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+PURPOSE_HEADER = "X-Purpose-Of-Use"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+REF_FIELDS = ("ref", "branch", "left", "right", "source", "commit")
+_POLICY_ATTR = "__imagehub_policy__"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Policy(Enum):
+    PUBLIC = "public"
+    AUTHENTICATED = "authenticated"
+    DATASET_READ = Role.READ
+    DATASET_WRITE = Role.WRITE
+    DATASET_ADMIN = Role.ADMIN
+    SITE_ADMIN = "site-admin"
+
+
+class NotSignedIn(accounts.AuthenticationFailed):
+    pass
+
+
+class CsrfFailed(access.Forbidden):
+    pass
+
+
+class SiteAdminOnly(access.Forbidden):
+    pass
+
+
+def requires(policy: Policy) -> Callable[[F], F]:
+    def mark(endpoint: F) -> F:
+        setattr(endpoint, _POLICY_ATTR, policy)
+        return endpoint
+
+    return mark
+
+
+def policy_of(endpoint: object) -> Policy:
+    return getattr(endpoint, _POLICY_ATTR, Policy.SITE_ADMIN)
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def _resolve_principal(platform: Platform, request: Request) -> tuple[Principal, str | None]:
+    """The caller and, for cookie sessions, the CSRF token their writes must echo."""
+    authorization = request.headers.get("authorization", "")
+    with platform.sessions.begin() as session:
+        if authorization:
+            scheme, _, secret = authorization.partition(" ")
+            if scheme.lower() != "bearer" or not secret:
+                raise accounts.AuthenticationFailed("use 'Authorization: Bearer <API token>'")
+            return accounts.principal_for_token(session, secret.strip()), None
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie:
+            return accounts.principal_for_session(session, cookie)
+    return ANONYMOUS, None
+
+
+async def _form_csrf(request: Request) -> str:
+    """The ``csrf_token`` field of a server-rendered form post, if this is one."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        return ""
+    form = await request.form()
+    value = form.get(CSRF_FIELD, "")
+    return value if isinstance(value, str) else ""
+
+
+async def _json_refs(request: Request) -> list[str]:
+    if "application/json" not in request.headers.get("content-type", ""):
+        return []
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return []  # the route's own validation answers 422
+    if not isinstance(body, dict):
+        return []
+    return [str(body[f]) for f in REF_FIELDS if isinstance(body.get(f), str)]
+
+
+async def enforce(request: Request) -> None:
+    route = request.scope.get("route")
+    policy = policy_of(getattr(route, "endpoint", None))
+    platform: Platform = request.app.state.platform
+    principal, csrf = await run_in_threadpool(_resolve_principal, platform, request)
+    request.state.principal = principal
+    if policy is Policy.PUBLIC:
+        return
+    if principal.anonymous:
+        raise NotSignedIn("sign in, or send an API token as 'Authorization: Bearer <token>'")
+    if csrf is not None and request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "") or await _form_csrf(request)
+        if not sent or not same(sent, csrf):
+            raise CsrfFailed(f"missing or wrong {CSRF_HEADER} header for a cookie-authenticated change")
+    if policy is Policy.AUTHENTICATED:
+        return
+    if policy is Policy.SITE_ADMIN:
+        if not principal.is_admin:
+            raise SiteAdminOnly("site administrators only")
+        return
+    params = request.path_params
+    if "owner" not in params or "name" not in params:
+        raise InvalidInput(
+            "dataset route without owner/name"
+        )  # a programming error, caught by the route walk test
+    refs = [str(params[f]) for f in REF_FIELDS if f in params]
+    refs += [request.query_params[f] for f in REF_FIELDS if f in request.query_params]
+    refs += await _json_refs(request)
+    purpose = request.headers.get(PURPOSE_HEADER, "")
+    need = Role(policy.value)
+    request.state.decision = await run_in_threadpool(
+        _decide, platform, principal, params["owner"], params["name"], need, refs, purpose, client_ip(request)
+    )
+
+
+def _decide(
+    platform: Platform,
+    principal: Principal,
+    owner: str,
+    name: str,
+    need: Role,
+    refs: list[str],
+    purpose: str,
+    ip: str,
+) -> access.Decision:
+    with platform.sessions.begin() as session:
+        decision = access.decide(
+            session, principal, owner=owner, name=name, need=need, refs=refs, purpose=purpose
+        )
+        for ref in decision.phi_refs:  # on record before a single byte is served
+            audit.record(
+                session,
+                actor=principal.username,
+                action="phi.open",
+                dataset=f"{owner}/{name}",
+                ref=ref,
+                ip=ip,
+                purpose=purpose,
+            )
+        return decision

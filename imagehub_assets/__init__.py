@@ -1,0 +1,1 @@
+"""Dagster code location: software-defined assets derived from every dataset commit."""

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Idempotent set-up used by the Makefile: Debian packages, the .venv, local services.
+# Each step checks first and does nothing when already done, so a second run takes seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
+
+say() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
+
+system_packages() {
+  local missing=()
+  while read -r pkg; do
+    [[ -z "$pkg" || "$pkg" == \#* ]] && continue
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done < scripts/debian-packages.txt
+  ((${#missing[@]} == 0)) && return 0
+  say "installing Debian packages: ${missing[*]}"
+  local sudo=""
+  [[ $(id -u) -ne 0 ]] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+python_env() {
+  if [[ ! -x "$VENV/bin/python" ]]; then
+    say "creating $VENV with $("$PYTHON" --version)"
+    "$PYTHON" -m venv "$VENV"
+  fi
+  # --no-cache-dir: the torch install is several GB; a cached second copy once filled CI's disk.
+  local pip=("$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-cache-dir)
+  # torch and torchvision first, pinned: unpinned they pull other multi-GB builds.
+  if ! "$VENV/bin/python" -c 'import torch, torchvision' 2>/dev/null; then
+    say "installing torch and torchvision"
+    "${pip[@]}" "torch==2.14.1" "torchvision==0.29.1" 2>&1 | grep -v "is ignored: it is neither" || true
+  fi
+  say "installing imagehub and its dependencies into $VENV"
+  "${pip[@]}" -e ".[all,dev]" 2>&1 | grep -v "is ignored: it is neither" || true
+  "$VENV/bin/python" -c 'import imagehub, torch, dagster, fastapi' || { echo "python install failed" >&2; exit 1; }
+}
+
+postgres() {
+  if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then return 0; fi
+  say "starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
+  for _ in $(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && return 0; sleep 1; done
+  echo "PostgreSQL did not come up on 127.0.0.1:5432" >&2
+  exit 1
+}
+
+for step in "$@"; do
+  case "$step" in
+    system) system_packages ;;
+    python) python_env ;;
+    postgres) postgres ;;
+    *) echo "unknown step $step" >&2; exit 2 ;;
+  esac
+done

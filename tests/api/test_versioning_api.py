@@ -1,0 +1,215 @@
+"""The versioning REST API on a live server: what a client sees, errors included."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from sqlalchemy import event
+
+from imagehub.services.platform import Platform
+from imagehub_api.app import create_app
+from tests.support.accounts import bearer, make_user
+from tests.support.live_server import live_server
+
+DS = "/api/v1/datasets/lab/brain"
+
+
+@pytest.fixture
+def client(platform: Platform) -> Iterator[httpx.Client]:
+    token = make_user(platform, "lab")
+    with (
+        live_server(create_app(platform)) as base,
+        httpx.Client(base_url=base, timeout=30, headers=bearer(token)) as http,
+    ):
+        created = http.post(
+            "/api/v1/datasets", json={"owner": "lab", "name": "brain", "description": "T1 MRI"}
+        )
+        assert created.status_code == 201, created.text
+        yield http
+
+
+def upload(http: httpx.Client, content: bytes) -> dict[str, object]:
+    blob = hashlib.sha256(content).hexdigest()
+    response = http.put(f"{DS}/blobs/{blob}", content=content)
+    assert response.status_code == 201, response.text
+    return {"blob": blob, "size": len(content)}
+
+
+def commit(
+    http: httpx.Client, branch: str, files: dict[str, bytes | None], **extra: object
+) -> httpx.Response:
+    puts = [
+        {"path": p, **upload(http, c), "media_type": "application/dicom"}
+        for p, c in files.items()
+        if c is not None
+    ]
+    deletes = [p for p, c in files.items() if c is None]
+    body = {"message": "update", "changes": {"put": puts, "delete": deletes}, **extra}
+    return http.post(f"{DS}/branches/{branch}/commits", json=body)
+
+
+def test_full_round_trip(client: httpx.Client) -> None:
+    dataset = client.get(DS).json()
+    assert dataset["full_name"] == "lab/brain"
+    assert dataset["default_branch"] == "main"
+    first = commit(client, "main", {"s1/a.dcm": b"0123456789", "s1/b.dcm": b"bbb"})
+    assert first.status_code == 201, first.text
+    first_id = first.json()["id"]
+    assert first.json()["parents"] == [dataset["head"]]
+
+    listing = client.get(f"{DS}/refs/main/objects", params={"prefix": "s1/", "limit": 1}).json()
+    assert [e["path"] for e in listing["results"]] == ["s1/a.dcm"]
+    page2 = client.get(
+        f"{DS}/refs/main/objects", params={"prefix": "s1/", "after": listing["next_after"]}
+    ).json()
+    assert [e["path"] for e in page2["results"]] == ["s1/b.dcm"]
+
+    whole = client.get(f"{DS}/refs/main/objects/content", params={"path": "s1/a.dcm"})
+    assert whole.status_code == 200
+    assert whole.content == b"0123456789"
+    part = client.get(
+        f"{DS}/refs/main/objects/content", params={"path": "s1/a.dcm"}, headers={"Range": "bytes=2-5"}
+    )
+    assert part.status_code == 206
+    assert part.content == b"2345"
+    assert part.headers["content-range"] == "bytes 2-5/10"
+    bad_range = client.get(
+        f"{DS}/refs/main/objects/content", params={"path": "s1/a.dcm"}, headers={"Range": "bytes=50-"}
+    )
+    assert bad_range.status_code == 416
+
+    assert client.post(f"{DS}/branches", json={"name": "fix", "source": "main"}).status_code == 201
+    assert commit(client, "fix", {"s1/b.dcm": None, "s2/c.dcm": b"c"}).status_code == 201
+    diff = client.get(f"{DS}/diff", params={"left": "main", "right": "fix"}).json()["results"]
+    assert [(d["path"], d["type"]) for d in diff] == [("s1/b.dcm", "removed"), ("s2/c.dcm", "added")]
+
+    merged = client.post(f"{DS}/merges", json={"source": "fix", "destination": "main"})
+    assert merged.status_code == 201, merged.text
+    assert merged.json()["parents"][1] == client.get(f"{DS}/branches/fix").json()["commit_id"]
+    log = client.get(f"{DS}/log", params={"ref": "main"}).json()["results"]
+    assert client.get(f"{DS}/log").status_code == 422  # the ref to read is always named
+    assert [c["id"] for c in log][-2:] == [first_id, dataset["head"]]
+    assert client.get(f"{DS}/commits/main~1").json()["id"] in {first_id, log[1]["id"]}
+
+
+def test_conflicts_are_409_with_details(client: httpx.Client) -> None:
+    commit(client, "main", {"x": b"base"})
+    client.post(f"{DS}/branches", json={"name": "other", "source": "main"})
+    head = client.get(f"{DS}/branches/main").json()["commit_id"]
+    commit(client, "main", {"x": b"ours"})
+    commit(client, "other", {"x": b"theirs"})
+    conflict = client.post(f"{DS}/merges", json={"source": "other", "destination": "main"})
+    assert conflict.status_code == 409
+    assert [c["path"] for c in conflict.json()["conflicts"]] == ["x"]
+    stale = commit(client, "main", {"y": b"y"}, expected_parent=head)
+    assert stale.status_code == 409
+    assert "pull and retry" in stale.json()["detail"]
+    missing = client.post(
+        f"{DS}/branches/main/commits",
+        json={"message": "m", "changes": {"put": [{"path": "z", "blob": "a" * 64, "size": 1}]}},
+    )
+    assert missing.status_code == 409
+    assert missing.json()["missing"] == ["a" * 64]
+    assert client.post(f"{DS}/tags", json={"name": "v1", "ref": "main"}).status_code == 201
+    assert client.post(f"{DS}/tags", json={"name": "v1", "ref": "other"}).status_code == 409
+    client.put(f"{DS}/branches/main/protection", json={"protected": True})
+    assert commit(client, "main", {"p": b"p"}).status_code == 409
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body", "status"),
+    [
+        ("get", "/api/v1/datasets/lab/nope", None, 404),
+        ("get", f"{DS}/commits/unknown-ref", None, 404),
+        ("get", f"{DS}/refs/main/objects/stat?path=absent.dcm", None, 404),
+        ("post", f"{DS}/branches", {"name": "bad name", "source": "main"}, 422),
+        ("post", f"{DS}/branches", {"name": "ok", "source": "missing"}, 404),
+        ("post", "/api/v1/datasets", {"owner": "lab", "name": "../x"}, 422),
+        ("post", "/api/v1/datasets", {"owner": "lab", "name": "brain"}, 409),
+        ("get", f"{DS}/refs/main/objects/content?path=../../etc/passwd", None, 404),
+        (
+            "post",
+            f"{DS}/branches/main/commits",
+            {"message": "m", "changes": {"put": [{"path": "../escape", "blob": "a" * 64, "size": 1}]}},
+            422,
+        ),
+        ("post", f"{DS}/branches/main/commits", {"message": "m"}, 422),
+        ("put", f"{DS}/blobs/{'0' * 64}", None, 422),
+        ("delete", f"{DS}/branches/main", None, 409),
+    ],
+    ids=lambda v: v if isinstance(v, str) and v.isalpha() else None,
+)
+def test_clear_4xx_errors(client: httpx.Client, method: str, url: str, body: object, status: int) -> None:
+    kwargs = {"json": body} if body is not None else {"content": b"not-zero-bytes"} if method == "put" else {}
+    response = client.request(method, url, **kwargs)  # type: ignore[arg-type]
+    assert response.status_code == status, response.text
+    assert "detail" in response.json()
+
+
+def test_a_write_is_visible_to_the_very_next_request(client: httpx.Client, platform: Platform) -> None:
+    # A slow commit makes the race certain if the response were sent before committing.
+    def slow_commit(_session: object) -> None:
+        time.sleep(0.2)
+
+    event.listen(platform.sessions, "before_commit", slow_commit)
+    for i in range(3):
+        assert client.post(f"{DS}/branches", json={"name": f"b{i}", "source": "main"}).status_code == 201
+        assert client.get(f"{DS}/branches/b{i}").status_code == 200
+        assert client.delete(f"{DS}/branches/b{i}").status_code == 204
+        assert client.get(f"{DS}/branches/b{i}").status_code == 404
+
+
+def test_soft_delete_and_restore(client: httpx.Client, platform: Platform) -> None:
+    commit(client, "main", {"a": b"a"})
+    assert client.delete(DS).status_code == 204
+    assert client.get(DS).status_code == 404
+    assert [d["name"] for d in client.get("/api/v1/datasets").json()["results"]] == []
+    assert client.post(f"{DS}/restore").status_code == 403  # site administrators only
+    admin = bearer(make_user(platform, "root", admin=True))
+    assert client.post(f"{DS}/restore", headers=admin).status_code == 200
+    assert client.get(f"{DS}/refs/main/objects/stat", params={"path": "a"}).status_code == 200
+
+
+def test_derive_and_revert(client: httpx.Client) -> None:
+    commit(client, "main", {"t1/a": b"a", "t2/b": b"b"})
+    bad = commit(client, "main", {"t1/a": b"broken"}).json()
+    derived = client.post(
+        f"{DS}/derive", json={"owner": "lab", "name": "t2", "ref": "main~1", "prefixes": ["t2/"]}
+    )
+    assert derived.status_code == 201, derived.text
+    objects = client.get("/api/v1/datasets/lab/t2/refs/main/objects").json()["results"]
+    assert [o["path"] for o in objects] == ["t2/b"]
+    reverted = client.post(f"{DS}/branches/main/revert", json={"commit": bad["id"]})
+    assert reverted.status_code == 201, reverted.text
+    content = client.get(f"{DS}/refs/main/objects/content", params={"path": "t1/a"}).content
+    assert content == b"a"
+
+
+def test_every_versioning_route_is_documented(client: httpx.Client) -> None:
+    spec = client.get("/api/openapi.json").json()
+    operations = {op["operationId"] for path in spec["paths"].values() for op in path.values()}
+    for expected in (
+        "datasets-create",
+        "datasets-list",
+        "datasets-get",
+        "datasets-delete",
+        "datasets-restore",
+        "datasets-derive",
+        "refs-create-branch",
+        "refs-protect-branch",
+        "refs-create-tag",
+        "versions-commit",
+        "versions-log",
+        "versions-list-objects",
+        "versions-get-object",
+        "versions-diff",
+        "versions-merge",
+        "versions-revert",
+        "blobs-upload",
+        "blobs-missing",
+    ):
+        assert expected in operations

@@ -1,0 +1,118 @@
+"""The `imagehub` command as a user runs it: a real process, real exit codes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from imagehub import __version__
+from tests.support.ports import free_port
+
+IMAGEHUB = str(Path(sys.executable).with_name("imagehub"))
+
+
+def run(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([IMAGEHUB, *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def env(tmp_path: Path, database_url: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("IMAGEHUB_")}
+    base.update(IMAGEHUB_DATA_DIR=str(tmp_path / "var"), IMAGEHUB_DATABASE_URL=database_url, COLUMNS="200")
+    return base
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_version(env: dict[str, str]) -> None:
+    result = run(["version"], env)
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"imagehub {__version__}"
+
+
+def test_migrate_then_serve_then_health(env: dict[str, str]) -> None:
+    migrated = run(["migrate"], env)
+    assert migrated.returncode == 0, migrated.stderr
+    assert "is at schema" in migrated.stdout
+    port = free_port()
+    server = subprocess.Popen(
+        [IMAGEHUB, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        body = None
+        for _ in range(150):
+            try:
+                body = httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2).json()
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert body is not None, "server never answered"
+        assert body["status"] == "ok"
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=20)
+    assert f"http://127.0.0.1:{port}/api/docs" in output
+
+
+def test_serve_refuses_unmigrated_database(env: dict[str, str]) -> None:
+    line = one_line_error(run(["serve", "--port", str(free_port())], env))
+    assert "run `imagehub migrate`" in line
+
+
+def test_doctor_reports_and_fails_until_migrated(env: dict[str, str]) -> None:
+    before = run(["doctor"], env)
+    assert before.returncode == 1
+    assert "FAIL" in before.stdout
+    assert "imagehub migrate" in before.stdout
+    run(["migrate"], env)
+    after = run(["doctor"], env)
+    assert after.returncode == 0, after.stdout
+    for check in ("database", "schema", "object storage", "tesseract", "dciodvfy"):
+        assert check in after.stdout
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        (
+            "IMAGEHUB_DATABASE_URL",
+            f"postgresql://nobody@127.0.0.1:{free_port()}/x",
+            "cannot connect to database",
+        ),
+        ("IMAGEHUB_DATABASE_URL", "mysql://h/db", "unsupported database"),
+        ("IMAGEHUB_STORAGE_URL", "ftp://example/x", "unknown storage scheme"),
+        ("IMAGEHUB_PORT", "not-a-port", "invalid settings"),
+    ],
+    ids=["unreachable-db", "unsupported-db", "unknown-storage", "bad-port"],
+)
+def test_bad_settings_are_one_clear_line(
+    env: dict[str, str], variable: str, value: str, expected: str
+) -> None:
+    env[variable] = value
+    assert expected in one_line_error(run(["migrate"], env))
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_unwritable_data_dir_is_one_clear_line(env: dict[str, str], tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    env["IMAGEHUB_DATA_DIR"] = str(blocker / "var")
+    assert "not writable" in one_line_error(run(["doctor"], env))

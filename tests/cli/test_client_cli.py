@@ -1,0 +1,71 @@
+"""The client commands as a data engineer types them, against a live server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from tests.cli.test_cli import IMAGEHUB
+from tests.conftest import Server
+
+
+def cli(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([IMAGEHUB, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in result.stderr, result.stderr
+    return result
+
+
+def test_ingest_clone_change_push_pull(server: Server) -> None:
+    env = {
+        **os.environ,
+        "IMAGEHUB_URL": server.url,
+        "COLUMNS": "200",
+        "XDG_CONFIG_HOME": str(server.tmp / "config"),
+        "IMAGEHUB_CACHE_DIR": str(server.tmp / "cache"),
+    }
+    env.pop("IMAGEHUB_TOKEN", None)
+    work = server.tmp
+    denied = cli(["clone", "lab/scans", "nope"], work, env)
+    assert denied.returncode == 2
+    assert "sign in" in denied.stderr or "401" in denied.stderr
+    login = cli(["login", server.url, "--token", server.token], work, env)
+    assert login.returncode == 0, login.stderr
+    assert "as lab" in login.stdout
+    assert ((work / "config" / "imagehub" / "credentials.json").stat().st_mode & 0o777) == 0o600
+
+    folder = work / "incoming"
+    (folder / "p1").mkdir(parents=True)
+    (folder / "p1" / "ct1.dcm").write_bytes(b"one" * 1000)
+    (folder / "p1" / "ct2.dcm").write_bytes(b"two" * 1000)
+    ingested = cli(["ingest", str(folder), "--dataset", "lab/scans", "--branch", "main"], work, env)
+    assert ingested.returncode == 0, ingested.stderr
+    assert "ingested 2 files" in ingested.stdout
+
+    assert cli(["clone", "lab/scans", "a"], work, env).returncode == 0
+    assert cli(["clone", "lab/scans", "b"], work, env).returncode == 0
+    a = work / "a"
+    assert "working tree clean" in cli(["status"], a, env).stdout
+    (a / "p1" / "ct3.dcm").write_bytes(b"three")
+    assert "added" in cli(["status"], a, env).stdout
+    assert cli(["add", "."], a, env).returncode == 0
+    assert cli(["commit", "-m", "third slice"], a, env).returncode == 0
+    pushed = cli(["push"], a, env)
+    assert pushed.returncode == 0, pushed.stderr
+    assert "pushed" in pushed.stdout
+    assert "third slice" in cli(["log"], a, env).stdout
+    assert cli(["tag", "v1", "-m", "first release"], a, env).returncode == 0
+    assert "v1" in cli(["tag"], a, env).stdout
+    assert cli(["branch", "review"], a, env).returncode == 0
+    assert "review" in cli(["branch"], a, env).stdout
+
+    b = work / "b"
+    pulled = cli(["pull"], b, env)
+    assert pulled.returncode == 0, pulled.stderr
+    assert (b / "p1" / "ct3.dcm").read_bytes() == b"three"
+    diff = cli(["diff", "v1~1", "v1"], b, env)
+    assert "added" in diff.stdout
+    assert "p1/ct3.dcm" in diff.stdout
+    outside = cli(["status"], work, env)
+    assert outside.returncode == 2
+    assert "not inside an ImageHub working copy" in outside.stderr

@@ -1,0 +1,93 @@
+"""Settings: defaults, environment, TOML file, secrets and one-line errors."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from imagehub.core.config import Settings, ensure_data_dir, load_settings, resolve_secret_key
+from imagehub.core.errors import ConfigError
+from imagehub.core.storage import open_store
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("IMAGEHUB_DATA_DIR", "IMAGEHUB_DATABASE_URL", "IMAGEHUB_STORAGE_URL", "IMAGEHUB_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_defaults_are_embedded_sqlite_and_local_disk_under_var(tmp_path: Path) -> None:
+    settings = load_settings()
+    assert settings.resolved_data_dir == tmp_path / "var"
+    assert settings.effective_database_url == f"sqlite:///{tmp_path / 'var' / 'imagehub.db'}"
+    assert settings.effective_storage_url == (tmp_path / "var" / "objects").as_uri()
+
+
+def test_environment_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("IMAGEHUB_DATA_DIR", str(tmp_path / "elsewhere"))
+    monkeypatch.setenv("IMAGEHUB_STORAGE_URL", "s3://bucket/prefix")
+    monkeypatch.setenv("IMAGEHUB_S3_ENDPOINT_URL", "http://127.0.0.1:9000")
+    settings = load_settings()
+    assert settings.resolved_data_dir == tmp_path / "elsewhere"
+    assert settings.effective_storage_url == "s3://bucket/prefix"
+    assert settings.s3_endpoint_url == "http://127.0.0.1:9000"
+
+
+def test_toml_file_is_read_and_env_wins_over_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = tmp_path / "site.toml"
+    config.write_text('port = 9100\nhost = "0.0.0.0"\ndata_dir = "/srv/imagehub"\n')
+    monkeypatch.setenv("IMAGEHUB_CONFIG", str(config))
+    monkeypatch.setenv("IMAGEHUB_PORT", "9200")
+    settings = load_settings()
+    assert settings.host == "0.0.0.0"
+    assert settings.data_dir == Path("/srv/imagehub")
+    assert settings.port == 9200
+
+
+def test_default_toml_in_working_directory(tmp_path: Path) -> None:
+    (tmp_path / "imagehub.toml").write_text("port = 8123\n")
+    assert load_settings().port == 8123
+
+
+def test_missing_named_config_file_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IMAGEHUB_CONFIG", "/no/such/file.toml")
+    with pytest.raises(ConfigError, match="not a readable file"):
+        load_settings()
+
+
+def test_invalid_value_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IMAGEHUB_PORT", "99999")
+    with pytest.raises(ConfigError, match="port"):
+        load_settings()
+
+
+def test_secret_key_generated_once_and_kept_private(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "d")
+    first = resolve_secret_key(settings)
+    second = resolve_secret_key(Settings(data_dir=tmp_path / "d"))
+    assert first == second
+    assert len(first) >= 32
+    mode = (tmp_path / "d" / "secret_key").stat().st_mode
+    assert stat.S_IMODE(mode) == 0o600
+
+
+def test_placeholder_secret_refused_in_production(tmp_path: Path) -> None:
+    settings = Settings(environment="production", data_dir=tmp_path, secret_key="changeme")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="placeholder"):
+        resolve_secret_key(settings)
+
+
+def test_unwritable_data_dir_is_reported(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    with pytest.raises(ConfigError, match="not writable"):
+        ensure_data_dir(Settings(data_dir=blocker / "var"))
+
+
+@pytest.mark.parametrize("url", ["ftp://host/x", "bucket/prefix", "s3:///no-bucket", "file://remote-host/x"])
+def test_bad_storage_urls(url: str) -> None:
+    with pytest.raises(ConfigError):
+        open_store(url)

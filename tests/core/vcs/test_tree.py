@@ -1,0 +1,140 @@
+"""The prolly-tree manifest against a plain dict: contents, canonical shape, diff, ranges."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from imagehub.core.vcs.changes import prefix_range
+from imagehub.core.vcs.diff import diff_trees
+from imagehub.core.vcs.nodes import EMPTY_TREE_ID, NodeCache, NodeReader
+from imagehub.core.vcs.tree import MAX_ITEMS, NodeWriter, Tree
+from imagehub.core.vcs.types import Entry, NodeId
+from tests.support.memory_stores import MemoryNodes
+
+paths = st.builds(
+    lambda a, b, c: f"s{a}/series{b}/{c:04d}.dcm",
+    st.integers(0, 9),
+    st.integers(0, 9),
+    st.integers(0, 300),
+)
+entries = st.builds(lambda p, v: Entry(p, f"{v:064x}", v), paths, st.integers(0, 2**64))
+edit_batches = st.lists(
+    st.dictionaries(paths, st.one_of(st.none(), st.integers(1, 2**64)), min_size=1, max_size=400),
+    min_size=1,
+    max_size=6,
+)
+
+
+class Manifests:
+    def __init__(self) -> None:
+        self.nodes = MemoryNodes()
+        self.tree = Tree(NodeReader(self.nodes, NodeCache()))
+
+    def apply(self, root: NodeId, edits: dict[str, Entry | None]) -> NodeId:
+        writer = NodeWriter()
+        new_root = self.tree.apply(root, sorted(edits.items()), writer)
+        self.nodes.put_many(writer.created)
+        return new_root
+
+    def build(self, content: dict[str, Entry]) -> NodeId:
+        return self.apply(EMPTY_TREE_ID, dict(content))
+
+
+def as_edits(batch: dict[str, int | None]) -> dict[str, Entry | None]:
+    return {p: (Entry(p, f"{v:064x}", v) if v is not None else None) for p, v in batch.items()}
+
+
+@settings(max_examples=60, deadline=None)
+@given(edit_batches)
+def test_edits_match_a_dict_and_the_shape_is_canonical(batches: list[dict[str, int | None]]) -> None:
+    m = Manifests()
+    model: dict[str, Entry] = {}
+    root = EMPTY_TREE_ID
+    for batch in batches:
+        edits = as_edits(batch)
+        root = m.apply(root, edits)
+        for path, entry in edits.items():
+            if entry is None:
+                model.pop(path, None)
+            else:
+                model[path] = entry
+        assert list(m.tree.iterate(root)) == [model[p] for p in sorted(model)]
+        assert m.tree.count(root) == len(model)
+        # History independence: the same content built in one go has the same root id.
+        assert m.build(model) == root
+    for path in list(model)[:20]:
+        assert m.tree.get(root, path) == model[path]
+    assert m.tree.get(root, "s99/absent") is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.dictionaries(paths, entries, max_size=1500),
+    edit_batches.map(lambda b: b[0]),
+    st.sampled_from(["", "s1", "s3/", "s5/series2/", "s9/series9/0300.dcm"]),
+)
+def test_diff_and_prefix_listing_agree_with_the_model(
+    base: dict[str, Entry], batch: dict[str, int | None], prefix: str
+) -> None:
+    base = {p: e._replace(path=p) for p, e in base.items()}
+    m = Manifests()
+    left = m.build(base)
+    right = m.apply(left, as_edits(batch))
+    other = dict(base)
+    for path, entry in as_edits(batch).items():
+        if entry is None:
+            other.pop(path, None)
+        else:
+            other[path] = entry
+    start, end = prefix_range(prefix)
+    in_range = sorted(p for p in set(base) | set(other) if p.startswith(prefix))
+    expected = [(p, base.get(p), other.get(p)) for p in in_range if base.get(p) != other.get(p)]
+    got = [(c.path, c.left, c.right) for c in diff_trees(m.tree.reader, left, right, start, end)]
+    assert got == expected
+    assert [e.path for e in m.tree.iterate(right, start, end)] == sorted(
+        p for p in other if p.startswith(prefix)
+    )
+
+
+def test_a_small_edit_rewrites_few_nodes_and_diff_reads_few() -> None:
+    m = Manifests()
+    content = {f"p/{i:07d}": Entry(f"p/{i:07d}", f"{i:064x}", i) for i in range(50_000)}
+    root = m.build(content)
+    assert m.tree.reader.get(root).level >= 2
+    writer = NodeWriter()
+    changed = {f"p/{i:07d}": Entry(f"p/{i:07d}", f"{i + 1:064x}", i) for i in range(0, 50_000, 5_000)}
+    new_root = m.tree.apply(root, sorted(changed.items()), writer)
+    m.nodes.put_many(writer.created)
+    depth = m.tree.reader.get(root).level + 1
+    assert len(writer.created) <= len(changed) * depth + 2
+
+    reads = 0
+    inner = m.nodes
+
+    class Counting:
+        def get_many(self, ids: list[NodeId]) -> dict[NodeId, bytes]:
+            nonlocal reads
+            reads += 1
+            return inner.get_many(ids)
+
+        def put_many(self, nodes: dict[NodeId, bytes]) -> None:
+            inner.put_many(nodes)
+
+    cold = NodeReader(Counting(), NodeCache())
+    assert len(list(diff_trees(cold, root, new_root))) == len(changed)
+    assert reads <= 2 * len(changed) * depth + 4  # a full walk would read ~800 nodes
+
+
+def test_long_runs_without_boundaries_are_split_at_max_items() -> None:
+    m = Manifests()
+    # Keys chosen so none is a boundary: every node must then be cut by size.
+    from imagehub.core.vcs.tree import is_boundary
+
+    keys = [k for k in (f"k{i:06d}" for i in range(20_000)) if not is_boundary(k, 0)][: MAX_ITEMS * 3]
+    root = m.build({k: Entry(k, f"{1:064x}", 1) for k in keys})
+    top = m.tree.reader.get(root)
+    assert top.level >= 1
+    leaves = [m.tree.reader.get(ref.node) for ref in top.items]  # type: ignore[union-attr]
+    assert all(len(leaf.items) <= MAX_ITEMS for leaf in leaves)
+    assert [e.path for e in m.tree.iterate(root)] == keys

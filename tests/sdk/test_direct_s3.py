@@ -1,0 +1,91 @@
+"""With S3 storage, large files travel straight between the client and S3 (moto on loopback)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+
+from imagehub.sdk.client import Client
+from imagehub.sdk.http import RemoteInvalid
+from imagehub.sdk.objects import ObjectCache
+from imagehub.sdk.workcopy import WorkingCopy
+from imagehub.services.platform import Platform
+from imagehub_api.app import create_app
+from tests.conftest import S3_CREDENTIALS
+from tests.support.accounts import make_user
+from tests.support.live_server import live_server
+from tests.support.platforms import migrated_platform
+
+
+def test_large_files_go_directly_to_and_from_s3(
+    tmp_path: Path, database_url: str, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket = f"ih-{uuid.uuid4().hex[:10]}"
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1", **S3_CREDENTIALS)
+    s3.create_bucket(Bucket=bucket)
+    s3_settings = {
+        "storage_url": f"s3://{bucket}/store",
+        "s3_endpoint_url": moto_endpoint,
+        "s3_region": "us-east-1",
+        "s3_access_key_id": "testing",
+        "s3_secret_access_key": "testing",
+    }
+    with migrated_platform(tmp_path / "server", database_url, **s3_settings) as platform:
+        run_direct_transfers(platform, s3, bucket, tmp_path, monkeypatch)
+
+
+def run_direct_transfers(
+    platform: Platform, s3: Any, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = make_user(platform, "lab")
+    monkeypatch.setenv("IMAGEHUB_TOKEN", token)
+    monkeypatch.setenv("IMAGEHUB_CACHE_DIR", str(tmp_path / "cache"))
+    requests_seen: list[str] = []
+
+    app = create_app(platform)
+
+    @app.middleware("http")
+    async def count(request, call_next):  # type: ignore[no-untyped-def]
+        requests_seen.append(f"{request.method} {request.url.path}")
+        return await call_next(request)
+
+    with live_server(app) as url:
+        client = Client(url, token, cache=ObjectCache(tmp_path / "cache"))
+        client.create_dataset("lab/ct")
+        copy = WorkingCopy.clone(url, "lab/ct", tmp_path / "wc")
+        big = os.urandom(12 * 1024 * 1024)
+        (tmp_path / "wc" / "volume.dcm").write_bytes(big)
+        copy.add(["."])
+        copy.commit("a large volume")
+        copy.push()
+        assert not [
+            r for r in requests_seen if r.startswith("PUT") and "/uploads/" in r
+        ]  # no chunk via the API
+        blob = hashlib.sha256(big).hexdigest()
+        stored = s3.get_object(Bucket=bucket, Key=f"store/blobs/{blob[:2]}/{blob[2:4]}/{blob}")["Body"].read()
+        assert stored == big
+        assert s3.list_objects_v2(Bucket=bucket, Prefix="store/uploads/").get("KeyCount", 0) == 0
+
+        requests_seen.clear()
+        monkeypatch.setenv("IMAGEHUB_CACHE_DIR", str(tmp_path / "other-cache"))
+        WorkingCopy.clone(url, "lab/ct", tmp_path / "again")
+        assert (tmp_path / "again" / "volume.dcm").read_bytes() == big
+        assert not [r for r in requests_seen if "/objects/content" in r]  # fetched from S3 directly
+        assert [r for r in requests_seen if "/objects/url" in r]
+
+        remote = client.dataset("lab/ct")
+        liar = os.urandom(9 * 1024 * 1024)
+        claimed = hashlib.sha256(b"something else").hexdigest()
+        upload_id, direct = remote.start_upload(claimed, len(liar))
+        assert direct is not None
+        assert httpx.put(direct, content=liar).status_code == 200
+        with pytest.raises(RemoteInvalid, match="hash"):
+            remote.api.json("POST", f"{remote.base}/uploads/{upload_id}/complete")
+        assert remote.missing([claimed]) == {claimed}  # nothing unverified became a blob

@@ -1,0 +1,54 @@
+"""A torch DataLoader over a pulled, pinned version, volumes loaded with MONAI's LoadImage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from imagehub.sdk.ingest import ingest_folder
+from imagehub.sdk.training import PinnedDataset, monai_data_dicts
+from tests.conftest import Server
+
+
+def write_volumes(folder: Path, count: int) -> dict[str, np.ndarray]:
+    arrays = {}
+    for i in range(count):
+        data = np.full((8, 8, 4), i, dtype=np.float32) + np.arange(4, dtype=np.float32)
+        path = folder / f"subject-{i}" / "t1.nii.gz"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nib.save(nib.Nifti1Image(data, affine=np.eye(4)), path)
+        arrays[path.relative_to(folder).as_posix()] = data
+    (folder / "README.txt").write_text("not an image")
+    return arrays
+
+
+def test_dataloader_iterates_a_pinned_version(server: Server) -> None:
+    client = server.client()
+    source = server.tmp / "source"
+    arrays = write_volumes(source, 3)
+    v1 = ingest_folder(client, source, "lab/mri", "main", "three subjects").commit
+    remote = client.dataset("lab/mri")
+    remote.create_tag("v1", "main")
+    write_volumes(source, 5)  # the branch moves on; the tag stays
+    ingest_folder(client, source, "lab/mri", "main", "five subjects")
+
+    dataset = PinnedDataset.from_remote(remote, "v1", server.tmp / "pulled")
+    assert dataset.commit == v1
+    assert len(dataset) == 3
+    seen = {}
+    for batch in DataLoader(dataset, batch_size=2, shuffle=False):
+        assert batch["image"].shape[1:] == (1, 8, 8, 4)  # channel first
+        assert set(batch["commit"]) == {v1}
+        for path, volume in zip(batch["path"], batch["image"], strict=True):
+            seen[path] = volume
+    assert set(seen) == set(arrays)
+    for path, data in arrays.items():
+        assert torch.allclose(seen[path][0], torch.from_numpy(data))
+
+    latest = monai_data_dicts(remote, "main", server.tmp / "latest")
+    assert len(latest) == 5
+    assert {item["commit"] for item in latest} != {v1}

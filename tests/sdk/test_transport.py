@@ -1,0 +1,163 @@
+"""Transport end to end: resumable uploads, working copies, pulls, dedup between datasets."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import httpx
+import pytest
+
+from imagehub.sdk.http import RemoteConflict, RemoteInvalid
+from imagehub.sdk.ingest import ingest_folder
+from imagehub.sdk.workcopy import WorkingCopy
+from tests.conftest import Server
+
+
+def write_files(root: Path, files: dict[str, bytes]) -> None:
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+
+
+def test_resumable_upload_continues_and_verifies(server: Server) -> None:
+    client = server.client()
+    remote = client.create_dataset("lab/up")
+    payload = os.urandom(3 * 1024 * 1024 + 17)
+    blob = hashlib.sha256(payload).hexdigest()
+    source = server.tmp / "payload.bin"
+    source.write_bytes(payload)
+    upload_id, direct = remote.start_upload(blob, len(payload))
+    assert upload_id is not None
+    assert direct is None  # local-disk storage: everything goes through the server
+    remote.api.json(
+        "PUT", f"{remote.base}/uploads/{upload_id}", params={"offset": 0}, content=payload[:1_000_000]
+    )
+    with pytest.raises(RemoteConflict) as wrong:  # a chunk for the wrong offset says where to resume
+        remote.api.json("PUT", f"{remote.base}/uploads/{upload_id}", params={"offset": 5}, content=b"x")
+    assert wrong.value.body["offset"] == 1_000_000
+    sent: list[int] = []
+    remote.finish_upload(source, upload_id, sent.append)
+    assert sum(sent) == len(payload) - 1_000_000  # only the missing bytes travelled
+    assert remote.start_upload(blob, len(payload)) == (None, None)  # the server has it now
+    assert remote.missing([blob]) == set()
+
+    liar, _ = remote.start_upload("ab" * 32, 4)
+    remote.api.json("PUT", f"{remote.base}/uploads/{liar}", params={"offset": 0}, content=b"nope")
+    with pytest.raises(RemoteInvalid, match="hash"):
+        remote.api.json("POST", f"{remote.base}/uploads/{liar}/complete")
+    assert remote.missing(["ab" * 32]) == {"ab" * 32}  # nothing half-written became visible
+
+
+def test_clone_change_push_pull_diff(server: Server) -> None:
+    client = server.client()
+    client.create_dataset("lab/study")
+    seed = server.tmp / "seed"
+    write_files(seed, {"s1/a.dcm": b"a" * 1000, "s1/b.dcm": b"b" * 2000, "s2/c.dcm": b"c" * 3000})
+    ingest_folder(client, seed, "lab/study", "main", "seed")
+
+    one = WorkingCopy.clone(server.url, "lab/study", server.tmp / "one")
+    assert (server.tmp / "one" / "s1" / "a.dcm").read_bytes() == b"a" * 1000
+    unchanged = one.status()
+    assert unchanged.clean
+    assert unchanged.hashed == 0  # an untouched tree is only stat'ed
+
+    (server.tmp / "one" / "s1" / "a.dcm").unlink()
+    (server.tmp / "one" / "s1" / "a.dcm").write_bytes(b"A" * 1500)
+    (server.tmp / "one" / "s2" / "c.dcm").unlink()
+    write_files(server.tmp / "one", {"s3/d.dcm": b"d" * 500})
+    changed = one.status()
+    assert (changed.modified, changed.deleted, changed.added) == (["s1/a.dcm"], ["s2/c.dcm"], ["s3/d.dcm"])
+    assert changed.hashed == 1  # only the tracked file whose stat changed was read (new files are not)
+    assert one.add(["."]) == 3
+    one.commit("replace a, drop c, add d")
+    pushed = one.push()
+    assert len(pushed) == 1
+    assert one.status().clean
+    assert one.push() == []
+
+    two = WorkingCopy.clone(server.url, "lab/study", server.tmp / "two")
+    files = sorted(p.relative_to(server.tmp / "two").as_posix() for p in (server.tmp / "two").rglob("*.dcm"))
+    assert files == ["s1/a.dcm", "s1/b.dcm", "s3/d.dcm"]
+    assert (server.tmp / "two" / "s1" / "a.dcm").read_bytes() == b"A" * 1500
+    diff = client.dataset("lab/study").diff(f"{pushed[0]}~1", pushed[0])
+    assert [(d["path"], d["type"]) for d in diff] == [
+        ("s1/a.dcm", "modified"),
+        ("s2/c.dcm", "removed"),
+        ("s3/d.dcm", "added"),
+    ]
+
+    write_files(server.tmp / "one", {"s4/e.dcm": b"e"})
+    one.add(["s4"])
+    one.commit("add e")
+    one.push()
+    assert two.pull() == one.config["head"]
+    assert (server.tmp / "two" / "s4" / "e.dcm").read_bytes() == b"e"
+
+
+def test_interrupted_push_resumes_with_only_the_missing_bytes(server: Server) -> None:
+    client = server.client()
+    client.create_dataset("lab/big")
+    copy = WorkingCopy.clone(server.url, "lab/big", server.tmp / "wc")
+    sizes = [20_000_000, 21_000_000, 22_000_000, 300_000]  # large files go through resumable sessions
+    write_files(server.tmp / "wc", {f"f{i}.dcm": os.urandom(size) for i, size in enumerate(sizes)})
+    copy.add(["."])
+    copy.commit("four files")
+    total = sum(sizes)
+
+    class Dropped(Exception):
+        pass
+
+    sent_first = 0
+
+    def flaky(n: int) -> None:
+        nonlocal sent_first
+        sent_first += n
+        if sent_first > total // 2:
+            raise Dropped("connection lost")
+
+    with pytest.raises(Dropped):
+        copy.push(workers=1, progress=flaky)
+    assert len(copy.pending()) == 1  # nothing was committed
+    assert json.loads((server.tmp / "wc" / ".imagehub" / "uploads.json").read_text())  # a session to resume
+    sent_second: list[int] = []
+    made = copy.push(workers=1, progress=sent_second.append)
+    assert len(made) == 1
+    assert sum(sent_second) <= total - sent_first + 8 * 1024 * 1024  # at most one chunk is sent again
+    assert sum(sent_second) + sent_first >= total
+    other = WorkingCopy.clone(server.url, "lab/big", server.tmp / "check")
+    for i, size in enumerate(sizes):
+        assert (server.tmp / "check" / f"f{i}.dcm").stat().st_size == size
+    del other
+
+
+def test_a_dataset_sharing_most_files_sends_only_the_rest(server: Server) -> None:
+    client = server.client()
+    shared = {f"series/{i:02d}.dcm": os.urandom(200_000) for i in range(9)}
+    first = server.tmp / "first"
+    write_files(first, {**shared, "extra/a.dcm": os.urandom(200_000)})
+    sent_first = ingest_folder(client, first, "lab/one", "main").uploaded_bytes
+    second = server.tmp / "second"
+    write_files(second, {**shared, "extra/b.dcm": os.urandom(200_000)})
+    result = ingest_folder(client, second, "lab/two", "main")
+    assert sent_first == 2_000_000
+    assert result.uploaded_bytes == 200_000  # 10% of the data: the one file the server lacks
+    assert result.files == 10
+
+
+def test_checkout_refuses_to_overwrite_local_changes(server: Server) -> None:
+    client = server.client()
+    client.create_dataset("lab/careful")
+    seed = server.tmp / "seed"
+    write_files(seed, {"a.dcm": b"1"})
+    ingest_folder(client, seed, "lab/careful", "main")
+    copy = WorkingCopy.clone(server.url, "lab/careful", server.tmp / "wc")
+    (server.tmp / "wc" / "a.dcm").unlink()
+    (server.tmp / "wc" / "a.dcm").write_bytes(b"local edit")
+    with pytest.raises(Exception, match="has changes"):
+        copy.pull()
+    assert (server.tmp / "wc" / "a.dcm").read_bytes() == b"local edit"
+    assert httpx.get(f"{server.url}/api/v1/health").status_code == 200

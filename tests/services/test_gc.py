@@ -1,0 +1,131 @@
+"""Garbage collection never takes what a ref, a recent commit or a racing commit needs."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+
+from imagehub.core.vcs import ChangeSet, Entry, MissingBlobs, RefKind, blob_key
+from imagehub.core.vcs.maintenance import mark
+from imagehub.models import vcs as vcs_queries
+from imagehub.models.base import utcnow
+from imagehub.models.vcs import SqlCommitStore, SqlNodeStore
+from imagehub.services import blobs, datasets
+from imagehub.services.maintenance import check_integrity, collect_garbage
+from imagehub.services.platform import Platform
+from tests.support.datasets import commit_files
+
+NOW = timedelta(0)
+
+
+def repo_of(session):  # type: ignore[no-untyped-def]
+    return datasets.repository(session, datasets.get(session, owner="lab", name="gc"))
+
+
+@pytest.fixture
+def history(platform: Platform) -> dict[str, str]:
+    with platform.sessions.begin() as session:
+        datasets.create(session, owner="lab", name="gc", author="t")
+    commit_files(platform, "lab", "gc", "main", {"kept/a": b"kept-a", "old/b": b"only-in-history"})
+    commit_files(platform, "lab", "gc", "main", {"old/b": None})
+    with platform.sessions.begin() as session:
+        repo_of(session).create_branch("doomed", "main")
+    commit_files(platform, "lab", "gc", "doomed", {"doomed/c": b"only-on-doomed"})
+    with platform.sessions.begin() as session:
+        repo_of(session).delete_ref("doomed", RefKind.BRANCH)
+    with platform.sessions.begin() as session:
+        blob, _ = blobs.upload(session, platform, b"uploaded-never-committed")
+    return {"history": "only-in-history", "doomed": "only-on-doomed", "loose": blob}
+
+
+def stored(platform: Platform, content: bytes) -> bool:
+    from hashlib import sha256
+
+    return platform.store.exists(blob_key(sha256(content).hexdigest()))  # type: ignore[arg-type]
+
+
+def test_grace_period_protects_recent_work(platform: Platform, history: dict[str, str]) -> None:
+    report = collect_garbage(platform, grace=timedelta(hours=1))
+    assert report.deleted_blobs == 0
+    assert stored(platform, b"only-on-doomed")
+    assert check_integrity(platform).ok
+
+
+def test_sweeps_only_the_unreachable(platform: Platform, history: dict[str, str]) -> None:
+    dry = collect_garbage(platform, grace=NOW, dry_run=True)
+    assert dry.deleted_blobs == 0
+    assert stored(platform, b"only-on-doomed")
+    report = collect_garbage(platform, grace=NOW)
+    assert not stored(platform, b"only-on-doomed")  # its branch is gone
+    assert not stored(platform, b"uploaded-never-committed")
+    assert stored(platform, b"kept-a")
+    assert stored(platform, b"only-in-history")  # still reachable through main's history
+    assert report.deleted_blobs == 2
+    assert report.deleted_commits == 1
+    assert check_integrity(platform, deep=True).ok
+    commit_files(platform, "lab", "gc", "main", {"after-gc": b"fine"})
+    assert collect_garbage(platform, grace=NOW).deleted_blobs == 0  # idempotent
+
+
+def test_a_commit_racing_the_sweep_keeps_its_blob(platform: Platform, history: dict[str, str]) -> None:
+    # GC marks first: the loose blob is unreachable and older than the cutoff ...
+    with platform.sessions() as session:
+        roots = vcs_queries.all_ref_commits(session)
+        reachable = mark(SqlCommitStore(session, None), SqlNodeStore(session), roots)
+    time.sleep(0.01)
+    cutoff = utcnow()
+    assert history["loose"] not in reachable.blobs
+    # ... then a commit takes it, touching it inside its own transaction ...
+    with platform.sessions.begin() as session:
+        change = ChangeSet().put(Entry("late/x", history["loose"], 24))
+        repo_of(session).commit("main", change, author="t", message="takes the loose blob")
+    # ... so the sweep that follows, working from the stale mark, leaves it alone.
+    with platform.sessions.begin() as session:
+        swept = vcs_queries.sweep_blobs(session, reachable.blobs, cutoff)
+    assert history["loose"] not in swept
+    assert swept  # the same sweep did remove the doomed branch's blob
+    assert platform.store.exists(blob_key(history["loose"]))  # type: ignore[arg-type]
+    assert check_integrity(platform, deep=True).ok
+
+
+def test_a_commit_after_the_sweep_fails_cleanly(platform: Platform, history: dict[str, str]) -> None:
+    collect_garbage(platform, grace=NOW)
+    change = ChangeSet().put(Entry("late/x", history["loose"], 24))
+    with platform.sessions.begin() as session, pytest.raises(MissingBlobs):
+        repo_of(session).commit("main", change, author="t", message="too late")
+    assert check_integrity(platform).ok
+
+
+def test_fsck_reports_missing_and_corrupt_blobs(platform: Platform, history: dict[str, str]) -> None:
+    with platform.sessions() as session:
+        entry = repo_of(session).stat("main", "kept/a")
+    platform.store.put(blob_key(entry.blob), b"tampered")  # type: ignore[arg-type]
+    quick = check_integrity(platform)
+    assert quick.ok  # present, and only --deep re-hashes
+    deep = check_integrity(platform, deep=True)
+    assert [p for p in deep.problems if "does not hash" in p]
+    platform.store.delete(blob_key(entry.blob))  # type: ignore[arg-type]
+    missing = check_integrity(platform)
+    assert any("is missing" in p and "kept/a" in p for p in missing.problems)
+    assert b"".join(platform.store.get(blob_key(history["loose"]))) == b"uploaded-never-committed"  # type: ignore[arg-type]
+
+
+def test_gc_forgets_abandoned_upload_sessions(platform: Platform, history: dict[str, str]) -> None:
+    from imagehub.models.transport import UploadSession
+    from imagehub.services import transport
+
+    with platform.sessions.begin() as session:
+        dataset = datasets.get(session, owner="lab", name="gc")
+        upload = transport.start_upload(session, dataset=dataset, blob="c" * 64, size=10, actor="t")
+        transport.append_chunk(
+            session, platform, dataset=dataset, upload_id=upload.id, offset=0, chunk=b"12345"
+        )
+        upload.created_at = utcnow() - timedelta(days=3)
+        upload_id = upload.id
+    assert list(platform.store.list(f"uploads/{upload_id}/"))
+    collect_garbage(platform, grace=timedelta(hours=1))
+    with platform.sessions() as session:
+        assert session.get(UploadSession, upload_id) is None
+    assert list(platform.store.list(f"uploads/{upload_id}/")) == []

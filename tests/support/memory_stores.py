@@ -1,0 +1,77 @@
+"""In-memory stores that honour the engine's store protocols: fakes, not mocks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from imagehub.core.vcs import BlobId, Commit, CommitId, NodeId, Ref, RefConflict, RefKind, Stores
+
+
+class MemoryNodes:
+    def __init__(self) -> None:
+        self.nodes: dict[NodeId, bytes] = {}
+
+    def get_many(self, ids: Iterable[NodeId]) -> dict[NodeId, bytes]:
+        return {i: self.nodes[i] for i in ids if i in self.nodes}
+
+    def put_many(self, nodes: Mapping[NodeId, bytes]) -> None:
+        self.nodes.update(nodes)
+
+
+class MemoryCommits:
+    def __init__(self) -> None:
+        self.commits: dict[CommitId, Commit] = {}
+
+    def get_many(self, ids: Iterable[CommitId]) -> dict[CommitId, Commit]:
+        return {i: self.commits[i] for i in ids if i in self.commits}
+
+    def add(self, commit: Commit) -> None:
+        self.commits.setdefault(commit.id, commit)
+
+    def find_prefix(self, prefix: str, limit: int) -> list[CommitId]:
+        return sorted(c for c in self.commits if c.startswith(prefix))[:limit]
+
+
+class MemoryRefs:
+    def __init__(self) -> None:
+        self.refs: dict[tuple[RefKind, str], Ref] = {}
+
+    def get(self, name: str, kind: RefKind) -> Ref | None:
+        return self.refs.get((kind, name))
+
+    def list(self, kind: RefKind, *, prefix: str = "", after: str = "", limit: int = 100) -> list[Ref]:
+        names = sorted(n for k, n in self.refs if k is kind and n.startswith(prefix) and n > after)
+        return [self.refs[(kind, n)] for n in names[:limit]]
+
+    def create(self, ref: Ref) -> None:
+        if (ref.kind, ref.name) in self.refs:
+            raise RefConflict(ref.name)
+        self.refs[(ref.kind, ref.name)] = ref
+
+    def compare_and_swap(self, name: str, expected: CommitId, new: CommitId) -> None:
+        ref = self.refs.get((RefKind.BRANCH, name))
+        if ref is None or ref.commit != expected:
+            raise RefConflict(name)
+        self.refs[(RefKind.BRANCH, name)] = Ref(name, RefKind.BRANCH, new, ref.protected)
+
+    def set_protected(self, name: str, protected: bool) -> None:
+        ref = self.refs[(RefKind.BRANCH, name)]
+        self.refs[(RefKind.BRANCH, name)] = Ref(name, RefKind.BRANCH, ref.commit, protected)
+
+    def delete(self, name: str, kind: RefKind) -> bool:
+        return self.refs.pop((kind, name), None) is not None
+
+
+class MemoryBlobIndex:
+    def __init__(self) -> None:
+        self.blobs: dict[BlobId, int] = {}
+
+    def register(self, blobs: Iterable[tuple[BlobId, int]]) -> None:
+        self.blobs.update(blobs)
+
+    def touch(self, blobs: Iterable[BlobId]) -> set[BlobId]:
+        return {b for b in blobs if b not in self.blobs}
+
+
+def memory_stores() -> Stores:
+    return Stores(refs=MemoryRefs(), commits=MemoryCommits(), nodes=MemoryNodes(), blobs=MemoryBlobIndex())
