@@ -15,8 +15,7 @@ $(STAMP): pyproject.toml scripts/setup.sh
 	@touch $@
 
 demo: setup
-	@$(BIN)/imagehub migrate
-	@$(BIN)/imagehub serve
+	@scripts/demo.sh
 
 lint: setup
 	$(BIN)/ruff check .

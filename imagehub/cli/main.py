@@ -7,6 +7,7 @@ tracebacks are for bugs only.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -127,6 +128,21 @@ def fsck(deep: bool = typer.Option(False, "--deep", help="Re-hash every blob's b
     if not report.ok:
         console.print(f"[red]{len(report.problems)} problem(s) found; nothing was changed[/]")
         raise typer.Exit(1)
+
+
+@app.command()
+def samples(
+    owner: str = typer.Option("demo", help="Namespace of the sample datasets."),
+    mr_series: Path = typer.Option(
+        Path("tests/data/volume"), "--mr-series", help="Folder of the 20-slice MR series (skipped if absent)."
+    ),
+) -> None:
+    """Load sample imaging datasets, one commit each; the pipeline's sensor picks them up."""
+    from imagehub.services.platform import build_platform
+    from imagehub.services.samples import load_samples
+
+    loaded = load_samples(build_platform(), owner=owner, mr_series=mr_series, say=console.print)
+    console.print(f"loaded {len(loaded)} sample datasets under {owner}/")
 
 
 from imagehub.cli.admin import audit_app, org_app, token_app, user_app  # noqa: E402

@@ -200,11 +200,14 @@ def ingest(
     ),
     url: str = typer.Option(..., "--url", envvar="IMAGEHUB_URL"),
     message: str = typer.Option("", "-m", help="Commit message."),
+    purpose: str = typer.Option(
+        None, "--purpose", envvar="IMAGEHUB_PURPOSE", help="Purpose of use, required for raw (PHI) branches."
+    ),
 ) -> None:
     """Import a whole folder as one commit: hash, upload what is missing, commit."""
     from imagehub.sdk.ingest import ingest_folder
 
-    client = Client(url, token_for(url))
+    client = Client(url, token_for(url), purpose=purpose)
     try:
         with transfer_bar("ingest") as (advance, total):
             result = ingest_folder(

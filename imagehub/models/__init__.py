@@ -14,6 +14,7 @@ from imagehub.models.accounts import (
 from imagehub.models.audit import AuditEvent, AuditHead, LegalHold
 from imagehub.models.base import Base
 from imagehub.models.dataset import Dataset
+from imagehub.models.imaging import CommitFile, ImagingFile, Materialization, SeriesRow
 from imagehub.models.transport import UploadSession
 from imagehub.models.vcs import BlobRow, CommitRow, NodeRow, RefRow
 
@@ -24,14 +25,18 @@ __all__ = [
     "AuditHead",
     "Base",
     "BlobRow",
+    "CommitFile",
     "CommitRow",
     "Dataset",
     "DatasetGrant",
+    "ImagingFile",
     "LegalHold",
+    "Materialization",
     "NodeRow",
     "Org",
     "OrgMember",
     "RefRow",
+    "SeriesRow",
     "Team",
     "TeamMember",
     "UploadSession",

@@ -57,8 +57,15 @@ class _StreamReader:
 
 
 class Client:
-    def __init__(self, url: str, token: str | None = None, *, cache: ObjectCache | None = None) -> None:
-        self.api = Api(url, token)
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        *,
+        cache: ObjectCache | None = None,
+        purpose: str | None = None,
+    ) -> None:
+        self.api = Api(url, token, purpose=purpose)
         self.cache = cache or ObjectCache()
 
     def dataset(self, full_name: str) -> RemoteDataset:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import httpx
@@ -46,14 +47,24 @@ _BY_STATUS: dict[int, type[RemoteError]] = {
 }
 
 
+PURPOSE_HEADER = "X-Purpose-Of-Use"
+PURPOSE_ENV = "IMAGEHUB_PURPOSE"
+
+
 class Api:
     """Authenticated calls to one ImageHub server."""
 
-    def __init__(self, url: str, token: str | None = None, *, timeout: float = 120.0) -> None:
+    def __init__(
+        self, url: str, token: str | None = None, *, purpose: str | None = None, timeout: float = 120.0
+    ) -> None:
         self.url = url.rstrip("/")
         headers = {"User-Agent": "imagehub-sdk"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        # Raw (PHI) branches open only with a stated purpose, recorded in the audit trail.
+        purpose = purpose or os.environ.get(PURPOSE_ENV)
+        if purpose:
+            headers[PURPOSE_HEADER] = purpose
         self.http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:

@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     oidc_client_id: str | None = None
     oidc_client_secret: SecretStr | None = None
     oidc_scopes: str = "openid email profile"
+    compute: Literal["ray", "local"] = "ray"  # where per-instance pipeline work runs
+    ray_address: str | None = None  # None: RAY_ADDRESS if set, else a local Ray
+    ray_num_cpus: int | None = None  # local Ray only; None: every core
+    ray_object_store_mb: int = 512  # local Ray only; bounded so a laptop keeps its memory
+    pipeline_batch_size: int = 64  # instances per Ray task
 
     @classmethod
     def settings_customise_sources(

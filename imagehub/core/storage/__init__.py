@@ -7,6 +7,7 @@ from imagehub.core.storage.base import (
     StorageError,
     validate_key,
 )
+from imagehub.core.storage.reader import open_object
 from imagehub.core.storage.registry import open_store
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "ObjectNotFound",
     "ObjectStore",
     "StorageError",
+    "open_object",
     "open_store",
     "validate_key",
 ]

@@ -1,0 +1,112 @@
+"""A DICOM series as one NIfTI volume for ML pipelines, with its place in patient space intact."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from imagehub.core.errors import InvalidInput
+from imagehub.core.imaging import header
+from imagehub.core.imaging.geometry import LPS_TO_RAS, slice_normal
+from imagehub.core.imaging.nifti import encode_nifti
+from imagehub.core.imaging.pixels import decode_pixels
+from imagehub.core.imaging.sources import Source
+
+# Geometry that differs by less than this (direction cosines, mm) is the same.
+_TOLERANCE = 1e-4
+# Relative spread of slice steps above which slices are missing or misplaced; scanners round
+# positions, so real series jitter by a few per cent.
+_STEP_SPREAD = 0.1
+_INT16 = np.iinfo(np.int16)
+
+
+@dataclass(frozen=True)
+class _Slice:
+    label: str
+    values: NDArray[Any]  # (rows, columns), modality values
+    position: NDArray[np.float64]
+    orientation: NDArray[np.float64]
+    spacing: NDArray[np.float64]  # (row, column)
+    thickness: float | None
+
+
+def series_to_nifti(sources: Sequence[Source]) -> bytes:
+    """Gzip-compressed NIfTI-1; int16 when every value is an int16 integer, else float32."""
+    if not sources:
+        raise InvalidInput("a series needs at least one instance to become a volume")
+    slices = [_read_slice(source, f"slice {number}") for number, source in enumerate(sources, 1)]
+    _check_consistent(slices)
+    normal = slice_normal(slices[0].orientation)
+    slices.sort(key=lambda one: float(one.position @ normal))
+    volume = np.stack([one.values for one in slices]).transpose(2, 1, 0)  # (columns, rows, slices)
+    affine = LPS_TO_RAS @ _lps_affine(slices, normal)
+    return encode_nifti(_compact(volume), affine)
+
+
+def _read_slice(source: Source, label: str) -> _Slice:
+    frames = decode_pixels(source, label)
+    ds = frames.dataset
+    if frames.rgb or frames.values.shape[0] != 1:
+        raise InvalidInput(f"{label}: only single-frame greyscale instances can be stacked into a volume")
+    position = header.numbers(ds, "ImagePositionPatient", 3)
+    orientation = header.numbers(ds, "ImageOrientationPatient", 6)
+    spacing = header.numbers(ds, "PixelSpacing", 2)
+    if position is None or orientation is None or spacing is None:
+        raise InvalidInput(f"{label} lacks ImagePositionPatient, ImageOrientationPatient or PixelSpacing")
+    return _Slice(
+        label=label,
+        values=frames.values[0],
+        position=np.array(position),
+        orientation=np.array(orientation),
+        spacing=np.array(spacing),
+        thickness=header.number(ds, "SpacingBetweenSlices") or header.number(ds, "SliceThickness"),
+    )
+
+
+def _check_consistent(slices: list[_Slice]) -> None:
+    first = slices[0]
+    for other in slices[1:]:
+        if other.values.shape != first.values.shape:
+            raise InvalidInput(f"inconsistent series: {first.label} and {other.label} differ in rows/columns")
+        if not np.allclose(other.orientation, first.orientation, atol=_TOLERANCE):
+            raise InvalidInput(f"inconsistent series: {first.label} and {other.label} differ in orientation")
+        if not np.allclose(other.spacing, first.spacing, atol=_TOLERANCE):
+            raise InvalidInput(
+                f"inconsistent series: {first.label} and {other.label} differ in pixel spacing"
+            )
+
+
+def _lps_affine(slices: list[_Slice], normal: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Voxel (column, row, slice) to LPS millimetres; the slice step comes from the positions,
+    so gantry tilt and reversed stacks are kept as they are."""
+    first = slices[0]
+    affine = np.eye(4)
+    affine[:3, 0] = first.orientation[:3] * first.spacing[1]
+    affine[:3, 1] = first.orientation[3:] * first.spacing[0]
+    affine[:3, 2] = _slice_step(slices) if len(slices) > 1 else normal * (first.thickness or 1.0)
+    affine[:3, 3] = first.position
+    return affine
+
+
+def _slice_step(slices: list[_Slice]) -> NDArray[np.float64]:
+    steps = np.diff(np.stack([one.position for one in slices]), axis=0)
+    lengths = np.linalg.norm(steps, axis=1)
+    if lengths.min() < _TOLERANCE:
+        raise InvalidInput("inconsistent series: two slices lie at the same position")
+    if lengths.max() - lengths.min() > _STEP_SPREAD * float(np.median(lengths)):
+        raise InvalidInput(
+            f"inconsistent series: slice spacing varies from {lengths.min():.3f} to {lengths.max():.3f} mm"
+        )
+    return np.asarray((slices[-1].position - slices[0].position) / (len(slices) - 1))
+
+
+def _compact(volume: NDArray[Any]) -> NDArray[Any]:
+    """int16 loses nothing for integral values in its range and halves the size of float32."""
+    in_range = volume.size > 0 and volume.min() >= _INT16.min and volume.max() <= _INT16.max
+    if in_range and (np.issubdtype(volume.dtype, np.integer) or np.array_equal(volume, np.round(volume))):
+        return volume.astype(np.int16)
+    return volume.astype(np.float32)

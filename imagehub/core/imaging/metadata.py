@@ -1,0 +1,67 @@
+"""What inspection tells about one file: indexable metadata, or why it cannot be read."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+AcquisitionValue = str | float | int
+
+
+@dataclass(frozen=True)
+class InstanceMetadata:
+    """Header facts of one DICOM instance or NIfTI file, in plain types so that they can be
+    indexed, compared and serialised without the imaging libraries."""
+
+    kind: Literal["dicom", "nifti"]
+    sop_instance_uid: str | None = None
+    sop_class_uid: str | None = None
+    study_instance_uid: str | None = None
+    series_instance_uid: str | None = None
+    patient_id: str | None = None
+    modality: str | None = None
+    body_part: str | None = None
+    series_description: str | None = None
+    series_number: int | None = None
+    instance_number: int | None = None
+    rows: int | None = None
+    columns: int | None = None
+    frames: int = 1
+    shape: tuple[int, ...] = ()
+    spacing: tuple[float, ...] | None = None
+    slice_thickness: float | None = None
+    image_position: tuple[float, float, float] | None = None
+    image_orientation: tuple[float, ...] | None = None
+    orientation: str | None = None
+    transfer_syntax: str | None = None
+    acquisition: dict[str, AcquisitionValue] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: ``asdict`` keeps tuples, JSON wants lists."""
+        return {
+            key: list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> InstanceMetadata:
+        """The inverse of ``to_dict``, for rows read back from the index; unknown keys are ignored."""
+        known = {f.name for f in fields(cls)}
+        values: dict[str, Any] = {
+            key: tuple(value) if isinstance(value, list) else value
+            for key, value in data.items()
+            if key in known
+        }
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A file that is not imaging data we understand; ``reason`` is meant for people."""
+
+    reason: str
+
+
+def describe(error: BaseException) -> str:
+    """A library exception as one short line; codec errors span lines and name internals."""
+    text = " ".join(str(error).split())
+    return (text[:300] + "...") if len(text) > 300 else text or type(error).__name__

@@ -1,0 +1,79 @@
+"""Tables the imaging pipeline fills: what each blob is, what each commit holds, its series.
+
+Metadata is keyed by blob, because it depends only on the bytes: a commit that changes
+ten files of a 100k-file dataset extracts ten headers. The per-commit rows are the
+search index; series rows carry the derived artefacts and name the commit they came
+from, which is the lineage a reviewer follows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from imagehub.models.base import Base, UTCDateTime, utcnow
+
+
+class ImagingFile(Base):
+    __tablename__ = "imaging_files"
+
+    blob: Mapped[str] = mapped_column(String(64), primary_key=True)
+    extractor: Mapped[str] = mapped_column(String(16))  # code version that produced the row
+    kind: Mapped[str] = mapped_column(String(12))  # dicom | nifti | unreadable
+    reason: Mapped[str] = mapped_column(Text, default="")
+    study_uid: Mapped[str | None] = mapped_column(String(64), index=True)
+    series_uid: Mapped[str | None] = mapped_column(String(64), index=True)
+    sop_uid: Mapped[str | None] = mapped_column(String(64))
+    modality: Mapped[str | None] = mapped_column(String(16), index=True)
+    body_part: Mapped[str | None] = mapped_column(String(64))
+    series_description: Mapped[str | None] = mapped_column(String(255))
+    attributes: Mapped[str] = mapped_column(Text, default="{}")  # JSON of the full metadata
+    extracted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CommitFile(Base):
+    __tablename__ = "imaging_commit_files"
+    __table_args__ = (Index("ix_imaging_commit_files_blob", "blob"),)
+
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True)
+    commit_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    path: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    blob: Mapped[str] = mapped_column(String(64))
+    series_key: Mapped[str | None] = mapped_column(String(128))
+
+
+class SeriesRow(Base):
+    """A DICOM series, or a NIfTI volume (key ``nifti:<blob>``), as of one commit."""
+
+    __tablename__ = "imaging_series"
+
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True)
+    commit_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    series_key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12))
+    study_uid: Mapped[str | None] = mapped_column(String(64))
+    modality: Mapped[str | None] = mapped_column(String(16))
+    body_part: Mapped[str | None] = mapped_column(String(64))
+    description: Mapped[str | None] = mapped_column(String(255))
+    instances: Mapped[int] = mapped_column(Integer)
+    members: Mapped[str] = mapped_column(Text)  # JSON list of paths, in geometric order
+    thumbnail_key: Mapped[str | None] = mapped_column(String(200))
+    thumbnail_error: Mapped[str] = mapped_column(Text, default="")
+    nifti_key: Mapped[str | None] = mapped_column(String(200))
+    nifti_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class Materialization(Base):
+    """The last time an asset was built for a commit, and by which code version."""
+
+    __tablename__ = "pipeline_materializations"
+
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True)
+    commit_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    asset: Mapped[str] = mapped_column(String(64), primary_key=True)
+    code_version: Mapped[str] = mapped_column(String(32))
+    summary: Mapped[str] = mapped_column(Text, default="{}")
+    seconds: Mapped[float] = mapped_column(Float)
+    materialized_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

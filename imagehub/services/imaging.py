@@ -1,0 +1,419 @@
+"""Turn a dataset commit into imaging metadata, series, thumbnails and NIfTI volumes.
+
+Each step reads what the previous one wrote to the database, so a step can re-run on
+its own (a new code version, a failed run) without redoing the others. Heavy work goes
+to the executor in batches; the database is written here, in the calling process.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, TypeVar
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+
+from imagehub.core.compute import Executor
+from imagehub.core.errors import NotFound
+from imagehub.core.imaging import InstanceMetadata, group_series
+from imagehub.core.vcs import Commit
+from imagehub.core.vcs.types import Entry
+from imagehub.models import dataset as dataset_queries
+from imagehub.models.base import utcnow
+from imagehub.models.imaging import CommitFile, ImagingFile, Materialization, SeriesRow
+from imagehub.services import datasets
+from imagehub.services.imaging_work import (
+    EXTRACTOR_VERSION,
+    Derived,
+    Extracted,
+    FileTask,
+    SeriesTask,
+    convert_to_nifti,
+    extract_metadata,
+    render_thumbnails,
+)
+from imagehub.services.platform import Platform
+
+T = TypeVar("T")
+Progress = Callable[[int, int], None]  # done, total
+IN_CLAUSE = 500
+REPORTED_FAILURES = 20
+
+
+@dataclass(frozen=True)
+class CommitRef:
+    """One dataset commit: the unit the pipeline is partitioned by."""
+
+    dataset_id: int
+    dataset: str  # owner/name
+    commit_id: str
+
+
+@dataclass
+class StepSummary:
+    """What a step did, for the run's metadata and the materialisation record."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)  # path or series -> reason (first few)
+    seconds: float = 0.0
+
+    def fail(self, name: str, reason: str) -> None:
+        if len(self.failures) < REPORTED_FAILURES:
+            self.failures[name] = reason
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"counts": self.counts, "failures": self.failures, "seconds": round(self.seconds, 3)}
+
+
+def _chunks(items: Sequence[T], size: int = IN_CLAUSE) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _no_progress(done: int, total: int) -> None:
+    return None
+
+
+def resolve_commit(platform: Platform, dataset: str, commit_id: str) -> CommitRef:
+    owner, _, name = dataset.partition("/")
+    with platform.sessions() as session:
+        found = dataset_queries.get_live(session, owner=owner, name=name)
+        if found is None:
+            raise NotFound(f"dataset {dataset!r} not found")
+        commit = datasets.repository(session, found).resolve(commit_id)
+        return CommitRef(found.id, f"{found.owner}/{found.name}", commit.id)
+
+
+def _commit(session: Session, ref: CommitRef) -> tuple[Commit, Iterator[Entry]]:
+    dataset = session.get_one(dataset_queries.Dataset, ref.dataset_id)
+    repo = datasets.repository(session, dataset)
+    commit = repo.resolve(ref.commit_id)
+    return commit, repo.tree.iterate(commit.tree)
+
+
+def describe_commit(platform: Platform, ref: CommitRef) -> dict[str, Any]:
+    """The raw commit as the pipeline sees it: who, when, how many files and bytes."""
+    with platform.sessions() as session:
+        commit, entries = _commit(session, ref)
+        files = size = 0
+        for entry in entries:
+            files += 1
+            size += entry.size
+    return {
+        "dataset": ref.dataset,
+        "commit": ref.commit_id,
+        "author": commit.author,
+        "message": commit.message,
+        "created_at": commit.created_at.isoformat(),
+        "files": files,
+        "bytes": size,
+    }
+
+
+def _known_blobs(session: Session, blobs: Sequence[str]) -> set[str]:
+    known: set[str] = set()
+    for chunk in _chunks(blobs):
+        known.update(
+            session.scalars(
+                select(ImagingFile.blob).where(
+                    ImagingFile.blob.in_(chunk), ImagingFile.extractor == EXTRACTOR_VERSION
+                )
+            )
+        )
+    return known
+
+
+def _file_rows(results: Iterable[Extracted]) -> list[dict[str, Any]]:
+    rows = []
+    for result in results:
+        meta = result.metadata or {}
+        rows.append(
+            {
+                "blob": result.blob,
+                "extractor": EXTRACTOR_VERSION,
+                "kind": result.kind,
+                "reason": result.reason,
+                "study_uid": meta.get("study_instance_uid"),
+                "series_uid": meta.get("series_instance_uid"),
+                "sop_uid": meta.get("sop_instance_uid"),
+                "modality": meta.get("modality"),
+                "body_part": meta.get("body_part"),
+                "series_description": (meta.get("series_description") or None)
+                and meta["series_description"][:255],
+                "attributes": json.dumps(meta, sort_keys=True),
+            }
+        )
+    return rows
+
+
+def _store_extracted(platform: Platform, results: list[Extracted]) -> None:
+    blobs = [r.blob for r in results]
+    with platform.sessions.begin() as session:
+        session.execute(delete(ImagingFile).where(ImagingFile.blob.in_(blobs)))
+        session.execute(insert(ImagingFile), _file_rows(results))
+
+
+def _load_files(session: Session, blobs: Sequence[str]) -> dict[str, ImagingFile]:
+    found: dict[str, ImagingFile] = {}
+    for chunk in _chunks(blobs):
+        found.update(
+            (row.blob, row) for row in session.scalars(select(ImagingFile).where(ImagingFile.blob.in_(chunk)))
+        )
+    return found
+
+
+def _series_rows(
+    ref: CommitRef, entries: Sequence[Entry], files: dict[str, ImagingFile]
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Series (DICOM, grouped and ordered) and volumes (NIfTI), and each path's series key."""
+    dicom: list[tuple[str, InstanceMetadata]] = []
+    rows: list[dict[str, Any]] = []
+    key_of: dict[str, str] = {}
+    first: dict[str, ImagingFile] = {}
+    for entry in entries:
+        row = files[entry.blob]
+        if row.kind == "dicom" and row.series_uid:
+            dicom.append((entry.path, InstanceMetadata.from_dict(json.loads(row.attributes))))
+            first.setdefault(row.series_uid, row)
+        elif row.kind == "nifti":
+            key = f"nifti:{entry.blob}"
+            if key not in key_of.values():
+                rows.append(_series_row(ref, key, "nifti", row, [entry.path]))
+            key_of[entry.path] = key
+    for series in group_series(dicom):
+        rows.append(
+            _series_row(
+                ref,
+                series.series_instance_uid,
+                "dicom",
+                first[series.series_instance_uid],
+                list(series.members),
+            )
+        )
+        key_of.update((path, series.series_instance_uid) for path in series.members)
+    return rows, key_of
+
+
+def _series_row(
+    ref: CommitRef, key: str, kind: str, sample: ImagingFile, members: list[str]
+) -> dict[str, Any]:
+    return {
+        "dataset_id": ref.dataset_id,
+        "commit_id": ref.commit_id,
+        "series_key": key,
+        "kind": kind,
+        "study_uid": sample.study_uid,
+        "modality": sample.modality,
+        "body_part": sample.body_part,
+        "description": sample.series_description,
+        "instances": len(members),
+        "members": json.dumps(members),
+        "thumbnail_key": None,
+        "thumbnail_error": "",
+        "nifti_key": None,
+        "nifti_error": "",
+    }
+
+
+def index_metadata(
+    platform: Platform, executor: Executor, ref: CommitRef, progress: Progress = _no_progress
+) -> StepSummary:
+    """Extract metadata for every file of the commit not already known by its blob."""
+    started = time.perf_counter()
+    summary = StepSummary()
+    with platform.sessions() as session:
+        _, iterator = _commit(session, ref)
+        entries = list(iterator)
+        unique = sorted({e.blob for e in entries})
+        known = _known_blobs(session, unique)
+    by_blob = {e.blob: e for e in entries}
+    todo = [FileTask(b, by_blob[b].size, by_blob[b].path) for b in unique if b not in known]
+    done = 0
+    work = partial(extract_metadata, platform.settings)
+    for results in executor.map_batches(work, todo, platform.settings.pipeline_batch_size):
+        _store_extracted(platform, results)
+        done += len(results)
+        progress(done, len(todo))
+    with platform.sessions.begin() as session:
+        files = _load_files(session, unique)
+        series, key_of = _series_rows(ref, entries, files)
+        _replace_commit_rows(session, ref, entries, key_of, series)
+    kinds = Counter(files[e.blob].kind for e in entries)
+    for entry in entries:
+        if files[entry.blob].kind == "unreadable":
+            summary.fail(entry.path, files[entry.blob].reason)
+    summary.counts = {
+        "files": len(entries),
+        "dicom": kinds["dicom"],
+        "nifti": kinds["nifti"],
+        "unreadable": kinds["unreadable"],
+        "extracted": len(todo),
+        "reused": len(unique) - len(todo),
+        "series": len(series),
+    }
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _replace_commit_rows(
+    session: Session,
+    ref: CommitRef,
+    entries: Sequence[Entry],
+    key_of: dict[str, str],
+    series: list[dict[str, Any]],
+) -> None:
+    scope = (ref.dataset_id, ref.commit_id)
+    session.execute(
+        delete(CommitFile).where(CommitFile.dataset_id == scope[0], CommitFile.commit_id == scope[1])
+    )
+    session.execute(
+        delete(SeriesRow).where(SeriesRow.dataset_id == scope[0], SeriesRow.commit_id == scope[1])
+    )
+    rows = [
+        {
+            "dataset_id": scope[0],
+            "commit_id": scope[1],
+            "path": e.path,
+            "blob": e.blob,
+            "series_key": key_of.get(e.path),
+        }
+        for e in entries
+    ]
+    for chunk in _chunks(rows, 5000):
+        session.execute(insert(CommitFile), list(chunk))
+    if series:
+        session.execute(insert(SeriesRow), series)
+
+
+def _series_tasks(session: Session, ref: CommitRef) -> list[SeriesTask]:
+    blob_of = {
+        path: blob
+        for path, blob in session.execute(
+            select(CommitFile.path, CommitFile.blob).where(
+                CommitFile.dataset_id == ref.dataset_id, CommitFile.commit_id == ref.commit_id
+            )
+        )
+    }
+    tasks = []
+    for row in _series_of(session, ref):
+        members: list[str] = json.loads(row.members)
+        tasks.append(SeriesTask(row.series_key, row.kind, tuple(blob_of[p] for p in members), members[0]))
+    return tasks
+
+
+def _series_of(session: Session, ref: CommitRef) -> list[SeriesRow]:
+    return list(
+        session.scalars(
+            select(SeriesRow)
+            .where(SeriesRow.dataset_id == ref.dataset_id, SeriesRow.commit_id == ref.commit_id)
+            .order_by(SeriesRow.series_key)
+        )
+    )
+
+
+def _derive(
+    platform: Platform,
+    executor: Executor,
+    ref: CommitRef,
+    work: Callable[..., list[Derived]],
+    columns: tuple[str, str],
+    progress: Progress,
+) -> StepSummary:
+    """Run a per-series step and write its key (or error) onto each series row."""
+    started = time.perf_counter()
+    summary = StepSummary()
+    with platform.sessions() as session:
+        tasks = _series_tasks(session, ref)
+    key_column, error_column = columns
+    done = made = 0
+    # Series are big units of work: a few per task keeps both cores busy.
+    for results in executor.map_batches(partial(work, platform.settings), tasks, 2):
+        with platform.sessions.begin() as session:
+            for result in results:
+                row = session.get_one(SeriesRow, (ref.dataset_id, ref.commit_id, result.series_key))
+                setattr(row, key_column, result.key)
+                setattr(row, error_column, result.error)
+                if result.key:
+                    made += 1
+                else:
+                    summary.fail(result.series_key, result.error)
+        done += len(results)
+        progress(done, len(tasks))
+    summary.counts = {"series": len(tasks), "made": made, "failed": len(tasks) - made}
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def render_series_thumbnails(
+    platform: Platform, executor: Executor, ref: CommitRef, progress: Progress = _no_progress
+) -> StepSummary:
+    return _derive(platform, executor, ref, render_thumbnails, ("thumbnail_key", "thumbnail_error"), progress)
+
+
+def convert_series_to_nifti(
+    platform: Platform, executor: Executor, ref: CommitRef, progress: Progress = _no_progress
+) -> StepSummary:
+    return _derive(platform, executor, ref, convert_to_nifti, ("nifti_key", "nifti_error"), progress)
+
+
+@dataclass(frozen=True)
+class Completeness:
+    expected: int
+    present: int
+    missing: list[str]  # the first few that are missing
+
+    @property
+    def complete(self) -> bool:
+        return self.present == self.expected
+
+
+def metadata_completeness(platform: Platform, ref: CommitRef) -> Completeness:
+    """Every file of the commit has a metadata row (an unreadable file's row says why)."""
+    with platform.sessions() as session:
+        _, entries = _commit(session, ref)
+        paths = {e.path: e.blob for e in entries}
+        indexed = {
+            path: blob
+            for path, blob in session.execute(
+                select(CommitFile.path, CommitFile.blob)
+                .join(ImagingFile, ImagingFile.blob == CommitFile.blob)
+                .where(CommitFile.dataset_id == ref.dataset_id, CommitFile.commit_id == ref.commit_id)
+            )
+        }
+    missing = sorted(p for p, blob in paths.items() if indexed.get(p) != blob)
+    return Completeness(len(paths), len(paths) - len(missing), missing[:REPORTED_FAILURES])
+
+
+def thumbnail_completeness(platform: Platform, ref: CommitRef) -> Completeness:
+    """Every series and volume of the commit has a thumbnail."""
+    with platform.sessions() as session:
+        rows = _series_of(session, ref)
+    missing = [r.series_key for r in rows if not r.thumbnail_key]
+    return Completeness(len(rows), len(rows) - len(missing), missing[:REPORTED_FAILURES])
+
+
+def series(platform: Platform, ref: CommitRef) -> list[SeriesRow]:
+    """The commit's series and volumes with their derived artefacts: its lineage."""
+    with platform.sessions() as session:
+        rows = _series_of(session, ref)
+        session.expunge_all()
+        return rows
+
+
+def record_materialization(
+    platform: Platform, ref: CommitRef, asset: str, code_version: str, summary: dict[str, Any], seconds: float
+) -> None:
+    with platform.sessions.begin() as session:
+        row = session.get(Materialization, (ref.dataset_id, ref.commit_id, asset))
+        if row is None:
+            row = Materialization(dataset_id=ref.dataset_id, commit_id=ref.commit_id, asset=asset)
+            session.add(row)
+        row.code_version = code_version
+        row.summary = json.dumps(summary, sort_keys=True, default=str)
+        row.seconds = seconds
+        row.materialized_at = utcnow()

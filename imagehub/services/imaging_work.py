@@ -1,0 +1,164 @@
+"""Per-file and per-series work that runs on executor workers (in-process or on Ray).
+
+Everything here is module-level and takes plain, picklable arguments, because Ray ships
+it to other processes; a worker opens the object store once from the settings. Derived
+artefacts are stored content-addressed under ``derived/``, outside the blob namespace
+that garbage collection sweeps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from imagehub.core.config import Settings
+from imagehub.core.errors import ImageHubError
+from imagehub.core.imaging import (
+    InstanceMetadata,
+    Unreadable,
+    inspect,
+    instance_thumbnail,
+    series_thumbnail,
+    series_to_nifti,
+)
+from imagehub.core.storage import ObjectStore, open_object, open_store
+from imagehub.core.vcs import BlobId, blob_key
+
+EXTRACTOR_VERSION = "1"
+_stores: dict[str, ObjectStore] = {}
+
+
+def _store(settings: Settings) -> ObjectStore:
+    url = settings.effective_storage_url
+    if url not in _stores:
+        _stores[url] = open_store(url, settings)
+    return _stores[url]
+
+
+@dataclass(frozen=True)
+class FileTask:
+    blob: str
+    size: int
+    path: str  # one path naming the blob: a hint for the format (.nii.gz)
+
+
+@dataclass(frozen=True)
+class Extracted:
+    blob: str
+    kind: str  # dicom | nifti | unreadable
+    reason: str
+    metadata: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class SeriesTask:
+    series_key: str
+    kind: str  # dicom | nifti
+    blobs: tuple[str, ...]  # members in geometric order
+    name: str  # the first member's path
+
+
+@dataclass(frozen=True)
+class Derived:
+    series_key: str
+    key: str | None
+    error: str
+
+
+def _read(store: ObjectStore, blob: str) -> bytes:
+    return b"".join(store.get(blob_key(BlobId(blob))))
+
+
+def _inspect_blob(store: ObjectStore, task: FileTask) -> InstanceMetadata | Unreadable:
+    with open_object(store, blob_key(BlobId(task.blob)), task.size) as stream:
+        return inspect(stream, task.path)
+
+
+def extract_metadata(settings: Settings, tasks: Sequence[FileTask]) -> list[Extracted]:
+    """Header metadata of each blob; a file that is not imaging is a result, not an error."""
+    store = _store(settings)
+    results = []
+    for task in tasks:
+        try:
+            found = _inspect_blob(store, task)
+        except ImageHubError as exc:  # the blob itself is missing or unreadable from storage
+            found = Unreadable(f"cannot read stored blob: {exc}")
+        if isinstance(found, Unreadable):
+            results.append(Extracted(task.blob, "unreadable", found.reason, None))
+        else:
+            results.append(Extracted(task.blob, found.kind, "", found.to_dict()))
+    return results
+
+
+def _put_derived(store: ObjectStore, kind: str, suffix: str, data: bytes) -> str:
+    digest = hashlib.sha256(data).hexdigest()
+    key = f"derived/{kind}/{digest[:2]}/{digest}{suffix}"
+    if not store.exists(key):
+        store.put(key, data)
+    return key
+
+
+def _thumbnail(store: ObjectStore, task: SeriesTask) -> bytes:
+    if task.kind == "nifti":
+        with tempfile.TemporaryFile() as spool:
+            for chunk in store.get(blob_key(BlobId(task.blobs[0]))):
+                spool.write(chunk)
+            spool.seek(0)
+            return instance_thumbnail(spool, task.name)
+    middle = task.blobs[len(task.blobs) // 2]
+    return series_thumbnail([io.BytesIO(_read(store, middle))])
+
+
+def render_thumbnails(settings: Settings, tasks: Sequence[SeriesTask]) -> list[Derived]:
+    """One PNG per series (its middle slice) or NIfTI volume; failures are reported per series."""
+    store = _store(settings)
+    results = []
+    for task in tasks:
+        try:
+            results.append(
+                Derived(
+                    task.series_key, _put_derived(store, "thumbnails", ".png", _thumbnail(store, task)), ""
+                )
+            )
+        except ImageHubError as exc:
+            results.append(Derived(task.series_key, None, str(exc)))
+    return results
+
+
+def _series_nifti(store: ObjectStore, blobs: Sequence[str]) -> bytes:
+    with tempfile.TemporaryDirectory(prefix="imagehub-series-") as folder:
+        paths: list[Path] = []
+        for number, blob in enumerate(blobs):
+            path = Path(folder) / f"{number:06d}.dcm"
+            with path.open("wb") as handle:
+                for chunk in store.get(blob_key(BlobId(blob))):
+                    handle.write(chunk)
+            paths.append(path)
+        sources: list[BinaryIO | Path] = list(paths)
+        return series_to_nifti(sources)
+
+
+def convert_to_nifti(settings: Settings, tasks: Sequence[SeriesTask]) -> list[Derived]:
+    """A NIfTI volume per DICOM series for training; NIfTI inputs are used as they are."""
+    store = _store(settings)
+    results = []
+    for task in tasks:
+        if task.kind == "nifti":
+            results.append(Derived(task.series_key, blob_key(BlobId(task.blobs[0])), ""))
+            continue
+        try:
+            results.append(
+                Derived(
+                    task.series_key,
+                    _put_derived(store, "nifti", ".nii.gz", _series_nifti(store, task.blobs)),
+                    "",
+                )
+            )
+        except ImageHubError as exc:
+            results.append(Derived(task.series_key, None, str(exc)))
+    return results

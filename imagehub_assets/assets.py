@@ -1,0 +1,168 @@
+"""Software-defined assets, one partition per dataset commit.
+
+raw_commit → instance_metadata → series_thumbnails / nifti_volumes. Each asset hands
+the commit to an ImageHub service, records what it did (counts, failures, timings)
+against the commit in ImageHub's database, and returns the same figures as Dagster
+metadata, so the UI shows which commit every artefact came from.
+"""
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from imagehub.services import imaging
+from imagehub.services.imaging import CommitRef, Completeness, StepSummary
+from imagehub.services.pipeline import commit_ref
+from imagehub_assets.partitions import dataset_commits
+from imagehub_assets.resources import ImageHubResource, RayResource
+from imagehub_assets.versions import CODE_VERSIONS
+
+GROUP = "imaging"
+
+
+def _progress(context: AssetExecutionContext, what: str) -> Callable[[int, int], None]:
+    """Log progress about every tenth of the way, not per batch."""
+    last = [-1]
+
+    def report(done: int, total: int) -> None:
+        tenth = (10 * done) // max(total, 1)
+        if tenth != last[0]:
+            last[0] = tenth
+            context.log.info(f"{what}: {done}/{total}")
+
+    return report
+
+
+def _metadata(ref: CommitRef, figures: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "dataset": ref.dataset,
+        "commit": ref.commit_id,
+        **{name: value for name, value in figures.items() if not isinstance(value, dict)},
+        **{name: MetadataValue.json(value) for name, value in figures.items() if isinstance(value, dict)},
+    }
+
+
+def _finish(
+    context: AssetExecutionContext, hub: ImageHubResource, ref: CommitRef, summary: StepSummary
+) -> dict[str, Any]:
+    name = context.asset_key.to_user_string()
+    imaging.record_materialization(
+        hub.platform(), ref, name, CODE_VERSIONS[name], summary.as_dict(), summary.seconds
+    )
+    return _metadata(
+        ref, {**summary.counts, "seconds": round(summary.seconds, 3), "failures": summary.failures}
+    )
+
+
+def _check(name: str, found: Completeness) -> AssetCheckResult:
+    return AssetCheckResult(
+        check_name=name,
+        passed=found.complete,
+        severity=AssetCheckSeverity.WARN,
+        metadata={
+            "expected": found.expected,
+            "present": found.present,
+            "missing": MetadataValue.json(found.missing),
+        },
+    )
+
+
+@asset(
+    partitions_def=dataset_commits,
+    code_version=CODE_VERSIONS["raw_commit"],
+    group_name=GROUP,
+    kinds={"imagehub"},
+)
+def raw_commit(context: AssetExecutionContext, imagehub: ImageHubResource) -> MaterializeResult:  # type: ignore[type-arg]
+    """The dataset commit as pushed: its author, message, files and bytes."""
+    started = time.perf_counter()
+    ref = commit_ref(imagehub.platform(), context.partition_key)
+    described = imaging.describe_commit(imagehub.platform(), ref)
+    summary = StepSummary(
+        counts={"files": described["files"], "bytes": described["bytes"]},
+        seconds=time.perf_counter() - started,
+    )
+    metadata = _finish(context, imagehub, ref, summary)
+    metadata.update(
+        author=described["author"], message=described["message"], created_at=described["created_at"]
+    )
+    return MaterializeResult(metadata=metadata)
+
+
+@asset(
+    partitions_def=dataset_commits,
+    deps=[raw_commit],
+    code_version=CODE_VERSIONS["instance_metadata"],
+    group_name=GROUP,
+    kinds={"dicom", "nifti"},
+    check_specs=[AssetCheckSpec("every_file_has_metadata", asset="instance_metadata")],
+)
+def instance_metadata(
+    context: AssetExecutionContext, imagehub: ImageHubResource, ray: RayResource
+) -> MaterializeResult:  # type: ignore[type-arg]
+    """Per-instance header metadata in ImageHub's database (the basis of search), and series."""
+    ref = commit_ref(imagehub.platform(), context.partition_key)
+    summary = imaging.index_metadata(imagehub.platform(), ray.executor(), ref, _progress(context, "metadata"))
+    for path, reason in summary.failures.items():
+        context.log.warning(f"{path}: {reason}")
+    return MaterializeResult(
+        metadata=_finish(context, imagehub, ref, summary),
+        check_results=[
+            _check("every_file_has_metadata", imaging.metadata_completeness(imagehub.platform(), ref))
+        ],
+    )
+
+
+@asset(
+    partitions_def=dataset_commits,
+    deps=[instance_metadata],
+    code_version=CODE_VERSIONS["series_thumbnails"],
+    group_name=GROUP,
+    kinds={"png"},
+    check_specs=[AssetCheckSpec("every_series_has_a_thumbnail", asset="series_thumbnails")],
+)
+def series_thumbnails(
+    context: AssetExecutionContext, imagehub: ImageHubResource, ray: RayResource
+) -> MaterializeResult:  # type: ignore[type-arg]
+    """A windowed PNG of the middle slice of every series and NIfTI volume."""
+    ref = commit_ref(imagehub.platform(), context.partition_key)
+    summary = imaging.render_series_thumbnails(
+        imagehub.platform(), ray.executor(), ref, _progress(context, "thumbnails")
+    )
+    return MaterializeResult(
+        metadata=_finish(context, imagehub, ref, summary),
+        check_results=[
+            _check("every_series_has_a_thumbnail", imaging.thumbnail_completeness(imagehub.platform(), ref))
+        ],
+    )
+
+
+@asset(
+    partitions_def=dataset_commits,
+    deps=[instance_metadata],
+    code_version=CODE_VERSIONS["nifti_volumes"],
+    group_name=GROUP,
+    kinds={"nifti"},
+)
+def nifti_volumes(
+    context: AssetExecutionContext, imagehub: ImageHubResource, ray: RayResource
+) -> MaterializeResult:  # type: ignore[type-arg]
+    """Every DICOM series as a NIfTI volume with its geometry, ready for training."""
+    ref = commit_ref(imagehub.platform(), context.partition_key)
+    summary = imaging.convert_series_to_nifti(
+        imagehub.platform(), ray.executor(), ref, _progress(context, "nifti")
+    )
+    return MaterializeResult(metadata=_finish(context, imagehub, ref, summary))
+
+
+ASSETS = [raw_commit, instance_metadata, series_thumbnails, nifti_volumes]

@@ -1,0 +1,108 @@
+"""The sensor asks for exactly one run per new commit; the schedule re-runs stale code."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dagster import DagsterInstance, SensorResult, SkipReason, build_schedule_context, build_sensor_context
+
+from imagehub.core.imaging.synthetic import write_ct_study
+from imagehub.services import datasets, imaging
+from imagehub.services.pipeline import branch_heads, partition_key
+from imagehub.services.platform import Platform
+from imagehub_assets.automation import new_commits, reprocess_stale
+from imagehub_assets.partitions import dataset_commits
+from imagehub_assets.versions import CODE_VERSIONS
+from tests.assets.conftest import resources_for
+from tests.cli.test_cli import run
+from tests.conftest import Server
+from tests.support.datasets import commit_files
+
+
+def _tick(instance: DagsterInstance, platform: Platform) -> SensorResult | SkipReason:
+    with build_sensor_context(instance=instance, resources=resources_for(platform)) as context:
+        result = new_commits(context)
+    if isinstance(result, SensorResult):  # what the daemon would do with the request
+        for request in result.dynamic_partitions_requests or []:
+            instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    return result
+
+
+def _make_dataset(platform: Platform) -> None:
+    with platform.sessions.begin() as session:
+        datasets.create(session, owner="lab", name="scans", author="tester")
+
+
+def test_sensor_requests_one_run_per_new_head(platform: Platform, instance: DagsterInstance) -> None:
+    _make_dataset(platform)
+    first = commit_files(platform, "lab", "scans", "main", {"a.dcm": b"first"})
+    result = _tick(instance, platform)
+    assert isinstance(result, SensorResult)
+    assert [r.partition_key for r in result.run_requests] == [partition_key("lab/scans", first.id)]
+    assert [r.run_key for r in result.run_requests] == [partition_key("lab/scans", first.id)]
+    assert instance.get_dynamic_partitions(dataset_commits.name) == [partition_key("lab/scans", first.id)]
+
+    assert isinstance(_tick(instance, platform), SkipReason)  # nothing new: no run
+
+    with platform.sessions.begin() as session:  # a branch at a known commit is not a new commit
+        datasets.repository(session, datasets.get(session, owner="lab", name="scans")).create_branch(
+            "copy", "main"
+        )
+    assert isinstance(_tick(instance, platform), SkipReason)
+
+    second = commit_files(platform, "lab", "scans", "copy", {"b.dcm": b"second"})
+    result = _tick(instance, platform)
+    assert isinstance(result, SensorResult)
+    assert [r.partition_key for r in result.run_requests] == [partition_key("lab/scans", second.id)]
+
+
+def test_sensor_ignores_deleted_datasets(platform: Platform, instance: DagsterInstance) -> None:
+    _make_dataset(platform)
+    commit_files(platform, "lab", "scans", "main", {"a.dcm": b"first"})
+    with platform.sessions.begin() as session:
+        datasets.delete(session, owner="lab", name="scans")
+    assert isinstance(_tick(instance, platform), SkipReason)
+
+
+def test_schedule_reruns_partitions_built_by_older_code(
+    platform: Platform, instance: DagsterInstance
+) -> None:
+    _make_dataset(platform)
+    old = commit_files(platform, "lab", "scans", "main", {"a.dcm": b"first"})
+    current = commit_files(platform, "lab", "scans", "main", {"b.dcm": b"second"})
+    keys = [partition_key("lab/scans", c.id) for c in (old, current)]
+    instance.add_dynamic_partitions(dataset_commits.name, keys)
+    for commit, version in ((old, "0-outdated"), (current, CODE_VERSIONS["instance_metadata"])):
+        ref = imaging.resolve_commit(platform, "lab/scans", commit.id)
+        imaging.record_materialization(platform, ref, "instance_metadata", version, {}, 0.1)
+
+    with build_schedule_context(instance=instance, resources=resources_for(platform)) as context:
+        requests = reprocess_stale(context)
+    assert isinstance(requests, list)
+    assert [r.partition_key for r in requests] == [keys[0]]
+    assert requests[0].tags["imagehub/reason"] == "code-version"
+
+    ref = imaging.resolve_commit(platform, "lab/scans", old.id)
+    imaging.record_materialization(
+        platform, ref, "instance_metadata", CODE_VERSIONS["instance_metadata"], {}, 0.1
+    )
+    with build_schedule_context(instance=instance, resources=resources_for(platform)) as context:
+        assert isinstance(reprocess_stale(context), SkipReason)
+
+
+def test_cli_ingest_ends_in_a_commit_the_sensor_picks_up(
+    server: Server, platform: Platform, instance: DagsterInstance, tmp_path: Path
+) -> None:
+    export = tmp_path / "export"
+    write_ct_study(export, series=1, slices=3, rows=64, columns=64)
+    result = run(
+        ["ingest", str(export), "--dataset", "lab/ct", "--url", server.url, "--purpose", "research import"],
+        {**os.environ, "IMAGEHUB_TOKEN": server.token, "IMAGEHUB_CONFIG_DIR": str(tmp_path / "config")},
+    )
+    assert result.returncode == 0, result.stderr
+    heads = [h for h in branch_heads(platform) if h.dataset == "lab/ct"]
+    assert [h.branch for h in heads] == ["raw"]
+    requested = _tick(instance, platform)
+    assert isinstance(requested, SensorResult)
+    assert [r.partition_key for r in requested.run_requests] == [heads[0].partition_key]

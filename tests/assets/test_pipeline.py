@@ -1,0 +1,184 @@
+"""Materialise the pipeline in-process on real sample data and check what it derived."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import itertools
+import json
+import shutil
+from pathlib import Path
+
+import nibabel as nib
+import nibabel.testing
+import pydicom
+import pytest
+from dagster import AssetKey, DagsterInstance, ExecuteInProcessResult, materialize
+from PIL import Image
+from pydicom.data import get_testdata_file
+from sqlalchemy import make_url, select
+
+from imagehub.core.vcs import Commit
+from imagehub.models import dataset as dataset_queries
+from imagehub.models.imaging import CommitFile, ImagingFile
+from imagehub.services import datasets, imaging
+from imagehub.services.pipeline import partition_key
+from imagehub.services.platform import Platform
+from imagehub_assets.assets import ASSETS
+from imagehub_assets.partitions import dataset_commits
+from tests.assets.conftest import resources_for
+from tests.support.datasets import commit_files
+from tests.support.postgres import fresh_database
+
+VOLUME = Path(__file__).parents[1] / "data" / "volume"
+DEPLOY_INSTANCE = Path(__file__).parents[2] / "deploy" / "dagster" / "dagster.yaml"
+NIFTI_4D = Path(nibabel.testing.data_path) / "example4d.nii.gz"
+PYDICOM_FILES = ("CT_small.dcm", "MR_small_RLE.dcm", "MR_small_jp2klossless.dcm", "JPEG-LL.dcm")
+
+
+def _sample_files() -> dict[str, bytes]:
+    files = {f"mr/{p.name}": p.read_bytes() for p in sorted(VOLUME.glob("*.dcm"))}
+    for name in PYDICOM_FILES:
+        files[f"zoo/{name}"] = Path(get_testdata_file(name)).read_bytes()
+    files["nifti/example4d.nii.gz"] = NIFTI_4D.read_bytes()
+    files["broken/truncated.dcm"] = files["zoo/CT_small.dcm"][:700]
+    files["notes/README.txt"] = b"scanner export notes, not imaging\n"
+    return files
+
+
+def _commit(platform: Platform, files: dict[str, bytes | None], message: str = "samples") -> Commit:
+    with platform.sessions.begin() as session:
+        if dataset_queries.get_live(session, owner="lab", name="scans") is None:
+            datasets.create(session, owner="lab", name="scans", author="tester")
+    return commit_files(platform, "lab", "scans", "main", files, message)
+
+
+def _materialize(
+    platform: Platform, instance: DagsterInstance, commit: Commit, compute: str = "local"
+) -> tuple[str, ExecuteInProcessResult]:
+    key = partition_key("lab/scans", commit.id)
+    instance.add_dynamic_partitions(dataset_commits.name, [key])
+    result = materialize(
+        ASSETS, partition_key=key, instance=instance, resources=resources_for(platform, compute)
+    )
+    assert result.success
+    return key, result
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_pipeline_derives_metadata_series_thumbnails_and_volumes(
+    platform: Platform, instance: DagsterInstance
+) -> None:
+    files = _sample_files()
+    commit = _commit(platform, dict(files))
+    key, result = _materialize(platform, instance, commit, compute="ray")
+    ref = imaging.resolve_commit(platform, "lab/scans", commit.id)
+
+    with platform.sessions() as session:
+        rows = {
+            c.path: f
+            for c, f in session.execute(
+                select(CommitFile, ImagingFile).join(ImagingFile, ImagingFile.blob == CommitFile.blob)
+            )
+        }
+    assert set(rows) == set(files)  # every file has a row, imaging or not
+    for path, content in files.items():
+        if not (path.startswith(("mr/", "zoo/"))):
+            continue
+        direct = pydicom.dcmread(io.BytesIO(content), stop_before_pixels=True)
+        row = rows[path]
+        attributes = json.loads(row.attributes)
+        assert row.kind == "dicom", path
+        assert row.sop_uid == direct.SOPInstanceUID
+        assert row.series_uid == direct.SeriesInstanceUID
+        assert row.study_uid == direct.StudyInstanceUID
+        assert row.modality == direct.Modality
+        assert (attributes["rows"], attributes["columns"]) == (direct.Rows, direct.Columns)
+    assert rows["nifti/example4d.nii.gz"].kind == "nifti"
+    assert json.loads(rows["nifti/example4d.nii.gz"].attributes)["shape"] == list(nib.load(NIFTI_4D).shape)
+    for bad in ("broken/truncated.dcm", "notes/README.txt"):
+        assert rows[bad].kind == "unreadable"
+        assert rows[bad].reason
+
+    series = {s.series_key: s for s in imaging.series(platform, ref)}
+    mr_uid = rows["mr/brain_001.dcm"].series_uid
+    mr = series[mr_uid]
+    members = json.loads(mr.members)
+    assert sorted(members) == sorted(p for p in files if p.startswith("mr/"))
+    positions = [float(pydicom.dcmread(io.BytesIO(files[p])).ImagePositionPatient[2]) for p in members]
+    steps = [b - a for a, b in itertools.pairwise(positions)]
+    assert all(s > 0 for s in steps) or all(s < 0 for s in steps)  # geometric order
+
+    for row in series.values():  # lineage: every artefact names this commit
+        assert row.commit_id == commit.id
+        assert row.thumbnail_key, (row.series_key, row.thumbnail_error)
+        thumbnail = Image.open(io.BytesIO(b"".join(platform.store.get(row.thumbnail_key))))
+        assert max(thumbnail.size) == 256
+    assert mr.nifti_key, mr.nifti_error
+    image = nib.Nifti1Image.from_bytes(gzip.decompress(b"".join(platform.store.get(mr.nifti_key))))
+    first = pydicom.dcmread(io.BytesIO(files[members[0]]), stop_before_pixels=True)
+    assert sorted(image.shape) == sorted((first.Rows, first.Columns, len(members)))
+
+    events = instance.fetch_materializations(AssetKey("series_thumbnails"), limit=10).records
+    assert len(events) == 1
+    materialization = events[0].asset_materialization
+    assert materialization is not None
+    assert materialization.partition == key
+    assert materialization.metadata["commit"].value == commit.id
+    assert materialization.metadata["series"].value == len(series)
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks == {"every_file_has_metadata": True, "every_series_has_a_thumbnail": True}
+
+
+def _latest_metadata(instance: DagsterInstance, asset: str) -> dict[str, object]:
+    records = instance.fetch_materializations(AssetKey(asset), limit=1).records
+    materialization = records[0].asset_materialization
+    assert materialization is not None
+    return {name: value.value for name, value in materialization.metadata.items()}
+
+
+def test_a_new_commit_extracts_only_changed_files(platform: Platform, instance: DagsterInstance) -> None:
+    ct = Path(get_testdata_file("CT_small.dcm")).read_bytes()
+    mr = Path(get_testdata_file("MR_small.dcm")).read_bytes()
+    first = _commit(platform, {"ct.dcm": ct, "mr.dcm": mr, "broken.dcm": ct[:500]})
+    _materialize(platform, instance, first)
+    assert _latest_metadata(instance, "instance_metadata")["extracted"] == 3
+
+    second = _commit(
+        platform, {"broken.dcm": None, "jpeg.dcm": Path(get_testdata_file("JPEG-LL.dcm")).read_bytes()}
+    )
+    _materialize(platform, instance, second)
+    figures = _latest_metadata(instance, "instance_metadata")
+    assert (figures["files"], figures["extracted"], figures["reused"], figures["unreadable"]) == (3, 1, 2, 0)
+    assert figures["commit"] == second.id
+    # The first commit's index is untouched: each commit keeps its own lineage.
+    with platform.sessions() as session:
+        paths = set(session.scalars(select(CommitFile.path).where(CommitFile.commit_id == first.id)))
+    assert paths == {"ct.dcm", "mr.dcm", "broken.dcm"}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_pipeline_runs_on_the_postgres_dagster_instance(
+    platform: Platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The production instance config (deploy/dagster) stores runs and events in PostgreSQL."""
+    with fresh_database() as dagster_url:
+        parsed = make_url(dagster_url)
+        for name, value in {
+            "DAGSTER_PG_HOST": parsed.host,
+            "DAGSTER_PG_PORT": str(parsed.port or 5432),
+            "DAGSTER_PG_USER": parsed.username,
+            "DAGSTER_PG_PASSWORD": parsed.password or "",
+            "DAGSTER_PG_DB": parsed.database,
+        }.items():
+            monkeypatch.setenv(name, str(value))
+        home = tmp_path / "dagster"
+        home.mkdir()
+        shutil.copy(DEPLOY_INSTANCE, home / "dagster.yaml")
+        with DagsterInstance.from_config(str(home)) as instance:
+            assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+            commit = _commit(platform, {"ct.dcm": Path(get_testdata_file("CT_small.dcm")).read_bytes()})
+            key, _ = _materialize(platform, instance, commit)
+            assert [run.tags.get("dagster/partition") for run in instance.get_runs()] == [key]
+            assert _latest_metadata(instance, "series_thumbnails")["made"] == 1

@@ -1,0 +1,1 @@
+"""Imaging: format sniffing, metadata, series ordering, pixels, thumbnails, NIfTI export."""
