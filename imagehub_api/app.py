@@ -13,7 +13,18 @@ from imagehub.core.auth.ratelimit import RateLimiter
 from imagehub.services.platform import Platform
 from imagehub_api.errors import install_error_handlers
 from imagehub_api.oidc import register_oidc
-from imagehub_api.routes import access, admin, auth, blobs, datasets, health, refs, transport, versions
+from imagehub_api.routes import (
+    access,
+    admin,
+    auth,
+    blobs,
+    datasets,
+    health,
+    imaging,
+    refs,
+    transport,
+    versions,
+)
 from imagehub_api.security import enforce
 
 SECURITY_HEADERS = {
@@ -54,7 +65,7 @@ def create_app(platform: Platform) -> FastAPI:
     )
     install_error_handlers(app)
     register_oidc(app, platform.settings)
-    for module in (health, auth, datasets, refs, versions, blobs, transport, access, admin):
+    for module in (health, auth, datasets, refs, versions, imaging, blobs, transport, access, admin):
         app.include_router(module.router)
 
     @app.middleware("http")

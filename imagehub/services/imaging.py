@@ -19,9 +19,10 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from imagehub.core.compute import Executor
-from imagehub.core.errors import NotFound
-from imagehub.core.imaging import InstanceMetadata, group_series
-from imagehub.core.vcs import Commit
+from imagehub.core.errors import InvalidInput, NotFound
+from imagehub.core.imaging import InstanceMetadata, group_series, instance_thumbnail
+from imagehub.core.storage import open_object
+from imagehub.core.vcs import BlobId, Commit, blob_key
 from imagehub.core.vcs.types import Entry
 from imagehub.models import dataset as dataset_queries
 from imagehub.models.base import utcnow
@@ -417,3 +418,25 @@ def record_materialization(
         row.summary = json.dumps(summary, sort_keys=True, default=str)
         row.seconds = seconds
         row.materialized_at = utcnow()
+
+
+def instance_thumbnail_png(platform: Platform, entry: Entry, size: int) -> bytes:
+    """A PNG of one file, rendered on first request and kept (by content and size) after."""
+    if not 16 <= size <= 1024:
+        raise InvalidInput("thumbnail size must be between 16 and 1024 pixels")
+    key = f"derived/instance-thumbnails/{entry.blob[:2]}/{entry.blob}-{size}.png"
+    if platform.store.exists(key):
+        return b"".join(platform.store.get(key))
+    with open_object(platform.store, blob_key(BlobId(entry.blob)), entry.size) as stream:
+        png = instance_thumbnail(stream, entry.path, size)
+    platform.store.put(key, png)
+    return png
+
+
+def derived_bytes(platform: Platform, key: str) -> bytes:
+    return b"".join(platform.store.get(key))
+
+
+def series_at(platform: Platform, dataset_id: int, commit_id: str, dataset: str) -> list[SeriesRow]:
+    """The series the pipeline derived for a commit (empty until its run has finished)."""
+    return series(platform, CommitRef(dataset_id, dataset, commit_id))

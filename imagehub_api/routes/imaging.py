@@ -1,0 +1,86 @@
+"""Imaging views of a version: the pipeline's series, their thumbnails, and any file's thumbnail.
+
+Pixels of a raw branch are PHI like its files: the same read policy and PHI gate apply,
+and every image served is audited.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from imagehub.core.errors import NotFound
+from imagehub.services import imaging
+from imagehub_api.deps import DatasetDep, PlatformDep, SessionDep
+from imagehub_api.security import Policy, client_ip, requires
+
+router = APIRouter(prefix="/api/v1/datasets/{owner}/{name}", tags=["imaging"])
+PNG_CACHE = {"Cache-Control": "private, max-age=86400"}  # content-addressed: never changes
+
+
+@router.get("/refs/{ref}/series", operation_id="imaging-list-series")
+@requires(Policy.DATASET_READ)
+def list_series(ctx: DatasetDep, platform: PlatformDep, ref: str) -> dict[str, Any]:
+    """Series and NIfTI volumes of a version, as the pipeline derived them, with their lineage."""
+    commit = ctx.repo.resolve(ref)
+    rows = imaging.series_at(platform, ctx.dataset.id, commit.id, ctx.full_name)
+    return {
+        "commit": commit.id,
+        "processed": bool(rows) or ctx.repo.count(commit.id) == 0,
+        "items": [
+            {
+                "series_key": row.series_key,
+                "kind": row.kind,
+                "study_uid": row.study_uid,
+                "modality": row.modality,
+                "body_part": row.body_part,
+                "description": row.description,
+                "instances": row.instances,
+                "members": json.loads(row.members),
+                "commit": row.commit_id,
+                "thumbnail": bool(row.thumbnail_key),
+                "thumbnail_error": row.thumbnail_error,
+                "nifti": bool(row.nifti_key),
+                "nifti_error": row.nifti_error,
+            }
+            for row in rows
+        ],
+    }
+
+
+@router.get("/refs/{ref}/series/thumbnail", operation_id="imaging-series-thumbnail")
+@requires(Policy.DATASET_READ)
+def series_thumbnail(
+    ctx: DatasetDep, session: SessionDep, platform: PlatformDep, request: Request, ref: str, series_key: str
+) -> Response:
+    """The PNG the pipeline rendered for one series of a version."""
+    commit = ctx.repo.resolve(ref)
+    rows = {r.series_key: r for r in imaging.series_at(platform, ctx.dataset.id, commit.id, ctx.full_name)}
+    row = rows.get(series_key)
+    if row is None or not row.thumbnail_key:
+        raise NotFound(f"no thumbnail for series {series_key!r} at {ref!r} (has the pipeline run?)")
+    ctx.record(session, "image.view", ref=ref, object=series_key, ip=client_ip(request), details={})
+    return Response(
+        imaging.derived_bytes(platform, row.thumbnail_key), media_type="image/png", headers=PNG_CACHE
+    )
+
+
+@router.get("/refs/{ref}/objects/thumbnail", operation_id="imaging-object-thumbnail")
+@requires(Policy.DATASET_READ)
+def object_thumbnail(
+    ctx: DatasetDep,
+    session: SessionDep,
+    platform: PlatformDep,
+    request: Request,
+    ref: str,
+    path: str,
+    size: int = Query(256, description="Longest side in pixels (16-1024)"),
+) -> Response:
+    """A PNG of one DICOM instance or NIfTI volume, rendered on first request."""
+    entry = ctx.repo.stat(ref, path)
+    png = imaging.instance_thumbnail_png(platform, entry, size)
+    ctx.record(session, "image.view", ref=ref, object=path, ip=client_ip(request), details={"size": size})
+    return Response(png, media_type="image/png", headers=PNG_CACHE)
