@@ -19,6 +19,7 @@ from imagehub_api.routes import (
     auth,
     blobs,
     datasets,
+    deid,
     health,
     imaging,
     refs,
@@ -65,7 +66,7 @@ def create_app(platform: Platform) -> FastAPI:
     )
     install_error_handlers(app)
     register_oidc(app, platform.settings)
-    for module in (health, auth, datasets, refs, versions, imaging, blobs, transport, access, admin):
+    for module in (health, auth, datasets, refs, versions, imaging, deid, blobs, transport, access, admin):
         app.include_router(module.router)
 
     @app.middleware("http")

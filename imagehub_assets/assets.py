@@ -20,7 +20,7 @@ from dagster import (
     asset,
 )
 
-from imagehub.services import imaging
+from imagehub.services import deid, imaging
 from imagehub.services.imaging import CommitRef, Completeness, StepSummary
 from imagehub.services.pipeline import commit_ref
 from imagehub_assets.partitions import dataset_commits
@@ -165,4 +165,46 @@ def nifti_volumes(
     return MaterializeResult(metadata=_finish(context, imagehub, ref, summary))
 
 
-ASSETS = [raw_commit, instance_metadata, series_thumbnails, nifti_volumes]
+@asset(
+    partitions_def=dataset_commits,
+    deps=[raw_commit],
+    code_version=CODE_VERSIONS["deidentified_commit"],
+    group_name=GROUP,
+    kinds={"dicom"},
+    check_specs=[
+        AssetCheckSpec("every_file_deidentified", asset="deidentified_commit"),
+        AssetCheckSpec("no_instance_awaits_review", asset="deidentified_commit"),
+    ],
+)
+def deidentified_commit(
+    context: AssetExecutionContext, imagehub: ImageHubResource, ray: RayResource
+) -> MaterializeResult:  # type: ignore[type-arg]
+    """A raw branch's commit de-identified into a commit on the dataset's de-identified branch."""
+    ref = commit_ref(imagehub.platform(), context.partition_key)
+    done = deid.deidentify_commit(imagehub.platform(), ray.executor(), ref, _progress(context, "de-identify"))
+    counts = {"instances": done.instances, "failed": done.failed, "needs_review": done.needs_review}
+    summary = StepSummary(counts=counts, seconds=done.seconds)
+    metadata = _finish(context, imagehub, ref, summary)
+    metadata["deidentified_commit"] = done.output_commit or ""
+    metadata["skipped"] = done.skipped_reason
+    checked = not done.skipped_reason
+    return MaterializeResult(
+        metadata=metadata,
+        check_results=[
+            AssetCheckResult(
+                check_name="every_file_deidentified",
+                passed=done.failed == 0,
+                severity=AssetCheckSeverity.WARN,
+                metadata={"failed": done.failed, "checked": checked},
+            ),
+            AssetCheckResult(
+                check_name="no_instance_awaits_review",
+                passed=done.needs_review == 0,
+                severity=AssetCheckSeverity.WARN,
+                metadata={"needs_review": done.needs_review, "checked": checked},
+            ),
+        ],
+    )
+
+
+ASSETS = [raw_commit, instance_metadata, series_thumbnails, nifti_volumes, deidentified_commit]

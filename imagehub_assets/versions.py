@@ -11,4 +11,5 @@ CODE_VERSIONS: dict[str, str] = {
     "instance_metadata": f"1-x{EXTRACTOR_VERSION}",
     "series_thumbnails": "1",
     "nifti_volumes": "1",
+    "deidentified_commit": "1",
 }

@@ -145,6 +145,47 @@ def samples(
     console.print(f"loaded {len(loaded)} sample datasets under {owner}/")
 
 
+@app.command()
+def deid(
+    source: Path = typer.Argument(..., help="Folder of DICOM / NIfTI files to de-identify."),
+    out: Path = typer.Option(..., "--out", help="New folder for the output (mirrors the input tree)."),
+    profile: str = typer.Option("research", "--profile", help="basic or research (Annex E options)."),
+    recipe: Path = typer.Option(None, "--recipe", help="Custom rules in the deid recipe format."),
+    ocr: str = typer.Option("tesseract", "--ocr", help="Burned-in text engine: tesseract, easyocr or none."),
+    all_pixels: bool = typer.Option(
+        False, "--all-pixels", help="OCR every instance, not only those at risk."
+    ),
+    secret_file: Path = typer.Option(
+        Path("~/.config/imagehub/deid-secret"), "--secret-file", help="Key for consistent UIDs and dates."
+    ),
+) -> None:
+    """De-identify a local folder (PS3.15 Annex E), no server needed; the report lands beside --out."""
+    from rich.progress import Progress
+
+    from imagehub.services.deid_local import deidentify_folder, load_secret
+
+    recipe_text = recipe.read_text() if recipe else ""
+    with Progress(console=err_console, transient=True) as bar:
+        task = bar.add_task("de-identifying", total=None)
+        result = deidentify_folder(
+            source,
+            out,
+            profile=profile,
+            recipe=recipe_text,
+            ocr=ocr,
+            scan_all_pixels=all_pixels,
+            secret=load_secret(secret_file),
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    console.print(
+        f"{result.written} written, {result.failed} failed, {result.skipped} skipped (not imaging), "
+        f"{result.needs_review} to review; report: {result.report_path}",
+        highlight=False,
+    )
+    if result.failed:
+        raise typer.Exit(1)
+
+
 from imagehub.cli.admin import audit_app, org_app, token_app, user_app  # noqa: E402
 from imagehub.cli.remote import COMMANDS  # noqa: E402
 

@@ -14,6 +14,7 @@ from imagehub.models.accounts import (
 from imagehub.models.audit import AuditEvent, AuditHead, LegalHold
 from imagehub.models.base import Base
 from imagehub.models.dataset import Dataset
+from imagehub.models.deid import DeidRun, ReidMap
 from imagehub.models.imaging import CommitFile, ImagingFile, Materialization, SeriesRow
 from imagehub.models.transport import UploadSession
 from imagehub.models.vcs import BlobRow, CommitRow, NodeRow, RefRow
@@ -29,6 +30,7 @@ __all__ = [
     "CommitRow",
     "Dataset",
     "DatasetGrant",
+    "DeidRun",
     "ImagingFile",
     "LegalHold",
     "Materialization",
@@ -36,6 +38,7 @@ __all__ = [
     "Org",
     "OrgMember",
     "RefRow",
+    "ReidMap",
     "SeriesRow",
     "Team",
     "TeamMember",

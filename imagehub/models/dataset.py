@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, String, Text, select
+from sqlalchemy import Boolean, Index, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from imagehub.models.base import Base, UTCDateTime, utcnow
@@ -33,6 +33,12 @@ class Dataset(Base):
     phi_branches: Mapped[str] = mapped_column(Text, default='["raw", "raw-*"]')  # JSON list of patterns
     phi_role: Mapped[str] = mapped_column(String(8), default="admin")  # least role that may open them
     agreement: Mapped[str] = mapped_column(Text, default="")  # data-use agreement for access requests
+    deid_profile: Mapped[str] = mapped_column(String(32), default="research")
+    deid_recipe: Mapped[str] = mapped_column(Text, default="")  # custom rules, `deid` recipe format
+    deid_branch: Mapped[str] = mapped_column(String(255), default="deidentified")
+    deid_ocr: Mapped[str] = mapped_column(String(16), default="tesseract")  # tesseract | easyocr | none
+    deid_scan_all_pixels: Mapped[bool] = mapped_column(Boolean, default=False)
+    deid_keep_map: Mapped[bool] = mapped_column(Boolean, default=False)  # re-identification map allowed
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 

@@ -13,7 +13,14 @@ import nibabel as nib
 import nibabel.testing
 import pydicom
 import pytest
-from dagster import AssetKey, DagsterInstance, ExecuteInProcessResult, materialize
+from dagster import (
+    AssetKey,
+    DagsterInstance,
+    ExecuteInProcessResult,
+    SensorResult,
+    build_sensor_context,
+    materialize,
+)
 from PIL import Image
 from pydicom.data import get_testdata_file
 from sqlalchemy import make_url, select
@@ -25,9 +32,11 @@ from imagehub.services import datasets, imaging
 from imagehub.services.pipeline import partition_key
 from imagehub.services.platform import Platform
 from imagehub_assets.assets import ASSETS
+from imagehub_assets.automation import new_commits
 from imagehub_assets.partitions import dataset_commits
 from tests.assets.conftest import resources_for
 from tests.support.datasets import commit_files
+from tests.support.phi_corpus import write_phi_corpus
 from tests.support.postgres import fresh_database
 
 VOLUME = Path(__file__).parents[1] / "data" / "volume"
@@ -127,7 +136,8 @@ def test_pipeline_derives_metadata_series_thumbnails_and_volumes(
     assert materialization.metadata["commit"].value == commit.id
     assert materialization.metadata["series"].value == len(series)
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks == {"every_file_has_metadata": True, "every_series_has_a_thumbnail": True}
+    assert checks["every_file_has_metadata"]
+    assert checks["every_series_has_a_thumbnail"]
 
 
 def _latest_metadata(instance: DagsterInstance, asset: str) -> dict[str, object]:
@@ -182,3 +192,33 @@ def test_pipeline_runs_on_the_postgres_dagster_instance(
             key, _ = _materialize(platform, instance, commit)
             assert [run.tags.get("dagster/partition") for run in instance.get_runs()] == [key]
             assert _latest_metadata(instance, "series_thumbnails")["made"] == 1
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_raw_commit_flows_into_the_deidentified_branch(
+    platform: Platform, instance: DagsterInstance, tmp_path: Path
+) -> None:
+    corpus = write_phi_corpus(tmp_path / "corpus", instances=4, seed=2)
+    with platform.sessions.begin() as session:
+        dataset = datasets.create(session, owner="lab", name="scans", author="tester")
+        dataset.deid_ocr = "none"
+        dataset.deid_profile = "basic"
+        datasets.repository(session, dataset).create_branch("raw", "main")
+    files: dict[str, bytes | None] = {p.name: p.read_bytes() for p in corpus.paths}
+    raw = commit_files(platform, "lab", "scans", "raw", files)
+    _key, _result = _materialize(platform, instance, raw)
+
+    figures = _latest_metadata(instance, "deidentified_commit")
+    assert figures["commit"] == raw.id
+    assert figures["instances"] == len(corpus.paths)
+    output = figures["deidentified_commit"]
+    with platform.sessions() as session:
+        repo = datasets.repository(session, datasets.get(session, owner="lab", name="scans"))
+        assert repo.resolve("deidentified").id == output
+        assert repo.resolve(str(output)).metadata["deidentified_from"] == raw.id
+
+    # The de-identified commit is a new head: the sensor gives it its own partition and run.
+    with build_sensor_context(instance=instance, resources=resources_for(platform)) as context:
+        requested = new_commits(context)
+    assert isinstance(requested, SensorResult)
+    assert [r.partition_key for r in requested.run_requests] == [partition_key("lab/scans", str(output))]

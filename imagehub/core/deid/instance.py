@@ -1,0 +1,208 @@
+"""One file through the whole de-identification: tags, free text, recipe, pixels, then a leak check.
+
+The last step is the safety net: every identifying string the input header carried is
+searched for in the output bytes, and an instance in which any survives is withheld,
+whatever the rules above it said. A leak of one patient name is a failure.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import nibabel as nib
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+from imagehub.core.deid import DateShifter, Option, Profile, UidMapper, deidentify_dataset, header_phi
+from imagehub.core.deid.ocr.base import OcrEngine
+from imagehub.core.deid.pixels import RegionRule, redact_pixels
+from imagehub.core.deid.recipe import Recipe, apply_recipe
+from imagehub.core.deid.text import TextScrubber
+from imagehub.core.imaging import Unreadable, inspect
+from imagehub.core.imaging.sniff import nifti_header_size, sniff
+
+# Identifying attributes an option keeps on purpose; their values are not leaks under it.
+RETAINED_BY = {
+    Option.RETAIN_DEVICE_IDENTITY: ("StationName", "DeviceSerialNumber", "DeviceUID"),
+    Option.RETAIN_INSTITUTION_IDENTITY: (
+        "InstitutionName",
+        "InstitutionAddress",
+        "InstitutionalDepartmentName",
+    ),
+}
+PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"  # (7FE0,0010), little endian
+MIN_LEAK_LENGTH = 4  # shorter strings ("M", "CT", "DR") match innocent bytes everywhere
+NIFTI2_HEADER = 540
+NIFTI_TEXT_FIELDS = ("descrip", "aux_file", "db_name", "intent_name")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What a dataset (or a command line) asks of de-identification."""
+
+    profile_name: str
+    profile: Profile
+    recipe: Recipe
+    ocr: OcrEngine | None
+    region_rules: Sequence[RegionRule] = ()
+    scan_all_pixels: bool = False
+
+
+@dataclass
+class Tools:
+    """Keyed helpers and engines, built once per worker."""
+
+    uids: UidMapper
+    dates: DateShifter
+    scrubber: TextScrubber
+
+
+@dataclass
+class InstanceResult:
+    output: bytes | None
+    kind: str  # dicom | nifti
+    error: str = ""
+    needs_review: bool = False
+    report: dict[str, Any] = field(default_factory=dict)
+    identity: dict[str, str] = field(default_factory=dict)  # original UIDs: for a re-identification map only
+
+
+def _header_bytes(output: bytes) -> bytes:
+    """Everything before the pixel data: the part of a file that text can hide in."""
+    pixels = output.rfind(PIXEL_DATA_TAG)
+    return output[:pixels] if pixels > 0 else output
+
+
+def _leaks(output: bytes, phi: Sequence[str]) -> int:
+    """How many of the input's identifying strings still occur, as whole words, in the output header.
+
+    Whole words, because a removed InstitutionName "TOSHIBA" is not leaked by the
+    Manufacturer "TOSHIBA_MEC" that a profile keeps.
+    """
+    header = _header_bytes(output)
+    found = 0
+    for value in phi:
+        for variant in {value, value.replace("^", " ").strip(), *value.split("^")}:
+            needle = variant.strip().encode("utf-8", "ignore")
+            if len(needle) < MIN_LEAK_LENGTH:
+                continue
+            if re.search(rb"(?<![\w])" + re.escape(needle) + rb"(?![\w])", header, re.IGNORECASE):
+                found += 1
+                break
+    return found
+
+
+# Type 1C attributes whose condition is "the other one is present": Annex E removes the
+# other one, so these must go too or the output stops conforming.
+CONDITIONAL_ON = {
+    "ClinicalTrialProtocolEthicsCommitteeName": "ClinicalTrialProtocolEthicsCommitteeApprovalNumber",
+}
+
+
+def _repair_conditionals(ds: pydicom.Dataset) -> None:
+    for dependent, condition in CONDITIONAL_ON.items():
+        if dependent in ds and condition not in ds:
+            del ds[dependent]
+
+
+def _retained(ds: pydicom.Dataset, profile: Profile, kept: dict[Any, Any]) -> set[str]:
+    """Values the profile's options or the recipe's KEEP lines leave in place on purpose."""
+    retained = {str(element.value) for element in kept.values()}
+    for option, keywords in RETAINED_BY.items():
+        if option in profile.options:
+            retained.update(str(ds[k].value) for k in keywords if k in ds)
+    return retained
+
+
+def _dicom(data: bytes, policy: Policy, tools: Tools, *, force: bool) -> InstanceResult:
+    checked = inspect(io.BytesIO(data), "instance.dcm")  # truncated or damaged files stop here
+    if isinstance(checked, Unreadable):
+        return InstanceResult(None, "dicom", checked.reason)
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data), force=force)
+    except (InvalidDicomError, EOFError, ValueError, OSError) as exc:
+        return InstanceResult(None, "dicom", f"unreadable DICOM: {type(exc).__name__}")
+    phi = header_phi(ds)
+    identity = {
+        "sop_instance_uid": str(ds.get("SOPInstanceUID", "")),
+        "series_instance_uid": str(ds.get("SeriesInstanceUID", "")),
+        "study_instance_uid": str(ds.get("StudyInstanceUID", "")),
+    }
+    kept = {tag: ds[tag] for tag in policy.recipe.kept if tag in ds}
+    tags = deidentify_dataset(
+        ds, profile=policy.profile, uids=tools.uids, dates=tools.dates, clean_text=tools.scrubber.clean
+    )
+    for element in kept.values():
+        ds[element.tag] = element
+    recipe_applied = apply_recipe(ds, policy.recipe)
+    _repair_conditionals(ds)
+    pixels = None
+    if Option.CLEAN_PIXEL_DATA in policy.profile.options:
+        pixels = redact_pixels(
+            ds, engine=policy.ocr, rules=policy.region_rules, all_instances=policy.scan_all_pixels
+        )
+    out = io.BytesIO()
+    try:
+        ds.save_as(out, enforce_file_format=True)
+    except (ValueError, TypeError, AttributeError) as exc:
+        return InstanceResult(None, "dicom", f"cannot write the de-identified instance: {exc}")
+    output = out.getvalue()
+    leaks = _leaks(output, [p for p in phi if p not in _retained(ds, policy.profile, kept)])
+    report = {
+        "modality": str(ds.get("Modality", "")),
+        "sop_class_uid": str(ds.get("SOPClassUID", "")),
+        "uids": {
+            "study": str(ds.get("StudyInstanceUID", "")),
+            "series": str(ds.get("SeriesInstanceUID", "")),
+            "sop": str(ds.get("SOPInstanceUID", "")),
+        },
+        "actions": [vars(a) for a in tags.actions],
+        "private_removed": tags.private_removed,
+        "recipe": [{"field": f, "action": a} for f, a in recipe_applied],
+        "pixels": vars(pixels) if pixels is not None else None,
+    }
+    if leaks:
+        return InstanceResult(
+            None,
+            "dicom",
+            f"withheld: {leaks} identifying header value(s) survived de-identification",
+            True,
+            report,
+        )
+    needs_review = bool(pixels and pixels.needs_review)
+    return InstanceResult(output, "dicom", "", needs_review, report, identity)
+
+
+def _nifti(data: bytes) -> InstanceResult:
+    """NIfTI carries no patient header, but free-text fields and extensions can hold anything."""
+    compressed = data[:2] == b"\x1f\x8b"
+    try:
+        raw = gzip.decompress(data) if compressed else data
+        kind = nib.Nifti2Image if nifti_header_size(raw[:4]) == NIFTI2_HEADER else nib.Nifti1Image
+        image = kind.from_bytes(raw)
+    except Exception as exc:  # nibabel raises many types for damaged files
+        return InstanceResult(None, "nifti", f"unreadable NIfTI: {type(exc).__name__}")
+    header = image.header
+    cleared = [name for name in NIFTI_TEXT_FIELDS if bytes(header[name]).strip(b"\x00 ")]
+    for name in NIFTI_TEXT_FIELDS:
+        header[name] = b""
+    extensions = len(header.extensions)
+    header.extensions.clear()
+    output = image.to_bytes()
+    report = {"cleared_fields": cleared, "extensions_removed": extensions}
+    return InstanceResult(gzip.compress(output, 6) if compressed else output, "nifti", "", False, report)
+
+
+def deidentify_file(data: bytes, policy: Policy, tools: Tools) -> InstanceResult:
+    """De-identify one file's bytes; anything not DICOM or NIfTI is refused, never copied."""
+    kind = sniff(io.BytesIO(data))
+    if kind in ("dicom", "dicom-raw"):
+        return _dicom(data, policy, tools, force=kind == "dicom-raw")
+    if kind == "nifti":
+        return _nifti(data)
+    return InstanceResult(None, "other", "not a DICOM or NIfTI file: withheld, it cannot be checked for PHI")

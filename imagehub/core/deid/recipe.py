@@ -1,0 +1,119 @@
+"""Per-dataset custom rules in the `deid` recipe format (its ``%header`` section).
+
+Applied after the profile, so a dataset can go further than Annex E (REMOVE a field
+the profile keeps, BLANK or REPLACE a site-specific one, JITTER a date) or ADD a
+project code. KEEP wins over the profile's removal only for non-identifying fields a
+reviewer has cleared; that is the recipe author's call, recorded in the report.
+
+    FORMAT dicom
+    %header
+    REMOVE InstitutionName
+    REPLACE StudyDescription research scan
+    ADD ClinicalTrialProtocolID PROTO-7
+    JITTER StudyDate 14
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from pydicom import Dataset
+from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+from pydicom.tag import BaseTag, Tag
+
+from imagehub.core.errors import InvalidInput
+
+ACTIONS = ("ADD", "BLANK", "JITTER", "KEEP", "REMOVE", "REPLACE")
+_TAG = re.compile(r"^\(?([0-9A-Fa-f]{4}),?([0-9A-Fa-f]{4})\)?$")
+
+
+@dataclass(frozen=True)
+class RecipeAction:
+    action: str
+    field: str
+    value: str
+    tag: BaseTag
+    line: int
+
+
+@dataclass(frozen=True)
+class Recipe:
+    actions: tuple[RecipeAction, ...]
+
+    @property
+    def kept(self) -> frozenset[BaseTag]:
+        return frozenset(a.tag for a in self.actions if a.action == "KEEP")
+
+
+def _tag(field: str, line: int) -> BaseTag:
+    found = _TAG.match(field)
+    if found:
+        return Tag(int(found.group(1), 16), int(found.group(2), 16))
+    number = tag_for_keyword(field)
+    if number is None:
+        raise InvalidInput(
+            f"recipe line {line}: {field!r} is neither a DICOM keyword nor a tag like (0010,0010)"
+        )
+    return Tag(number)
+
+
+def parse_recipe(text: str) -> Recipe:
+    """Parse a recipe; any problem is one clear error naming its line."""
+    actions: list[RecipeAction] = []
+    section = ""
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line or line.upper().startswith("FORMAT"):
+            continue
+        if line.startswith("%"):
+            section = line[1:].split()[0].lower()
+            continue
+        if section != "header":
+            continue  # filters and other sections belong to other tools
+        parts = line.split(maxsplit=2)
+        action = parts[0].upper()
+        if action not in ACTIONS:
+            raise InvalidInput(
+                f"recipe line {number}: unknown action {parts[0]!r} (expected {', '.join(ACTIONS)})"
+            )
+        if len(parts) < 2:
+            raise InvalidInput(f"recipe line {number}: {action} needs a field")
+        value = parts[2] if len(parts) > 2 else ""
+        if action in ("ADD", "REPLACE", "JITTER") and not value:
+            raise InvalidInput(f"recipe line {number}: {action} needs a value")
+        if action == "JITTER" and not re.fullmatch(r"-?\d+", value):
+            raise InvalidInput(f"recipe line {number}: JITTER takes a whole number of days, not {value!r}")
+        actions.append(RecipeAction(action, parts[1], value, _tag(parts[1], number), number))
+    return Recipe(tuple(actions))
+
+
+def _jitter(value: str, days: int) -> str:
+    try:
+        shifted = date(int(value[:4]), int(value[4:6]), int(value[6:8])) + timedelta(days=days)
+    except ValueError:
+        return ""
+    return shifted.strftime("%Y%m%d") + value[8:]
+
+
+def apply_recipe(ds: Dataset, recipe: Recipe) -> list[tuple[str, str]]:
+    """Apply the header actions at the top level; returns (keyword, action) pairs applied."""
+    applied: list[tuple[str, str]] = []
+    for item in recipe.actions:
+        keyword = keyword_for_tag(item.tag) or str(item.tag)
+        present = item.tag in ds
+        if item.action == "REMOVE" and present:
+            del ds[item.tag]
+        elif item.action == "BLANK" and present:
+            ds[item.tag].value = ""
+        elif item.action == "REPLACE" and present:
+            ds[item.tag].value = item.value
+        elif item.action == "ADD":
+            ds.add_new(item.tag, dictionary_VR(item.tag), item.value)
+        elif item.action == "JITTER" and present and ds[item.tag].VR in ("DA", "DT"):
+            ds[item.tag].value = _jitter(str(ds[item.tag].value), int(item.value))
+        elif item.action != "KEEP":
+            continue
+        applied.append((keyword, item.action))
+    return applied

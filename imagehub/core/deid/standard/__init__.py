@@ -1,0 +1,1 @@
+"""Data only: the standard's tables as committed JSON, read by ``imagehub.core.deid.table``."""
