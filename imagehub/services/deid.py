@@ -42,6 +42,7 @@ from imagehub.services.platform import Platform
 
 AUTHOR = "imagehub-deid"
 BATCH = 16
+OCR_GPU_SHARE = 0.25  # four OCR tasks share a GPU
 MEDIA_TYPES = {"dicom": "application/dicom", "nifti": "application/x-nifti"}
 
 
@@ -141,7 +142,9 @@ def deidentify_commit(
         repo = datasets.repository(session, dataset)
         tasks = [DeidTask(e.path, e.blob) for e in repo.tree.iterate(repo.resolve(ref.commit_id).tree)]
     outcomes: list[DeidOutcome] = []
-    for batch in executor.map_batches(partial(deidentify_blobs, platform.settings, spec), tasks, BATCH):
+    work = partial(deidentify_blobs, platform.settings, spec)
+    gpus = OCR_GPU_SHARE if spec.ocr == "easyocr" else 0.0  # easyocr runs on a GPU when Ray has one
+    for batch in executor.map_batches(work, tasks, BATCH, gpus=gpus):
         outcomes.extend(batch)
         progress(len(outcomes), len(tasks))
     report = _report(spec, ref, outcomes)

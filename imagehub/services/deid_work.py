@@ -63,10 +63,12 @@ def build_policy(spec: PolicySpec) -> tuple[Policy, Tools]:
             f"unknown de-identification profile {spec.profile!r} (known: {', '.join(PROFILES)})"
         )
     if spec not in _engines:
+        recipe = parse_recipe(spec.recipe)
         policy = Policy(
             profile_name=spec.profile,
             profile=PROFILES[spec.profile],
-            recipe=parse_recipe(spec.recipe),
+            recipe=recipe,
+            region_rules=recipe.regions,
             ocr=None if spec.ocr == "none" else open_ocr(spec.ocr),
             scan_all_pixels=spec.scan_all_pixels,
         )

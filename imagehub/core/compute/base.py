@@ -27,8 +27,14 @@ class Executor(Protocol):
 
     name: str
 
-    def map_batches(self, fn: BatchFn[T, R], items: Sequence[T], batch_size: int) -> Iterator[list[R]]:
-        """Yield each batch's results, in the order of ``items``."""
+    def map_batches(
+        self, fn: BatchFn[T, R], items: Sequence[T], batch_size: int, *, gpus: float = 0.0
+    ) -> Iterator[list[R]]:
+        """Yield each batch's results, in the order of ``items``.
+
+        ``gpus`` is what one task would like of a GPU (OCR, inference); it is asked for
+        only where the executor has GPUs, and the task still runs without one.
+        """
         ...
 
     def close(self) -> None:

@@ -14,7 +14,9 @@ R = TypeVar("R")
 class LocalExecutor:
     name = "local"
 
-    def map_batches(self, fn: BatchFn[T, R], items: Sequence[T], batch_size: int) -> Iterator[list[R]]:
+    def map_batches(
+        self, fn: BatchFn[T, R], items: Sequence[T], batch_size: int, *, gpus: float = 0.0
+    ) -> Iterator[list[R]]:
         for batch in batched(items, batch_size):
             yield fn(batch)
 

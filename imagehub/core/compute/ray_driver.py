@@ -43,11 +43,16 @@ class RayExecutor:
                 options["num_cpus"] = num_cpus
                 options["object_store_memory"] = object_store_mb * MB
             ray.init(**options)
-        cpus = ray.available_resources().get("CPU", 1)  # type: ignore[no-untyped-call]
-        self._in_flight = max(2, 2 * int(cpus))
+        resources = ray.cluster_resources()  # type: ignore[no-untyped-call]
+        self._in_flight = max(2, 2 * int(resources.get("CPU", 1)))
+        self._has_gpus = resources.get("GPU", 0) > 0
 
-    def map_batches(self, fn: BatchFn[T, R], items: Sequence[T], batch_size: int) -> Iterator[list[R]]:
+    def map_batches(
+        self, fn: BatchFn[T, R], items: Sequence[T], batch_size: int, *, gpus: float = 0.0
+    ) -> Iterator[list[R]]:
         task: Any = self._ray.remote(_apply)
+        if gpus and self._has_gpus:
+            task = task.options(num_gpus=gpus)
         shipped_fn = self._ray.put(fn)
         pending: deque[Any] = deque()
         for batch in batched(items, batch_size):

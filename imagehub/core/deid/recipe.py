@@ -11,6 +11,16 @@ reviewer has cleared; that is the recipe author's call, recorded in the report.
     REPLACE StudyDescription research scan
     ADD ClinicalTrialProtocolID PROTO-7
     JITTER StudyDate 14
+
+Known device burn-in regions come from ``%filter`` blocks, as the `deid` package writes
+them; a block names a modality (and optionally a manufacturer, rows, columns) and one or
+more ``coordinates xmin,ymin,xmax,ymax`` that are blanked without OCR:
+
+    %filter graylist
+    LABEL Ultrasound banner
+      contains Modality US
+      + contains Manufacturer ACME
+      coordinates 0,0,640,60
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ from pydicom import Dataset
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 from pydicom.tag import BaseTag, Tag
 
+from imagehub.core.deid.pixels import RegionRule
 from imagehub.core.errors import InvalidInput
 
 ACTIONS = ("ADD", "BLANK", "JITTER", "KEEP", "REMOVE", "REPLACE")
@@ -41,6 +52,7 @@ class RecipeAction:
 @dataclass(frozen=True)
 class Recipe:
     actions: tuple[RecipeAction, ...]
+    regions: tuple[RegionRule, ...] = ()
 
     @property
     def kept(self) -> frozenset[BaseTag]:
@@ -59,9 +71,50 @@ def _tag(field: str, line: int) -> BaseTag:
     return Tag(number)
 
 
+class _RegionBlock:
+    """One LABEL block of a ``%filter`` section while it is being read."""
+
+    CRITERIA = {"modality": "Modality", "manufacturer": "Manufacturer", "rows": "Rows", "columns": "Columns"}
+
+    def __init__(self, line: int) -> None:
+        self.line = line
+        self.found: dict[str, str] = {}
+        self.boxes: list[tuple[int, int, int, int]] = []
+
+    def add(self, words: list[str], number: int) -> None:
+        words = words[1:] if words[0] == "+" else words
+        if words[0].lower() == "coordinates" and len(words) == 2:
+            corners = words[1].split(",")
+            if len(corners) != 4 or not all(c.strip().isdigit() for c in corners):
+                raise InvalidInput(f"recipe line {number}: coordinates are xmin,ymin,xmax,ymax in pixels")
+            x0, y0, x1, y1 = (int(c) for c in corners)
+            self.boxes.append((x0, y0, x1 - x0, y1 - y0))
+            return
+        field = (
+            {v.lower(): k for k, v in self.CRITERIA.items()}.get(words[1].lower(), "")
+            if len(words) > 2
+            else ""
+        )
+        if words[0].lower() not in ("contains", "equals") or not field:
+            raise InvalidInput(
+                f"recipe line {number}: region filters understand 'contains/equals' on "
+                f"{', '.join(self.CRITERIA.values())}, and 'coordinates'"
+            )
+        self.found[field] = " ".join(words[2:])
+
+    def rule(self) -> RegionRule | None:
+        if not self.boxes:
+            return None  # a filter without coordinates flags, it does not blank: not ours
+        if "modality" not in self.found:
+            raise InvalidInput(f"recipe line {self.line}: a region needs 'contains Modality ...'")
+        size = {k: int(self.found[k]) for k in ("rows", "columns") if self.found.get(k, "").isdigit()}
+        return RegionRule(self.found["modality"], tuple(self.boxes), self.found.get("manufacturer"), **size)
+
+
 def parse_recipe(text: str) -> Recipe:
     """Parse a recipe; any problem is one clear error naming its line."""
     actions: list[RecipeAction] = []
+    blocks: list[_RegionBlock] = []
     section = ""
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
@@ -70,8 +123,14 @@ def parse_recipe(text: str) -> Recipe:
         if line.startswith("%"):
             section = line[1:].split()[0].lower()
             continue
+        if section == "filter":
+            if line.upper().startswith("LABEL"):
+                blocks.append(_RegionBlock(number))
+            elif blocks:
+                blocks[-1].add(line.split(), number)
+            continue
         if section != "header":
-            continue  # filters and other sections belong to other tools
+            continue  # value and field lists belong to other tools
         parts = line.split(maxsplit=2)
         action = parts[0].upper()
         if action not in ACTIONS:
@@ -86,7 +145,8 @@ def parse_recipe(text: str) -> Recipe:
         if action == "JITTER" and not re.fullmatch(r"-?\d+", value):
             raise InvalidInput(f"recipe line {number}: JITTER takes a whole number of days, not {value!r}")
         actions.append(RecipeAction(action, parts[1], value, _tag(parts[1], number), number))
-    return Recipe(tuple(actions))
+    regions = tuple(rule for block in blocks if (rule := block.rule()) is not None)
+    return Recipe(tuple(actions), regions)
 
 
 def _jitter(value: str, days: int) -> str:
