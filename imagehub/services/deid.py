@@ -13,7 +13,7 @@ import fnmatch
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -82,6 +82,20 @@ def is_phi_commit(session: Session, dataset: dataset_queries.Dataset, commit_id:
     )
 
 
+def _without_duplicates(outcomes: list[DeidOutcome]) -> list[DeidOutcome]:
+    """The same instance stored under two raw paths becomes one output; the others are reported."""
+    seen: set[str] = set()
+    kept: list[DeidOutcome] = []
+    for outcome in outcomes:
+        if outcome.blob is not None:
+            path = output_path(outcome)
+            if path in seen:
+                outcome = replace(outcome, blob=None, error="duplicate: another file is the same instance")
+            seen.add(path)
+        kept.append(outcome)
+    return kept
+
+
 def _report(spec: PolicySpec, ref: CommitRef, outcomes: list[DeidOutcome]) -> dict[str, Any]:
     """The verification report: what was done to each output file; no input path or identity."""
     return {
@@ -105,7 +119,7 @@ def _commit_output(
     report_key: str,
     outcomes: list[DeidOutcome],
 ) -> Commit:
-    good = sorted((output_path(o), o) for o in outcomes if o.blob)
+    good = sorted(((output_path(o), o) for o in outcomes if o.blob), key=lambda pair: pair[0])
     SqlBlobIndex(session).register([(BlobId(o.blob), o.size) for _, o in good if o.blob])
     repo = datasets.repository(session, dataset)
     if repo.stores.refs.get(dataset.deid_branch, RefKind.BRANCH) is None:
@@ -147,6 +161,7 @@ def deidentify_commit(
     for batch in executor.map_batches(work, tasks, BATCH, gpus=gpus):
         outcomes.extend(batch)
         progress(len(outcomes), len(tasks))
+    outcomes = _without_duplicates(outcomes)
     report = _report(spec, ref, outcomes)
     report_bytes = json.dumps(report, sort_keys=True, indent=1).encode()
     report_key = f"derived/deid-reports/{ref.dataset_id}/{ref.commit_id}.json"

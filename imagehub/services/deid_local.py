@@ -88,6 +88,7 @@ def deidentify_folder(
             out.write_bytes(result.output)
             instances[relative] = {**result.report, "needs_review": result.needs_review}
         progress(done, len(files))
+    target = target.resolve()  # "--out ." has no name to put the report beside
     report_path = target.with_name(target.name + ".deid-report.json")
     report = {
         "profile": profile,

@@ -127,6 +127,8 @@ def render_thumbnails(settings: Settings, tasks: Sequence[SeriesTask]) -> list[D
             )
         except ImageHubError as exc:
             results.append(Derived(task.series_key, None, str(exc)))
+        except Exception as exc:  # one odd series must not stop the commit's other series
+            results.append(Derived(task.series_key, None, f"could not render: {type(exc).__name__}"))
     return results
 
 
@@ -161,4 +163,6 @@ def convert_to_nifti(settings: Settings, tasks: Sequence[SeriesTask]) -> list[De
             )
         except ImageHubError as exc:
             results.append(Derived(task.series_key, None, str(exc)))
+        except Exception as exc:  # one odd series must not stop the commit's other series
+            results.append(Derived(task.series_key, None, f"could not convert: {type(exc).__name__}"))
     return results

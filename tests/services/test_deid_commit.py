@@ -151,3 +151,17 @@ def test_reidentification_map_is_sealed_admin_only_and_audited(platform: Platfor
     with platform.sessions() as session:
         reads = audit.search(session, action="deid.reid_map.read", dataset="lab/scans")
     assert [(e.actor, e.purpose) for e in reads] == [("lab", "recontact study")]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_same_instance_under_two_paths_is_one_output(platform: Platform, corpus: PhiCorpus) -> None:
+    with platform.sessions.begin() as session:
+        dataset = datasets.create(session, owner="lab", name="scans", author="lab")
+        dataset.deid_ocr = "none"
+        datasets.repository(session, dataset).create_branch("raw", "main")
+    same = corpus.paths[0].read_bytes()
+    raw = commit_files(platform, "lab", "scans", "raw", {"a/1.dcm": same, "copy/1.dcm": same})
+    done = _run(platform, raw.id)
+    assert (done.instances, done.failed) == (1, 1)
+    report = deid.report(platform, _dataset_id(platform), done.output_commit or "")
+    assert [f["reason"] for f in report["failed"]] == ["duplicate: another file is the same instance"]

@@ -7,6 +7,7 @@ whatever the rules above it said. A leak of one patient name is a failure.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import re
@@ -16,6 +17,7 @@ from typing import Any
 
 import nibabel as nib
 import pydicom
+from pydicom.charset import convert_encodings, encode_string
 from pydicom.errors import InvalidDicomError
 
 from imagehub.core.deid import DateShifter, Option, Profile, UidMapper, deidentify_dataset, header_phi
@@ -38,7 +40,8 @@ RETAINED_BY = {
 PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"  # (7FE0,0010), little endian
 MIN_LEAK_LENGTH = 4  # shorter strings ("M", "CT", "DR") match innocent bytes everywhere
 NIFTI2_HEADER = 540
-NIFTI_TEXT_FIELDS = ("descrip", "aux_file", "db_name", "intent_name")
+# Free-text fields of NIfTI-1 and NIfTI-2 headers (each version has only some of them).
+NIFTI_TEXT_FIELDS = ("descrip", "aux_file", "db_name", "data_type", "intent_name")
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,15 @@ def _header_bytes(output: bytes) -> bytes:
     return output[:pixels] if pixels > 0 else output
 
 
-def _leaks(output: bytes, phi: Sequence[str]) -> int:
+def _encodings(value: str, charsets: Sequence[str]) -> set[bytes]:
+    """The bytes a value may be stored as: UTF-8, and the data set's own character set."""
+    found = {value.encode("utf-8", "ignore")}
+    with contextlib.suppress(LookupError, ValueError, UnicodeError):
+        found.add(encode_string(value, list(charsets)))
+    return found
+
+
+def _leaks(output: bytes, phi: Sequence[str], charsets: Sequence[str] = ("ISO_IR 6",)) -> int:
     """How many of the input's identifying strings still occur, as whole words, in the output header.
 
     Whole words, because a removed InstitutionName "TOSHIBA" is not leaked by the
@@ -87,13 +98,12 @@ def _leaks(output: bytes, phi: Sequence[str]) -> int:
     header = _header_bytes(output)
     found = 0
     for value in phi:
-        for variant in {value, value.replace("^", " ").strip(), *value.split("^")}:
-            needle = variant.strip().encode("utf-8", "ignore")
-            if len(needle) < MIN_LEAK_LENGTH:
-                continue
-            if re.search(rb"(?<![\w])" + re.escape(needle) + rb"(?![\w])", header, re.IGNORECASE):
-                found += 1
-                break
+        variants = {value, value.replace("^", " ").strip(), *value.split("^")}
+        needles = {n for v in variants for n in _encodings(v.strip(), charsets) if len(n) >= MIN_LEAK_LENGTH}
+        if any(
+            re.search(rb"(?<![\w])" + re.escape(n) + rb"(?![\w])", header, re.IGNORECASE) for n in needles
+        ):
+            found += 1
     return found
 
 
@@ -149,10 +159,11 @@ def _dicom(data: bytes, policy: Policy, tools: Tools, *, force: bool) -> Instanc
     out = io.BytesIO()
     try:
         ds.save_as(out, enforce_file_format=True)
-    except (ValueError, TypeError, AttributeError) as exc:
-        return InstanceResult(None, "dicom", f"cannot write the de-identified instance: {exc}")
+    except (ValueError, TypeError, AttributeError, OSError) as exc:  # the message may quote a value
+        return InstanceResult(None, "dicom", f"cannot write the de-identified instance: {type(exc).__name__}")
     output = out.getvalue()
-    leaks = _leaks(output, [p for p in phi if p not in _retained(ds, policy.profile, kept)])
+    charsets = convert_encodings(ds.get("SpecificCharacterSet") or "ISO_IR 6")
+    leaks = _leaks(output, [p for p in phi if p not in _retained(ds, policy.profile, kept)], charsets)
     report = {
         "modality": str(ds.get("Modality", "")),
         "sop_class_uid": str(ds.get("SOPClassUID", "")),
@@ -188,8 +199,9 @@ def _nifti(data: bytes) -> InstanceResult:
     except Exception as exc:  # nibabel raises many types for damaged files
         return InstanceResult(None, "nifti", f"unreadable NIfTI: {type(exc).__name__}")
     header = image.header
-    cleared = [name for name in NIFTI_TEXT_FIELDS if bytes(header[name]).strip(b"\x00 ")]
-    for name in NIFTI_TEXT_FIELDS:
+    present = [name for name in NIFTI_TEXT_FIELDS if name in header]
+    cleared = [name for name in present if bytes(header[name]).strip(b"\x00 ")]
+    for name in present:
         header[name] = b""
     extensions = len(header.extensions)
     header.extensions.clear()
@@ -199,10 +211,21 @@ def _nifti(data: bytes) -> InstanceResult:
 
 
 def deidentify_file(data: bytes, policy: Policy, tools: Tools) -> InstanceResult:
-    """De-identify one file's bytes; anything not DICOM or NIfTI is refused, never copied."""
+    """De-identify one file's bytes; anything not DICOM or NIfTI is refused, never copied.
+
+    Whatever goes wrong with one file withholds that file and names the error's type
+    (never its message, which may quote a header value); the run goes on.
+    """
     kind = sniff(io.BytesIO(data))
-    if kind in ("dicom", "dicom-raw"):
-        return _dicom(data, policy, tools, force=kind == "dicom-raw")
-    if kind == "nifti":
-        return _nifti(data)
+    try:
+        if kind in ("dicom", "dicom-raw"):
+            return _dicom(data, policy, tools, force=kind == "dicom-raw")
+        if kind == "nifti":
+            return _nifti(data)
+    except Exception as exc:  # one bad file must not stop a run of thousands
+        return InstanceResult(
+            None,
+            "dicom" if kind.startswith("dicom") else kind,
+            f"could not de-identify: {type(exc).__name__}",
+        )
     return InstanceResult(None, "other", "not a DICOM or NIfTI file: withheld, it cannot be checked for PHI")

@@ -30,12 +30,13 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from pydicom import Dataset
-from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+from pydicom.datadict import dictionary_has_tag, dictionary_VR, keyword_for_tag, tag_for_keyword
 from pydicom.tag import BaseTag, Tag
 
 from imagehub.core.deid.pixels import RegionRule
 from imagehub.core.errors import InvalidInput
 
+MAX_JITTER_DAYS = 36500
 ACTIONS = ("ADD", "BLANK", "JITTER", "KEEP", "REMOVE", "REPLACE")
 _TAG = re.compile(r"^\(?([0-9A-Fa-f]{4}),?([0-9A-Fa-f]{4})\)?$")
 
@@ -83,6 +84,8 @@ class _RegionBlock:
 
     def add(self, words: list[str], number: int) -> None:
         words = words[1:] if words[0] == "+" else words
+        if not words:
+            raise InvalidInput(f"recipe line {number}: '+' must be followed by a criterion")
         if words[0].lower() == "coordinates" and len(words) == 2:
             corners = words[1].split(",")
             if len(corners) != 4 or not all(c.strip().isdigit() for c in corners):
@@ -121,6 +124,8 @@ def parse_recipe(text: str) -> Recipe:
         if not line or line.upper().startswith("FORMAT"):
             continue
         if line.startswith("%"):
+            if not line[1:].strip():
+                raise InvalidInput(f"recipe line {number}: a section needs a name, e.g. %header")
             section = line[1:].split()[0].lower()
             continue
         if section == "filter":
@@ -142,9 +147,14 @@ def parse_recipe(text: str) -> Recipe:
         value = parts[2] if len(parts) > 2 else ""
         if action in ("ADD", "REPLACE", "JITTER") and not value:
             raise InvalidInput(f"recipe line {number}: {action} needs a value")
-        if action == "JITTER" and not re.fullmatch(r"-?\d+", value):
-            raise InvalidInput(f"recipe line {number}: JITTER takes a whole number of days, not {value!r}")
-        actions.append(RecipeAction(action, parts[1], value, _tag(parts[1], number), number))
+        if action == "JITTER" and not (
+            re.fullmatch(r"-?\d{1,5}", value) and abs(int(value)) <= MAX_JITTER_DAYS
+        ):
+            raise InvalidInput(f"recipe line {number}: JITTER takes whole days, at most {MAX_JITTER_DAYS}")
+        tag = _tag(parts[1], number)
+        if action == "ADD" and not dictionary_has_tag(tag):
+            raise InvalidInput(f"recipe line {number}: ADD needs a standard attribute, not {parts[1]!r}")
+        actions.append(RecipeAction(action, parts[1], value, tag, number))
     regions = tuple(rule for block in blocks if (rule := block.rule()) is not None)
     return Recipe(tuple(actions), regions)
 

@@ -53,10 +53,14 @@ def test_header_actions_parse_as_the_deid_package_reads_them(tmp_path: Path) -> 
         ("%header\nSHRED PatientName", "line 2: unknown action 'SHRED'"),
         ("%header\nREMOVE NotAKeyword", "line 2: 'NotAKeyword' is neither"),
         ("%header\nREPLACE PatientName", "line 2: REPLACE needs a value"),
-        ("%header\nJITTER StudyDate soon", "JITTER takes a whole number"),
+        ("%header\nJITTER StudyDate soon", "JITTER takes whole days"),
         ("%filter graylist\nLABEL x\n  contains Modality US\n  coordinates 1,2,3", "line 4: coordinates are"),
         ("%filter graylist\nLABEL x\n  missing Manufacturer\n", "line 3: region filters understand"),
         ("%filter graylist\nLABEL x\n  coordinates 0,0,10,10\n", "line 2: a region needs"),
+        ("%\nREMOVE PatientName", "line 1: a section needs a name"),
+        ("%filter graylist\nLABEL x\n  +\n", "line 3: '\\+' must be followed"),
+        ("%header\nADD (0009,1001) x", "line 2: ADD needs a standard attribute"),
+        ("%header\nJITTER StudyDate 99999999", "JITTER takes whole days"),
     ],
 )
 def test_bad_recipes_fail_with_the_line(text: str, message: str) -> None:
