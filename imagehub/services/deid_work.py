@@ -18,7 +18,7 @@ from imagehub.core.deid.ocr.registry import open_ocr
 from imagehub.core.deid.recipe import parse_recipe
 from imagehub.core.deid.text import TextScrubber
 from imagehub.core.errors import ImageHubError, InvalidInput
-from imagehub.core.storage import ObjectStore, open_store
+from imagehub.core.storage import worker_store
 from imagehub.core.vcs import BlobId, BlobStore, blob_key
 
 
@@ -52,7 +52,6 @@ class DeidOutcome:
     identity: dict[str, str] = field(default_factory=dict)
 
 
-_stores: dict[str, ObjectStore] = {}
 _engines: dict[PolicySpec, tuple[Policy, Tools]] = {}
 
 
@@ -76,13 +75,6 @@ def build_policy(spec: PolicySpec) -> tuple[Policy, Tools]:
     return _engines[spec]
 
 
-def _store(settings: Settings) -> ObjectStore:
-    url = settings.effective_storage_url
-    if url not in _stores:
-        _stores[url] = open_store(url, settings)
-    return _stores[url]
-
-
 def _outcome(task: DeidTask, result: InstanceResult, blobs: BlobStore) -> DeidOutcome:
     if result.output is None:
         return DeidOutcome(task.path, None, 0, result.kind, result.error, result.needs_review, result.report)
@@ -94,7 +86,7 @@ def _outcome(task: DeidTask, result: InstanceResult, blobs: BlobStore) -> DeidOu
 
 def deidentify_blobs(settings: Settings, spec: PolicySpec, tasks: Sequence[DeidTask]) -> list[DeidOutcome]:
     policy, tools = build_policy(spec)
-    store = _store(settings)
+    store = worker_store(settings)
     blobs = BlobStore(store)
     outcomes = []
     for task in tasks:

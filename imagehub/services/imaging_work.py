@@ -26,18 +26,10 @@ from imagehub.core.imaging import (
     series_thumbnail,
     series_to_nifti,
 )
-from imagehub.core.storage import ObjectStore, open_object, open_store
+from imagehub.core.storage import ObjectStore, open_object, worker_store
 from imagehub.core.vcs import BlobId, blob_key
 
 EXTRACTOR_VERSION = "1"
-_stores: dict[str, ObjectStore] = {}
-
-
-def _store(settings: Settings) -> ObjectStore:
-    url = settings.effective_storage_url
-    if url not in _stores:
-        _stores[url] = open_store(url, settings)
-    return _stores[url]
 
 
 @dataclass(frozen=True)
@@ -81,7 +73,7 @@ def _inspect_blob(store: ObjectStore, task: FileTask) -> InstanceMetadata | Unre
 
 def extract_metadata(settings: Settings, tasks: Sequence[FileTask]) -> list[Extracted]:
     """Header metadata of each blob; a file that is not imaging is a result, not an error."""
-    store = _store(settings)
+    store = worker_store(settings)
     results = []
     for task in tasks:
         try:
@@ -116,7 +108,7 @@ def _thumbnail(store: ObjectStore, task: SeriesTask) -> bytes:
 
 def render_thumbnails(settings: Settings, tasks: Sequence[SeriesTask]) -> list[Derived]:
     """One PNG per series (its middle slice) or NIfTI volume; failures are reported per series."""
-    store = _store(settings)
+    store = worker_store(settings)
     results = []
     for task in tasks:
         try:
@@ -147,7 +139,7 @@ def _series_nifti(store: ObjectStore, blobs: Sequence[str]) -> bytes:
 
 def convert_to_nifti(settings: Settings, tasks: Sequence[SeriesTask]) -> list[Derived]:
     """A NIfTI volume per DICOM series for training; NIfTI inputs are used as they are."""
-    store = _store(settings)
+    store = worker_store(settings)
     results = []
     for task in tasks:
         if task.kind == "nifti":

@@ -8,7 +8,7 @@ from imagehub.core.storage.base import (
     validate_key,
 )
 from imagehub.core.storage.reader import open_object
-from imagehub.core.storage.registry import open_store
+from imagehub.core.storage.registry import open_store, worker_store
 
 __all__ = [
     "ObjectInfo",
@@ -18,4 +18,5 @@ __all__ = [
     "open_object",
     "open_store",
     "validate_key",
+    "worker_store",
 ]

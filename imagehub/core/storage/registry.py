@@ -35,3 +35,14 @@ def open_store(url: str, settings: Settings | None = None) -> ObjectStore:
         )
     scheme = parsed.scheme or "(none)"
     raise ConfigError(f"unknown storage scheme {scheme!r} in {url!r}; use file:// or s3://bucket/prefix")
+
+
+_worker_stores: dict[str, ObjectStore] = {}
+
+
+def worker_store(settings: Settings) -> ObjectStore:
+    """The settings' store, opened once per process: pipeline workers call this per batch."""
+    url = settings.effective_storage_url
+    if url not in _worker_stores:
+        _worker_stores[url] = open_store(url, settings)
+    return _worker_stores[url]
