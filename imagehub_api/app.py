@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from imagehub import __version__
@@ -27,6 +29,7 @@ from imagehub_api.routes import (
     versions,
 )
 from imagehub_api.security import enforce
+from imagehub_api.web import dataset, explore, history, session, viewer
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -35,10 +38,16 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
-# The API docs page loads Swagger UI from a CDN; everything else is same-origin only.
+# The API docs page loads Swagger UI from a CDN; everything else is same-origin only. The
+# viewer compiles its image codecs from WebAssembly and decodes in workers.
 PAGE_CSP = (
-    "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; "
+    "img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'"
 )
+STATIC = Path(__file__).resolve().parent / "static"
+# Portal routers go last: `/{owner}/{name}` would otherwise shadow fixed paths.
+ROUTERS = (health, auth, datasets, refs, versions, imaging, deid, blobs, transport, access, admin)
+PORTAL = (session, explore, history, viewer, dataset)
 
 
 def create_app(platform: Platform) -> FastAPI:
@@ -66,8 +75,10 @@ def create_app(platform: Platform) -> FastAPI:
     )
     install_error_handlers(app)
     register_oidc(app, platform.settings)
-    for module in (health, auth, datasets, refs, versions, imaging, deid, blobs, transport, access, admin):
+    for module in (*ROUTERS, *PORTAL):
         app.include_router(module.router)
+    # The viewer bundle is built by the set-up (`make setup`); without it pages fall back to thumbnails.
+    app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
 
     @app.middleware("http")
     async def security_headers(
@@ -79,7 +90,9 @@ def create_app(platform: Platform) -> FastAPI:
             response.headers["Content-Security-Policy"] = PAGE_CSP
         if platform.settings.secure_cookies:
             response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-        response.headers.setdefault("Cache-Control", "no-store")
+        # Static files revalidate by ETag; everything else may hold PHI and is never cached.
+        default = "no-cache" if request.url.path.startswith("/static/") else "no-store"
+        response.headers.setdefault("Cache-Control", default)
         return response
 
     # Holds only the OIDC state/nonce between redirect and callback, signed with the secret key.

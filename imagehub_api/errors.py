@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException
 
 from imagehub.core.errors import Conflict, ImageHubError, InvalidInput, NotFound
 from imagehub.core.vcs import BlobMismatch
 from imagehub.services.access import Forbidden, PurposeRequired
 from imagehub.services.accounts import AuthenticationFailed
 from imagehub_api.ranges import RangeNotSatisfiable
+from imagehub_api.web.render import page
 
 
 class UploadTooLarge(ImageHubError):
@@ -41,12 +45,36 @@ def status_for(exc: ImageHubError) -> int:
     return 400
 
 
+def is_portal(request: Request) -> bool:
+    """A browser page (HTML errors, sign-in redirects) rather than the API or a static file."""
+    path = request.url.path
+    return not path.startswith(("/api/", "/static/")) and request.method in ("GET", "HEAD", "POST")
+
+
+def _portal_error(request: Request, status: int, message: str) -> Response:
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if status == 401:
+        return RedirectResponse(f"/login?next={quote(here, safe='')}", status_code=303)
+    if status == 428:
+        return page(request, "purpose.html", {"next": here, "message": message}, status_code=428)
+    return page(request, "error.html", {"status": status, "message": message}, status_code=status)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    async def handle(_request: Request, exc: Exception) -> JSONResponse:
+    async def handle(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ImageHubError)
-        body = {"error": type(exc).__name__, "detail": str(exc), **exc.details()}
         status = status_for(exc)
+        if is_portal(request):
+            return _portal_error(request, status, str(exc))
+        body = {"error": type(exc).__name__, "detail": str(exc), **exc.details()}
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse(body, status_code=status, headers=headers)
 
+    async def handle_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if is_portal(request) and exc.status_code >= 400:
+            return _portal_error(request, exc.status_code, str(exc.detail))
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
     app.add_exception_handler(ImageHubError, handle)
+    app.add_exception_handler(HTTPException, handle_http)

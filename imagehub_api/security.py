@@ -27,6 +27,7 @@ SESSION_COOKIE = "imagehub_session"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 PURPOSE_HEADER = "X-Purpose-Of-Use"
+PURPOSE_COOKIE = "imagehub_purpose"  # the portal's stated purpose, for a browser session
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 REF_FIELDS = ("ref", "branch", "left", "right", "source", "commit")
 _POLICY_ATTR = "__imagehub_policy__"
@@ -113,6 +114,7 @@ async def enforce(request: Request) -> None:
     platform: Platform = request.app.state.platform
     principal, csrf = await run_in_threadpool(_resolve_principal, platform, request)
     request.state.principal = principal
+    request.state.csrf = csrf
     if policy is Policy.PUBLIC:
         return
     if principal.anonymous:
@@ -136,6 +138,8 @@ async def enforce(request: Request) -> None:
     refs += [request.query_params[f] for f in REF_FIELDS if f in request.query_params]
     refs += await _json_refs(request)
     purpose = request.headers.get(PURPOSE_HEADER, "")
+    if not purpose and csrf is not None:  # a signed-in browser that stated its purpose on the portal
+        purpose = request.cookies.get(PURPOSE_COOKIE, "")
     need = Role(policy.value)
     request.state.decision = await run_in_threadpool(
         _decide, platform, principal, params["owner"], params["name"], need, refs, purpose, client_ip(request)

@@ -22,10 +22,9 @@ from dagster import (
 
 from imagehub.services import deid, imaging
 from imagehub.services.imaging import CommitRef, Completeness, StepSummary
-from imagehub.services.pipeline import commit_ref
+from imagehub.services.pipeline import CODE_VERSIONS, commit_ref
 from imagehub_assets.partitions import dataset_commits
 from imagehub_assets.resources import ImageHubResource, RayResource
-from imagehub_assets.versions import CODE_VERSIONS
 
 GROUP = "imaging"
 

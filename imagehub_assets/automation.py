@@ -23,11 +23,10 @@ from dagster import (
     sensor,
 )
 
-from imagehub.services.pipeline import new_partitions, stale_partitions
+from imagehub.services.pipeline import CODE_VERSIONS, new_partitions, stale_partitions
 from imagehub_assets.assets import GROUP
 from imagehub_assets.partitions import dataset_commits
 from imagehub_assets.resources import ImageHubResource
-from imagehub_assets.versions import CODE_VERSIONS
 
 # In one process: Ray starts once per run, not once per step.
 process_commit = define_asset_job(

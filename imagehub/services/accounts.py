@@ -26,9 +26,15 @@ class AuthenticationFailed(ImageHubError):
     """Credentials were missing, wrong, expired or revoked."""
 
 
+# First path segments the portal and API use, so no user or organisation may own them.
+RESERVED_NAMES = frozenset({"api", "static", "login", "logout", "purpose", "explore", "settings"})
+
+
 def validate_username(name: str) -> str:
     if not _USERNAME.match(name):
         raise InvalidInput(f"invalid name {name!r}: letters, digits and '-', up to 64")
+    if name.lower() in RESERVED_NAMES:
+        raise InvalidInput(f"{name!r} is reserved: choose another name")
     return name
 
 

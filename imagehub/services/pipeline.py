@@ -7,10 +7,15 @@ recorded code version differs from the pipeline's current one is stale.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from imagehub.core.errors import InvalidInput
 from imagehub.core.vcs import RefKind
@@ -19,9 +24,21 @@ from imagehub.models.dataset import Dataset
 from imagehub.models.imaging import Materialization
 from imagehub.models.vcs import CommitRow, RefRow
 from imagehub.services.imaging import CommitRef, resolve_commit
+from imagehub.services.imaging_work import EXTRACTOR_VERSION
 from imagehub.services.platform import Platform
 
 SEPARATOR = "@"
+
+# Code versions of the pipeline's assets: bump one when its output would change for the
+# same commit. Dagster shows them beside each materialisation, the reprocessing schedule
+# re-runs every partition last built by another version, and the portal flags old builds.
+CODE_VERSIONS: dict[str, str] = {
+    "raw_commit": "1",
+    "instance_metadata": f"1-x{EXTRACTOR_VERSION}",
+    "series_thumbnails": "1",
+    "nifti_volumes": "1",
+    "deidentified_commit": "1",
+}
 
 
 def partition_key(dataset: str, commit_id: str) -> str:
@@ -101,3 +118,45 @@ def stale_partitions(platform: Platform, versions: Mapping[str, str], known: set
 def commit_ref(platform: Platform, key: str) -> CommitRef:
     dataset, commit_id = parse_partition_key(key)
     return resolve_commit(platform, dataset, commit_id)
+
+
+@dataclass(frozen=True)
+class AssetStatus:
+    """One pipeline asset as built for a commit, for the portal's status panel."""
+
+    asset: str
+    code_version: str
+    seconds: float
+    materialized_at: datetime
+    summary: dict[str, Any]
+    current: bool  # built by the pipeline's current code version
+
+
+def commit_status(
+    session: Session, dataset_id: int, commit_id: str, versions: Mapping[str, str]
+) -> list[AssetStatus]:
+    """The assets built for a commit, in pipeline order where known."""
+    rows = session.scalars(
+        select(Materialization).where(
+            Materialization.dataset_id == dataset_id, Materialization.commit_id == commit_id
+        )
+    )
+    order = {name: i for i, name in enumerate(versions)}
+    found = [
+        AssetStatus(
+            row.asset,
+            row.code_version,
+            row.seconds,
+            row.materialized_at,
+            json.loads(row.summary or "{}"),
+            versions.get(row.asset) == row.code_version,
+        )
+        for row in rows
+    ]
+    return sorted(found, key=lambda s: (order.get(s.asset, len(order)), s.asset))
+
+
+def dagster_asset_url(base: str, asset: str, dataset: str, commit_id: str) -> str:
+    """A link into the Dagster UI at this commit's partition of an asset."""
+    partition = quote(partition_key(dataset, commit_id), safe="")
+    return f"{base.rstrip('/')}/assets/{quote(asset)}?partition={partition}"

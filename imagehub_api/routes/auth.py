@@ -58,21 +58,28 @@ def _start_session(response: Response, platform: Platform, session: Any, user: A
     }
 
 
+def login_user(
+    request: Request, response: Response, session: Any, platform: Platform, username: str, password: str
+) -> dict[str, Any]:
+    """Check a password sign-in (rate-limited, audited either way) and open a cookie session."""
+    _limit(request, "login")
+    try:
+        user = accounts.authenticate(session, username=username, password=password)
+    except accounts.AuthenticationFailed:
+        with platform.sessions.begin() as own:  # the failure is on record even though this request fails
+            audit.record(own, actor=username[:64], action="auth.login_failed", ip=client_ip(request))
+        raise
+    audit.record(session, actor=user.username, action="auth.login", ip=client_ip(request))
+    return _start_session(response, platform, session, user)
+
+
 @router.post("/login", operation_id="auth-login")
 @requires(Policy.PUBLIC)
 def login(
     body: Login, request: Request, response: Response, session: SessionDep, platform: PlatformDep
 ) -> dict[str, Any]:
     """Password sign-in: sets an HttpOnly session cookie; writes must echo ``csrf_token``."""
-    _limit(request, "login")
-    try:
-        user = accounts.authenticate(session, username=body.username, password=body.password)
-    except accounts.AuthenticationFailed:
-        with platform.sessions.begin() as own:  # the failure is on record even though this request fails
-            audit.record(own, actor=body.username[:64], action="auth.login_failed", ip=client_ip(request))
-        raise
-    audit.record(session, actor=user.username, action="auth.login", ip=client_ip(request))
-    return _start_session(response, platform, session, user)
+    return login_user(request, response, session, platform, body.username, body.password)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, operation_id="auth-logout")

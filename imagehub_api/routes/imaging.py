@@ -13,12 +13,22 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from imagehub.core.errors import NotFound
+from imagehub.models.imaging import SeriesRow
 from imagehub.services import imaging
-from imagehub_api.deps import DatasetDep, PlatformDep, SessionDep
+from imagehub.services.platform import Platform
+from imagehub_api.deps import DatasetContext, DatasetDep, PlatformDep, SessionDep
 from imagehub_api.security import Policy, client_ip, requires
 
 router = APIRouter(prefix="/api/v1/datasets/{owner}/{name}", tags=["imaging"])
-PNG_CACHE = {"Cache-Control": "private, max-age=86400"}  # content-addressed: never changes
+PNG_CACHE = {"Cache-Control": "private, max-age=86400"}  # derived from content: never changes
+
+
+def _series(ctx: DatasetContext, platform: Platform, ref: str, series_key: str) -> SeriesRow:
+    commit = ctx.repo.resolve(ref)
+    for row in imaging.series_at(platform, ctx.dataset.id, commit.id, ctx.full_name):
+        if row.series_key == series_key:
+            return row
+    raise NotFound(f"no series {series_key!r} at {ref!r} (has the pipeline run?)")
 
 
 @router.get("/refs/{ref}/series", operation_id="imaging-list-series")
@@ -57,14 +67,32 @@ def series_thumbnail(
     ctx: DatasetDep, session: SessionDep, platform: PlatformDep, request: Request, ref: str, series_key: str
 ) -> Response:
     """The PNG the pipeline rendered for one series of a version."""
-    commit = ctx.repo.resolve(ref)
-    rows = {r.series_key: r for r in imaging.series_at(platform, ctx.dataset.id, commit.id, ctx.full_name)}
-    row = rows.get(series_key)
-    if row is None or not row.thumbnail_key:
+    row = _series(ctx, platform, ref, series_key)
+    if not row.thumbnail_key:
         raise NotFound(f"no thumbnail for series {series_key!r} at {ref!r} (has the pipeline run?)")
     ctx.record(session, "image.view", ref=ref, object=series_key, ip=client_ip(request), details={})
     return Response(
         imaging.derived_bytes(platform, row.thumbnail_key), media_type="image/png", headers=PNG_CACHE
+    )
+
+
+@router.get("/refs/{ref}/series/nifti", operation_id="imaging-series-nifti")
+@requires(Policy.DATASET_READ)
+def series_nifti(
+    ctx: DatasetDep, session: SessionDep, platform: PlatformDep, request: Request, ref: str, series_key: str
+) -> Response:
+    """The NIfTI volume the pipeline converted one DICOM series into (for NiiVue and for training)."""
+    row = _series(ctx, platform, ref, series_key)
+    if not row.nifti_key:
+        raise NotFound(
+            f"no NIfTI volume for series {series_key!r} at {ref!r}: {row.nifti_error or 'not converted yet'}"
+        )
+    ctx.record(
+        session, "image.view", ref=ref, object=series_key, ip=client_ip(request), details={"nifti": True}
+    )
+    headers = {**PNG_CACHE, "Content-Disposition": 'inline; filename="series.nii.gz"'}
+    return Response(
+        imaging.derived_bytes(platform, row.nifti_key), media_type="application/gzip", headers=headers
     )
 
 

@@ -9,11 +9,10 @@ from dagster import DagsterInstance, SensorResult, SkipReason, build_schedule_co
 
 from imagehub.core.imaging.synthetic import write_ct_study
 from imagehub.services import datasets, imaging
-from imagehub.services.pipeline import branch_heads, partition_key
+from imagehub.services.pipeline import CODE_VERSIONS, branch_heads, partition_key
 from imagehub.services.platform import Platform
 from imagehub_assets.automation import new_commits, reprocess_stale
 from imagehub_assets.partitions import dataset_commits
-from imagehub_assets.versions import CODE_VERSIONS
 from tests.assets.conftest import resources_for
 from tests.cli.test_cli import run
 from tests.conftest import Server

@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     ray_num_cpus: int | None = None  # local Ray only; None: every core
     ray_object_store_mb: int = 512  # local Ray only; bounded so a laptop keeps its memory
     pipeline_batch_size: int = 64  # instances per Ray task
+    dagster_url: str = "http://127.0.0.1:3000"  # the Dagster UI the portal links into
 
     @classmethod
     def settings_customise_sources(

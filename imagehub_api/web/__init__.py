@@ -1,0 +1,1 @@
+"""The server-rendered portal: Jinja2 pages with HTMX fragments over the same services as the API."""

@@ -1,0 +1,130 @@
+"""A dataset's pages at any ref: home (datasheet), folders, one file, series, size fragment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
+
+from imagehub.core.auth.policy import Role
+from imagehub.core.errors import NotFound
+from imagehub.core.vcs import RefKind
+from imagehub.core.vcs.types import Commit
+from imagehub.services import browse, explore, pipeline
+from imagehub.services.pipeline import CODE_VERSIONS
+from imagehub.services.platform import Platform
+from imagehub_api.deps import DatasetContext, DatasetDep, PlatformDep, SessionDep
+from imagehub_api.security import Policy, requires
+from imagehub_api.web.render import page
+
+router = APIRouter(prefix="/{owner}/{name}", include_in_schema=False)
+REFS_SHOWN = 50
+
+
+def frame(ctx: DatasetContext, tab: str, ref: str, commit: Commit | None) -> dict[str, Any]:
+    """What every dataset page's header needs: names, the ref picker, the tabs."""
+    return {
+        "ds": ctx.dataset,
+        "full_name": ctx.full_name,
+        "ref": ref,
+        "commit": commit,
+        "tab": tab,
+        "can_write": ctx.role >= Role.WRITE,
+        "branches": ctx.repo.list_refs(RefKind.BRANCH, limit=REFS_SHOWN),
+        "tags": ctx.repo.list_refs(RefKind.TAG, limit=REFS_SHOWN),
+    }
+
+
+def pipeline_panel(
+    ctx: DatasetContext, session: Session, platform: Platform, commit: Commit
+) -> dict[str, Any]:
+    """The pipeline's assets for a commit, and links into the Dagster UI at its partition."""
+    url = platform.settings.dagster_url
+    return {
+        "pipeline": pipeline.commit_status(session, ctx.dataset.id, commit.id, CODE_VERSIONS),
+        "dagster": {
+            asset: pipeline.dagster_asset_url(url, asset, ctx.full_name, commit.id) for asset in CODE_VERSIONS
+        },
+    }
+
+
+@router.get("", response_class=HTMLResponse, operation_id="portal-dataset-home")
+@requires(Policy.DATASET_READ)
+def home(
+    request: Request, ctx: DatasetDep, session: SessionDep, platform: PlatformDep, ref: str = ""
+) -> HTMLResponse:
+    ref = ref or ctx.dataset.default_branch
+    try:
+        commit = ctx.repo.resolve(ref)
+    except NotFound:
+        commit = None  # a dataset whose default branch was deleted still has a home page
+    summary = explore.summarise(session, ctx.dataset, ctx.repo)
+    context = {
+        **frame(ctx, "home", ref, commit),
+        "summary": summary,
+        "readme": browse.readme(platform, ctx.repo, commit) if commit else None,
+        "clone_command": f"imagehub clone {ctx.full_name} --url {str(request.base_url).rstrip('/')}",
+    }
+    return page(request, "dataset_home.html", context)
+
+
+@router.get("/-/size/{ref}", response_class=HTMLResponse, operation_id="portal-dataset-size")
+@requires(Policy.DATASET_READ)
+def size_fragment(request: Request, ctx: DatasetDep, session: SessionDep, ref: str) -> HTMLResponse:
+    """Loaded after the page: measuring a manifest the first time walks it."""
+    size = browse.tree_size(session, ctx.repo, ctx.repo.resolve(ref))
+    return page(request, "_size.html", {"size": size})
+
+
+@router.get("/tree/{ref}", response_class=HTMLResponse, operation_id="portal-tree")
+@requires(Policy.DATASET_READ)
+def tree(
+    request: Request,
+    ctx: DatasetDep,
+    ref: str,
+    path: str = Query("", max_length=1024),
+    after: str = Query("", max_length=1100),
+) -> HTMLResponse:
+    commit = ctx.repo.resolve(ref)
+    folder = browse.list_folder(ctx.repo, commit.id, path, after=after)
+    context = {
+        **frame(ctx, "files", ref, commit),
+        "folder": folder,
+        "crumbs": browse.breadcrumbs(folder.path),
+    }
+    return page(request, "tree.html", context)
+
+
+@router.get("/file/{ref}", response_class=HTMLResponse, operation_id="portal-file")
+@requires(Policy.DATASET_READ)
+def file(
+    request: Request, ctx: DatasetDep, session: SessionDep, ref: str, path: str = Query(max_length=1024)
+) -> HTMLResponse:
+    commit = ctx.repo.resolve(ref)
+    entry = ctx.repo.stat(commit.id, path)
+    context = {
+        **frame(ctx, "files", ref, commit),
+        "entry": entry,
+        "facts": browse.file_facts(session, ctx.dataset.id, commit.id, entry),
+        "crumbs": browse.breadcrumbs(path.rsplit("/", 1)[0] if "/" in path else ""),
+        "history": ctx.repo.log(commit.id, path=path, limit=10),
+    }
+    return page(request, "file.html", context)
+
+
+@router.get("/series/{ref}", response_class=HTMLResponse, operation_id="portal-series")
+@requires(Policy.DATASET_READ)
+def series(
+    request: Request, ctx: DatasetDep, session: SessionDep, ref: str, after: str = Query("", max_length=128)
+) -> HTMLResponse:
+    commit = ctx.repo.resolve(ref)
+    rows, next_after = browse.series_page(session, ctx.dataset.id, commit.id, after=after)
+    context = {
+        **frame(ctx, "series", ref, commit),
+        "rows": rows,
+        "next_after": next_after,
+        "files": ctx.repo.count(commit.id),
+    }
+    return page(request, "series.html", context)

@@ -1,0 +1,93 @@
+"""History pages: the commit log, one commit, and the comparison of two versions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from imagehub.core.vcs.types import Commit
+from imagehub.services import compare
+from imagehub_api.deps import DatasetContext, DatasetDep, PlatformDep, SessionDep
+from imagehub_api.security import Policy, requires
+from imagehub_api.web.dataset import frame, pipeline_panel
+from imagehub_api.web.render import is_htmx, page
+
+router = APIRouter(prefix="/{owner}/{name}", include_in_schema=False)
+LOG_PAGE = 50
+CHANGES_PAGE = 100
+
+
+def _changes(ctx: DatasetContext, session: Any, left: Commit, right: Commit, after: str) -> dict[str, Any]:
+    """File changes (one page) and series changes between two commits."""
+    files = ctx.repo.diff(left.id, right.id, after=after, limit=CHANGES_PAGE + 1)
+    return {
+        "left": left,
+        "right": right,
+        "file_changes": files[:CHANGES_PAGE],
+        "changes_after": files[CHANGES_PAGE - 1].path if len(files) > CHANGES_PAGE else None,
+        "series": compare.compare_series(session, ctx.repo, ctx.dataset.id, left, right),
+    }
+
+
+@router.get("/commits/{ref}", response_class=HTMLResponse, operation_id="portal-commits")
+@requires(Policy.DATASET_READ)
+def commits(
+    request: Request,
+    ctx: DatasetDep,
+    ref: str,
+    path: str = Query("", max_length=1024),
+    after: str = Query("", max_length=64),
+) -> HTMLResponse:
+    head = ctx.repo.resolve(ref)
+    found = ctx.repo.log(head.id, path=path, after=after, limit=LOG_PAGE + 1)
+    context = {
+        **frame(ctx, "commits", ref, head),
+        "log": found[:LOG_PAGE],
+        "next_after": found[LOG_PAGE - 1].id if len(found) > LOG_PAGE else None,
+        "log_path": path,
+    }
+    return page(request, "commits.html", context)
+
+
+@router.get("/commit/{commit}", response_class=HTMLResponse, operation_id="portal-commit")
+@requires(Policy.DATASET_READ)
+def commit_page(
+    request: Request,
+    ctx: DatasetDep,
+    session: SessionDep,
+    platform: PlatformDep,
+    commit: str,
+    after: str = Query("", max_length=1100),
+) -> HTMLResponse:
+    shown = ctx.repo.resolve(commit)
+    parent = ctx.repo.resolve(shown.parents[0]) if shown.parents else None
+    context = {
+        **frame(ctx, "commits", commit, shown),
+        "shown": shown,
+        "parent": parent,
+        **pipeline_panel(ctx, session, platform, shown),
+    }
+    if parent is not None:
+        context.update(_changes(ctx, session, parent, shown, after))
+    template = "_file_changes.html" if is_htmx(request) else "commit.html"
+    return page(request, template, context)
+
+
+@router.get("/compare", response_class=HTMLResponse, operation_id="portal-compare")
+@requires(Policy.DATASET_READ)
+def compare_page(
+    request: Request,
+    ctx: DatasetDep,
+    session: SessionDep,
+    left: str = Query("", max_length=255),
+    right: str = Query("", max_length=255),
+    after: str = Query("", max_length=1100),
+) -> HTMLResponse:
+    context: dict[str, Any] = {**frame(ctx, "compare", right or ctx.dataset.default_branch, None)}
+    context.update(left_ref=left, right_ref=right)
+    if left and right:
+        context.update(_changes(ctx, session, ctx.repo.resolve(left), ctx.repo.resolve(right), after))
+    template = "_file_changes.html" if is_htmx(request) else "compare.html"
+    return page(request, template, context)

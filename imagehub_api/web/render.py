@@ -1,0 +1,71 @@
+"""Rendering pages: one template environment, the context every page gets, small filters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+templates = Jinja2Templates(directory=TEMPLATES)
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
+
+
+def filesize(size: int | None) -> str:
+    if size is None:
+        return "—"
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1024 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def ago(moment: datetime | None, now: datetime | None = None) -> str:
+    """'5 minutes ago': how people read commit times; the exact time goes in a title attribute."""
+    if moment is None:
+        return "—"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    seconds = int(((now or datetime.now(UTC)) - moment).total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''} ago"
+    return "just now"
+
+
+def markdown(text: str) -> Markup:
+    """A datasheet as HTML; raw HTML in it is escaped, never passed through."""
+    return Markup(_markdown.render(text))  # html=False: markdown-it escapes any HTML in the input
+
+
+def urlpart(value: str) -> str:
+    return quote(value, safe="")
+
+
+templates.env.filters.update(filesize=filesize, ago=ago, markdown=markdown, urlpart=urlpart)
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def page(request: Request, template: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
+    """A full page, or only its fragment when HTMX asks for one (templates branch on ``htmx``)."""
+    base = {
+        "principal": getattr(request.state, "principal", None),
+        "csrf_token": getattr(request.state, "csrf", None) or "",
+        "htmx": is_htmx(request),
+        "path": request.url.path,
+        "full_path": str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
+    }
+    return templates.TemplateResponse(request, template, {**base, **context}, status_code=status_code)

@@ -1,0 +1,78 @@
+"""Signing in and out of the portal, and stating a purpose of use before opening PHI."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from imagehub.services import accounts, audit
+from imagehub_api.deps import PlatformDep, PrincipalDep, SessionDep
+from imagehub_api.routes.auth import login_user
+from imagehub_api.security import PURPOSE_COOKIE, SESSION_COOKIE, Policy, client_ip, requires
+from imagehub_api.web.render import page
+
+router = APIRouter(include_in_schema=False)
+
+
+def safe_next(target: str) -> str:
+    """Only same-site paths: a crafted ``next`` must not send a user off to another host."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+@router.get("/login", response_class=HTMLResponse, operation_id="portal-login-form")
+@requires(Policy.PUBLIC)
+def login_form(request: Request, next: str = "/") -> HTMLResponse:
+    return page(request, "login.html", {"next": safe_next(next), "error": ""})
+
+
+@router.post("/login", response_class=HTMLResponse, operation_id="portal-login")
+@requires(Policy.PUBLIC)
+def login(
+    request: Request,
+    session: SessionDep,
+    platform: PlatformDep,
+    username: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    redirect = RedirectResponse(safe_next(next), status_code=303)
+    try:
+        login_user(request, redirect, session, platform, username, password)
+    except accounts.AuthenticationFailed:
+        context = {"next": safe_next(next), "error": "Wrong username or password.", "username": username}
+        return page(request, "login.html", context, status_code=401)
+    return redirect
+
+
+@router.post("/logout", operation_id="portal-logout")
+@requires(Policy.AUTHENTICATED)
+def logout(request: Request, session: SessionDep) -> RedirectResponse:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        accounts.close_session(session, cookie)
+    redirect = RedirectResponse("/login", status_code=303)
+    redirect.delete_cookie(SESSION_COOKIE, path="/")
+    redirect.delete_cookie(PURPOSE_COOKIE, path="/")
+    return redirect
+
+
+@router.post("/purpose", operation_id="portal-state-purpose")
+@requires(Policy.AUTHENTICATED)
+def state_purpose(
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    purpose: Annotated[str, Form(min_length=3, max_length=200)],
+    next: Annotated[str, Form()] = "/",
+) -> RedirectResponse:
+    """Remember the purpose for this browser session; every PHI access still records it."""
+    audit.record(
+        session, actor=principal.username, action="purpose.state", ip=client_ip(request), purpose=purpose
+    )
+    redirect = RedirectResponse(safe_next(next), status_code=303)
+    redirect.set_cookie(PURPOSE_COOKIE, purpose.strip(), httponly=True, samesite="lax", path="/")
+    return redirect

@@ -1,0 +1,123 @@
+"""Looking at images: one series at a version, two versions side by side, and uploading."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from imagehub.core.errors import NotFound
+from imagehub.core.vcs import RefKind
+from imagehub.core.vcs.types import Commit
+from imagehub.models.imaging import SeriesRow
+from imagehub.services import browse
+from imagehub_api.deps import DatasetContext, DatasetDep, PlatformDep, SessionDep
+from imagehub_api.security import Policy, requires
+from imagehub_api.web.dataset import frame, pipeline_panel
+from imagehub_api.web.render import page
+
+router = APIRouter(prefix="/{owner}/{name}", include_in_schema=False)
+MEMBERS_SHOWN = 200
+
+
+def api_root(ctx: DatasetContext, commit: Commit) -> str:
+    """Pinned to the commit id, so the widget keeps showing this version if the branch moves."""
+    return f"/api/v1/datasets/{ctx.full_name}/refs/{commit.id}"
+
+
+def widget(ctx: DatasetContext, commit: Commit, row: SeriesRow) -> dict[str, Any]:
+    """The data attributes the viewer widget mounts from (see viewer/src/main.ts)."""
+    root = api_root(ctx, commit)
+    members: list[str] = json.loads(row.members)
+    if row.kind == "nifti":
+        return {
+            "kind": "nifti",
+            "volume_url": f"{root}/objects/content?path={members[0]}",
+            "volume_name": members[0].rsplit("/", 1)[-1],
+        }
+    return {
+        "kind": "dicom",
+        "wado_root": f"{root}/dicomweb",
+        "study": row.study_uid or "",
+        "series": row.series_key,
+        "volume_url": f"{root}/series/nifti?series_key={row.series_key}" if row.nifti_key else "",
+        "volume_name": "series.nii.gz",
+    }
+
+
+@router.get("/view/{ref}", response_class=HTMLResponse, operation_id="portal-view-series")
+@requires(Policy.DATASET_READ)
+def view(
+    request: Request,
+    ctx: DatasetDep,
+    session: SessionDep,
+    platform: PlatformDep,
+    ref: str,
+    series: str = Query(max_length=128),
+) -> HTMLResponse:
+    commit = ctx.repo.resolve(ref)
+    row = browse.series_row(session, ctx.dataset.id, commit.id, series)
+    members: list[str] = json.loads(row.members)
+    context = {
+        **frame(ctx, "series", ref, commit),
+        **pipeline_panel(ctx, session, platform, commit),
+        "row": row,
+        "widget": widget(ctx, commit, row),
+        "thumbnail": f"{api_root(ctx, commit)}/series/thumbnail?series_key={row.series_key}",
+        "members": members[:MEMBERS_SHOWN],
+        "more_members": max(0, len(members) - MEMBERS_SHOWN),
+    }
+    return page(request, "viewer.html", context)
+
+
+def _side(ctx: DatasetContext, session: Any, commit: Commit, key: str) -> dict[str, Any] | None:
+    try:
+        row = browse.series_row(session, ctx.dataset.id, commit.id, key)
+    except NotFound:
+        return None
+    return {
+        "commit": commit,
+        "row": row,
+        "widget": widget(ctx, commit, row),
+        "thumbnail": f"{api_root(ctx, commit)}/series/thumbnail?series_key={row.series_key}",
+    }
+
+
+@router.get("/view-compare", response_class=HTMLResponse, operation_id="portal-view-compare")
+@requires(Policy.DATASET_READ)
+def view_compare(
+    request: Request,
+    ctx: DatasetDep,
+    session: SessionDep,
+    left: str = Query(max_length=255),
+    right: str = Query(max_length=255),
+    series: str = Query(max_length=128),
+) -> HTMLResponse:
+    """The same series before and after, in two synchronised viewports."""
+    before, after = ctx.repo.resolve(left), ctx.repo.resolve(right)
+    context = {
+        **frame(ctx, "compare", right, after),
+        "left_ref": left,
+        "right_ref": right,
+        "series_key": series,
+        "sides": [
+            ("before", left, _side(ctx, session, before, series)),
+            ("after", right, _side(ctx, session, after, series)),
+        ],
+    }
+    return page(request, "view_compare.html", context)
+
+
+@router.get("/upload/{branch}", response_class=HTMLResponse, operation_id="portal-upload")
+@requires(Policy.DATASET_WRITE)
+def upload(request: Request, ctx: DatasetDep, branch: str) -> HTMLResponse:
+    """A folder from the browser into a new commit, through the resumable transport API."""
+    head = ctx.repo.get_ref(branch, RefKind.BRANCH)
+    context = {
+        **frame(ctx, "upload", branch, ctx.repo.resolve(head.commit)),
+        "api": f"/api/v1/datasets/{ctx.full_name}",
+        "branch": branch,
+    }
+    return page(request, "upload.html", context)
