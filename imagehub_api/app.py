@@ -22,6 +22,7 @@ from imagehub_api.routes import (
     blobs,
     datasets,
     deid,
+    dicomweb,
     health,
     imaging,
     refs,
@@ -46,7 +47,7 @@ PAGE_CSP = (
 )
 STATIC = Path(__file__).resolve().parent / "static"
 # Portal routers go last: `/{owner}/{name}` would otherwise shadow fixed paths.
-ROUTERS = (health, auth, datasets, refs, versions, imaging, deid, blobs, transport, access, admin)
+ROUTERS = (health, auth, datasets, refs, versions, imaging, dicomweb, deid, blobs, transport, access, admin)
 PORTAL = (session, explore, history, viewer, dataset)
 
 

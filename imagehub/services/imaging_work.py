@@ -29,7 +29,7 @@ from imagehub.core.imaging import (
 from imagehub.core.storage import ObjectStore, open_object, worker_store
 from imagehub.core.vcs import BlobId, blob_key
 
-EXTRACTOR_VERSION = "1"
+EXTRACTOR_VERSION = "2"  # 2: study-level attributes (patient name, study date...) for DICOMweb
 
 
 @dataclass(frozen=True)

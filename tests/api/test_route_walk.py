@@ -106,7 +106,9 @@ def test_no_route_hands_a_private_dataset_to_strangers(
             if dataset_route or policy is Policy.SITE_ADMIN:
                 assert response.status_code in denied, f"{who} {method} {path} -> {response.status_code}"
             if who == "anonymous" and policy is not Policy.PUBLIC:
-                assert response.status_code == signed_out, f"anonymous {method} {path} -> {response.status_code}"
+                assert response.status_code == signed_out, (
+                    f"anonymous {method} {path} -> {response.status_code}"
+                )
                 if signed_out == 303:
                     assert response.headers["location"].startswith("/login?next=")
             walked += 1

@@ -63,9 +63,11 @@ def test_a_large_folder_is_paged_and_nested_folders_resolve(seeded: Platform) ->
         repo = _repo(session)
         folders, files, pages = _all_pages(repo, "many", 100)
         nested = browse.list_folder(repo, "main", "c/")
-    assert folders == [] and pages == 3
+    assert folders == []
+    assert pages == 3
     assert files == [p for p in PATHS if p.startswith("many/")]
-    assert nested.folders == ["d"] and [e.path for e in nested.files] == ["c/f"]
+    assert nested.folders == ["d"]
+    assert [e.path for e in nested.files] == ["c/f"]
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -93,4 +95,5 @@ def test_size_of_a_child_commit_comes_from_its_parent_and_equals_a_full_walk(see
         walked = [e.size for e in repo.tree.iterate(head.tree)]
         stored = session.scalars(select(TreeStats.tree)).all()
     assert incremental == browse.Size(len(walked), sum(walked))
-    assert head.tree in stored and len(stored) == 2
+    assert head.tree in stored
+    assert len(stored) == 2

@@ -31,19 +31,28 @@ def test_anonymous_visitors_are_sent_to_sign_in_and_come_back(portal: Portal) ->
     with httpx.Client(base_url=portal.base) as anonymous:
         assert "Sign in" in anonymous.get("/").text
         away = anonymous.get(f"{DS}/tree/main")
-        assert away.status_code == 303 and away.headers["location"] == "/login?next=%2Flab%2Fscans%2Ftree%2Fmain"
+        assert away.status_code == 303
+        assert away.headers["location"] == "/login?next=%2Flab%2Fscans%2Ftree%2Fmain"
         wrong = anonymous.post("/login", data={"username": "lab", "password": "nope", "next": "/x"})
-        assert wrong.status_code == 401 and "Wrong username or password" in wrong.text
-        back = anonymous.post("/login", data={"username": "lab", "password": PASSWORD, "next": f"{DS}/tree/main"})
-        assert back.status_code == 303 and back.headers["location"] == f"{DS}/tree/main"
+        assert wrong.status_code == 401
+        assert "Wrong username or password" in wrong.text
+        back = anonymous.post(
+            "/login", data={"username": "lab", "password": PASSWORD, "next": f"{DS}/tree/main"}
+        )
+        assert back.status_code == 303
+        assert back.headers["location"] == f"{DS}/tree/main"
         assert anonymous.get(back.headers["location"]).status_code == 200
-        offsite = anonymous.post("/login", data={"username": "lab", "password": PASSWORD, "next": "//evil.example"})
+        offsite = anonymous.post(
+            "/login", data={"username": "lab", "password": PASSWORD, "next": "//evil.example"}
+        )
         assert offsite.headers["location"] == "/"
 
 
 def test_explore_lists_readable_datasets_with_filters(portal: Portal, web: httpx.Client) -> None:
     page = web.get("/").text
-    assert f'href="{DS}"' in page and "Brain MR and a CT" in page and ">MR<" in page
+    assert f'href="{DS}"' in page
+    assert "Brain MR and a CT" in page
+    assert ">MR<" in page
     assert f'href="{DS}"' in web.get("/", params={"modality": "mr"}).text
     assert f'href="{DS}"' not in web.get("/", params={"modality": "CT"}).text  # the CT left main
     assert f'href="{DS}"' not in web.get("/", params={"q": "no such words"}).text
@@ -51,10 +60,14 @@ def test_explore_lists_readable_datasets_with_filters(portal: Portal, web: httpx
         assert f'href="{DS}"' not in outsider.get("/").text
 
 
-def test_home_renders_the_datasheet_safely_with_stats_and_clone_command(portal: Portal, web: httpx.Client) -> None:
+def test_home_renders_the_datasheet_safely_with_stats_and_clone_command(
+    portal: Portal, web: httpx.Client
+) -> None:
     page = web.get(DS).text
-    assert "<h1>Brain MR study</h1>" in page and "<strong>real</strong>" in page
-    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
+    assert "<h1>Brain MR study</h1>" in page
+    assert "<strong>real</strong>" in page
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;" in page
     assert f"imagehub clone lab/scans --url {portal.base}" in page
     assert re.search(r"<th>Files</th><td>23</td>", page)  # 20 MR + volume + README + notes
     size = web.get(f"{DS}/-/size/main").text
@@ -63,11 +76,16 @@ def test_home_renders_the_datasheet_safely_with_stats_and_clone_command(portal: 
 
 def test_tree_pages_folders_and_loads_more_rows_as_a_fragment(portal: Portal, web: httpx.Client) -> None:
     root = web.get(f"{DS}/tree/main").text
-    assert "mr/</a>" in root and "volumes/</a>" in root and ">README.md</a>" in root
+    assert "mr/</a>" in root
+    assert "volumes/</a>" in root
+    assert ">README.md</a>" in root
     mr = web.get(f"{DS}/tree/main", params={"path": "mr/"}).text
     names = re.findall(r'class="file"><td><a [^>]*>([^<]+)</a>', mr)
-    assert len(names) == 20 and names == sorted(names)
-    fragment = web.get(f"{DS}/tree/main", params={"path": "mr/", "after": f"mr/{names[4]}"}, headers={"HX-Request": "true"})
+    assert len(names) == 20
+    assert names == sorted(names)
+    fragment = web.get(
+        f"{DS}/tree/main", params={"path": "mr/", "after": f"mr/{names[4]}"}, headers={"HX-Request": "true"}
+    )
     assert "<html" not in fragment.text
     assert re.findall(r'class="file"><td><a [^>]*>([^<]+)</a>', fragment.text) == names[5:]
 
@@ -83,12 +101,17 @@ def test_file_page_shows_the_header_and_links_into_the_viewer(portal: Portal, we
 
 def test_series_page_shows_thumbnails_that_load_with_the_session(portal: Portal, web: httpx.Client) -> None:
     page = web.get(f"{DS}/series/main").text
-    assert "20 instances" in page and "FSE PD AXIAL OBL" in page and "1 file" in page
-    thumbnails = re.findall(r'src="(/api/v1/datasets/lab/scans/refs/[0-9a-f]{64}/series/thumbnail\?[^"]+)"', page)
+    assert "20 instances" in page
+    assert "FSE PD AXIAL OBL" in page
+    assert "1 file" in page
+    thumbnails = re.findall(
+        r'src="(/api/v1/datasets/lab/scans/refs/[0-9a-f]{64}/series/thumbnail\?[^"]+)"', page
+    )
     assert len(thumbnails) == 2
     for src in thumbnails:
         image = web.get(src.replace("&amp;", "&"))
-        assert image.status_code == 200 and image.content.startswith(b"\x89PNG")
+        assert image.status_code == 200
+        assert image.content.startswith(b"\x89PNG")
 
 
 def test_viewer_page_mounts_the_dicom_widget_pinned_to_the_commit(portal: Portal, web: httpx.Client) -> None:
@@ -97,20 +120,26 @@ def test_viewer_page_mounts_the_dicom_widget_pinned_to_the_commit(portal: Portal
     attrs = _attrs(page, "viewer-main")
     assert attrs["data-ih-viewer"] == "dicom"
     assert attrs["data-wado-root"] == f"/api/v1/datasets/lab/scans/refs/{seeded.second.id}/dicomweb"
-    assert attrs["data-series"] == seeded.mr_series and attrs["data-study"]
-    assert "/static/viewer/viewer.js" in page and "<img" in page  # the widget, and its fallback
-    assert "instance_metadata" in page and "http://dagster.example:3000/assets/instance_metadata?partition=" in page
+    assert attrs["data-series"] == seeded.mr_series
+    assert attrs["data-study"]
+    assert "/static/viewer/viewer.js" in page
+    assert "<img" in page
+    assert "instance_metadata" in page
+    assert "http://dagster.example:3000/assets/instance_metadata?partition=" in page
     volume = _attrs(page, "viewer-volume")
     nifti = web.get(volume["data-volume-url"].replace("&amp;", "&"))
-    assert nifti.status_code == 200 and nifti.content[:2] == b"\x1f\x8b"
+    assert nifti.status_code == 200
+    assert nifti.content[:2] == b"\x1f\x8b"
 
 
 def test_viewer_page_mounts_niivue_for_a_nifti_volume(portal: Portal, web: httpx.Client) -> None:
     series = re.findall(r"series=(nifti%3A[0-9a-f]{64})", web.get(f"{DS}/series/main").text)[0]
     attrs = _attrs(web.get(f"{DS}/view/main?series={series}").text, "viewer-main")
-    assert attrs["data-ih-viewer"] == "nifti" and attrs["data-volume-name"] == "example.nii.gz"
+    assert attrs["data-ih-viewer"] == "nifti"
+    assert attrs["data-volume-name"] == "example.nii.gz"
     content = web.get(attrs["data-volume-url"].replace("&amp;", "&"))
-    assert content.status_code == 200 and content.content[:2] == b"\x1f\x8b"
+    assert content.status_code == 200
+    assert content.content[:2] == b"\x1f\x8b"
 
 
 def test_commit_log_and_commit_page_describe_the_change_in_series(portal: Portal, web: httpx.Client) -> None:
@@ -118,9 +147,12 @@ def test_commit_log_and_commit_page_describe_the_change_in_series(portal: Portal
     log = web.get(f"{DS}/commits/main").text
     assert log.index(seeded.second.id[:10]) < log.index(seeded.first.id[:10])
     page = web.get(f"{DS}/commit/{seeded.second.id}").text
-    rows = dict(re.findall(r'<tr class="series-change (\w+)">.*?<span class="mono muted">([^<]+)</span>', page, re.S))
+    rows = dict(
+        re.findall(r'<tr class="series-change (\w+)">.*?<span class="mono muted">([^<]+)</span>', page, re.S)
+    )
     assert set(rows) == {"added", "removed", "modified"}
-    assert rows["removed"].startswith(seeded.ct_series[:20]) and rows["modified"].startswith(seeded.mr_series[:20])
+    assert rows["removed"].startswith(seeded.ct_series[:20])
+    assert rows["modified"].startswith(seeded.mr_series[:20])
     assert "14 files" in page  # MR gained fourteen slices
     assert re.search(r'<td class="removed">removed</td>\s*<td><a [^>]*>ct/ct.dcm</a>', page)
 
@@ -134,14 +166,16 @@ def test_compare_page_and_side_by_side_viewers(portal: Portal, web: httpx.Client
     both = web.get(f"{DS}{link.replace('&amp;', '&')}").text
     before, after = _attrs(both, "viewer-before"), _attrs(both, "viewer-after")
     assert before["data-sync"] == after["data-sync"] == "compare"
-    assert seeded.first.id in before["data-wado-root"] and seeded.second.id in after["data-wado-root"]
+    assert seeded.first.id in before["data-wado-root"]
+    assert seeded.second.id in after["data-wado-root"]
     assert "Choose two versions" in web.get(f"{DS}/compare").text
 
 
 def test_upload_page_is_for_writers_only(portal: Portal, web: httpx.Client) -> None:
     page = web.get(f"{DS}/upload/main").text
     form = re.search(r'<form id="upload-form"[^>]*>', page)
-    assert form and 'data-api="/api/v1/datasets/lab/scans"' in form.group(0)
+    assert form
+    assert 'data-api="/api/v1/datasets/lab/scans"' in form.group(0)
     assert re.search(r'data-csrf="[\w-]{20,}"', form.group(0))
     with portal.browser("outsider") as outsider:
         assert outsider.get(f"{DS}/upload/main").status_code == 404  # not even told it exists
@@ -153,10 +187,13 @@ def test_raw_branches_ask_for_a_purpose_and_record_it(portal: Portal, web: httpx
         repo = datasets.repository(session, datasets.get(session, owner="lab", name="scans"))
         repo.create_branch("raw", "main")
     asked = web.get(f"{DS}/tree/raw")
-    assert asked.status_code == 428 and 'name="purpose"' in asked.text
+    assert asked.status_code == 428
+    assert 'name="purpose"' in asked.text
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', asked.text)
     assert csrf
-    stated = web.post("/purpose", data={"purpose": "QA of IRB-7", "next": f"{DS}/tree/raw", "csrf_token": csrf.group(1)})
+    stated = web.post(
+        "/purpose", data={"purpose": "QA of IRB-7", "next": f"{DS}/tree/raw", "csrf_token": csrf.group(1)}
+    )
     assert stated.status_code == 303
     assert web.get(f"{DS}/tree/raw").status_code == 200
     with portal.platform.sessions() as session:
@@ -166,8 +203,10 @@ def test_raw_branches_ask_for_a_purpose_and_record_it(portal: Portal, web: httpx
 
 def test_errors_are_pages_not_tracebacks(web: httpx.Client) -> None:
     missing = web.get("/lab/no-such-dataset")
-    assert missing.status_code == 404 and "<h1>Not found</h1>" in missing.text
+    assert missing.status_code == 404
+    assert "<h1>Not found</h1>" in missing.text
     bad = web.get(f"{DS}/tree/no-such-ref")
-    assert bad.status_code == 404 and "no branch, tag or commit" in bad.text
+    assert bad.status_code == 404
+    assert "no branch, tag or commit" in bad.text
     assert web.get(f"{DS}/tree/main", params={"path": "../etc"}).status_code == 422
     assert web.post("/purpose", data={"purpose": "x" * 10}).status_code == 403  # no CSRF token

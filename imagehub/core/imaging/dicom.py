@@ -131,6 +131,15 @@ def dicom_metadata(ds: Dataset, stream: BinaryIO) -> InstanceMetadata | Unreadab
         study_instance_uid=header.text(ds, "StudyInstanceUID"),
         series_instance_uid=header.text(ds, "SeriesInstanceUID"),
         patient_id=header.text(ds, "PatientID"),
+        patient_name=header.text(ds, "PatientName"),
+        patient_birth_date=header.text(ds, "PatientBirthDate"),
+        patient_sex=header.text(ds, "PatientSex"),
+        study_date=header.text(ds, "StudyDate"),
+        study_time=header.text(ds, "StudyTime"),
+        study_id=header.text(ds, "StudyID"),
+        study_description=header.text(ds, "StudyDescription"),
+        accession_number=header.text(ds, "AccessionNumber"),
+        referring_physician_name=header.text(ds, "ReferringPhysicianName"),
         modality=header.text(ds, "Modality"),
         body_part=header.text(ds, "BodyPartExamined"),
         series_description=header.text(ds, "SeriesDescription"),
@@ -180,16 +189,22 @@ def _damage(ds: Dataset, stream: BinaryIO, syntax: UID | None) -> str | None:
 
 def _missing_pixel_bytes(ds: Dataset, stream: BinaryIO, syntax: UID | None) -> int:
     """How many bytes of native pixel data are cut off; 0 when complete or not measurable."""
-    rows, columns = header.integer(ds, "Rows"), header.integer(ds, "Columns")
-    bits = header.integer(ds, "BitsAllocated")
-    if syntax not in _NATIVE or not rows or not columns or not bits:
+    bits = frame_bits(ds)
+    if syntax not in _NATIVE or not bits:
         return 0
-    pixels = rows * columns * (header.integer(ds, "NumberOfFrames") or 1)
-    # YBR_FULL_422 stores two chroma samples per pair of pixels: two values per pixel, not three.
-    samples = 2 if header.text(ds, "PhotometricInterpretation") == "YBR_FULL_422" else None
-    pixels *= samples or header.integer(ds, "SamplesPerPixel") or 1
-    expected = (pixels * bits + 7) // 8
+    expected = (bits * (header.integer(ds, "NumberOfFrames") or 1) + 7) // 8
     # Tag and length, plus VR and two reserved bytes in explicit VR.
     element_header = 8 if syntax == ImplicitVRLittleEndian else 12
     available = remaining_bytes(stream) - element_header
     return max(0, expected - max(0, available))
+
+
+def frame_bits(ds: Dataset) -> int | None:
+    """Bits one frame takes in native (uncompressed) encoding; ``None`` when the header does not say."""
+    rows, columns = header.integer(ds, "Rows"), header.integer(ds, "Columns")
+    bits = header.integer(ds, "BitsAllocated")
+    if not rows or not columns or not bits:
+        return None
+    # YBR_FULL_422 stores two chroma samples per pair of pixels: two values per pixel, not three.
+    samples = 2 if header.text(ds, "PhotometricInterpretation") == "YBR_FULL_422" else None
+    return rows * columns * (samples or header.integer(ds, "SamplesPerPixel") or 1) * bits

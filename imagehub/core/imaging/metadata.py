@@ -19,6 +19,15 @@ class InstanceMetadata:
     study_instance_uid: str | None = None
     series_instance_uid: str | None = None
     patient_id: str | None = None
+    patient_name: str | None = None
+    patient_birth_date: str | None = None
+    patient_sex: str | None = None
+    study_date: str | None = None
+    study_time: str | None = None
+    study_id: str | None = None
+    study_description: str | None = None
+    accession_number: str | None = None
+    referring_physician_name: str | None = None
     modality: str | None = None
     body_part: str | None = None
     series_description: str | None = None

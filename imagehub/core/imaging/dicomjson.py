@@ -1,0 +1,117 @@
+"""The DICOM JSON model (PS3.18 Annex F): attributes from plain values, whole headers with bulk
+data given by reference, and the URLs those references and RetrieveURLs point at.
+
+A header's large binary values (and its pixel data, which is never read here) are sent as a
+BulkDataURI, so that metadata of a whole series stays small enough for a viewer to fetch first.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.dataset import Dataset
+
+from imagehub.core.errors import NotFound
+
+# Binary values whose base64 form is longer than this are sent by reference.
+BULK_THRESHOLD = 1024
+BulkUri = Callable[[str], str]  # path of an element ("00540016/0/00181072") -> its URL
+
+
+@dataclass(frozen=True)
+class Urls:
+    """Where the resources of one DICOMweb service root (one dataset version) are."""
+
+    root: str  # .../refs/{ref}/dicomweb
+
+    def study(self, study: str) -> str:
+        return f"{self.root}/studies/{_uid(study)}"
+
+    def series(self, study: str, series: str) -> str:
+        return f"{self.study(study)}/series/{_uid(series)}"
+
+    def instance(self, study: str, series: str, sop: str) -> str:
+        return f"{self.series(study, series)}/instances/{_uid(sop)}"
+
+    def bulkdata(self, study: str, series: str, sop: str) -> BulkUri:
+        base = f"{self.instance(study, series, sop)}/bulkdata/"
+        return lambda path: base + path
+
+
+def _uid(value: str) -> str:
+    return quote(value, safe=".")
+
+
+def attributes(values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """DICOM JSON of keyword -> plain value; ``None`` gives an empty attribute, a list of
+    mappings a sequence. Keys are tags in ascending order, as the model requires."""
+    out: dict[str, dict[str, Any]] = {}
+    for keyword, value in values.items():
+        tag = tag_for_keyword(keyword)
+        if tag is None:
+            raise KeyError(f"{keyword} is not a DICOM keyword")
+        vr = dictionary_VR(tag)
+        if vr == "SQ":
+            out[f"{tag:08X}"] = {"vr": "SQ", "Value": [attributes(item) for item in value or []]}
+        else:
+            out[f"{tag:08X}"] = DataElement(tag, vr, value).to_json_dict(None, BULK_THRESHOLD)
+    return dict(sorted(out.items()))
+
+
+def header(
+    ds: Dataset, bulk_uri: BulkUri, *, pixel: tuple[int, str] | None = None, path: str = ""
+) -> dict[str, dict[str, Any]]:
+    """Every element of ``ds`` (read up to its pixel data); ``pixel`` is the tag and VR of the
+    pixel data element the file holds, which comes last and only by reference."""
+    out = {f"{tag:08X}": _element(ds, tag, f"{path}{tag:08X}", bulk_uri) for tag in sorted(ds.keys())}
+    if pixel is not None:
+        key = f"{pixel[0]:08X}"
+        out[key] = {"vr": pixel[1], "BulkDataURI": bulk_uri(key)}
+    return out
+
+
+def _element(ds: Dataset, tag: int, path: str, bulk_uri: BulkUri) -> dict[str, Any]:
+    raw = _raw(ds, tag)  # before conversion replaces it
+    try:
+        element = ds[tag]
+        if element.VR == "SQ":
+            items = [header(item, bulk_uri, path=f"{path}/{n}/") for n, item in enumerate(element.value)]
+            return {"vr": "SQ", "Value": items}
+        return element.to_json_dict(lambda _: bulk_uri(path), BULK_THRESHOLD)
+    except Exception:  # a malformed value (bad VR, bad number): sent as its raw bytes, as UN
+        if len(raw) > BULK_THRESHOLD * 3 // 4:
+            return {"vr": "UN", "BulkDataURI": bulk_uri(path)}
+        return {"vr": "UN", "InlineBinary": base64.b64encode(raw).decode("ascii")} if raw else {"vr": "UN"}
+
+
+def _raw(ds: Dataset, tag: int) -> bytes:
+    """The element's bytes as read, while it is still unconverted."""
+    item = ds.get_item(tag)
+    return bytes(item.value or b"") if isinstance(item, RawDataElement) else b""
+
+
+def bulk_value(ds: Dataset, path: str) -> bytes:
+    """The value a ``header`` BulkDataURI path names: ``TAG`` or ``TAG/ITEM/TAG/...``."""
+    steps = path.strip("/").split("/")
+    current: Any = ds
+    try:
+        for number, step in enumerate(steps):
+            if number % 2:
+                current = current[int(step)]
+            else:
+                tag, raw = int(step, 16), _raw(current, int(step, 16))
+                try:
+                    current = current[tag].value
+                except Exception:  # what ``header`` sent as raw bytes
+                    current = raw
+    except (KeyError, IndexError, ValueError, TypeError, AttributeError):
+        current = None
+    if not isinstance(current, bytes) or not current:
+        raise NotFound(f"no bulk data at {path!r} in this instance")
+    return current

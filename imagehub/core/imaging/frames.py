@@ -1,0 +1,141 @@
+"""Single frames of an instance as native little-endian bytes, the form WADO-RS frames take.
+
+Uncompressed little-endian pixel data is read in place: a frame of a 512x512 CT is one ranged
+read of its 512 KiB at an offset learned from the header, never a decode or a read of the whole
+file. Everything else (compressed, big endian, deflated, bit-packed) is decoded with pydicom.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import numpy as np
+from numpy.typing import NDArray
+from pydicom.dataset import Dataset
+from pydicom.pixels.utils import pixel_array
+from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from imagehub.core.errors import InvalidInput
+from imagehub.core.imaging import header
+from imagehub.core.imaging.dicom import frame_bits, read_dataset
+from imagehub.core.imaging.pixels import decoding
+from imagehub.core.imaging.qido import InvalidQuery
+from imagehub.core.imaging.sniff import sniff
+from imagehub.core.imaging.sources import Source, open_source
+
+PIXEL_DATA = 0x7FE00010
+_PIXEL_TAGS = {PIXEL_DATA: "", 0x7FE00008: "OF", 0x7FE00009: "OD"}  # tag -> VR when implicit
+_BINARY_VRS = frozenset({b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN"})
+_IN_PLACE = frozenset({ImplicitVRLittleEndian, ExplicitVRLittleEndian})
+_UNDEFINED_LENGTH = 0xFFFFFFFF
+_FRAME_LIST = re.compile(r"^\d+(,\d+)*$")
+
+
+@dataclass(frozen=True)
+class PixelLayout:
+    """What the header says about an instance's pixel data."""
+
+    tag: int
+    vr: str
+    frames: int
+    frame_length: int | None  # bytes of one native frame; None when frames are not whole bytes
+    offset: int | None  # where frame 0 starts in the file, when frames can be read in place
+
+    def frame_range(self, index: int) -> tuple[int, int] | None:
+        """The file's byte range ``[start, end)`` of frame ``index`` (0-based), if it is in place."""
+        if self.offset is None or self.frame_length is None:
+            return None
+        start = self.offset + index * self.frame_length
+        return start, start + self.frame_length
+
+
+def parse_frame_list(text: str) -> list[int]:
+    """``1,3,5``: frame numbers as WADO-RS counts them, from 1."""
+    if not _FRAME_LIST.match(text) or "0" in text.split(","):
+        raise InvalidQuery(f"frame list {text!r} must be frame numbers from 1, separated by commas")
+    return [int(number) for number in text.split(",")]
+
+
+def read_header(stream: BinaryIO, name: str) -> tuple[Dataset, PixelLayout | None]:
+    """The header without pixel data, and where that pixel data is (``None`` when there is none).
+    ``stream`` is left where the header ends."""
+    with decoding(name):
+        kind = sniff(stream)
+        if kind not in ("dicom", "dicom-raw"):
+            raise InvalidInput(f"{name} is not a DICOM instance")
+        ds = read_dataset(stream, force=kind == "dicom-raw")
+        return ds, _layout(ds, stream)
+
+
+def _layout(ds: Dataset, stream: BinaryIO) -> PixelLayout | None:
+    syntax = UID(ds.file_meta.get("TransferSyntaxUID") or ExplicitVRLittleEndian)
+    frames = header.integer(ds, "NumberOfFrames") or 1
+    bits = frame_bits(ds)
+    length = bits // 8 if bits and bits % 8 == 0 else None
+    default_vr = "OB" if (header.integer(ds, "BitsAllocated") or 8) <= 8 else "OW"
+    if syntax.is_deflated:  # the stream was inflated elsewhere: positions in it say nothing
+        return PixelLayout(PIXEL_DATA, default_vr, frames, length, None) if bits else None
+    here = stream.tell()
+    head = stream.read(12)
+    stream.seek(here)
+    if len(head) < 8:
+        return None
+    order = "<" if syntax.is_little_endian else ">"
+    group, element = struct.unpack(f"{order}HH", head[:4])
+    tag = group << 16 | element
+    if tag not in _PIXEL_TAGS:
+        return None
+    # Explicit or implicit VR is judged from the bytes, as pydicom does: some files declare
+    # explicit VR and write implicit.
+    explicit = head[4:6] in _BINARY_VRS and len(head) == 12
+    vr = head[4:6].decode() if explicit else _PIXEL_TAGS[tag] or default_vr
+    (value_length,) = struct.unpack(f"{order}I", head[8:12] if explicit else head[4:8])
+    start = here + (12 if explicit else 8)
+    in_place = (
+        syntax in _IN_PLACE
+        and length is not None
+        and value_length != _UNDEFINED_LENGTH
+        and value_length >= frames * length
+    )
+    return PixelLayout(tag, vr, frames, length, start if in_place else None)
+
+
+def decode_frames(source: Source, name: str, indices: Sequence[int]) -> list[bytes]:
+    """Native little-endian bytes of frames (0-based) that cannot be read in place. Stored bits
+    stay as they are: Rows x Columns x Samples x BitsAllocated / 8 bytes per frame."""
+    with open_source(source) as stream, decoding(name):
+        kind = sniff(stream)
+        ds = read_dataset(stream, force=kind == "dicom-raw", pixels=True)
+        syntax = UID(ds.file_meta.get("TransferSyntaxUID") or ExplicitVRLittleEndian)
+        allocated = header.integer(ds, "BitsAllocated") or 8
+        bits = frame_bits(ds)
+        if not syntax.is_encapsulated and bits and bits % 8 == 0:
+            data, length = _pixel_value(ds), bits // 8
+            big = syntax == ExplicitVRBigEndian
+            return [_little_endian(data[i * length : (i + 1) * length], allocated, big) for i in indices]
+        return [_array_bytes(pixel_array(ds, index=i), allocated) for i in indices]
+
+
+def _pixel_value(ds: Dataset) -> bytes:
+    for keyword in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"):
+        if keyword in ds:
+            return bytes(ds[keyword].value)
+    raise InvalidInput("the instance has no pixel data")
+
+
+def _little_endian(data: bytes, allocated: int, big: bool) -> bytes:
+    if not big or allocated <= 8:
+        return data
+    size = allocated // 8
+    return np.frombuffer(data, dtype=f">u{size}").astype(f"<u{size}").tobytes()
+
+
+def _array_bytes(values: NDArray[Any], allocated: int) -> bytes:
+    """Decoded values in BitsAllocated-wide little-endian samples (bit-packed when 1)."""
+    if allocated == 1:
+        return np.packbits(values.astype(bool).ravel(), bitorder="little").tobytes()
+    return values.astype(f"<{values.dtype.kind}{allocated // 8}", copy=False).tobytes()

@@ -1,0 +1,335 @@
+"""DICOMweb over a dataset version: searches answered from the imaging index, instances,
+frames and renderings read from stored blobs, and stores into a branch as one commit.
+
+Instances are found through the per-commit index (imaging_commit_files + imaging_files),
+built on demand for a version nobody indexed yet. What a viewer asks again for every frame
+(where an instance is, where its pixels are) is cached in process, keyed by what never
+changes: a commit id or a blob id.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Generic, TypeVar
+
+from sqlalchemy import or_, select
+
+from imagehub.core.compute.local import LocalExecutor
+from imagehub.core.errors import InvalidInput, NotFound
+from imagehub.core.imaging import dicomjson, qido, stow
+from imagehub.core.imaging.frames import PixelLayout, decode_frames, read_header
+from imagehub.core.imaging.render import Rendering, render
+from imagehub.core.storage import open_object
+from imagehub.core.vcs import BlobId, BlobStore, ChangeSet, Entry, RefKind, Repository, blob_key
+from imagehub.models.dataset import Dataset
+from imagehub.models.imaging import CommitFile, ImagingFile
+from imagehub.models.vcs import BlobRow
+from imagehub.services import blobs, datasets, imaging
+from imagehub.services.imaging import CommitRef
+from imagehub.services.imaging_work import EXTRACTOR_VERSION
+from imagehub.services.platform import Platform
+
+K = TypeVar("K")
+V = TypeVar("V")
+DICOM = "application/dicom"
+
+
+class _Lru(Generic[K, V]):
+    """A bounded mapping that forgets the least recently used key; shared by request threads."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: K, value: V) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One DICOM instance of a version and the blob that holds it."""
+
+    study: str
+    series: str
+    sop: str
+    path: str
+    blob: str
+    size: int
+
+
+@dataclass(frozen=True)
+class StowOutcome:
+    stored: list[stow.Accepted]
+    failed: list[stow.Rejected]
+    commit: str | None  # None when nothing new was stored
+
+
+_INDEXED: _Lru[tuple[int, str], bool] = _Lru(10_000)
+_INSTANCES: _Lru[tuple[int, str, str], Instance] = _Lru(100_000)  # (dataset, commit, SOP UID)
+_LAYOUTS: _Lru[str, PixelLayout] = _Lru(10_000)  # by blob
+_INDEXING = threading.Lock()  # one on-demand indexing at a time in this process
+
+
+def version(platform: Platform, dataset_id: int, dataset: str, commit_id: str) -> CommitRef:
+    """A version whose files are all in the index with the current extractor's metadata."""
+    ref = CommitRef(dataset_id, dataset, commit_id)
+    if _INDEXED.get((dataset_id, commit_id)) is None:
+        with _INDEXING:
+            if not _indexed(platform, ref):
+                imaging.index_metadata(platform, LocalExecutor(), ref)  # incremental by blob
+        _INDEXED.put((dataset_id, commit_id), True)
+    return ref
+
+
+def _indexed(platform: Platform, ref: CommitRef) -> bool:
+    scope = (CommitFile.dataset_id == ref.dataset_id, CommitFile.commit_id == ref.commit_id)
+    stale = or_(ImagingFile.blob.is_(None), ImagingFile.extractor != EXTRACTOR_VERSION)
+    with platform.sessions() as session:
+        listed = session.scalar(select(CommitFile.path).where(*scope).limit(1))
+        outdated = session.scalar(
+            select(CommitFile.path)
+            .outerjoin(ImagingFile, ImagingFile.blob == CommitFile.blob)
+            .where(*scope, stale)
+            .limit(1)
+        )
+    return listed is not None and outdated is None
+
+
+def search(
+    platform: Platform,
+    ref: CommitRef,
+    level: qido.Level,
+    query: qido.Query,
+    urls: dicomjson.Urls,
+    *,
+    study: str | None = None,
+    series: str | None = None,
+) -> list[dict[str, Any]]:
+    """QIDO-RS results as DICOM JSON; ``study`` and ``series`` are the ones the URL names."""
+    records = _records(platform, ref, (study,) if study else query.uids("StudyInstanceUID"))
+    if series:
+        records = [r for r in records if r["SeriesInstanceUID"] == series]
+    fixed = frozenset(lvl for lvl, uid in ((qido.Level.STUDY, study), (qido.Level.SERIES, series)) if uid)
+    found = qido.search(records, level, query, fixed=fixed)
+    return [dicomjson.attributes({**item, "RetrieveURL": _retrieve_url(urls, level, item)}) for item in found]
+
+
+def _retrieve_url(urls: dicomjson.Urls, level: qido.Level, item: qido.Record) -> str:
+    study = item["StudyInstanceUID"]
+    if level is qido.Level.STUDY:
+        return urls.study(study)
+    if level is qido.Level.SERIES:
+        return urls.series(study, item["SeriesInstanceUID"])
+    return urls.instance(study, item["SeriesInstanceUID"], item["SOPInstanceUID"])
+
+
+def _records(platform: Platform, ref: CommitRef, studies: Sequence[str] | None) -> list[dict[str, Any]]:
+    stmt = (
+        select(ImagingFile.attributes)
+        .join(CommitFile, CommitFile.blob == ImagingFile.blob)
+        .where(
+            CommitFile.dataset_id == ref.dataset_id,
+            CommitFile.commit_id == ref.commit_id,
+            ImagingFile.kind == "dicom",
+        )
+    )
+    if studies is not None:
+        stmt = stmt.where(ImagingFile.study_uid.in_(studies))
+    with platform.sessions() as session:
+        return [qido.record(json.loads(text)) for text in session.scalars(stmt)]
+
+
+def instances(platform: Platform, ref: CommitRef, study: str, series: str | None = None) -> list[Instance]:
+    """A study's or series' instances at a version, series by series."""
+    found = _instances(platform, ref, study, series)
+    if not found:
+        scope = f"series {series} of study {study}" if series else f"study {study}"
+        raise NotFound(f"no {scope} at this version")
+    return found
+
+
+def _instances(platform: Platform, ref: CommitRef, study: str, series: str | None) -> list[Instance]:
+    stmt = (
+        select(
+            ImagingFile.study_uid,
+            ImagingFile.series_uid,
+            ImagingFile.sop_uid,
+            CommitFile.path,
+            CommitFile.blob,
+            BlobRow.size,
+        )
+        .join(ImagingFile, ImagingFile.blob == CommitFile.blob)
+        .join(BlobRow, BlobRow.id == CommitFile.blob)
+        .where(
+            CommitFile.dataset_id == ref.dataset_id,
+            CommitFile.commit_id == ref.commit_id,
+            ImagingFile.kind == "dicom",
+            ImagingFile.study_uid == study,
+        )
+        .order_by(ImagingFile.series_uid, CommitFile.path)
+    )
+    if series is not None:
+        stmt = stmt.where(ImagingFile.series_uid == series)
+    with platform.sessions() as session:
+        rows = session.execute(stmt).all()
+    found: dict[str, Instance] = {}
+    for row in rows:
+        if row.sop_uid and row.series_uid and row.sop_uid not in found:
+            found[row.sop_uid] = Instance(study, row.series_uid, row.sop_uid, row.path, row.blob, row.size)
+            _INSTANCES.put((ref.dataset_id, ref.commit_id, row.sop_uid), found[row.sop_uid])
+    return list(found.values())
+
+
+def instance(platform: Platform, ref: CommitRef, study: str, series: str, sop: str) -> Instance:
+    """One instance; a miss loads (and caches) its whole series, which a viewer reads next."""
+    found = _INSTANCES.get((ref.dataset_id, ref.commit_id, sop))
+    if found is None:
+        found = next((i for i in _instances(platform, ref, study, series) if i.sop == sop), None)
+    if found is None or (found.study, found.series) != (study, series):
+        raise NotFound(f"no instance {sop} in series {series} of study {study} at this version")
+    return found
+
+
+def middle_instance(platform: Platform, ref: CommitRef, study: str, series: str) -> Instance:
+    """The instance in the middle of the anatomy, by the series' geometric order where known."""
+    by_path = {i.path: i for i in instances(platform, ref, study, series)}
+    ordered: list[str] = next(
+        (json.loads(row.members) for row in imaging.series(platform, ref) if row.series_key == series), []
+    )
+    paths = [path for path in ordered if path in by_path] or sorted(by_path)
+    return by_path[paths[len(paths) // 2]]
+
+
+def read(platform: Platform, item: Instance) -> Iterator[bytes]:
+    """The stored Part-10 bytes, as they were stored, chunk by chunk."""
+    return BlobStore(platform.store).open(BlobId(item.blob))
+
+
+def _open(platform: Platform, item: Instance) -> BinaryIO:
+    return open_object(platform.store, blob_key(BlobId(item.blob)), item.size)
+
+
+def metadata(platform: Platform, items: Sequence[Instance], urls: dicomjson.Urls) -> list[dict[str, Any]]:
+    """Each instance's full header as DICOM JSON, bulk data and pixel data by reference."""
+    out = []
+    for item in items:
+        with _open(platform, item) as stream:
+            ds, layout = read_header(stream, item.path)
+        if layout is not None:
+            _LAYOUTS.put(item.blob, layout)
+        pixel = (layout.tag, layout.vr) if layout else None
+        found = dicomjson.header(ds, urls.bulkdata(item.study, item.series, item.sop), pixel=pixel)
+        syntax = dicomjson.attributes({"AvailableTransferSyntaxUID": ds.file_meta.get("TransferSyntaxUID")})
+        out.append(dict(sorted({**found, **syntax}.items())))
+    return out
+
+
+def _layout(platform: Platform, item: Instance, numbers: Sequence[int]) -> PixelLayout:
+    """Where the instance's pixel data is, once ``numbers`` (from 1) are known to be its frames."""
+    layout = _LAYOUTS.get(item.blob)
+    if layout is None:
+        with _open(platform, item) as stream:
+            _, found = read_header(stream, item.path)
+        if found is None:
+            raise NotFound(f"instance {item.sop} has no pixel data")
+        _LAYOUTS.put(item.blob, layout := found)
+    beyond = [n for n in numbers if n > layout.frames]
+    if beyond:
+        raise NotFound(f"instance {item.sop} has {layout.frames} frame(s): there is no frame {beyond[0]}")
+    return layout
+
+
+def frames(platform: Platform, item: Instance, numbers: Sequence[int]) -> list[bytes]:
+    """Frames (numbered from 1) as native little-endian bytes; in-place frames by ranged reads."""
+    layout = _layout(platform, item, numbers)
+    spans = [span for n in numbers if (span := layout.frame_range(n - 1)) is not None]
+    if len(spans) == len(numbers):
+        key = blob_key(BlobId(item.blob))
+        return [b"".join(platform.store.get(key, start, end)) for start, end in spans]
+    with _open(platform, item) as stream:
+        return decode_frames(stream, item.path, [n - 1 for n in numbers])
+
+
+def bulkdata(platform: Platform, item: Instance, path: str) -> list[bytes]:
+    """What a metadata BulkDataURI names: every frame for the pixel data, else the one value."""
+    path = path.upper().strip("/")
+    layout = _LAYOUTS.get(item.blob)
+    if layout is None or path != f"{layout.tag:08X}":
+        with _open(platform, item) as stream:
+            ds, layout = read_header(stream, item.path)
+        if layout is None or path != f"{layout.tag:08X}":
+            return [dicomjson.bulk_value(ds, path)]
+    return frames(platform, item, range(1, layout.frames + 1))
+
+
+def rendered(platform: Platform, item: Instance, frame: int, rendering: Rendering) -> bytes:
+    """Frame ``frame`` (from 1) as a PNG or JPEG."""
+    _layout(platform, item, [frame])
+    with _open(platform, item) as stream:
+        return render(stream, item.path, frame - 1, rendering)
+
+
+def require_branch(repo: Repository, ref: str) -> None:
+    """STOW-RS adds a commit, which only a branch can take."""
+    if repo.stores.refs.get(ref, RefKind.BRANCH) is not None:
+        return
+    if repo.stores.refs.get(ref, RefKind.TAG) is not None:
+        raise InvalidInput(f"{ref!r} is a tag, which never moves: store instances into a branch")
+    raise NotFound(f"no branch {ref!r}: STOW-RS stores instances into a branch")
+
+
+def store(
+    platform: Platform,
+    dataset_id: int,
+    branch: str,
+    author: str,
+    parts: Sequence[BinaryIO],
+    study: str | None,
+) -> StowOutcome:
+    """Every acceptable part as one new commit on ``branch``, indexed before this returns so that
+    a search right after finds it. An instance already there with the same bytes counts as
+    stored; with other bytes it fails (a correction is a new SOP Instance UID)."""
+    verdicts = [stow.check(part, f"part {number}", study) for number, part in enumerate(parts, 1)]
+    stored: list[stow.Accepted] = []
+    failed = [v for v in verdicts if isinstance(v, stow.Rejected)]
+    with platform.sessions.begin() as session:
+        dataset = session.get_one(Dataset, dataset_id)
+        repo = datasets.repository(session, dataset)
+        head = repo.resolve(repo.get_ref(branch, RefKind.BRANCH).commit)
+        changes = ChangeSet()
+        for part, verdict in zip(parts, verdicts, strict=True):
+            if isinstance(verdict, stow.Rejected):
+                continue
+            blob, size = blobs.upload(session, platform, part)
+            present = changes.puts.get(verdict.path) or repo.tree.get(head.tree, verdict.path)
+            if present is not None and present.blob != blob:
+                detail = f"SOP Instance {verdict.sop} is stored already, with other content"
+                failed.append(stow.Rejected(verdict.sop_class, verdict.sop, stow.DUPLICATE, detail))
+                continue
+            if present is None:
+                changes.put(Entry(verdict.path, blob, size, DICOM))
+            stored.append(verdict)
+        commit = None
+        if changes:
+            message = f"STOW-RS: {len(changes.puts)} instances"
+            commit = repo.commit(branch, changes, author=author, message=message)
+        name = f"{dataset.owner}/{dataset.name}"
+    if commit is not None:
+        version(platform, dataset_id, name, commit.id)
+    return StowOutcome(stored, failed, commit.id if commit else None)

@@ -1,0 +1,123 @@
+"""multipart/related bodies (RFC 2387) as DICOMweb uses them: written part by part while the
+parts are still being read from storage, and read with each part spooled to its own
+temporary file, so that neither a study going out nor one coming in is held in memory."""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import Iterable, Iterator
+from typing import Any, BinaryIO, cast
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from imagehub.core.errors import ImageHubError, InvalidInput
+from imagehub_api.errors import UploadTooLarge
+
+SPOOL_IN_MEMORY = 8 * 1024 * 1024
+Part = tuple[str, Iterable[bytes]]  # Content-Type, body chunks
+
+
+class UnsupportedMediaType(ImageHubError):
+    """The body is not the multipart/related type the route takes (answered with 415)."""
+
+    def response(self) -> JSONResponse:
+        return JSONResponse({"error": type(self).__name__, "detail": str(self)}, status_code=415)
+
+
+def encode(parts: Iterable[Part], boundary: str) -> Iterator[bytes]:
+    """The body, a part's chunks passed on as they come: nothing is joined or buffered here."""
+    for content_type, chunks in parts:
+        yield f"--{boundary}\r\nContent-Type: {content_type}\r\n\r\n".encode()
+        yield from chunks
+        yield b"\r\n"
+    yield f"--{boundary}--\r\n".encode()
+
+
+def response(parts: Iterable[Part], part_type: str) -> StreamingResponse:
+    """A multipart/related response whose parts are produced only as the client reads them."""
+    boundary = uuid.uuid4().hex
+    media_type = f'multipart/related; type="{part_type}"; boundary={boundary}'
+    return StreamingResponse(encode(parts, boundary), media_type=media_type)
+
+
+async def read(request: Request, part_type: str, cap: int) -> list[BinaryIO]:
+    """The parts of a multipart/related body of ``part_type``, each in a spooled temporary file
+    (the caller closes them); at most ``cap`` bytes in all."""
+    header = request.headers.get("content-type", "")
+    media, options = parse_options_header(header)
+    declared = options.get(b"type", part_type.encode()).decode("latin-1").lower()
+    if media != b"multipart/related" or declared != part_type:
+        raise UnsupportedMediaType(
+            f'send multipart/related; type="{part_type}", not {header or "no Content-Type"!r}'
+        )
+    boundary = options.get(b"boundary")
+    if not boundary:
+        raise InvalidInput("the multipart/related Content-Type has no boundary parameter")
+    reader = _Parts(part_type)
+    parser = MultipartParser(boundary, reader.callbacks())  # type: ignore[arg-type]
+    received = 0
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > cap:
+                raise UploadTooLarge(f"upload exceeds the {cap}-byte limit")
+            parser.write(chunk)
+        parser.finalize()
+    except MultipartParseError as error:
+        reader.close()
+        raise InvalidInput(f"malformed multipart/related body: {error}") from error
+    except BaseException:
+        reader.close()
+        raise
+    if not reader.parts:
+        raise InvalidInput("the multipart/related body has no parts")
+    return reader.parts
+
+
+class _Parts:
+    """Callbacks for python-multipart's streaming parser: one spooled file per part."""
+
+    def __init__(self, part_type: str) -> None:
+        self.part_type = part_type
+        self.parts: list[BinaryIO] = []
+        self._field = b""
+        self._value = b""
+        self._headers: dict[bytes, bytes] = {}
+
+    def callbacks(self) -> dict[str, Any]:
+        return {
+            "on_part_begin": self._begin,
+            "on_header_field": lambda data, start, end: self._append("_field", data[start:end]),
+            "on_header_value": lambda data, start, end: self._append("_value", data[start:end]),
+            "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished,
+            "on_part_data": lambda data, start, end: self.parts[-1].write(data[start:end]),
+            "on_part_end": lambda: self.parts[-1].seek(0),
+        }
+
+    def _append(self, name: str, data: bytes) -> None:
+        setattr(self, name, getattr(self, name) + data)
+
+    def _begin(self) -> None:
+        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - closed by the caller
+        self.parts.append(cast(BinaryIO, spool))
+        self._headers = {}
+
+    def _header_end(self) -> None:
+        self._headers[self._field.strip().lower()] = self._value.strip()
+        self._field = self._value = b""
+
+    def _headers_finished(self) -> None:
+        media, _ = parse_options_header(self._headers.get(b"content-type", self.part_type.encode()))
+        if media.decode("latin-1").lower() != self.part_type:
+            raise UnsupportedMediaType(
+                f"part {len(self.parts)} is {media.decode('latin-1')!r}, not {self.part_type}"
+            )
+
+    def close(self) -> None:
+        for part in self.parts:
+            part.close()

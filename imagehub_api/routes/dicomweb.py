@@ -1,0 +1,407 @@
+"""DICOMweb (QIDO-RS, WADO-RS, STOW-RS) over any version of a dataset, so that viewers and
+PACS tools work on it unchanged: the service root is ``.../refs/{ref}/dicomweb``.
+
+Reads need the read role and pass the PHI gate like every other read of ``ref``; every
+image served is audited once per request. Stores need the write role and add one commit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from sqlalchemy.orm import Session
+
+from imagehub.core.imaging import dicomjson, qido, stow
+from imagehub.core.imaging.frames import parse_frame_list
+from imagehub.core.imaging.render import ImageFormat, Rendering, parse_viewport, parse_window
+from imagehub.services import dicomweb
+from imagehub.services.imaging import CommitRef
+from imagehub_api import multipart
+from imagehub_api.deps import DatasetContext, DatasetDep, PlatformDep, SessionDep
+from imagehub_api.security import Policy, client_ip, requires
+
+router = APIRouter(prefix="/api/v1/datasets/{owner}/{name}/refs/{ref}/dicomweb", tags=["dicomweb"])
+DICOM_JSON = "application/dicom+json"
+DICOM = "application/dicom"
+FRAME = "application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1"  # explicit VR little endian
+INSTANCE = "/studies/{study}/series/{series}/instances/{sop}"
+Window = Query(None, description="center,width[,linear]; default: the header's (CT) or the values'")
+Viewport = Query(None, description="width,height to fit the image in")
+
+
+def _version(ctx: DatasetContext, platform: PlatformDep, ref: str) -> CommitRef:
+    return dicomweb.version(platform, ctx.dataset.id, ctx.full_name, ctx.repo.resolve(ref).id)
+
+
+def _urls(request: Request, ctx: DatasetContext, ref: str) -> dicomjson.Urls:
+    base = str(request.base_url).rstrip("/")
+    return dicomjson.Urls(f"{base}/api/v1/datasets/{ctx.full_name}/refs/{quote(ref, safe='')}/dicomweb")
+
+
+def _json(body: Any, status_code: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status_code, media_type=DICOM_JSON)
+
+
+def _viewed(
+    ctx: DatasetContext, session: Session, request: Request, ref: str, uid: str, **details: Any
+) -> None:
+    ctx.record(session, "image.view", ref=ref, object=uid, ip=client_ip(request), details=details)
+
+
+# -- QIDO-RS ------------------------------------------------------------------------------------
+def _search(
+    ctx: DatasetContext,
+    platform: PlatformDep,
+    request: Request,
+    ref: str,
+    level: qido.Level,
+    study: str | None = None,
+    series: str | None = None,
+) -> JSONResponse:
+    query = qido.parse_query(request.query_params.multi_items())
+    version = _version(ctx, platform, ref)
+    urls = _urls(request, ctx, ref)
+    return _json(dicomweb.search(platform, version, level, query, urls, study=study, series=series))
+
+
+@router.get("/studies", operation_id="dicomweb-search-studies")
+@requires(Policy.DATASET_READ)
+def search_studies(ctx: DatasetDep, platform: PlatformDep, request: Request, ref: str) -> JSONResponse:
+    """QIDO-RS: studies matching the query (PatientID, PatientName, StudyDate...)."""
+    return _search(ctx, platform, request, ref, qido.Level.STUDY)
+
+
+@router.get("/series", operation_id="dicomweb-search-series")
+@requires(Policy.DATASET_READ)
+def search_series(ctx: DatasetDep, platform: PlatformDep, request: Request, ref: str) -> JSONResponse:
+    return _search(ctx, platform, request, ref, qido.Level.SERIES)
+
+
+@router.get("/studies/{study}/series", operation_id="dicomweb-search-study-series")
+@requires(Policy.DATASET_READ)
+def search_study_series(
+    ctx: DatasetDep, platform: PlatformDep, request: Request, ref: str, study: str
+) -> JSONResponse:
+    return _search(ctx, platform, request, ref, qido.Level.SERIES, study)
+
+
+@router.get("/instances", operation_id="dicomweb-search-instances")
+@requires(Policy.DATASET_READ)
+def search_instances(ctx: DatasetDep, platform: PlatformDep, request: Request, ref: str) -> JSONResponse:
+    return _search(ctx, platform, request, ref, qido.Level.INSTANCE)
+
+
+@router.get("/studies/{study}/instances", operation_id="dicomweb-search-study-instances")
+@requires(Policy.DATASET_READ)
+def search_study_instances(
+    ctx: DatasetDep, platform: PlatformDep, request: Request, ref: str, study: str
+) -> JSONResponse:
+    return _search(ctx, platform, request, ref, qido.Level.INSTANCE, study)
+
+
+@router.get("/studies/{study}/series/{series}/instances", operation_id="dicomweb-search-series-instances")
+@requires(Policy.DATASET_READ)
+def search_series_instances(
+    ctx: DatasetDep, platform: PlatformDep, request: Request, ref: str, study: str, series: str
+) -> JSONResponse:
+    return _search(ctx, platform, request, ref, qido.Level.INSTANCE, study, series)
+
+
+# -- WADO-RS: instances and metadata ----------------------------------------------------------------
+def _retrieve(
+    ctx: DatasetContext,
+    session: Session,
+    platform: PlatformDep,
+    request: Request,
+    ref: str,
+    study: str,
+    series: str | None = None,
+) -> StreamingResponse:
+    found = dicomweb.instances(platform, _version(ctx, platform, ref), study, series)
+    _viewed(ctx, session, request, ref, series or study, instances=len(found))
+    return multipart.response(((DICOM, dicomweb.read(platform, item)) for item in found), DICOM)
+
+
+@router.get("/studies/{study}", operation_id="dicomweb-retrieve-study")
+@requires(Policy.DATASET_READ)
+def retrieve_study(
+    ctx: DatasetDep, session: SessionDep, platform: PlatformDep, request: Request, ref: str, study: str
+) -> StreamingResponse:
+    """WADO-RS: every instance of a study, as stored, streamed as multipart/related."""
+    return _retrieve(ctx, session, platform, request, ref, study)
+
+
+@router.get("/studies/{study}/series/{series}", operation_id="dicomweb-retrieve-series")
+@requires(Policy.DATASET_READ)
+def retrieve_series(
+    ctx: DatasetDep,
+    session: SessionDep,
+    platform: PlatformDep,
+    request: Request,
+    ref: str,
+    study: str,
+    series: str,
+) -> StreamingResponse:
+    return _retrieve(ctx, session, platform, request, ref, study, series)
+
+
+@router.get(INSTANCE, operation_id="dicomweb-retrieve-instance")
+@requires(Policy.DATASET_READ)
+def retrieve_instance(
+    ctx: DatasetDep,
+    session: SessionDep,
+    platform: PlatformDep,
+    request: Request,
+    ref: str,
+    study: str,
+    series: str,
+    sop: str,
+) -> StreamingResponse:
+    item = dicomweb.instance(platform, _version(ctx, platform, ref), study, series, sop)
+    _viewed(ctx, session, request, ref, sop, path=item.path)
+    return multipart.response([(DICOM, dicomweb.read(platform, item))], DICOM)
+
+
+def _metadata(
+    ctx: DatasetContext,
+    session: Session,
+    platform: PlatformDep,
+    request: Request,
+    ref: str,
+    study: str,
+    series: str | None = None,
+    sop: str | None = None,
+) -> JSONResponse:
+    version = _version(ctx, platform, ref)
+    if sop is not None and series is not None:
+        found = [dicomweb.instance(platform, version, study, series, sop)]
+    else:
+        found = dicomweb.instances(platform, version, study, series)
+    body = dicomweb.metadata(platform, found, _urls(request, ctx, ref))
+    _viewed(ctx, session, request, ref, sop or series or study, metadata=len(found))
+    return _json(body)
+
+
+@router.get("/studies/{study}/metadata", operation_id="dicomweb-retrieve-study-metadata")
+@requires(Policy.DATASET_READ)
+def study_metadata(
+    ctx: DatasetDep, session: SessionDep, platform: PlatformDep, request: Request, ref: str, study: str
+) -> JSONResponse:
+    """WADO-RS: the full header of every instance of a study; bulk and pixel data by BulkDataURI."""
+    return _metadata(ctx, session, platform, request, ref, study)
+
+
+@router.get("/studies/{study}/series/{series}/metadata", operation_id="dicomweb-retrieve-series-metadata")
+@requires(Policy.DATASET_READ)
+def series_metadata(
+    ctx: DatasetDep,
+    session: SessionDep,
+    platform: PlatformDep,
+    request: Request,
+    ref: str,
+    study: str,
+    series: str,
+) -> JSONResponse:
+    return _metadata(ctx, session, platform, request, ref, study, series)
+
+
+@router.get(f"{INSTANCE}/metadata", operation_id="dicomweb-retrieve-instance-metadata")
+@requires(Policy.DATASET_READ)
+def instance_metadata(
+    ctx: DatasetDep,
+    session: SessionDep,
+    platform: PlatformDep,
+    request: Request,
+    ref: str,
+    study: str,
+    series: str,
+    sop: str,
+) -> JSONResponse:
+    return _metadata(ctx, session, platform, request, ref, study, series, sop)
+
+
+# -- WADO-RS: frames, bulk data, rendered ----------------------------------------------------------
+@router.get(f"{INSTANCE}/frames/{{frames}}", operation_id="dicomweb-retrieve-frames")
+@requires(Policy.DATASET_READ)
+def retrieve_frames(
+    ctx: DatasetDep,
+    session: SessionDep,
+    platform: PlatformDep,
+    request: Request,
+    ref: str,
+    study: str,
+    series: str,
+    sop: str,
+    frames: str,
+) -> StreamingResponse:
+    """WADO-RS: frames (from 1, comma-separated) as native little-endian pixel bytes."""
+    numbers = parse_frame_list(frames)
+    item = dicomweb.instance(platform, _version(ctx, platform, ref), study, series, sop)
+    found = dicomweb.frames(platform, item, numbers)
+    _viewed(ctx, session, request, ref, sop, frames=frames)
+    return multipart.response([(FRAME, [data]) for data in found], "application/octet-stream")
+
+
+@router.get(f"{INSTANCE}/bulkdata/{{path:path}}", operation_id="dicomweb-retrieve-bulkdata")
+@requires(Policy.DATASET_READ)
+def retrieve_bulkdata(
+    ctx: DatasetDep,
+    session: SessionDep,
+    platform: PlatformDep,
+    request: Request,
+    ref: str,
+    study: str,
+    series: str,
+    sop: str,
+    path: str,
+) -> StreamingResponse:
+    """WADO-RS: the value a metadata BulkDataURI names (pixel data comes frame by frame)."""
+    item = dicomweb.instance(platform, _version(ctx, platform, ref), study, series, sop)
+    found = dicomweb.bulkdata(platform, item, path)
+    _viewed(ctx, session, request, ref, sop, bulkdata=path)
+    return multipart.response(
+        [("application/octet-stream", [data]) for data in found], "application/octet-stream"
+    )
+
+
+def _image_format(request: Request) -> ImageFormat:
+    """PNG unless the Accept header names JPEG before (or without) PNG."""
+    accept = request.headers.get("accept", "").lower()
+    jpeg, png = accept.find("image/jpeg"), accept.find("image/png")
+    return "jpeg" if jpeg >= 0 and (png < 0 or jpeg < png) else "png"
+
+
+def _rendered(
+    ctx: DatasetContext,
+    session: Session,
+    platform: PlatformDep,
+    request: Request,
+    ref: str,
+    item: dicomweb.Instance,
+    frame: int,
+    window: str | None,
+    viewport: str | None,
+) -> Response:
+    rendering = Rendering(
+        window=parse_window(window) if window else None,
+        viewport=parse_viewport(viewport) if viewport else None,
+        format=_image_format(request),
+    )
+    image = dicomweb.rendered(platform, item, frame, rendering)
+    _viewed(ctx, session, request, ref, item.sop, frame=frame, window=window or "", viewport=viewport or "")
+    return Response(image, media_type=f"image/{rendering.format}")
+
+
+@router.get(f"{INSTANCE}/rendered", operation_id="dicomweb-retrieve-instance-rendered")
+@requires(Policy.DATASET_READ)
+def instance_rendered(
+    ctx: DatasetDep,
+    session: SessionDep,
+    platform: PlatformDep,
+    request: Request,
+    ref: str,
+    study: str,
+    series: str,
+    sop: str,
+    window: str | None = Window,
+    viewport: str | None = Viewport,
+) -> Response:
+    """WADO-RS: the first frame as PNG (or JPEG when the Accept header asks for it)."""
+    item = dicomweb.instance(platform, _version(ctx, platform, ref), study, series, sop)
+    return _rendered(ctx, session, platform, request, ref, item, 1, window, viewport)
+
+
+@router.get(f"{INSTANCE}/frames/{{frame}}/rendered", operation_id="dicomweb-retrieve-frame-rendered")
+@requires(Policy.DATASET_READ)
+def frame_rendered(
+    ctx: DatasetDep,
+    session: SessionDep,
+    platform: PlatformDep,
+    request: Request,
+    ref: str,
+    study: str,
+    series: str,
+    sop: str,
+    frame: str,
+    window: str | None = Window,
+    viewport: str | None = Viewport,
+) -> Response:
+    numbers = parse_frame_list(frame)
+    item = dicomweb.instance(platform, _version(ctx, platform, ref), study, series, sop)
+    return _rendered(ctx, session, platform, request, ref, item, numbers[0], window, viewport)
+
+
+@router.get("/studies/{study}/series/{series}/rendered", operation_id="dicomweb-retrieve-series-rendered")
+@requires(Policy.DATASET_READ)
+def series_rendered(
+    ctx: DatasetDep,
+    session: SessionDep,
+    platform: PlatformDep,
+    request: Request,
+    ref: str,
+    study: str,
+    series: str,
+    window: str | None = Window,
+    viewport: str | None = Viewport,
+) -> Response:
+    """WADO-RS: the series' middle instance, by its geometric order."""
+    item = dicomweb.middle_instance(platform, _version(ctx, platform, ref), study, series)
+    return _rendered(ctx, session, platform, request, ref, item, 1, window, viewport)
+
+
+# -- STOW-RS --------------------------------------------------------------------------------------
+async def _store(
+    ctx: DatasetContext,
+    session: Session,
+    platform: PlatformDep,
+    request: Request,
+    ref: str,
+    study: str | None,
+) -> Response:
+    await run_in_threadpool(dicomweb.require_branch, ctx.repo, ref)
+    try:
+        parts = await multipart.read(request, DICOM, platform.settings.max_upload_bytes)
+    except multipart.UnsupportedMediaType as error:
+        return error.response()
+    try:
+        outcome = await run_in_threadpool(
+            dicomweb.store, platform, ctx.dataset.id, ref, ctx.actor, parts, study
+        )
+    finally:
+        for part in parts:
+            part.close()
+    details = {"stored": len(outcome.stored), "failed": len(outcome.failed), "commit": outcome.commit or ""}
+    await run_in_threadpool(
+        ctx.record,
+        session,
+        "dicomweb.store",
+        ref=ref,
+        object=study or "",
+        ip=client_ip(request),
+        details=details,
+    )
+    body = stow.response(_urls(request, ctx, ref), study, outcome.stored, outcome.failed)
+    status = 409 if not outcome.stored else 202 if outcome.failed else 200
+    return _json(body, status)
+
+
+@router.post("/studies", operation_id="dicomweb-store")
+@requires(Policy.DATASET_WRITE)
+async def store_instances(
+    ctx: DatasetDep, session: SessionDep, platform: PlatformDep, request: Request, ref: str
+) -> Response:
+    """STOW-RS: multipart/related; type="application/dicom" instances, as one commit on branch ``ref``."""
+    return await _store(ctx, session, platform, request, ref, None)
+
+
+@router.post("/studies/{study}", operation_id="dicomweb-store-study")
+@requires(Policy.DATASET_WRITE)
+async def store_study_instances(
+    ctx: DatasetDep, session: SessionDep, platform: PlatformDep, request: Request, ref: str, study: str
+) -> Response:
+    """STOW-RS into one study: instances of any other study fail (0xA900)."""
+    return await _store(ctx, session, platform, request, ref, study)

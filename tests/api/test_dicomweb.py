@@ -1,0 +1,319 @@
+"""DICOMweb (QIDO-RS, WADO-RS, STOW-RS) driven by the real dicomweb-client against a live server."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+import httpx
+import pydicom
+import pytest
+from dicomweb_client.api import DICOMwebClient
+from PIL import Image
+
+from imagehub.core.imaging.synthetic import ct_instance_bytes
+from imagehub.services import access, audit, datasets
+from imagehub.services.platform import Platform
+from imagehub_api.app import create_app
+from tests.support.accounts import bearer, make_user
+from tests.support.datasets import commit_files
+from tests.support.dicom_files import pydicom_file
+from tests.support.live_server import live_server
+
+DS = "/api/v1/datasets/lab/scans"
+OTHER_FILES = ["CT_small.dcm", "MR_small.dcm", "rtdose.dcm", "JPGExtended.dcm", "SC_rgb_rle_2frame.dcm"]
+
+
+def part10(ds: pydicom.Dataset) -> bytes:
+    """The bytes dicomweb-client sends for a data set (it encodes with ``dcmwrite``)."""
+    buffer = io.BytesIO()
+    pydicom.dcmwrite(buffer, ds)
+    return buffer.getvalue()
+
+
+def parts_of(response: httpx.Response) -> list[tuple[str, bytes]]:
+    """(Content-Type, body) of each part of a multipart/related response."""
+    boundary = response.headers["content-type"].split("boundary=")[1].encode()
+    chunks = response.content.split(b"--" + boundary)[1:-1]
+    parsed = []
+    for chunk in chunks:
+        head, _, body = chunk.partition(b"\r\n\r\n")
+        parsed.append((head.decode().split("Content-Type: ")[1], body[:-2]))
+    return parsed
+
+
+@dataclass
+class Hub:
+    base: str
+    token: str
+    platform: Platform
+
+    def client(self, ref: str = "main", token: str | None = None) -> DICOMwebClient:
+        return DICOMwebClient(url=f"{self.base}{DS}/refs/{ref}/dicomweb", headers=bearer(token or self.token))
+
+    def here(self, uri: str) -> str:
+        """``uri`` on this server: dicomweb-client sends a Host header without the port, so the
+        server's absolute URIs name port 80."""
+        return self.base + urlparse(uri).path
+
+    def http(self, token: str | None = None) -> httpx.Client:
+        return httpx.Client(
+            base_url=f"{self.base}{DS}/refs/main/dicomweb", headers=bearer(token or self.token)
+        )
+
+
+@pytest.fixture
+def hub(platform: Platform) -> Iterator[Hub]:
+    token = make_user(platform, "lab")
+    with platform.sessions.begin() as session:
+        datasets.create(session, owner="lab", name="scans", author="lab")
+    with live_server(create_app(platform)) as base:
+        yield Hub(base, token, platform)
+
+
+@pytest.fixture(scope="module")
+def ct_series() -> list[pydicom.Dataset]:
+    """Four 512x512 slices of one synthetic CT series."""
+    return [pydicom.dcmread(io.BytesIO(ct_instance_bytes(seed=11, slice_index=i))) for i in range(4)]
+
+
+@pytest.fixture(scope="module")
+def others() -> dict[str, pydicom.Dataset]:
+    """Single- and multi-frame, native and compressed (JPEG extended, RLE) files of pydicom's."""
+    return {name: pydicom.dcmread(pydicom_file(name)) for name in OTHER_FILES}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_store_search_and_retrieve(
+    hub: Hub, ct_series: list[pydicom.Dataset], others: dict[str, pydicom.Dataset]
+) -> None:
+    client = hub.client()
+    sent = [*ct_series, *others.values()]
+    stored = client.store_instances(sent)
+    assert len(stored.ReferencedSOPSequence) == len(sent)
+    assert "FailedSOPSequence" not in stored or not stored.FailedSOPSequence
+    ct = ct_series[0]
+
+    # QIDO-RS: studies by patient, name wildcards, date ranges, pages
+    studies = client.search_for_studies()
+    assert len(studies) == len({ds.StudyInstanceUID for ds in sent})
+    found = client.search_for_studies(search_filters={"PatientID": ct.PatientID})
+    assert [s["0020000D"]["Value"][0] for s in found] == [ct.StudyInstanceUID]
+    study = pydicom.Dataset.from_json(found[0])
+    assert (study.NumberOfStudyRelatedSeries, study.NumberOfStudyRelatedInstances) == (1, 4)
+    assert study.ModalitiesInStudy == "CT"
+    assert str(study.PatientName) == str(ct.PatientName)
+    assert study.RetrieveURL.endswith(f"/refs/main/dicomweb/studies/{ct.StudyInstanceUID}")
+    family = str(ct.PatientName).split("^")[0]
+    by_name = client.search_for_studies(search_filters={"PatientName": f"{family.lower()[:3]}*"})
+    assert ct.StudyInstanceUID in [s["0020000D"]["Value"][0] for s in by_name]
+    in_2004 = client.search_for_studies(search_filters={"StudyDate": "20040101-20041231"})
+    assert {s["00080020"]["Value"][0][:4] for s in in_2004} == {"2004"}
+    assert len(in_2004) == 3  # CT_small, MR_small and JPGExtended; the others are from other years
+    paged = [client.search_for_studies(offset=n, limit=2) for n in (0, 2, 4)]
+    assert [s["0020000D"] for page in paged for s in page] == [s["0020000D"] for s in studies]
+
+    # QIDO-RS: series and instances, with the study attributes a search of all series returns
+    series = client.search_for_series(search_filters={"Modality": "CT"})
+    assert {s["0020000E"]["Value"][0] for s in series} == {
+        ct.SeriesInstanceUID,
+        others["CT_small.dcm"].SeriesInstanceUID,
+    }
+    assert all("00100010" in s for s in series)
+    instances = client.search_for_instances(
+        ct.StudyInstanceUID, ct.SeriesInstanceUID, fields=["BodyPartExamined"]
+    )
+    assert [i["00080018"]["Value"][0] for i in instances] == [ds.SOPInstanceUID for ds in ct_series]
+    assert instances[0]["00280010"]["Value"] == [512]
+    with hub.http() as http:
+        bad = http.get("/studies", params={"PatientAge": "042Y"})
+        assert bad.status_code == 400
+        assert "cannot search on PatientAge" in bad.json()["detail"]
+        assert (
+            http.get("/studies", params={"Foo": "1"}).json()["detail"].startswith("unknown query key 'Foo'")
+        )
+
+    # WADO-RS: the stored bytes, unchanged
+    retrieved = client.retrieve_instance(ct.StudyInstanceUID, ct.SeriesInstanceUID, ct.SOPInstanceUID)
+    assert retrieved.PixelData == ct.PixelData
+    with hub.http() as http:
+        response = http.get(
+            f"/studies/{ct.StudyInstanceUID}/series/{ct.SeriesInstanceUID}/instances/{ct.SOPInstanceUID}"
+        )
+        assert response.headers["content-type"].startswith('multipart/related; type="application/dicom"')
+        assert parts_of(response) == [("application/dicom", part10(ct))]
+    whole = client.retrieve_series(ct.StudyInstanceUID, ct.SeriesInstanceUID)
+    assert sorted(ds.SOPInstanceUID for ds in whole) == sorted(ds.SOPInstanceUID for ds in ct_series)
+
+    # WADO-RS: metadata, with pixel and other bulk data by reference
+    metadata = client.retrieve_series_metadata(ct.StudyInstanceUID, ct.SeriesInstanceUID)
+    assert len(metadata) == 4
+    assert all(m["7FE00010"]["BulkDataURI"].endswith("/bulkdata/7FE00010") for m in metadata)
+    small = others["CT_small.dcm"]
+    header = client.retrieve_instance_metadata(
+        small.StudyInstanceUID, small.SeriesInstanceUID, small.SOPInstanceUID
+    )
+    private = hub.here(header["00431029"]["BulkDataURI"])  # 2 KiB of private OB data
+    assert client.retrieve_bulkdata(private) == [small[0x00431029].value]
+    assert client.retrieve_bulkdata(hub.here(header["7FE00010"]["BulkDataURI"])) == [small.PixelData]
+
+    # WADO-RS: frames as native little-endian bytes, decoded when the file is compressed
+    def frames(ds: pydicom.Dataset, numbers: list[int]) -> list[bytes]:
+        return client.retrieve_instance_frames(
+            ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID, numbers
+        )
+
+    assert frames(ct, [1]) == [ct.PixelData]
+    dose = others["rtdose.dcm"]
+    size = len(dose.PixelData) // 15
+    assert frames(dose, [15, 2]) == [dose.PixelData[14 * size :], dose.PixelData[size : 2 * size]]
+    jpeg = others["JPGExtended.dcm"]
+    assert frames(jpeg, [1]) == [jpeg.pixel_array.astype("<u2").tobytes()]
+    rle = others["SC_rgb_rle_2frame.dcm"]
+    assert frames(rle, [2]) == [rle.pixel_array[1].tobytes()]
+    with hub.http() as http:
+        url = f"/studies/{dose.StudyInstanceUID}/series/{dose.SeriesInstanceUID}"
+        url += f"/instances/{dose.SOPInstanceUID}"
+        frame = http.get(f"{url}/frames/3")
+        assert parts_of(frame) == [
+            (
+                "application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1",
+                dose.PixelData[2 * size : 3 * size],
+            )
+        ]
+        beyond = http.get(f"{url}/frames/16")
+        assert beyond.status_code == 404
+        assert "has 15 frame(s): there is no frame 16" in beyond.json()["detail"]
+        assert http.get(f"{url}/frames/0").status_code == 400
+
+    # WADO-RS: rendered images
+    png = client.retrieve_instance_rendered(ct.StudyInstanceUID, ct.SeriesInstanceUID, ct.SOPInstanceUID)
+    assert Image.open(io.BytesIO(png)).format == "PNG"
+    assert Image.open(io.BytesIO(png)).size == (512, 512)
+    with hub.http() as http:
+        url = f"/studies/{ct.StudyInstanceUID}/series/{ct.SeriesInstanceUID}"
+        jpeg_image = http.get(
+            f"{url}/instances/{ct.SOPInstanceUID}/frames/1/rendered",
+            params={"window": "40,400,linear", "viewport": "128,64"},
+            headers={"Accept": "image/jpeg"},
+        )
+        assert jpeg_image.headers["content-type"] == "image/jpeg"
+        assert Image.open(io.BytesIO(jpeg_image.content)).size == (64, 64)
+        middle = http.get(f"{url}/rendered", params={"viewport": "256,256"})
+        assert Image.open(io.BytesIO(middle.content)).size == (256, 256)
+        assert http.get(f"{url}/rendered", params={"window": "40,-1"}).status_code == 400
+
+    with hub.platform.sessions() as session:
+        viewed = audit.search(session, action="image.view", dataset="lab/scans", limit=1000)
+    assert len(viewed) == 15  # one per WADO request above that was answered with an image
+    assert {e.object for e in viewed} >= {ct.SOPInstanceUID, ct.SeriesInstanceUID, dose.SOPInstanceUID}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_a_stored_study_is_found_at_once_and_stored_again_without_a_commit(hub: Hub) -> None:
+    slices = [
+        pydicom.dcmread(io.BytesIO(ct_instance_bytes(seed=3, slice_index=i, rows=64, columns=64)))
+        for i in range(2)
+    ]
+    client = hub.client()
+    client.store_instances(slices)
+    found = client.search_for_instances(slices[0].StudyInstanceUID)
+    assert sorted(i["00080018"]["Value"][0] for i in found) == sorted(ds.SOPInstanceUID for ds in slices)
+    with hub.platform.sessions() as session:
+        repo = datasets.repository(session, datasets.get(session, owner="lab", name="scans"))
+        head = repo.resolve("main")
+        paths = [e.path for e in repo.list_objects("main")]
+    assert (head.message, head.author) == ("STOW-RS: 2 instances", "lab")
+    assert paths == sorted(
+        f"dicom/{ds.StudyInstanceUID}/{ds.SeriesInstanceUID}/{ds.SOPInstanceUID}.dcm" for ds in slices
+    )
+    again = client.store_instances(slices, study_instance_uid=slices[0].StudyInstanceUID)
+    assert len(again.ReferencedSOPSequence) == 2
+    with hub.platform.sessions() as session:
+        repo = datasets.repository(session, datasets.get(session, owner="lab", name="scans"))
+        assert repo.resolve("main").id == head.id
+        stores = audit.search(session, action="dicomweb.store", dataset="lab/scans")
+    assert [e.details["stored"] for e in stores] == [2, 2]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_version_committed_otherwise_is_indexed_on_first_search(hub: Hub) -> None:
+    small = pydicom.dcmread(pydicom_file("CT_small.dcm"))
+    commit_files(
+        hub.platform,
+        "lab",
+        "scans",
+        "main",
+        {"scans/ct.dcm": pydicom_file("CT_small.dcm").read_bytes(), "notes.txt": b"x"},
+    )
+    (study,) = hub.client().search_for_studies()
+    assert study["0020000D"]["Value"] == [small.StudyInstanceUID]
+    older = hub.client(ref="main~1").search_for_studies()
+    assert older == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_partial_failures_and_refusals(hub: Hub) -> None:
+    good = ct_instance_bytes(seed=5, rows=32, columns=32)
+    study = pydicom.dcmread(io.BytesIO(good)).StudyInstanceUID
+
+    def stow(
+        parts: list[bytes],
+        url: str = "/studies",
+        token: str | None = None,
+        content_type: str = "application/dicom",
+    ) -> httpx.Response:
+        body = (
+            b"".join(b"--XyZ\r\nContent-Type: application/dicom\r\n\r\n" + p + b"\r\n" for p in parts)
+            + b"--XyZ--\r\n"
+        )
+        headers = {"Content-Type": f'multipart/related; type="{content_type}"; boundary=XyZ'}
+        with hub.http(token) as http:
+            return http.post(url, content=body, headers=headers)
+
+    mixed = stow([good, b"not dicom at all" * 20])
+    assert mixed.status_code == 202
+    result = pydicom.Dataset.from_json(mixed.json())
+    assert [item.ReferencedSOPInstanceUID for item in result.ReferencedSOPSequence] == [
+        pydicom.dcmread(io.BytesIO(good)).SOPInstanceUID
+    ]
+    (failure,) = result.FailedSOPSequence
+    assert failure.FailureReason == 0xC000
+    assert "not a DICOM Part-10 file" in failure.ErrorComment
+    assert result.RetrieveURL.endswith(f"/studies/{study}")
+
+    other = stow([ct_instance_bytes(seed=6, rows=32, columns=32)], url=f"/studies/{study}")
+    assert other.status_code == 409  # none stored
+    assert pydicom.Dataset.from_json(other.json()).FailedSOPSequence[0].FailureReason == 0xA900
+    changed = pydicom.dcmread(io.BytesIO(good))
+    changed.PatientID = "SOMEONE-ELSE"
+    assert (
+        pydicom.Dataset.from_json(stow([part10(changed)]).json()).FailedSOPSequence[0].FailureReason == 0x0111
+    )
+    assert stow([good], content_type="application/dicom+json").status_code == 415
+
+    reader = make_user(hub.platform, "rita")
+    with hub.platform.sessions.begin() as session:
+        dataset = datasets.get(session, owner="lab", name="scans")
+        datasets.repository(session, dataset).create_tag("v1", "main")
+        datasets.repository(session, dataset).create_branch("raw", "main")
+        access.grant(session, dataset=dataset, role="read", actor="lab", username="rita")
+    with hub.http() as http:
+        tagged = http.post(f"{hub.base}{DS}/refs/v1/dicomweb/studies", content=b"")
+    assert tagged.status_code == 422
+    assert "'v1' is a tag" in tagged.json()["detail"]
+    assert stow([good], token=reader).status_code == 403  # read access does not store
+    stranger = make_user(hub.platform, "mallory")
+    with hub.http(stranger) as http:
+        assert http.get("/studies").status_code == 404
+    with httpx.Client(base_url=f"{hub.base}{DS}/refs/main/dicomweb") as anonymous:
+        assert anonymous.get("/studies").status_code == 401
+    with hub.http(reader) as http:
+        assert http.get("/studies").status_code == 200
+        raw = f"{hub.base}{DS}/refs/raw/dicomweb/studies"
+        assert http.get(raw).status_code == 403  # PHI branch: needs the admin role
+    with hub.http() as http:
+        assert http.get(raw).status_code == 428  # the owner states a purpose of use first
+        assert http.get(raw, headers={"X-Purpose-Of-Use": "QA"}).status_code == 200

@@ -1,0 +1,155 @@
+"""QIDO-RS query parsing and matching over plain instance records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from imagehub.core.imaging import InstanceMetadata, inspect
+from imagehub.core.imaging.qido import InvalidQuery, Level, Query, parse_query, record, return_keys, search
+from imagehub.core.imaging.synthetic import ct_instance_bytes
+
+
+def instance(study: str, series: str, sop: str, **values: Any) -> dict[str, Any]:
+    base = {
+        "StudyInstanceUID": study,
+        "SeriesInstanceUID": series,
+        "SOPInstanceUID": sop,
+        "PatientName": "DOE^JANE",
+        "PatientID": "P1",
+        "StudyDate": "20240312",
+        "StudyTime": "093000",
+        "Modality": "CT",
+        "SeriesNumber": 1,
+        "InstanceNumber": 1,
+    }
+    return {**base, **values}
+
+
+RECORDS = [
+    instance("1.1", "1.1.1", "1.1.1.1", InstanceNumber=2),
+    instance("1.1", "1.1.1", "1.1.1.2", InstanceNumber=1),
+    instance("1.1", "1.1.2", "1.1.2.1", Modality="SR", SeriesNumber=2),
+    instance("1.2", "1.2.1", "1.2.1.1", PatientName="SMITH^JOHN", PatientID="P2", StudyDate="20230101"),
+    instance("1.3", "1.3.1", "1.3.1.1", PatientName="O'NEIL^ANN", StudyDate="20250601", Modality="MR"),
+]
+
+
+def uids(results: list[dict[str, Any]], keyword: str) -> list[str]:
+    return [r[keyword] for r in results]
+
+
+def find(level: Level, pairs: list[tuple[str, str]], **kwargs: Any) -> list[dict[str, Any]]:
+    return search(RECORDS, level, parse_query(pairs), **kwargs)
+
+
+def test_studies_carry_the_required_keys_and_counts_of_their_instances() -> None:
+    studies = find(Level.STUDY, [])
+    assert uids(studies, "StudyInstanceUID") == ["1.2", "1.1", "1.3"]  # by study date
+    first = studies[1]
+    assert list(first) == return_keys(Level.STUDY, Query())
+    assert first["ModalitiesInStudy"] == ["CT", "SR"]
+    assert (first["NumberOfStudyRelatedSeries"], first["NumberOfStudyRelatedInstances"]) == (2, 3)
+
+
+@pytest.mark.parametrize(
+    ("pairs", "expected"),
+    [
+        ([("PatientID", "P2")], ["1.2"]),
+        ([("00100020", "P2")], ["1.2"]),  # by tag
+        ([("PatientName", "doe*")], ["1.1"]),  # wildcards match names case-insensitively
+        ([("PatientName", "?MITH^*")], ["1.2"]),
+        ([("PatientName", "O'NEIL^ANN")], ["1.3"]),
+        ([("StudyDate", "20240101-20241231")], ["1.1"]),
+        ([("StudyDate", "-20240101")], ["1.2"]),
+        ([("StudyDate", "20240312-")], ["1.1", "1.3"]),
+        ([("StudyDate", "20230101")], ["1.2"]),
+        ([("StudyInstanceUID", "1.2,1.3")], ["1.2", "1.3"]),
+        ([("StudyInstanceUID", "1.2"), ("StudyInstanceUID", "1.1")], ["1.2", "1.1"]),
+        ([("ModalitiesInStudy", "SR")], ["1.1"]),
+        ([("ModalitiesInStudy", "MR\\SR")], ["1.1", "1.3"]),
+        ([("Modality", "MR")], ["1.3"]),  # a series-level value finds the study holding it
+        ([("StudyTime", "0930-0931")], ["1.2", "1.1", "1.3"]),
+        ([("PatientID", "P2"), ("StudyDate", "20240312")], []),  # every filter must match
+        ([("PatientID", ""), ("fuzzymatching", "true")], ["1.2", "1.1", "1.3"]),  # empty: any value
+    ],
+)
+def test_study_matching(pairs: list[tuple[str, str]], expected: list[str]) -> None:
+    assert uids(find(Level.STUDY, pairs), "StudyInstanceUID") == expected
+
+
+def test_series_and_instances_are_ordered_by_number_and_scoped_by_the_url() -> None:
+    series = find(Level.SERIES, [], fixed=frozenset({Level.STUDY}))
+    assert uids(series, "SeriesInstanceUID") == ["1.2.1", "1.1.1", "1.1.2", "1.3.1"]
+    assert "PatientName" not in series[0]  # the URL fixed the study: only its UID comes back
+    assert series[1]["NumberOfSeriesRelatedInstances"] == 2
+    unscoped = find(Level.SERIES, [("SeriesNumber", "2")])
+    assert uids(unscoped, "SeriesInstanceUID") == ["1.1.2"]
+    assert unscoped[0]["PatientName"] == "DOE^JANE"  # a search of all series returns study attributes
+    instances = find(Level.INSTANCE, [("SeriesInstanceUID", "1.1.1")])
+    assert uids(instances, "SOPInstanceUID") == ["1.1.1.2", "1.1.1.1"]
+    assert instances[0]["Modality"] == "CT"
+
+
+def test_limit_offset_and_includefield() -> None:
+    every = uids(find(Level.INSTANCE, []), "SOPInstanceUID")
+    page = find(Level.INSTANCE, [("offset", "1"), ("limit", "2")])
+    assert uids(page, "SOPInstanceUID") == every[1:3]
+    assert find(Level.INSTANCE, [("offset", "9")]) == []
+    study = find(
+        Level.STUDY, [("includefield", "BodyPartExamined,00080060"), ("includefield", "SOPClassUID")]
+    )[0]
+    assert "BodyPartExamined" not in study  # a series attribute is not a study's to return
+    series = find(Level.SERIES, [("includefield", "BodyPartExamined")])[0]
+    assert "BodyPartExamined" in series
+    everything = find(Level.INSTANCE, [("includefield", "all")])[0]
+    assert {"BodyPartExamined", "NumberOfStudyRelatedInstances", "Rows"} <= set(everything)
+
+
+def test_duplicate_sop_instances_count_once() -> None:
+    twice = [*RECORDS, RECORDS[0]]
+    assert search(twice, Level.STUDY, Query())[1]["NumberOfStudyRelatedInstances"] == 3
+
+
+@pytest.mark.parametrize(
+    ("pairs", "message"),
+    [
+        ([("Nonsense", "1")], "unknown query key 'Nonsense'"),
+        ([("99999999", "1")], "unknown query key"),
+        ([("Manufacturer", "X")], "cannot search on Manufacturer"),
+        ([("NumberOfStudyRelatedInstances", "3")], "cannot search on NumberOfStudyRelatedInstances"),
+        ([("StudyDate", "2024-03-12")], "is not a YYYYMMDD value or range"),
+        ([("StudyDate", "-")], "give at least one end"),
+        ([("StudyDate", "2024*")], "is not a YYYYMMDD value or range"),
+        ([("SeriesNumber", "two")], "SeriesNumber must be a whole number"),
+        ([("limit", "-1")], "limit must be a whole number"),
+        ([("includefield", "NotAKeyword")], "unknown query key 'NotAKeyword'"),
+    ],
+)
+def test_bad_queries_say_what_is_wrong(pairs: list[tuple[str, str]], message: str) -> None:
+    with pytest.raises(InvalidQuery, match=message):
+        parse_query(pairs)
+
+
+def test_uid_filters_tell_the_caller_what_to_load() -> None:
+    query = parse_query([("StudyInstanceUID", "1.2,1.3"), ("StudyInstanceUID", "1.4")])
+    assert query.uids("StudyInstanceUID") == ("1.2", "1.3", "1.4")
+    assert query.uids("SeriesInstanceUID") is None
+
+
+def test_records_come_from_inspected_headers_with_study_attributes(tmp_path: Path) -> None:
+    path = tmp_path / "ct.dcm"
+    path.write_bytes(ct_instance_bytes(seed=5, rows=32, columns=32))
+    found = inspect(path, "ct.dcm")
+    assert isinstance(found, InstanceMetadata)
+    item = record(InstanceMetadata.from_dict(found.to_dict()).to_dict())
+    assert "^" in item["PatientName"]
+    assert len(item["StudyDate"]) == 8
+    assert item["AccessionNumber"].startswith("ACC")
+    assert item["ReferringPhysicianName"] == "HOUSE^GREGORY"
+    assert item["PatientSex"] in ("F", "M")
+    assert (len(item["PatientBirthDate"]), len(item["StudyTime"])) == (8, 6)
+    assert (item["StudyID"], item["StudyDescription"]) == ("1", "CT CHEST ABDOMEN WITH CONTRAST")
+    assert (item["Rows"], item["NumberOfFrames"], item["Modality"]) == (32, 1, "CT")
