@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 .PHONY: setup demo test lint bench clean
 
 setup: $(STAMP)
-	@scripts/setup.sh system
+	@scripts/setup.sh system viewer
 
 $(STAMP): pyproject.toml scripts/setup.sh
 	@scripts/setup.sh python

@@ -51,6 +51,14 @@ ROUTERS = (health, auth, datasets, refs, versions, imaging, dicomweb, deid, blob
 PORTAL = (session, explore, history, viewer, dataset)
 
 
+def _cache_policy(path: str) -> str:
+    """Hashed viewer chunks never change; other static files revalidate by ETag; everything
+    else may hold PHI and is never stored."""
+    if path.startswith("/static/viewer/assets/"):
+        return "public, max-age=31536000, immutable"
+    return "no-cache" if path.startswith("/static/") else "no-store"
+
+
 def create_app(platform: Platform) -> FastAPI:
     """Build the app around an assembled platform (tests pass their own)."""
 
@@ -91,9 +99,7 @@ def create_app(platform: Platform) -> FastAPI:
             response.headers["Content-Security-Policy"] = PAGE_CSP
         if platform.settings.secure_cookies:
             response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-        # Static files revalidate by ETag; everything else may hold PHI and is never cached.
-        default = "no-cache" if request.url.path.startswith("/static/") else "no-store"
-        response.headers.setdefault("Cache-Control", default)
+        response.headers.setdefault("Cache-Control", _cache_policy(request.url.path))
         return response
 
     # Holds only the OIDC state/nonce between redirect and callback, signed with the secret key.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Idempotent set-up used by the Makefile: Debian packages, the .venv, local services.
+# Idempotent set-up used by the Makefile: Debian packages, the .venv, local services, the viewer build.
 # Each step checks first and does nothing when already done, so a second run takes seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,11 +49,38 @@ postgres() {
   exit 1
 }
 
+viewer() {
+  # Browser viewer widgets (viewer/: TypeScript + Vite) -> imagehub_api/static/viewer/ and
+  # imagehub_api/static/vendor/htmx.min.js. Installs only when the lockfile changed, builds only
+  # when a source is newer than the output.
+  local dir=viewer out=imagehub_api/static/viewer/viewer.js stamp=viewer/node_modules/.imagehub-installed
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    echo "the viewer step needs Node.js (>= 20.19) and npm on PATH; install them (Debian: apt-get install nodejs npm)" >&2
+    exit 1
+  fi
+  if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+    echo "the viewer step needs Node.js >= 20.19 (Vite 8); found $(node --version)" >&2
+    exit 1
+  fi
+  # The stamp is written only after a successful `npm ci`, so an interrupted install is redone.
+  if [[ ! -f $stamp || $dir/package-lock.json -nt $stamp ]]; then
+    say "installing the viewer's npm packages"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    touch "$stamp"
+  fi
+  if [[ ! -f $out || ! -f imagehub_api/static/vendor/htmx.min.js ]] ||
+    [[ -n $(find "$dir/src" "$dir/package-lock.json" "$dir/vite.config.ts" "$dir"/tsconfig*.json -newer "$out" -print -quit) ]]; then
+    say "building the viewer widgets"
+    (cd "$dir" && npm run --silent build -- --logLevel warn)
+  fi
+}
+
 for step in "$@"; do
   case "$step" in
     system) system_packages ;;
     python) python_env ;;
     postgres) postgres ;;
+    viewer) viewer ;;
     *) echo "unknown step $step" >&2; exit 2 ;;
   esac
 done

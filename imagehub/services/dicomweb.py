@@ -83,6 +83,7 @@ class StowOutcome:
 _INDEXED: _Lru[tuple[int, str], bool] = _Lru(10_000)
 _INSTANCES: _Lru[tuple[int, str, str], Instance] = _Lru(100_000)  # (dataset, commit, SOP UID)
 _LAYOUTS: _Lru[str, PixelLayout] = _Lru(10_000)  # by blob
+_HEADERS: _Lru[tuple[str, str], dict[str, Any]] = _Lru(2_048)  # DICOM JSON by (blob, instance URL)
 _INDEXING = threading.Lock()  # one on-demand indexing at a time in this process
 
 
@@ -226,18 +227,31 @@ def _open(platform: Platform, item: Instance) -> BinaryIO:
 
 
 def metadata(platform: Platform, items: Sequence[Instance], urls: dicomjson.Urls) -> list[dict[str, Any]]:
-    """Each instance's full header as DICOM JSON, bulk data and pixel data by reference."""
+    """Each instance's full header as DICOM JSON, bulk data and pixel data by reference.
+
+    Kept per (content, URL) once built: viewers ask for a series' metadata every time it
+    is opened, and parsing every header again dominated the time to the first image.
+    """
     out = []
     for item in items:
-        with _open(platform, item) as stream:
-            ds, layout = read_header(stream, item.path)
-        if layout is not None:
-            _LAYOUTS.put(item.blob, layout)
-        pixel = (layout.tag, layout.vr) if layout else None
-        found = dicomjson.header(ds, urls.bulkdata(item.study, item.series, item.sop), pixel=pixel)
-        syntax = dicomjson.attributes({"AvailableTransferSyntaxUID": ds.file_meta.get("TransferSyntaxUID")})
-        out.append(dict(sorted({**found, **syntax}.items())))
+        key = (item.blob, urls.instance(item.study, item.series, item.sop))
+        cached = _HEADERS.get(key)
+        if cached is None:
+            cached = _instance_metadata(platform, item, urls)
+            _HEADERS.put(key, cached)
+        out.append(cached)
     return out
+
+
+def _instance_metadata(platform: Platform, item: Instance, urls: dicomjson.Urls) -> dict[str, Any]:
+    with _open(platform, item) as stream:
+        ds, layout = read_header(stream, item.path)
+    if layout is not None:
+        _LAYOUTS.put(item.blob, layout)
+    pixel = (layout.tag, layout.vr) if layout else None
+    found = dicomjson.header(ds, urls.bulkdata(item.study, item.series, item.sop), pixel=pixel)
+    syntax = dicomjson.attributes({"AvailableTransferSyntaxUID": ds.file_meta.get("TransferSyntaxUID")})
+    return dict(sorted({**found, **syntax}.items()))
 
 
 def _layout(platform: Platform, item: Instance, numbers: Sequence[int]) -> PixelLayout:

@@ -15,6 +15,7 @@ from imagehub.models.imaging import SeriesRow
 from imagehub.services import browse
 from imagehub_api.deps import DatasetContext, DatasetDep, PlatformDep, SessionDep
 from imagehub_api.security import Policy, requires
+from imagehub_api.web.assets import preloads
 from imagehub_api.web.dataset import frame, pipeline_panel
 from imagehub_api.web.render import page
 
@@ -56,15 +57,27 @@ def view(
     platform: PlatformDep,
     ref: str,
     series: str = Query(max_length=128),
+    view: str = Query("stack", pattern="^(stack|volume)$", alias="as"),
 ) -> HTMLResponse:
+    """One series; ``as=volume`` shows a DICOM series' NIfTI conversion in NiiVue instead."""
     commit = ctx.repo.resolve(ref)
     row = browse.series_row(session, ctx.dataset.id, commit.id, series)
     members: list[str] = json.loads(row.members)
+    shown = widget(ctx, commit, row)
+    if view == "volume" and shown["kind"] == "dicom":
+        if not shown["volume_url"]:
+            raise NotFound(
+                f"series {series!r} has no NIfTI conversion at {ref!r}: {row.nifti_error or 'not yet'}"
+            )
+        shown = {"kind": "nifti", "volume_url": shown["volume_url"], "volume_name": shown["volume_name"]}
     context = {
         **frame(ctx, "series", ref, commit),
         **pipeline_panel(ctx, session, platform, commit),
         "row": row,
-        "widget": widget(ctx, commit, row),
+        "widget": shown,
+        "preloads": preloads({shown["kind"]}),
+        "has_volume": row.kind == "dicom" and bool(row.nifti_key),
+        "view": view,
         "thumbnail": f"{api_root(ctx, commit)}/series/thumbnail?series_key={row.series_key}",
         "members": members[:MEMBERS_SHOWN],
         "more_members": max(0, len(members) - MEMBERS_SHOWN),
@@ -102,6 +115,7 @@ def view_compare(
         "left_ref": left,
         "right_ref": right,
         "series_key": series,
+        "preloads": preloads({"dicom"}),
         "sides": [
             ("before", left, _side(ctx, session, before, series)),
             ("after", right, _side(ctx, session, after, series)),

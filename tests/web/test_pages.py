@@ -10,7 +10,7 @@ import pytest
 
 from imagehub.services import audit, datasets
 from tests.support.accounts import PASSWORD
-from tests.web.conftest import Portal
+from tests.support.portal import Portal
 
 DS = "/lab/scans"
 
@@ -126,7 +126,10 @@ def test_viewer_page_mounts_the_dicom_widget_pinned_to_the_commit(portal: Portal
     assert "<img" in page
     assert "instance_metadata" in page
     assert "http://dagster.example:3000/assets/instance_metadata?partition=" in page
-    volume = _attrs(page, "viewer-volume")
+    assert f"?series={seeded.mr_series}&amp;as=volume" in page
+    as_volume = web.get(f"{DS}/view/main", params={"series": seeded.mr_series, "as": "volume"}).text
+    volume = _attrs(as_volume, "viewer-main")
+    assert volume["data-ih-viewer"] == "nifti"
     nifti = web.get(volume["data-volume-url"].replace("&amp;", "&"))
     assert nifti.status_code == 200
     assert nifti.content[:2] == b"\x1f\x8b"

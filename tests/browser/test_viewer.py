@@ -1,0 +1,156 @@
+"""The viewer widgets in a real browser: Cornerstone3D on our WADO-RS, NiiVue on NIfTI, sync, upload."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from playwright.sync_api import BrowserContext, Page
+
+from imagehub.services import datasets
+from tests.support.browser import artifacts_dir
+from tests.support.portal import Portal
+
+READY = 60_000  # ms; software WebGL on a loaded two-core machine is slow the first time
+
+
+def pixels(page: Page, selector: str, name: str, size: tuple[int, int] | None = None) -> np.ndarray:
+    """A screenshot of the element (kept as a CI artefact), as grey levels, optionally resized
+    so that viewports of slightly different widths can be compared."""
+    png = page.locator(selector).screenshot()
+    (artifacts_dir() / f"{name}.png").write_bytes(png)
+    image = Image.open(io.BytesIO(png)).convert("L")
+    return np.asarray(image.resize(size) if size else image, dtype=np.float32)
+
+
+def open_viewer(context: BrowserContext, url: str, element: str = "viewer-main") -> Page:
+    page = context.new_page()
+    page.goto(url)
+    page.wait_for_selector(f'#{element}[data-state="ready"]', state="attached", timeout=READY)
+    page.add_style_tag(content=".ih-overlay { visibility: hidden }")  # compare images, not corner text
+    return page
+
+
+def no_csp_violations(page: Page) -> None:
+    assert page.evaluate("window.__csp") == []
+
+
+def test_ct_series_renders_every_slice_and_windowing_changes_pixels(
+    context: BrowserContext, portal: Portal
+) -> None:
+    ct = portal.ct
+    page = open_viewer(context, f"/lab/ct/view/{ct.first.id}?series={ct.series}")
+    host = page.locator("#viewer-main")
+    assert host.get_attribute("data-slice-count") == str(ct.slices)
+    canvas = "#viewer-main .ih-viewport canvas"
+    first = pixels(page, canvas, "ct-slice-0")
+    assert first.std() > 10, "the canvas is blank"
+    page.evaluate(f"window.imagehubViewers['viewer-main'].scrollTo({ct.slices - 1})")
+    assert host.get_attribute("data-slice-index") == str(ct.slices - 1)
+    last = pixels(page, canvas, "ct-slice-last")
+    assert np.abs(first - last).mean() > 1, "scrolling did not change the image"
+    page.evaluate("window.imagehubViewers['viewer-main'].setPreset('lung')")
+    page.wait_for_selector('#viewer-main[data-voi="-600,1500"]', state="attached")
+    lung = pixels(page, canvas, "ct-lung-window")
+    page.evaluate("window.imagehubViewers['viewer-main'].setPreset('bone')")
+    page.wait_for_selector('#viewer-main[data-voi="400,1800"]', state="attached")
+    bone = pixels(page, canvas, "ct-bone-window")
+    assert np.abs(lung - bone).mean() > 2, "windowing did not change the pixels"
+    assert page.locator("#viewer-main .ih-fallback").is_hidden()
+    no_csp_violations(page)
+
+
+def test_mr_series_has_all_twenty_slices_reachable_by_mouse_wheel(
+    context: BrowserContext, portal: Portal
+) -> None:
+    page = open_viewer(context, f"/lab/scans/view/main?series={portal.seeded.mr_series}")
+    host = page.locator("#viewer-main")
+    assert host.get_attribute("data-slice-count") == "20"
+    box = page.locator("#viewer-main .ih-viewport").bounding_box()
+    assert box
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    for _ in range(25):  # past the end: it must stop at the last slice
+        page.mouse.wheel(0, 120)
+        page.wait_for_timeout(40)
+    page.wait_for_selector('#viewer-main[data-slice-index="19"]', state="attached", timeout=10_000)
+    pixels(page, "#viewer-main", "mr-last-slice")
+    no_csp_violations(page)
+
+
+def test_niivue_renders_a_nifti_volume_and_colormaps_change_it(
+    context: BrowserContext, portal: Portal
+) -> None:
+    listing = context.new_page()
+    listing.goto("/lab/scans/series/main")
+    href = listing.locator("a[href*='series=nifti']").first.get_attribute("href")
+    assert href
+    page = open_viewer(context, href)
+    canvas = "#viewer-main canvas"
+    grey = pixels(page, canvas, "nifti-gray")
+    assert grey.std() > 5, "the NiiVue canvas is blank"
+    page.evaluate("window.imagehubViewers['viewer-main'].setColormap('hot')")
+    page.wait_for_timeout(500)
+    hot = pixels(page, canvas, "nifti-hot")
+    assert np.abs(grey - hot).mean() > 1, "the colormap did not change the pixels"
+    no_csp_violations(page)
+
+
+def test_compare_viewers_follow_each_other(context: BrowserContext, portal: Portal) -> None:
+    ct = portal.ct
+    url = f"/lab/ct/view-compare?left={ct.first.id}&right={ct.second.id}&series={ct.series}"
+    page = open_viewer(context, url, "viewer-before")
+    page.wait_for_selector('#viewer-after[data-state="ready"]', state="attached", timeout=READY)
+    page.evaluate("window.imagehubViewers['viewer-after'].scrollTo(7)")
+    page.wait_for_selector('#viewer-before[data-slice-index="7"]', state="attached", timeout=10_000)
+    page.evaluate("window.imagehubViewers['viewer-before'].setPreset('lung')")
+    page.wait_for_selector('#viewer-after[data-voi="-600,1500"]', state="attached", timeout=10_000)
+    middle = ct.slices // 2
+    page.evaluate(f"window.imagehubViewers['viewer-before'].scrollTo({middle})")
+    page.wait_for_selector(f'#viewer-after[data-slice-index="{middle}"]', state="attached", timeout=10_000)
+    before = pixels(page, "#viewer-before .ih-viewport canvas", "compare-before")
+    after = pixels(page, "#viewer-after .ih-viewport canvas", "compare-after")
+    # The edit is a white 100x100 square on a 512x512 slice: about 4% more white pixels.
+    white_before, white_after = (before >= 250).mean(), (after >= 250).mean()
+    assert white_after - white_before > 0.02, "the edited slice should show its white square"
+    no_csp_violations(page)
+
+
+def test_pages_work_without_the_widget(chromium, portal: Portal) -> None:  # type: ignore[no-untyped-def]
+    context = chromium.new_context(base_url=portal.base, java_script_enabled=False)
+    page = context.new_page()
+    page.goto("/login")
+    page.fill('input[name="username"]', "lab")
+    page.fill('input[name="password"]', "correct horse battery staple")
+    page.click('button[type="submit"]')
+    page.goto(f"/lab/scans/view/main?series={portal.seeded.mr_series}")
+    thumbnail = page.locator("#viewer-main img")
+    assert thumbnail.is_visible()
+    assert page.evaluate("document.querySelector('#viewer-main img').naturalWidth") > 0
+    context.close()
+
+
+def test_folder_upload_from_the_browser_becomes_one_commit(
+    context: BrowserContext, portal: Portal, tmp_path: Path
+) -> None:
+    files = []
+    for i, content in enumerate([b"first file", b"second file" * 1000, Path(__file__).read_bytes()]):
+        path = tmp_path / f"upload-{i}.bin"
+        path.write_bytes(content)
+        files.append(path)
+    page = context.new_page()
+    page.goto("/lab/scans/upload/main")
+    page.set_input_files("#upload-files", [str(p) for p in files])
+    page.fill("#upload-prefix", "from-browser")
+    page.fill("#upload-message", "Three files from a browser")
+    page.click("#upload-start")
+    page.wait_for_selector("#upload-commit", timeout=30_000)
+    assert page.locator("#upload-progress").evaluate("bar => bar.value") == 1
+    page.click("#upload-commit")
+    assert "Three files from a browser" in page.content()
+    with portal.platform.sessions() as session:
+        repo = datasets.repository(session, datasets.get(session, owner="lab", name="scans"))
+        for path in files:
+            entry = repo.stat("main", f"from-browser/{path.name}")
+            assert entry.size == path.stat().st_size

@@ -1,0 +1,271 @@
+// DICOM stack viewer widget (Cornerstone3D StackViewport) for <div data-ih-viewer="dicom">.
+import { Enums, type Types, eventTarget, utilities } from '@cornerstonejs/core';
+import { wadors } from '@cornerstonejs/dicom-image-loader';
+import type { WADORSMetaData } from '@cornerstonejs/dicom-image-loader/types';
+import { utilities as toolUtilities } from '@cornerstonejs/tools';
+import { purposeHeaders } from '../purpose';
+import type { DicomViewerHandle, PresetName } from '../types';
+import { button, h, setPressed } from '../ui/dom';
+import { emitRendered, errorMessage, hideFallback, setState, showError } from '../ui/state';
+import type { DicomJsonInstance } from './dicomJson';
+import { createOverlay } from './overlay';
+import { PRESETS, isPresetName } from './presets';
+import { type SeriesStack, buildStack, fetchSeriesMetadata } from './series';
+import { ensureCornerstone, forgetPurpose, registerPurpose } from './setup';
+import { joinSyncGroup } from './sync';
+import { type LeftTool, type ViewerTools, createTools } from './tools';
+
+const { Events, ViewportType } = Enums;
+
+interface SliceWaiter {
+  index: number;
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+/**
+ * @param metadata series metadata already requested by the entry module while this chunk was
+ *   loading (saves a round trip on first paint); fetched here when absent.
+ */
+export function mountDicom(container: HTMLElement, metadata?: Promise<DicomJsonInstance[]>): DicomViewerHandle {
+  const { wadoRoot, study, series, sync, purpose } = container.dataset;
+  const viewportId = `ih-vp-${container.id}`;
+
+  // --- DOM: toolbar, stage (viewport + corner overlay), slice slider -------------------------
+  const viewportEl = h('div', { class: 'ih-viewport', tabindex: 0, 'aria-label': 'DICOM image' });
+  viewportEl.addEventListener('contextmenu', (e) => e.preventDefault()); // right drag zooms
+  const overlay = createOverlay();
+  const stage = h('div', { class: 'ih-stage' }, [viewportEl, overlay.element]);
+  const slider = h('input', { type: 'range', class: 'ih-slider', min: 0, max: 0, value: 0, step: 1, 'aria-label': 'Slice' });
+  const sliceLabel = h('output', { class: 'ih-slice-label' }, ['–']);
+
+  const toolButtons = new Map<LeftTool, HTMLButtonElement>();
+  const addToolButton = (tool: LeftTool, label: string, title: string): HTMLButtonElement => {
+    const b = button(label, title, () => selectTool(tool), 'ih-btn--tool');
+    toolButtons.set(tool, b);
+    return b;
+  };
+  const presetButtons = (Object.keys(PRESETS) as PresetName[]).map((name) =>
+    button(PRESETS[name].label, `W ${PRESETS[name].width} / L ${PRESETS[name].center}`, () => setPreset(name), 'ih-btn--preset'),
+  );
+  const toolbar = h('div', { class: 'ih-toolbar', role: 'toolbar', 'aria-label': 'Viewer tools' }, [
+    h('div', { class: 'ih-group' }, [
+      addToolButton('WindowLevel', 'W/L', 'Window/level on left drag'),
+      addToolButton('Length', 'Length', 'Measure a distance'),
+      addToolButton('RectangleROI', 'Rect ROI', 'Rectangle region statistics'),
+      button('Reset', 'Reset zoom, pan and window/level', () => reset()),
+    ]),
+    h('div', { class: 'ih-group', 'aria-label': 'Window presets' }, presetButtons),
+  ]);
+  const sliderRow = h('div', { class: 'ih-slider-row' }, [slider, sliceLabel]);
+  // Shown when a slice fails to load after the viewer is up (the viewer itself stays usable).
+  const status = h('p', { class: 'ih-status', role: 'status', hidden: true });
+  const widget = h('div', { class: 'ih-viewer ih-viewer--dicom' }, [toolbar, stage, sliderRow, status]);
+  container.append(widget);
+  setPressed(toolButtons.values(), toolButtons.get('WindowLevel'));
+
+  // --- state -----------------------------------------------------------------------------------
+  let viewport: Types.IStackViewport | undefined;
+  let stack: SeriesStack | undefined;
+  let tools: ViewerTools | undefined;
+  let leaveSync: (() => void) | undefined;
+  let resizeObserver: ResizeObserver | undefined;
+  let destroyed = false;
+  let rendered = false;
+  let resolveFirstRender: () => void = () => {};
+  let rejectFirstRender: (error: Error) => void = () => {};
+  const firstRender = new Promise<void>((resolve, reject) => {
+    resolveFirstRender = resolve;
+    rejectFirstRender = reject;
+  });
+  const waiters: SliceWaiter[] = [];
+
+  const currentVOI = (): { center: number; width: number } | undefined => {
+    const range = viewport?.getProperties().voiRange;
+    if (!range) return undefined;
+    const { windowCenter, windowWidth } = utilities.windowLevel.toWindowLevel(range.lower, range.upper);
+    return { center: windowCenter, width: windowWidth };
+  };
+
+  /** Refreshes the data-* hooks, overlay and slider from the viewport. */
+  const refresh = (): void => {
+    if (!viewport || !stack) return;
+    const index = viewport.getCurrentImageIdIndex();
+    const voi = currentVOI();
+    const total = stack.imageIds.length;
+    container.dataset.sliceCount = String(total);
+    container.dataset.sliceIndex = String(index);
+    if (voi) container.dataset.voi = `${Math.round(voi.center)},${Math.round(voi.width)}`;
+    slider.value = String(index);
+    sliceLabel.textContent = `${index + 1} / ${total}`;
+    overlay.update({
+      description: stack.description,
+      modality: stack.modality,
+      slice: index,
+      total,
+      center: voi?.center ?? 0,
+      width: voi?.width ?? 0,
+      zoom: viewport.getZoom(),
+    });
+  };
+
+  const onRendered = (): void => {
+    // Cornerstone also "renders" an empty viewport (e.g. when the first frame failed to load).
+    if (!viewport || destroyed || !viewport.getCornerstoneImage()) return;
+    refresh();
+    if (rendered && container.dataset.error) {
+      delete container.dataset.error;
+      status.hidden = true;
+    }
+    if (!rendered) {
+      rendered = true;
+      resolveFirstRender();
+    }
+    const index = viewport.getCurrentImageIdIndex();
+    for (let i = waiters.length - 1; i >= 0; i--) {
+      if (waiters[i]!.index === index) waiters.splice(i, 1)[0]!.resolve();
+    }
+    emitRendered(container, { sliceIndex: index });
+  };
+
+  // The stack viewport swallows frame load failures (setStack still resolves) and reports them
+  // on the global event target, so match them to this viewer by imageId.
+  const onLoadError = (event: Event): void => {
+    const detail = (event as CustomEvent<{ imageId?: unknown; error?: unknown }>).detail;
+    if (!stack || destroyed || typeof detail?.imageId !== 'string') return;
+    const index = stack.imageIds.indexOf(detail.imageId);
+    if (index < 0) return;
+    const error = new Error(`slice ${index + 1} failed to load: ${errorMessage(detail.error)}`);
+    for (let i = waiters.length - 1; i >= 0; i--) {
+      if (waiters[i]!.index === index) waiters.splice(i, 1)[0]!.reject(error);
+    }
+    if (!rendered) {
+      rejectFirstRender(error);
+      return;
+    }
+    // A background prefetch of another slice failing is not worth a message (it is retried
+    // when that slice is shown); only the slice being displayed is.
+    if (index !== viewport?.getCurrentImageIdIndex()) return;
+    container.dataset.error = error.message;
+    status.textContent = error.message;
+    status.hidden = false;
+  };
+  eventTarget.addEventListener(Events.IMAGE_LOAD_ERROR, onLoadError);
+
+  const ready = (async (): Promise<void> => {
+    if (!wadoRoot || !study || !series) {
+      throw new Error('data-wado-root, data-study and data-series are required');
+    }
+    const engine = ensureCornerstone();
+    const ref = { root: wadoRoot, study, series };
+    const instances = await (metadata ?? fetchSeriesMetadata(ref, purposeHeaders(purpose)));
+    if (destroyed) return;
+    stack = buildStack(ref, instances);
+    // The loader's metadata provider answers imagePlane/imagePixel/VOI queries from these records.
+    // (Our DICOM JSON type allows absent Values, which the loader tolerates; its type does not.)
+    stack.imageIds.forEach((imageId, i) => wadors.metaDataManager.add(imageId, stack!.instances[i] as WADORSMetaData));
+    registerPurpose(stack.imageIds, purpose);
+    slider.max = String(stack.imageIds.length - 1);
+    sliderRow.hidden = stack.imageIds.length < 2;
+
+    engine.enableElement({
+      viewportId,
+      type: ViewportType.STACK,
+      element: viewportEl as HTMLDivElement,
+      defaultOptions: { background: [0, 0, 0] },
+    });
+    viewport = engine.getViewport<Types.IStackViewport>(viewportId);
+    viewportEl.addEventListener(Events.IMAGE_RENDERED, onRendered);
+    viewportEl.addEventListener(Events.VOI_MODIFIED, refresh);
+    viewportEl.addEventListener(Events.CAMERA_MODIFIED, refresh);
+    tools = createTools(viewportId);
+    if (sync) leaveSync = joinSyncGroup(sync, viewportId);
+    // Keep the canvas matched to its box (page layout changes, window resizes).
+    resizeObserver = new ResizeObserver(() => engine.resize(true, true));
+    resizeObserver.observe(viewportEl);
+
+    await viewport.setStack(stack.imageIds, 0);
+    viewport.render();
+    await firstRender;
+    if (destroyed) return;
+    hideFallback(container);
+    setState(container, 'ready');
+    // Load the slices around the current one in the background (after first paint, so the
+    // first image is not competing for the connection), for smooth wheel scrolling.
+    toolUtilities.stackContextPrefetch.enable(viewportEl);
+  })();
+  ready.catch((error: unknown) => {
+    if (!destroyed) showError(container, error);
+  });
+
+  slider.addEventListener('input', () => void scrollTo(Number(slider.value)).catch(() => {}));
+
+  // --- actions ---------------------------------------------------------------------------------
+  function selectTool(tool: LeftTool): void {
+    tools?.setLeftTool(tool);
+    setPressed(toolButtons.values(), toolButtons.get(tool));
+  }
+
+  function setVOI(center: number, width: number): void {
+    if (!(width > 0) || destroyed) return;
+    if (!viewport || !rendered) {
+      // Called before the first image: apply once it is on screen.
+      void ready.then(() => setVOI(center, width), () => {});
+      return;
+    }
+    // setProperties fires VOI_MODIFIED, which the VOI synchronizer relays to the group.
+    viewport.setProperties({ voiRange: utilities.windowLevel.toLowHighRange(width, center) });
+    viewport.render();
+  }
+
+  function setPreset(name: PresetName): void {
+    if (!isPresetName(name)) throw new Error(`unknown preset ${String(name)}`);
+    setVOI(PRESETS[name].center, PRESETS[name].width);
+    setPressed(presetButtons, presetButtons[Object.keys(PRESETS).indexOf(name)]);
+  }
+
+  function reset(): void {
+    if (!viewport) return;
+    viewport.resetCamera();
+    viewport.resetProperties();
+    viewport.render();
+    setPressed(presetButtons, undefined);
+  }
+
+  async function scrollTo(index: number): Promise<void> {
+    await ready;
+    if (!viewport || !stack) return;
+    const target = Math.min(stack.imageIds.length - 1, Math.max(0, Math.round(index)));
+    if (viewport.getCurrentImageIdIndex() === target && rendered) return;
+    const done = new Promise<void>((resolve, reject) => waiters.push({ index: target, resolve, reject }));
+    await viewport.setImageIdIndex(target);
+    await done;
+  }
+
+  return {
+    kind: 'dicom',
+    ready,
+    scrollTo,
+    setPreset,
+    setVOI,
+    sliceCount: () => stack?.imageIds.length ?? 0,
+    destroy() {
+      if (destroyed) return;
+      destroyed = true;
+      eventTarget.removeEventListener(Events.IMAGE_LOAD_ERROR, onLoadError);
+      resizeObserver?.disconnect();
+      if (rendered) toolUtilities.stackContextPrefetch.disable(viewportEl);
+      leaveSync?.();
+      tools?.destroy();
+      if (viewport) {
+        try {
+          ensureCornerstone().disableElement(viewportId);
+        } catch {
+          // element already gone with the swapped-out DOM; nothing left to release
+        }
+      }
+      if (stack) forgetPurpose(stack.imageIds);
+      for (const w of waiters.splice(0)) w.resolve();
+    },
+  };
+}

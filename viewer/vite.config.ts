@@ -1,0 +1,85 @@
+// Builds the viewer widgets into the API's static folder (served at /static/viewer/).
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { defineConfig, type Plugin, type Rolldown } from 'vite';
+
+type LogLevel = Rolldown.LogLevel;
+type RolldownLog = Rolldown.RolldownLog;
+
+// The wasm codecs' Emscripten glue mentions fs/path for Node; in the browser those branches
+// never run, so Vite's "externalized for browser compatibility" notices are noise.
+const quietExternalized = (
+  level: LogLevel,
+  log: RolldownLog,
+  handler: (level: LogLevel, log: RolldownLog) => void,
+): void => {
+  if (log.message.includes('has been externalized for browser compatibility')) return;
+  handler(level, log);
+};
+
+const here = dirname(fileURLToPath(import.meta.url));
+const staticDir = resolve(here, '../imagehub_api/static');
+
+// htmx is not bundled: the portal loads it as a plain script from /static/vendor/.
+function copyHtmx(): Plugin {
+  return {
+    name: 'imagehub-copy-htmx',
+    apply: 'build',
+    closeBundle() {
+      const target = resolve(staticDir, 'vendor/htmx.min.js');
+      mkdirSync(dirname(target), { recursive: true });
+      copyFileSync(resolve(here, 'node_modules/htmx.org/dist/htmx.min.js'), target);
+    },
+  };
+}
+
+export default defineConfig({
+  // Chunk, worker and wasm URLs are emitted relative to this base.
+  base: '/static/viewer/',
+  plugins: [copyHtmx()],
+  resolve: {
+    // vtk.js's VTK-XML mesh readers (unused here) pull in xmlbuilder2, which needs Node's "events"
+    // at module load; see src/shims/xmlbuilder2.ts.
+    alias: { xmlbuilder2: resolve(here, 'src/shims/xmlbuilder2.ts') },
+  },
+  // Dev-server only (we never run it in production), as Cornerstone3D's Vite guide advises:
+  // the loader's worker and wasm codecs must not be pre-bundled.
+  optimizeDeps: {
+    exclude: ['@cornerstonejs/dicom-image-loader'],
+    include: ['dicom-parser'],
+  },
+  worker: {
+    // The dicom-image-loader creates its decode worker with { type: 'module' }.
+    format: 'es',
+    rolldownOptions: {
+      onLog: quietExternalized,
+      output: { entryFileNames: 'assets/[name]-[hash].js', chunkFileNames: 'assets/[name]-[hash].js' },
+    },
+  },
+  build: {
+    outDir: resolve(staticDir, 'viewer'),
+    // .vite/manifest.json: the portal reads it to preload a page's viewer chunk with its HTML.
+    manifest: true,
+    emptyOutDir: true,
+    target: 'es2022',
+    sourcemap: false,
+    // One stylesheet with a stable name, linked by the templates (main.ts adds it if they do not).
+    cssCodeSplit: false,
+    // Cornerstone + vtk.js + NiiVue are large; they are lazy chunks, loaded only by pages with a viewer.
+    chunkSizeWarningLimit: 4096,
+    rolldownOptions: {
+      input: resolve(here, 'src/main.ts'),
+      onLog: quietExternalized,
+      // Rolldown's "plugins took 75% of the build" notice says nothing actionable for us.
+      checks: { bundlerTimings: false },
+      output: {
+        format: 'es',
+        entryFileNames: 'viewer.js',
+        chunkFileNames: 'assets/[name]-[hash].js',
+        assetFileNames: (asset) =>
+          asset.names.some((n) => n.endsWith('.css')) ? 'viewer.css' : 'assets/[name]-[hash][extname]',
+      },
+    },
+  },
+});
