@@ -5,6 +5,8 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
@@ -54,7 +56,10 @@ def is_portal(request: Request) -> bool:
 def _portal_error(request: Request, status: int, message: str) -> Response:
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if status == 401:
-        return RedirectResponse(f"/login?next={quote(here, safe='')}", status_code=303)
+        login = f"/login?next={quote(here, safe='')}"
+        if request.headers.get("HX-Request") == "true":  # a fragment: send the whole page to sign in
+            return Response(status_code=401, headers={"HX-Redirect": login})
+        return RedirectResponse(login, status_code=303)
     if status == 428:
         return page(request, "purpose.html", {"next": here, "message": message}, status_code=428)
     return page(request, "error.html", {"status": status, "message": message}, status_code=status)
@@ -76,5 +81,13 @@ def install_error_handlers(app: FastAPI) -> None:
             return _portal_error(request, exc.status_code, str(exc.detail))
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
+    async def handle_validation(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        if is_portal(request):
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            return _portal_error(request, 422, problems)
+        return await request_validation_exception_handler(request, exc)
+
     app.add_exception_handler(ImageHubError, handle)
     app.add_exception_handler(HTTPException, handle_http)
+    app.add_exception_handler(RequestValidationError, handle_validation)

@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable
 from enum import Enum
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
@@ -139,7 +140,7 @@ async def enforce(request: Request) -> None:
     refs += await _json_refs(request)
     purpose = request.headers.get(PURPOSE_HEADER, "")
     if not purpose and csrf is not None:  # a signed-in browser that stated its purpose on the portal
-        purpose = request.cookies.get(PURPOSE_COOKIE, "")
+        purpose = unquote(request.cookies.get(PURPOSE_COOKIE, ""))
     need = Role(policy.value)
     request.state.decision = await run_in_threadpool(
         _decide, platform, principal, params["owner"], params["name"], need, refs, purpose, client_ip(request)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
 
 from imagehub.core.errors import InvalidInput, NotFound
@@ -111,10 +112,11 @@ def tree_size(session: Session, repo: Repository, commit: Commit) -> Size:
     known = session.get(TreeStats, commit.tree)
     if known is not None:
         return Size(known.files, known.bytes)
-    parent = session.get(TreeStats, repo.resolve(commit.parents[0]).tree) if commit.parents else None
-    if parent is not None:
+    parent_tree = repo.resolve(commit.parents[0]).tree if commit.parents else None
+    parent = session.get(TreeStats, parent_tree) if parent_tree else None
+    if parent is not None and parent_tree is not None:
         files, total = parent.files, parent.bytes
-        for change in diff_trees(repo.reader, repo.resolve(commit.parents[0]).tree, commit.tree, "", None):
+        for change in diff_trees(repo.reader, parent_tree, commit.tree, "", None):
             if change.left is not None:
                 files, total = files - 1, total - change.left.size
             if change.right is not None:
@@ -123,7 +125,11 @@ def tree_size(session: Session, repo: Repository, commit: Commit) -> Size:
         files = total = 0
         for entry in repo.tree.iterate(commit.tree):
             files, total = files + 1, total + entry.size
-    session.merge(TreeStats(tree=commit.tree, files=files, bytes=total))
+    try:
+        with session.begin_nested():  # two pages may measure the same tree at once: either row is right
+            session.add(TreeStats(tree=commit.tree, files=files, bytes=total))
+    except IntegrityError:
+        pass
     return Size(files, total)
 
 
@@ -160,6 +166,18 @@ def series_row(session: Session, dataset_id: int, commit_id: str, key: str) -> S
     if row is None:
         raise NotFound(f"no series {key!r} in commit {commit_id[:12]} (has the pipeline run for it?)")
     return row
+
+
+def nifti_paths(session: Session, dataset_id: int, commit_id: str, limit: int = 100) -> list[str]:
+    """Paths of a commit's NIfTI files (volumes and label maps), for choosing an overlay."""
+    rows = session.scalars(
+        select(SeriesRow.members)
+        .where(
+            SeriesRow.dataset_id == dataset_id, SeriesRow.commit_id == commit_id, SeriesRow.kind == "nifti"
+        )
+        .limit(limit)
+    )
+    return sorted(path for members in rows for path in json.loads(members))
 
 
 @dataclass(frozen=True)

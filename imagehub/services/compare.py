@@ -13,7 +13,7 @@ from enum import StrEnum
 from itertools import islice
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from imagehub.core.vcs import Repository
 from imagehub.core.vcs.diff import diff_trees
@@ -56,7 +56,9 @@ class SeriesComparison:
 
 def _series(session: Session, dataset_id: int, commit_id: str) -> dict[str, SeriesRow]:
     rows = session.scalars(
-        select(SeriesRow).where(SeriesRow.dataset_id == dataset_id, SeriesRow.commit_id == commit_id)
+        select(SeriesRow)
+        .options(defer(SeriesRow.members))  # member lists are long and the page does not show them
+        .where(SeriesRow.dataset_id == dataset_id, SeriesRow.commit_id == commit_id)
     )
     return {row.series_key: row for row in rows}
 

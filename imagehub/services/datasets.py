@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator
 from itertools import chain
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from imagehub.core.errors import Conflict, InvalidInput, NotFound
@@ -86,14 +86,21 @@ def get(session: Session, *, owner: str, name: str) -> Dataset:
 
 
 def list_datasets(
-    session: Session, *, owner: str | None = None, after: int = 0, limit: int = 100
+    session: Session, *, owner: str | None = None, text: str = "", after: int = 0, limit: int = 100
 ) -> list[Dataset]:
-    """Live datasets in creation order; ``after`` is the last id of the previous page."""
+    """Live datasets in creation order; ``after`` is the last id of the previous page; ``text``
+    matches owner, name or description, ignoring case."""
     if not 0 < limit <= MAX_PAGE:
         raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
     query = select(Dataset).where(Dataset.deleted_at.is_(None), Dataset.id > after)
     if owner:
         query = query.where(Dataset.owner == owner)
+    if text.strip():
+        pattern = (
+            "%" + text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        )
+        fields = (Dataset.owner, Dataset.name, Dataset.description)
+        query = query.where(or_(*(func.lower(f).like(pattern, escape="\\") for f in fields)))
     return list(session.scalars(query.order_by(Dataset.id).limit(limit)))
 
 

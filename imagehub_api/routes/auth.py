@@ -17,7 +17,7 @@ from imagehub.services.platform import Platform
 from imagehub_api.deps import PlatformDep, PrincipalDep, SessionDep
 from imagehub_api.errors import TooManyAttempts
 from imagehub_api.oidc import OIDC_NAME, oidc_client
-from imagehub_api.security import SESSION_COOKIE, Policy, client_ip, requires
+from imagehub_api.security import PURPOSE_COOKIE, SESSION_COOKIE, Policy, client_ip, requires
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -51,6 +51,7 @@ def _start_session(response: Response, platform: Platform, session: Any, user: A
         samesite="lax",
         path="/",
     )
+    response.delete_cookie(PURPOSE_COOKIE, path="/")  # a purpose is stated by each person, each session
     return {
         "username": user.username,
         "csrf_token": opened.csrf_token,

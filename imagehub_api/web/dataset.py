@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from imagehub.core.auth.policy import Role
@@ -50,17 +51,20 @@ def pipeline_panel(
     }
 
 
-@router.get("", response_class=HTMLResponse, operation_id="portal-dataset-home")
+@router.get("", response_class=HTMLResponse, operation_id="portal-dataset-home", response_model=None)
 @requires(Policy.DATASET_READ)
 def home(
     request: Request, ctx: DatasetDep, session: SessionDep, platform: PlatformDep, ref: str = ""
-) -> HTMLResponse:
-    ref = ref or ctx.dataset.default_branch
+) -> Response:
+    if not ref:  # name the ref in the URL, so that the PHI gate sees it like any other
+        return RedirectResponse(f"/{ctx.full_name}?ref={quote(ctx.dataset.default_branch, safe='')}", 303)
     try:
-        commit = ctx.repo.resolve(ref)
+        commit: Commit | None = ctx.repo.resolve(ref)
     except NotFound:
+        if ref != ctx.dataset.default_branch:
+            raise
         commit = None  # a dataset whose default branch was deleted still has a home page
-    summary = explore.summarise(session, ctx.dataset, ctx.repo)
+    summary = explore.summarise(session, ctx.dataset, ctx.repo, at=commit) if commit else None
     context = {
         **frame(ctx, "home", ref, commit),
         "summary": summary,
@@ -89,6 +93,8 @@ def tree(
 ) -> HTMLResponse:
     commit = ctx.repo.resolve(ref)
     folder = browse.list_folder(ctx.repo, commit.id, path, after=after)
+    if folder.path and not after and not folder.folders and not folder.files:
+        raise NotFound(f"no folder {folder.path!r} at {ref!r}")
     context = {
         **frame(ctx, "files", ref, commit),
         "folder": folder,

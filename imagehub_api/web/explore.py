@@ -25,10 +25,10 @@ def explore_page(
     modality: str = Query("", max_length=16),
     after: int = Query(0, ge=0),
 ) -> HTMLResponse:
-    batch = datasets.list_datasets(session, owner=owner or None, after=after, limit=PAGE)
+    batch = datasets.list_datasets(session, owner=owner or None, text=q, after=after, limit=PAGE)
     visible = access.readable(session, principal, batch)
     summaries = [explore.summarise(session, d) for d in visible]
-    shown = [s for s in summaries if explore.matches(s, text=q, modality=modality)]
+    shown = [s for s in summaries if explore.has_modality(s, modality)]
     context = {
         "summaries": shown,
         "filters": {"q": q, "owner": owner, "modality": modality},

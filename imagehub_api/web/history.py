@@ -6,7 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
 
+from imagehub.core.errors import NotFound
 from imagehub.core.vcs.types import Commit
 from imagehub.services import compare
 from imagehub_api.deps import DatasetContext, DatasetDep, PlatformDep, SessionDep
@@ -19,16 +21,21 @@ LOG_PAGE = 50
 CHANGES_PAGE = 100
 
 
-def _changes(ctx: DatasetContext, session: Any, left: Commit, right: Commit, after: str) -> dict[str, Any]:
-    """File changes (one page) and series changes between two commits."""
+def _changes(
+    ctx: DatasetContext, session: Session, left: Commit, right: Commit, after: str, *, series: bool
+) -> dict[str, Any]:
+    """One page of file changes between two commits and, for a whole page, the series changes."""
     files = ctx.repo.diff(left.id, right.id, after=after, limit=CHANGES_PAGE + 1)
-    return {
+    found: dict[str, Any] = {
+        "full_name": ctx.full_name,
         "left": left,
         "right": right,
         "file_changes": files[:CHANGES_PAGE],
         "changes_after": files[CHANGES_PAGE - 1].path if len(files) > CHANGES_PAGE else None,
-        "series": compare.compare_series(session, ctx.repo, ctx.dataset.id, left, right),
     }
+    if series:
+        found["series"] = compare.compare_series(session, ctx.repo, ctx.dataset.id, left, right)
+    return found
 
 
 @router.get("/commits/{ref}", response_class=HTMLResponse, operation_id="portal-commits")
@@ -63,16 +70,19 @@ def commit_page(
 ) -> HTMLResponse:
     shown = ctx.repo.resolve(commit)
     parent = ctx.repo.resolve(shown.parents[0]) if shown.parents else None
+    if is_htmx(request):  # the next page of file changes only
+        if parent is None:
+            raise NotFound(f"commit {shown.id[:12]} has no parent to compare with")
+        return page(request, "_file_changes.html", _changes(ctx, session, parent, shown, after, series=False))
     context = {
         **frame(ctx, "commits", commit, shown),
+        **pipeline_panel(ctx, session, platform, shown),
         "shown": shown,
         "parent": parent,
-        **pipeline_panel(ctx, session, platform, shown),
     }
     if parent is not None:
-        context.update(_changes(ctx, session, parent, shown, after))
-    template = "_file_changes.html" if is_htmx(request) else "commit.html"
-    return page(request, template, context)
+        context.update(_changes(ctx, session, parent, shown, after, series=True))
+    return page(request, "commit.html", context)
 
 
 @router.get("/compare", response_class=HTMLResponse, operation_id="portal-compare")
@@ -85,9 +95,12 @@ def compare_page(
     right: str = Query("", max_length=255),
     after: str = Query("", max_length=1100),
 ) -> HTMLResponse:
+    if is_htmx(request):  # the next page of file changes only
+        changes = _changes(ctx, session, ctx.repo.resolve(left), ctx.repo.resolve(right), after, series=False)
+        return page(request, "_file_changes.html", changes)
     context: dict[str, Any] = {**frame(ctx, "compare", right or ctx.dataset.default_branch, None)}
     context.update(left_ref=left, right_ref=right)
     if left and right:
-        context.update(_changes(ctx, session, ctx.repo.resolve(left), ctx.repo.resolve(right), after))
-    template = "_file_changes.html" if is_htmx(request) else "compare.html"
-    return page(request, template, context)
+        left_commit, right_commit = ctx.repo.resolve(left), ctx.repo.resolve(right)
+        context.update(_changes(ctx, session, left_commit, right_commit, after, series=True))
+    return page(request, "compare.html", context)

@@ -3,17 +3,33 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from imagehub.services import accounts, audit
+from imagehub.services.access import Forbidden
 from imagehub_api.deps import PlatformDep, PrincipalDep, SessionDep
 from imagehub_api.routes.auth import login_user
 from imagehub_api.security import PURPOSE_COOKIE, SESSION_COOKIE, Policy, client_ip, requires
 from imagehub_api.web.render import page
 
 router = APIRouter(include_in_schema=False)
+
+
+class CrossSiteSignIn(Forbidden):
+    """Another site posted our sign-in form (login CSRF: signing a victim into an attacker's account)."""
+
+
+def same_origin(request: Request) -> bool:
+    """Whether a form post came from our own pages. Browsers send Sec-Fetch-Site; with our
+    no-referrer policy their Origin is "null", so Origin decides only for older browsers."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site in ("same-origin", "none")
+    origin = request.headers.get("origin", "null")
+    return origin == "null" or origin == str(request.base_url).rstrip("/")
 
 
 def safe_next(target: str) -> str:
@@ -39,6 +55,8 @@ def login(
     password: Annotated[str, Form()],
     next: Annotated[str, Form()] = "/",
 ) -> Response:
+    if not same_origin(request):
+        raise CrossSiteSignIn("sign-in forms are accepted only from this site")
     redirect = RedirectResponse(safe_next(next), status_code=303)
     try:
         login_user(request, redirect, session, platform, username, password)
@@ -65,6 +83,7 @@ def logout(request: Request, session: SessionDep) -> RedirectResponse:
 def state_purpose(
     request: Request,
     session: SessionDep,
+    platform: PlatformDep,
     principal: PrincipalDep,
     purpose: Annotated[str, Form(min_length=3, max_length=200)],
     next: Annotated[str, Form()] = "/",
@@ -74,5 +93,9 @@ def state_purpose(
         session, actor=principal.username, action="purpose.state", ip=client_ip(request), purpose=purpose
     )
     redirect = RedirectResponse(safe_next(next), status_code=303)
-    redirect.set_cookie(PURPOSE_COOKIE, purpose.strip(), httponly=True, samesite="lax", path="/")
+    secure = platform.settings.secure_cookies
+    # Percent-encoded: a purpose may be in any script, a cookie value only in ASCII.
+    redirect.set_cookie(
+        PURPOSE_COOKIE, quote(purpose.strip()), httponly=True, samesite="lax", path="/", secure=secure
+    )
     return redirect

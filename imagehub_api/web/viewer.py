@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
 
 from imagehub.core.errors import NotFound
 from imagehub.core.vcs import RefKind
@@ -28,6 +30,14 @@ def api_root(ctx: DatasetContext, commit: Commit) -> str:
     return f"/api/v1/datasets/{ctx.full_name}/refs/{commit.id}"
 
 
+def content_url(root: str, path: str) -> str:
+    return f"{root}/objects/content?path={quote(path, safe='/')}"
+
+
+def thumbnail_url(ctx: DatasetContext, commit: Commit, row: SeriesRow) -> str:
+    return f"{api_root(ctx, commit)}/series/thumbnail?series_key={quote(row.series_key, safe='')}"
+
+
 def widget(ctx: DatasetContext, commit: Commit, row: SeriesRow) -> dict[str, Any]:
     """The data attributes the viewer widget mounts from (see viewer/src/main.ts)."""
     root = api_root(ctx, commit)
@@ -35,7 +45,7 @@ def widget(ctx: DatasetContext, commit: Commit, row: SeriesRow) -> dict[str, Any
     if row.kind == "nifti":
         return {
             "kind": "nifti",
-            "volume_url": f"{root}/objects/content?path={members[0]}",
+            "volume_url": content_url(root, members[0]),
             "volume_name": members[0].rsplit("/", 1)[-1],
         }
     return {
@@ -43,7 +53,9 @@ def widget(ctx: DatasetContext, commit: Commit, row: SeriesRow) -> dict[str, Any
         "wado_root": f"{root}/dicomweb",
         "study": row.study_uid or "",
         "series": row.series_key,
-        "volume_url": f"{root}/series/nifti?series_key={row.series_key}" if row.nifti_key else "",
+        "volume_url": f"{root}/series/nifti?series_key={quote(row.series_key, safe='')}"
+        if row.nifti_key
+        else "",
         "volume_name": "series.nii.gz",
     }
 
@@ -58,8 +70,10 @@ def view(
     ref: str,
     series: str = Query(max_length=128),
     view: str = Query("stack", pattern="^(stack|volume)$", alias="as"),
+    overlay: str = Query("", max_length=1024, description="A NIfTI label map of the same version"),
 ) -> HTMLResponse:
-    """One series; ``as=volume`` shows a DICOM series' NIfTI conversion in NiiVue instead."""
+    """One series; ``as=volume`` shows a DICOM series' NIfTI conversion in NiiVue instead,
+    and ``overlay`` lays a label map over a volume."""
     commit = ctx.repo.resolve(ref)
     row = browse.series_row(session, ctx.dataset.id, commit.id, series)
     members: list[str] = json.loads(row.members)
@@ -70,6 +84,10 @@ def view(
                 f"series {series!r} has no NIfTI conversion at {ref!r}: {row.nifti_error or 'not yet'}"
             )
         shown = {"kind": "nifti", "volume_url": shown["volume_url"], "volume_name": shown["volume_name"]}
+    if overlay and shown["kind"] == "nifti":
+        entry = ctx.repo.stat(commit.id, overlay)
+        shown["overlay_url"] = content_url(api_root(ctx, commit), entry.path)
+        shown["overlay_name"] = entry.path.rsplit("/", 1)[-1]
     context = {
         **frame(ctx, "series", ref, commit),
         **pipeline_panel(ctx, session, platform, commit),
@@ -77,15 +95,17 @@ def view(
         "widget": shown,
         "preloads": preloads({shown["kind"]}),
         "has_volume": row.kind == "dicom" and bool(row.nifti_key),
+        "overlays": [p for p in browse.nifti_paths(session, ctx.dataset.id, commit.id) if p not in members],
+        "overlay": overlay,
         "view": view,
-        "thumbnail": f"{api_root(ctx, commit)}/series/thumbnail?series_key={row.series_key}",
+        "thumbnail": thumbnail_url(ctx, commit, row),
         "members": members[:MEMBERS_SHOWN],
         "more_members": max(0, len(members) - MEMBERS_SHOWN),
     }
     return page(request, "viewer.html", context)
 
 
-def _side(ctx: DatasetContext, session: Any, commit: Commit, key: str) -> dict[str, Any] | None:
+def _side(ctx: DatasetContext, session: Session, commit: Commit, key: str) -> dict[str, Any] | None:
     try:
         row = browse.series_row(session, ctx.dataset.id, commit.id, key)
     except NotFound:
@@ -94,7 +114,7 @@ def _side(ctx: DatasetContext, session: Any, commit: Commit, key: str) -> dict[s
         "commit": commit,
         "row": row,
         "widget": widget(ctx, commit, row),
-        "thumbnail": f"{api_root(ctx, commit)}/series/thumbnail?series_key={row.series_key}",
+        "thumbnail": thumbnail_url(ctx, commit, row),
     }
 
 
@@ -110,16 +130,17 @@ def view_compare(
 ) -> HTMLResponse:
     """The same series before and after, in two synchronised viewports."""
     before, after = ctx.repo.resolve(left), ctx.repo.resolve(right)
+    sides = [
+        ("before", left, _side(ctx, session, before, series)),
+        ("after", right, _side(ctx, session, after, series)),
+    ]
     context = {
         **frame(ctx, "compare", right, after),
         "left_ref": left,
         "right_ref": right,
         "series_key": series,
-        "preloads": preloads({"dicom"}),
-        "sides": [
-            ("before", left, _side(ctx, session, before, series)),
-            ("after", right, _side(ctx, session, after, series)),
-        ],
+        "preloads": preloads({side["widget"]["kind"] for _, _, side in sides if side}),
+        "sides": sides,
     }
     return page(request, "view_compare.html", context)
 

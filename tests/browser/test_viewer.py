@@ -79,21 +79,27 @@ def test_mr_series_has_all_twenty_slices_reachable_by_mouse_wheel(
     no_csp_violations(page)
 
 
-def test_niivue_renders_a_nifti_volume_and_colormaps_change_it(
-    context: BrowserContext, portal: Portal
-) -> None:
+def test_niivue_renders_a_nifti_volume_with_a_label_map(context: BrowserContext, portal: Portal) -> None:
     listing = context.new_page()
     listing.goto("/lab/scans/series/main")
-    href = listing.locator("a[href*='series=nifti']").first.get_attribute("href")
+    href = listing.locator("article.series-card:has-text('spm - 3D normalized') a").first.get_attribute(
+        "href"
+    )
     assert href
-    page = open_viewer(context, href)
+    page = open_viewer(context, f"{href}&overlay=volumes/example_labels.nii.gz")
+    viewer = "window.imagehubViewers['viewer-main']"
+    assert page.evaluate(f"{viewer}.volumeCount()") == 2
     canvas = "#viewer-main canvas"
-    grey = pixels(page, canvas, "nifti-gray")
-    assert grey.std() > 5, "the NiiVue canvas is blank"
-    page.evaluate("window.imagehubViewers['viewer-main'].setColormap('hot')")
+    labelled = pixels(page, canvas, "nifti-labels")
+    assert labelled.std() > 5, "the NiiVue canvas is blank"
+    page.evaluate(f"{viewer}.setOverlayOpacity(0)")
+    page.wait_for_timeout(500)
+    plain = pixels(page, canvas, "nifti-gray")
+    assert np.abs(labelled - plain).mean() > 1, "the label map did not show"
+    page.evaluate(f"{viewer}.setColormap('hot')")
     page.wait_for_timeout(500)
     hot = pixels(page, canvas, "nifti-hot")
-    assert np.abs(grey - hot).mean() > 1, "the colormap did not change the pixels"
+    assert np.abs(plain - hot).mean() > 1, "the colormap did not change the pixels"
     no_csp_violations(page)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import nibabel
+import numpy as np
 import pydicom
 from dagster import instance_for_test, materialize
 from pydicom.data import get_testdata_file
@@ -36,7 +37,7 @@ README = b"# Brain MR study\n\nTwenty slices of a **real** MR series.\n\n<script
 @dataclass(frozen=True)
 class Seeded:
     first: Commit  # README, six MR slices, one CT instance, a text file
-    second: Commit  # all twenty MR slices, the CT removed, a NIfTI volume added
+    second: Commit  # all twenty MR slices, the CT removed, a NIfTI volume and its label map added
     mr_series: str
     ct_series: str
 
@@ -49,9 +50,21 @@ def run_pipeline(platform: Platform, dataset: str, commit: Commit) -> None:
         assert result.success
 
 
+ANATOMICAL = Path(nibabel.__file__).parent / "tests" / "data" / "anatomical.nii"
+
+
 def nifti_bytes() -> bytes:
     """A small real 3D NIfTI volume from nibabel's test data, gzipped as datasets usually hold them."""
-    return gzip.compress((Path(nibabel.__file__).parent / "tests" / "data" / "anatomical.nii").read_bytes())
+    return gzip.compress(ANATOMICAL.read_bytes())
+
+
+def label_map_bytes() -> bytes:
+    """A label map over that volume (0 background, 1 and 2 by intensity), as a segmentation would be."""
+    image = nibabel.load(ANATOMICAL)
+    data = np.asarray(image.dataobj, dtype=np.float32)
+    labels = (data > np.percentile(data, 60)).astype(np.uint8) + (data > np.percentile(data, 85))
+    out = nibabel.Nifti1Image(labels.astype(np.uint8), image.affine)
+    return gzip.compress(out.to_bytes())
 
 
 def seed(platform: Platform, owner: str = "lab", name: str = "scans") -> Seeded:
@@ -66,6 +79,7 @@ def seed(platform: Platform, owner: str = "lab", name: str = "scans") -> Seeded:
     second_files: dict[str, bytes | None] = {f"mr/{p.name}": p.read_bytes() for p in slices[6:]}
     second_files["ct/ct.dcm"] = None
     second_files["volumes/example.nii.gz"] = nifti_bytes()
+    second_files["volumes/example_labels.nii.gz"] = label_map_bytes()
     second = commit_files(platform, owner, name, "main", second_files, "All twenty slices; CT moved out")
     for commit in (first, second):
         run_pipeline(platform, f"{owner}/{name}", commit)

@@ -60,18 +60,35 @@ def test_explore_lists_readable_datasets_with_filters(portal: Portal, web: httpx
         assert f'href="{DS}"' not in outsider.get("/").text
 
 
+def test_home_names_its_ref_in_the_url_and_unknown_refs_are_not_found(web: httpx.Client) -> None:
+    bare = web.get(DS)
+    assert bare.status_code == 303
+    assert bare.headers["location"] == f"{DS}?ref=main"
+    assert web.get(DS, params={"ref": "no-such-ref"}).status_code == 404
+
+
+def test_explore_does_not_summarise_a_raw_default_branch(portal: Portal, web: httpx.Client) -> None:
+    with portal.platform.sessions.begin() as session:
+        datasets.create(session, owner="lab", name="scanner-export", author="lab", default_branch="raw")
+    page = web.get("/", params={"q": "scanner-EXPORT"}).text
+    assert 'href="/lab/scanner-export"' in page
+    assert "raw data: open the dataset to see it" in page
+    assert 'href="/lab/scans"' not in page  # the text filter runs in the database query
+    assert web.get("/", params={"q": "100%_"}).status_code == 200
+
+
 def test_home_renders_the_datasheet_safely_with_stats_and_clone_command(
     portal: Portal, web: httpx.Client
 ) -> None:
-    page = web.get(DS).text
+    page = web.get(DS, params={"ref": "main"}).text
     assert "<h1>Brain MR study</h1>" in page
     assert "<strong>real</strong>" in page
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;" in page
     assert f"imagehub clone lab/scans --url {portal.base}" in page
-    assert re.search(r"<th>Files</th><td>23</td>", page)  # 20 MR + volume + README + notes
+    assert re.search(r"<th>Files</th><td>24</td>", page)  # 20 MR, a volume, its labels, README, notes
     size = web.get(f"{DS}/-/size/main").text
-    assert 'title="23 files"' in size
+    assert 'title="24 files"' in size
 
 
 def test_tree_pages_folders_and_loads_more_rows_as_a_fragment(portal: Portal, web: httpx.Client) -> None:
@@ -107,7 +124,7 @@ def test_series_page_shows_thumbnails_that_load_with_the_session(portal: Portal,
     thumbnails = re.findall(
         r'src="(/api/v1/datasets/lab/scans/refs/[0-9a-f]{64}/series/thumbnail\?[^"]+)"', page
     )
-    assert len(thumbnails) == 2
+    assert len(thumbnails) == 3
     for src in thumbnails:
         image = web.get(src.replace("&amp;", "&"))
         assert image.status_code == 200
@@ -125,6 +142,7 @@ def test_viewer_page_mounts_the_dicom_widget_pinned_to_the_commit(portal: Portal
     assert "/static/viewer/viewer.js" in page
     assert "<img" in page
     assert "instance_metadata" in page
+    assert re.search(r"dicom 20, [^<]*nifti 2", page)  # what the metadata step found at this commit
     assert "http://dagster.example:3000/assets/instance_metadata?partition=" in page
     assert f"?series={seeded.mr_series}&amp;as=volume" in page
     as_volume = web.get(f"{DS}/view/main", params={"series": seeded.mr_series, "as": "volume"}).text
@@ -135,9 +153,26 @@ def test_viewer_page_mounts_the_dicom_widget_pinned_to_the_commit(portal: Portal
     assert nifti.content[:2] == b"\x1f\x8b"
 
 
+def test_a_label_map_can_be_laid_over_a_volume(portal: Portal, web: httpx.Client) -> None:
+    series = re.findall(r"series=(nifti%3A[0-9a-f]{64})", web.get(f"{DS}/series/main").text)
+    pages = [web.get(f"{DS}/view/main?series={key}").text for key in series]
+    volume = next(
+        key for key, page in zip(series, pages, strict=True) if 'data-volume-name="example.nii.gz"' in page
+    )
+    plain = pages[series.index(volume)]
+    assert '<option value="volumes/example_labels.nii.gz"' in plain
+    page = web.get(f"{DS}/view/main?series={volume}&overlay=volumes/example_labels.nii.gz").text
+    attrs = _attrs(page, "viewer-main")
+    assert attrs["data-overlay-name"] == "example_labels.nii.gz"
+    labels = web.get(attrs["data-overlay-url"].replace("&amp;", "&"))
+    assert labels.status_code == 200
+    assert web.get(f"{DS}/view/main?series={volume}&overlay=no/such.nii").status_code == 404
+
+
 def test_viewer_page_mounts_niivue_for_a_nifti_volume(portal: Portal, web: httpx.Client) -> None:
-    series = re.findall(r"series=(nifti%3A[0-9a-f]{64})", web.get(f"{DS}/series/main").text)[0]
-    attrs = _attrs(web.get(f"{DS}/view/main?series={series}").text, "viewer-main")
+    series = re.findall(r"series=(nifti%3A[0-9a-f]{64})", web.get(f"{DS}/series/main").text)
+    views = [_attrs(web.get(f"{DS}/view/main?series={key}").text, "viewer-main") for key in series]
+    attrs = next(a for a in views if a["data-volume-name"] == "example.nii.gz")
     assert attrs["data-ih-viewer"] == "nifti"
     assert attrs["data-volume-name"] == "example.nii.gz"
     content = web.get(attrs["data-volume-url"].replace("&amp;", "&"))
@@ -163,7 +198,7 @@ def test_commit_log_and_commit_page_describe_the_change_in_series(portal: Portal
 def test_compare_page_and_side_by_side_viewers(portal: Portal, web: httpx.Client) -> None:
     seeded = portal.seeded
     page = web.get(f"{DS}/compare", params={"left": seeded.first.id, "right": "main"}).text
-    assert page.count('class="series-change') == 3
+    assert page.count('class="series-change') == 4  # MR modified, CT removed, volume and labels added
     link = f"/view-compare?left={seeded.first.id}&amp;right={seeded.second.id}&amp;series={seeded.mr_series}"
     assert link in page
     both = web.get(f"{DS}{link.replace('&amp;', '&')}").text
@@ -204,6 +239,49 @@ def test_raw_branches_ask_for_a_purpose_and_record_it(portal: Portal, web: httpx
     assert any(e.ref == "raw" and e.purpose == "QA of IRB-7" for e in opened)
 
 
+def test_commit_page_loads_more_file_changes_as_a_fragment(portal: Portal, web: httpx.Client) -> None:
+    second = portal.seeded.second.id
+    fragment = web.get(f"{DS}/commit/{second}", params={"after": "mr/"}, headers={"HX-Request": "true"})
+    assert fragment.status_code == 200
+    assert "<html" not in fragment.text
+    assert "ct/ct.dcm" not in fragment.text  # before the cursor
+    assert "volumes/example.nii.gz" in fragment.text
+
+
+def test_a_stated_purpose_may_be_in_any_script_and_ends_with_the_session(portal: Portal) -> None:
+    with portal.platform.sessions.begin() as session:
+        repo = datasets.repository(session, datasets.get(session, owner="lab", name="scans"))
+        repo.create_branch("raw-2", "main")
+    with portal.browser() as web:
+        asked = web.get(f"{DS}/tree/raw-2")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', asked.text)
+        assert csrf
+        purpose = "IRB 審査 2026"
+        web.post("/purpose", data={"purpose": purpose, "next": "/", "csrf_token": csrf.group(1)})
+        assert web.get(f"{DS}/tree/raw-2").status_code == 200
+        again = web.post("/login", data={"username": "lab", "password": PASSWORD, "next": "/"})
+        assert again.status_code == 303
+        assert web.get(f"{DS}/tree/raw-2").status_code == 428  # a new session states its own purpose
+    with portal.platform.sessions() as session:
+        opened = audit.search(session, action="phi.open", dataset="lab/scans", limit=50)
+    assert any(e.ref == "raw-2" and e.purpose == purpose for e in opened)
+
+
+def test_sign_in_refuses_forms_posted_from_other_sites(portal: Portal) -> None:
+    with httpx.Client(base_url=portal.base) as client:
+        form = {"username": "lab", "password": PASSWORD, "next": "/"}
+        assert client.post("/login", data=form, headers={"Origin": "http://evil.example"}).status_code == 403
+        assert client.post("/login", data=form, headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
+        assert client.post("/login", data=form, headers={"Origin": portal.base}).status_code == 303
+
+
+def test_fragments_ask_a_signed_out_browser_to_sign_in(portal: Portal) -> None:
+    with httpx.Client(base_url=portal.base) as anonymous:
+        fragment = anonymous.get(f"{DS}/-/size/main", headers={"HX-Request": "true"})
+    assert fragment.status_code == 401
+    assert fragment.headers["HX-Redirect"].startswith("/login?next=")
+
+
 def test_errors_are_pages_not_tracebacks(web: httpx.Client) -> None:
     missing = web.get("/lab/no-such-dataset")
     assert missing.status_code == 404
@@ -212,4 +290,8 @@ def test_errors_are_pages_not_tracebacks(web: httpx.Client) -> None:
     assert bad.status_code == 404
     assert "no branch, tag or commit" in bad.text
     assert web.get(f"{DS}/tree/main", params={"path": "../etc"}).status_code == 422
+    assert web.get(f"{DS}/tree/main", params={"path": "no/such/folder"}).status_code == 404
+    invalid = web.get(f"{DS}/file/main")  # no path
+    assert invalid.status_code == 422
+    assert "<h1>" in invalid.text
     assert web.post("/purpose", data={"purpose": "x" * 10}).status_code == 403  # no CSRF token

@@ -53,11 +53,17 @@ class PixelLayout:
         return start, start + self.frame_length
 
 
+MAX_FRAMES_PER_REQUEST = 10_000
+
+
 def parse_frame_list(text: str) -> list[int]:
     """``1,3,5``: frame numbers as WADO-RS counts them, from 1."""
-    if not _FRAME_LIST.match(text) or "0" in text.split(","):
+    numbers = [int(n) for n in text.split(",")] if _FRAME_LIST.match(text) else []
+    if not numbers or min(numbers) < 1:
         raise InvalidQuery(f"frame list {text!r} must be frame numbers from 1, separated by commas")
-    return [int(number) for number in text.split(",")]
+    if len(numbers) > MAX_FRAMES_PER_REQUEST:
+        raise InvalidQuery(f"at most {MAX_FRAMES_PER_REQUEST} frames per request")
+    return numbers
 
 
 def read_header(stream: BinaryIO, name: str) -> tuple[Dataset, PixelLayout | None]:

@@ -7,6 +7,7 @@
 (() => {
   const CHUNK = 8 * 1024 * 1024;
   const PARALLEL = 3;
+  const MAX_HASHED = 2 * 1024 ** 3; // Web Crypto hashes whole buffers: bigger files go through the CLI
   const MEDIA_TYPES = { ".dcm": "application/dicom", ".nii": "application/x-nifti", ".gz": "application/gzip" };
 
   const form = document.getElementById("upload-form");
@@ -102,6 +103,8 @@
   }
 
   async function upload(files, prefix, message) {
+    const tooBig = files.find((f) => f.size > MAX_HASHED);
+    if (tooBig) throw new Error(`${tooBig.name} is over 2 GiB: upload it with the imagehub CLI`);
     const total = files.reduce((sum, f) => sum + f.size, 0) * 2 || 1; // hashing, then sending
     const done = new Map();
     const report = (label) => {
@@ -109,22 +112,38 @@
       bar.value = sum / total;
       text.textContent = `${label} — ${Math.round((100 * sum) / total)}% of ${files.length} files`;
     };
-    const entries = [];
+    const blobs = new Array(files.length);
     await pool(files, async (file, index) => {
-      const blob = await sha256(file);
+      blobs[index] = await sha256(file);
       done.set(`h:${index}`, file.size);
       report(`hashed ${file.name}`);
-      const key = `s:${index}`;
-      await send(file, blob, (sent) => {
-        done.set(key, sent);
-        report(`sending ${file.name}`);
+    });
+    // Identical files are one blob: send it once, then every path names it.
+    const firstOf = new Map();
+    blobs.forEach((blob, index) => firstOf.has(blob) || firstOf.set(blob, index));
+    files.forEach((file, index) => firstOf.get(blobs[index]) === index || done.set(`s:${index}`, file.size));
+    await pool([...firstOf.values()], async (index) => {
+      await send(files[index], blobs[index], (sent) => {
+        done.set(`s:${index}`, sent);
+        report(`sending ${files[index].name}`);
       });
-      entries.push({ path: datasetPath(file, prefix), blob, size: file.size, media_type: mediaType(file.name) });
     });
     text.textContent = "committing…";
+    const entries = files.map((file, index) => ({
+      path: datasetPath(file, prefix),
+      blob: blobs[index],
+      size: file.size,
+      media_type: mediaType(file.name),
+    }));
     const body = { message, changes: { put: entries }, expected_parent: form.dataset.parent };
     const branch = encodeURIComponent(form.dataset.branch);
     const { response, data } = await call("POST", `${api}/branches/${branch}/commits`, body);
+    if (response.status === 409) {
+      // Someone committed first. The blobs are on the server; committing again is quick.
+      const head = await call("GET", `${api}/branches/${branch}`);
+      if (head.response.ok) form.dataset.parent = head.data.commit;
+      throw new Error(`${form.dataset.branch} moved while you uploaded (${data.detail}); submit again to commit on top of it`);
+    }
     if (!response.ok) throw failure("committing", data, response);
     bar.value = 1;
     text.innerHTML = "";

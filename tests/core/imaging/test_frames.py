@@ -75,7 +75,7 @@ def test_a_file_without_pixel_data_has_no_layout() -> None:
     assert read_header(io.BytesIO(data), "rtplan.dcm")[1] is None
 
 
-@pytest.mark.parametrize("text", ["", "0", "1,0", "a", "1;2", "-1", "1,,2"])
+@pytest.mark.parametrize("text", ["", "0", "1,0", "00", "0,01", "a", "1;2", "-1", "1,,2"])
 def test_frame_lists_are_numbers_from_one(text: str) -> None:
     with pytest.raises(InvalidQuery, match="frame numbers from 1"):
         parse_frame_list(text)
