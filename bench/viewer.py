@@ -53,32 +53,35 @@ def path_of(i: int) -> str:
 
 
 def seed_manifest(platform: Platform, name: str, files: int) -> None:
-    """A dataset of ``files`` paths, with series rows as the pipeline would have written them."""
+    """A dataset of ``files`` paths in two commits (the second adds a README), with series
+    rows for both as the pipeline would have written them."""
     blob = BlobId("ab" * 32)
     with platform.sessions.begin() as session:
         dataset = datasets.create(session, owner="bench", name=name, author="bench")
         SqlBlobIndex(session).register([(blob, 524_288)])
         repo = datasets.repository(session, dataset)
         tree, _ = repo.build_tree(Entry(path_of(i), blob, 524_288, "application/dicom") for i in range(files))
-        head = repo.commit_tree("main", tree, author="bench", message="seed", metadata={})
-        for s in range(max(1, files // SERIES_SIZE)):
-            members = [path_of(i) for i in range(s * SERIES_SIZE, min(files, (s + 1) * SERIES_SIZE))]
-            session.add(
-                SeriesRow(
-                    dataset_id=dataset.id,
-                    commit_id=head.id,
-                    series_key=f"1.2.826.0.1.{s:06d}",
-                    kind="dicom",
-                    study_uid="1.2.826.0.1",
-                    modality="CT",
-                    body_part="CHEST",
-                    description=f"series {s}",
-                    instances=len(members),
-                    members=json.dumps(members),
-                    thumbnail_key=None,
+        seed = repo.commit_tree("main", tree, author="bench", message="seed", metadata={})
+    change = commit_files(platform, "bench", name, "main", {"README.md": b"# bench\n"}, "a small change")
+    with platform.sessions.begin() as session:
+        for commit_id in (seed.id, change.id):
+            for s in range(max(1, files // SERIES_SIZE)):
+                members = [path_of(i) for i in range(s * SERIES_SIZE, min(files, (s + 1) * SERIES_SIZE))]
+                session.add(
+                    SeriesRow(
+                        dataset_id=dataset.id,
+                        commit_id=commit_id,
+                        series_key=f"1.2.826.0.1.{s:06d}",
+                        kind="dicom",
+                        study_uid="1.2.826.0.1",
+                        modality="CT",
+                        body_part="CHEST",
+                        description=f"series {s}",
+                        instances=len(members),
+                        members=json.dumps(members),
+                        thumbnail_key=None,
+                    )
                 )
-            )
-    commit_files(platform, "bench", name, "main", {"README.md": b"# bench\n"}, "a small change")
 
 
 def median_ms(fn: Callable[[], object]) -> float:
@@ -102,9 +105,9 @@ def page_figures(http: httpx.Client, name: str) -> dict[str, float]:
 
     base = f"/bench/{name}"
     pages = {
-        "home": base,
+        "home": f"{base}?ref=main",
         "tree_root": f"{base}/tree/main",
-        "tree_folder": f"{base}/tree/main?path=study000/series05/",
+        "tree_folder": f"{base}/tree/main?path=study000/",
         "series": f"{base}/series/main",
         "commits": f"{base}/commits/main",
         "compare": f"{base}/compare?left=main~1&right=main",

@@ -25,12 +25,14 @@ from imagehub_api.routes import (
     dicomweb,
     health,
     imaging,
+    proposals,
     refs,
     transport,
     versions,
 )
 from imagehub_api.security import enforce
 from imagehub_api.web import dataset, explore, history, session, viewer
+from imagehub_api.web import proposals as proposal_pages
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -47,8 +49,22 @@ PAGE_CSP = (
 )
 STATIC = Path(__file__).resolve().parent / "static"
 # Portal routers go last: `/{owner}/{name}` would otherwise shadow fixed paths.
-ROUTERS = (health, auth, datasets, refs, versions, imaging, dicomweb, deid, blobs, transport, access, admin)
-PORTAL = (session, explore, history, viewer, dataset)
+ROUTERS = (
+    health,
+    auth,
+    datasets,
+    refs,
+    versions,
+    proposals,
+    imaging,
+    dicomweb,
+    deid,
+    blobs,
+    transport,
+    access,
+    admin,
+)
+PORTAL = (session, explore, history, viewer, proposal_pages, dataset)
 
 
 def _cache_policy(path: str) -> str:

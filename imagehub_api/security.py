@@ -30,7 +30,7 @@ CSRF_FIELD = "csrf_token"
 PURPOSE_HEADER = "X-Purpose-Of-Use"
 PURPOSE_COOKIE = "imagehub_purpose"  # the portal's stated purpose, for a browser session
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-REF_FIELDS = ("ref", "branch", "left", "right", "source", "commit")
+REF_FIELDS = ("ref", "branch", "left", "right", "source", "destination", "target", "commit")
 _POLICY_ATTR = "__imagehub_policy__"
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -109,6 +109,14 @@ async def _json_refs(request: Request) -> list[str]:
     return [str(body[f]) for f in REF_FIELDS if isinstance(body.get(f), str)]
 
 
+def stated_purpose(request: Request) -> str:
+    """The purpose of use: the header, else what a signed-in browser stated on the portal."""
+    purpose = request.headers.get(PURPOSE_HEADER, "")
+    if not purpose and getattr(request.state, "csrf", None) is not None:
+        purpose = unquote(request.cookies.get(PURPOSE_COOKIE, ""))
+    return purpose
+
+
 async def enforce(request: Request) -> None:
     route = request.scope.get("route")
     policy = policy_of(getattr(route, "endpoint", None))
@@ -138,9 +146,7 @@ async def enforce(request: Request) -> None:
     refs = [str(params[f]) for f in REF_FIELDS if f in params]
     refs += [request.query_params[f] for f in REF_FIELDS if f in request.query_params]
     refs += await _json_refs(request)
-    purpose = request.headers.get(PURPOSE_HEADER, "")
-    if not purpose and csrf is not None:  # a signed-in browser that stated its purpose on the portal
-        purpose = unquote(request.cookies.get(PURPOSE_COOKIE, ""))
+    purpose = stated_purpose(request)
     need = Role(policy.value)
     request.state.decision = await run_in_threadpool(
         _decide, platform, principal, params["owner"], params["name"], need, refs, purpose, client_ip(request)

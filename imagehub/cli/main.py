@@ -187,6 +187,7 @@ def deid(
 
 
 from imagehub.cli.admin import audit_app, org_app, token_app, user_app  # noqa: E402
+from imagehub.cli.proposal import proposal_app  # noqa: E402
 from imagehub.cli.remote import COMMANDS  # noqa: E402
 
 for command in COMMANDS:
@@ -196,6 +197,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(org_app, name="org")
 app.add_typer(audit_app, name="audit")
+app.add_typer(proposal_app, name="proposal")
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from imagehub.models.base import Base
 from imagehub.models.dataset import Dataset
 from imagehub.models.deid import DeidRun, ReidMap
 from imagehub.models.imaging import CommitFile, ImagingFile, Materialization, SeriesRow
+from imagehub.models.proposals import Proposal
 from imagehub.models.stats import TreeStats
 from imagehub.models.transport import UploadSession
 from imagehub.models.vcs import BlobRow, CommitRow, NodeRow, RefRow
@@ -38,6 +39,7 @@ __all__ = [
     "NodeRow",
     "Org",
     "OrgMember",
+    "Proposal",
     "RefRow",
     "ReidMap",
     "SeriesRow",

@@ -110,6 +110,16 @@ def decide(
     return Decision(dataset, role, phi)
 
 
+def refuse_phi_flow(dataset: Dataset, source: str, target: str) -> None:
+    """Raw data reaches a de-identified branch only through de-identification, never a merge."""
+    rules = facts(dataset)
+    if is_phi_branch(rules, source) and not is_phi_branch(rules, target):
+        raise Forbidden(
+            f"{source!r} holds raw (PHI) data and {target!r} does not: "
+            "de-identify the data instead of merging it"
+        )
+
+
 def _opens_phi(session: Session, dataset: Dataset, expression: str) -> bool:
     """Whether a ref expression reaches data only the PHI branches hold.
 

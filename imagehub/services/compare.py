@@ -54,13 +54,29 @@ class SeriesComparison:
     unchanged: int
 
 
-def _series(session: Session, dataset_id: int, commit_id: str) -> dict[str, SeriesRow]:
-    rows = session.scalars(
-        select(SeriesRow)
-        .options(defer(SeriesRow.members))  # member lists are long and the page does not show them
-        .where(SeriesRow.dataset_id == dataset_id, SeriesRow.commit_id == commit_id)
+def _keys(session: Session, dataset_id: int, commit_id: str) -> set[str]:
+    query = select(SeriesRow.series_key).where(
+        SeriesRow.dataset_id == dataset_id, SeriesRow.commit_id == commit_id
     )
-    return {row.series_key: row for row in rows}
+    return set(session.scalars(query))
+
+
+def _rows(session: Session, dataset_id: int, commit_id: str, keys: set[str]) -> dict[str, SeriesRow]:
+    """Only the rows the comparison shows, without their (long) member lists."""
+    ordered = sorted(keys)
+    found: dict[str, SeriesRow] = {}
+    for i in range(0, len(ordered), _IN_CLAUSE):
+        rows = session.scalars(
+            select(SeriesRow)
+            .options(defer(SeriesRow.members))
+            .where(
+                SeriesRow.dataset_id == dataset_id,
+                SeriesRow.commit_id == commit_id,
+                SeriesRow.series_key.in_(ordered[i : i + _IN_CLAUSE]),
+            )
+        )
+        found.update((row.series_key, row) for row in rows)
+    return found
 
 
 def _indexed(session: Session, dataset_id: int, commit_id: str) -> bool:
@@ -88,7 +104,7 @@ def compare_series(
     session: Session, repo: Repository, dataset_id: int, left: Commit, right: Commit
 ) -> SeriesComparison:
     """Series added, removed and modified from ``left`` to ``right``, in series-key order."""
-    before, after = _series(session, dataset_id, left.id), _series(session, dataset_id, right.id)
+    before, after = _keys(session, dataset_id, left.id), _keys(session, dataset_id, right.id)
     indexed = _indexed(session, dataset_id, left.id) and _indexed(session, dataset_id, right.id)
     changed = islice(diff_trees(repo.reader, left.tree, right.tree), CHANGED_PATHS_LIMIT + 1)
     paths = [change.path for change in changed]
@@ -99,17 +115,18 @@ def compare_series(
     touched: Counter[str] = Counter()
     for path in paths:
         touched.update({on_left.get(path), on_right.get(path)} - {None})  # type: ignore[arg-type]
+    shown = (before ^ after) | (set(touched) & before & after)
+    was_rows = _rows(session, dataset_id, left.id, shown & before)
+    now_rows = _rows(session, dataset_id, right.id, shown & after)
     result: list[SeriesChange] = []
-    for key in sorted(set(before) | set(after)):
-        was, now = before.get(key), after.get(key)
+    for key in sorted(shown):
+        was, now = was_rows.get(key), now_rows.get(key)
         if was is None:
             kind = SeriesChangeKind.ADDED
         elif now is None:
             kind = SeriesChangeKind.REMOVED
-        elif key in touched:
-            kind = SeriesChangeKind.MODIFIED
         else:
-            continue
+            kind = SeriesChangeKind.MODIFIED
         result.append(SeriesChange(kind, key, was, now, touched[key]))
     modified = sum(1 for change in result if change.kind is SeriesChangeKind.MODIFIED)
-    return SeriesComparison(result, indexed, partial, len(set(before) & set(after)) - modified)
+    return SeriesComparison(result, indexed, partial, len(before & after) - modified)

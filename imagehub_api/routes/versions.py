@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Query, Request, status
 from fastapi.responses import StreamingResponse
 
 from imagehub.core.vcs import BlobStore, Change, Commit, Entry, RefKind
+from imagehub.services import access
 from imagehub_api.deps import DatasetDep, PlatformDep, SessionDep
 from imagehub_api.pagination import page as paginate
 from imagehub_api.ranges import parse_range
@@ -132,6 +133,7 @@ def diff(
 @requires(Policy.DATASET_WRITE)
 def merge(ctx: DatasetDep, body: MergeCreate) -> dict[str, Any]:
     """Three-way merge; 409 lists the conflicting paths under strategy ``fail``."""
+    access.refuse_phi_flow(ctx.dataset, body.source, body.destination)
     merged = ctx.repo.merge(
         body.source,
         body.destination,

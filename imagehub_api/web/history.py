@@ -21,7 +21,7 @@ LOG_PAGE = 50
 CHANGES_PAGE = 100
 
 
-def _changes(
+def changes_between(
     ctx: DatasetContext, session: Session, left: Commit, right: Commit, after: str, *, series: bool
 ) -> dict[str, Any]:
     """One page of file changes between two commits and, for a whole page, the series changes."""
@@ -73,7 +73,9 @@ def commit_page(
     if is_htmx(request):  # the next page of file changes only
         if parent is None:
             raise NotFound(f"commit {shown.id[:12]} has no parent to compare with")
-        return page(request, "_file_changes.html", _changes(ctx, session, parent, shown, after, series=False))
+        return page(
+            request, "_file_changes.html", changes_between(ctx, session, parent, shown, after, series=False)
+        )
     context = {
         **frame(ctx, "commits", commit, shown),
         **pipeline_panel(ctx, session, platform, shown),
@@ -81,7 +83,7 @@ def commit_page(
         "parent": parent,
     }
     if parent is not None:
-        context.update(_changes(ctx, session, parent, shown, after, series=True))
+        context.update(changes_between(ctx, session, parent, shown, after, series=True))
     return page(request, "commit.html", context)
 
 
@@ -96,11 +98,13 @@ def compare_page(
     after: str = Query("", max_length=1100),
 ) -> HTMLResponse:
     if is_htmx(request):  # the next page of file changes only
-        changes = _changes(ctx, session, ctx.repo.resolve(left), ctx.repo.resolve(right), after, series=False)
+        changes = changes_between(
+            ctx, session, ctx.repo.resolve(left), ctx.repo.resolve(right), after, series=False
+        )
         return page(request, "_file_changes.html", changes)
     context: dict[str, Any] = {**frame(ctx, "compare", right or ctx.dataset.default_branch, None)}
     context.update(left_ref=left, right_ref=right)
     if left and right:
         left_commit, right_commit = ctx.repo.resolve(left), ctx.repo.resolve(right)
-        context.update(_changes(ctx, session, left_commit, right_commit, after, series=True))
+        context.update(changes_between(ctx, session, left_commit, right_commit, after, series=True))
     return page(request, "compare.html", context)

@@ -125,7 +125,7 @@ def test_unknown_blobs_are_refused(platform: Platform, dataset: str) -> None:
         assert error.value.details() == {"missing": ["f" * 64]}
 
 
-def test_protected_branches_take_merges_only(platform: Platform, dataset: str) -> None:
+def test_protected_branches_take_only_merges_of_change_proposals(platform: Platform, dataset: str) -> None:
     commit_files(platform, "lab", "brain", "main", {"a": b"1"})
     with platform.sessions.begin() as session:
         repo = repo_of(session)
@@ -134,8 +134,10 @@ def test_protected_branches_take_merges_only(platform: Platform, dataset: str) -
     with pytest.raises(ProtectedBranch):
         commit_files(platform, "lab", "brain", "main", {"a": b"2"})
     commit_files(platform, "lab", "brain", "work", {"a": b"2"})
+    with platform.sessions.begin() as session, pytest.raises(ProtectedBranch):
+        repo_of(session).merge("work", "main", author="t")
     with platform.sessions.begin() as session:
-        merged = repo_of(session).merge("work", "main", author="t")
+        merged = repo_of(session).merge("work", "main", author="t", through_proposal=True)
         assert len(merged.parents) == 2
         with pytest.raises(Conflict):
             repo_of(session).delete_ref("main", RefKind.BRANCH, default_branch="main")

@@ -256,9 +256,13 @@ class Repository:
         message: str = "",
         strategy: MergeStrategy = MergeStrategy.FAIL,
         metadata: dict[str, str] | None = None,
+        through_proposal: bool = False,
     ) -> Commit:
-        """Three-way merge of ``source`` into branch ``destination`` on their merge base."""
+        """Three-way merge of ``source`` into branch ``destination`` on their merge base; a
+        protected destination takes merges only from a reviewed change proposal."""
         ref = self.get_ref(destination, RefKind.BRANCH)
+        if ref.protected and not through_proposal:
+            raise ProtectedBranch(f"branch {destination!r} is protected: open a change proposal and merge it")
         theirs = self.resolve(source)
         ours = get_commit(self.stores.commits, ref.commit)
         base_id = merge_base(self.stores.commits, ours.id, theirs.id)

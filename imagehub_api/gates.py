@@ -1,0 +1,32 @@
+"""Access decisions for refs a request does not name in its path or body.
+
+A proposal's branches are stored with it; routes that act on a proposal by number ask
+here, in the request's transaction, exactly what the enforcement point asks for named refs.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+from sqlalchemy.orm import Session
+
+from imagehub.core.auth.policy import Principal, Role
+from imagehub.services import access
+from imagehub_api.deps import DatasetContext
+from imagehub_api.security import client_ip, stated_purpose
+
+
+def gate_refs(session: Session, ctx: DatasetContext, request: Request, need: Role, refs: list[str]) -> None:
+    """The enforcement point's decision for branches the request path does not name."""
+    principal: Principal = request.state.principal
+    purpose = stated_purpose(request)
+    decision = access.decide(
+        session,
+        principal,
+        owner=ctx.dataset.owner,
+        name=ctx.dataset.name,
+        need=need,
+        refs=refs,
+        purpose=purpose,
+    )
+    for ref in decision.phi_refs:  # on record in the same transaction as the action
+        ctx.record(session, "phi.open", ref=ref, ip=client_ip(request), purpose=purpose)

@@ -1,0 +1,153 @@
+"""Change proposals of a dataset: /api/v1/datasets/{owner}/{name}/proposals.
+
+The enforcement point checks the refs a request names in its path, query and JSON
+body (``source`` among them). A proposal's branches are not in the path of its own
+routes, so the routes that open or move their data (create, detail, merge) ask the
+same access decision again for both branches, recording any PHI branch opened. On top
+of that the service refuses any proposal from a PHI branch into one that is not.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Query, Request, status
+from pydantic import BaseModel, Field
+
+from imagehub.core.auth.policy import Role
+from imagehub.core.vcs import MergeStrategy
+from imagehub.models.proposals import Proposal
+from imagehub.services import proposals
+from imagehub_api.deps import DatasetDep, SessionDep
+from imagehub_api.gates import gate_refs
+from imagehub_api.pagination import page as paginate
+from imagehub_api.security import Policy, requires
+
+router = APIRouter(prefix="/api/v1/datasets/{owner}/{name}/proposals", tags=["proposals"])
+
+
+class ProposalCreate(BaseModel):
+    source: str = Field(description="Branch with the changes; named `source` so the PHI gate sees it")
+    target: str = Field(description="Branch to merge into")
+    title: str
+    description: str = ""
+    reviewers: list[str] = Field(default_factory=list)
+
+
+class ProposalUpdate(BaseModel):
+    title: str | None = None
+    description: str | None = None
+    reviewers: list[str] | None = None
+
+
+class ProposalMerge(BaseModel):
+    strategy: MergeStrategy = MergeStrategy.FAIL
+    message: str = ""
+
+
+def proposal_dict(proposal: Proposal, summary: proposals.Summary | None = None) -> dict[str, Any]:
+    return {
+        "number": proposal.number,
+        "title": proposal.title,
+        "description": proposal.description,
+        "source": proposal.source_branch,
+        "target": proposal.target_branch,
+        "author": proposal.author,
+        "state": proposal.state,
+        "reviewers": json.loads(proposal.reviewers),
+        "created_at": proposal.created_at.isoformat(),
+        "updated_at": proposal.updated_at.isoformat(),
+        "merged_commit": proposal.merged_commit,
+        "merged_by": proposal.merged_by,
+        "closed_by": proposal.closed_by,
+        "summary": summary.as_dict() if summary else None,
+    }
+
+
+def _branches(proposal: Proposal) -> list[str]:
+    return [proposal.source_branch, proposal.target_branch]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, operation_id="proposals-create")
+@requires(Policy.DATASET_WRITE)
+def create(ctx: DatasetDep, session: SessionDep, request: Request, body: ProposalCreate) -> dict[str, Any]:
+    """Propose merging ``source`` into ``target``: 422 when there is nothing to merge,
+    403 when raw (PHI) data would flow into a branch that is not PHI-bearing."""
+    gate_refs(session, ctx, request, Role.WRITE, [body.source, body.target])
+    created = proposals.create(
+        session,
+        ctx.dataset,
+        ctx.repo,
+        actor=ctx.actor,
+        source=body.source,
+        target=body.target,
+        title=body.title,
+        description=body.description,
+        reviewers=body.reviewers,
+    )
+    return proposal_dict(created, proposals.summary(ctx.repo, created))
+
+
+@router.get("", operation_id="proposals-list")
+@requires(Policy.DATASET_READ)
+def list_proposals(
+    ctx: DatasetDep,
+    session: SessionDep,
+    state: str = Query("open", pattern="^(open|merged|closed|all)$"),
+    after: int = Query(0, ge=0, description="Last number of the previous page"),
+    limit: int = Query(50, ge=1, le=proposals.MAX_PAGE),
+) -> dict[str, Any]:
+    found = proposals.list_proposals(session, ctx.dataset, state=state, after=after, limit=limit)
+    return paginate(found, limit, proposal_dict, lambda p: p.number)
+
+
+@router.get("/{number}", operation_id="proposals-get")
+@requires(Policy.DATASET_READ)
+def get(ctx: DatasetDep, session: SessionDep, request: Request, number: int) -> dict[str, Any]:
+    """One proposal with what merging it would bring (commits ahead, files changed)."""
+    found = proposals.get(session, ctx.dataset, number)
+    gate_refs(session, ctx, request, Role.READ, _branches(found))
+    return proposal_dict(found, proposals.summary(ctx.repo, found))
+
+
+@router.patch("/{number}", operation_id="proposals-update")
+@requires(Policy.DATASET_WRITE)
+def update(ctx: DatasetDep, session: SessionDep, number: int, body: ProposalUpdate) -> dict[str, Any]:
+    updated = proposals.update(
+        session,
+        ctx.dataset,
+        number,
+        actor=ctx.actor,
+        title=body.title,
+        description=body.description,
+        reviewers=body.reviewers,
+    )
+    return proposal_dict(updated)
+
+
+@router.post("/{number}/close", operation_id="proposals-close")
+@requires(Policy.DATASET_WRITE)
+def close(ctx: DatasetDep, session: SessionDep, number: int) -> dict[str, Any]:
+    return proposal_dict(proposals.close(session, ctx.dataset, number, actor=ctx.actor))
+
+
+@router.post("/{number}/reopen", operation_id="proposals-reopen")
+@requires(Policy.DATASET_WRITE)
+def reopen(ctx: DatasetDep, session: SessionDep, number: int) -> dict[str, Any]:
+    return proposal_dict(proposals.reopen(session, ctx.dataset, ctx.repo, number, actor=ctx.actor))
+
+
+@router.post("/{number}/merge", operation_id="proposals-merge")
+@requires(Policy.DATASET_WRITE)
+def merge(
+    ctx: DatasetDep, session: SessionDep, request: Request, number: int, body: ProposalMerge
+) -> dict[str, Any]:
+    """Merge an open proposal, also into a protected branch; 409 lists conflicting paths
+    under strategy ``fail``, 403 refuses raw (PHI) data flowing into a de-identified branch."""
+    found = proposals.get(session, ctx.dataset, number)
+    gate_refs(session, ctx, request, Role.WRITE, _branches(found))
+    merged = proposals.merge(
+        session, ctx.dataset, ctx.repo, number, actor=ctx.actor, strategy=body.strategy, message=body.message
+    )
+    return proposal_dict(merged)
