@@ -27,12 +27,14 @@ from imagehub_api.routes import (
     imaging,
     proposals,
     refs,
+    releases,
     transport,
     versions,
 )
 from imagehub_api.security import enforce
 from imagehub_api.web import dataset, explore, history, session, viewer
 from imagehub_api.web import proposals as proposal_pages
+from imagehub_api.web import releases as release_pages
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -56,6 +58,7 @@ ROUTERS = (
     refs,
     versions,
     proposals,
+    releases,
     imaging,
     dicomweb,
     deid,
@@ -64,7 +67,7 @@ ROUTERS = (
     access,
     admin,
 )
-PORTAL = (session, explore, history, viewer, proposal_pages, dataset)
+PORTAL = (session, explore, history, viewer, proposal_pages, release_pages, dataset)
 
 
 def _cache_policy(path: str) -> str:

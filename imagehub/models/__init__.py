@@ -17,6 +17,7 @@ from imagehub.models.dataset import Dataset
 from imagehub.models.deid import DeidRun, ReidMap
 from imagehub.models.imaging import CommitFile, ImagingFile, Materialization, SeriesRow
 from imagehub.models.proposals import Proposal
+from imagehub.models.releases import Release
 from imagehub.models.stats import TreeStats
 from imagehub.models.transport import UploadSession
 from imagehub.models.vcs import BlobRow, CommitRow, NodeRow, RefRow
@@ -42,6 +43,7 @@ __all__ = [
     "Proposal",
     "RefRow",
     "ReidMap",
+    "Release",
     "SeriesRow",
     "Team",
     "TeamMember",

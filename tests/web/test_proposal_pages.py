@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from imagehub.services import audit, datasets
+from imagehub.services import audit, datasets, releases
 from tests.support.datasets import commit_files
 from tests.support.portal import VOLUME, Portal, run_pipeline, running_portal
 
@@ -89,3 +89,29 @@ def test_raw_data_cannot_be_proposed_into_a_plain_branch(portal: Portal) -> None
         assert "de-identify" in refused.text
     with portal.browser("outsider") as outsider:
         assert outsider.get(f"{DS}/proposals").status_code == 404
+
+
+def test_release_pages_show_the_frozen_summary_and_citations(portal: Portal) -> None:
+    with portal.platform.sessions.begin() as session:
+        dataset = datasets.get(session, owner="lab", name="scans")
+        releases.create(
+            session,
+            dataset,
+            datasets.repository(session, dataset),
+            tag="v1.0",
+            ref=portal.seeded.second.id,
+            title="First public cut",
+            actor="lab",
+            notes="Twenty **MR** slices.",
+            authors=["Ada Lovelace"],
+        )
+    with portal.browser() as web:
+        listing = web.get(f"{DS}/releases").text
+        assert 'href="/lab/scans/releases/v1.0"' in listing
+        page = web.get(f"{DS}/releases/v1.0").text
+    assert "<strong>MR</strong>" in page
+    assert re.search(r"<th>MR</th><td>1 series</td>", page)
+    assert "cff-version: 1.2.0" in page
+    assert "@misc{lab_scans_v1_0" in page
+    assert "imagehub clone lab/scans --ref v1.0" in page
+    assert re.search(r"<th>Files</th><td>24</td>", page)

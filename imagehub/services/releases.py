@@ -1,0 +1,201 @@
+"""Dataset releases: an immutable, citable version of a dataset.
+
+A release is a tag (created in the same transaction, and as immutable as every tag)
+plus a title, notes, authors, an optional DOI and a summary of the manifest frozen at
+creation. A PHI-bearing branch is never released: a release is for citing and sharing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from imagehub.core.auth.policy import is_phi_branch
+from imagehub.core.errors import Conflict, InvalidInput, NotFound
+from imagehub.core.vcs import Repository
+from imagehub.models import releases as queries
+from imagehub.models.dataset import Dataset
+from imagehub.models.imaging import SeriesRow
+from imagehub.models.releases import Release
+from imagehub.services import access, audit
+from imagehub.services.browse import tree_size
+
+MAX_PAGE = 1000
+DOI = re.compile(r"^10\.\d{4,9}/\S+$")
+
+
+@dataclass(frozen=True)
+class ReleaseSummary:
+    """The manifest at release time; ``indexed`` is False when the pipeline had not indexed it."""
+
+    files: int
+    bytes: int
+    series: int
+    modalities: dict[str, int]
+    indexed: bool = True
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "files": self.files,
+            "bytes": self.bytes,
+            "series": self.series,
+            "modalities": dict(self.modalities),
+            "indexed": self.indexed,
+        }
+
+
+def _full_name(dataset: Dataset) -> str:
+    return f"{dataset.owner}/{dataset.name}"
+
+
+def _summarise(session: Session, dataset: Dataset, repo: Repository, commit_id: str) -> ReleaseSummary:
+    size = tree_size(session, repo, repo.resolve(commit_id))
+    modalities = list(
+        session.scalars(
+            select(SeriesRow.modality).where(
+                SeriesRow.dataset_id == dataset.id, SeriesRow.commit_id == commit_id
+            )
+        )
+    )
+    counts = Counter(m or "unknown" for m in modalities)
+    return ReleaseSummary(
+        files=size.files,
+        bytes=size.bytes,
+        series=len(modalities),
+        modalities=dict(sorted(counts.items())),
+        indexed=bool(modalities) or size.files == 0,
+    )
+
+
+def create(
+    session: Session,
+    dataset: Dataset,
+    repo: Repository,
+    *,
+    tag: str,
+    ref: str,
+    title: str,
+    actor: str,
+    notes: str = "",
+    doi: str = "",
+    authors: Sequence[str] = (),
+) -> Release:
+    """Tag ``ref`` as ``tag`` and record the release; refused for a PHI-bearing branch."""
+    if not title.strip():
+        raise InvalidInput("a release needs a title")
+    doi = doi.strip()
+    if doi and not DOI.match(doi):
+        raise InvalidInput(f"{doi!r} is not a DOI (expected 10.<registrant>/<suffix>)")
+    if is_phi_branch(access.facts(dataset), ref):
+        raise access.Forbidden(f"{ref!r} is a PHI-bearing branch: it cannot be released")
+    if queries.by_tag(session, dataset.id, tag) is not None:
+        raise Conflict(f"release {tag!r} already exists in {_full_name(dataset)}: releases are immutable")
+    names = [a.strip() for a in authors if a.strip()]
+    try:
+        created = repo.create_tag(tag, ref, message=title.strip())
+    except Conflict:
+        raise Conflict(f"tag {tag!r} already exists in {_full_name(dataset)}: tags are immutable") from None
+    summary = _summarise(session, dataset, repo, created.commit)
+    release = Release(
+        dataset_id=dataset.id,
+        tag=tag,
+        commit_id=created.commit,
+        title=title.strip(),
+        notes=notes,
+        doi=doi,
+        authors=json.dumps(names),
+        summary=json.dumps(summary.as_dict(), sort_keys=True),
+        created_by=actor,
+    )
+    session.add(release)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="release.create",
+        dataset=_full_name(dataset),
+        object=f"release:{tag}",
+        ref=ref,
+        commit=created.commit,
+        details={"tag": tag, "title": release.title, "doi": doi},
+    )
+    return release
+
+
+def list_releases(
+    session: Session, dataset: Dataset, *, before: int | None = None, limit: int = 50
+) -> list[Release]:
+    """Newest first; ``before`` is the id of the last release of the previous page."""
+    if not 0 < limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
+    return queries.page(session, dataset.id, before=before, limit=limit)
+
+
+def get(session: Session, dataset: Dataset, tag: str) -> Release:
+    found = queries.by_tag(session, dataset.id, tag)
+    if found is None:
+        raise NotFound(f"no release {tag!r} in {_full_name(dataset)}")
+    return found
+
+
+def summary_of(release: Release) -> ReleaseSummary:
+    data = json.loads(release.summary)
+    return ReleaseSummary(
+        files=int(data["files"]),
+        bytes=int(data["bytes"]),
+        series=int(data["series"]),
+        modalities={str(k): int(v) for k, v in data["modalities"].items()},
+        indexed=bool(data.get("indexed", True)),
+    )
+
+
+def authors_of(release: Release) -> list[str]:
+    return [str(a) for a in json.loads(release.authors)]
+
+
+def _yaml_str(value: str) -> str:
+    return json.dumps(value)  # a JSON string is a valid double-quoted YAML scalar
+
+
+def citation_cff(release: Release, dataset: Dataset, url: str) -> str:
+    lines = [
+        "cff-version: 1.2.0",
+        'message: "If you use this dataset, please cite it as below."',
+        "type: dataset",
+        f"title: {_yaml_str(release.title)}",
+        f"version: {_yaml_str(release.tag)}",
+        f"date-released: {release.created_at:%Y-%m-%d}",
+    ]
+    names = authors_of(release) or [dataset.owner]
+    lines.append("authors:")
+    lines.extend(f"  - name: {_yaml_str(name)}" for name in names)
+    if release.doi:
+        lines.append(f"doi: {_yaml_str(release.doi)}")
+    lines.append(f"url: {_yaml_str(url)}")
+    lines.append(f"commit: {_yaml_str(release.commit_id)}")
+    return "\n".join(lines) + "\n"
+
+
+def _bib(value: str) -> str:
+    return value.replace("\\", "\\textbackslash{}").replace("{", "\\{").replace("}", "\\}")
+
+
+def citation_bibtex(release: Release, dataset: Dataset, url: str) -> str:
+    key = re.sub(r"[^A-Za-z0-9_]+", "_", f"{dataset.owner}_{dataset.name}_{release.tag}")
+    fields = [
+        ("title", _bib(release.title)),
+        ("author", " and ".join(_bib(a) for a in authors_of(release) or [dataset.owner])),
+        ("year", f"{release.created_at:%Y}"),
+        ("version", _bib(release.tag)),
+    ]
+    if release.doi:
+        fields.append(("doi", _bib(release.doi)))
+    fields += [("url", url), ("note", f"commit {release.commit_id}")]
+    body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields)
+    return f"@misc{{{key},\n{body}\n}}\n"
