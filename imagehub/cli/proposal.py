@@ -2,44 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from imagehub.sdk.client import Client
-from imagehub.sdk.credentials import token_for
+from imagehub.cli.dataset_cli import DatasetArg, PurposeOpt, UrlOpt, console, dataset_endpoint, say
 
 proposal_app = typer.Typer(
     help="Change proposals: reviewed merges from one branch of a dataset into another.",
     no_args_is_help=True,
 )
-console = Console()
-
-DatasetArg = typer.Argument(..., help="owner/name")
-UrlOpt = typer.Option(..., "--url", envvar="IMAGEHUB_URL", help="The ImageHub server.")
-PurposeOpt = typer.Option(
-    None, "--purpose", envvar="IMAGEHUB_PURPOSE", help="Purpose of use, required for raw (PHI) branches."
-)
-
-
-@contextmanager
-def _proposals(url: str, dataset: str, purpose: str | None) -> Iterator[tuple[Client, str]]:
-    """An SDK client signed in as `imagehub login` left it, and the dataset's proposals path."""
-    client = Client(url, token_for(url), purpose=purpose)
-    try:
-        yield client, f"{client.dataset(dataset).base}/proposals"
-    finally:
-        client.close()
-
-
-def _say(text: str) -> None:
-    """Server text as it is: a title with [brackets] is not console markup."""
-    console.print(text, markup=False, highlight=False)
 
 
 def _line(proposal: dict[str, Any]) -> str:
@@ -70,9 +44,9 @@ def create(
 ) -> None:
     """Propose merging one branch into another."""
     body = {"source": source, "target": target, "title": title, "description": description}
-    with _proposals(url, dataset, purpose) as (client, path):
+    with dataset_endpoint(url, dataset, purpose, "proposals") as (client, path):
         created = client.api.json("POST", path, json={**body, "reviewers": reviewers})
-    _say(f"opened {_line(created)}")
+    say(f"opened {_line(created)}")
     _print_summary(created["summary"])
 
 
@@ -84,10 +58,10 @@ def list_(
     url: str = UrlOpt,
 ) -> None:
     """List proposals by number."""
-    with _proposals(url, dataset, None) as (client, path):
+    with dataset_endpoint(url, dataset, None, "proposals") as (client, path):
         found = client.api.json("GET", path, params={"state": state, "limit": limit})["results"]
     if not found:
-        _say(f"no {'' if state == 'all' else state + ' '}proposals")
+        say(f"no {'' if state == 'all' else state + ' '}proposals")
         return
     table = Table("#", "state", "title", "source → target", "author")
     for item in found:
@@ -101,16 +75,16 @@ def show(
     dataset: str = DatasetArg, number: int = typer.Argument(...), url: str = UrlOpt, purpose: str = PurposeOpt
 ) -> None:
     """One proposal and what merging it would bring."""
-    with _proposals(url, dataset, purpose) as (client, path):
+    with dataset_endpoint(url, dataset, purpose, "proposals") as (client, path):
         found = client.api.json("GET", f"{path}/{number}")
-    _say(_line(found))
-    _say(f"opened by {found['author']} on {found['created_at']}")
+    say(_line(found))
+    say(f"opened by {found['author']} on {found['created_at']}")
     if found["reviewers"]:
-        _say(f"reviewers: {', '.join(found['reviewers'])}")
+        say(f"reviewers: {', '.join(found['reviewers'])}")
     if found["merged_commit"]:
-        _say(f"merged by {found['merged_by']} as {found['merged_commit'][:12]}")
+        say(f"merged by {found['merged_by']} as {found['merged_commit'][:12]}")
     if found["description"]:
-        _say(found["description"])
+        say(found["description"])
     _print_summary(found["summary"])
 
 
@@ -125,6 +99,6 @@ def merge(
 ) -> None:
     """Merge an open proposal (the way into a protected branch)."""
     body = {"strategy": strategy, "message": message}
-    with _proposals(url, dataset, purpose) as (client, path):
+    with dataset_endpoint(url, dataset, purpose, "proposals") as (client, path):
         merged = client.api.json("POST", f"{path}/{number}/merge", json=body)
-    _say(f"merged #{number} into {merged['target']}: {merged['merged_commit'][:12]}")
+    say(f"merged #{number} into {merged['target']}: {merged['merged_commit'][:12]}")
