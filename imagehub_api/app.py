@@ -13,6 +13,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from imagehub import __version__
 from imagehub.core.auth.ratelimit import RateLimiter
 from imagehub.services.platform import Platform
+from imagehub.services.webhooks import dispatching
 from imagehub_api.errors import install_error_handlers
 from imagehub_api.oidc import register_oidc
 from imagehub_api.routes import (
@@ -20,19 +21,26 @@ from imagehub_api.routes import (
     admin,
     auth,
     blobs,
+    changes,
+    checks,
     datasets,
     deid,
     dicomweb,
     health,
     imaging,
+    issues,
     proposals,
     refs,
     releases,
+    reviews,
     transport,
     versions,
+    webhooks,
 )
 from imagehub_api.security import enforce
+from imagehub_api.web import changes as change_pages
 from imagehub_api.web import dataset, explore, history, session, viewer
+from imagehub_api.web import issues as issue_pages
 from imagehub_api.web import proposals as proposal_pages
 from imagehub_api.web import releases as release_pages
 
@@ -58,16 +66,31 @@ ROUTERS = (
     refs,
     versions,
     proposals,
+    reviews,
+    checks,
+    issues,
     releases,
     imaging,
+    changes,
     dicomweb,
     deid,
     blobs,
     transport,
     access,
     admin,
+    webhooks,
 )
-PORTAL = (session, explore, history, viewer, proposal_pages, release_pages, dataset)
+PORTAL = (
+    session,
+    explore,
+    history,
+    viewer,
+    proposal_pages,
+    release_pages,
+    issue_pages,
+    change_pages,
+    dataset,
+)
 
 
 def _cache_policy(path: str) -> str:
@@ -83,7 +106,8 @@ def create_app(platform: Platform) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
+        with dispatching(platform):  # sends webhook deliveries while the app serves
+            yield
         platform.close()
 
     app = FastAPI(

@@ -10,7 +10,8 @@ from fastapi import Request
 from sqlalchemy.orm import Session
 
 from imagehub.core.auth.policy import Principal, Role
-from imagehub.services import access
+from imagehub.models.proposals import Proposal
+from imagehub.services import access, proposals
 from imagehub_api.deps import DatasetContext
 from imagehub_api.security import client_ip, stated_purpose
 
@@ -30,3 +31,12 @@ def gate_refs(session: Session, ctx: DatasetContext, request: Request, need: Rol
     )
     for ref in decision.phi_refs:  # on record in the same transaction as the action
         ctx.record(session, "phi.open", ref=ref, ip=client_ip(request), purpose=purpose)
+
+
+def gated_proposal(
+    session: Session, ctx: DatasetContext, request: Request, number: int, need: Role
+) -> Proposal:
+    """A proposal by number, once the caller may ``need`` both of its branches."""
+    found = proposals.get(session, ctx.dataset, number)
+    gate_refs(session, ctx, request, need, [found.source_branch, found.target_branch])
+    return found

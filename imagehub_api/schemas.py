@@ -39,6 +39,12 @@ class TagCreate(BaseModel):
 
 class Protection(BaseModel):
     protected: bool
+    required_approvals: int | None = Field(
+        None, ge=0, le=20, description="Approvals on the current head a proposal needs to merge"
+    )
+    required_checks: list[str] | None = Field(
+        None, description="Check names that must pass on the proposal's head (besides the pipeline's own)"
+    )
 
 
 class EntryIn(BaseModel):

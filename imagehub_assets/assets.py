@@ -20,7 +20,7 @@ from dagster import (
     asset,
 )
 
-from imagehub.services import deid, imaging
+from imagehub.services import checks, deid, imaging
 from imagehub.services.imaging import CommitRef, Completeness, StepSummary
 from imagehub.services.pipeline import CODE_VERSIONS, commit_ref
 from imagehub_assets.partitions import dataset_commits
@@ -63,7 +63,18 @@ def _finish(
     )
 
 
-def _check(name: str, found: Completeness) -> AssetCheckResult:
+def _check(
+    hub: ImageHubResource, ref: CommitRef, name: str, required: str, found: Completeness, unit: str
+) -> AssetCheckResult:
+    """The completeness as a Dagster asset check and as ImageHub's required check ``required``."""
+    checks.report_from_pipeline(
+        hub.platform(),
+        ref,
+        required,
+        passed=found.complete,
+        summary=f"{found.present} of {found.expected} {unit} done",
+        details={"expected": found.expected, "present": found.present, "missing": found.missing},
+    )
     return AssetCheckResult(
         check_name=name,
         passed=found.complete,
@@ -117,7 +128,14 @@ def instance_metadata(
     return MaterializeResult(
         metadata=_finish(context, imagehub, ref, summary),
         check_results=[
-            _check("every_file_has_metadata", imaging.metadata_completeness(imagehub.platform(), ref))
+            _check(
+                imagehub,
+                ref,
+                "every_file_has_metadata",
+                checks.METADATA,
+                imaging.metadata_completeness(imagehub.platform(), ref),
+                "files",
+            )
         ],
     )
 
@@ -141,7 +159,14 @@ def series_thumbnails(
     return MaterializeResult(
         metadata=_finish(context, imagehub, ref, summary),
         check_results=[
-            _check("every_series_has_a_thumbnail", imaging.thumbnail_completeness(imagehub.platform(), ref))
+            _check(
+                imagehub,
+                ref,
+                "every_series_has_a_thumbnail",
+                checks.THUMBNAILS,
+                imaging.thumbnail_completeness(imagehub.platform(), ref),
+                "series",
+            )
         ],
     )
 

@@ -187,6 +187,7 @@ def deid(
 
 
 from imagehub.cli.admin import audit_app, org_app, token_app, user_app  # noqa: E402
+from imagehub.cli.issue import issue_app  # noqa: E402
 from imagehub.cli.proposal import proposal_app  # noqa: E402
 from imagehub.cli.release import release_app  # noqa: E402
 from imagehub.cli.remote import COMMANDS  # noqa: E402
@@ -199,6 +200,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(org_app, name="org")
 app.add_typer(audit_app, name="audit")
 app.add_typer(proposal_app, name="proposal")
+app.add_typer(issue_app, name="issue")
 app.add_typer(release_app, name="release")
 
 

@@ -13,14 +13,18 @@ from imagehub.models.accounts import (
 )
 from imagehub.models.audit import AuditEvent, AuditHead, LegalHold
 from imagehub.models.base import Base
+from imagehub.models.checks import CheckResult
 from imagehub.models.dataset import Dataset
 from imagehub.models.deid import DeidRun, ReidMap
 from imagehub.models.imaging import CommitFile, ImagingFile, Materialization, SeriesRow
+from imagehub.models.issues import Issue, IssueComment, IssueSeriesLink
 from imagehub.models.proposals import Proposal
 from imagehub.models.releases import Release
+from imagehub.models.reviews import BranchRule, Review, ReviewComment
 from imagehub.models.stats import TreeStats
 from imagehub.models.transport import UploadSession
 from imagehub.models.vcs import BlobRow, CommitRow, NodeRow, RefRow
+from imagehub.models.webhooks import Webhook, WebhookAttempt, WebhookDelivery
 
 __all__ = [
     "AccessRequest",
@@ -29,12 +33,17 @@ __all__ = [
     "AuditHead",
     "Base",
     "BlobRow",
+    "BranchRule",
+    "CheckResult",
     "CommitFile",
     "CommitRow",
     "Dataset",
     "DatasetGrant",
     "DeidRun",
     "ImagingFile",
+    "Issue",
+    "IssueComment",
+    "IssueSeriesLink",
     "LegalHold",
     "Materialization",
     "NodeRow",
@@ -44,6 +53,8 @@ __all__ = [
     "RefRow",
     "ReidMap",
     "Release",
+    "Review",
+    "ReviewComment",
     "SeriesRow",
     "Team",
     "TeamMember",
@@ -51,4 +62,7 @@ __all__ = [
     "UploadSession",
     "User",
     "WebSession",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
 ]

@@ -20,7 +20,8 @@ from imagehub.core.vcs.types import Entry
 from imagehub.models import dataset as dataset_queries
 from imagehub.models.base import utcnow
 from imagehub.models.dataset import Dataset
-from imagehub.models.vcs import SqlBlobIndex, SqlCommitStore, SqlNodeStore, SqlRefStore
+from imagehub.models.vcs import SqlBlobIndex, SqlCommitStore, SqlNodeStore
+from imagehub.services import webhooks
 
 _OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -44,7 +45,7 @@ def repository(session: Session, dataset: Dataset) -> Repository:
     """The versioning engine over this dataset, inside the caller's transaction."""
     return Repository(
         Stores(
-            refs=SqlRefStore(session, dataset.id),
+            refs=webhooks.PushNotifyingRefs(session, dataset),  # every branch move fires `push`
             commits=SqlCommitStore(session, dataset.id),
             nodes=SqlNodeStore(session),
             blobs=SqlBlobIndex(session),

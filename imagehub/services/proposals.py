@@ -23,7 +23,7 @@ from imagehub.models import proposals as queries
 from imagehub.models.base import utcnow
 from imagehub.models.dataset import Dataset
 from imagehub.models.proposals import STATES, Proposal
-from imagehub.services import access, audit
+from imagehub.services import access, audit, merge_gate
 from imagehub.services.accounts import get_user
 
 SUMMARY_LIMIT = 1000  # commits counted and paths diffed, at most, for one summary
@@ -231,15 +231,18 @@ def merge(
     strategy: MergeStrategy = MergeStrategy.FAIL,
     message: str = "",
 ) -> Proposal:
-    """Merge an open proposal; a conflict under ``fail`` raises the engine's MergeConflict.
+    """Merge an open proposal; a conflict under ``fail`` raises the engine's MergeConflict,
+    missing approvals or checks raise ``checks.Blocked``.
 
     The PHI rule is checked again here: the dataset's PHI branches may have changed since
     the proposal was opened.
     """
     proposal = _open(session, dataset, number, "merged")
     access.refuse_phi_flow(dataset, proposal.source_branch, proposal.target_branch)
+    # Merge the very commit that was approved and checked, even if the branch moves meanwhile.
+    head = merge_gate.require_ready(session, dataset, repo, proposal).head
     merged = repo.merge(
-        proposal.source_branch,
+        head,
         proposal.target_branch,
         author=actor,
         message=message or f"Merge proposal #{number}: {proposal.title}",

@@ -23,7 +23,7 @@ from imagehub.models import releases as queries
 from imagehub.models.dataset import Dataset
 from imagehub.models.imaging import SeriesRow
 from imagehub.models.releases import Release
-from imagehub.services import access, audit
+from imagehub.services import access, audit, checks
 from imagehub.services.browse import tree_size
 
 MAX_PAGE = 1000
@@ -86,7 +86,8 @@ def create(
     doi: str = "",
     authors: Sequence[str] = (),
 ) -> Release:
-    """Tag ``ref`` as ``tag`` and record the release; refused for a PHI-bearing branch."""
+    """Tag ``ref`` as ``tag`` and record the release; refused for a PHI-bearing branch, and
+    for a shared (internal or public) dataset until the PHI gate has passed on the commit."""
     if not title.strip():
         raise InvalidInput("a release needs a title")
     doi = doi.strip()
@@ -97,8 +98,10 @@ def create(
     if queries.by_tag(session, dataset.id, tag) is not None:
         raise Conflict(f"release {tag!r} already exists in {_full_name(dataset)}: releases are immutable")
     names = [a.strip() for a in authors if a.strip()]
+    commit_id = repo.resolve(ref).id
+    checks.require_passed(session, dataset, commit_id, checks.required_for_release(dataset))
     try:
-        created = repo.create_tag(tag, ref, message=title.strip())
+        created = repo.create_tag(tag, commit_id, message=title.strip())
     except Conflict:
         raise Conflict(f"tag {tag!r} already exists in {_full_name(dataset)}: tags are immutable") from None
     summary = _summarise(session, dataset, repo, created.commit)

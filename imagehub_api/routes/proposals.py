@@ -20,7 +20,7 @@ from imagehub.core.vcs import MergeStrategy
 from imagehub.models.proposals import Proposal
 from imagehub.services import proposals
 from imagehub_api.deps import DatasetDep, SessionDep
-from imagehub_api.gates import gate_refs
+from imagehub_api.gates import gate_refs, gated_proposal
 from imagehub_api.pagination import page as paginate
 from imagehub_api.security import Policy, requires
 
@@ -65,10 +65,6 @@ def proposal_dict(proposal: Proposal, summary: proposals.Summary | None = None) 
     }
 
 
-def _branches(proposal: Proposal) -> list[str]:
-    return [proposal.source_branch, proposal.target_branch]
-
-
 @router.post("", status_code=status.HTTP_201_CREATED, operation_id="proposals-create")
 @requires(Policy.DATASET_WRITE)
 def create(ctx: DatasetDep, session: SessionDep, request: Request, body: ProposalCreate) -> dict[str, Any]:
@@ -106,8 +102,7 @@ def list_proposals(
 @requires(Policy.DATASET_READ)
 def get(ctx: DatasetDep, session: SessionDep, request: Request, number: int) -> dict[str, Any]:
     """One proposal with what merging it would bring (commits ahead, files changed)."""
-    found = proposals.get(session, ctx.dataset, number)
-    gate_refs(session, ctx, request, Role.READ, _branches(found))
+    found = gated_proposal(session, ctx, request, number, Role.READ)
     return proposal_dict(found, proposals.summary(ctx.repo, found))
 
 
@@ -144,9 +139,9 @@ def merge(
     ctx: DatasetDep, session: SessionDep, request: Request, number: int, body: ProposalMerge
 ) -> dict[str, Any]:
     """Merge an open proposal, also into a protected branch; 409 lists conflicting paths
-    under strategy ``fail``, 403 refuses raw (PHI) data flowing into a de-identified branch."""
-    found = proposals.get(session, ctx.dataset, number)
-    gate_refs(session, ctx, request, Role.WRITE, _branches(found))
+    under strategy ``fail``, or the approvals and checks still missing (with their
+    reports); 403 refuses raw (PHI) data flowing into a de-identified branch."""
+    gated_proposal(session, ctx, request, number, Role.WRITE)
     merged = proposals.merge(
         session, ctx.dataset, ctx.repo, number, actor=ctx.actor, strategy=body.strategy, message=body.message
     )

@@ -7,7 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Query, status
 
 from imagehub.core.vcs import Ref, RefKind
-from imagehub_api.deps import DatasetDep
+from imagehub.services import reviews
+from imagehub_api.deps import DatasetDep, SessionDep
 from imagehub_api.pagination import page as paginate
 from imagehub_api.schemas import BranchCreate, Protection, TagCreate
 from imagehub_api.security import Policy, requires
@@ -49,11 +50,33 @@ def delete_branch(ctx: DatasetDep, branch: str) -> None:
     ctx.repo.delete_ref(branch, RefKind.BRANCH, default_branch=ctx.dataset.default_branch)
 
 
+def _protection(ctx: DatasetDep, session: SessionDep, branch: str) -> dict[str, Any]:
+    rule = reviews.rule(session, ctx.dataset, branch)
+    return {**ctx.repo.get_ref(branch, RefKind.BRANCH).as_dict(), **reviews.rule_dict(rule)}
+
+
 @router.put("/branches/{branch}/protection", operation_id="refs-protect-branch")
 @requires(Policy.DATASET_ADMIN)
-def protect_branch(ctx: DatasetDep, branch: str, body: Protection) -> dict[str, Any]:
-    """A protected branch takes no direct commits: changes arrive by merge only."""
-    return ctx.repo.set_protected(branch, body.protected).as_dict()
+def protect_branch(ctx: DatasetDep, session: SessionDep, branch: str, body: Protection) -> dict[str, Any]:
+    """A protected branch takes no direct commits: changes arrive by merge only, of a change
+    proposal with the approvals and passing checks set here."""
+    ctx.repo.set_protected(branch, body.protected)
+    if body.required_approvals is not None or body.required_checks is not None:
+        reviews.set_rule(
+            session,
+            ctx.dataset,
+            branch,
+            actor=ctx.actor,
+            required_approvals=body.required_approvals,
+            required_checks=body.required_checks,
+        )
+    return _protection(ctx, session, branch)
+
+
+@router.get("/branches/{branch}/protection", operation_id="refs-get-protection")
+@requires(Policy.DATASET_READ)
+def get_protection(ctx: DatasetDep, session: SessionDep, branch: str) -> dict[str, Any]:
+    return _protection(ctx, session, branch)
 
 
 @router.get("/tags", operation_id="refs-list-tags")

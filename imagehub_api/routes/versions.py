@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Query, Request, status
 from fastapi.responses import StreamingResponse
 
 from imagehub.core.vcs import BlobStore, Change, Commit, Entry, RefKind
-from imagehub.services import access
+from imagehub.services import access, merge_gate
 from imagehub_api.deps import DatasetDep, PlatformDep, SessionDep
 from imagehub_api.pagination import page as paginate
 from imagehub_api.ranges import parse_range
@@ -131,14 +131,16 @@ def diff(
 
 @router.post("/merges", status_code=status.HTTP_201_CREATED, operation_id="versions-merge")
 @requires(Policy.DATASET_WRITE)
-def merge(ctx: DatasetDep, body: MergeCreate) -> dict[str, Any]:
-    """Three-way merge; 409 lists the conflicting paths under strategy ``fail``."""
+def merge(ctx: DatasetDep, session: SessionDep, body: MergeCreate) -> dict[str, Any]:
+    """Three-way merge; 409 lists the conflicting paths under strategy ``fail``, or the
+    required checks that have not passed on the source (internal and public datasets)."""
     access.refuse_phi_flow(ctx.dataset, body.source, body.destination)
+    source = merge_gate.checked_source(session, ctx.dataset, ctx.repo, body.source, body.destination)
     merged = ctx.repo.merge(
-        body.source,
+        source,
         body.destination,
         author=ctx.actor,
-        message=body.message,
+        message=body.message or f"Merge {body.source} into {body.destination}",
         strategy=body.strategy,
         metadata=body.metadata,
     )

@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     ray_object_store_mb: int = 512  # local Ray only; bounded so a laptop keeps its memory
     pipeline_batch_size: int = 64  # instances per Ray task
     dagster_url: str = "http://127.0.0.1:3000"  # the Dagster UI the portal links into
+    webhook_poll_seconds: float = 2.0  # how often the server sends due webhook deliveries; <= 0: never
+    webhook_timeout_seconds: float = 10.0  # per delivery attempt
+    webhook_max_attempts: int = 8  # then a delivery is marked failed
+    webhook_backoff_seconds: float = 10.0  # wait after the first failure, doubled after each next one
+    webhook_backoff_cap_seconds: float = 3600.0  # longest wait between two attempts
 
     @classmethod
     def settings_customise_sources(

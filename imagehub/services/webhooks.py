@@ -1,0 +1,535 @@
+"""Webhooks: tell other systems, over HTTP, what happened to a dataset.
+
+Deliveries follow the outbox pattern: ``emit`` writes one pending row per subscribed
+hook inside the caller's transaction, so a change that rolls back announces nothing,
+and ``deliver_due`` (run by ``WebhookDispatcher`` in the server) sends the due rows
+afterwards, retrying failures with exponential backoff.
+
+The body of a delivery is fixed when it is queued and stored as sent:
+``{"event", "delivery", "dataset": "owner/name", "created_at", "payload"}``, compact
+JSON with sorted keys. Every attempt sends the same bytes, signed with the hook's
+secret in ``X-ImageHub-Signature-256: sha256=<hex HMAC-SHA256(secret, body)>``;
+receivers check it with ``verify_signature`` and drop repeats by the delivery id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import httpx
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from imagehub.core.config import Settings
+from imagehub.core.errors import InvalidInput, NotFound
+from imagehub.core.vcs import CommitId
+from imagehub.models import webhooks as queries
+from imagehub.models.base import utcnow
+from imagehub.models.dataset import Dataset
+from imagehub.models.vcs import SqlCommitStore, SqlRefStore
+from imagehub.models.webhooks import EXCERPT_BYTES, Webhook, WebhookAttempt, WebhookDelivery
+from imagehub.services import audit
+from imagehub.services.platform import Platform
+
+EVENTS = ("push", "proposal.opened", "proposal.merged", "release.published", "check.completed")
+PING = "ping"  # sent on request only, to test a hook; no hook subscribes to it
+MAX_PAGE = 1000
+MAX_URL = 2048
+MAX_SECRET = 255
+USER_AGENT = "ImageHub-Webhooks/1"
+SIGNATURE_HEADER = "X-ImageHub-Signature-256"
+LEASE_MARGIN = timedelta(seconds=60)  # beyond the request timeout, before a claim lapses
+_log = logging.getLogger(__name__)
+
+
+# -- signing -----------------------------------------------------------------------------
+def sign(secret: str, body: bytes) -> str:
+    """The signature header value for ``body``."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
+    """Whether ``header`` signs exactly ``body`` with ``secret``; for receivers (constant time)."""
+    return hmac.compare_digest(sign(secret, body).encode(), (header or "").encode())
+
+
+# -- managing hooks ----------------------------------------------------------------------
+def _full_name(dataset: Dataset) -> str:
+    return f"{dataset.owner}/{dataset.name}"
+
+
+def events_of(hook: Webhook) -> list[str]:
+    events: list[str] = json.loads(hook.events)
+    return events
+
+
+def _url(url: str) -> str:
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput("a webhook URL must be an http:// or https:// URL with a host")
+    if len(url.strip()) > MAX_URL:
+        raise InvalidInput(f"a webhook URL may have at most {MAX_URL} characters")
+    return url.strip()
+
+
+def _events(events: Sequence[str]) -> str:
+    unknown = sorted(set(events) - set(EVENTS))
+    if unknown:
+        raise InvalidInput(f"unknown event(s) {', '.join(unknown)}; known: {', '.join(EVENTS)}")
+    if not events:
+        raise InvalidInput("a webhook needs at least one event")
+    return json.dumps(sorted(set(events)))
+
+
+def _secret(secret: str) -> str:
+    if len(secret) > MAX_SECRET:
+        raise InvalidInput(f"a webhook secret may have at most {MAX_SECRET} characters")
+    return secret or secrets.token_hex(32)
+
+
+def _record(
+    session: Session, dataset: Dataset, hook: Webhook, actor: str, action: str, **details: object
+) -> None:
+    """One audit event per action by a person; the secret never goes in."""
+    audit.record(
+        session,
+        actor=actor,
+        action=f"webhook.{action}",
+        dataset=_full_name(dataset),
+        object=f"webhook:{hook.id}",
+        details=details,
+    )
+
+
+def create_hook(
+    session: Session,
+    dataset: Dataset,
+    *,
+    actor: str,
+    url: str,
+    events: Sequence[str],
+    secret: str = "",
+    active: bool = True,
+) -> Webhook:
+    """Subscribe ``url`` to ``events``; an empty secret is generated (the caller shows it once)."""
+    hook = Webhook(
+        dataset_id=dataset.id,
+        url=_url(url),
+        events=_events(events),
+        secret=_secret(secret),
+        active=active,
+        created_by=actor,
+        created_at=utcnow(),
+    )
+    session.add(hook)
+    session.flush()
+    _record(session, dataset, hook, actor, "create", url=hook.url, events=events_of(hook), active=active)
+    return hook
+
+
+def list_hooks(session: Session, dataset: Dataset, *, after: int = 0, limit: int = 50) -> list[Webhook]:
+    """One page of the dataset's hooks, by id."""
+    if not 0 < limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
+    return queries.hooks_of(session, dataset.id, after=after, limit=limit)
+
+
+def get_hook(session: Session, dataset: Dataset, hook_id: int) -> Webhook:
+    hook = session.get(Webhook, hook_id)
+    if hook is None or hook.dataset_id != dataset.id:
+        raise NotFound(f"no webhook {hook_id} in {_full_name(dataset)}")
+    return hook
+
+
+def update_hook(
+    session: Session,
+    dataset: Dataset,
+    hook: Webhook,
+    *,
+    actor: str,
+    url: str | None = None,
+    events: Sequence[str] | None = None,
+    secret: str | None = None,
+    active: bool | None = None,
+) -> Webhook:
+    """Change what is given; a new secret applies to deliveries sent from now on."""
+    changed: dict[str, object] = {}
+    if url is not None:
+        hook.url = changed["url"] = _url(url)
+    if events is not None:
+        hook.events = _events(events)
+        changed["events"] = events_of(hook)
+    if secret is not None:
+        if not secret:
+            raise InvalidInput("a new webhook secret must not be empty")
+        hook.secret = _secret(secret)
+        changed["secret_rotated"] = True
+    if active is not None:
+        hook.active = changed["active"] = active
+    _record(session, dataset, hook, actor, "update", changed=changed)
+    return hook
+
+
+def delete_hook(session: Session, dataset: Dataset, hook: Webhook, *, actor: str) -> None:
+    """Remove the hook with its delivery log."""
+    _record(session, dataset, hook, actor, "delete", url=hook.url)
+    session.delete(hook)
+    session.flush()
+
+
+# -- queueing ----------------------------------------------------------------------------
+def _queue(session: Session, hook: Webhook, envelope: dict[str, Any]) -> WebhookDelivery:
+    """A pending delivery due now, under a fresh delivery id."""
+    delivery_id, now = str(uuid.uuid4()), utcnow()
+    body = json.dumps({**envelope, "delivery": delivery_id}, sort_keys=True, separators=(",", ":"))
+    delivery = WebhookDelivery(
+        webhook_id=hook.id,
+        delivery=delivery_id,
+        event=envelope["event"],
+        payload=body,
+        state="pending",
+        attempts=0,
+        next_attempt_at=now,
+        last_error="",
+        created_at=now,
+    )
+    session.add(delivery)
+    return delivery
+
+
+def _envelope(dataset: Dataset, event: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "event": event,
+        "dataset": _full_name(dataset),
+        "created_at": utcnow().isoformat(),
+        "payload": payload,
+    }
+
+
+def emit(session: Session, dataset: Dataset, event: str, payload: Mapping[str, Any]) -> int:
+    """Queue ``event`` for every active hook of the dataset subscribed to it, in the caller's
+    transaction (nothing is sent if it rolls back); returns how many deliveries were queued.
+
+    ``payload`` must be JSON-serialisable; it is sent as the body's ``payload``.
+    """
+    if event not in EVENTS:
+        raise InvalidInput(f"unknown webhook event {event!r}")
+    hooks = [h for h in queries.hooks_of(session, dataset.id) if h.active and event in events_of(h)]
+    envelope = _envelope(dataset, event, payload)
+    for hook in hooks:
+        _queue(session, hook, envelope)
+    session.flush()
+    return len(hooks)
+
+
+def record_push(
+    session: Session, dataset: Dataset, branch: str, before: str, after: str, actor: str, message: str
+) -> int:
+    """Announce that ``branch`` moved from ``before`` to ``after``."""
+    payload = {"branch": branch, "before": before, "after": after, "actor": actor, "message": message}
+    return emit(session, dataset, "push", payload)
+
+
+class PushNotifyingRefs(SqlRefStore):
+    """A dataset's refs that announce every branch move as a ``push``.
+
+    Commits, merges, reverts and zero-copy commits all end in one compare-and-swap,
+    whatever the entry point (REST, DICOMweb STOW, the portal, imports, the pipeline),
+    so this is the one place that sees every push.
+    """
+
+    def __init__(self, session: Session, dataset: Dataset) -> None:
+        super().__init__(session, dataset.id)
+        self.dataset = dataset
+
+    def compare_and_swap(self, name: str, expected: CommitId, new: CommitId) -> None:
+        super().compare_and_swap(name, expected, new)
+        commit = SqlCommitStore(self.session, self.dataset.id).get_many([new])[new]
+        record_push(self.session, self.dataset, name, expected, new, commit.author, commit.message)
+
+
+def ping(session: Session, dataset: Dataset, hook: Webhook, *, actor: str) -> WebhookDelivery:
+    """Queue a ``ping`` to this hook alone, to check that its receiver answers."""
+    delivery = _queue(
+        session, hook, _envelope(dataset, PING, {"hook_id": hook.id, "events": events_of(hook)})
+    )
+    session.flush()
+    _record(session, dataset, hook, actor, "ping", delivery=delivery.delivery)
+    return delivery
+
+
+def redeliver(session: Session, hook: Webhook, delivery_uuid: str, *, actor: str) -> WebhookDelivery:
+    """Queue the same body again under a new delivery id; the original keeps its log."""
+    original = session.scalar(
+        select(WebhookDelivery).where(
+            WebhookDelivery.webhook_id == hook.id, WebhookDelivery.delivery == delivery_uuid
+        )
+    )
+    if original is None:
+        raise NotFound(f"no delivery {delivery_uuid} of webhook {hook.id}")
+    again = _queue(session, hook, json.loads(original.payload))
+    session.flush()
+    dataset = session.get(Dataset, hook.dataset_id)
+    assert dataset is not None, "a hook's dataset is removed with it"
+    _record(session, dataset, hook, actor, "redeliver", original=delivery_uuid, delivery=again.delivery)
+    return again
+
+
+@dataclass(frozen=True)
+class LoggedDelivery:
+    delivery: WebhookDelivery
+    attempts: list[WebhookAttempt]
+
+
+def list_deliveries(
+    session: Session, hook: Webhook, *, after: int = 0, limit: int = 50
+) -> list[LoggedDelivery]:
+    """One page of the hook's delivery log, oldest first, each with its attempts."""
+    if not 0 < limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
+    deliveries = queries.deliveries_of(session, hook.id, after=after, limit=limit)
+    attempts = queries.attempts_of(session, [d.id for d in deliveries])
+    return [LoggedDelivery(d, attempts[d.id]) for d in deliveries]
+
+
+# -- sending -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Reply:
+    status_code: int
+    excerpt: str  # the start of the response body, at most EXCERPT_BYTES
+
+
+class WebhookSender(Protocol):
+    def send(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> Reply:
+        """POST ``body``; raise on any network failure."""
+
+
+class HttpSender:
+    """The default driver: httpx, no redirects followed, reading no more than an excerpt."""
+
+    def send(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> Reply:
+        with httpx.stream("POST", url, content=body, headers=dict(headers), timeout=timeout) as response:
+            excerpt = bytearray()
+            for chunk in response.iter_bytes():
+                excerpt += chunk
+                if len(excerpt) >= EXCERPT_BYTES:
+                    break
+        return Reply(response.status_code, excerpt[:EXCERPT_BYTES].decode("utf-8", "replace"))
+
+
+@dataclass(frozen=True)
+class _Job:
+    """A claimed delivery: what to send, and the attempt count it was claimed at."""
+
+    id: int
+    delivery: str
+    event: str
+    body: bytes
+    url: str
+    secret: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    started_at: datetime
+    duration_ms: int
+    status_code: int | None
+    error: str
+    excerpt: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def retry_delay(settings: Settings, attempts: int) -> timedelta:
+    """The wait after the ``attempts``-th failed attempt: doubling from the base, capped."""
+    base, cap = settings.webhook_backoff_seconds, settings.webhook_backoff_cap_seconds
+    return timedelta(seconds=min(base * 2 ** (attempts - 1), cap))
+
+
+def _claim(platform: Platform, now: datetime) -> _Job | None:
+    """Lease the oldest due delivery by pushing its next attempt past the request timeout.
+
+    The conditional update makes the claim safe on every backend (a second dispatcher
+    finds the row no longer due); on PostgreSQL SKIP LOCKED also keeps dispatchers from
+    queueing behind each other's row locks. A dispatcher that dies mid-send leaves the
+    lease to lapse, and the delivery is sent again.
+    """
+    lease = now + timedelta(seconds=platform.settings.webhook_timeout_seconds) + LEASE_MARGIN
+    due = (WebhookDelivery.state == "pending", WebhookDelivery.next_attempt_at <= now)
+    with platform.sessions.begin() as session:
+        while True:
+            found = session.scalar(
+                select(WebhookDelivery.id)
+                .where(*due)
+                .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+            if found is None:
+                return None
+            claimed = session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id == found, *due)
+                .values(next_attempt_at=lease)
+                .execution_options(synchronize_session=False)
+            )
+            if claimed.rowcount == 1:  # type: ignore[attr-defined]
+                break
+        delivery = session.get(WebhookDelivery, found)
+        assert delivery is not None
+        hook = session.get(Webhook, delivery.webhook_id)
+        assert hook is not None
+        return _Job(
+            delivery.id,
+            delivery.delivery,
+            delivery.event,
+            delivery.payload.encode(),
+            hook.url,
+            hook.secret,
+            delivery.attempts,
+        )
+
+
+def _attempt(sender: WebhookSender, job: _Job, timeout: float, started_at: datetime) -> _Outcome:
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-ImageHub-Event": job.event,
+        "X-ImageHub-Delivery": job.delivery,
+        SIGNATURE_HEADER: sign(job.secret, job.body),
+    }
+    clock = time.monotonic()
+    try:
+        reply = sender.send(job.url, job.body, headers, timeout)
+    except Exception as exc:  # whatever the receiver or the network does is logged, never raised
+        elapsed = int((time.monotonic() - clock) * 1000)
+        return _Outcome(started_at, elapsed, None, f"{type(exc).__name__}: {exc}", "")
+    elapsed = int((time.monotonic() - clock) * 1000)
+    error = "" if 200 <= reply.status_code < 300 else f"HTTP {reply.status_code}"
+    return _Outcome(started_at, elapsed, reply.status_code, error, reply.excerpt[:EXCERPT_BYTES])
+
+
+def _settle(platform: Platform, job: _Job, outcome: _Outcome, now: datetime) -> None:
+    """Record the attempt and move the delivery on: delivered, retried later, or failed.
+
+    Guarded by the attempt count it was claimed at, so a claim that lapsed mid-send
+    cannot count twice; a delivery deleted meanwhile (its hook was) records nothing.
+    """
+    settings = platform.settings
+    number = job.attempts + 1
+    values: dict[str, object] = {
+        "attempts": number,
+        "last_status_code": outcome.status_code,
+        "last_error": outcome.error,
+    }
+    if outcome.ok:
+        values.update(state="delivered", delivered_at=now)
+    elif number >= settings.webhook_max_attempts:
+        values.update(state="failed")
+    else:
+        values.update(next_attempt_at=now + retry_delay(settings, number))
+    with platform.sessions.begin() as session:
+        moved = session.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.id == job.id,
+                WebhookDelivery.state == "pending",
+                WebhookDelivery.attempts == job.attempts,
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if moved.rowcount == 1:  # type: ignore[attr-defined]
+            session.add(
+                WebhookAttempt(
+                    delivery_id=job.id,
+                    number=number,
+                    started_at=outcome.started_at,
+                    duration_ms=outcome.duration_ms,
+                    status_code=outcome.status_code,
+                    error=outcome.error,
+                    response_excerpt=outcome.excerpt,
+                )
+            )
+
+
+def deliver_due(
+    platform: Platform, *, now: datetime | None = None, limit: int = 100, sender: WebhookSender | None = None
+) -> int:
+    """Send up to ``limit`` due deliveries, one at a time; returns how many were attempted.
+
+    ``now`` pins the clock (tests); receivers' and network failures are recorded as
+    attempts, never raised.
+    """
+    sender = sender or HttpSender()
+    attempted = 0
+    while attempted < limit:
+        at = now or utcnow()
+        job = _claim(platform, at)
+        if job is None:
+            break
+        outcome = _attempt(sender, job, platform.settings.webhook_timeout_seconds, at)
+        _settle(platform, job, outcome, at)
+        attempted += 1
+    return attempted
+
+
+class WebhookDispatcher:
+    """Sends due deliveries from a background thread, every ``webhook_poll_seconds``.
+
+    ``stop`` returns once the delivery in flight, if any, is settled (at most one
+    request timeout).
+    """
+
+    def __init__(self, platform: Platform, *, sender: WebhookSender | None = None) -> None:
+        self._platform = platform
+        self._sender = sender or HttpSender()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="imagehub-webhooks", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:  # one delivery at a time, so that stopping waits for one request at most
+                busy = deliver_due(self._platform, limit=1, sender=self._sender) > 0
+            except Exception:  # a database outage must not end the thread: try again next poll
+                _log.exception("sending webhook deliveries failed")
+                busy = False
+            if not busy:
+                self._stopping.wait(self._platform.settings.webhook_poll_seconds)
+
+
+@contextmanager
+def dispatching(platform: Platform, *, sender: WebhookSender | None = None) -> Iterator[None]:
+    """Run a dispatcher for the duration of the block, unless ``webhook_poll_seconds`` <= 0."""
+    if platform.settings.webhook_poll_seconds <= 0:
+        yield
+        return
+    dispatcher = WebhookDispatcher(platform, sender=sender)
+    dispatcher.start()
+    try:
+        yield
+    finally:
+        dispatcher.stop()

@@ -1,0 +1,92 @@
+"""What a change did inside one imaging file: a DICOM header diff, or a label map's voxels and Dice.
+
+Both versions are named ``left`` and ``right`` so that the PHI gate sees each of them; the
+reads are audited like any other look at a file's content.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy.orm import Session
+
+from imagehub.services import change_detail
+from imagehub_api.deps import DatasetContext, DatasetDep, PlatformDep, SessionDep
+from imagehub_api.security import Policy, client_ip, requires
+
+router = APIRouter(prefix="/api/v1/datasets/{owner}/{name}/changes", tags=["changes"])
+RefQuery = Query(min_length=1, max_length=255, description="Branch, tag or commit")
+PathQuery = Query(min_length=1, max_length=1024, description="The file's path in the dataset")
+
+
+def record_view(
+    ctx: DatasetContext, session: Session, request: Request, what: str, left: str, right: str, path: str
+) -> None:
+    """The content of both versions was looked at: on record, like a download."""
+    ctx.record(
+        session,
+        "object.compare",
+        ref=f"{left}..{right}",
+        object=path,
+        ip=client_ip(request),
+        details={"detail": what, "left": left, "right": right},
+    )
+
+
+@router.get("/header", operation_id="changes-header-diff")
+@requires(Policy.DATASET_READ)
+def header_diff(
+    ctx: DatasetDep,
+    session: SessionDep,
+    platform: PlatformDep,
+    request: Request,
+    left: str = RefQuery,
+    right: str = RefQuery,
+    path: str = PathQuery,
+) -> dict[str, Any]:
+    """Tag-by-tag changes of one DICOM file between two versions, file meta included; binary
+    values (pixel data) are compared and shown by digest."""
+    before, after = ctx.repo.resolve(left), ctx.repo.resolve(right)
+    found = change_detail.header_diff(platform.store, ctx.repo, before.id, after.id, path)
+    record_view(ctx, session, request, "header", before.id, after.id, path)
+    return found.as_dict()
+
+
+@router.get("/labels", operation_id="changes-label-change")
+@requires(Policy.DATASET_READ)
+def label_change(
+    ctx: DatasetDep,
+    session: SessionDep,
+    platform: PlatformDep,
+    request: Request,
+    left: str = RefQuery,
+    right: str = RefQuery,
+    path: str = PathQuery,
+) -> dict[str, Any]:
+    """Voxels per label before and after, and each label's Dice, of a NIfTI label map or DICOM SEG."""
+    before, after = ctx.repo.resolve(left), ctx.repo.resolve(right)
+    found = change_detail.label_change(platform.store, ctx.repo, before.id, after.id, path)
+    record_view(ctx, session, request, "labels", before.id, after.id, path)
+    return found.as_dict()
+
+
+@router.get("/label-paths", operation_id="changes-label-paths")
+@requires(Policy.DATASET_READ)
+def label_paths(
+    ctx: DatasetDep,
+    platform: PlatformDep,
+    left: str = RefQuery,
+    right: str = RefQuery,
+    limit: int = Query(100, ge=1, le=1000),
+) -> dict[str, Any]:
+    """Added or modified files between two versions that look like label maps."""
+    before, after = ctx.repo.resolve(left), ctx.repo.resolve(right)
+    found = change_detail.changed_label_paths(platform.store, ctx.repo, before.id, after.id, limit=limit)
+    return {
+        "left": before.id,
+        "right": after.id,
+        "results": [
+            {"path": p.path, "change": p.change, "format": p.format, "reason": p.reason} for p in found
+        ],
+    }

@@ -1,0 +1,84 @@
+"""Change details on the portal: a DICOM header diff and a label map's change, as fragments that
+the file list of a proposal, commit or comparison loads when a reviewer opens a row (full pages
+when opened directly)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from imagehub.core.errors import InvalidInput
+from imagehub.services import change_detail
+from imagehub_api.deps import DatasetContext, DatasetDep, PlatformDep, SessionDep
+from imagehub_api.routes.changes import record_view
+from imagehub_api.security import Policy, requires
+from imagehub_api.web.dataset import frame
+from imagehub_api.web.render import is_htmx, page, templates
+
+router = APIRouter(prefix="/{owner}/{name}/changes", include_in_schema=False)
+RefQuery = Query(min_length=1, max_length=255)
+PathQuery = Query(min_length=1, max_length=1024)
+
+# Which expanders a row of the file list offers (decided from the name, without reading the file);
+# registered here so the file list needs no change to the modules that render it.
+templates.env.filters["change_details"] = change_detail.detail_kinds
+
+
+def _context(request: Request, ctx: DatasetContext, left: str, right: str, path: str) -> dict[str, Any]:
+    context: dict[str, Any] = {
+        "full_name": ctx.full_name,
+        "left_id": left,
+        "right_id": right,
+        "detail_path": path,
+    }
+    if not is_htmx(request):
+        context.update(frame(ctx, "compare", right, None))
+    return context
+
+
+@router.get("/header", response_class=HTMLResponse, operation_id="portal-change-header")
+@requires(Policy.DATASET_READ)
+def header_fragment(
+    request: Request,
+    ctx: DatasetDep,
+    session: SessionDep,
+    platform: PlatformDep,
+    left: str = RefQuery,
+    right: str = RefQuery,
+    path: str = PathQuery,
+) -> HTMLResponse:
+    before, after = ctx.repo.resolve(left), ctx.repo.resolve(right)
+    context = _context(request, ctx, before.id, after.id, path)
+    try:
+        context["diff"] = change_detail.header_diff(platform.store, ctx.repo, before.id, after.id, path)
+    except InvalidInput as error:
+        if not is_htmx(request):
+            raise
+        return page(request, "_header_diff.html", {**context, "problem": str(error)})
+    record_view(ctx, session, request, "header", before.id, after.id, path)
+    return page(request, "_header_diff.html", context)
+
+
+@router.get("/labels", response_class=HTMLResponse, operation_id="portal-change-labels")
+@requires(Policy.DATASET_READ)
+def labels_fragment(
+    request: Request,
+    ctx: DatasetDep,
+    session: SessionDep,
+    platform: PlatformDep,
+    left: str = RefQuery,
+    right: str = RefQuery,
+    path: str = PathQuery,
+) -> HTMLResponse:
+    before, after = ctx.repo.resolve(left), ctx.repo.resolve(right)
+    context = _context(request, ctx, before.id, after.id, path)
+    try:
+        context["change"] = change_detail.label_change(platform.store, ctx.repo, before.id, after.id, path)
+    except InvalidInput as error:
+        if not is_htmx(request):
+            raise
+        return page(request, "_label_change.html", {**context, "problem": str(error)})
+    record_view(ctx, session, request, "labels", before.id, after.id, path)
+    return page(request, "_label_change.html", context)
