@@ -1,6 +1,7 @@
 """Software-defined assets, one partition per dataset commit.
 
-raw_commit → instance_metadata → series_thumbnails / nifti_volumes. Each asset hands
+raw_commit → instance_metadata → series_thumbnails / nifti_volumes, and from raw_commit
+also deidentified_commit and phi_gate (the de-identification verification). Each asset hands
 the commit to an ImageHub service, records what it did (counts, failures, timings)
 against the commit in ImageHub's database, and returns the same figures as Dagster
 metadata, so the UI shows which commit every artefact came from.
@@ -22,6 +23,7 @@ from dagster import (
 
 from imagehub.services import checks, deid, imaging
 from imagehub.services.imaging import CommitRef, Completeness, StepSummary
+from imagehub.services.phi_gate import verify_commit
 from imagehub.services.pipeline import CODE_VERSIONS, commit_ref
 from imagehub_assets.partitions import dataset_commits
 from imagehub_assets.resources import ImageHubResource, RayResource
@@ -231,4 +233,37 @@ def deidentified_commit(
     )
 
 
-ASSETS = [raw_commit, instance_metadata, series_thumbnails, nifti_volumes, deidentified_commit]
+@asset(
+    partitions_def=dataset_commits,
+    deps=[raw_commit],
+    code_version=CODE_VERSIONS["phi_gate"],
+    group_name=GROUP,
+    kinds={"dicom", "nifti"},
+    check_specs=[AssetCheckSpec("no_phi_found", asset="phi_gate")],
+)
+def phi_gate(
+    context: AssetExecutionContext, imagehub: ImageHubResource, ray: RayResource
+) -> MaterializeResult:  # type: ignore[type-arg]
+    """Every DICOM and NIfTI file scanned for PHI under the dataset's policy: ImageHub's
+    required check phi-gate, which merges into shared branches and releases wait for."""
+    ref = commit_ref(imagehub.platform(), context.partition_key)
+    found = verify_commit(imagehub.platform(), ray.executor(), ref, _progress(context, "PHI gate"))
+    summary = StepSummary(counts=found.counts, seconds=found.seconds)
+    for path, number in sorted(found.flagged.items()):
+        summary.fail(path, f"{number} finding(s)")
+    if not found.passed:
+        context.log.warning(f"PHI gate failed: {found.summary}")
+    return MaterializeResult(
+        metadata=_finish(context, imagehub, ref, summary),
+        check_results=[
+            AssetCheckResult(
+                check_name="no_phi_found",
+                passed=found.passed,
+                severity=AssetCheckSeverity.ERROR,
+                metadata={"summary": found.summary, **found.counts},
+            )
+        ],
+    )
+
+
+ASSETS = [raw_commit, instance_metadata, series_thumbnails, nifti_volumes, deidentified_commit, phi_gate]

@@ -38,6 +38,7 @@ CODE_VERSIONS: dict[str, str] = {
     "series_thumbnails": "1",
     "nifti_volumes": "1",
     "deidentified_commit": "1",
+    "phi_gate": "1",
 }
 
 

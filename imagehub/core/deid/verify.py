@@ -10,24 +10,28 @@ Three scans, none of which changes the instance or quotes what it finds:
   attributes the profile removes are counted together, one finding per instance.
 * **free text**: text values the policy keeps (descriptions, comments, names in
   sequences) are read with the text scanner's pattern recognizers, with person-name
-  patterns of this module, and against the identifying strings of the instance's own header.
+  patterns of this module, and against the identifying strings of the instance's own header;
+  text the policy cleans (action C) and that its cleaning would change is reported here too.
 * **pixels**: instances at risk of burned-in text, by the same rule the redaction step
   uses, are read with OCR; without an engine the scan says so and finds nothing.
 
 A NIfTI file has no patient header, but its free-text header fields and extensions are
-scanned like the text of a DICOM header.
+scanned like the text of a DICOM header. ``scan_file`` takes a stored file's bytes, whatever
+they hold, and scans what is DICOM or NIfTI.
 """
 
 from __future__ import annotations
 
 import copy
 import gzip
+import io
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import nibabel as nib
+import pydicom
 from pydicom.datadict import keyword_for_tag
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
@@ -51,10 +55,12 @@ from imagehub.core.deid.recipe import Recipe, apply_recipe
 from imagehub.core.deid.table import format_tag
 from imagehub.core.deid.text import TextScrubber
 from imagehub.core.deid.uids import UidMapper
-from imagehub.core.imaging.sniff import nifti_header_size
+from imagehub.core.imaging import Unreadable, inspect
+from imagehub.core.imaging.sniff import nifti_header_size, sniff
 
 FindingKind = Literal["tag", "text", "pixels"]
 PixelStatus = Literal["read", "skipped", "not at risk", "no pixel data"]
+FileKind = Literal["dicom", "nifti", "other"]
 
 _DRY_RUN_SECRET = b"imagehub phi verification: dry run"  # any key: the outputs are only compared
 _PIXEL_DATA = 0x7FE00010
@@ -121,6 +127,15 @@ class Finding:
 class InstanceScan:
     """The findings of one instance, and what became of its pixels."""
 
+    findings: list[Finding] = field(default_factory=list)
+    pixels: PixelStatus = "not at risk"
+
+
+@dataclass(frozen=True)
+class FileScan:
+    """One stored file: what it is (``other``: neither DICOM nor NIfTI, so not scanned) and its scan."""
+
+    kind: FileKind
     findings: list[Finding] = field(default_factory=list)
     pixels: PixelStatus = "not at risk"
 
@@ -235,8 +250,8 @@ def _tag_findings(
         if now is not None and now.value == element.value:
             continue
         action = actions.get(path, "X" if now is None else "recipe")
-        if element.value == "" and (now is None or now.value == ""):
-            continue  # an empty value carries nothing, wherever it stays
+        if element.value == "":
+            continue  # an empty value carries nothing, whatever the profile puts in its place
         if element.vr == "UI" and _imagehub_uid(element.value):
             continue  # already replaced by ImageHub's keyed mapping
         already_moved = (action == SHIFT and dates_shifted) or path in jittered
@@ -246,6 +261,10 @@ def _tag_findings(
             gone.append(path + "[")
         if element.tag.is_private:
             private.append(path)
+            continue
+        if action == "C" and now is not None and element.vr in TEXT_VRS:
+            detail = f"free text in {_leaf(element)} holds identifying text the profile cleans"
+            findings.append(Finding("text", element.keyword_path, detail))
             continue
         words = _ACTION_WORDS.get(action, "changes")
         findings.append(
@@ -446,3 +465,42 @@ def scan_nifti(data: bytes, *, text_scanner: TextScrubber | None) -> list[Findin
                 Finding("text", where, f"free text in {where} matches {_describe_entities(entities)}")
             )
     return findings
+
+
+def scan_file(
+    data: bytes,
+    *,
+    profile: Profile,
+    ocr: OcrEngine | None,
+    text_scanner: TextScrubber | None,
+    recipe: Recipe | None = None,
+    scan_all_pixels: bool = False,
+) -> FileScan:
+    """Scan a stored file's bytes by their format, whatever its name says.
+
+    A file that looks like DICOM but cannot be read cannot be vouched for: that is a finding.
+    Errors of the OCR engine itself (a crash, a timeout) are raised, as they say nothing of the file.
+    """
+    kind = sniff(io.BytesIO(data))
+    if kind == "nifti":
+        return FileScan("nifti", scan_nifti(data, text_scanner=text_scanner))
+    if kind not in ("dicom", "dicom-raw"):
+        return FileScan("other")
+    unreadable = FileScan(
+        "dicom", [Finding("tag", "file", "cannot be read as DICOM, so it cannot be checked for PHI")]
+    )
+    if isinstance(inspect(io.BytesIO(data), "instance.dcm"), Unreadable):
+        return unreadable
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data), force=kind == "dicom-raw")
+    except Exception:  # pydicom fails on damaged bytes with many types
+        return unreadable
+    scan = verify_instance(
+        ds,
+        profile=profile,
+        ocr=ocr,
+        text_scanner=text_scanner,
+        recipe=recipe,
+        scan_all_pixels=scan_all_pixels,
+    )
+    return FileScan("dicom", scan.findings, scan.pixels)
