@@ -23,7 +23,7 @@ from imagehub.models import releases as queries
 from imagehub.models.dataset import Dataset
 from imagehub.models.imaging import SeriesRow
 from imagehub.models.releases import Release
-from imagehub.services import access, audit, checks
+from imagehub.services import access, audit, checks, webhooks
 from imagehub.services.browse import tree_size
 
 MAX_PAGE = 1000
@@ -127,6 +127,19 @@ def create(
         ref=ref,
         commit=created.commit,
         details={"tag": tag, "title": release.title, "doi": doi},
+    )
+    webhooks.emit(
+        session,
+        dataset,
+        "release.published",
+        {
+            "tag": tag,
+            "commit": created.commit,
+            "title": release.title,
+            "doi": doi,
+            "authors": names,
+            "created_by": actor,
+        },
     )
     return release
 

@@ -3,7 +3,8 @@
 Deliveries follow the outbox pattern: ``emit`` writes one pending row per subscribed
 hook inside the caller's transaction, so a change that rolls back announces nothing,
 and ``deliver_due`` (run by ``WebhookDispatcher`` in the server) sends the due rows
-afterwards, retrying failures with exponential backoff.
+afterwards, retrying failures with exponential backoff. A paused (inactive) hook is
+sent nothing: its pending deliveries wait until it is active again.
 
 The body of a delivery is fixed when it is queued and stored as sent:
 ``{"event", "delivery", "dataset": "owner/name", "created_at", "payload"}``, compact
@@ -34,7 +35,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from imagehub.core.config import Settings
-from imagehub.core.errors import InvalidInput, NotFound
+from imagehub.core.errors import Conflict, InvalidInput, NotFound
 from imagehub.core.vcs import CommitId
 from imagehub.models import webhooks as queries
 from imagehub.models.base import utcnow
@@ -80,6 +81,10 @@ def _url(url: str) -> str:
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidInput("a webhook URL must be an http:// or https:// URL with a host")
+    try:
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError:
+        raise InvalidInput("a webhook URL's port must be a number from 0 to 65535") from None
     if len(url.strip()) > MAX_URL:
         raise InvalidInput(f"a webhook URL may have at most {MAX_URL} characters")
     return url.strip()
@@ -261,8 +266,14 @@ class PushNotifyingRefs(SqlRefStore):
         record_push(self.session, self.dataset, name, expected, new, commit.author, commit.message)
 
 
+def _require_active(hook: Webhook, doing: str) -> None:
+    if not hook.active:
+        raise Conflict(f"webhook {hook.id} is inactive: activate it to {doing}")
+
+
 def ping(session: Session, dataset: Dataset, hook: Webhook, *, actor: str) -> WebhookDelivery:
     """Queue a ``ping`` to this hook alone, to check that its receiver answers."""
+    _require_active(hook, "ping it")
     delivery = _queue(
         session, hook, _envelope(dataset, PING, {"hook_id": hook.id, "events": events_of(hook)})
     )
@@ -273,6 +284,7 @@ def ping(session: Session, dataset: Dataset, hook: Webhook, *, actor: str) -> We
 
 def redeliver(session: Session, hook: Webhook, delivery_uuid: str, *, actor: str) -> WebhookDelivery:
     """Queue the same body again under a new delivery id; the original keeps its log."""
+    _require_active(hook, "redeliver")
     original = session.scalar(
         select(WebhookDelivery).where(
             WebhookDelivery.webhook_id == hook.id, WebhookDelivery.delivery == delivery_uuid
@@ -368,10 +380,14 @@ def _claim(platform: Platform, now: datetime) -> _Job | None:
     The conditional update makes the claim safe on every backend (a second dispatcher
     finds the row no longer due); on PostgreSQL SKIP LOCKED also keeps dispatchers from
     queueing behind each other's row locks. A dispatcher that dies mid-send leaves the
-    lease to lapse, and the delivery is sent again.
+    lease to lapse, and the delivery is sent again. Deliveries of inactive hooks wait.
     """
     lease = now + timedelta(seconds=platform.settings.webhook_timeout_seconds) + LEASE_MARGIN
-    due = (WebhookDelivery.state == "pending", WebhookDelivery.next_attempt_at <= now)
+    due = (
+        WebhookDelivery.state == "pending",
+        WebhookDelivery.next_attempt_at <= now,
+        WebhookDelivery.webhook_id.in_(select(Webhook.id).where(Webhook.active.is_(True))),
+    )
     with platform.sessions.begin() as session:
         while True:
             found = session.scalar(
