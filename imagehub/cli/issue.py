@@ -102,6 +102,31 @@ def show(
 
 
 @issue_app.command()
+def edit(
+    dataset: str = DatasetArg,
+    number: int = NumberArg,
+    title: str | None = typer.Option(None, "--title", help="A new title."),
+    body: str | None = typer.Option(None, "--body", "-b", help="A new description (markdown)."),
+    labels: list[str] | None = typer.Option(
+        None, "--label", "-l", help="The labels, replacing all of them (repeatable; --label '' clears)."
+    ),
+    assignee: str | None = typer.Option(None, "--assignee", "-a", help="A new assignee; '' unassigns."),
+    url: str = UrlOpt,
+) -> None:
+    """Change an issue's title, description, labels or assignee; what is not given stays."""
+    request = {
+        key: value
+        for key, value in (("title", title), ("body", body), ("labels", labels), ("assignee", assignee))
+        if value is not None
+    }
+    if not request:
+        raise typer.BadParameter("give at least one of --title, --body, --label, --assignee")
+    with dataset_endpoint(url, dataset, None, "issues") as (client, path):
+        edited = client.api.json("PATCH", f"{path}/{number}", json=request)
+    say(f"edited {_line(edited)}")
+
+
+@issue_app.command()
 def comment(
     dataset: str = DatasetArg,
     number: int = NumberArg,
@@ -147,3 +172,16 @@ def link(
         linked = client.api.json("POST", f"{path}/{number}/series", json=request)
     at = linked["commit"][:12]
     say(f"linked to #{number}: {linked['series_instance_uid']} at {at} (link {linked['id']})")
+
+
+@issue_app.command()
+def unlink(
+    dataset: str = DatasetArg,
+    number: int = NumberArg,
+    link_id: int = typer.Argument(..., help="The link's id, as `imagehub issue show` lists it."),
+    url: str = UrlOpt,
+) -> None:
+    """Remove a series link from an issue."""
+    with dataset_endpoint(url, dataset, None, "issues") as (client, path):
+        client.api.request("DELETE", f"{path}/{number}/series/{link_id}")
+    say(f"unlinked link {link_id} from #{number}")

@@ -6,7 +6,7 @@ reads are audited like any other look at a file's content.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from sqlalchemy.orm import Session
@@ -16,8 +16,10 @@ from imagehub_api.deps import DatasetContext, DatasetDep, PlatformDep, SessionDe
 from imagehub_api.security import Policy, client_ip, requires
 
 router = APIRouter(prefix="/api/v1/datasets/{owner}/{name}/changes", tags=["changes"])
-RefQuery = Query(min_length=1, max_length=255, description="Branch, tag or commit")
-PathQuery = Query(min_length=1, max_length=1024, description="The file's path in the dataset")
+# Annotated, not shared ``Query()`` defaults: FastAPI copies an Annotated field per parameter,
+# whereas one default instance shared by ``left`` and ``right`` made both read ``left``.
+RefQuery = Annotated[str, Query(min_length=1, max_length=255, description="Branch, tag or commit")]
+PathQuery = Annotated[str, Query(min_length=1, max_length=1024, description="The file's path in the dataset")]
 
 
 def record_view(
@@ -41,9 +43,9 @@ def header_diff(
     session: SessionDep,
     platform: PlatformDep,
     request: Request,
-    left: str = RefQuery,
-    right: str = RefQuery,
-    path: str = PathQuery,
+    left: RefQuery,
+    right: RefQuery,
+    path: PathQuery,
 ) -> dict[str, Any]:
     """Tag-by-tag changes of one DICOM file between two versions, file meta included; binary
     values (pixel data) are compared and shown by digest."""
@@ -60,9 +62,9 @@ def label_change(
     session: SessionDep,
     platform: PlatformDep,
     request: Request,
-    left: str = RefQuery,
-    right: str = RefQuery,
-    path: str = PathQuery,
+    left: RefQuery,
+    right: RefQuery,
+    path: PathQuery,
 ) -> dict[str, Any]:
     """Voxels per label before and after, and each label's Dice, of a NIfTI label map or DICOM SEG."""
     before, after = ctx.repo.resolve(left), ctx.repo.resolve(right)
@@ -76,8 +78,8 @@ def label_change(
 def label_paths(
     ctx: DatasetDep,
     platform: PlatformDep,
-    left: str = RefQuery,
-    right: str = RefQuery,
+    left: RefQuery,
+    right: RefQuery,
     limit: int = Query(100, ge=1, le=1000),
 ) -> dict[str, Any]:
     """Added or modified files between two versions that look like label maps."""

@@ -4,7 +4,7 @@ when opened directly)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
@@ -18,8 +18,8 @@ from imagehub_api.web.dataset import frame
 from imagehub_api.web.render import is_htmx, page, templates
 
 router = APIRouter(prefix="/{owner}/{name}/changes", include_in_schema=False)
-RefQuery = Query(min_length=1, max_length=255)
-PathQuery = Query(min_length=1, max_length=1024)
+RefQuery = Annotated[str, Query(min_length=1, max_length=255)]  # Annotated: one field per parameter
+PathQuery = Annotated[str, Query(min_length=1, max_length=1024)]
 
 # Which expanders a row of the file list offers (decided from the name, without reading the file);
 # registered here so the file list needs no change to the modules that render it.
@@ -45,9 +45,9 @@ def header_fragment(
     ctx: DatasetDep,
     session: SessionDep,
     platform: PlatformDep,
-    left: str = RefQuery,
-    right: str = RefQuery,
-    path: str = PathQuery,
+    left: RefQuery,
+    right: RefQuery,
+    path: PathQuery,
 ) -> HTMLResponse:
     before, after = ctx.repo.resolve(left), ctx.repo.resolve(right)
     context = _context(request, ctx, before.id, after.id, path)
@@ -68,9 +68,9 @@ def labels_fragment(
     ctx: DatasetDep,
     session: SessionDep,
     platform: PlatformDep,
-    left: str = RefQuery,
-    right: str = RefQuery,
-    path: str = PathQuery,
+    left: RefQuery,
+    right: RefQuery,
+    path: PathQuery,
 ) -> HTMLResponse:
     before, after = ctx.repo.resolve(left), ctx.repo.resolve(right)
     context = _context(request, ctx, before.id, after.id, path)

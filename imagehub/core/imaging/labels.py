@@ -157,12 +157,14 @@ def label_volume_from_seg(data: bytes) -> LabelVolume:
     if ds.get("SegmentationType") == "FRACTIONAL":
         frames = frames >= (int(ds.get("MaximumFractionalValue", 255)) + 1) // 2
     normal = _normal(ds)
+    shared = _first(ds, "SharedFunctionalGroupsSequence")
     slots: list[tuple[float, int]] = []
     for item in per_frame:
-        segment = _first(item, "SegmentIdentificationSequence")
-        plane = _first(item, "PlanePositionSequence") or _first(
-            _first(ds, "SharedFunctionalGroupsSequence"), "PlanePositionSequence"
+        # A group the same for every frame may be shared (one segment's number, usually).
+        segment = _first(item, "SegmentIdentificationSequence") or _first(
+            shared, "SegmentIdentificationSequence"
         )
+        plane = _first(item, "PlanePositionSequence") or _first(shared, "PlanePositionSequence")
         if segment is None or plane is None or "ImagePositionPatient" not in plane:
             raise LabelError("unsupported DICOM SEG: a frame lacks its segment number or plane position")
         position = float(np.dot([float(v) for v in plane.ImagePositionPatient], normal))

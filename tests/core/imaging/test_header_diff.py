@@ -51,16 +51,16 @@ def test_added_and_removed_tags_in_tag_order(before: Dataset) -> None:
     before.ProtocolName = "old protocol"
     after = copy.deepcopy(before)
     del after.ProtocolName
-    after.BodyPartExamined = "CHEST"
+    after.ImageComments = "motion at slice 4"
     after.add_new(0x00091010, "LO", "vendor value")  # private, without a creator
     changes = diff_headers(before, after)
     found = by_path(changes)
-    assert found["(0018,0015) BodyPartExamined"].kind is TagChangeKind.ADDED
-    assert found["(0018,0015) BodyPartExamined"].before is None
+    assert found["(0020,4000) ImageComments"].kind is TagChangeKind.ADDED
+    assert found["(0020,4000) ImageComments"].before is None
     assert found["(0018,1030) ProtocolName"].kind is TagChangeKind.REMOVED
     assert found["(0018,1030) ProtocolName"].after is None
     assert found["(0009,1010) [private]"].kind is TagChangeKind.ADDED
-    assert [c.path[:11] for c in changes] == ["(0009,1010)", "(0018,0015)", "(0018,1030)"]
+    assert [c.path[:11] for c in changes] == ["(0009,1010)", "(0018,1030)", "(0020,4000)"]
 
 
 def test_a_sequence_item_change_names_the_item(before: Dataset) -> None:
