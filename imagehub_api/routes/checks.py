@@ -22,11 +22,11 @@ router = APIRouter(prefix="/api/v1/datasets/{owner}/{name}/commits/{commit}/chec
 
 
 class CheckReport(BaseModel):
-    name: str = Field(pattern="^[A-Za-z0-9_-]{1,64}$")
+    name: str = Field(pattern=f"^{checks.NAME.pattern}$")
     status: str = Field(pattern="^(pending|success|failure)$")
     summary: str = ""
     details: dict[str, Any] = Field(default_factory=dict)
-    details_url: str = ""
+    details_url: str = Field("", pattern=r"^(https?://\S+)?$", description="The CI run, http(s) only")
 
 
 @router.get("", operation_id="checks-list")

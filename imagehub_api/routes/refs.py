@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, status
 
+from imagehub.core.errors import InvalidInput
 from imagehub.core.vcs import Ref, RefKind
 from imagehub.services import reviews
 from imagehub_api.deps import DatasetDep, SessionDep
@@ -59,8 +60,19 @@ def _protection(ctx: DatasetDep, session: SessionDep, branch: str) -> dict[str, 
 @requires(Policy.DATASET_ADMIN)
 def protect_branch(ctx: DatasetDep, session: SessionDep, branch: str, body: Protection) -> dict[str, Any]:
     """A protected branch takes no direct commits: changes arrive by merge only, of a change
-    proposal with the approvals and passing checks set here."""
+    proposal with the approvals and passing checks set here. A branch that requires approvals
+    stays protected, or direct commits would skip them."""
+    current = reviews.rule(session, ctx.dataset, branch)
+    approvals = body.required_approvals
+    if approvals is None:
+        approvals = current.required_approvals if current else 0
+    if not body.protected and approvals:
+        raise InvalidInput(
+            f"branch {branch!r} requires {approvals} approval(s): set required_approvals to 0 "
+            "to lift its protection"
+        )
     ctx.repo.set_protected(branch, body.protected)
+    ctx.record(session, "branch.protection", ref=branch, details={"protected": body.protected})
     if body.required_approvals is not None or body.required_checks is not None:
         reviews.set_rule(
             session,
