@@ -105,7 +105,8 @@ def view(
     return page(request, "viewer.html", context)
 
 
-def _side(ctx: DatasetContext, session: Session, commit: Commit, key: str) -> dict[str, Any] | None:
+def series_side(ctx: DatasetContext, session: Session, commit: Commit, key: str) -> dict[str, Any] | None:
+    """One side of a comparison: the series at a commit, or None where that version lacks it."""
     try:
         row = browse.series_row(session, ctx.dataset.id, commit.id, key)
     except NotFound:
@@ -131,8 +132,8 @@ def view_compare(
     """The same series before and after, in two synchronised viewports."""
     before, after = ctx.repo.resolve(left), ctx.repo.resolve(right)
     sides = [
-        ("before", left, _side(ctx, session, before, series)),
-        ("after", right, _side(ctx, session, after, series)),
+        ("before", left, series_side(ctx, session, before, series)),
+        ("after", right, series_side(ctx, session, after, series)),
     ]
     context = {
         **frame(ctx, "compare", right, after),

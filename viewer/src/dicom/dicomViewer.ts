@@ -8,6 +8,7 @@ import type { DicomViewerHandle, PresetName } from '../types';
 import { button, h, setPressed } from '../ui/dom';
 import { emitRendered, errorMessage, hideFallback, setState, showError } from '../ui/state';
 import type { DicomJsonInstance } from './dicomJson';
+import { createMarkerLayer, fillPinForm, parseMarkers, pointAt } from './markers';
 import { createOverlay } from './overlay';
 import { PRESETS, isPresetName } from './presets';
 import { type SeriesStack, buildStack, fetchSeriesMetadata } from './series';
@@ -28,14 +29,15 @@ interface SliceWaiter {
  *   loading (saves a round trip on first paint); fetched here when absent.
  */
 export function mountDicom(container: HTMLElement, metadata?: Promise<DicomJsonInstance[]>): DicomViewerHandle {
-  const { wadoRoot, study, series, sync, purpose } = container.dataset;
+  const { wadoRoot, study, series, sync, purpose, pinForm } = container.dataset;
   const viewportId = `ih-vp-${container.id}`;
 
   // --- DOM: toolbar, stage (viewport + corner overlay), slice slider -------------------------
   const viewportEl = h('div', { class: 'ih-viewport', tabindex: 0, 'aria-label': 'DICOM image' });
   viewportEl.addEventListener('contextmenu', (e) => e.preventDefault()); // right drag zooms
   const overlay = createOverlay();
-  const stage = h('div', { class: 'ih-stage' }, [viewportEl, overlay.element]);
+  const markers = createMarkerLayer(parseMarkers(container.dataset.markers));
+  const stage = h('div', { class: 'ih-stage' }, [viewportEl, markers.element, overlay.element]);
   const slider = h('input', { type: 'range', class: 'ih-slider', min: 0, max: 0, value: 0, step: 1, 'aria-label': 'Slice' });
   const sliceLabel = h('output', { class: 'ih-slice-label' }, ['–']);
 
@@ -45,6 +47,8 @@ export function mountDicom(container: HTMLElement, metadata?: Promise<DicomJsonI
     toolButtons.set(tool, b);
     return b;
   };
+  // With data-pin-form, a click on the image while this is pressed fills that form's point.
+  const pinButton = pinForm ? button('Pin comment', 'Click a point of the image to comment on it', () => togglePin()) : undefined;
   const presetButtons = (Object.keys(PRESETS) as PresetName[]).map((name) =>
     button(PRESETS[name].label, `W ${PRESETS[name].width} / L ${PRESETS[name].center}`, () => setPreset(name), 'ih-btn--preset'),
   );
@@ -54,6 +58,7 @@ export function mountDicom(container: HTMLElement, metadata?: Promise<DicomJsonI
       addToolButton('Length', 'Length', 'Measure a distance'),
       addToolButton('RectangleROI', 'Rect ROI', 'Rectangle region statistics'),
       button('Reset', 'Reset zoom, pan and window/level', () => reset()),
+      ...(pinButton ? [pinButton] : []),
     ]),
     h('div', { class: 'ih-group', 'aria-label': 'Window presets' }, presetButtons),
   ]);
@@ -72,6 +77,7 @@ export function mountDicom(container: HTMLElement, metadata?: Promise<DicomJsonI
   let resizeObserver: ResizeObserver | undefined;
   let destroyed = false;
   let rendered = false;
+  let pinning = false; // pin mode: a click on the image picks a point for a comment
   let resolveFirstRender: () => void = () => {};
   let rejectFirstRender: (error: Error) => void = () => {};
   const firstRender = new Promise<void>((resolve, reject) => {
@@ -96,6 +102,7 @@ export function mountDicom(container: HTMLElement, metadata?: Promise<DicomJsonI
     container.dataset.sliceCount = String(total);
     container.dataset.sliceIndex = String(index);
     if (voi) container.dataset.voi = `${Math.round(voi.center)},${Math.round(voi.width)}`;
+    markers.update(viewport, stack.imageIds);
     slider.value = String(index);
     sliceLabel.textContent = `${index + 1} / ${total}`;
     overlay.update({
@@ -199,8 +206,23 @@ export function mountDicom(container: HTMLElement, metadata?: Promise<DicomJsonI
   });
 
   slider.addEventListener('input', () => void scrollTo(Number(slider.value)).catch(() => {}));
+  viewportEl.addEventListener('click', (event) => {
+    if (!pinning || !viewport || !stack || !series || !pinForm) return;
+    const box = viewportEl.getBoundingClientRect();
+    const point = pointAt(viewport, stack.imageIds, [event.clientX - box.left, event.clientY - box.top]);
+    if (!point) return;
+    markers.setPending(point);
+    fillPinForm(pinForm, series, point);
+    container.dispatchEvent(new CustomEvent('ih-viewer-pin', { detail: { series, ...point }, bubbles: true }));
+  });
 
   // --- actions ---------------------------------------------------------------------------------
+  function togglePin(): void {
+    pinning = !pinning;
+    if (pinButton) setPressed([pinButton], pinning ? pinButton : undefined);
+    stage.classList.toggle('ih-stage--pinning', pinning);
+  }
+
   function selectTool(tool: LeftTool): void {
     tools?.setLeftTool(tool);
     setPressed(toolButtons.values(), toolButtons.get(tool));
