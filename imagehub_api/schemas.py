@@ -16,6 +16,9 @@ class DatasetCreate(BaseModel):
     description: str = ""
     visibility: str = Field("private", pattern="^(private|internal|public)$")
     default_branch: str = "main"
+    datasheet: bool = Field(
+        False, description="Start with a README.md from the Datasheets for Datasets template"
+    )
 
 
 class DatasetDerive(BaseModel):

@@ -1,4 +1,4 @@
-"""Client commands: login, clone, status, add, commit, push, pull, checkout, branch, tag, log,
+"""Client commands: login, create, clone, status, add, commit, push, pull, checkout, branch, tag, log,
 diff, merge and ingest, over a working copy and the SDK."""
 
 from __future__ import annotations
@@ -71,6 +71,25 @@ def clone(
     console.print(
         f"cloned {dataset}@{copy.config['head'][:12]} into {target} ({len(copy.head_manifest())} files)"
     )
+
+
+def create(
+    dataset: str = typer.Argument(..., help="owner/name"),
+    url: str = typer.Option(..., "--url", envvar="IMAGEHUB_URL", help="The ImageHub server."),
+    description: str = typer.Option("", "--description", "-d", help="One line about the data."),
+    visibility: str = typer.Option("private", "--visibility", help="private, internal or public."),
+    datasheet: bool = typer.Option(
+        True, "--datasheet/--no-datasheet", help="Start with a README.md datasheet template to fill in."
+    ),
+) -> None:
+    """Create a dataset on the server (clone it next to add data)."""
+    client = Client(url, token_for(url))
+    try:
+        client.create_dataset(dataset, description=description, visibility=visibility, datasheet=datasheet)
+    finally:
+        client.close()
+    note = " with a datasheet template in README.md" if datasheet else ""
+    console.print(f"created {dataset}{note}; next: imagehub clone {dataset} --url {url}", highlight=False)
 
 
 def status() -> None:
@@ -222,4 +241,20 @@ def ingest(
     )
 
 
-COMMANDS = (login, clone, status, add, commit, push, pull, checkout, branch, tag, log, diff, merge, ingest)
+COMMANDS = (
+    login,
+    create,
+    clone,
+    status,
+    add,
+    commit,
+    push,
+    pull,
+    checkout,
+    branch,
+    tag,
+    log,
+    diff,
+    merge,
+    ingest,
+)

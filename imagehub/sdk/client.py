@@ -75,14 +75,18 @@ class Client:
         return RemoteDataset(self, owner, name)
 
     def create_dataset(
-        self, full_name: str, *, description: str = "", visibility: str = "private"
+        self, full_name: str, *, description: str = "", visibility: str = "private", datasheet: bool = False
     ) -> RemoteDataset:
+        """Create ``owner/name``; with ``datasheet`` its first version holds a README.md template."""
         owner, _, name = full_name.partition("/")
-        self.api.json(
-            "POST",
-            "/api/v1/datasets",
-            json={"owner": owner, "name": name, "description": description, "visibility": visibility},
-        )
+        body = {
+            "owner": owner,
+            "name": name,
+            "description": description,
+            "visibility": visibility,
+            "datasheet": datasheet,
+        }
+        self.api.json("POST", "/api/v1/datasets", json=body)
         return RemoteDataset(self, owner, name)
 
     def whoami(self) -> dict[str, Any]:

@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Query, status
 
-from imagehub.services import access, audit, datasets
-from imagehub_api.deps import ActorDep, DatasetDep, PrincipalDep, SessionDep
+from imagehub.services import access, audit, creation, datasets, datasheet
+from imagehub_api.deps import ActorDep, DatasetDep, PlatformDep, PrincipalDep, SessionDep
 from imagehub_api.pagination import page as paginate
 from imagehub_api.schemas import DatasetCreate, DatasetDerive, dataset_dict
 from imagehub_api.security import Policy, requires
@@ -17,17 +17,13 @@ router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
 
 @router.post("", status_code=status.HTTP_201_CREATED, operation_id="datasets-create")
 @requires(Policy.AUTHENTICATED)
-def create_dataset(body: DatasetCreate, session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
-    """Create a dataset with its default branch and an empty first commit."""
-    access.may_create_in(session, principal, body.owner)
-    dataset = datasets.create(session, author=principal.username, **body.model_dump())
-    audit.record(
-        session,
-        actor=principal.username,
-        action="dataset.create",
-        dataset=f"{body.owner}/{body.name}",
-        details={"visibility": body.visibility},
-    )
+def create_dataset(
+    body: DatasetCreate, session: SessionDep, principal: PrincipalDep, platform: PlatformDep
+) -> dict[str, Any]:
+    """Create a dataset with its default branch and an empty first commit, and with
+    ``datasheet`` a second commit adding the datasheet template as README.md."""
+    fields = body.model_dump(exclude={"datasheet"})
+    dataset = creation.create_dataset(session, platform, principal, **fields, with_datasheet=body.datasheet)
     return dataset_dict(dataset)
 
 
@@ -90,3 +86,15 @@ def derive_dataset(
         description=body.description,
     )
     return dataset_dict(derived)
+
+
+@router.post(
+    "/{owner}/{name}/branches/{branch}/datasheet",
+    status_code=status.HTTP_201_CREATED,
+    operation_id="datasets-add-datasheet",
+)
+@requires(Policy.DATASET_WRITE)
+def add_datasheet(ctx: DatasetDep, session: SessionDep, platform: PlatformDep, branch: str) -> dict[str, Any]:
+    """Commit the Datasheets for Datasets template as README.md; 409 if the branch has a datasheet."""
+    made = datasheet.add_template(session, platform, ctx.dataset, branch=branch, author=ctx.actor)
+    return made.as_dict()

@@ -13,7 +13,7 @@ from imagehub.core.auth.policy import Role
 from imagehub.core.errors import NotFound
 from imagehub.core.vcs import RefKind
 from imagehub.core.vcs.types import Commit
-from imagehub.services import browse, explore, pipeline
+from imagehub.services import browse, datasheet, explore, pipeline
 from imagehub.services.pipeline import CODE_VERSIONS
 from imagehub.services.platform import Platform
 from imagehub_api.deps import DatasetContext, DatasetDep, PlatformDep, SessionDep
@@ -72,6 +72,16 @@ def home(
         "clone_command": f"imagehub clone {ctx.full_name} --url {str(request.base_url).rstrip('/')}",
     }
     return page(request, "dataset_home.html", context)
+
+
+@router.post("/datasheet/{branch}", operation_id="portal-dataset-add-datasheet")
+@requires(Policy.DATASET_WRITE)
+def add_datasheet(
+    ctx: DatasetDep, session: SessionDep, platform: PlatformDep, branch: str
+) -> RedirectResponse:
+    """The home page's offer for a dataset without a datasheet: commit the template, show it."""
+    datasheet.add_template(session, platform, ctx.dataset, branch=branch, author=ctx.actor)
+    return RedirectResponse(f"/{ctx.full_name}?ref={quote(branch, safe='')}", 303)
 
 
 @router.get("/-/size/{ref}", response_class=HTMLResponse, operation_id="portal-dataset-size")

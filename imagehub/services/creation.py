@@ -1,0 +1,46 @@
+"""Creating a dataset on a person's behalf: the dataset, its audit event, and, when asked
+for, the datasheet template as the first version's README.md (REST and portal alike)."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from imagehub.core.auth.policy import Principal
+from imagehub.models.dataset import Dataset
+from imagehub.services import access, audit, datasets, datasheet
+from imagehub.services.platform import Platform
+
+
+def create_dataset(
+    session: Session,
+    platform: Platform,
+    principal: Principal,
+    *,
+    owner: str,
+    name: str,
+    description: str = "",
+    visibility: str = "private",
+    default_branch: str = "main",
+    with_datasheet: bool = False,
+) -> Dataset:
+    """Create ``owner/name`` if ``principal`` may create there."""
+    access.may_create_in(session, principal, owner)
+    dataset = datasets.create(
+        session,
+        owner=owner,
+        name=name,
+        author=principal.username,
+        description=description,
+        visibility=visibility,
+        default_branch=default_branch,
+    )
+    audit.record(
+        session,
+        actor=principal.username,
+        action="dataset.create",
+        dataset=f"{owner}/{name}",
+        details={"visibility": visibility, "datasheet": with_datasheet},
+    )
+    if with_datasheet:
+        datasheet.add_template(session, platform, dataset, branch=default_branch, author=principal.username)
+    return dataset
