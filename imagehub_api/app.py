@@ -39,7 +39,8 @@ from imagehub_api.routes import (
 )
 from imagehub_api.security import enforce
 from imagehub_api.web import changes as change_pages
-from imagehub_api.web import dataset, explore, history, session, viewer
+from imagehub_api.web import checks as check_pages
+from imagehub_api.web import dataset, explore, history, new_dataset, session, viewer
 from imagehub_api.web import issues as issue_pages
 from imagehub_api.web import proposals as proposal_pages
 from imagehub_api.web import releases as release_pages
@@ -83,12 +84,14 @@ ROUTERS = (
 PORTAL = (
     session,
     explore,
+    new_dataset,
     history,
     viewer,
     proposal_pages,
     release_pages,
     issue_pages,
     change_pages,
+    check_pages,
     dataset,
 )
 

@@ -10,8 +10,9 @@ from fastapi import Request
 from sqlalchemy.orm import Session
 
 from imagehub.core.auth.policy import Principal, Role
+from imagehub.models.dataset import Dataset
 from imagehub.models.proposals import Proposal
-from imagehub.services import access, proposals
+from imagehub.services import access, audit, proposals
 from imagehub_api.deps import DatasetContext
 from imagehub_api.security import client_ip, stated_purpose
 
@@ -33,10 +34,42 @@ def gate_refs(session: Session, ctx: DatasetContext, request: Request, need: Rol
         ctx.record(session, "phi.open", ref=ref, ip=client_ip(request), purpose=purpose)
 
 
+def gate_fork(
+    session: Session, ctx: DatasetContext, request: Request, full_name: str, branch: str
+) -> Dataset:
+    """A derived dataset (fork) whose ``branch`` the caller may read, PHI rules included; the
+    opening of a PHI branch is on record in the fork's audit trail."""
+    owner, _, name = full_name.partition("/")
+    principal: Principal = request.state.principal
+    purpose = stated_purpose(request)
+    decision = access.decide(
+        session, principal, owner=owner, name=name, need=Role.READ, refs=[branch], purpose=purpose
+    )
+    for ref in decision.phi_refs:
+        audit.record(
+            session,
+            actor=ctx.actor,
+            action="phi.open",
+            dataset=full_name,
+            ref=ref,
+            ip=client_ip(request),
+            purpose=purpose,
+        )
+    return decision.dataset
+
+
 def gated_proposal(
     session: Session, ctx: DatasetContext, request: Request, number: int, need: Role
 ) -> Proposal:
-    """A proposal by number, once the caller may ``need`` both of its branches."""
+    """A proposal by number, once the caller may ``need`` both of its branches.
+
+    A fork's branch is shared with this dataset by proposing it: whoever may ``need`` the
+    target branch sees it. Raw (PHI) data stays behind the same gate, since a fork's PHI
+    branch is only ever proposed into a PHI branch here (``proposals.create``).
+    """
     found = proposals.get(session, ctx.dataset, number)
-    gate_refs(session, ctx, request, need, [found.source_branch, found.target_branch])
+    if found.source_dataset_id is None:
+        gate_refs(session, ctx, request, need, [found.source_branch, found.target_branch])
+    else:
+        gate_refs(session, ctx, request, need, [found.target_branch])
     return found

@@ -16,10 +16,15 @@ proposal_app = typer.Typer(
 )
 
 
+def _source(proposal: dict[str, Any]) -> str:
+    fork = proposal.get("source_dataset")
+    return f"{fork}:{proposal['source']}" if fork else str(proposal["source"])
+
+
 def _line(proposal: dict[str, Any]) -> str:
     return (
         f"#{proposal['number']} [{proposal['state']}] {proposal['title']} "
-        f"({proposal['source']} → {proposal['target']})"
+        f"({_source(proposal)} → {proposal['target']})"
     )
 
 
@@ -36,14 +41,19 @@ def create(
     dataset: str = DatasetArg,
     source: str = typer.Option(..., "--source", "-s", help="Branch with the changes."),
     target: str = typer.Option(..., "--target", "-t", help="Branch to merge into."),
+    fork: str = typer.Option(
+        None, "--from", help="owner/name of a dataset derived from DATASET whose --source branch to propose."
+    ),
     title: str = typer.Option(..., "--title", help="One line saying what the change is."),
     description: str = typer.Option("", "--description", "-d"),
     reviewers: list[str] = typer.Option([], "--reviewer", help="A user to review it (repeatable)."),
     url: str = UrlOpt,
     purpose: str = PurposeOpt,
 ) -> None:
-    """Propose merging one branch into another."""
+    """Propose merging one branch into another, or a derived dataset's branch back (--from)."""
     body = {"source": source, "target": target, "title": title, "description": description}
+    if fork:
+        body["source_dataset"] = fork
     with dataset_endpoint(url, dataset, purpose, "proposals") as (client, path):
         created = client.api.json("POST", path, json={**body, "reviewers": reviewers})
     say(f"opened {_line(created)}")
@@ -65,7 +75,7 @@ def list_(
         return
     table = Table("#", "state", "title", "source → target", "author")
     for item in found:
-        cells = (item["state"], item["title"], f"{item['source']} → {item['target']}", item["author"])
+        cells = (item["state"], item["title"], f"{_source(item)} → {item['target']}", item["author"])
         table.add_row(str(item["number"]), *(Text(cell) for cell in cells))  # Text: no markup
     console.print(table)
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, func, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from imagehub.models.base import Base, UTCDateTime, utcnow
+from imagehub.models.dataset import Dataset
 
 STATES = ("open", "merged", "closed")
 
@@ -25,6 +26,9 @@ class Proposal(Base):
     number: Mapped[int] = mapped_column(Integer)
     title: Mapped[str] = mapped_column(String(255))
     description: Mapped[str] = mapped_column(Text, default="")
+    # The derived dataset (fork) that holds the source branch; None: this dataset.
+    source_dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id"), default=None)
+    source_dataset: Mapped[Dataset | None] = relationship(foreign_keys=[source_dataset_id])
     source_branch: Mapped[str] = mapped_column(String(255))
     target_branch: Mapped[str] = mapped_column(String(255))
     author: Mapped[str] = mapped_column(String(64))

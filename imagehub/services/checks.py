@@ -3,14 +3,15 @@
 The pipeline reports three checks on every branch head it processes: ``metadata-complete``
 (every file indexed), ``thumbnails`` (every series has one) and ``phi-gate`` (the
 de-identification verification: tags by profile, free text, OCR of pixels). Anything that
-merges into a non-PHI branch of an internal or public dataset, and every release tag of
-such a dataset, needs all three to have passed on the commit; protected branches may
-require more (their rule). A missing result is pending, and pending blocks as failure does.
+merges into a non-PHI branch of an internal or public dataset needs all three to have
+passed on the commit, and a release of such a dataset needs ``phi-gate``; protected branches
+may require more (their rule). A missing result is pending, and pending blocks as failure does.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,7 @@ from imagehub.models.base import utcnow
 from imagehub.models.checks import STATUSES, CheckResult
 from imagehub.models.dataset import Dataset
 from imagehub.models.reviews import BranchRule
-from imagehub.services import access, audit
+from imagehub.services import access, audit, webhooks
 from imagehub.services.imaging import CommitRef
 from imagehub.services.pipeline import dagster_asset_url
 from imagehub.services.platform import Platform
@@ -35,6 +36,7 @@ PIPELINE_ASSETS = {METADATA: "instance_metadata", THUMBNAILS: "series_thumbnails
 PIPELINE_ACTOR = "pipeline"
 SHARED_VISIBILITIES = ("internal", "public")
 MAX_DETAILS = 256 * 1024  # bytes of JSON report kept per result
+NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class Blocked(Conflict):
@@ -73,6 +75,13 @@ class CheckState:
         }
 
 
+def check_name(name: str) -> str:
+    """A check's name as a branch rule and a report give it; anything else could never be reported."""
+    if not NAME.fullmatch(name):
+        raise InvalidInput(f"{name!r} is not a check name: 1-64 letters, digits, '-' or '_'")
+    return name
+
+
 def result_dict(row: CheckResult, *, with_details: bool = False) -> dict[str, Any]:
     found: dict[str, Any] = {
         "name": row.name,
@@ -103,8 +112,7 @@ def report(
     """Record (or replace) one check's result on a commit, audited."""
     if status not in STATUSES:
         raise InvalidInput(f"status must be one of {', '.join(STATUSES)}")
-    if not name or len(name) > 64 or not name.replace("-", "").replace("_", "").isalnum():
-        raise InvalidInput("a check name is 1-64 letters, digits, '-' or '_'")
+    check_name(name)
     encoded = json.dumps(details or {}, sort_keys=True, default=str)
     if len(encoded) > MAX_DETAILS:
         raise InvalidInput(f"check details are limited to {MAX_DETAILS} bytes of JSON")
@@ -124,6 +132,21 @@ def report(
         commit=commit_id,
         details={"status": status},
     )
+    if status != "pending":
+        webhooks.emit(
+            session,
+            dataset,
+            "check.completed",
+            {
+                "name": name,
+                "commit": commit_id,
+                "status": status,
+                "summary": row.summary,
+                "report": report_url(dataset, commit_id, name),
+                "details_url": details_url,
+                "reported_by": reporter,
+            },
+        )
     return row
 
 

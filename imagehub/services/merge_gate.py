@@ -41,12 +41,19 @@ class Readiness:
 
 
 def readiness(session: Session, dataset: Dataset, repo: Repository, proposal: Proposal) -> Readiness:
-    head = reviews.source_head(repo, proposal)
+    """Every reason the proposal cannot merge now; a settled one only says what it is, since
+    its source branch may have moved on or gone."""
+    rule = reviews.rule(session, dataset, proposal.target_branch)
+    if proposal.state != "open":
+        required = rule.required_approvals if rule else 0
+        settled = f"proposal #{proposal.number} is {proposal.state}"
+        return Readiness(proposal.merged_commit or "", Approvals(required, [], [], []), [], [settled], [])
+    # The pipeline reports checks where the commit lives: a fork's proposal, on the fork.
+    about = reviews.reviewed(session, dataset, repo, proposal)
+    head = about.commit
     approvals = reviews.approvals(session, dataset, repo, proposal)
-    names = checks.required(
-        dataset, proposal.target_branch, reviews.rule(session, dataset, proposal.target_branch)
-    )
-    found = checks.states(session, dataset, head, names)
+    names = checks.required(dataset, proposal.target_branch, rule)
+    found = checks.states(session, about.dataset, head, names)
     reasons = []
     if len(approvals.approved_by) < approvals.required:
         reasons.append(
@@ -55,8 +62,8 @@ def readiness(session: Session, dataset: Dataset, repo: Repository, proposal: Pr
         )
     if approvals.changes_requested_by:
         reasons.append(f"changes requested by {', '.join(approvals.changes_requested_by)}")
-    reasons += checks.blocking_reasons(dataset, head, found)
-    return Readiness(head, approvals, found, reasons, checks.blocking_dicts(dataset, head, found))
+    reasons += checks.blocking_reasons(about.dataset, head, found)
+    return Readiness(head, approvals, found, reasons, checks.blocking_dicts(about.dataset, head, found))
 
 
 def require_ready(session: Session, dataset: Dataset, repo: Repository, proposal: Proposal) -> Readiness:
@@ -74,8 +81,15 @@ def checked_source(
 ) -> str:
     """The commit a direct (proposal-less) merge takes from ``source``, once the checks the
     destination requires have passed on it; merging that id keeps the check and the merge
-    about the same data."""
+    about the same data. Approvals come only with a proposal, so a destination that requires
+    them takes no direct merge."""
     commit_id = repo.resolve(source).id
-    names = checks.required(dataset, destination, reviews.rule(session, dataset, destination))
-    checks.require_passed(session, dataset, commit_id, names)
+    rule = reviews.rule(session, dataset, destination)
+    found = checks.states(session, dataset, commit_id, checks.required(dataset, destination, rule))
+    reasons = checks.blocking_reasons(dataset, commit_id, found)
+    if rule is not None and rule.required_approvals:
+        needed = rule.required_approvals
+        reasons.insert(0, f"merging into {destination!r} takes {needed} approval(s): open a change proposal")
+    if reasons:
+        raise Blocked(reasons, checks.blocking_dicts(dataset, commit_id, found))
     return commit_id

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from imagehub.core.auth.policy import is_phi_branch
 from imagehub.core.errors import Conflict, InvalidInput, NotFound
 from imagehub.core.vcs import CommitId, MergeStrategy, RefKind, Repository
 from imagehub.core.vcs.commits import CommitStore, merge_base
@@ -23,7 +24,7 @@ from imagehub.models import proposals as queries
 from imagehub.models.base import utcnow
 from imagehub.models.dataset import Dataset
 from imagehub.models.proposals import STATES, Proposal
-from imagehub.services import access, audit, merge_gate
+from imagehub.services import access, audit, forks, merge_gate, proposal_source, webhooks
 from imagehub.services.accounts import get_user
 
 SUMMARY_LIMIT = 1000  # commits counted and paths diffed, at most, for one summary
@@ -87,28 +88,59 @@ def _reviewers(session: Session, names: Sequence[str]) -> str:
     return json.dumps(sorted(set(names)))
 
 
-def _open_duplicate(session: Session, dataset: Dataset, source: str, target: str) -> Proposal | None:
+def _open_duplicate(
+    session: Session, dataset: Dataset, source_dataset: Dataset | None, source: str, target: str
+) -> Proposal | None:
     return session.scalar(
         select(Proposal).where(
             Proposal.dataset_id == dataset.id,
             Proposal.state == "open",
+            Proposal.source_dataset_id == (source_dataset.id if source_dataset else None),
             Proposal.source_branch == source,
             Proposal.target_branch == target,
         )
     )
 
 
-def _check_branches(session: Session, dataset: Dataset, repo: Repository, source: str, target: str) -> None:
+def _fork_of(dataset: Dataset, source_dataset: Dataset | None) -> Dataset | None:
+    """The fork a proposal comes from; None when the source branch is in the dataset itself."""
+    return source_dataset if source_dataset is not None and source_dataset.id != dataset.id else None
+
+
+def _check_branches(
+    session: Session,
+    dataset: Dataset,
+    repo: Repository,
+    source: str,
+    target: str,
+    fork: Dataset | None = None,
+) -> None:
     """Both branches exist and differ, the flow is allowed, and the source brings something new."""
-    if source == target:
-        raise InvalidInput("source and target must be different branches")
-    source_head, target_head = _head(repo, source), _head(repo, target)
-    access.refuse_phi_flow(dataset, source, target)
-    if merge_base(repo.stores.commits, target_head, source_head) == source_head:
-        raise InvalidInput(f"{target!r} already contains {source!r}: nothing to propose")
-    duplicate = _open_duplicate(session, dataset, source, target)
+    target_head = _head(repo, target)
+    if fork is None:
+        if source == target:
+            raise InvalidInput("source and target must be different branches")
+        source_head = _head(repo, source)
+        access.refuse_phi_flow(dataset, source, target)
+        if merge_base(repo.stores.commits, target_head, source_head) == source_head:
+            raise InvalidInput(f"{target!r} already contains {source!r}: nothing to propose")
+    else:
+        found = forks.fork_branch(session, dataset, fork, source)
+        _refuse_phi_from_fork(fork, source, dataset, target)
+        if found.head.tree == found.base.tree:
+            raise InvalidInput(f"{found.label} has not changed since it was derived: nothing to propose")
+    duplicate = _open_duplicate(session, dataset, fork, source, target)
     if duplicate is not None:
         raise Conflict(f"proposal #{duplicate.number} already proposes {source!r} into {target!r}")
+
+
+def _refuse_phi_from_fork(fork: Dataset, source: str, dataset: Dataset, target: str) -> None:
+    """A fork's raw (PHI) branch never merges into a branch that is not PHI-bearing."""
+    if is_phi_branch(access.facts(fork), source) and not is_phi_branch(access.facts(dataset), target):
+        raise access.Forbidden(
+            f"{forks.full_name(fork)}:{source} holds raw (PHI) data and {target!r} does not: "
+            "de-identify the data instead of merging it"
+        )
 
 
 def create(
@@ -122,11 +154,14 @@ def create(
     title: str,
     description: str = "",
     reviewers: Sequence[str] = (),
+    source_dataset: Dataset | None = None,
 ) -> Proposal:
-    """Open a proposal to merge ``source`` into ``target``, numbered next in the dataset."""
+    """Open a proposal to merge ``source`` into ``target``, numbered next in the dataset;
+    ``source`` is a branch of ``source_dataset`` when that is a dataset derived from this one."""
     if not title.strip():
         raise InvalidInput("a proposal needs a title")
-    _check_branches(session, dataset, repo, source, target)
+    fork = _fork_of(dataset, source_dataset)
+    _check_branches(session, dataset, repo, source, target, fork)
     # Lock the dataset row so that two proposals opened at once get different numbers.
     session.execute(select(Dataset.id).where(Dataset.id == dataset.id).with_for_update())
     now = utcnow()
@@ -135,6 +170,7 @@ def create(
         number=queries.next_number(session, dataset.id),
         title=title.strip(),
         description=description,
+        source_dataset_id=fork.id if fork else None,
         source_branch=source,
         target_branch=target,
         author=actor,
@@ -146,6 +182,20 @@ def create(
     session.add(proposal)
     session.flush()
     _record(session, dataset, proposal, actor, "create", title=proposal.title)
+    webhooks.emit(
+        session,
+        dataset,
+        "proposal.opened",
+        {
+            "number": proposal.number,
+            "title": proposal.title,
+            "source": source,
+            "source_dataset": forks.full_name(fork) if fork else None,
+            "target": target,
+            "author": actor,
+            "reviewers": json.loads(proposal.reviewers),
+        },
+    )
     return proposal
 
 
@@ -215,7 +265,9 @@ def reopen(session: Session, dataset: Dataset, repo: Repository, number: int, *,
     proposal = get(session, dataset, number)
     if proposal.state != "closed":
         raise Conflict(f"proposal #{number} is {proposal.state}: only closed proposals can be reopened")
-    _check_branches(session, dataset, repo, proposal.source_branch, proposal.target_branch)
+    source = proposal_source.of(session, dataset, repo, proposal)
+    fork = source.dataset if source.forked else None
+    _check_branches(session, dataset, repo, proposal.source_branch, proposal.target_branch, fork)
     proposal.state, proposal.closed_by, proposal.updated_at = "open", None, utcnow()
     _record(session, dataset, proposal, actor, "reopen")
     return proposal
@@ -238,36 +290,76 @@ def merge(
     the proposal was opened.
     """
     proposal = _open(session, dataset, number, "merged")
-    access.refuse_phi_flow(dataset, proposal.source_branch, proposal.target_branch)
+    source = proposal_source.of(session, dataset, repo, proposal)
+    if source.forked:
+        _refuse_phi_from_fork(source.dataset, source.branch, dataset, proposal.target_branch)
+    else:
+        access.refuse_phi_flow(dataset, proposal.source_branch, proposal.target_branch)
     # Merge the very commit that was approved and checked, even if the branch moves meanwhile.
     head = merge_gate.require_ready(session, dataset, repo, proposal).head
-    merged = repo.merge(
-        head,
-        proposal.target_branch,
-        author=actor,
-        message=message or f"Merge proposal #{number}: {proposal.title}",
-        strategy=strategy,
-        metadata={"proposal": str(number)},
-        through_proposal=True,
-    )
+    text = message or f"Merge proposal #{number}: {proposal.title}"
+    metadata = {"proposal": str(number)}
+    if source.forked:
+        fork = forks.fork_branch(session, dataset, source.dataset, source.branch, at=head)
+        merged = forks.merge(
+            repo,
+            fork,
+            proposal.target_branch,
+            author=actor,
+            message=text,
+            strategy=strategy,
+            metadata=metadata,
+        )
+    else:
+        merged = repo.merge(
+            head,
+            proposal.target_branch,
+            author=actor,
+            message=text,
+            strategy=strategy,
+            metadata=metadata,
+            through_proposal=True,
+        )
     proposal.state, proposal.merged_commit, proposal.merged_by = "merged", merged.id, actor
     proposal.updated_at = utcnow()
     _record(session, dataset, proposal, actor, "merge", commit=merged.id, strategy=strategy.value)
+    webhooks.emit(
+        session,
+        dataset,
+        "proposal.merged",
+        {
+            "number": number,
+            "title": proposal.title,
+            "source": proposal.source_branch,
+            "source_dataset": forks.full_name(source.dataset) if source.forked else None,
+            "target": proposal.target_branch,
+            "author": proposal.author,
+            "merged_by": actor,
+            "merged_commit": merged.id,
+            "source_commit": head,
+        },
+    )
     return proposal
 
 
-def summary(repo: Repository, proposal: Proposal) -> Summary | None:
+def summary(session: Session, dataset: Dataset, repo: Repository, proposal: Proposal) -> Summary | None:
     """Commits ahead and files changed for an open proposal (None once it is settled)."""
     if proposal.state != "open":
         return None
     try:
-        source = repo.get_ref(proposal.source_branch, RefKind.BRANCH).commit
+        source = proposal_source.of(session, dataset, repo, proposal)
+        head = source.head()
         target = repo.get_ref(proposal.target_branch, RefKind.BRANCH).commit
-    except NotFound:
-        return None  # a branch was deleted since: nothing to summarise
-    ahead, ahead_capped = _ahead(repo.stores.commits, source, target, SUMMARY_LIMIT)
-    base = merge_base(repo.stores.commits, target, source) or target
-    changes = repo.diff(base, source, limit=SUMMARY_LIMIT + 1)
+    except (NotFound, InvalidInput):
+        return None  # a branch (or the fork) was deleted since: nothing to summarise
+    if source.forked:
+        found = forks.fork_branch(session, dataset, source.dataset, source.branch, at=head)
+        ahead, ahead_capped = _ahead(source.repo.stores.commits, head, found.base.id, SUMMARY_LIMIT)
+        changes = source.repo.diff(found.base.id, head, limit=SUMMARY_LIMIT + 1)
+    else:
+        ahead, ahead_capped = _ahead(repo.stores.commits, head, target, SUMMARY_LIMIT)
+        base = merge_base(repo.stores.commits, target, head) or target
+        changes = repo.diff(base, head, limit=SUMMARY_LIMIT + 1)
     return Summary(ahead, min(len(changes), SUMMARY_LIMIT), ahead_capped or len(changes) > SUMMARY_LIMIT)
 
 

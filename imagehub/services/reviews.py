@@ -16,15 +16,16 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from imagehub.core.errors import InvalidInput, NotFound
-from imagehub.core.vcs import RefKind, Repository
+from imagehub.core.errors import Conflict, InvalidInput, NotFound
+from imagehub.core.vcs import Repository
 from imagehub.models import reviews as queries
 from imagehub.models.base import utcnow
 from imagehub.models.dataset import Dataset
 from imagehub.models.imaging import SeriesRow
 from imagehub.models.proposals import Proposal
 from imagehub.models.reviews import VERDICTS, BranchRule, Review, ReviewComment
-from imagehub.services import audit
+from imagehub.services import audit, checks, proposal_source
+from imagehub.services.access import Forbidden
 
 MAX_BODY = 20_000
 MAX_APPROVALS = 20
@@ -66,14 +67,25 @@ def _full_name(dataset: Dataset) -> str:
     return f"{dataset.owner}/{dataset.name}"
 
 
-def source_head(repo: Repository, proposal: Proposal) -> str:
-    """What a review is about: the merged commit once merged, else the source branch's head."""
+@dataclass(frozen=True)
+class Reviewed:
+    """What a review is about: the merged commit once merged, else the source branch's head,
+    with the dataset and repository that hold it (a fork's, for a fork's proposal)."""
+
+    dataset: Dataset
+    repo: Repository
+    commit: str
+
+
+def reviewed(session: Session, dataset: Dataset, repo: Repository, proposal: Proposal) -> Reviewed:
     if proposal.merged_commit:
-        return proposal.merged_commit
-    try:
-        return repo.get_ref(proposal.source_branch, RefKind.BRANCH).commit
-    except NotFound:
-        raise InvalidInput(f"the source branch {proposal.source_branch!r} no longer exists") from None
+        return Reviewed(dataset, repo, proposal.merged_commit)
+    source = proposal_source.of(session, dataset, repo, proposal)
+    return Reviewed(source.dataset, source.repo, source.head())
+
+
+def source_head(session: Session, dataset: Dataset, repo: Repository, proposal: Proposal) -> str:
+    return reviewed(session, dataset, repo, proposal).commit
 
 
 def _body(text: str, *, required: bool) -> str:
@@ -112,16 +124,16 @@ def submit(
     if verdict not in VERDICTS:
         raise InvalidInput(f"verdict must be one of {', '.join(VERDICTS)}")
     if proposal.state != "open":
-        raise InvalidInput(f"proposal #{proposal.number} is {proposal.state}: reviews go on open proposals")
+        raise Conflict(f"proposal #{proposal.number} is {proposal.state}: reviews go on open proposals")
     if verdict != "comment" and actor == proposal.author:
-        raise InvalidInput("authors cannot approve or request changes on their own proposal")
+        raise Forbidden("authors cannot approve or request changes on their own proposal")
     text = _body(body, required=verdict == "comment")
     review = Review(
         proposal_id=proposal.id,
         reviewer=actor,
         verdict=verdict,
         body=text,
-        commit_id=source_head(repo, proposal),
+        commit_id=source_head(session, dataset, repo, proposal),
         created_at=utcnow(),
     )
     session.add(review)
@@ -136,10 +148,13 @@ def _series_at(session: Session, dataset: Dataset, commit_id: str, location: Loc
         raise InvalidInput(
             f"no series {location.series_key!r} at {commit_id[:12]} (has the pipeline indexed it yet?)"
         )
-    if not 0 <= location.slice_index < max(row.instances, 1) and row.kind == "dicom":
-        raise InvalidInput(f"slice must be between 0 and {row.instances - 1} for this series")
     if location.slice_index < 0 or location.x < 0 or location.y < 0:
         raise InvalidInput("slice, x and y must not be negative")
+    if row.kind == "dicom" and location.slice_index >= row.instances:
+        raise InvalidInput(
+            f"slice {location.slice_index} is out of range: the series has {row.instances} image(s), "
+            "numbered from 0"
+        )
 
 
 def comment(
@@ -154,16 +169,17 @@ def comment(
     location: Location | None = None,
 ) -> ReviewComment:
     """A comment on the proposal, on one file of its source head, or at an image point."""
-    head = source_head(repo, proposal)
     if path is not None and location is not None:
         raise InvalidInput("a comment is on a file or at an image point, not both")
+    about = reviewed(session, dataset, repo, proposal)
+    head = about.commit
     if path is not None:
         try:
-            repo.stat(head, path)
+            about.repo.stat(head, path)
         except NotFound:
             raise InvalidInput(f"no file {path!r} at {head[:12]}") from None
     if location is not None:
-        _series_at(session, dataset, head, location)
+        _series_at(session, about.dataset, head, location)
     note = ReviewComment(
         proposal_id=proposal.id,
         author=actor,
@@ -202,7 +218,7 @@ def pinned(session: Session, proposal: Proposal, series_key: str) -> list[Review
 def approvals(session: Session, dataset: Dataset, repo: Repository, proposal: Proposal) -> Approvals:
     """Where the proposal stands against the target branch's required approvals."""
     rule = queries.rule_for(session, dataset.id, proposal.target_branch)
-    head = source_head(repo, proposal)
+    head = source_head(session, dataset, repo, proposal)
     latest: dict[str, Review] = {}
     for review in reviews(session, proposal):
         if review.verdict != "comment":
@@ -245,9 +261,7 @@ def set_rule(
             raise InvalidInput(f"required approvals must be between 0 and {MAX_APPROVALS}")
         found.required_approvals = required_approvals
     if required_checks is not None:
-        names = sorted({c.strip() for c in required_checks if c.strip()})
-        if any(len(n) > 64 for n in names):
-            raise InvalidInput("check names are at most 64 characters")
+        names = sorted({checks.check_name(c.strip()) for c in required_checks if c.strip()})
         found.required_checks = json.dumps(names)
     session.flush()
     audit.record(

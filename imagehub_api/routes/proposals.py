@@ -20,7 +20,7 @@ from imagehub.core.vcs import MergeStrategy
 from imagehub.models.proposals import Proposal
 from imagehub.services import proposals
 from imagehub_api.deps import DatasetDep, SessionDep
-from imagehub_api.gates import gate_refs, gated_proposal
+from imagehub_api.gates import gate_fork, gate_refs, gated_proposal
 from imagehub_api.pagination import page as paginate
 from imagehub_api.security import Policy, requires
 
@@ -30,6 +30,11 @@ router = APIRouter(prefix="/api/v1/datasets/{owner}/{name}/proposals", tags=["pr
 class ProposalCreate(BaseModel):
     source: str = Field(description="Branch with the changes; named `source` so the PHI gate sees it")
     target: str = Field(description="Branch to merge into")
+    source_dataset: str | None = Field(
+        None,
+        description="owner/name of a dataset derived from this one (a fork) that holds `source`; "
+        "empty: the branch is in this dataset",
+    )
     title: str
     description: str = ""
     reviewers: list[str] = Field(default_factory=list)
@@ -52,6 +57,7 @@ def proposal_dict(proposal: Proposal, summary: proposals.Summary | None = None) 
         "title": proposal.title,
         "description": proposal.description,
         "source": proposal.source_branch,
+        "source_dataset": f"{fork.owner}/{fork.name}" if (fork := proposal.source_dataset) else None,
         "target": proposal.target_branch,
         "author": proposal.author,
         "state": proposal.state,
@@ -66,11 +72,19 @@ def proposal_dict(proposal: Proposal, summary: proposals.Summary | None = None) 
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, operation_id="proposals-create")
-@requires(Policy.DATASET_WRITE)
+@requires(Policy.DATASET_READ)
 def create(ctx: DatasetDep, session: SessionDep, request: Request, body: ProposalCreate) -> dict[str, Any]:
     """Propose merging ``source`` into ``target``: 422 when there is nothing to merge,
-    403 when raw (PHI) data would flow into a branch that is not PHI-bearing."""
-    gate_refs(session, ctx, request, Role.WRITE, [body.source, body.target])
+    403 when raw (PHI) data would flow into a branch that is not PHI-bearing.
+
+    Within a dataset this takes write access; from a fork (``source_dataset``), read access
+    to both datasets is enough, as contributors from outside work in their own fork."""
+    fork = None
+    if body.source_dataset and body.source_dataset != ctx.full_name:
+        gate_refs(session, ctx, request, Role.READ, [body.target])
+        fork = gate_fork(session, ctx, request, body.source_dataset, body.source)
+    else:
+        gate_refs(session, ctx, request, Role.WRITE, [body.source, body.target])
     created = proposals.create(
         session,
         ctx.dataset,
@@ -81,8 +95,9 @@ def create(ctx: DatasetDep, session: SessionDep, request: Request, body: Proposa
         title=body.title,
         description=body.description,
         reviewers=body.reviewers,
+        source_dataset=fork,
     )
-    return proposal_dict(created, proposals.summary(ctx.repo, created))
+    return proposal_dict(created, proposals.summary(session, ctx.dataset, ctx.repo, created))
 
 
 @router.get("", operation_id="proposals-list")
@@ -103,7 +118,7 @@ def list_proposals(
 def get(ctx: DatasetDep, session: SessionDep, request: Request, number: int) -> dict[str, Any]:
     """One proposal with what merging it would bring (commits ahead, files changed)."""
     found = gated_proposal(session, ctx, request, number, Role.READ)
-    return proposal_dict(found, proposals.summary(ctx.repo, found))
+    return proposal_dict(found, proposals.summary(session, ctx.dataset, ctx.repo, found))
 
 
 @router.patch("/{number}", operation_id="proposals-update")

@@ -1,26 +1,40 @@
-"""Change proposals on the portal: the list, opening one, reviewing what it brings, merging it."""
+"""Change proposals on the portal: the list, opening one, reviewing what it brings, merging it.
+
+The proposal page shows what the merge gate decides (approvals and required checks, with each
+check's report), so the reason a merge is blocked is on the page before anyone presses Merge;
+reviewers give verdicts and comment there, also on a file or at a point of an image, which the
+side-by-side viewer of a changed series draws as a marker on its slice.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from imagehub.core.auth.policy import Role
+from imagehub.core.errors import InvalidInput
 from imagehub.core.vcs import MergeStrategy, RefKind
 from imagehub.core.vcs.commits import get_commit, merge_base
 from imagehub.models.proposals import Proposal
-from imagehub.services import proposals
+from imagehub.services import checks, forks, merge_gate, proposals, reviews
+from imagehub.services.reviews import Location
 from imagehub_api.deps import DatasetContext, DatasetDep, PlatformDep, SessionDep
-from imagehub_api.gates import gate_refs
+from imagehub_api.gates import gate_refs, gated_proposal
 from imagehub_api.security import Policy, requires
+from imagehub_api.web.assets import preloads
 from imagehub_api.web.dataset import frame, pipeline_panel
 from imagehub_api.web.history import changes_between
 from imagehub_api.web.render import is_htmx, page
+from imagehub_api.web.viewer import series_side
 
 router = APIRouter(prefix="/{owner}/{name}/proposals", include_in_schema=False)
 PAGE = 50
+COMMENTS_SHOWN = 1000  # the service's largest page; a longer thread is read through the API
+TextField = Annotated[str, Form(max_length=reviews.MAX_BODY)]
 
 
 def _url(ctx: DatasetContext, proposal: Proposal) -> str:
@@ -87,6 +101,52 @@ def create(
     return RedirectResponse(_url(ctx, created), status_code=303)
 
 
+def _timeline(session: Session, proposal: Proposal) -> list[dict[str, Any]]:
+    """Verdicts and comments in the order they were given."""
+    found = [{"kind": "review", "at": r.created_at, "item": r} for r in reviews.reviews(session, proposal)]
+    found += [
+        {"kind": "comment", "at": c.created_at, "item": c}
+        for c in reviews.comments(session, proposal, limit=COMMENTS_SHOWN)
+    ]
+    return sorted(found, key=lambda entry: entry["at"])
+
+
+def _readiness(session: Session, ctx: DatasetContext, proposal: Proposal) -> dict[str, Any]:
+    """The merge gate's answer, with a report link for each check that has a result (a fork's
+    proposal has its checks reported on the fork)."""
+    found = merge_gate.readiness(session, ctx.dataset, ctx.repo, proposal)
+    about = reviews.reviewed(session, ctx.dataset, ctx.repo, proposal).dataset
+    reports = {c.name: checks.report_url(about, found.head, c.name) for c in found.checks if c.updated_at}
+    return {"readiness": found, "check_reports": reports}
+
+
+def _series_review(
+    session: Session, ctx: DatasetContext, proposal: Proposal, changes: dict[str, Any], key: str
+) -> dict[str, Any]:
+    """One changed series before and after, with the comments pinned to it as the after side's markers."""
+    sides = [
+        ("before", series_side(ctx, session, changes["left"], key)),
+        ("after", series_side(ctx, session, changes["right"], key)),
+    ]
+    markers = [
+        {
+            "id": c.id,
+            "slice": c.slice_index,
+            "x": c.x,
+            "y": c.y,
+            "label": f"{c.author}: {c.body[:120]}",
+            "href": f"#comment-{c.id}",
+        }
+        for c in reviews.pinned(session, proposal, key)
+    ]
+    return {
+        "review_series": key,
+        "review_sides": sides,
+        "markers": markers,
+        "preloads": preloads({side["widget"]["kind"] for _, side in sides if side}),
+    }
+
+
 @router.get("/{number}", response_class=HTMLResponse, operation_id="portal-proposal")
 @requires(Policy.DATASET_READ)
 def detail(
@@ -96,11 +156,13 @@ def detail(
     platform: PlatformDep,
     number: int,
     after: str = Query("", max_length=1100),
+    series: str = Query("", max_length=128, description="A changed series to review side by side"),
 ) -> HTMLResponse:
     """What merging would bring, from where the branches split to the source's head."""
-    found = proposals.get(session, ctx.dataset, number)
-    gate_refs(session, ctx, request, Role.READ, [found.source_branch, found.target_branch])
+    found = gated_proposal(session, ctx, request, number, Role.READ)
     changes: dict[str, Any] = {}
+    if found.state == "open" and found.source_dataset is not None:
+        return _fork_detail(request, ctx, session, found)
     if found.state == "open":
         source = ctx.repo.resolve(ctx.repo.get_ref(found.source_branch, RefKind.BRANCH).commit)
         target = ctx.repo.resolve(ctx.repo.get_ref(found.target_branch, RefKind.BRANCH).commit)
@@ -113,12 +175,95 @@ def detail(
         **frame(ctx, "proposals", found.target_branch, None),
         **changes,
         "proposal": found,
-        "summary": proposals.summary(ctx.repo, found),
+        "summary": proposals.summary(session, ctx.dataset, ctx.repo, found),
         "strategies": [s.value for s in MergeStrategy],
+        "timeline": _timeline(session, found),
     }
     if "right" in changes:
         context.update(pipeline_panel(ctx, session, platform, changes["right"]))
+        context.update(_readiness(session, ctx, found))
+        if series:
+            context.update(_series_review(session, ctx, found, changes, series))
     return page(request, "proposal.html", context)
+
+
+def _fork_detail(request: Request, ctx: DatasetContext, session: Session, found: Proposal) -> HTMLResponse:
+    """A fork's proposal: its changes are the fork's, shown on the fork's compare page."""
+    assert found.source_dataset is not None
+    fork = forks.fork_branch(session, ctx.dataset, found.source_dataset, found.source_branch)
+    context = {
+        **frame(ctx, "proposals", found.target_branch, None),
+        "proposal": found,
+        "fork_label": fork.label,
+        "fork_compare": f"/{forks.full_name(fork.fork)}/compare?left={fork.base.id}&right={fork.head.id}",
+        "summary": proposals.summary(session, ctx.dataset, ctx.repo, found),
+        "strategies": [s.value for s in MergeStrategy],
+        "timeline": _timeline(session, found),
+        **_readiness(session, ctx, found),
+    }
+    return page(request, "proposal.html", context)
+
+
+@router.post("/{number}/reviews", operation_id="portal-proposal-review")
+@requires(Policy.DATASET_WRITE)
+def review(
+    request: Request,
+    ctx: DatasetDep,
+    session: SessionDep,
+    number: int,
+    verdict: Annotated[str, Form(max_length=16)],
+    body: TextField = "",
+) -> RedirectResponse:
+    """A verdict changes what the page's readiness panel says, so the whole page comes back."""
+    found = gated_proposal(session, ctx, request, number, Role.READ)
+    made = reviews.submit(session, ctx.dataset, ctx.repo, found, actor=ctx.actor, verdict=verdict, body=body)
+    return RedirectResponse(f"{_url(ctx, found)}#review-{made.id}", status_code=303)
+
+
+def _location(series: str, slice_: int | None, x: float | None, y: float | None) -> Location | None:
+    if not series:
+        return None
+    if slice_ is None or x is None or y is None:
+        raise InvalidInput(
+            "a comment pinned to an image needs its slice, x and y (click the image in pin mode)"
+        )
+    return Location(series, slice_, x, y)
+
+
+@router.post("/{number}/comments", operation_id="portal-proposal-comment", response_model=None)
+@requires(Policy.DATASET_READ)
+def comment(
+    request: Request,
+    ctx: DatasetDep,
+    session: SessionDep,
+    number: int,
+    body: TextField,
+    path: Annotated[str, Form(max_length=1024)] = "",
+    series: Annotated[str, Form(max_length=128)] = "",
+    slice_: Annotated[int | None, Form(alias="slice", ge=0)] = None,
+    x: Annotated[float | None, Form(ge=0)] = None,
+    y: Annotated[float | None, Form(ge=0)] = None,
+) -> Response:
+    """A comment on the proposal, on a file (``path``) or at an image point (``series``, ``slice``,
+    ``x``, ``y``). With HTMX a plain comment comes back alone for the page to append; a pinned one
+    reloads the series view, whose viewer then draws it."""
+    found = gated_proposal(session, ctx, request, number, Role.READ)
+    location = _location(series, slice_, x, y)
+    note = reviews.comment(
+        session,
+        ctx.dataset,
+        ctx.repo,
+        found,
+        actor=ctx.actor,
+        body=body,
+        path=path or None,
+        location=location,
+    )
+    if is_htmx(request) and location is None:
+        context = {"entry": {"kind": "comment", "item": note}, "proposal": found, "full_name": ctx.full_name}
+        return page(request, "_proposal_entry.html", context)
+    where = f"?series={quote(series, safe='')}" if location else ""
+    return RedirectResponse(f"{_url(ctx, found)}{where}#comment-{note.id}", status_code=303)
 
 
 @router.post("/{number}/merge", operation_id="portal-proposal-merge")
@@ -130,7 +275,6 @@ def merge(
     number: int,
     strategy: Annotated[MergeStrategy, Form()] = MergeStrategy.FAIL,
 ) -> RedirectResponse:
-    found = proposals.get(session, ctx.dataset, number)
-    gate_refs(session, ctx, request, Role.WRITE, [found.source_branch, found.target_branch])
+    found = gated_proposal(session, ctx, request, number, Role.WRITE)
     proposals.merge(session, ctx.dataset, ctx.repo, number, actor=ctx.actor, strategy=strategy)
     return RedirectResponse(_url(ctx, found), status_code=303)

@@ -78,7 +78,7 @@ def test_numbers_listing_and_summary(brain: Platform) -> None:
             "open",
             "lab",
         )
-        summary = proposals.summary(repo_of(session), first)
+        summary = proposals.summary(session, dataset_of(session), repo_of(session), first)
         assert summary == proposals.Summary(ahead=2, changed_files=2, truncated=False)
         assert [p.number for p in proposals.list_proposals(session, dataset)] == [1, 2]
         assert [p.number for p in proposals.list_proposals(session, dataset, after=1, limit=1)] == [2]
@@ -96,7 +96,12 @@ def test_summary_counts_only_what_the_source_brings(brain: Platform) -> None:
         repo_of(session).merge("main", "qc", author="lab")
     number = propose(brain)
     with brain.sessions() as session:
-        summary = proposals.summary(repo_of(session), proposals.get(session, dataset_of(session), number))
+        summary = proposals.summary(
+            session,
+            dataset_of(session),
+            repo_of(session),
+            proposals.get(session, dataset_of(session), number),
+        )
     assert summary == proposals.Summary(ahead=3, changed_files=2, truncated=False)  # 2 commits + the merge
 
 
@@ -104,7 +109,12 @@ def test_summary_is_bounded(brain: Platform, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(proposals, "SUMMARY_LIMIT", 1)
     number = propose(brain)
     with brain.sessions() as session:
-        summary = proposals.summary(repo_of(session), proposals.get(session, dataset_of(session), number))
+        summary = proposals.summary(
+            session,
+            dataset_of(session),
+            repo_of(session),
+            proposals.get(session, dataset_of(session), number),
+        )
     assert summary == proposals.Summary(ahead=1, changed_files=1, truncated=True)
 
 
@@ -149,7 +159,7 @@ def test_merge_records_the_commit_and_every_action_is_audited(brain: Platform) -
         assert head.metadata == {"proposal": "1"}
         assert head.message == "Merge proposal #1: Add QC files"
         assert [e.path for e in repo_of(session).list_objects("main")] == ["a.dcm", "b.dcm", "c.dcm"]
-        assert proposals.summary(repo_of(session), merged) is None
+        assert proposals.summary(session, dataset_of(session), repo_of(session), merged) is None
         events = audit.search(session, action="proposal.", dataset="lab/brain")
     assert [e.action for e in events] == ["proposal.create", "proposal.update", "proposal.merge"]
     assert events[-1].commit == head.id

@@ -276,6 +276,36 @@ class Repository:
         text = message or f"Merge {source} into {destination}"
         return self._advance(ref, writer, tree, (ours.id, theirs.id), author, text, metadata or {})
 
+    def merge_foreign(
+        self,
+        destination: str,
+        *,
+        base_tree: NodeId,
+        theirs_tree: NodeId,
+        author: str,
+        message: str,
+        strategy: MergeStrategy = MergeStrategy.FAIL,
+        metadata: dict[str, str] | None = None,
+        through_proposal: bool = False,
+    ) -> Commit:
+        """Three-way merge of changes made outside this repository's history (a derived
+        dataset's work from ``base_tree`` to ``theirs_tree``) into branch ``destination``.
+
+        Manifests are shared between repositories but commits are not, so the result has
+        one parent; ``metadata`` says where the changes came from.
+        """
+        ref = self.get_ref(destination, RefKind.BRANCH)
+        if ref.protected and not through_proposal:
+            raise ProtectedBranch(f"branch {destination!r} is protected: open a change proposal and merge it")
+        ours = get_commit(self.stores.commits, ref.commit)
+        writer = NodeWriter()
+        tree = merge_trees(
+            self.reader, base=base_tree, ours=ours.tree, theirs=theirs_tree, strategy=strategy, writer=writer
+        )
+        if tree == ours.tree:
+            raise InvalidInput(f"{destination!r} already has these changes: nothing to merge")
+        return self._advance(ref, writer, tree, (ours.id,), author, message, metadata or {})
+
     def revert(self, branch: str, target: str, *, author: str, parent_number: int = 1) -> Commit:
         """Undo one commit's changes on a branch, as a new commit (three-way, so later work stays)."""
         ref = self.get_ref(branch, RefKind.BRANCH)

@@ -1,0 +1,92 @@
+"""Derived datasets as forks: what a derived dataset's branch changed since it was derived,
+and bringing that change back into the dataset it came from.
+
+``datasets.derive`` starts a dataset whose first real commit records ``derived_from`` (the
+source's ``owner/name``) and ``derived_commit``; its manifests share nodes and blobs with
+the source, but its commits are its own. The change a fork's branch proposes is therefore
+the manifest diff from that first commit (the *fork base*) to the branch's head, and it is
+merged three-way onto the target branch (see ``Repository.merge_foreign``). Derived subsets
+work the same way: paths the subset left out are untouched by the merge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from imagehub.core.errors import InvalidInput, NotFound
+from imagehub.core.vcs import Commit, CommitId, MergeStrategy, RefKind, Repository
+from imagehub.core.vcs.commits import get_commit, walk_history
+from imagehub.models.dataset import Dataset
+from imagehub.services import datasets
+
+
+def full_name(dataset: Dataset) -> str:
+    return f"{dataset.owner}/{dataset.name}"
+
+
+@dataclass(frozen=True)
+class ForkBranch:
+    """A branch of a derived dataset, seen from the dataset it was derived from."""
+
+    fork: Dataset
+    repo: Repository
+    branch: str
+    head: Commit  # the branch's head now
+    base: Commit  # the fork's first version, as derived
+
+    @property
+    def label(self) -> str:
+        return f"{full_name(self.fork)}:{self.branch}"
+
+
+def fork_base(repo: Repository, head: Commit, upstream: Dataset) -> Commit | None:
+    """The commit that derived this history from ``upstream``, if it was derived from it."""
+    for commit in walk_history(repo.stores.commits, head.id):
+        if commit.metadata.get("derived_from") == full_name(upstream):
+            return commit
+    return None
+
+
+def fork_branch(
+    session: Session, upstream: Dataset, fork: Dataset, branch: str, *, at: str | None = None
+) -> ForkBranch:
+    """``fork``'s ``branch`` (at its head, or at the commit ``at`` of it), once it is known to
+    descend from ``upstream``."""
+    if fork.id == upstream.id:
+        raise InvalidInput("a dataset is not a fork of itself: propose a branch of the same dataset")
+    repo = datasets.repository(session, fork)
+    try:
+        head = get_commit(
+            repo.stores.commits, CommitId(at) if at else repo.get_ref(branch, RefKind.BRANCH).commit
+        )
+    except NotFound:
+        raise InvalidInput(f"no branch {branch!r} in {full_name(fork)}") from None
+    base = fork_base(repo, head, upstream)
+    if base is None:
+        raise InvalidInput(f"{full_name(fork)}:{branch} is not derived from {full_name(upstream)}")
+    return ForkBranch(fork, repo, branch, head, base)
+
+
+def merge(
+    upstream_repo: Repository,
+    source: ForkBranch,
+    target: str,
+    *,
+    author: str,
+    message: str,
+    strategy: MergeStrategy,
+    metadata: dict[str, str],
+) -> Commit:
+    """The fork's change onto ``target`` as one commit naming the fork's head."""
+    return upstream_repo.merge_foreign(
+        target,
+        base_tree=source.base.tree,
+        theirs_tree=source.head.tree,
+        author=author,
+        message=message,
+        strategy=strategy,
+        metadata={**metadata, "merged_from": source.label, "merged_commit": source.head.id},
+        through_proposal=True,
+    )

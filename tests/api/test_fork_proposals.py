@@ -1,0 +1,190 @@
+"""Proposals from a derived dataset (a fork) back into the dataset it came from, over HTTP:
+a reader forks, changes and proposes; checks are read on the fork; the merge brings exactly
+the fork's change."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from imagehub.cli.main import app
+from imagehub.services import access, audit, checks, datasets
+from imagehub.services.platform import Platform
+from tests.support.accounts import PASSWORD
+from tests.support.datasets import commit_files
+from tests.support.reviewing import DS, PROPOSALS, World, world_of
+
+
+@pytest.fixture
+def world(platform: Platform) -> Iterator[World]:
+    with world_of(platform) as built:
+        yield built
+
+
+def fork(world: World, who: str = "rita", name: str = "brain-fix") -> str:
+    body = {"owner": who, "name": name, "ref": "main"}
+    made = world.http.post(f"{DS}/derive", json=body, headers=world.as_(who))
+    assert made.status_code == 201, made.text
+    return f"{who}/{name}"
+
+
+def propose(world: World, source_dataset: str, who: str = "rita", source: str = "main") -> dict[str, object]:
+    body = {"source": source, "source_dataset": source_dataset, "target": "main", "title": "Fix a.dcm"}
+    return {"response": world.http.post(PROPOSALS, json=body, headers=world.as_(who))}
+
+
+def files(world: World, full_name: str, ref: str = "main") -> dict[str, str]:
+    owner, name = full_name.split("/")
+    with world.platform.sessions() as session:
+        repo = datasets.repository(session, datasets.get(session, owner=owner, name=name))
+        return {e.path: e.blob for e in repo.list_objects(ref)}
+
+
+def test_a_reader_forks_changes_proposes_and_the_owner_merges(world: World) -> None:
+    world.push("main", {"a.dcm": b"v1", "b.dcm": b"b"})
+    forked = fork(world)
+    commit_files(world.platform, "rita", "brain-fix", "main", {"a.dcm": b"v2 by rita", "c.dcm": b"new"})
+    world.push("main", {"d.dcm": b"upstream goes on"})
+    created = propose(world, forked)["response"]
+    assert created.status_code == 201, created.text  # read access is enough from a fork
+    proposal = created.json()
+    assert proposal["source_dataset"] == "rita/brain-fix"
+    assert proposal["summary"] == {"ahead": 1, "changed_files": 2, "truncated": False}
+    number = proposal["number"]
+    assert world.protect("main", required_approvals=1).status_code == 200
+    comment = {"body": "Why was a.dcm changed?", "path": "a.dcm"}
+    noted = world.http.post(f"{PROPOSALS}/{number}/comments", json=comment, headers=world.as_("olga"))
+    assert noted.status_code == 201, noted.text  # the path is looked up in the fork
+    assert world.merge(number, "rita").status_code == 403  # merging takes write access upstream
+    blocked = world.merge(number, "olga")
+    assert blocked.status_code == 409
+    assert "1 approval(s) on the current head required" in blocked.text
+    assert world.review(number, "wes", "approve").status_code == 201
+    merged = world.merge(number, "olga")
+    assert merged.status_code == 200, merged.text
+    after = files(world, "olga/brain")
+    fork_files = files(world, forked)
+    assert after["a.dcm"] == fork_files["a.dcm"]
+    assert after["c.dcm"] == fork_files["c.dcm"]
+    assert set(after) == {"a.dcm", "b.dcm", "c.dcm", "d.dcm"}  # upstream's own work stays
+    head = world.http.get(f"{DS}/commits/main", headers=world.as_("olga")).json()
+    assert head["metadata"]["merged_from"] == "rita/brain-fix:main"
+    assert head["metadata"]["proposal"] == str(number)
+    assert merged.json()["merged_commit"] == head["id"]
+    with world.platform.sessions() as session:
+        actions = [e.action for e in audit.search(session, action="proposal.", dataset="olga/brain")]
+    assert actions[0] == "proposal.create"
+    assert actions[-1] == "proposal.merge"
+
+
+def test_a_shared_datasets_checks_are_read_on_the_fork(platform: Platform) -> None:
+    with world_of(platform, visibility="internal") as world:
+        forked = fork(world)
+        fork_head = commit_files(world.platform, "rita", "brain-fix", "main", {"a.dcm": b"fixed"}).id
+        number = propose(world, forked)["response"].json()["number"]  # type: ignore[attr-defined]
+        ready = world.readiness(number)
+        assert ready["head"] == fork_head
+        assert {c["name"]: c["status"] for c in ready["checks"]} == {
+            "metadata-complete": "pending",
+            "thumbnails": "pending",
+            "phi-gate": "pending",
+        }
+        blocked = world.merge(number, "olga")
+        assert blocked.status_code == 409
+        reports = {c["report"] for c in blocked.json()["blocking_checks"]}
+        assert f"/rita/brain-fix/commits/{fork_head}/checks/phi-gate" in reports
+        with world.platform.sessions.begin() as session:
+            fork_dataset = datasets.get(session, owner="rita", name="brain-fix")
+            for name in checks.PIPELINE_CHECKS:
+                checks.report(session, fork_dataset, fork_head, name, status="success", reporter="pipeline")
+        assert world.readiness(number)["ready"] is True
+        assert world.merge(number, "olga").status_code == 200
+
+
+def test_only_forks_one_may_read_and_with_changes(world: World) -> None:
+    with world.platform.sessions.begin() as session:
+        datasets.create(session, owner="eve", name="unrelated", author="eve")
+    commit_files(world.platform, "eve", "unrelated", "main", {"x.dcm": b"x"})
+    forked = fork(world)
+    unchanged = propose(world, forked)["response"]
+    assert unchanged.status_code == 422
+    assert "has not changed since it was derived" in unchanged.text
+    hidden = propose(world, "eve/unrelated")["response"]
+    assert hidden.status_code == 404  # rita cannot read eve's private dataset: it does not exist for her
+    commit_files(world.platform, "eve", "unrelated", "main", {"y.dcm": b"y"})
+    stranger = world.http.post(
+        PROPOSALS,
+        json={"source": "main", "source_dataset": "eve/unrelated", "target": "main", "title": "t"},
+        headers=world.as_("eve"),
+    )
+    assert stranger.status_code == 404  # eve cannot read olga/brain
+    with world.platform.sessions.begin() as session:
+        access.grant(
+            session,
+            dataset=datasets.get(session, owner="eve", name="unrelated"),
+            role="read",
+            actor="eve",
+            username="rita",
+        )
+    unrelated = propose(world, "eve/unrelated")["response"]
+    assert unrelated.status_code == 422
+    assert "eve/unrelated:main is not derived from olga/brain" in unrelated.text
+
+
+def test_cli_opens_a_proposal_from_a_fork(world: World) -> None:
+    forked = fork(world)
+    commit_files(world.platform, "rita", "brain-fix", "main", {"a.dcm": b"fixed"})
+    env = {"IMAGEHUB_URL": str(world.http.base_url).rstrip("/"), "IMAGEHUB_TOKEN": world.tokens["rita"]}
+    args = [
+        "proposal",
+        "create",
+        "olga/brain",
+        "--from",
+        forked,
+        "-s",
+        "main",
+        "-t",
+        "main",
+        "--title",
+        "Fix",
+    ]
+    made = CliRunner().invoke(app, args, env={**env, "COLUMNS": "200"})
+    assert made.exit_code == 0, made.output
+    assert "opened #1 [open] Fix (rita/brain-fix:main → main)" in made.output
+
+
+def test_a_forks_raw_branch_never_merges_into_plain_data(world: World) -> None:
+    forked = fork(world)
+    with world.platform.sessions.begin() as session:
+        fork_dataset = datasets.get(session, owner="rita", name="brain-fix")
+        datasets.repository(session, fork_dataset).create_branch("raw", "main")
+        # olga may open PHI branches in both datasets, so only the flow rule can refuse her.
+        access.grant(session, dataset=fork_dataset, role="admin", actor="rita", username="olga")
+    commit_files(world.platform, "rita", "brain-fix", "raw", {"p1/ct.dcm": b"PHI"})
+    body = {"source": "raw", "source_dataset": forked, "target": "main", "title": "raw data"}
+    headers = {**world.as_("olga"), "X-Purpose-Of-Use": "curation"}
+    refused = world.http.post(PROPOSALS, json=body, headers=headers)
+    assert refused.status_code == 403
+    assert "rita/brain-fix:raw holds raw (PHI) data" in refused.text
+
+
+def test_the_portal_page_names_the_fork_and_links_its_changes(world: World) -> None:
+    forked = fork(world)
+    commit_files(world.platform, "rita", "brain-fix", "main", {"a.dcm": b"fixed"})
+    number = propose(world, forked)["response"].json()["number"]  # type: ignore[attr-defined]
+    base = str(world.http.base_url).rstrip("/")
+    with httpx.Client(base_url=base) as web:
+        signed = web.post("/login", data={"username": "rita", "password": PASSWORD, "next": "/"})
+        assert signed.status_code == 303
+        page = web.get(f"/olga/brain/proposals/{number}").text
+        assert "<code>rita/brain-fix:main</code> into" in page
+        link = re.search(r'<p id="fork-changes">.*?<a href="([^"]+)"', page, flags=re.DOTALL)
+        assert link is not None
+        assert 'id="merge-form"' in page or "readiness" in page
+        compare = web.get(link.group(1).replace("&amp;", "&"))
+        assert compare.status_code == 200
+        assert "a.dcm" in compare.text
