@@ -58,6 +58,19 @@ def gate_fork(
     return decision.dataset
 
 
+def gate_new_proposal(
+    session: Session, ctx: DatasetContext, request: Request, source: str, target: str, source_dataset: str
+) -> Dataset | None:
+    """Who may open a proposal: within a dataset, writers (both branches gated); from a fork
+    (``source_dataset``, owner/name), anyone who may read the target and the fork's branch.
+    Returns the fork, or None."""
+    if source_dataset and source_dataset != ctx.full_name:
+        gate_refs(session, ctx, request, Role.READ, [target])
+        return gate_fork(session, ctx, request, source_dataset, source)
+    gate_refs(session, ctx, request, Role.WRITE, [source, target])
+    return None
+
+
 def gated_proposal(
     session: Session, ctx: DatasetContext, request: Request, number: int, need: Role
 ) -> Proposal:

@@ -20,7 +20,7 @@ from imagehub.core.vcs import MergeStrategy
 from imagehub.models.proposals import Proposal
 from imagehub.services import proposals
 from imagehub_api.deps import DatasetDep, SessionDep
-from imagehub_api.gates import gate_fork, gate_refs, gated_proposal
+from imagehub_api.gates import gate_new_proposal, gated_proposal
 from imagehub_api.pagination import page as paginate
 from imagehub_api.security import Policy, requires
 
@@ -79,12 +79,7 @@ def create(ctx: DatasetDep, session: SessionDep, request: Request, body: Proposa
 
     Within a dataset this takes write access; from a fork (``source_dataset``), read access
     to both datasets is enough, as contributors from outside work in their own fork."""
-    fork = None
-    if body.source_dataset and body.source_dataset != ctx.full_name:
-        gate_refs(session, ctx, request, Role.READ, [body.target])
-        fork = gate_fork(session, ctx, request, body.source_dataset, body.source)
-    else:
-        gate_refs(session, ctx, request, Role.WRITE, [body.source, body.target])
+    fork = gate_new_proposal(session, ctx, request, body.source, body.target, body.source_dataset or "")
     created = proposals.create(
         session,
         ctx.dataset,

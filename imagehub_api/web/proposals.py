@@ -17,13 +17,14 @@ from sqlalchemy.orm import Session
 
 from imagehub.core.auth.policy import Role
 from imagehub.core.errors import InvalidInput
-from imagehub.core.vcs import MergeStrategy, RefKind
+from imagehub.core.vcs import MergeConflict, MergeStrategy, RefKind
 from imagehub.core.vcs.commits import get_commit, merge_base
 from imagehub.models.proposals import Proposal
 from imagehub.services import checks, forks, merge_gate, proposals, reviews
+from imagehub.services.platform import Platform
 from imagehub.services.reviews import Location
 from imagehub_api.deps import DatasetContext, DatasetDep, PlatformDep, SessionDep
-from imagehub_api.gates import gate_refs, gated_proposal
+from imagehub_api.gates import gate_new_proposal, gated_proposal
 from imagehub_api.security import Policy, requires
 from imagehub_api.web.assets import preloads
 from imagehub_api.web.dataset import frame, pipeline_panel
@@ -33,6 +34,7 @@ from imagehub_api.web.viewer import series_side
 
 router = APIRouter(prefix="/{owner}/{name}/proposals", include_in_schema=False)
 PAGE = 50
+CONFLICTS_SHOWN = 200  # rows of the conflict table; the count says how many more
 COMMENTS_SHOWN = 1000  # the service's largest page; a longer thread is read through the API
 TextField = Annotated[str, Form(max_length=reviews.MAX_BODY)]
 
@@ -61,23 +63,26 @@ def list_page(
 
 
 @router.get("/new", response_class=HTMLResponse, operation_id="portal-proposal-form")
-@requires(Policy.DATASET_WRITE)
+@requires(Policy.DATASET_READ)
 def new_form(
     request: Request,
     ctx: DatasetDep,
     source: str = Query("", max_length=255),
     target: str = Query("", max_length=255),
+    source_dataset: str = Query("", max_length=200),
 ) -> HTMLResponse:
+    """Writers propose a branch of this dataset; anyone who may read it, a branch of their fork."""
     context = {
         **frame(ctx, "proposals", target or ctx.dataset.default_branch, None),
         "source": source,
         "target": target or ctx.dataset.default_branch,
+        "source_dataset": source_dataset,
     }
     return page(request, "proposal_new.html", context)
 
 
 @router.post("/new", operation_id="portal-proposal-create")
-@requires(Policy.DATASET_WRITE)
+@requires(Policy.DATASET_READ)
 def create(
     request: Request,
     ctx: DatasetDep,
@@ -86,8 +91,9 @@ def create(
     target: Annotated[str, Form(max_length=255)],
     title: Annotated[str, Form(max_length=255)],
     description: Annotated[str, Form(max_length=20_000)] = "",
+    source_dataset: Annotated[str, Form(max_length=200)] = "",
 ) -> RedirectResponse:
-    gate_refs(session, ctx, request, Role.WRITE, [source, target])
+    fork = gate_new_proposal(session, ctx, request, source, target, source_dataset.strip())
     created = proposals.create(
         session,
         ctx.dataset,
@@ -97,6 +103,7 @@ def create(
         target=target,
         title=title,
         description=description,
+        source_dataset=fork,
     )
     return RedirectResponse(_url(ctx, created), status_code=303)
 
@@ -160,48 +167,58 @@ def detail(
 ) -> HTMLResponse:
     """What merging would bring, from where the branches split to the source's head."""
     found = gated_proposal(session, ctx, request, number, Role.READ)
-    changes: dict[str, Any] = {}
-    if found.state == "open" and found.source_dataset is not None:
-        return _fork_detail(request, ctx, session, found)
-    if found.state == "open":
-        source = ctx.repo.resolve(ctx.repo.get_ref(found.source_branch, RefKind.BRANCH).commit)
-        target = ctx.repo.resolve(ctx.repo.get_ref(found.target_branch, RefKind.BRANCH).commit)
-        base_id = merge_base(ctx.repo.stores.commits, target.id, source.id)
-        base = get_commit(ctx.repo.stores.commits, base_id) if base_id else target
-        changes = changes_between(ctx, session, base, source, after, series=not is_htmx(request))
-        if is_htmx(request):
-            return page(request, "_file_changes.html", changes)
+    context = _page_context(request, ctx, session, platform, found, after, series)
+    if is_htmx(request) and "file_changes" in context:
+        return page(request, "_file_changes.html", context)
+    return page(request, "proposal.html", context)
+
+
+def _page_context(
+    request: Request,
+    ctx: DatasetContext,
+    session: Session,
+    platform: Platform,
+    found: Proposal,
+    after: str = "",
+    series: str = "",
+) -> dict[str, Any]:
     context = {
         **frame(ctx, "proposals", found.target_branch, None),
-        **changes,
         "proposal": found,
         "summary": proposals.summary(session, ctx.dataset, ctx.repo, found),
         "strategies": [s.value for s in MergeStrategy],
         "timeline": _timeline(session, found),
     }
-    if "right" in changes:
-        context.update(pipeline_panel(ctx, session, platform, changes["right"]))
-        context.update(_readiness(session, ctx, found))
-        if series:
-            context.update(_series_review(session, ctx, found, changes, series))
-    return page(request, "proposal.html", context)
+    if found.state != "open":
+        return context
+    if found.source_dataset is not None:
+        return {**context, **_fork_changes(ctx, session, found, after), **_readiness(session, ctx, found)}
+    source = ctx.repo.resolve(ctx.repo.get_ref(found.source_branch, RefKind.BRANCH).commit)
+    target = ctx.repo.resolve(ctx.repo.get_ref(found.target_branch, RefKind.BRANCH).commit)
+    base_id = merge_base(ctx.repo.stores.commits, target.id, source.id)
+    base = get_commit(ctx.repo.stores.commits, base_id) if base_id else target
+    changes = changes_between(ctx, session, base, source, after, series=not is_htmx(request))
+    context.update(changes)
+    context.update(pipeline_panel(ctx, session, platform, changes["right"]))
+    context.update(_readiness(session, ctx, found))
+    if series:
+        context.update(_series_review(session, ctx, found, changes, series))
+    return context
 
 
-def _fork_detail(request: Request, ctx: DatasetContext, session: Session, found: Proposal) -> HTMLResponse:
-    """A fork's proposal: its changes are the fork's, shown on the fork's compare page."""
+def _fork_changes(ctx: DatasetContext, session: Session, found: Proposal, after: str) -> dict[str, Any]:
+    """A fork's change since it was derived; its files open in the fork (``changes_full_name``),
+    its series and viewers on the fork's compare page."""
     assert found.source_dataset is not None
     fork = forks.fork_branch(session, ctx.dataset, found.source_dataset, found.source_branch)
-    context = {
-        **frame(ctx, "proposals", found.target_branch, None),
-        "proposal": found,
+    fork_ctx = DatasetContext(fork.fork, fork.repo, ctx.actor, Role.READ)
+    changes = changes_between(fork_ctx, session, fork.base, fork.head, after, series=False)
+    changes["changes_full_name"] = changes.pop("full_name")
+    return {
+        **changes,
         "fork_label": fork.label,
         "fork_compare": f"/{forks.full_name(fork.fork)}/compare?left={fork.base.id}&right={fork.head.id}",
-        "summary": proposals.summary(session, ctx.dataset, ctx.repo, found),
-        "strategies": [s.value for s in MergeStrategy],
-        "timeline": _timeline(session, found),
-        **_readiness(session, ctx, found),
     }
-    return page(request, "proposal.html", context)
 
 
 @router.post("/{number}/reviews", operation_id="portal-proposal-review")
@@ -266,15 +283,37 @@ def comment(
     return RedirectResponse(f"{_url(ctx, found)}{where}#comment-{note.id}", status_code=303)
 
 
-@router.post("/{number}/merge", operation_id="portal-proposal-merge")
+@router.post("/{number}/merge", operation_id="portal-proposal-merge", response_model=None)
 @requires(Policy.DATASET_WRITE)
 def merge(
     request: Request,
     ctx: DatasetDep,
     session: SessionDep,
+    platform: PlatformDep,
     number: int,
     strategy: Annotated[MergeStrategy, Form()] = MergeStrategy.FAIL,
-) -> RedirectResponse:
+) -> Response:
+    """Merge, or show the page again with every conflicting path in both versions."""
     found = gated_proposal(session, ctx, request, number, Role.WRITE)
-    proposals.merge(session, ctx.dataset, ctx.repo, number, actor=ctx.actor, strategy=strategy)
+    try:
+        proposals.merge(session, ctx.dataset, ctx.repo, number, actor=ctx.actor, strategy=strategy)
+    except MergeConflict as conflict:
+        context = _page_context(request, ctx, session, platform, found)
+        context["conflicts"] = _conflicts(ctx, session, found, conflict)
+        return page(request, "proposal.html", context, status_code=409)
     return RedirectResponse(_url(ctx, found), status_code=303)
+
+
+def _conflicts(
+    ctx: DatasetContext, session: Session, found: Proposal, conflict: MergeConflict
+) -> dict[str, Any]:
+    """Each conflicting path with the target's and the source's version (and the base's size);
+    the commits name where each version can be opened."""
+    about = reviews.reviewed(session, ctx.dataset, ctx.repo, found)
+    return {
+        "paths": conflict.conflicts[:CONFLICTS_SHOWN],
+        "more": max(len(conflict.conflicts) - CONFLICTS_SHOWN, 0),
+        "target_commit": ctx.repo.get_ref(found.target_branch, RefKind.BRANCH).commit,
+        "source_commit": about.commit,
+        "source_full_name": f"{about.dataset.owner}/{about.dataset.name}",
+    }

@@ -172,19 +172,27 @@ def test_a_forks_raw_branch_never_merges_into_plain_data(world: World) -> None:
     assert "rita/brain-fix:raw holds raw (PHI) data" in refused.text
 
 
-def test_the_portal_page_names_the_fork_and_links_its_changes(world: World) -> None:
+def test_a_reader_opens_one_from_the_portal_and_sees_the_forks_files(world: World) -> None:
     forked = fork(world)
-    commit_files(world.platform, "rita", "brain-fix", "main", {"a.dcm": b"fixed"})
-    number = propose(world, forked)["response"].json()["number"]  # type: ignore[attr-defined]
+    head = commit_files(world.platform, "rita", "brain-fix", "main", {"a.dcm": b"fixed"}).id
     base = str(world.http.base_url).rstrip("/")
     with httpx.Client(base_url=base) as web:
         signed = web.post("/login", data={"username": "rita", "password": PASSWORD, "next": "/"})
         assert signed.status_code == 303
-        page = web.get(f"/olga/brain/proposals/{number}").text
+        assert 'href="/olga/brain/proposals/new"' in web.get("/olga/brain/proposals").text
+        form = web.get("/olga/brain/proposals/new", params={"source_dataset": forked}).text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+        assert token is not None
+        fields = {"source": "main", "target": "main", "title": "Fix a.dcm", "csrf_token": token.group(1)}
+        mine = web.post("/olga/brain/proposals/new", data=fields)
+        assert mine.status_code == 403  # a reader cannot propose a branch of olga/brain itself
+        opened = web.post("/olga/brain/proposals/new", data={**fields, "source_dataset": forked})
+        assert opened.status_code == 303, opened.text
+        page = web.get(opened.headers["location"]).text
         assert "<code>rita/brain-fix:main</code> into" in page
+        assert f'href="/rita/brain-fix/file/{head}?path=a.dcm"' in page  # the file opens in the fork
         link = re.search(r'<p id="fork-changes">.*?<a href="([^"]+)"', page, flags=re.DOTALL)
         assert link is not None
-        assert 'id="merge-form"' in page or "readiness" in page
         compare = web.get(link.group(1).replace("&amp;", "&"))
         assert compare.status_code == 200
         assert "a.dcm" in compare.text

@@ -1,0 +1,52 @@
+"""A merge conflict on the portal: the proposal page comes back with every conflicting path
+in both versions, and a strategy then settles it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from imagehub.services import datasets
+from imagehub.services.platform import Platform
+from tests.support.accounts import PASSWORD
+from tests.support.reviewing import World, world_of
+
+
+@pytest.fixture
+def world(platform: Platform) -> Iterator[World]:
+    with world_of(platform) as built:
+        yield built
+
+
+def test_conflicting_paths_are_shown_with_both_versions(world: World) -> None:
+    number = world.open_proposal()  # qc adds a.dcm ...
+    source = world.push("qc", {"b.dcm": b"qc's b"})
+    target = world.push("main", {"a.dcm": b"main's a", "b.dcm": b"main's b"})  # ... and main too
+    with httpx.Client(base_url=str(world.http.base_url)) as web:
+        signed = web.post("/login", data={"username": "wes", "password": PASSWORD, "next": "/"})
+        assert signed.status_code == 303
+        page = web.get(f"/olga/brain/proposals/{number}").text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert token is not None
+        refused = web.post(
+            f"/olga/brain/proposals/{number}/merge", data={"strategy": "fail", "csrf_token": token.group(1)}
+        )
+        assert refused.status_code == 409
+        html = refused.text
+        assert "Merge conflict on 2 path(s)" in html
+        rows = re.findall(r'<tr class="conflict">\s*<td class="mono">([^<]+)</td>', html)
+        assert rows == ["a.dcm", "b.dcm"]
+        for path in rows:
+            assert f'href="/olga/brain/file/{target}?path={path}"' in html  # the target's version
+            assert f'href="/olga/brain/file/{source}?path={path}"' in html  # the source's version
+        assert 'id="proposal-state">open<' in html
+        settled = web.post(
+            f"/olga/brain/proposals/{number}/merge", data={"strategy": "theirs", "csrf_token": token.group(1)}
+        )
+        assert settled.status_code == 303
+    with world.platform.sessions() as session:
+        repo = datasets.repository(session, datasets.get(session, owner="olga", name="brain"))
+        assert repo.stat("main", "b.dcm") == repo.stat(source, "b.dcm")
