@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from imagehub.core.errors import Conflict
 from imagehub.core.vcs import ChangeSet, Commit, Entry, RefKind
 from imagehub.models.dataset import Dataset
-from imagehub.services import blobs, browse, datasets
+from imagehub.services import audit, blobs, browse, datasets
 from imagehub.services.platform import Platform
 
 PATH = "README.md"
@@ -40,4 +40,13 @@ def add_template(
     blob, size = blobs.upload(session, platform, [template(dataset).encode("utf-8")])
     changes = ChangeSet()
     changes.put(Entry(PATH, blob, size, MEDIA_TYPE))
-    return repo.commit(branch, changes, author=author, message="Add a datasheet from the template")
+    made = repo.commit(branch, changes, author=author, message="Add a datasheet from the template")
+    audit.record(
+        session,
+        actor=author,
+        action="datasheet.add",
+        dataset=f"{dataset.owner}/{dataset.name}",
+        ref=branch,
+        commit=made.id,
+    )
+    return made

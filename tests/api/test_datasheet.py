@@ -94,9 +94,13 @@ def test_add_to_a_branch_once_and_only_with_write_access(world: World) -> None:
     added = world.http.post(url, headers=bearer(world.tokens["olga"]))
     assert added.status_code == 201, added.text
     assert added.json()["message"] == "Add a datasheet from the template"
+    added_id = added.json()["id"]
     assert headings(readme(world, "olga/ct", "docs").text) == list(SECTIONS)
     assert readme(world, "olga/ct", "main").status_code == 404  # versioned: only on the branch
     again = world.http.post(url, headers=bearer(world.tokens["olga"]))
+    with world.platform.sessions() as session:
+        [recorded] = audit.search(session, action="datasheet.add", dataset="olga/ct", limit=5)
+    assert (recorded.actor, recorded.ref, recorded.commit) == ("olga", "docs", added_id)
     assert again.status_code == 409
     assert "already has a datasheet (README.md)" in again.json()["detail"]
 
