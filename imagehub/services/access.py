@@ -101,7 +101,7 @@ def decide(
         raise Forbidden(
             f"{need.name.lower()} access to {owner}/{name} is needed; you have {role.name.lower()}"
         )
-    phi = tuple(r for r in refs if _opens_phi(session, dataset, r))
+    phi = tuple(r for r in refs if opens_phi(session, dataset, r))
     if phi:
         if not may_read_phi(facts(dataset), role):
             raise Forbidden(f"{', '.join(phi)} holds raw (PHI) data; it needs the {dataset.phi_role} role")
@@ -120,7 +120,26 @@ def refuse_phi_flow(dataset: Dataset, source: str, target: str) -> None:
         )
 
 
-def _opens_phi(session: Session, dataset: Dataset, expression: str) -> bool:
+def refuse_phi_copy(session: Session, dataset: Dataset, source: str, branch: str | None = None) -> None:
+    """Raw data leaves the PHI branches through de-identification only: a new branch that is
+    not PHI-bearing (or, with no ``branch``, a derived dataset) may not start from a commit
+    that only PHI branches hold. Judged by commit, so branching from a PHI branch that still
+    sits on shared history is fine."""
+    if branch is not None and is_phi_branch(facts(dataset), branch):
+        return
+    try:
+        commit = datasets.repository(session, dataset).resolve(source).id
+    except (NotFound, InvalidInput):
+        return  # the engine answers 404/422 itself
+    if opens_phi(session, dataset, commit):
+        into = f"branch {branch!r}" if branch is not None else "a derived dataset"
+        raise Forbidden(
+            f"{source!r} holds raw (PHI) data that {into} would take outside the PHI branches: "
+            "de-identify the data instead"
+        )
+
+
+def opens_phi(session: Session, dataset: Dataset, expression: str) -> bool:
     """Whether a ref expression reaches data only the PHI branches hold.
 
     A branch is judged by name; any other ref (tag, commit id, ``~n``) is safe only if it

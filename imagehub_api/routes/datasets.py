@@ -75,6 +75,7 @@ def derive_dataset(
 ) -> dict[str, Any]:
     """A new dataset from a ref of this one, or a subset of its paths, without copying data."""
     access.may_create_in(session, principal, body.owner)
+    access.refuse_phi_copy(session, ctx.dataset, body.ref)
     derived = datasets.derive(
         session,
         source=ctx.dataset,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, status
 
 from imagehub.core.errors import InvalidInput
 from imagehub.core.vcs import Ref, RefKind
-from imagehub.services import reviews
+from imagehub.services import access, reviews, tags
 from imagehub_api.deps import DatasetDep, SessionDep
 from imagehub_api.pagination import page as paginate
 from imagehub_api.schemas import BranchCreate, Protection, TagCreate
@@ -32,9 +32,15 @@ def list_branches(
 
 @router.post("/branches", status_code=status.HTTP_201_CREATED, operation_id="refs-create-branch")
 @requires(Policy.DATASET_WRITE)
-def create_branch(ctx: DatasetDep, body: BranchCreate) -> dict[str, Any]:
-    """Branch from any ref in constant time: no data is copied."""
-    return ctx.repo.create_branch(body.name, body.source).as_dict()
+def create_branch(ctx: DatasetDep, session: SessionDep, body: BranchCreate) -> dict[str, Any]:
+    """Branch from any ref in constant time: no data is copied. A plain branch may not start
+    from data only the PHI branches hold (403)."""
+    access.refuse_phi_copy(session, ctx.dataset, body.source, body.name)
+    created = ctx.repo.create_branch(body.name, body.source)
+    ctx.record(
+        session, "branch.create", ref=body.name, commit=created.commit, details={"source": body.source}
+    )
+    return created.as_dict()
 
 
 @router.get("/branches/{branch}", operation_id="refs-get-branch")
@@ -47,8 +53,11 @@ def get_branch(ctx: DatasetDep, branch: str) -> dict[str, Any]:
     "/branches/{branch}", status_code=status.HTTP_204_NO_CONTENT, operation_id="refs-delete-branch"
 )
 @requires(Policy.DATASET_WRITE)
-def delete_branch(ctx: DatasetDep, branch: str) -> None:
+def delete_branch(ctx: DatasetDep, session: SessionDep, branch: str) -> None:
+    """The audit trail keeps the commit the branch pointed at, so it can be recreated."""
+    found = ctx.repo.get_ref(branch, RefKind.BRANCH)
     ctx.repo.delete_ref(branch, RefKind.BRANCH, default_branch=ctx.dataset.default_branch)
+    ctx.record(session, "branch.delete", ref=branch, commit=found.commit)
 
 
 def _protection(ctx: DatasetDep, session: SessionDep, branch: str) -> dict[str, Any]:
@@ -101,9 +110,13 @@ def list_tags(
 
 @router.post("/tags", status_code=status.HTTP_201_CREATED, operation_id="refs-create-tag")
 @requires(Policy.DATASET_WRITE)
-def create_tag(ctx: DatasetDep, body: TagCreate) -> dict[str, Any]:
-    """Tags are immutable: creating an existing name is a conflict."""
-    return ctx.repo.create_tag(body.name, body.ref, body.message).as_dict()
+def create_tag(ctx: DatasetDep, session: SessionDep, body: TagCreate) -> dict[str, Any]:
+    """Tags are immutable: creating an existing name is a conflict. On an internal or public
+    dataset the PHI gate must have passed on the commit first (409 ``Blocked`` otherwise)."""
+    created = tags.create(
+        session, ctx.dataset, ctx.repo, name=body.name, ref=body.ref, message=body.message, actor=ctx.actor
+    )
+    return created.as_dict()
 
 
 @router.get("/tags/{tag}", operation_id="refs-get-tag")
@@ -114,5 +127,5 @@ def get_tag(ctx: DatasetDep, tag: str) -> dict[str, Any]:
 
 @router.delete("/tags/{tag}", status_code=status.HTTP_204_NO_CONTENT, operation_id="refs-delete-tag")
 @requires(Policy.DATASET_ADMIN)
-def delete_tag(ctx: DatasetDep, tag: str) -> None:
-    ctx.repo.delete_ref(tag, RefKind.TAG)
+def delete_tag(ctx: DatasetDep, session: SessionDep, tag: str) -> None:
+    tags.delete(session, ctx.dataset, ctx.repo, name=tag, actor=ctx.actor)

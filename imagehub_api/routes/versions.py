@@ -144,6 +144,13 @@ def merge(ctx: DatasetDep, session: SessionDep, body: MergeCreate) -> dict[str, 
         strategy=body.strategy,
         metadata=body.metadata,
     )
+    ctx.record(
+        session,
+        "branch.merge",
+        ref=body.destination,
+        commit=merged.id,
+        details={"source": body.source, "source_commit": source, "strategy": body.strategy.value},
+    )
     return merged.as_dict()
 
 
