@@ -110,12 +110,16 @@ def decide(
     return Decision(dataset, role, phi)
 
 
-def refuse_phi_flow(dataset: Dataset, source: str, target: str) -> None:
-    """Raw data reaches a de-identified branch only through de-identification, never a merge."""
-    rules = facts(dataset)
-    if is_phi_branch(rules, source) and not is_phi_branch(rules, target):
+def refuse_phi_flow(
+    dataset: Dataset, source: str, target: str, *, source_dataset: Dataset | None = None
+) -> None:
+    """Raw data reaches a de-identified branch only through de-identification, never a merge;
+    ``source`` is a branch of ``source_dataset`` (a fork) when given, else of ``dataset``."""
+    origin = source_dataset or dataset
+    if is_phi_branch(facts(origin), source) and not is_phi_branch(facts(dataset), target):
+        named = f"{origin.owner}/{origin.name}:{source}" if source_dataset else source
         raise Forbidden(
-            f"{source!r} holds raw (PHI) data and {target!r} does not: "
+            f"{named!r} holds raw (PHI) data and {target!r} does not: "
             "de-identify the data instead of merging it"
         )
 

@@ -23,6 +23,11 @@ class Source:
     forked: bool
 
     @property
+    def fork(self) -> Dataset | None:
+        """The derived dataset the branch is in; None within one dataset."""
+        return self.dataset if self.forked else None
+
+    @property
     def label(self) -> str:
         """How people name it: ``qc``, or ``owner/fork:qc`` for a fork's branch."""
         return f"{self.dataset.owner}/{self.dataset.name}:{self.branch}" if self.forked else self.branch

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from imagehub.core.auth.policy import is_phi_branch
 from imagehub.core.errors import Conflict, InvalidInput, NotFound
 from imagehub.core.vcs import CommitId, MergeStrategy, RefKind, Repository
 from imagehub.core.vcs.commits import CommitStore, merge_base
@@ -126,21 +125,12 @@ def _check_branches(
             raise InvalidInput(f"{target!r} already contains {source!r}: nothing to propose")
     else:
         found = forks.fork_branch(session, dataset, fork, source)
-        _refuse_phi_from_fork(fork, source, dataset, target)
+        access.refuse_phi_flow(dataset, source, target, source_dataset=fork)
         if found.head.tree == found.base.tree:
             raise InvalidInput(f"{found.label} has not changed since it was derived: nothing to propose")
     duplicate = _open_duplicate(session, dataset, fork, source, target)
     if duplicate is not None:
         raise Conflict(f"proposal #{duplicate.number} already proposes {source!r} into {target!r}")
-
-
-def _refuse_phi_from_fork(fork: Dataset, source: str, dataset: Dataset, target: str) -> None:
-    """A fork's raw (PHI) branch never merges into a branch that is not PHI-bearing."""
-    if is_phi_branch(access.facts(fork), source) and not is_phi_branch(access.facts(dataset), target):
-        raise access.Forbidden(
-            f"{forks.full_name(fork)}:{source} holds raw (PHI) data and {target!r} does not: "
-            "de-identify the data instead of merging it"
-        )
 
 
 def create(
@@ -266,7 +256,7 @@ def reopen(session: Session, dataset: Dataset, repo: Repository, number: int, *,
     if proposal.state != "closed":
         raise Conflict(f"proposal #{number} is {proposal.state}: only closed proposals can be reopened")
     source = proposal_source.of(session, dataset, repo, proposal)
-    fork = source.dataset if source.forked else None
+    fork = source.fork
     _check_branches(session, dataset, repo, proposal.source_branch, proposal.target_branch, fork)
     proposal.state, proposal.closed_by, proposal.updated_at = "open", None, utcnow()
     _record(session, dataset, proposal, actor, "reopen")
@@ -291,19 +281,17 @@ def merge(
     """
     proposal = _open(session, dataset, number, "merged")
     source = proposal_source.of(session, dataset, repo, proposal)
-    if source.forked:
-        _refuse_phi_from_fork(source.dataset, source.branch, dataset, proposal.target_branch)
-    else:
-        access.refuse_phi_flow(dataset, proposal.source_branch, proposal.target_branch)
+    fork = source.fork
+    access.refuse_phi_flow(dataset, proposal.source_branch, proposal.target_branch, source_dataset=fork)
     # Merge the very commit that was approved and checked, even if the branch moves meanwhile.
     head = merge_gate.require_ready(session, dataset, repo, proposal).head
     text = message or f"Merge proposal #{number}: {proposal.title}"
     metadata = {"proposal": str(number)}
-    if source.forked:
-        fork = forks.fork_branch(session, dataset, source.dataset, source.branch, at=head)
+    if fork is not None:
+        checked = forks.fork_branch(session, dataset, fork, source.branch, at=head)
         merged = forks.merge(
             repo,
-            fork,
+            checked,
             proposal.target_branch,
             author=actor,
             message=text,
@@ -331,7 +319,7 @@ def merge(
             "number": number,
             "title": proposal.title,
             "source": proposal.source_branch,
-            "source_dataset": forks.full_name(source.dataset) if source.forked else None,
+            "source_dataset": forks.full_name(fork) if fork else None,
             "target": proposal.target_branch,
             "author": proposal.author,
             "merged_by": actor,

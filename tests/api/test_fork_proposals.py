@@ -169,7 +169,7 @@ def test_a_forks_raw_branch_never_merges_into_plain_data(world: World) -> None:
     headers = {**world.as_("olga"), "X-Purpose-Of-Use": "curation"}
     refused = world.http.post(PROPOSALS, json=body, headers=headers)
     assert refused.status_code == 403
-    assert "rita/brain-fix:raw holds raw (PHI) data" in refused.text
+    assert "'rita/brain-fix:raw' holds raw (PHI) data" in refused.json()["detail"]
 
 
 def test_a_reader_opens_one_from_the_portal_and_sees_the_forks_files(world: World) -> None:
