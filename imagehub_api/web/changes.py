@@ -8,9 +8,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
 
 from imagehub.core.errors import InvalidInput
 from imagehub.services import change_detail
+from imagehub.services.platform import Platform
 from imagehub_api.deps import DatasetContext, DatasetDep, PlatformDep, SessionDep
 from imagehub_api.routes.changes import record_view
 from imagehub_api.security import Policy, requires
@@ -38,6 +40,37 @@ def _context(request: Request, ctx: DatasetContext, left: str, right: str, path:
     return context
 
 
+# Each detail: how it is computed, the fragment that renders it, and its key in that fragment.
+_DETAILS = {
+    "header": (change_detail.header_diff, "_header_diff.html", "diff"),
+    "labels": (change_detail.label_change, "_label_change.html", "change"),
+}
+
+
+def _detail(
+    request: Request,
+    ctx: DatasetContext,
+    session: Session,
+    platform: Platform,
+    kind: str,
+    refs: tuple[str, str],
+    path: str,
+) -> HTMLResponse:
+    """One change detail as a fragment (a full page when opened directly); inside a file list,
+    a file it does not apply to says why instead of failing the list."""
+    compute, template, key = _DETAILS[kind]
+    before, after = ctx.repo.resolve(refs[0]), ctx.repo.resolve(refs[1])
+    context = _context(request, ctx, before.id, after.id, path)
+    try:
+        context[key] = compute(platform.store, ctx.repo, before.id, after.id, path)
+    except InvalidInput as error:
+        if not is_htmx(request):
+            raise
+        return page(request, template, {**context, "problem": str(error)})
+    record_view(ctx, session, request, kind, before.id, after.id, path)
+    return page(request, template, context)
+
+
 @router.get("/header", response_class=HTMLResponse, operation_id="portal-change-header")
 @requires(Policy.DATASET_READ)
 def header_fragment(
@@ -49,16 +82,7 @@ def header_fragment(
     right: RefQuery,
     path: PathQuery,
 ) -> HTMLResponse:
-    before, after = ctx.repo.resolve(left), ctx.repo.resolve(right)
-    context = _context(request, ctx, before.id, after.id, path)
-    try:
-        context["diff"] = change_detail.header_diff(platform.store, ctx.repo, before.id, after.id, path)
-    except InvalidInput as error:
-        if not is_htmx(request):
-            raise
-        return page(request, "_header_diff.html", {**context, "problem": str(error)})
-    record_view(ctx, session, request, "header", before.id, after.id, path)
-    return page(request, "_header_diff.html", context)
+    return _detail(request, ctx, session, platform, "header", (left, right), path)
 
 
 @router.get("/labels", response_class=HTMLResponse, operation_id="portal-change-labels")
@@ -72,13 +96,4 @@ def labels_fragment(
     right: RefQuery,
     path: PathQuery,
 ) -> HTMLResponse:
-    before, after = ctx.repo.resolve(left), ctx.repo.resolve(right)
-    context = _context(request, ctx, before.id, after.id, path)
-    try:
-        context["change"] = change_detail.label_change(platform.store, ctx.repo, before.id, after.id, path)
-    except InvalidInput as error:
-        if not is_htmx(request):
-            raise
-        return page(request, "_label_change.html", {**context, "problem": str(error)})
-    record_view(ctx, session, request, "labels", before.id, after.id, path)
-    return page(request, "_label_change.html", context)
+    return _detail(request, ctx, session, platform, "labels", (left, right), path)
