@@ -63,7 +63,7 @@ class DatasetContext:
 
     @property
     def full_name(self) -> str:
-        return f"{self.dataset.owner}/{self.dataset.name}"
+        return self.dataset.full_name
 
     def record(self, session: Session, action: str, **fields: Any) -> None:
         """An audit event by the caller about this dataset, in the request's transaction."""

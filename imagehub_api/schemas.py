@@ -100,7 +100,7 @@ def dataset_dict(dataset: Dataset) -> dict[str, Any]:
         "id": dataset.id,
         "owner": dataset.owner,
         "name": dataset.name,
-        "full_name": f"{dataset.owner}/{dataset.name}",
+        "full_name": dataset.full_name,
         "description": dataset.description,
         "visibility": dataset.visibility,
         "default_branch": dataset.default_branch,

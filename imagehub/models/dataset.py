@@ -42,6 +42,11 @@ class Dataset(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
+    @property
+    def full_name(self) -> str:
+        """``owner/name``, as people and URLs name a dataset."""
+        return f"{self.owner}/{self.name}"
+
 
 def get_live(session: Session, *, owner: str, name: str) -> Dataset | None:
     """The dataset named ``owner/name`` that has not been deleted."""

@@ -117,7 +117,7 @@ def refuse_phi_flow(
     ``source`` is a branch of ``source_dataset`` (a fork) when given, else of ``dataset``."""
     origin = source_dataset or dataset
     if is_phi_branch(facts(origin), source) and not is_phi_branch(facts(dataset), target):
-        named = f"{origin.owner}/{origin.name}:{source}" if source_dataset else source
+        named = f"{origin.full_name}:{source}" if source_dataset else source
         raise Forbidden(
             f"{named!r} holds raw (PHI) data and {target!r} does not: "
             "de-identify the data instead of merging it"
@@ -196,7 +196,7 @@ def grant(
         session,
         actor=actor,
         action="permission.grant",
-        dataset=f"{dataset.owner}/{dataset.name}",
+        dataset=dataset.full_name,
         object=label,
         details={"role": existing.role},
     )
@@ -215,7 +215,7 @@ def revoke(session: Session, *, dataset: Dataset, actor: str, username: str = ""
         session,
         actor=actor,
         action="permission.revoke",
-        dataset=f"{dataset.owner}/{dataset.name}",
+        dataset=dataset.full_name,
         object=label,
     )
 
@@ -261,7 +261,7 @@ def update_settings(
         session,
         actor=actor,
         action="permission.settings",
-        dataset=f"{dataset.owner}/{dataset.name}",
+        dataset=dataset.full_name,
         details=changes,
     )
     return dataset
@@ -298,7 +298,7 @@ def request_access(
         actor=principal.username,
         action="access_request.create",
         purpose=purpose,
-        dataset=f"{dataset.owner}/{dataset.name}",
+        dataset=dataset.full_name,
         object=f"request:{request.id}",
         details={"role": request.role, "agreement_sha256": request.agreement_sha256},
     )
@@ -328,7 +328,7 @@ def decide_request(
         session,
         actor=actor,
         action=f"access_request.{request.status}",
-        dataset=f"{dataset.owner}/{dataset.name}",
+        dataset=dataset.full_name,
         object=f"request:{request_id}",
         details={"user": user.username, "role": request.role, "note": note},
     )

@@ -127,7 +127,7 @@ def report(
         session,
         actor=reporter,
         action="check.report",
-        dataset=f"{dataset.owner}/{dataset.name}",
+        dataset=dataset.full_name,
         object=f"check:{name}",
         commit=commit_id,
         details={"status": status},
@@ -190,7 +190,7 @@ def states(session: Session, dataset: Dataset, commit_id: str, names: Iterable[s
 
 def report_url(dataset: Dataset, commit_id: str, name: str) -> str:
     """Where a person reads a check's report (the portal page)."""
-    return f"/{dataset.owner}/{dataset.name}/commits/{commit_id}/checks/{name}"
+    return f"/{dataset.full_name}/commits/{commit_id}/checks/{name}"
 
 
 def blocking_reasons(dataset: Dataset, commit_id: str, found: Sequence[CheckState]) -> list[str]:

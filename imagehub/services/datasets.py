@@ -160,8 +160,8 @@ def derive(
         derived.default_branch,
         tree,
         author=author,
-        message=f"Derived from {source.owner}/{source.name}@{commit.id[:12]} ({scope})",
-        metadata={"derived_from": f"{source.owner}/{source.name}", "derived_commit": commit.id},
+        message=f"Derived from {source.full_name}@{commit.id[:12]} ({scope})",
+        metadata={"derived_from": source.full_name, "derived_commit": commit.id},
     )
     return derived
 

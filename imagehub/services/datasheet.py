@@ -25,7 +25,7 @@ def template(dataset: Dataset) -> str:
     """The template, titled with the dataset's name and opened with its description."""
     text = resources.files("imagehub.services").joinpath("templates/datasheet.md").read_text("utf-8")
     description = dataset.description.strip() or "One paragraph: what this dataset holds and what it is for."
-    return text.replace("{title}", f"{dataset.owner}/{dataset.name}").replace("{description}", description)
+    return text.replace("{title}", dataset.full_name).replace("{description}", description)
 
 
 def add_template(
@@ -45,7 +45,7 @@ def add_template(
         session,
         actor=author,
         action="datasheet.add",
-        dataset=f"{dataset.owner}/{dataset.name}",
+        dataset=dataset.full_name,
         ref=branch,
         commit=made.id,
     )

@@ -232,7 +232,7 @@ def read_reid_map(
         session,
         actor=actor,
         action="deid.reid_map.read",
-        dataset=f"{dataset.owner}/{dataset.name}",
+        dataset=dataset.full_name,
         commit=commit_id,
         purpose=purpose,
         details={"run": run.id if run else None},
@@ -287,7 +287,7 @@ def update_policy(
         session,
         actor=actor,
         action="deid.policy",
-        dataset=f"{dataset.owner}/{dataset.name}",
+        dataset=dataset.full_name,
         details={k: v for k, v in changes.items() if k != "recipe"}
         | ({"recipe_changed": True} if "recipe" in changes else {}),
     )

@@ -343,7 +343,7 @@ def store(
         if changes:
             message = f"STOW-RS: {len(changes.puts)} instances"
             commit = repo.commit(branch, changes, author=author, message=message)
-        name = f"{dataset.owner}/{dataset.name}"
+        name = dataset.full_name
     if commit is not None:
         version(platform, dataset_id, name, commit.id)
     return StowOutcome(stored, failed, commit.id if commit else None)

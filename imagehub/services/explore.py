@@ -26,7 +26,7 @@ class Summary:
 
     @property
     def full_name(self) -> str:
-        return f"{self.dataset.owner}/{self.dataset.name}"
+        return self.dataset.full_name
 
 
 def summarise(

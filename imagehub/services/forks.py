@@ -22,10 +22,6 @@ from imagehub.models.dataset import Dataset
 from imagehub.services import datasets
 
 
-def full_name(dataset: Dataset) -> str:
-    return f"{dataset.owner}/{dataset.name}"
-
-
 @dataclass(frozen=True)
 class ForkBranch:
     """A branch of a derived dataset, seen from the dataset it was derived from."""
@@ -38,13 +34,13 @@ class ForkBranch:
 
     @property
     def label(self) -> str:
-        return f"{full_name(self.fork)}:{self.branch}"
+        return f"{self.fork.full_name}:{self.branch}"
 
 
 def fork_base(repo: Repository, head: Commit, upstream: Dataset) -> Commit | None:
     """The commit that derived this history from ``upstream``, if it was derived from it."""
     for commit in walk_history(repo.stores.commits, head.id):
-        if commit.metadata.get("derived_from") == full_name(upstream):
+        if commit.metadata.get("derived_from") == upstream.full_name:
             return commit
     return None
 
@@ -62,10 +58,10 @@ def fork_branch(
             repo.stores.commits, CommitId(at) if at else repo.get_ref(branch, RefKind.BRANCH).commit
         )
     except NotFound:
-        raise InvalidInput(f"no branch {branch!r} in {full_name(fork)}") from None
+        raise InvalidInput(f"no branch {branch!r} in {fork.full_name}") from None
     base = fork_base(repo, head, upstream)
     if base is None:
-        raise InvalidInput(f"{full_name(fork)}:{branch} is not derived from {full_name(upstream)}")
+        raise InvalidInput(f"{fork.full_name}:{branch} is not derived from {upstream.full_name}")
     return ForkBranch(fork, repo, branch, head, base)
 
 

@@ -87,7 +87,7 @@ def resolve_commit(platform: Platform, dataset: str, commit_id: str) -> CommitRe
         if found is None:
             raise NotFound(f"dataset {dataset!r} not found")
         commit = datasets.repository(session, found).resolve(commit_id)
-        return CommitRef(found.id, f"{found.owner}/{found.name}", commit.id)
+        return CommitRef(found.id, found.full_name, commit.id)
 
 
 def _commit(session: Session, ref: CommitRef) -> tuple[Commit, Iterator[Entry]]:

@@ -38,10 +38,6 @@ MAX_LINKS = 500  # series links on one issue
 _LABEL = re.compile(r"[a-z0-9][a-z0-9 ._:/+-]*")
 
 
-def _full_name(dataset: Dataset) -> str:
-    return f"{dataset.owner}/{dataset.name}"
-
-
 def _record(
     session: Session,
     dataset: Dataset,
@@ -58,7 +54,7 @@ def _record(
         session,
         actor=actor,
         action=f"issue.{action}",
-        dataset=_full_name(dataset),
+        dataset=dataset.full_name,
         object=f"issue:{issue.number}",
         ref=ref,
         commit=commit,
@@ -120,7 +116,7 @@ def _assignee(session: Session, dataset: Dataset, username: str) -> str | None:
         raise InvalidInput(f"assignee {name!r} is not a user") from None
     principal = Principal(user.id, user.username, user.is_admin)
     if not user.is_active or access.role_of(session, principal, dataset) < Role.READ:
-        raise InvalidInput(f"assignee {name!r} cannot read {_full_name(dataset)}")
+        raise InvalidInput(f"assignee {name!r} cannot read {dataset.full_name}")
     return user.username
 
 
@@ -192,7 +188,7 @@ def list_issues(
 def get(session: Session, dataset: Dataset, number: int) -> Issue:
     found = queries.by_number(session, dataset.id, number)
     if found is None:
-        raise NotFound(f"no issue #{number} in {_full_name(dataset)}")
+        raise NotFound(f"no issue #{number} in {dataset.full_name}")
     return found
 
 

@@ -30,7 +30,7 @@ class Source:
     @property
     def label(self) -> str:
         """How people name it: ``qc``, or ``owner/fork:qc`` for a fork's branch."""
-        return f"{self.dataset.owner}/{self.dataset.name}:{self.branch}" if self.forked else self.branch
+        return f"{self.dataset.full_name}:{self.branch}" if self.forked else self.branch
 
     def head(self) -> CommitId:
         try:

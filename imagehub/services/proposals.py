@@ -43,10 +43,6 @@ class Summary:
         return {"ahead": self.ahead, "changed_files": self.changed_files, "truncated": self.truncated}
 
 
-def _full_name(dataset: Dataset) -> str:
-    return f"{dataset.owner}/{dataset.name}"
-
-
 def _record(
     session: Session,
     dataset: Dataset,
@@ -62,7 +58,7 @@ def _record(
         session,
         actor=actor,
         action=f"proposal.{action}",
-        dataset=_full_name(dataset),
+        dataset=dataset.full_name,
         object=f"proposal:{proposal.number}",
         ref=proposal.target_branch,
         commit=commit,
@@ -180,7 +176,7 @@ def create(
             "number": proposal.number,
             "title": proposal.title,
             "source": source,
-            "source_dataset": forks.full_name(fork) if fork else None,
+            "source_dataset": fork.full_name if fork else None,
             "target": target,
             "author": actor,
             "reviewers": json.loads(proposal.reviewers),
@@ -204,7 +200,7 @@ def list_proposals(
 def get(session: Session, dataset: Dataset, number: int) -> Proposal:
     found = queries.by_number(session, dataset.id, number)
     if found is None:
-        raise NotFound(f"no proposal #{number} in {_full_name(dataset)}")
+        raise NotFound(f"no proposal #{number} in {dataset.full_name}")
     return found
 
 
@@ -319,7 +315,7 @@ def merge(
             "number": number,
             "title": proposal.title,
             "source": proposal.source_branch,
-            "source_dataset": forks.full_name(fork) if fork else None,
+            "source_dataset": fork.full_name if fork else None,
             "target": proposal.target_branch,
             "author": proposal.author,
             "merged_by": actor,

@@ -50,10 +50,6 @@ class ReleaseSummary:
         }
 
 
-def _full_name(dataset: Dataset) -> str:
-    return f"{dataset.owner}/{dataset.name}"
-
-
 def _summarise(session: Session, dataset: Dataset, repo: Repository, commit_id: str) -> ReleaseSummary:
     size = tree_size(session, repo, repo.resolve(commit_id))
     modalities = list(
@@ -96,14 +92,14 @@ def create(
     if is_phi_branch(access.facts(dataset), ref):
         raise access.Forbidden(f"{ref!r} is a PHI-bearing branch: it cannot be released")
     if queries.by_tag(session, dataset.id, tag) is not None:
-        raise Conflict(f"release {tag!r} already exists in {_full_name(dataset)}: releases are immutable")
+        raise Conflict(f"release {tag!r} already exists in {dataset.full_name}: releases are immutable")
     names = [a.strip() for a in authors if a.strip()]
     commit_id = repo.resolve(ref).id
     checks.require_passed(session, dataset, commit_id, checks.required_for_release(dataset))
     try:
         created = repo.create_tag(tag, commit_id, message=title.strip())
     except Conflict:
-        raise Conflict(f"tag {tag!r} already exists in {_full_name(dataset)}: tags are immutable") from None
+        raise Conflict(f"tag {tag!r} already exists in {dataset.full_name}: tags are immutable") from None
     summary = _summarise(session, dataset, repo, created.commit)
     release = Release(
         dataset_id=dataset.id,
@@ -122,7 +118,7 @@ def create(
         session,
         actor=actor,
         action="release.create",
-        dataset=_full_name(dataset),
+        dataset=dataset.full_name,
         object=f"release:{tag}",
         ref=ref,
         commit=created.commit,
@@ -156,7 +152,7 @@ def list_releases(
 def get(session: Session, dataset: Dataset, tag: str) -> Release:
     found = queries.by_tag(session, dataset.id, tag)
     if found is None:
-        raise NotFound(f"no release {tag!r} in {_full_name(dataset)}")
+        raise NotFound(f"no release {tag!r} in {dataset.full_name}")
     return found
 
 

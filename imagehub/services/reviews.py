@@ -63,10 +63,6 @@ class Approvals:
         }
 
 
-def _full_name(dataset: Dataset) -> str:
-    return f"{dataset.owner}/{dataset.name}"
-
-
 @dataclass(frozen=True)
 class Reviewed:
     """What a review is about: the merged commit once merged, else the source branch's head,
@@ -103,7 +99,7 @@ def _record(
         session,
         actor=actor,
         action=f"proposal.{action}",
-        dataset=_full_name(dataset),
+        dataset=dataset.full_name,
         object=f"proposal:{proposal.number}",
         ref=proposal.target_branch,
         details=dict(extra),
@@ -268,7 +264,7 @@ def set_rule(
         session,
         actor=actor,
         action="branch.rule",
-        dataset=_full_name(dataset),
+        dataset=dataset.full_name,
         ref=branch,
         details=rule_dict(found),
     )

@@ -17,10 +17,6 @@ from imagehub.models.dataset import Dataset
 from imagehub.services import access, audit, checks
 
 
-def _full_name(dataset: Dataset) -> str:
-    return f"{dataset.owner}/{dataset.name}"
-
-
 def required_checks(session: Session, dataset: Dataset, commit_id: str) -> list[str]:
     """What a new tag on ``commit_id`` needs passed: a release's checks, unless the commit
     is reachable from PHI branches only."""
@@ -41,7 +37,7 @@ def create(
         session,
         actor=actor,
         action="tag.create",
-        dataset=_full_name(dataset),
+        dataset=dataset.full_name,
         object=f"tag:{name}",
         ref=ref,
         commit=created.commit,
@@ -58,7 +54,7 @@ def delete(session: Session, dataset: Dataset, repo: Repository, *, name: str, a
         session,
         actor=actor,
         action="tag.delete",
-        dataset=_full_name(dataset),
+        dataset=dataset.full_name,
         object=f"tag:{name}",
         ref=name,
         commit=found.commit,

@@ -68,8 +68,6 @@ def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
 
 
 # -- managing hooks ----------------------------------------------------------------------
-def _full_name(dataset: Dataset) -> str:
-    return f"{dataset.owner}/{dataset.name}"
 
 
 def events_of(hook: Webhook) -> list[str]:
@@ -113,7 +111,7 @@ def _record(
         session,
         actor=actor,
         action=f"webhook.{action}",
-        dataset=_full_name(dataset),
+        dataset=dataset.full_name,
         object=f"webhook:{hook.id}",
         details=details,
     )
@@ -155,7 +153,7 @@ def list_hooks(session: Session, dataset: Dataset, *, after: int = 0, limit: int
 def get_hook(session: Session, dataset: Dataset, hook_id: int) -> Webhook:
     hook = session.get(Webhook, hook_id)
     if hook is None or hook.dataset_id != dataset.id:
-        raise NotFound(f"no webhook {hook_id} in {_full_name(dataset)}")
+        raise NotFound(f"no webhook {hook_id} in {dataset.full_name}")
     return hook
 
 
@@ -218,7 +216,7 @@ def _queue(session: Session, hook: Webhook, envelope: dict[str, Any]) -> Webhook
 def _envelope(dataset: Dataset, event: str, payload: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "event": event,
-        "dataset": _full_name(dataset),
+        "dataset": dataset.full_name,
         "created_at": utcnow().isoformat(),
         "payload": payload,
     }

@@ -57,7 +57,7 @@ def proposal_dict(proposal: Proposal, summary: proposals.Summary | None = None) 
         "title": proposal.title,
         "description": proposal.description,
         "source": proposal.source_branch,
-        "source_dataset": f"{fork.owner}/{fork.name}" if (fork := proposal.source_dataset) else None,
+        "source_dataset": fork.full_name if (fork := proposal.source_dataset) else None,
         "target": proposal.target_branch,
         "author": proposal.author,
         "state": proposal.state,

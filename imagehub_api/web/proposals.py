@@ -217,7 +217,7 @@ def _fork_changes(ctx: DatasetContext, session: Session, found: Proposal, after:
     return {
         **changes,
         "fork_label": fork.label,
-        "fork_compare": f"/{forks.full_name(fork.fork)}/compare?left={fork.base.id}&right={fork.head.id}",
+        "fork_compare": f"/{fork.fork.full_name}/compare?left={fork.base.id}&right={fork.head.id}",
     }
 
 
@@ -315,5 +315,5 @@ def _conflicts(
         "more": max(len(conflict.conflicts) - CONFLICTS_SHOWN, 0),
         "target_commit": ctx.repo.get_ref(found.target_branch, RefKind.BRANCH).commit,
         "source_commit": about.commit,
-        "source_full_name": f"{about.dataset.owner}/{about.dataset.name}",
+        "source_full_name": about.dataset.full_name,
     }
