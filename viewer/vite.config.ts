@@ -39,9 +39,15 @@ export default defineConfig({
   base: '/static/viewer/',
   plugins: [copyHtmx()],
   resolve: {
-    // vtk.js's VTK-XML mesh readers (unused here) pull in xmlbuilder2, which needs Node's "events"
-    // at module load; see src/shims/xmlbuilder2.ts.
-    alias: { xmlbuilder2: resolve(here, 'src/shims/xmlbuilder2.ts') },
+    alias: {
+      // vtk.js's VTK-XML mesh readers (unused here) pull in xmlbuilder2, which needs Node's "events"
+      // at module load; see src/shims/xmlbuilder2.ts.
+      xmlbuilder2: resolve(here, 'src/shims/xmlbuilder2.ts'),
+      // Cornerstone3D renders through vtk.js's OpenGL backend only; its profile imports also register
+      // the WebGPU backend (~180 kB the browser would parse and run before the first image).
+      '@kitware/vtk.js/Rendering/Profiles/Geometry.js': '@kitware/vtk.js/Rendering/OpenGL/Profiles/Geometry.js',
+      '@kitware/vtk.js/Rendering/Profiles/Volume.js': '@kitware/vtk.js/Rendering/OpenGL/Profiles/Volume.js',
+    },
   },
   // Dev-server only (we never run it in production), as Cornerstone3D's Vite guide advises:
   // the loader's worker and wasm codecs must not be pre-bundled.

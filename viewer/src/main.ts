@@ -2,8 +2,7 @@
 // on DOMContentLoaded and for every htmx:load (content swapped in by htmx).
 // The heavy viewer code (Cornerstone3D, NiiVue) is loaded lazily, only for pages that use it.
 import './style.css';
-import type { DicomJsonInstance } from './dicom/dicomJson';
-import { fetchSeriesMetadata } from './dicom/series';
+import { type HeadStart, startSeries } from './dicom/headStart';
 import { purposeHeaders } from './purpose';
 import type { DicomViewerHandle, NiftiViewerHandle, PresetName, ViewerHandle, ViewerKind } from './types';
 import { setState, showError, wrapFallback } from './ui/state';
@@ -40,9 +39,9 @@ function mount(container: HTMLElement): void {
 function lazyDicom(container: HTMLElement): DicomViewerHandle {
   let impl: DicomViewerHandle | undefined;
   let destroyed = false;
-  const metadata = prefetchMetadata(container);
+  const head = headStart(container);
   const loaded = import('./dicom/dicomViewer').then((m) => {
-    impl = m.mountDicom(container, metadata);
+    impl = m.mountDicom(container, head);
     if (destroyed) impl.destroy();
     return impl;
   });
@@ -81,13 +80,11 @@ function lazyNifti(container: HTMLElement): NiftiViewerHandle {
   };
 }
 
-/** Starts the series metadata request in parallel with downloading/evaluating the DICOM chunk. */
-function prefetchMetadata(container: HTMLElement): Promise<DicomJsonInstance[]> | undefined {
+/** Starts the metadata and first-frame requests in parallel with downloading/evaluating the DICOM chunk. */
+function headStart(container: HTMLElement): HeadStart | undefined {
   const { wadoRoot: root, study, series, purpose } = container.dataset;
   if (!root || !study || !series) return undefined; // mountDicom reports the missing attributes
-  const request = fetchSeriesMetadata({ root, study, series }, purposeHeaders(purpose));
-  request.catch(() => {}); // consumed (and reported) by mountDicom; avoid an unhandled-rejection log
-  return request;
+  return startSeries({ root, study, series }, purposeHeaders(purpose));
 }
 
 /** A chunk that fails to load (deploy skew, offline) must still end in data-state="error". */

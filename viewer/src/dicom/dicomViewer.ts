@@ -7,12 +7,12 @@ import { purposeHeaders } from '../purpose';
 import type { DicomViewerHandle, PresetName } from '../types';
 import { button, h, setPressed } from '../ui/dom';
 import { emitRendered, errorMessage, hideFallback, setState, showError } from '../ui/state';
-import type { DicomJsonInstance } from './dicomJson';
+import type { HeadStart } from './headStart';
 import { createMarkerLayer, fillPinForm, parseMarkers, pointAt } from './markers';
 import { createOverlay } from './overlay';
 import { PRESETS, isPresetName } from './presets';
 import { type SeriesStack, buildStack, fetchSeriesMetadata } from './series';
-import { ensureCornerstone, forgetPurpose, registerPurpose } from './setup';
+import { ensureCornerstone, forgetImages, offerFrame, registerPurpose } from './setup';
 import { joinSyncGroup } from './sync';
 import { type LeftTool, type ViewerTools, createTools } from './tools';
 
@@ -25,10 +25,10 @@ interface SliceWaiter {
 }
 
 /**
- * @param metadata series metadata already requested by the entry module while this chunk was
- *   loading (saves a round trip on first paint); fetched here when absent.
+ * @param head the series metadata and first frame, already requested by the entry module while
+ *   this chunk was loading (saves two round trips on first paint); fetched here when absent.
  */
-export function mountDicom(container: HTMLElement, metadata?: Promise<DicomJsonInstance[]>): DicomViewerHandle {
+export function mountDicom(container: HTMLElement, head?: HeadStart): DicomViewerHandle {
   const { wadoRoot, study, series, sync, purpose, pinForm } = container.dataset;
   const viewportId = `ih-vp-${container.id}`;
 
@@ -165,7 +165,7 @@ export function mountDicom(container: HTMLElement, metadata?: Promise<DicomJsonI
     }
     const engine = ensureCornerstone();
     const ref = { root: wadoRoot, study, series };
-    const instances = await (metadata ?? fetchSeriesMetadata(ref, purposeHeaders(purpose)));
+    const instances = await (head?.metadata ?? fetchSeriesMetadata(ref, purposeHeaders(purpose)));
     if (destroyed) return;
     stack = buildStack(ref, instances);
     // The loader's metadata provider answers imagePlane/imagePixel/VOI queries from these records.
@@ -191,6 +191,9 @@ export function mountDicom(container: HTMLElement, metadata?: Promise<DicomJsonI
     resizeObserver = new ResizeObserver(() => engine.resize(true, true));
     resizeObserver.observe(viewportEl);
 
+    const firstFrame = await head?.firstFrame;
+    if (destroyed) return;
+    if (firstFrame) offerFrame(firstFrame);
     await viewport.setStack(stack.imageIds, 0);
     viewport.render();
     await firstRender;
@@ -286,7 +289,7 @@ export function mountDicom(container: HTMLElement, metadata?: Promise<DicomJsonI
           // element already gone with the swapped-out DOM; nothing left to release
         }
       }
-      if (stack) forgetPurpose(stack.imageIds);
+      if (stack) forgetImages(stack.imageIds);
       for (const w of waiters.splice(0)) w.resolve();
     },
   };

@@ -1,6 +1,15 @@
 // One-time Cornerstone3D initialisation shared by every DICOM viewer on the page.
-import { RenderingEngine, getRenderingCapabilities, init as initCore, setUseCPURendering } from '@cornerstonejs/core';
+import {
+  Enums,
+  RenderingEngine,
+  getRenderingCapabilities,
+  init as initCore,
+  metaData,
+  setUseCPURendering,
+} from '@cornerstonejs/core';
 import { init as initLoader } from '@cornerstonejs/dicom-image-loader';
+import extractMultipart from '@cornerstonejs/dicom-image-loader/wadors/extractMultipart';
+import { getTransferSyntaxForContentType } from '@cornerstonejs/dicom-image-loader/wadors/loadImage';
 import {
   LengthTool,
   PanTool,
@@ -12,6 +21,7 @@ import {
   init as initTools,
 } from '@cornerstonejs/tools';
 import { purposeHeaders } from '../purpose';
+import type { PrefetchedFrame } from './headStart';
 
 export const RENDERING_ENGINE_ID = 'imagehub';
 
@@ -23,8 +33,33 @@ export function registerPurpose(imageIds: readonly string[], purpose: string | u
   for (const id of imageIds) purposeByImageId.set(id, purpose);
 }
 
-export function forgetPurpose(imageIds: readonly string[]): void {
-  for (const id of imageIds) purposeByImageId.delete(id);
+/**
+ * Frames fetched before Cornerstone was loaded (see headStart.ts), by imageId. The WADO-RS loader
+ * asks the metadata providers for a frame's "compressed frame data" before going to the network,
+ * so a frame offered here is decoded from these bytes instead of being requested again.
+ */
+const offeredFrames = new Map<string, { pixelData: Uint8Array; transferSyntaxUid: string }>();
+
+export function offerFrame(frame: PrefetchedFrame): void {
+  const part = extractMultipart(frame.contentType, new Uint8Array(frame.body));
+  const pixelData = part.pixelData instanceof Uint8Array ? part.pixelData : new Uint8Array(part.pixelData);
+  offeredFrames.set(frame.imageId, { pixelData, transferSyntaxUid: getTransferSyntaxForContentType(part.contentType) });
+}
+
+/** Taken once: later loads of the same image (after a cache eviction) go to the server. */
+function offeredFrameProvider(type: string, imageId: string): unknown {
+  if (type !== Enums.MetadataModules.COMPRESSED_FRAME_DATA) return undefined;
+  const frame = offeredFrames.get(imageId);
+  offeredFrames.delete(imageId);
+  return frame;
+}
+
+/** Drops what this module keeps per image for a viewer that goes away. */
+export function forgetImages(imageIds: readonly string[]): void {
+  for (const id of imageIds) {
+    purposeByImageId.delete(id);
+    offeredFrames.delete(id);
+  }
 }
 
 let engine: RenderingEngine | undefined;
@@ -42,6 +77,7 @@ export function ensureCornerstone(): RenderingEngine {
     // Same-origin XHR sends the session cookie by default; only add the purpose header.
     beforeSend: (_xhr, imageId) => purposeHeaders(purposeByImageId.get(imageId)),
   });
+  metaData.addProvider(offeredFrameProvider, 10_000);
   initTools();
   for (const tool of [StackScrollTool, WindowLevelTool, PanTool, ZoomTool, LengthTool, RectangleROITool]) {
     addTool(tool);
