@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
+from urllib.parse import parse_qs
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import URL
 from starlette.middleware.sessions import SessionMiddleware
 
 from imagehub import __version__
@@ -44,6 +45,7 @@ from imagehub_api.web import dataset, explore, history, new_dataset, session, vi
 from imagehub_api.web import issues as issue_pages
 from imagehub_api.web import proposals as proposal_pages
 from imagehub_api.web import releases as release_pages
+from imagehub_api.web.render import STATIC, VERSION_PARAM
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -58,7 +60,6 @@ PAGE_CSP = (
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; "
     "img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'"
 )
-STATIC = Path(__file__).resolve().parent / "static"
 # Portal routers go last: `/{owner}/{name}` would otherwise shadow fixed paths.
 ROUTERS = (
     health,
@@ -96,12 +97,13 @@ PORTAL = (
 )
 
 
-def _cache_policy(path: str) -> str:
-    """Hashed viewer chunks never change; other static files revalidate by ETag; everything
-    else may hold PHI and is never stored."""
-    if path.startswith("/static/viewer/assets/"):
+def _cache_policy(url: URL) -> str:
+    """Hashed viewer chunks and content-versioned URLs (``static_url``) never change; other
+    static files revalidate by ETag; everything else may hold PHI and is never stored."""
+    versioned = VERSION_PARAM in parse_qs(url.query)
+    if url.path.startswith("/static/viewer/assets/") or (url.path.startswith("/static/") and versioned):
         return "public, max-age=31536000, immutable"
-    return "no-cache" if path.startswith("/static/") else "no-store"
+    return "no-cache" if url.path.startswith("/static/") else "no-store"
 
 
 def create_app(platform: Platform) -> FastAPI:
@@ -145,7 +147,7 @@ def create_app(platform: Platform) -> FastAPI:
             response.headers["Content-Security-Policy"] = PAGE_CSP
         if platform.settings.secure_cookies:
             response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-        response.headers.setdefault("Cache-Control", _cache_policy(request.url.path))
+        response.headers.setdefault("Cache-Control", _cache_policy(request.url))
         return response
 
     # Holds only the OIDC state/nonce between redirect and callback, signed with the secret key.

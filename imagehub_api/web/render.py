@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -14,6 +16,8 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+STATIC = Path(__file__).resolve().parents[1] / "static"
+VERSION_PARAM = "v"
 templates = Jinja2Templates(directory=TEMPLATES)
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
 
@@ -52,7 +56,20 @@ def urlpart(value: str) -> str:
     return quote(value, safe="")
 
 
+@lru_cache(maxsize=64)
+def static_url(path: str) -> str:
+    """A static file's URL named by its content (``?v=<digest>``), so browsers keep it without
+    asking again until it changes; read once per process. Not for the viewer's entry module:
+    its chunks import it by its plain URL, and a second URL would load it twice."""
+    try:
+        digest = hashlib.sha256((STATIC / path).read_bytes()).hexdigest()[:16]
+    except OSError:
+        return f"/static/{path}"  # not built (yet): the plain URL, revalidated on each visit
+    return f"/static/{path}?{VERSION_PARAM}={digest}"
+
+
 templates.env.filters.update(filesize=filesize, ago=ago, markdown=markdown, urlpart=urlpart)
+templates.env.globals["static_url"] = static_url
 
 
 def is_htmx(request: Request) -> bool:

@@ -160,3 +160,32 @@ def test_folder_upload_from_the_browser_becomes_one_commit(
         for path in files:
             entry = repo.stat("main", f"from-browser/{path.name}")
             assert entry.size == path.stat().st_size
+
+
+def test_the_first_slice_is_drawn_from_its_frame_before_the_viewer_code_runs(
+    context: BrowserContext, portal: Portal
+) -> None:
+    """With the Cornerstone chunk unavailable, the first slice still shows: drawn from the
+    prefetched frame with the header's window, kept visible beside the error."""
+    page = context.new_page()
+    page.route("**/static/viewer/assets/dicomViewer-*.js", lambda route: route.abort())
+    ct = portal.ct
+    page.goto(f"/lab/ct/view/{ct.first.id}?series={ct.series}")
+    page.wait_for_selector('#viewer-main[data-state="error"]', state="attached", timeout=READY)
+    preview = page.locator("#viewer-main .ih-fallback canvas.ih-preview")
+    preview.wait_for(state="visible", timeout=READY)
+    assert preview.get_attribute("width") == "512"
+    stats = page.evaluate(
+        """() => {
+          const c = document.querySelector('#viewer-main canvas.ih-preview');
+          const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+          let sum = 0, sq = 0, n = 0;
+          for (let i = 0; i < d.length; i += 4) { sum += d[i]; sq += d[i] * d[i]; n += 1; }
+          const mean = sum / n;
+          return { mean, std: Math.sqrt(sq / n - mean * mean), gray: d[0] === d[1] && d[1] === d[2] };
+        }"""
+    )
+    assert stats["std"] > 10, "the preview is blank"
+    assert stats["gray"]
+    assert page.evaluate("window.__firstRender") is not None  # the preview counts as the first image
+    (artifacts_dir() / "ct-preview.png").write_bytes(preview.screenshot())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 
@@ -295,3 +296,16 @@ def test_errors_are_pages_not_tracebacks(web: httpx.Client) -> None:
     assert invalid.status_code == 422
     assert "<h1>" in invalid.text
     assert web.post("/purpose", data={"purpose": "x" * 10}).status_code == 403  # no CSRF token
+
+
+def test_static_files_are_named_by_content_and_kept_for_good(web: httpx.Client) -> None:
+    page = web.get("/").text
+    css = re.search(r'href="(/static/portal/portal\.css\?v=([0-9a-f]{16}))"', page)
+    assert css is not None
+    kept = web.get(css.group(1))
+    assert kept.status_code == 200
+    assert kept.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert hashlib.sha256(kept.content).hexdigest()[:16] == css.group(2)  # a change renames it
+    plain = web.get("/static/portal/portal.css")
+    assert plain.headers["cache-control"] == "no-cache"  # unversioned: revalidated
+    assert web.get("/").headers["cache-control"] == "no-store"  # pages may carry PHI

@@ -3,11 +3,13 @@
 // The heavy viewer code (Cornerstone3D, NiiVue) is loaded lazily, only for pages that use it.
 import './style.css';
 import { type HeadStart, startSeries } from './dicom/headStart';
+import { paintPreview } from './dicom/preview';
 import { purposeHeaders } from './purpose';
 import type { DicomViewerHandle, NiftiViewerHandle, PresetName, ViewerHandle, ViewerKind } from './types';
 import { setState, showError, wrapFallback } from './ui/state';
 
 const SELECTOR = '[data-ih-viewer]';
+const PREVIEW_WAIT_MS = 300; // longest the viewer waits for the preview before loading anyway
 const registry: Record<string, ViewerHandle> = (window.imagehubViewers ??= {});
 let autoId = 0;
 
@@ -40,11 +42,16 @@ function lazyDicom(container: HTMLElement): DicomViewerHandle {
   let impl: DicomViewerHandle | undefined;
   let destroyed = false;
   const head = headStart(container);
-  const loaded = import('./dicom/dicomViewer').then((m) => {
-    impl = m.mountDicom(container, head);
-    if (destroyed) impl.destroy();
-    return impl;
-  });
+  // Running the Cornerstone chunk holds the main thread for a few hundred milliseconds: draw
+  // the first slice from its frame before that, unless the frame is slow to come.
+  const preview = head ? paintPreview(container, head).catch(() => false) : Promise.resolve(false);
+  const loaded = Promise.race([preview, delay(PREVIEW_WAIT_MS)])
+    .then(() => import('./dicom/dicomViewer'))
+    .then((m) => {
+      impl = m.mountDicom(container, head);
+      if (destroyed) impl.destroy();
+      return impl;
+    });
   return {
     kind: 'dicom',
     ready: guard(container, loaded.then((h) => h.ready)),
@@ -87,6 +94,10 @@ function headStart(container: HTMLElement): HeadStart | undefined {
   return startSeries({ root, study, series }, purposeHeaders(purpose));
 }
 
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 /** A chunk that fails to load (deploy skew, offline) must still end in data-state="error". */
 function guard(container: HTMLElement, ready: Promise<void>): Promise<void> {
   ready.catch((error: unknown) => {
@@ -113,7 +124,10 @@ function ensureStylesheet(): void {
   // (import.meta.url goes through a variable so Vite does not treat this as a build-time asset URL.)
   const moduleUrl = import.meta.url;
   const href = new URL('viewer.css', moduleUrl).href;
-  const linked = Array.from(document.querySelectorAll<HTMLLinkElement>('link[rel="stylesheet"]')).some((l) => l.href === href);
+  const path = new URL(href).pathname; // templates link it with a ?v=<digest> of its content
+  const linked = Array.from(document.querySelectorAll<HTMLLinkElement>('link[rel="stylesheet"]')).some(
+    (l) => new URL(l.href).pathname === path,
+  );
   if (!linked) document.head.append(Object.assign(document.createElement('link'), { rel: 'stylesheet', href }));
 }
 
