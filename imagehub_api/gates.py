@@ -37,13 +37,14 @@ def gate_refs(session: Session, ctx: DatasetContext, request: Request, need: Rol
 def gate_fork(
     session: Session, ctx: DatasetContext, request: Request, full_name: str, branch: str
 ) -> Dataset:
-    """A derived dataset (fork) whose ``branch`` the caller may read, PHI rules included; the
-    opening of a PHI branch is on record in the fork's audit trail."""
+    """A derived dataset (fork) whose ``branch`` the caller may write, PHI rules included: only
+    those who control a fork share its branch with the dataset it came from (its readers see
+    it once proposed). Opening a PHI branch is on record in the fork's audit trail."""
     owner, _, name = full_name.partition("/")
     principal: Principal = request.state.principal
     purpose = stated_purpose(request)
     decision = access.decide(
-        session, principal, owner=owner, name=name, need=Role.READ, refs=[branch], purpose=purpose
+        session, principal, owner=owner, name=name, need=Role.WRITE, refs=[branch], purpose=purpose
     )
     for ref in decision.phi_refs:
         audit.record(
@@ -62,7 +63,7 @@ def gate_new_proposal(
     session: Session, ctx: DatasetContext, request: Request, source: str, target: str, source_dataset: str
 ) -> Dataset | None:
     """Who may open a proposal: within a dataset, writers (both branches gated); from a fork
-    (``source_dataset``, owner/name), anyone who may read the target and the fork's branch.
+    (``source_dataset``, owner/name), anyone who may read the target and write the fork.
     Returns the fork, or None."""
     if source_dataset and source_dataset != ctx.full_name:
         gate_refs(session, ctx, request, Role.READ, [target])

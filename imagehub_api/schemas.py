@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from imagehub.core.vcs import ChangeSet, Entry, MergeStrategy
 from imagehub.models.dataset import Dataset
@@ -74,10 +74,35 @@ class Changes(BaseModel):
         return changes
 
 
+# Keys ImageHub writes itself: forks, merges of proposals, reverts and de-identification are
+# recognised by them, so nobody may set them by hand.
+RESERVED_METADATA = frozenset(
+    {
+        "derived_from",
+        "derived_commit",
+        "merged_from",
+        "merged_commit",
+        "proposal",
+        "reverts",
+        "deidentified_from",
+    }
+)
+
+
+def _user_metadata(value: dict[str, str]) -> dict[str, str]:
+    taken = sorted(RESERVED_METADATA & value.keys())
+    if taken:
+        raise ValueError(f"metadata keys {', '.join(taken)} are set by ImageHub itself")
+    return value
+
+
+UserMetadata = Annotated[dict[str, str], AfterValidator(_user_metadata)]
+
+
 class CommitCreate(BaseModel):
     message: str = Field(min_length=1)
     changes: Changes = Field(default_factory=Changes)
-    metadata: dict[str, str] = Field(default_factory=dict)
+    metadata: UserMetadata = Field(default_factory=dict)
     expected_parent: str | None = Field(None, description="Refuse the commit unless the branch is still here")
     allow_empty: bool = False
 
@@ -87,7 +112,7 @@ class MergeCreate(BaseModel):
     destination: str
     strategy: MergeStrategy = MergeStrategy.FAIL
     message: str = ""
-    metadata: dict[str, str] = Field(default_factory=dict)
+    metadata: UserMetadata = Field(default_factory=dict)
 
 
 class RevertCreate(BaseModel):

@@ -60,6 +60,7 @@ class CheckState:
     summary: str
     details_url: str
     updated_at: str
+    reported_by: str = ""
 
     @property
     def passed(self) -> bool:
@@ -180,7 +181,12 @@ def states(session: Session, dataset: Dataset, commit_id: str, names: Iterable[s
     found = {row.name: row for row in results(session, dataset, commit_id)}
     return [
         CheckState(
-            n, found[n].status, found[n].summary, found[n].details_url, found[n].updated_at.isoformat()
+            n,
+            found[n].status,
+            found[n].summary,
+            found[n].details_url,
+            found[n].updated_at.isoformat(),
+            found[n].reported_by,
         )
         if n in found
         else CheckState(n, "pending", "not reported yet", "", "")

@@ -10,10 +10,13 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from imagehub.core.auth.policy import Principal, Role
+from imagehub.core.errors import NotFound
 from imagehub.core.vcs import Repository
 from imagehub.models.dataset import Dataset
 from imagehub.models.proposals import Proposal
-from imagehub.services import checks, reviews
+from imagehub.services import access, checks, reviews
+from imagehub.services.accounts import get_user
 from imagehub.services.checks import Blocked, CheckState
 from imagehub.services.reviews import Approvals
 
@@ -63,7 +66,48 @@ def readiness(session: Session, dataset: Dataset, repo: Repository, proposal: Pr
     if approvals.changes_requested_by:
         reasons.append(f"changes requested by {', '.join(approvals.changes_requested_by)}")
     reasons += checks.blocking_reasons(about.dataset, head, found)
+    if about.dataset.id != dataset.id:
+        reasons += _fork_reasons(session, about.dataset, dataset, found)
     return Readiness(head, approvals, found, reasons, checks.blocking_dicts(about.dataset, head, found))
+
+
+def _screening(dataset: Dataset) -> tuple[object, ...]:
+    """What decides whether a dataset's PHI gate passes: its de-identification policy and its
+    PHI branches."""
+    return (
+        dataset.deid_profile,
+        dataset.deid_recipe,
+        dataset.deid_ocr,
+        dataset.deid_scan_all_pixels,
+        dataset.phi_branches,
+    )
+
+
+def _fork_reasons(session: Session, fork: Dataset, dataset: Dataset, found: list[CheckState]) -> list[str]:
+    """A fork's checks count here only as far as this dataset would trust them: the pipeline's
+    under this dataset's own screening, anyone else's if they may write here."""
+    reasons = []
+    if _screening(fork) != _screening(dataset):
+        reasons.append(
+            f"{fork.full_name} screens for PHI differently from {dataset.full_name} (de-identification "
+            "policy or PHI branches): align the fork's settings for its checks to count here"
+        )
+    for state in found:
+        outside = state.reported_by and state.reported_by != checks.PIPELINE_ACTOR
+        if state.passed and outside and not _may_write(session, state.reported_by, dataset):
+            reasons.append(
+                f"check {state.name} was reported by {state.reported_by}, "
+                f"who may not write {dataset.full_name}"
+            )
+    return reasons
+
+
+def _may_write(session: Session, username: str, dataset: Dataset) -> bool:
+    try:
+        user = get_user(session, username)
+    except NotFound:
+        return False
+    return access.role_of(session, Principal(user.id, user.username, user.is_admin), dataset) >= Role.WRITE
 
 
 def require_ready(session: Session, dataset: Dataset, repo: Repository, proposal: Proposal) -> Readiness:

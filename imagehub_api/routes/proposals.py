@@ -78,7 +78,7 @@ def create(ctx: DatasetDep, session: SessionDep, request: Request, body: Proposa
     403 when raw (PHI) data would flow into a branch that is not PHI-bearing.
 
     Within a dataset this takes write access; from a fork (``source_dataset``), read access
-    to both datasets is enough, as contributors from outside work in their own fork."""
+    here and write access to the fork, as contributors from outside work in their own fork."""
     fork = gate_new_proposal(session, ctx, request, body.source, body.target, body.source_dataset or "")
     created = proposals.create(
         session,

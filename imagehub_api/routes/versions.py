@@ -135,6 +135,7 @@ def merge(ctx: DatasetDep, session: SessionDep, body: MergeCreate) -> dict[str, 
     """Three-way merge; 409 lists the conflicting paths under strategy ``fail``, or the
     required checks that have not passed on the source (internal and public datasets)."""
     access.refuse_phi_flow(ctx.dataset, body.source, body.destination)
+    access.refuse_phi_copy(session, ctx.dataset, body.source, body.destination)  # also by commit id
     source = merge_gate.checked_source(session, ctx.dataset, ctx.repo, body.source, body.destination)
     merged = ctx.repo.merge(
         source,

@@ -16,11 +16,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from imagehub.core.auth.policy import Role
-from imagehub.core.errors import InvalidInput
+from imagehub.core.errors import InvalidInput, NotFound
 from imagehub.core.vcs import MergeConflict, MergeStrategy, RefKind
 from imagehub.core.vcs.commits import get_commit, merge_base
 from imagehub.models.proposals import Proposal
-from imagehub.services import checks, forks, merge_gate, proposals, reviews
+from imagehub.services import checks, forks, merge_gate, proposal_source, proposals, reviews
 from imagehub.services.platform import Platform
 from imagehub.services.reviews import Location
 from imagehub_api.deps import DatasetContext, DatasetDep, PlatformDep, SessionDep
@@ -191,10 +191,14 @@ def _page_context(
     }
     if found.state != "open":
         return context
+    try:  # a branch (or the fork) deleted since: the proposal still reads, and can be closed
+        head = proposal_source.of(session, ctx.dataset, ctx.repo, found).head()
+        target = ctx.repo.resolve(ctx.repo.get_ref(found.target_branch, RefKind.BRANCH).commit)
+    except (NotFound, InvalidInput) as gone:
+        return {**context, "source_gone": str(gone)}
     if found.source_dataset is not None:
         return {**context, **_fork_changes(ctx, session, found, after), **_readiness(session, ctx, found)}
-    source = ctx.repo.resolve(ctx.repo.get_ref(found.source_branch, RefKind.BRANCH).commit)
-    target = ctx.repo.resolve(ctx.repo.get_ref(found.target_branch, RefKind.BRANCH).commit)
+    source = ctx.repo.resolve(head)
     base_id = merge_base(ctx.repo.stores.commits, target.id, source.id)
     base = get_commit(ctx.repo.stores.commits, base_id) if base_id else target
     changes = changes_between(ctx, session, base, source, after, series=not is_htmx(request))

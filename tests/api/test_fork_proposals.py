@@ -126,7 +126,7 @@ def test_only_forks_one_may_read_and_with_changes(world: World) -> None:
         access.grant(
             session,
             dataset=datasets.get(session, owner="eve", name="unrelated"),
-            role="read",
+            role="write",
             actor="eve",
             username="rita",
         )
@@ -196,3 +196,59 @@ def test_a_reader_opens_one_from_the_portal_and_sees_the_forks_files(world: Worl
         compare = web.get(link.group(1).replace("&amp;", "&"))
         assert compare.status_code == 200
         assert "a.dcm" in compare.text
+
+
+def test_only_who_may_write_the_fork_proposes_it(world: World) -> None:
+    forked = fork(world)
+    commit_files(world.platform, "rita", "brain-fix", "main", {"a.dcm": b"fixed"})
+    with world.platform.sessions.begin() as session:
+        fork_dataset = datasets.get(session, owner="rita", name="brain-fix")
+        access.grant(session, dataset=fork_dataset, role="read", actor="rita", username="wes")
+    refused = propose(world, forked, who="wes")["response"]
+    assert refused.status_code == 403  # wes may read rita's fork, not share it
+
+
+def test_a_second_proposal_brings_only_what_is_new_since_the_first(world: World) -> None:
+    world.push("main", {"a.dcm": b"a", "b.dcm": b"b"})
+    forked = fork(world)
+    commit_files(world.platform, "rita", "brain-fix", "main", {"b.dcm": None})  # #1 deletes b.dcm
+    first = propose(world, forked)["response"].json()["number"]  # type: ignore[attr-defined]
+    assert world.merge(first, "olga").status_code == 200
+    world.push("main", {"b.dcm": b"b again"})  # upstream brings b.dcm back afterwards
+    commit_files(world.platform, "rita", "brain-fix", "main", {"c.dcm": b"c"})
+    second = propose(world, forked)["response"].json()  # type: ignore[attr-defined]
+    assert second["summary"] == {"ahead": 1, "changed_files": 1, "truncated": False}
+    assert world.merge(second["number"], "olga").status_code == 200
+    assert set(files(world, "olga/brain")) == {"a.dcm", "b.dcm", "c.dcm"}  # b.dcm not deleted again
+
+
+def test_a_forks_checks_count_only_as_this_dataset_would_trust_them(platform: Platform) -> None:
+    with world_of(platform, visibility="internal") as world:
+        assert world.protect("main", required_checks=["ci-lint"]).status_code == 200
+        forked = fork(world)
+        head = commit_files(world.platform, "rita", "brain-fix", "main", {"a.dcm": b"fixed"}).id
+        number = propose(world, forked)["response"].json()["number"]  # type: ignore[attr-defined]
+        with world.platform.sessions.begin() as session:
+            fork_dataset = datasets.get(session, owner="rita", name="brain-fix")
+            for name in checks.PIPELINE_CHECKS:
+                checks.report(session, fork_dataset, head, name, status="success", reporter="pipeline")
+            checks.report(session, fork_dataset, head, "ci-lint", status="success", reporter="rita")
+            fork_dataset.deid_ocr = "none"  # the fork's owner loosened its screening
+        reasons = world.readiness(number)["reasons"]
+        assert any("screens for PHI differently from olga/brain" in r for r in reasons)
+        assert any("check ci-lint was reported by rita, who may not write olga/brain" in r for r in reasons)
+        with world.platform.sessions.begin() as session:
+            fork_dataset = datasets.get(session, owner="rita", name="brain-fix")
+            fork_dataset.deid_ocr = datasets.get(session, owner="olga", name="brain").deid_ocr
+            checks.report(session, fork_dataset, head, "ci-lint", status="success", reporter="wes")
+        assert world.readiness(number)["ready"] is True
+        assert world.merge(number, "olga").status_code == 200
+
+
+def test_nobody_forges_a_forks_origin_through_commit_metadata(world: World) -> None:
+    body = {"message": "pretend", "allow_empty": True, "metadata": {"derived_from": "olga/brain"}}
+    forged = world.http.post(f"{DS}/branches/qc/commits", json=body, headers=world.as_("wes"))
+    assert forged.status_code == 422
+    assert "derived_from are set by ImageHub itself" in forged.text
+    merge = {"source": "qc", "destination": "main", "metadata": {"merged_commit": "0" * 64}}
+    assert world.http.post(f"{DS}/merges", json=merge, headers=world.as_("wes")).status_code == 422

@@ -45,3 +45,14 @@ def test_raw_data_stays_in_phi_branches(world: World) -> None:
     assert branch(world, "plain", "main") == 201
     assert derive(world, "leaked", "raw") == 403
     assert derive(world, "copy", "main") == 201
+
+
+def test_a_direct_merge_of_a_raw_commit_is_refused_however_it_is_named(world: World) -> None:
+    raw_head = world.push("raw", {"p1/ct.dcm": b"PHI"})
+    headers = {**world.as_("olga"), **PURPOSE}
+    for source in ("raw", "raw~0", raw_head):
+        merged = world.http.post(
+            f"{DS}/merges", json={"source": source, "destination": "main"}, headers=headers
+        )
+        assert merged.status_code == 403, (source, merged.text)
+    assert world.head("main") != raw_head

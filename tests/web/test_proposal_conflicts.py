@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from imagehub.core.vcs import RefKind
 from imagehub.services import datasets
 from imagehub.services.platform import Platform
 from tests.support.accounts import PASSWORD
@@ -50,3 +51,18 @@ def test_conflicting_paths_are_shown_with_both_versions(world: World) -> None:
     with world.platform.sessions() as session:
         repo = datasets.repository(session, datasets.get(session, owner="olga", name="brain"))
         assert repo.stat("main", "b.dcm") == repo.stat(source, "b.dcm")
+
+
+def test_a_proposal_whose_source_branch_is_gone_still_reads(world: World) -> None:
+    number = world.open_proposal()
+    with world.platform.sessions.begin() as session:
+        datasets.repository(session, datasets.get(session, owner="olga", name="brain")).delete_ref(
+            "qc", RefKind.BRANCH
+        )
+    with httpx.Client(base_url=str(world.http.base_url)) as web:
+        signed = web.post("/login", data={"username": "wes", "password": PASSWORD, "next": "/"})
+        assert signed.status_code == 303
+        page = web.get(f"/olga/brain/proposals/{number}")
+        assert page.status_code == 200
+        assert 'id="source-gone"' in page.text
+        assert "the source branch &#39;qc&#39; no longer exists" in page.text
