@@ -35,7 +35,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(environment="test", data_dir=tmp_path / "var", database_url=database_url)
+    """Webhook receivers in tests listen on loopback, so hooks may reach private networks."""
+    return Settings(
+        environment="test",
+        data_dir=tmp_path / "var",
+        database_url=database_url,
+        webhook_allow_private_networks=True,
+    )
 
 
 @pytest.fixture

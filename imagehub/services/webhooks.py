@@ -11,15 +11,21 @@ The body of a delivery is fixed when it is queued and stored as sent:
 JSON with sorted keys. Every attempt sends the same bytes, signed with the hook's
 secret in ``X-ImageHub-Signature-256: sha256=<hex HMAC-SHA256(secret, body)>``;
 receivers check it with ``verify_signature`` and drop repeats by the delivery id.
+
+A hook may only reach public addresses (no loopback, private, link-local such as cloud
+metadata, reserved, multicast or unspecified ones): its host is resolved and checked when
+the URL is set and again before every attempt, unless ``webhook_allow_private_networks``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import secrets
+import socket
 import threading
 import time
 import uuid
@@ -88,6 +94,70 @@ def _url(url: str) -> str:
     return url.strip()
 
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _kind(address: IPAddress) -> str | None:
+    """Why a hook may not reach ``address`` (None: it may); IPv4 inside IPv6 is judged as IPv4."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour or (address.teredo or (None, None))[1]
+        if embedded is not None:
+            return _kind(embedded)
+        if address.is_site_local:
+            return "private"
+    for kind, hit in (
+        ("unspecified", address.is_unspecified),
+        ("loopback", address.is_loopback),
+        ("link-local", address.is_link_local),
+        ("multicast", address.is_multicast),
+        ("reserved", address.is_reserved),
+        ("private", address.is_private),
+        ("non-public", not address.is_global),  # e.g. shared address space 100.64.0.0/10
+    ):
+        if hit:
+            return kind
+    return None
+
+
+def _resolve(host: str) -> list[IPAddress]:
+    """Every address ``host`` stands for; an IP literal needs no lookup. Raises OSError."""
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
+    try:
+        found = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except ValueError as exc:  # a label the IDNA codec rejects, a NUL in the name
+        raise OSError(str(exc)) from None
+    return [ipaddress.ip_address(str(info[4][0]).partition("%")[0]) for info in found]
+
+
+def refusal(url: str) -> str | None:
+    """Why a hook may not be sent to ``url`` (None: it may): its host does not resolve, or
+    any address it resolves to is not public. The address itself is not named, so that
+    the answer tells nothing of internal DNS."""
+    host = urlsplit(url).hostname or ""
+    try:
+        addresses = _resolve(host)
+    except OSError:
+        return f"{host} does not resolve"
+    if not addresses:
+        return f"{host} does not resolve"
+    kinds = sorted({kind for kind in map(_kind, addresses) if kind})
+    if kinds:
+        return f"{host} resolves to a private address ({', '.join(kinds)})"
+    return None
+
+
+def _target(url: str, allow_private_networks: bool) -> str:
+    """``url`` if a hook may reach it; else InvalidInput naming why."""
+    if not allow_private_networks:
+        reason = refusal(url)
+        if reason:
+            raise InvalidInput(f"webhook URL refused: {reason}; a hook may only reach public addresses")
+    return url
+
+
 def _events(events: Sequence[str]) -> str:
     unknown = sorted(set(events) - set(EVENTS))
     if unknown:
@@ -126,11 +196,17 @@ def create_hook(
     events: Sequence[str],
     secret: str = "",
     active: bool = True,
+    allow_private_networks: bool = False,
 ) -> Webhook:
-    """Subscribe ``url`` to ``events``; an empty secret is generated (the caller shows it once)."""
+    """Subscribe ``url`` to ``events``; an empty secret is generated (the caller shows it once).
+
+    ``allow_private_networks`` (the ``webhook_allow_private_networks`` setting) lets the
+    URL reach non-public addresses; else such a URL, or one whose host does not resolve,
+    is refused.
+    """
     hook = Webhook(
         dataset_id=dataset.id,
-        url=_url(url),
+        url=_target(_url(url), allow_private_networks),
         events=_events(events),
         secret=_secret(secret),
         active=active,
@@ -167,11 +243,15 @@ def update_hook(
     events: Sequence[str] | None = None,
     secret: str | None = None,
     active: bool | None = None,
+    allow_private_networks: bool = False,
 ) -> Webhook:
-    """Change what is given; a new secret applies to deliveries sent from now on."""
+    """Change what is given; a new secret applies to deliveries sent from now on.
+
+    A new URL is checked as in ``create_hook``.
+    """
     changed: dict[str, object] = {}
     if url is not None:
-        hook.url = changed["url"] = _url(url)
+        hook.url = changed["url"] = _target(_url(url), allow_private_networks)
     if events is not None:
         hook.events = _events(events)
         changed["events"] = events_of(hook)
@@ -420,7 +500,15 @@ def _claim(platform: Platform, now: datetime) -> _Job | None:
         )
 
 
-def _attempt(sender: WebhookSender, job: _Job, timeout: float, started_at: datetime) -> _Outcome:
+def _attempt(
+    sender: WebhookSender, job: _Job, timeout: float, started_at: datetime, *, allow_private_networks: bool
+) -> _Outcome:
+    if not allow_private_networks:  # again: DNS may have changed since the URL was checked
+        clock = time.monotonic()
+        reason = refusal(job.url)
+        if reason:
+            elapsed = int((time.monotonic() - clock) * 1000)
+            return _Outcome(started_at, elapsed, None, f"refused: {reason}", "")
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
@@ -498,7 +586,14 @@ def deliver_due(
         job = _claim(platform, at)
         if job is None:
             break
-        outcome = _attempt(sender, job, platform.settings.webhook_timeout_seconds, at)
+        settings = platform.settings
+        outcome = _attempt(
+            sender,
+            job,
+            settings.webhook_timeout_seconds,
+            at,
+            allow_private_networks=settings.webhook_allow_private_networks,
+        )
         _settle(platform, job, outcome, at)
         attempted += 1
     return attempted

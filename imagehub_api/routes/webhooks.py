@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from imagehub.models.webhooks import Webhook, WebhookAttempt
 from imagehub.services import webhooks
-from imagehub_api.deps import DatasetDep, SessionDep
+from imagehub_api.deps import DatasetDep, PlatformDep, SessionDep
 from imagehub_api.pagination import page as paginate
 from imagehub_api.security import Policy, requires
 
@@ -76,8 +76,11 @@ def delivery_dict(logged: webhooks.LoggedDelivery) -> dict[str, Any]:
 
 @router.post("", status_code=status.HTTP_201_CREATED, operation_id="webhooks-create")
 @requires(Policy.DATASET_ADMIN)
-def create(ctx: DatasetDep, session: SessionDep, body: HookCreate) -> dict[str, Any]:
-    """Subscribe a URL; the answer carries the secret, which is never shown again."""
+def create(ctx: DatasetDep, session: SessionDep, platform: PlatformDep, body: HookCreate) -> dict[str, Any]:
+    """Subscribe a URL; the answer carries the secret, which is never shown again.
+
+    A URL whose host does not resolve, or resolves to a non-public address, is refused
+    (422) unless the server allows private networks."""
     hook = webhooks.create_hook(
         session,
         ctx.dataset,
@@ -86,6 +89,7 @@ def create(ctx: DatasetDep, session: SessionDep, body: HookCreate) -> dict[str, 
         events=body.events,
         secret=body.secret,
         active=body.active,
+        allow_private_networks=platform.settings.webhook_allow_private_networks,
     )
     return {**hook_dict(hook), "secret": hook.secret}
 
@@ -110,7 +114,9 @@ def get(ctx: DatasetDep, session: SessionDep, hook_id: int) -> dict[str, Any]:
 
 @router.patch("/{hook_id}", operation_id="webhooks-update")
 @requires(Policy.DATASET_ADMIN)
-def update(ctx: DatasetDep, session: SessionDep, hook_id: int, body: HookUpdate) -> dict[str, Any]:
+def update(
+    ctx: DatasetDep, session: SessionDep, platform: PlatformDep, hook_id: int, body: HookUpdate
+) -> dict[str, Any]:
     hook = webhooks.get_hook(session, ctx.dataset, hook_id)
     updated = webhooks.update_hook(
         session,
@@ -121,6 +127,7 @@ def update(ctx: DatasetDep, session: SessionDep, hook_id: int, body: HookUpdate)
         events=body.events,
         secret=body.secret,
         active=body.active,
+        allow_private_networks=platform.settings.webhook_allow_private_networks,
     )
     return hook_dict(updated)
 

@@ -32,9 +32,14 @@ HOOKS = f"{DS}/hooks"
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    """No dispatcher in the server: these tests send due deliveries themselves, clock pinned."""
+    """No dispatcher in the server: these tests send due deliveries themselves, clock pinned;
+    the receiver is on loopback, so hooks may reach private networks."""
     return Settings(
-        environment="test", data_dir=tmp_path / "var", database_url=database_url, webhook_poll_seconds=0
+        environment="test",
+        data_dir=tmp_path / "var",
+        database_url=database_url,
+        webhook_poll_seconds=0,
+        webhook_allow_private_networks=True,
     )
 
 
@@ -290,7 +295,9 @@ def test_patch_pauses_refilters_and_rotates_then_delete_removes(world: World) ->
 def test_the_servers_dispatcher_delivers_a_push(database_url: str, tmp_path: Path) -> None:
     """No hand-driven ``deliver_due``: the app's lifespan runs the dispatcher."""
     with (
-        migrated_platform(tmp_path / "var", database_url, webhook_poll_seconds=0.05) as platform,
+        migrated_platform(
+            tmp_path / "var", database_url, webhook_poll_seconds=0.05, webhook_allow_private_networks=True
+        ) as platform,
         webhook_receiver() as receiver,
     ):
         token = make_user(platform, "olga")
@@ -316,3 +323,28 @@ def delivery_state(http: httpx.Client, hook_id: int) -> str:
     """The state of the hook's one delivery, as the log shows it."""
     [delivery] = http.get(f"{HOOKS}/{hook_id}/deliveries").json()["results"]
     return str(delivery["state"])
+
+
+def test_hooks_to_private_addresses_are_refused_by_default(database_url: str, tmp_path: Path) -> None:
+    """Without ``webhook_allow_private_networks`` a hook may not point at loopback, private
+    or link-local (cloud metadata) addresses, neither when created nor when changed."""
+    with migrated_platform(tmp_path / "var", database_url, webhook_poll_seconds=0) as platform:
+        token = make_user(platform, "olga")
+        with platform.sessions.begin() as session:
+            datasets.create(session, owner="olga", name="brain", author="olga")
+        with (
+            live_server(create_app(platform)) as base,
+            httpx.Client(base_url=base, headers=bearer(token), timeout=30) as http,
+        ):
+            metadata = {"url": "http://169.254.169.254/latest/meta-data/", "events": ["push"]}
+            refused = http.post(HOOKS, json=metadata)
+            assert refused.status_code == 422, refused.text
+            assert "169.254.169.254 resolves to a private address (link-local)" in refused.text
+            assert http.get(HOOKS).json()["results"] == []
+
+            public = http.post(HOOKS, json={"url": "http://93.184.216.34/hook", "events": ["push"]})
+            assert public.status_code == 201, public.text  # checked, never contacted
+            changed = http.patch(f"{HOOKS}/{public.json()['id']}", json={"url": "http://[::1]:9/x"})
+            assert changed.status_code == 422, changed.text
+            assert "::1 resolves to a private address (loopback)" in changed.text
+            assert http.get(f"{HOOKS}/{public.json()['id']}").json()["url"] == "http://93.184.216.34/hook"

@@ -26,7 +26,8 @@ SECRET = "s3cret-for-tests"
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    """Backoff 10 s doubling, capped at 25 s; four attempts, then the delivery fails."""
+    """Backoff 10 s doubling, capped at 25 s; four attempts, then the delivery fails; hooks
+    may reach the receiver on loopback."""
     return Settings(
         environment="test",
         data_dir=tmp_path / "var",
@@ -35,6 +36,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         webhook_backoff_cap_seconds=25,
         webhook_max_attempts=4,
         webhook_timeout_seconds=5,
+        webhook_allow_private_networks=True,
     )
 
 
@@ -64,7 +66,14 @@ def subscribe(
 ) -> int:
     with platform.sessions.begin() as session:
         hook = webhooks.create_hook(
-            session, dataset_of(session), actor="lab", url=url, events=events, secret=SECRET, active=active
+            session,
+            dataset_of(session),
+            actor="lab",
+            url=url,
+            events=events,
+            secret=SECRET,
+            active=active,
+            allow_private_networks=platform.settings.webhook_allow_private_networks,
         )
         return hook.id
 

@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = 8  # then a delivery is marked failed
     webhook_backoff_seconds: float = 10.0  # wait after the first failure, doubled after each next one
     webhook_backoff_cap_seconds: float = 3600.0  # longest wait between two attempts
+    # let hooks reach loopback, private, link-local... addresses: intranet receivers; tests on loopback
+    webhook_allow_private_networks: bool = False
 
     @classmethod
     def settings_customise_sources(
