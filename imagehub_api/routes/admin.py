@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import HTMLResponse, StreamingResponse
-from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 
 from imagehub.core.audit import AuditRecord
@@ -17,9 +15,9 @@ from imagehub.services import audit
 from imagehub_api.deps import ActorDep, PrincipalDep, SessionDep
 from imagehub_api.pagination import page as paginate
 from imagehub_api.security import Policy, requires
+from imagehub_api.web.render import page
 
 router = APIRouter(tags=["admin"])
-templates = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "templates")
 
 
 @dataclass
@@ -108,7 +106,7 @@ def audit_page(
     limit = 200
     events = audit.search(session, **asdict(query), after=after, limit=limit)
     problem = audit.verify(session)
-    return templates.TemplateResponse(
+    return page(
         request,
         "admin_audit.html",
         {
