@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy.orm import Session
 
 from imagehub.services import change_detail
+from imagehub.services.platform import Platform
 from imagehub_api.deps import DatasetContext, DatasetDep, PlatformDep, SessionDep
 from imagehub_api.security import Policy, client_ip, requires
 
@@ -36,6 +37,29 @@ def record_view(
     )
 
 
+# The details, by the name the audit trail and the portal give them.
+DETAILS = {"header": change_detail.header_diff, "labels": change_detail.label_change}
+
+
+def viewed_detail(
+    ctx: DatasetContext,
+    session: Session,
+    platform: Platform,
+    request: Request,
+    kind: str,
+    refs: tuple[str, str],
+    path: str,
+) -> Any:
+    """The detail between two versions (commit ids), its viewing on record (REST and portal)."""
+    found = DETAILS[kind](platform.store, ctx.repo, refs[0], refs[1], path)
+    record_view(ctx, session, request, kind, refs[0], refs[1], path)
+    return found
+
+
+def _ids(ctx: DatasetContext, left: str, right: str) -> tuple[str, str]:
+    return ctx.repo.resolve(left).id, ctx.repo.resolve(right).id
+
+
 @router.get("/header", operation_id="changes-header-diff")
 @requires(Policy.DATASET_READ)
 def header_diff(
@@ -49,9 +73,9 @@ def header_diff(
 ) -> dict[str, Any]:
     """Tag-by-tag changes of one DICOM file between two versions, file meta included; binary
     values (pixel data) are compared and shown by digest."""
-    before, after = ctx.repo.resolve(left), ctx.repo.resolve(right)
-    found = change_detail.header_diff(platform.store, ctx.repo, before.id, after.id, path)
-    record_view(ctx, session, request, "header", before.id, after.id, path)
+    found: change_detail.HeaderDiff = viewed_detail(
+        ctx, session, platform, request, "header", _ids(ctx, left, right), path
+    )
     return found.as_dict()
 
 
@@ -67,9 +91,9 @@ def label_change(
     path: PathQuery,
 ) -> dict[str, Any]:
     """Voxels per label before and after, and each label's Dice, of a NIfTI label map or DICOM SEG."""
-    before, after = ctx.repo.resolve(left), ctx.repo.resolve(right)
-    found = change_detail.label_change(platform.store, ctx.repo, before.id, after.id, path)
-    record_view(ctx, session, request, "labels", before.id, after.id, path)
+    found: change_detail.LabelChange = viewed_detail(
+        ctx, session, platform, request, "labels", _ids(ctx, left, right), path
+    )
     return found.as_dict()
 
 

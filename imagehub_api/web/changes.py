@@ -4,9 +4,9 @@ when opened directly)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
@@ -14,14 +14,12 @@ from imagehub.core.errors import InvalidInput
 from imagehub.services import change_detail
 from imagehub.services.platform import Platform
 from imagehub_api.deps import DatasetContext, DatasetDep, PlatformDep, SessionDep
-from imagehub_api.routes.changes import record_view
+from imagehub_api.routes.changes import PathQuery, RefQuery, viewed_detail
 from imagehub_api.security import Policy, requires
 from imagehub_api.web.dataset import frame
 from imagehub_api.web.render import is_htmx, page, templates
 
 router = APIRouter(prefix="/{owner}/{name}/changes", include_in_schema=False)
-RefQuery = Annotated[str, Query(min_length=1, max_length=255)]  # Annotated: one field per parameter
-PathQuery = Annotated[str, Query(min_length=1, max_length=1024)]
 
 # Which expanders a row of the file list offers (decided from the name, without reading the file);
 # registered here so the file list needs no change to the modules that render it.
@@ -41,10 +39,7 @@ def _context(request: Request, ctx: DatasetContext, left: str, right: str, path:
 
 
 # Each detail: how it is computed, the fragment that renders it, and its key in that fragment.
-_DETAILS = {
-    "header": (change_detail.header_diff, "_header_diff.html", "diff"),
-    "labels": (change_detail.label_change, "_label_change.html", "change"),
-}
+_FRAGMENTS = {"header": ("_header_diff.html", "diff"), "labels": ("_label_change.html", "change")}
 
 
 def _detail(
@@ -58,16 +53,15 @@ def _detail(
 ) -> HTMLResponse:
     """One change detail as a fragment (a full page when opened directly); inside a file list,
     a file it does not apply to says why instead of failing the list."""
-    compute, template, key = _DETAILS[kind]
-    before, after = ctx.repo.resolve(refs[0]), ctx.repo.resolve(refs[1])
-    context = _context(request, ctx, before.id, after.id, path)
+    template, key = _FRAGMENTS[kind]
+    ids = ctx.repo.resolve(refs[0]).id, ctx.repo.resolve(refs[1]).id
+    context = _context(request, ctx, ids[0], ids[1], path)
     try:
-        context[key] = compute(platform.store, ctx.repo, before.id, after.id, path)
+        context[key] = viewed_detail(ctx, session, platform, request, kind, ids, path)
     except InvalidInput as error:
         if not is_htmx(request):
             raise
-        return page(request, template, {**context, "problem": str(error)})
-    record_view(ctx, session, request, kind, before.id, after.id, path)
+        context["problem"] = str(error)
     return page(request, template, context)
 
 
