@@ -32,15 +32,15 @@ def upload_bundle(session: Session, platform: Platform, body: BinaryIO) -> list[
     bundle with an error and none of the bundle is recorded.
     """
     stored: list[tuple[BlobId, int]] = []
-    store = BlobStore(platform.store)
-    while header := body.read(BUNDLE_HEADER):
-        if len(header) != BUNDLE_HEADER:
-            raise InvalidInput("truncated bundle record header")
-        expected, size = header[:64].decode("ascii", "replace"), int.from_bytes(header[64:], "big")
-        content = body.read(size)
-        if len(content) != size:
-            raise InvalidInput(f"bundle record {expected} is truncated")
-        stored.append(store.put_stream([content], expected))
+    with BlobStore(platform.store).batch() as batch:
+        while header := body.read(BUNDLE_HEADER):
+            if len(header) != BUNDLE_HEADER:
+                raise InvalidInput("truncated bundle record header")
+            expected, size = header[:64].decode("ascii", "replace"), int.from_bytes(header[64:], "big")
+            content = body.read(size)
+            if len(content) != size:
+                raise InvalidInput(f"bundle record {expected} is truncated")
+            stored.append(batch.put_stream(content, expected))
     SqlBlobIndex(session).register(stored)
     return stored
 

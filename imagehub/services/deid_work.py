@@ -78,7 +78,7 @@ def build_policy(spec: PolicySpec) -> tuple[Policy, Tools]:
 def _outcome(task: DeidTask, result: InstanceResult, blobs: BlobStore) -> DeidOutcome:
     if result.output is None:
         return DeidOutcome(task.path, None, 0, result.kind, result.error, result.needs_review, result.report)
-    blob, size = blobs.put_stream([result.output])
+    blob, size = blobs.put_stream(result.output)
     return DeidOutcome(
         task.path, blob, size, result.kind, "", result.needs_review, result.report, result.identity
     )

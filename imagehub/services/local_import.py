@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from imagehub.core.errors import InvalidInput
-from imagehub.core.vcs import BlobId, BlobStore, ChangeSet, Commit, Entry, RefKind
+from imagehub.core.vcs import BlobBatch, BlobId, BlobStore, ChangeSet, Commit, Entry, RefKind
 from imagehub.models import dataset as dataset_queries
 from imagehub.models.vcs import SqlBlobIndex
 from imagehub.services import datasets
@@ -29,7 +29,7 @@ def _files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
 
 
-def _store(store: BlobStore, path: Path) -> tuple[BlobId, int]:
+def _store(store: BlobBatch, path: Path) -> tuple[BlobId, int]:
     with path.open("rb") as handle:
         return store.put_stream(handle)
 
@@ -52,10 +52,9 @@ def import_folder(
     if not files:
         raise InvalidInput(f"{folder} holds no files to import")
     owner, _, name = dataset.partition("/")
-    store = BlobStore(platform.store)
-    with ThreadPoolExecutor(WORKERS) as pool:
-        stored = []
-        for blob, size in pool.map(lambda p: _store(store, p), files):
+    stored = []
+    with BlobStore(platform.store).batch() as batch, ThreadPoolExecutor(WORKERS) as pool:
+        for blob, size in pool.map(lambda p: _store(batch, p), files):
             stored.append((blob, size))
             progress(size)
     changes = ChangeSet()

@@ -15,6 +15,7 @@ from imagehub_api.errors import UploadTooLarge
 from imagehub_api.security import Policy, requires
 
 SPOOL_IN_MEMORY = 8 * 1024 * 1024
+BUNDLE_IN_MEMORY = 16 * 1024 * 1024  # a whole client bundle (8 MB of records plus headers)
 
 router = APIRouter(prefix="/api/v1/datasets/{owner}/{name}/blobs", tags=["blobs"])
 
@@ -36,18 +37,18 @@ async def upload_bundle(
     _ctx: DatasetDep, session: SessionDep, platform: PlatformDep, request: Request
 ) -> dict[str, Any]:
     """Many small blobs in one request: records of ``[sha256 hex][size, 8 bytes big-endian][bytes]``."""
-    spool = await _spool(request, platform.settings.max_upload_bytes)
+    spool = await _spool(request, platform.settings.max_upload_bytes, BUNDLE_IN_MEMORY)
     with spool:
         stored = await run_in_threadpool(blobs.upload_bundle, session, platform, spool)  # type: ignore[arg-type]
     return {"stored": len(stored), "bytes": sum(size for _, size in stored)}
 
 
-async def _spool(request: Request, cap: int) -> Any:
+async def _spool(request: Request, cap: int, in_memory: int = SPOOL_IN_MEMORY) -> Any:
     """The request body in a spooled temporary file, refusing bodies over ``cap`` bytes."""
     declared = int(request.headers.get("content-length") or 0)
     if declared > cap:
         raise UploadTooLarge(f"upload of {declared} bytes exceeds the {cap}-byte limit")
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - the caller closes it
+    spool = tempfile.SpooledTemporaryFile(max_size=in_memory)  # noqa: SIM115 - the caller closes it
     received = 0
     async for chunk in request.stream():
         received += len(chunk)

@@ -7,6 +7,7 @@ that multi-GB objects never sit in memory.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO, Protocol, runtime_checkable
@@ -64,6 +65,13 @@ def iter_source(source: Source, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]
             yield chunk
 
 
+class PutBatch(Protocol):
+    """Writes that become visible together, durably, when their batch closes."""
+
+    def put(self, key: str, source: Source) -> None:
+        """Write ``source`` under ``key``, visible no later than the end of the batch."""
+
+
 @runtime_checkable
 class ObjectStore(Protocol):
     """Narrow storage contract: the drivers' only common ground."""
@@ -72,6 +80,12 @@ class ObjectStore(Protocol):
 
     def put(self, key: str, source: Source) -> ObjectInfo:
         """Store ``source`` under ``key`` atomically: readers see all of it or none."""
+
+    def batch(self) -> AbstractContextManager[PutBatch]:
+        """Many puts made durable at once when the block exits (bulk loads): a driver may
+        skip a sync per object, never the guarantee that every object is whole and durable
+        once the block has returned. Callers name the objects (in a commit) only after that;
+        if the block raises, objects already put may or may not remain, as unreferenced data."""
 
     def get(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """Stream bytes ``[start, end)`` of an object (the whole object by default)."""
@@ -94,3 +108,13 @@ class ObjectStore(Protocol):
     def presign_upload(self, key: str, expires_in: int = 3600) -> str | None:
         """A URL a remote client can PUT the object's bytes to directly, or None when the
         store cannot take uploads that bypass the server (local disk)."""
+
+
+class ImmediateBatch:
+    """A batch for stores whose every put is already durable on return (object storage)."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self._store = store
+
+    def put(self, key: str, source: Source) -> None:
+        self._store.put(key, source)

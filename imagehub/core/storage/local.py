@@ -2,14 +2,22 @@
 
 Writes go to a temporary file on the same filesystem, are fsynced and then renamed
 over the key, so a crash leaves either the old object or the new one, never a torn one.
+A batch keeps that guarantee with two filesystem syncs instead of two per object: every
+temporary file reaches the disk before any is renamed, and the renames reach it before
+the batch returns.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import tempfile
+import threading
+import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -26,6 +34,7 @@ from imagehub.core.storage.base import (
 )
 
 _TMP_DIR = ".tmp"
+_STALE_TEMP_SECONDS = 7 * 24 * 3600  # a temporary file this old belongs to a writer that died
 
 
 class FileStore:
@@ -38,26 +47,56 @@ class FileStore:
             (self.root / _TMP_DIR).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StorageError(f"cannot create storage directory {self.root}: {exc.strerror}") from exc
+        self._sweep_stale_temps()
+
+    def _sweep_stale_temps(self) -> None:
+        """Remove what killed writers left behind (a killed import leaves every file of its batch)."""
+        cutoff = time.time() - _STALE_TEMP_SECONDS
+        with os.scandir(self.root / _TMP_DIR) as entries:
+            for entry in entries:
+                with contextlib.suppress(FileNotFoundError):
+                    if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                        os.unlink(entry.path)
 
     def _path(self, key: str) -> Path:
         return self.root / validate_key(key)
 
     def put(self, key: str, source: Source) -> ObjectInfo:
         target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = self._write_temp(source, sync=True)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(temp, target)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        _fsync_dir(target.parent)
+        return self.stat(key)
+
+    @contextmanager
+    def batch(self) -> Iterator[FileBatch]:
+        batch = FileBatch(self)
+        try:
+            yield batch
+        except BaseException:
+            batch.discard()
+            raise
+        batch.publish()
+
+    def _write_temp(self, source: Source, *, sync: bool) -> Path:
+        """``source`` in a new file beside the objects (same filesystem, so renames are atomic)."""
         fd, tmp_name = tempfile.mkstemp(dir=self.root / _TMP_DIR, prefix=uuid.uuid4().hex)
         try:
             with os.fdopen(fd, "wb") as handle:
                 for chunk in iter_source(source):
                     handle.write(chunk)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp_name, target)
+                if sync:
+                    handle.flush()
+                    os.fsync(handle.fileno())
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)
             raise
-        _fsync_dir(target.parent)
-        return self.stat(key)
+        return Path(tmp_name)
 
     def get(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         path = self._path(key)
@@ -117,6 +156,42 @@ class FileStore:
         return None  # remote clients cannot write to this disk: uploads go through the server
 
 
+class FileBatch:
+    """Objects written unsynced to temporary files, published together by ``publish``."""
+
+    def __init__(self, store: FileStore) -> None:
+        self._store = store
+        self._staged: list[tuple[Path, Path]] = []
+        self._lock = threading.Lock()
+
+    def put(self, key: str, source: Source) -> None:
+        target = self._store._path(key)
+        temp = self._store._write_temp(source, sync=False)
+        with self._lock:
+            self._staged.append((temp, target))
+
+    def publish(self) -> None:
+        """Sync the data, rename every file over its key, then sync the names. The last sync
+        runs even for a batch that wrote nothing: what it found already stored may have been
+        renamed by a concurrent batch whose own last sync has not run yet."""
+        try:
+            if self._staged:
+                _sync_filesystem(self._store.root)
+            for temp, target in self._staged:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(temp, target)
+        except BaseException:
+            self.discard()
+            raise
+        self._staged.clear()
+        _sync_filesystem(self._store.root)
+
+    def discard(self) -> None:
+        for temp, _ in self._staged:
+            temp.unlink(missing_ok=True)
+        self._staged.clear()
+
+
 def _read_range(handle: BinaryIO, start: int, end: int | None) -> Iterator[bytes]:
     with handle:
         handle.seek(start)
@@ -135,5 +210,23 @@ def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+def _sync_filesystem(path: Path) -> None:
+    """Flush the dirty pages and metadata of the filesystem holding ``path``: one journal
+    commit for a whole batch (Linux ``syncfs``; elsewhere a global ``sync``)."""
+    syncfs = getattr(_LIBC, "syncfs", None)
+    if syncfs is None:
+        os.sync()
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if syncfs(fd) != 0:
+            raise StorageError(f"cannot sync {path}: {os.strerror(ctypes.get_errno())}")
     finally:
         os.close(fd)

@@ -7,7 +7,7 @@ HTTP Range requests, so neither direction holds a whole object in memory.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import boto3
@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from imagehub.core.storage.base import (
     CHUNK_SIZE,
+    ImmediateBatch,
     ObjectInfo,
     ObjectNotFound,
     Source,
@@ -82,6 +83,9 @@ class S3Store:
 
     def _key(self, key: str) -> str:
         return self.prefix + validate_key(key)
+
+    def batch(self) -> AbstractContextManager[ImmediateBatch]:
+        return nullcontext(ImmediateBatch(self))  # a completed PUT is already durable
 
     def put(self, key: str, source: Source) -> ObjectInfo:
         body = _ChunkReader(iter_source(source))

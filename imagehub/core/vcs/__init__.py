@@ -1,7 +1,7 @@
 """The Dataset Versioning Engine: content-addressed blobs, prolly-tree manifests,
 commits, refs, diff and three-way merge (DECISIONS.md D2)."""
 
-from imagehub.core.vcs.blobs import BlobIndex, BlobMismatch, BlobStore, blob_key
+from imagehub.core.vcs.blobs import BlobBatch, BlobIndex, BlobMismatch, BlobStore, blob_key
 from imagehub.core.vcs.changes import ChangeSet
 from imagehub.core.vcs.merge import MergeConflict, MergeStrategy, PathConflict
 from imagehub.core.vcs.refs import Ref, RefConflict, RefKind, validate_ref_name
@@ -15,6 +15,7 @@ from imagehub.core.vcs.repository import (
 from imagehub.core.vcs.types import BlobId, Change, ChangeKind, Commit, CommitId, Entry, NodeId
 
 __all__ = [
+    "BlobBatch",
     "BlobId",
     "BlobIndex",
     "BlobMismatch",

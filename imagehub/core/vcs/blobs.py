@@ -2,19 +2,22 @@
 
 A blob is written once: putting bytes that are already stored costs one hash and
 one ``exists`` check. Incoming streams are spooled to a bounded temporary file while
-hashing, because the address is only known at the end.
+hashing, because the address is only known at the end. Bulk loads write through a
+``batch``, which makes all its blobs durable at once before any commit can name them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import tempfile
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import BinaryIO, Protocol
 
 from imagehub.core.errors import ImageHubError
 from imagehub.core.storage import ObjectStore
-from imagehub.core.storage.base import iter_source
+from imagehub.core.storage.base import PutBatch, Source, iter_source
 from imagehub.core.vcs.types import BlobId, validate_blob_id
 
 SPOOL_IN_MEMORY = 8 * 1024 * 1024
@@ -46,9 +49,28 @@ class BlobStore:
         return self.store.exists(blob_key(blob))
 
     def put_stream(
-        self, source: BinaryIO | Iterable[bytes], expected: str | None = None
+        self, source: bytes | BinaryIO | Iterable[bytes], expected: str | None = None
     ) -> tuple[BlobId, int]:
         """Store a stream; with ``expected`` the bytes must hash to it or nothing is kept."""
+        return self._put(source, expected, self.store.put)
+
+    @contextmanager
+    def batch(self) -> Iterator[BlobBatch]:
+        """Blobs stored through the batch are durable, and visible, once the block exits."""
+        with self.store.batch() as writes:
+            yield BlobBatch(self, writes)
+
+    def _put(
+        self,
+        source: bytes | BinaryIO | Iterable[bytes],
+        expected: str | None,
+        write: Callable[[str, Source], object],
+    ) -> tuple[BlobId, int]:
+        if isinstance(source, bytes):  # already in memory: hashed and written as it is
+            blob = _checked(hashlib.sha256(source), expected)
+            if not self.exists(blob):
+                write(blob_key(blob), source)
+            return blob, len(source)
         digest = hashlib.sha256()
         size = 0
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
@@ -56,12 +78,10 @@ class BlobStore:
                 digest.update(chunk)
                 spool.write(chunk)
                 size += len(chunk)
-            blob = BlobId(digest.hexdigest())
-            if expected is not None and validate_blob_id(expected) != blob:
-                raise BlobMismatch(f"content hashes to {blob}, not {expected}")
+            blob = _checked(digest, expected)
             if not self.exists(blob):
                 spool.seek(0)
-                self.store.put(blob_key(blob), spool)
+                write(blob_key(blob), spool)
         return blob, size
 
     def open(self, blob: BlobId, start: int = 0, end: int | None = None) -> Iterator[bytes]:
@@ -73,3 +93,32 @@ class BlobStore:
         for chunk in self.open(blob):
             digest.update(chunk)
         return digest.hexdigest() == blob
+
+
+def _checked(digest: hashlib._Hash, expected: str | None) -> BlobId:
+    blob = BlobId(digest.hexdigest())
+    if expected is not None and validate_blob_id(expected) != blob:
+        raise BlobMismatch(f"content hashes to {blob}, not {expected}")
+    return blob
+
+
+class BlobBatch:
+    """``put_stream`` for bulk loads: each distinct blob is written once per batch."""
+
+    def __init__(self, blobs: BlobStore, writes: PutBatch) -> None:
+        self._blobs = blobs
+        self._writes = writes
+        self._written: set[str] = set()
+        self._lock = threading.Lock()
+
+    def put_stream(
+        self, source: bytes | BinaryIO | Iterable[bytes], expected: str | None = None
+    ) -> tuple[BlobId, int]:
+        return self._blobs._put(source, expected, self._write)
+
+    def _write(self, key: str, source: Source) -> None:
+        with self._lock:
+            if key in self._written:
+                return
+            self._written.add(key)
+        self._writes.put(key, source)

@@ -116,3 +116,12 @@ def test_presigned_url_serves_the_bytes(store: ObjectStore) -> None:
         assert response.read() == b"DICM-bytes"
     with pytest.raises(ObjectNotFound):
         store.presign("shared/missing")
+
+
+def test_batch_publishes_every_put_when_the_block_exits(store: ObjectStore) -> None:
+    with store.batch() as batch:
+        batch.put("batch/a", b"first")
+        batch.put("batch/b", iter([b"sec", b"ond"]))
+    assert read_all(store, "batch/a") == b"first"
+    assert read_all(store, "batch/b") == b"second"
+    assert [o.key for o in store.list("batch/")] == ["batch/a", "batch/b"]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from imagehub.core.storage import local
 from imagehub.core.storage.local import FileStore
 
 
@@ -30,3 +33,58 @@ def test_temp_area_is_not_listed(tmp_path: Path) -> None:
     (tmp_path / "objects" / ".tmp" / "stray").write_bytes(b"x")
     store.put("real", b"y")
     assert [o.key for o in store.list()] == ["real"]
+
+
+def test_batch_publishes_nothing_until_it_closes_and_nothing_when_it_fails(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "objects")
+    with store.batch() as batch:
+        batch.put("kept", b"payload")
+        assert not store.exists("kept")  # not visible before the batch's sync
+    assert b"".join(store.get("kept")) == b"payload"
+
+    def failing_import() -> None:
+        with store.batch() as batch:
+            batch.put("dropped", b"never published")
+            raise RuntimeError("import failed part way")
+
+    with pytest.raises(RuntimeError):
+        failing_import()
+    assert not store.exists("dropped")
+    assert list((tmp_path / "objects" / ".tmp").iterdir()) == []
+
+
+def test_a_batch_syncs_its_data_before_naming_it_and_the_names_before_returning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = FileStore(tmp_path / "objects")
+    events: list[str] = []
+    real_replace = os.replace
+    monkeypatch.setattr(local, "_sync_filesystem", lambda path: events.append("sync"))
+
+    def replace(source: str | Path, target: str | Path) -> None:
+        events.append("rename")
+        real_replace(source, target)
+
+    monkeypatch.setattr(local.os, "replace", replace)
+    with store.batch() as batch:
+        batch.put("a", b"1")
+        batch.put("b", b"2")
+        assert events == []
+    assert events == ["sync", "rename", "rename", "sync"]
+    events.clear()
+    with store.batch():
+        pass  # what it relied on may have been named by another batch: still synced
+    assert events == ["sync"]
+    assert list((tmp_path / "objects" / ".tmp").iterdir()) == []
+
+
+def test_temporary_files_of_dead_writers_are_swept_and_recent_ones_kept(tmp_path: Path) -> None:
+    FileStore(tmp_path / "objects")
+    stale, fresh = tmp_path / "objects" / ".tmp" / "stale", tmp_path / "objects" / ".tmp" / "fresh"
+    stale.write_bytes(b"left by a killed import")
+    fresh.write_bytes(b"being written right now")
+    week_ago = time.time() - 8 * 24 * 3600
+    os.utime(stale, (week_ago, week_ago))
+    FileStore(tmp_path / "objects")
+    assert not stale.exists()
+    assert fresh.exists()
