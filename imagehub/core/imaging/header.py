@@ -8,6 +8,7 @@ and rescale in functional groups, so those are looked up there too.
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Callable
 from functools import cache
 from typing import Any, TypeVar
@@ -16,6 +17,7 @@ from pydicom.charset import default_encoding
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
+from pydicom.errors import BytesLengthException
 from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag, Tag
 
@@ -57,11 +59,76 @@ def _get(ds: Dataset, keyword: str) -> Any:
     element = ds.get_item(_tag(keyword))
     try:
         if isinstance(element, RawDataElement):
+            fast = _decode_raw(element)
+            if fast is not _UNDECIDED:
+                return fast
             encoding = ds.original_character_set or default_encoding
             element = convert_raw_data_element(element, encoding=encoding, ds=ds)
         return None if element is None else element.value
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, BytesLengthException):
         return None
+
+
+_UNDECIDED = object()
+
+
+def _decode_raw(element: RawDataElement) -> Any:
+    """The value decoded as pydicom would, for the common plain cases (see ``_PLAIN_VRS``);
+    ``_UNDECIDED`` for anything else, which pydicom then converts (or rejects) itself."""
+    vr, raw = element.VR, element.value
+    if vr is None or raw is None or not element.is_little_endian or vr not in _PLAIN_VRS:
+        return _UNDECIDED
+    decode = _PLAIN_VRS[vr]
+    try:
+        found = decode(raw, vr)
+    except ValueError:  # an IS of "17.0", a value of odd length: pydicom's rules decide
+        return _UNDECIDED
+    return found[0] if isinstance(found, list) and len(found) == 1 else found
+
+
+def _texts(raw: bytes, vr: str) -> list[str] | str:
+    """Split like pydicom: trailing padding goes; AE items lose leading spaces too, date and
+    time items their trailing ones."""
+    items = raw.decode("latin-1").rstrip(" \x00").split("\\")
+    if vr == "AE":
+        items = [item.strip() for item in items]
+    elif vr in ("DA", "TM"):
+        items = [item.rstrip() for item in items]
+    return "" if items == [""] else items
+
+
+def _numbers(kind: Callable[[str], T]) -> Callable[[bytes, str], list[T | str] | str]:
+    def decode(raw: bytes, vr: str) -> list[T | str] | str:
+        found = _texts(raw, vr)
+        return [kind(item) if item.strip() else "" for item in found] if found else ""
+
+    return decode
+
+
+def _binary(code: str, size: int) -> Callable[[bytes, str], list[Any] | str]:
+    def decode(raw: bytes, vr: str) -> list[Any] | str:
+        count, rest = divmod(len(raw), size)
+        if rest:
+            raise ValueError("length is not a multiple of the value size")
+        return list(struct.unpack(f"<{count}{code}", raw)) if count else ""
+
+    return decode
+
+
+# Value representations whose bytes need no character set, decoded here without pydicom's
+# conversion machinery: metadata extraction reads some sixty of them per instance.
+# Everything else (names, descriptions, sequences) goes through pydicom.
+_PLAIN_VRS: dict[str, Callable[[bytes, str], Any]] = {
+    **dict.fromkeys(("AE", "AS", "CS", "DA", "DT", "TM", "UI"), _texts),
+    "DS": _numbers(float),
+    "IS": _numbers(int),
+    "US": _binary("H", 2),
+    "SS": _binary("h", 2),
+    "UL": _binary("I", 4),
+    "SL": _binary("i", 4),
+    "FL": _binary("f", 4),
+    "FD": _binary("d", 8),
+}
 
 
 @cache
@@ -114,7 +181,7 @@ def _as_text(value: Any) -> str | None:
     """Multi-valued strings are joined with DICOM's own backslash separator."""
     if value is None:
         return None
-    joined = "\\".join(str(item) for item in value) if isinstance(value, MultiValue) else str(value)
+    joined = "\\".join(str(item) for item in value) if isinstance(value, MultiValue | list) else str(value)
     return joined.strip() or None
 
 
