@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -22,7 +22,24 @@ from imagehub.sdk.objects import CHUNK, ObjectCache
 
 UPLOAD_CHUNK = 8 * 1024 * 1024
 BUNDLE_FILES = 2000
+DOWNLOAD_BUNDLE_BYTES = 64 * 1024 * 1024  # enough bundles to keep every worker busy
 Progress = Callable[[int], None]  # called with bytes just transferred
+T = TypeVar("T")
+
+
+def bundled(items: list[T], size_of: Callable[[T], int], max_bytes: int) -> list[list[T]]:
+    """Consecutive groups of at most ``BUNDLE_FILES`` items and, unless one item alone is
+    larger, ``max_bytes`` bytes."""
+    groups: list[list[T]] = []
+    filled = 0
+    for item in items:
+        size = size_of(item)
+        if not groups or filled + size > max_bytes or len(groups[-1]) >= BUNDLE_FILES:
+            groups.append([])
+            filled = 0
+        groups[-1].append(item)
+        filled += size
+    return groups
 
 
 def _no_progress(_: int) -> None:
@@ -225,7 +242,7 @@ class RemoteDataset:
         cache = self.client.cache
         needed = list({e.blob: e for e in entries if not cache.has(e.blob)}.values())
         small = [e for e in needed if e.size <= UPLOAD_CHUNK]
-        bundles = [small[i : i + BUNDLE_FILES] for i in range(0, len(small), BUNDLE_FILES)]
+        bundles = bundled(small, lambda e: e.size, DOWNLOAD_BUNDLE_BYTES)
         large = [e for e in needed if e.size > UPLOAD_CHUNK]
         with ThreadPoolExecutor(max_workers=workers) as pool:
             jobs: list[Future[object]] = [pool.submit(self.fetch_bundle, b, ref, progress) for b in bundles]
@@ -274,17 +291,9 @@ class RemoteDataset:
         self, files: list[tuple[Path, str]], *, workers: int = 4, progress: Progress = _no_progress
     ) -> None:
         """Send files of at most ``UPLOAD_CHUNK`` bytes in bundles of about that size, in parallel."""
-        bundles: list[list[tuple[Path, str]]] = [[]]
-        filled = 0
-        for path, blob in files:
-            size = path.stat().st_size
-            if bundles[-1] and (filled + size > UPLOAD_CHUNK or len(bundles[-1]) >= BUNDLE_FILES):
-                bundles.append([])
-                filled = 0
-            bundles[-1].append((path, blob))
-            filled += size
+        bundles = bundled(files, lambda file: file[0].stat().st_size, UPLOAD_CHUNK)
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(lambda b: self.upload_bundle(b, progress), [b for b in bundles if b]))
+            list(pool.map(lambda b: self.upload_bundle(b, progress), bundles))
 
     def start_upload(self, blob: str, size: int) -> tuple[str | None, str | None]:
         """Open an upload session: (session id, direct storage URL or None); (None, None)

@@ -24,6 +24,7 @@ from imagehub.sdk.http import RemoteNotFound
 from imagehub.sdk.objects import ObjectCache, sha256_file
 
 STATE_DIR = ".imagehub"
+HASH_WORKERS = min(8, (os.cpu_count() or 2) * 2)
 Manifest = dict[str, list[Any]]  # path -> [blob, size]
 
 
@@ -141,12 +142,14 @@ class WorkingCopy:
 
     def _scan(self, known: dict[str, list[Any]], *, hash_untracked: bool) -> tuple[dict[str, list[Any]], int]:
         """Every file as [blob, size, inode, mtime_ns]. A file whose stat matches ``known`` is
-        not read; others are hashed (untracked ones only when asked: blob None otherwise)."""
+        not read; others are hashed, several at once (untracked ones only when asked: blob
+        None otherwise)."""
         tree: dict[str, list[Any]] = {}
-        hashed = 0
+        to_hash: list[str] = []
         for rel, entry in self._walk():
             st = entry.stat(follow_symlinks=False)
             record = known.get(rel)
+            blob = None
             if (
                 record is not None
                 and record[1] == st.st_size
@@ -155,12 +158,14 @@ class WorkingCopy:
             ):
                 blob = record[0]
             elif record is not None or hash_untracked:
-                blob = sha256_file(Path(entry.path))
-                hashed += 1
-            else:
-                blob = None
+                to_hash.append(rel)
             tree[rel] = [blob, st.st_size, st.st_ino, st.st_mtime_ns]
-        return tree, hashed
+        with ThreadPoolExecutor(HASH_WORKERS) as pool:  # hashlib and reads release the GIL
+            for rel, blob in zip(
+                to_hash, pool.map(lambda rel: sha256_file(self.root / rel), to_hash), strict=True
+            ):
+                tree[rel][0] = blob
+        return tree, len(to_hash)
 
     def status(self) -> Status:
         """Changes against the head plus staged changes; files whose stat is unchanged are not read."""
@@ -197,6 +202,7 @@ class WorkingCopy:
         index, staged = self._index(), self._staged()
         tree, _ = self._scan(self._effective(index, staged), hash_untracked=True)
         count = 0
+        to_cache: list[str] = []
         for raw in paths:
             rel = (
                 (self.root / raw).resolve().relative_to(self.root).as_posix() if raw not in (".", "") else ""
@@ -215,7 +221,7 @@ class WorkingCopy:
                 if index.get(path, [None])[0] == blob:
                     staged["put"].pop(path, None)
                     continue
-                self.cache.add_file(self.root / path, blob)  # what is staged can no longer change
+                to_cache.append(path)
                 staged["put"][path] = tree[path]
                 count += 1
             for path in gone:
@@ -223,6 +229,8 @@ class WorkingCopy:
                 if path not in staged["delete"]:
                     staged["delete"].append(path)
                 count += 1
+        with ThreadPoolExecutor(HASH_WORKERS) as pool:  # what is staged can no longer change
+            list(pool.map(lambda path: self.cache.add_file(self.root / path, tree[path][0]), to_cache))
         self._save("staged.json", staged)
         return count
 

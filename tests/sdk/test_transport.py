@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from imagehub.sdk.client import BUNDLE_FILES, RemoteDataset, bundled
 from imagehub.sdk.http import RemoteConflict, RemoteInvalid
 from imagehub.sdk.ingest import ingest_folder
 from imagehub.sdk.workcopy import WorkingCopy
@@ -161,3 +162,36 @@ def test_checkout_refuses_to_overwrite_local_changes(server: Server) -> None:
         copy.pull()
     assert (server.tmp / "wc" / "a.dcm").read_bytes() == b"local edit"
     assert httpx.get(f"{server.url}/api/v1/health").status_code == 200
+
+
+def test_transfers_are_split_into_bundles_by_size_and_count() -> None:
+    sizes = [5, 5, 5, 20, 1, 1]
+    assert bundled(sizes, lambda s: s, 10) == [[5, 5], [5], [20], [1, 1]]
+    assert bundled([], lambda s: s, 10) == []
+    many = bundled([1] * (BUNDLE_FILES + 1), lambda s: s, 10**9)
+    assert [len(group) for group in many] == [BUNDLE_FILES, 1]
+
+
+def test_a_clone_of_many_files_fetches_them_all_in_parallel_bundles(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("imagehub.sdk.client.DOWNLOAD_BUNDLE_BYTES", 50_000)  # 8 bundles
+    requested: list[int] = []
+    real_fetch = RemoteDataset.fetch_bundle
+    monkeypatch.setattr(
+        RemoteDataset,
+        "fetch_bundle",
+        lambda self, entries, *args: requested.append(len(entries)) or real_fetch(self, entries, *args),
+    )
+    files = {f"s/{i:03d}.dcm": os.urandom(3000) + bytes([i % 256]) for i in range(120)}
+    source = server.tmp / "many"
+    write_files(source, files)
+    client = server.client()
+    ingest_folder(client, source, "lab/many", "main")
+    dataset = client.dataset("lab/many")
+    commit, rows = dataset.entries("main")
+    entries = list(rows)
+    dataset.fetch_all(entries, commit, workers=4)
+    assert sorted(requested) == [8] + [16] * 7
+    for entry in entries:
+        assert client.cache.path(entry.blob).read_bytes() == files[entry.path]
