@@ -7,10 +7,11 @@ image served is audited once per request. Stores need the write role and add one
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from sqlalchemy.orm import Session
@@ -20,6 +21,7 @@ from imagehub.core.imaging.frames import parse_frame_list
 from imagehub.core.imaging.render import ImageFormat, Rendering, parse_viewport, parse_window
 from imagehub.services import dicomweb
 from imagehub.services.imaging import CommitRef
+from imagehub.services.platform import Platform
 from imagehub_api import multipart
 from imagehub_api.deps import DatasetContext, DatasetDep, PlatformDep, SessionDep
 from imagehub_api.security import Policy, client_ip, requires
@@ -33,236 +35,171 @@ Window = Query(None, description="center,width[,linear]; default: the header's (
 Viewport = Query(None, description="width,height to fit the image in")
 
 
-def _version(ctx: DatasetContext, platform: PlatformDep, ref: str) -> CommitRef:
-    return dicomweb.version(platform, ctx.dataset.id, ctx.full_name, ctx.repo.resolve(ref).id)
+@dataclass
+class Call:
+    """What every DICOMweb route works with: the authorised dataset, the request and the
+    version it names (resolved once, on first use)."""
+
+    ctx: DatasetContext
+    session: Session
+    platform: Platform
+    request: Request
+    ref: str
+    _version: CommitRef | None = field(default=None, init=False)
+
+    def version(self) -> CommitRef:
+        if self._version is None:
+            commit = self.ctx.repo.resolve(self.ref).id
+            self._version = dicomweb.version(self.platform, self.ctx.dataset.id, self.ctx.full_name, commit)
+        return self._version
+
+    def urls(self) -> dicomjson.Urls:
+        base = str(self.request.base_url).rstrip("/")
+        ref = quote(self.ref, safe="")
+        return dicomjson.Urls(f"{base}/api/v1/datasets/{self.ctx.full_name}/refs/{ref}/dicomweb")
+
+    def instance(self, study: str, series: str, sop: str) -> dicomweb.Instance:
+        return dicomweb.instance(self.platform, self.version(), study, series, sop)
+
+    def viewed(self, uid: str, **details: Any) -> None:
+        self.ctx.record(
+            self.session, "image.view", ref=self.ref, object=uid, ip=client_ip(self.request), details=details
+        )
 
 
-def _urls(request: Request, ctx: DatasetContext, ref: str) -> dicomjson.Urls:
-    base = str(request.base_url).rstrip("/")
-    return dicomjson.Urls(f"{base}/api/v1/datasets/{ctx.full_name}/refs/{quote(ref, safe='')}/dicomweb")
+def _call(ctx: DatasetDep, session: SessionDep, platform: PlatformDep, request: Request, ref: str) -> Call:
+    return Call(ctx, session, platform, request, ref)
+
+
+CallDep = Annotated[Call, Depends(_call)]
 
 
 def _json(body: Any, status_code: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status_code, media_type=DICOM_JSON)
 
 
-def _viewed(
-    ctx: DatasetContext, session: Session, request: Request, ref: str, uid: str, **details: Any
-) -> None:
-    ctx.record(session, "image.view", ref=ref, object=uid, ip=client_ip(request), details=details)
-
-
 # -- QIDO-RS ------------------------------------------------------------------------------------
 def _search(
-    ctx: DatasetContext,
-    platform: PlatformDep,
-    request: Request,
-    ref: str,
-    level: qido.Level,
-    study: str | None = None,
-    series: str | None = None,
+    call: Call, level: qido.Level, study: str | None = None, series: str | None = None
 ) -> JSONResponse:
-    query = qido.parse_query(request.query_params.multi_items())
-    version = _version(ctx, platform, ref)
-    urls = _urls(request, ctx, ref)
-    return _json(dicomweb.search(platform, version, level, query, urls, study=study, series=series))
+    query = qido.parse_query(call.request.query_params.multi_items())
+    found = dicomweb.search(
+        call.platform, call.version(), level, query, call.urls(), study=study, series=series
+    )
+    return _json(found)
 
 
 @router.get("/studies", operation_id="dicomweb-search-studies")
 @requires(Policy.DATASET_READ)
-def search_studies(ctx: DatasetDep, platform: PlatformDep, request: Request, ref: str) -> JSONResponse:
+def search_studies(call: CallDep) -> JSONResponse:
     """QIDO-RS: studies matching the query (PatientID, PatientName, StudyDate...)."""
-    return _search(ctx, platform, request, ref, qido.Level.STUDY)
+    return _search(call, qido.Level.STUDY)
 
 
 @router.get("/series", operation_id="dicomweb-search-series")
 @requires(Policy.DATASET_READ)
-def search_series(ctx: DatasetDep, platform: PlatformDep, request: Request, ref: str) -> JSONResponse:
-    return _search(ctx, platform, request, ref, qido.Level.SERIES)
+def search_series(call: CallDep) -> JSONResponse:
+    return _search(call, qido.Level.SERIES)
 
 
 @router.get("/studies/{study}/series", operation_id="dicomweb-search-study-series")
 @requires(Policy.DATASET_READ)
-def search_study_series(
-    ctx: DatasetDep, platform: PlatformDep, request: Request, ref: str, study: str
-) -> JSONResponse:
-    return _search(ctx, platform, request, ref, qido.Level.SERIES, study)
+def search_study_series(call: CallDep, study: str) -> JSONResponse:
+    return _search(call, qido.Level.SERIES, study)
 
 
 @router.get("/instances", operation_id="dicomweb-search-instances")
 @requires(Policy.DATASET_READ)
-def search_instances(ctx: DatasetDep, platform: PlatformDep, request: Request, ref: str) -> JSONResponse:
-    return _search(ctx, platform, request, ref, qido.Level.INSTANCE)
+def search_instances(call: CallDep) -> JSONResponse:
+    return _search(call, qido.Level.INSTANCE)
 
 
 @router.get("/studies/{study}/instances", operation_id="dicomweb-search-study-instances")
 @requires(Policy.DATASET_READ)
-def search_study_instances(
-    ctx: DatasetDep, platform: PlatformDep, request: Request, ref: str, study: str
-) -> JSONResponse:
-    return _search(ctx, platform, request, ref, qido.Level.INSTANCE, study)
+def search_study_instances(call: CallDep, study: str) -> JSONResponse:
+    return _search(call, qido.Level.INSTANCE, study)
 
 
 @router.get("/studies/{study}/series/{series}/instances", operation_id="dicomweb-search-series-instances")
 @requires(Policy.DATASET_READ)
-def search_series_instances(
-    ctx: DatasetDep, platform: PlatformDep, request: Request, ref: str, study: str, series: str
-) -> JSONResponse:
-    return _search(ctx, platform, request, ref, qido.Level.INSTANCE, study, series)
+def search_series_instances(call: CallDep, study: str, series: str) -> JSONResponse:
+    return _search(call, qido.Level.INSTANCE, study, series)
 
 
 # -- WADO-RS: instances and metadata ----------------------------------------------------------------
-def _retrieve(
-    ctx: DatasetContext,
-    session: Session,
-    platform: PlatformDep,
-    request: Request,
-    ref: str,
-    study: str,
-    series: str | None = None,
-) -> StreamingResponse:
-    found = dicomweb.instances(platform, _version(ctx, platform, ref), study, series)
-    _viewed(ctx, session, request, ref, series or study, instances=len(found))
-    return multipart.response(((DICOM, dicomweb.read(platform, item)) for item in found), DICOM)
+def _retrieve(call: Call, study: str, series: str | None = None) -> StreamingResponse:
+    found = dicomweb.instances(call.platform, call.version(), study, series)
+    call.viewed(series or study, instances=len(found))
+    return multipart.response(((DICOM, dicomweb.read(call.platform, item)) for item in found), DICOM)
 
 
 @router.get("/studies/{study}", operation_id="dicomweb-retrieve-study")
 @requires(Policy.DATASET_READ)
-def retrieve_study(
-    ctx: DatasetDep, session: SessionDep, platform: PlatformDep, request: Request, ref: str, study: str
-) -> StreamingResponse:
+def retrieve_study(call: CallDep, study: str) -> StreamingResponse:
     """WADO-RS: every instance of a study, as stored, streamed as multipart/related."""
-    return _retrieve(ctx, session, platform, request, ref, study)
+    return _retrieve(call, study)
 
 
 @router.get("/studies/{study}/series/{series}", operation_id="dicomweb-retrieve-series")
 @requires(Policy.DATASET_READ)
-def retrieve_series(
-    ctx: DatasetDep,
-    session: SessionDep,
-    platform: PlatformDep,
-    request: Request,
-    ref: str,
-    study: str,
-    series: str,
-) -> StreamingResponse:
-    return _retrieve(ctx, session, platform, request, ref, study, series)
+def retrieve_series(call: CallDep, study: str, series: str) -> StreamingResponse:
+    return _retrieve(call, study, series)
 
 
 @router.get(INSTANCE, operation_id="dicomweb-retrieve-instance")
 @requires(Policy.DATASET_READ)
-def retrieve_instance(
-    ctx: DatasetDep,
-    session: SessionDep,
-    platform: PlatformDep,
-    request: Request,
-    ref: str,
-    study: str,
-    series: str,
-    sop: str,
-) -> StreamingResponse:
-    item = dicomweb.instance(platform, _version(ctx, platform, ref), study, series, sop)
-    _viewed(ctx, session, request, ref, sop, path=item.path)
-    return multipart.response([(DICOM, dicomweb.read(platform, item))], DICOM)
+def retrieve_instance(call: CallDep, study: str, series: str, sop: str) -> StreamingResponse:
+    item = call.instance(study, series, sop)
+    call.viewed(sop, path=item.path)
+    return multipart.response([(DICOM, dicomweb.read(call.platform, item))], DICOM)
 
 
-def _metadata(
-    ctx: DatasetContext,
-    session: Session,
-    platform: PlatformDep,
-    request: Request,
-    ref: str,
-    study: str,
-    series: str | None = None,
-    sop: str | None = None,
-) -> JSONResponse:
-    version = _version(ctx, platform, ref)
+def _metadata(call: Call, study: str, series: str | None = None, sop: str | None = None) -> JSONResponse:
     if sop is not None and series is not None:
-        found = [dicomweb.instance(platform, version, study, series, sop)]
+        found = [call.instance(study, series, sop)]
     else:
-        found = dicomweb.instances(platform, version, study, series)
-    body = dicomweb.metadata(platform, found, _urls(request, ctx, ref))
-    _viewed(ctx, session, request, ref, sop or series or study, metadata=len(found))
+        found = dicomweb.instances(call.platform, call.version(), study, series)
+    body = dicomweb.metadata(call.platform, found, call.urls())
+    call.viewed(sop or series or study, metadata=len(found))
     return _json(body)
 
 
 @router.get("/studies/{study}/metadata", operation_id="dicomweb-retrieve-study-metadata")
 @requires(Policy.DATASET_READ)
-def study_metadata(
-    ctx: DatasetDep, session: SessionDep, platform: PlatformDep, request: Request, ref: str, study: str
-) -> JSONResponse:
+def study_metadata(call: CallDep, study: str) -> JSONResponse:
     """WADO-RS: the full header of every instance of a study; bulk and pixel data by BulkDataURI."""
-    return _metadata(ctx, session, platform, request, ref, study)
+    return _metadata(call, study)
 
 
 @router.get("/studies/{study}/series/{series}/metadata", operation_id="dicomweb-retrieve-series-metadata")
 @requires(Policy.DATASET_READ)
-def series_metadata(
-    ctx: DatasetDep,
-    session: SessionDep,
-    platform: PlatformDep,
-    request: Request,
-    ref: str,
-    study: str,
-    series: str,
-) -> JSONResponse:
-    return _metadata(ctx, session, platform, request, ref, study, series)
+def series_metadata(call: CallDep, study: str, series: str) -> JSONResponse:
+    return _metadata(call, study, series)
 
 
 @router.get(f"{INSTANCE}/metadata", operation_id="dicomweb-retrieve-instance-metadata")
 @requires(Policy.DATASET_READ)
-def instance_metadata(
-    ctx: DatasetDep,
-    session: SessionDep,
-    platform: PlatformDep,
-    request: Request,
-    ref: str,
-    study: str,
-    series: str,
-    sop: str,
-) -> JSONResponse:
-    return _metadata(ctx, session, platform, request, ref, study, series, sop)
+def instance_metadata(call: CallDep, study: str, series: str, sop: str) -> JSONResponse:
+    return _metadata(call, study, series, sop)
 
 
 # -- WADO-RS: frames, bulk data, rendered ----------------------------------------------------------
 @router.get(f"{INSTANCE}/frames/{{frames}}", operation_id="dicomweb-retrieve-frames")
 @requires(Policy.DATASET_READ)
-def retrieve_frames(
-    ctx: DatasetDep,
-    session: SessionDep,
-    platform: PlatformDep,
-    request: Request,
-    ref: str,
-    study: str,
-    series: str,
-    sop: str,
-    frames: str,
-) -> StreamingResponse:
+def retrieve_frames(call: CallDep, study: str, series: str, sop: str, frames: str) -> StreamingResponse:
     """WADO-RS: frames (from 1, comma-separated) as native little-endian pixel bytes."""
     numbers = parse_frame_list(frames)
-    item = dicomweb.instance(platform, _version(ctx, platform, ref), study, series, sop)
-    found = dicomweb.frames(platform, item, numbers)
-    _viewed(ctx, session, request, ref, sop, frames=frames)
+    found = dicomweb.frames(call.platform, call.instance(study, series, sop), numbers)
+    call.viewed(sop, frames=frames)
     return multipart.response([(FRAME, [data]) for data in found], "application/octet-stream")
 
 
 @router.get(f"{INSTANCE}/bulkdata/{{path:path}}", operation_id="dicomweb-retrieve-bulkdata")
 @requires(Policy.DATASET_READ)
-def retrieve_bulkdata(
-    ctx: DatasetDep,
-    session: SessionDep,
-    platform: PlatformDep,
-    request: Request,
-    ref: str,
-    study: str,
-    series: str,
-    sop: str,
-    path: str,
-) -> StreamingResponse:
+def retrieve_bulkdata(call: CallDep, study: str, series: str, sop: str, path: str) -> StreamingResponse:
     """WADO-RS: the value a metadata BulkDataURI names (pixel data comes frame by frame)."""
-    item = dicomweb.instance(platform, _version(ctx, platform, ref), study, series, sop)
-    found = dicomweb.bulkdata(platform, item, path)
-    _viewed(ctx, session, request, ref, sop, bulkdata=path)
+    found = dicomweb.bulkdata(call.platform, call.instance(study, series, sop), path)
+    call.viewed(sop, bulkdata=path)
     return multipart.response(
         [("application/octet-stream", [data]) for data in found], "application/octet-stream"
     )
@@ -276,34 +213,22 @@ def _image_format(request: Request) -> ImageFormat:
 
 
 def _rendered(
-    ctx: DatasetContext,
-    session: Session,
-    platform: PlatformDep,
-    request: Request,
-    ref: str,
-    item: dicomweb.Instance,
-    frame: int,
-    window: str | None,
-    viewport: str | None,
+    call: Call, item: dicomweb.Instance, frame: int, window: str | None, viewport: str | None
 ) -> Response:
     rendering = Rendering(
         window=parse_window(window) if window else None,
         viewport=parse_viewport(viewport) if viewport else None,
-        format=_image_format(request),
+        format=_image_format(call.request),
     )
-    image = dicomweb.rendered(platform, item, frame, rendering)
-    _viewed(ctx, session, request, ref, item.sop, frame=frame, window=window or "", viewport=viewport or "")
+    image = dicomweb.rendered(call.platform, item, frame, rendering)
+    call.viewed(item.sop, frame=frame, window=window or "", viewport=viewport or "")
     return Response(image, media_type=f"image/{rendering.format}")
 
 
 @router.get(f"{INSTANCE}/rendered", operation_id="dicomweb-retrieve-instance-rendered")
 @requires(Policy.DATASET_READ)
 def instance_rendered(
-    ctx: DatasetDep,
-    session: SessionDep,
-    platform: PlatformDep,
-    request: Request,
-    ref: str,
+    call: CallDep,
     study: str,
     series: str,
     sop: str,
@@ -311,18 +236,13 @@ def instance_rendered(
     viewport: str | None = Viewport,
 ) -> Response:
     """WADO-RS: the first frame as PNG (or JPEG when the Accept header asks for it)."""
-    item = dicomweb.instance(platform, _version(ctx, platform, ref), study, series, sop)
-    return _rendered(ctx, session, platform, request, ref, item, 1, window, viewport)
+    return _rendered(call, call.instance(study, series, sop), 1, window, viewport)
 
 
 @router.get(f"{INSTANCE}/frames/{{frame}}/rendered", operation_id="dicomweb-retrieve-frame-rendered")
 @requires(Policy.DATASET_READ)
 def frame_rendered(
-    ctx: DatasetDep,
-    session: SessionDep,
-    platform: PlatformDep,
-    request: Request,
-    ref: str,
+    call: CallDep,
     study: str,
     series: str,
     sop: str,
@@ -331,45 +251,34 @@ def frame_rendered(
     viewport: str | None = Viewport,
 ) -> Response:
     numbers = parse_frame_list(frame)
-    item = dicomweb.instance(platform, _version(ctx, platform, ref), study, series, sop)
-    return _rendered(ctx, session, platform, request, ref, item, numbers[0], window, viewport)
+    return _rendered(call, call.instance(study, series, sop), numbers[0], window, viewport)
 
 
 @router.get("/studies/{study}/series/{series}/rendered", operation_id="dicomweb-retrieve-series-rendered")
 @requires(Policy.DATASET_READ)
 def series_rendered(
-    ctx: DatasetDep,
-    session: SessionDep,
-    platform: PlatformDep,
-    request: Request,
-    ref: str,
+    call: CallDep,
     study: str,
     series: str,
     window: str | None = Window,
     viewport: str | None = Viewport,
 ) -> Response:
     """WADO-RS: the series' middle instance, by its geometric order."""
-    item = dicomweb.middle_instance(platform, _version(ctx, platform, ref), study, series)
-    return _rendered(ctx, session, platform, request, ref, item, 1, window, viewport)
+    item = dicomweb.middle_instance(call.platform, call.version(), study, series)
+    return _rendered(call, item, 1, window, viewport)
 
 
 # -- STOW-RS --------------------------------------------------------------------------------------
-async def _store(
-    ctx: DatasetContext,
-    session: Session,
-    platform: PlatformDep,
-    request: Request,
-    ref: str,
-    study: str | None,
-) -> Response:
+async def _store(call: Call, study: str | None) -> Response:
+    ctx, ref = call.ctx, call.ref
     await run_in_threadpool(dicomweb.require_branch, ctx.repo, ref)
     try:
-        parts = await multipart.read(request, DICOM, platform.settings.max_upload_bytes)
+        parts = await multipart.read(call.request, DICOM, call.platform.settings.max_upload_bytes)
     except multipart.UnsupportedMediaType as error:
         return error.response()
     try:
         outcome = await run_in_threadpool(
-            dicomweb.store, platform, ctx.dataset.id, ref, ctx.actor, parts, study
+            dicomweb.store, call.platform, ctx.dataset.id, ref, ctx.actor, parts, study
         )
     finally:
         for part in parts:
@@ -377,31 +286,27 @@ async def _store(
     details = {"stored": len(outcome.stored), "failed": len(outcome.failed), "commit": outcome.commit or ""}
     await run_in_threadpool(
         ctx.record,
-        session,
+        call.session,
         "dicomweb.store",
         ref=ref,
         object=study or "",
-        ip=client_ip(request),
+        ip=client_ip(call.request),
         details=details,
     )
-    body = stow.response(_urls(request, ctx, ref), study, outcome.stored, outcome.failed)
+    body = stow.response(call.urls(), study, outcome.stored, outcome.failed)
     status = 409 if not outcome.stored else 202 if outcome.failed else 200
     return _json(body, status)
 
 
 @router.post("/studies", operation_id="dicomweb-store")
 @requires(Policy.DATASET_WRITE)
-async def store_instances(
-    ctx: DatasetDep, session: SessionDep, platform: PlatformDep, request: Request, ref: str
-) -> Response:
+async def store_instances(call: CallDep) -> Response:
     """STOW-RS: multipart/related; type="application/dicom" instances, as one commit on branch ``ref``."""
-    return await _store(ctx, session, platform, request, ref, None)
+    return await _store(call, None)
 
 
 @router.post("/studies/{study}", operation_id="dicomweb-store-study")
 @requires(Policy.DATASET_WRITE)
-async def store_study_instances(
-    ctx: DatasetDep, session: SessionDep, platform: PlatformDep, request: Request, ref: str, study: str
-) -> Response:
+async def store_study_instances(call: CallDep, study: str) -> Response:
     """STOW-RS into one study: instances of any other study fail (0xA900)."""
-    return await _store(ctx, session, platform, request, ref, study)
+    return await _store(call, study)
