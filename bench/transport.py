@@ -3,6 +3,7 @@
 Two trees: DICOM-sized files (0.5 MB each) and many small files. For each, times
 `add` + `commit` + `push` into a fresh dataset and a `clone` (pull) into a fresh folder
 with an empty object cache, against `cp -r` of the same tree measured in the same run;
+the server is `imagehub serve` in its own process on loopback, as deployed;
 then `status` on the unchanged small-file tree against a bare walk + stat.
 
     .venv/bin/python bench/transport.py [--big-mb 2048] [--small-files 100000]
@@ -31,9 +32,8 @@ from imagehub.sdk.client import Client
 from imagehub.sdk.objects import ObjectCache
 from imagehub.sdk.workcopy import WorkingCopy
 from imagehub.services.platform import build_platform
-from imagehub_api.app import create_app
 from tests.support.accounts import make_user
-from tests.support.live_server import live_server
+from tests.support.served import served
 
 
 def make_tree(root: Path, count: int, size: int) -> int:
@@ -74,8 +74,10 @@ def run_tree(url: str, work: Path, name: str, count: int, size: int) -> dict[str
         copy.commit("bench")
         copy.push(workers=4)
 
+    subprocess.run(["sync"], check=True)  # each timed step starts with no earlier step's writes pending
     push_s = timed(push)
     os.environ["IMAGEHUB_CACHE_DIR"] = str(work / f"{name}-cache-pull")
+    subprocess.run(["sync"], check=True)
     pull_s = timed(lambda: WorkingCopy.clone(url, f"bench/{name}", work / f"{name}-pulled"))
     figures = {
         f"{name}_mb": total / 1e6,
@@ -107,15 +109,15 @@ def main() -> None:
         platform = build_platform(Settings(environment="test", data_dir=work / "server"))
         upgrade(platform.engine)
         os.environ["IMAGEHUB_TOKEN"] = make_user(platform, "bench")
+        platform.close()
         results: dict[str, float] = {}
-        with live_server(create_app(platform)) as url:
+        with served(work / "server") as url:
             for name, count, size in (
                 ("big", args.big_mb * 2, 512 * 1024),
                 ("small", args.small_files, 2048),
             ):
                 results.update(run_tree(url, work, name, count, size))
                 print("  ".join(f"{k}={v:.3f}" for k, v in results.items() if k.startswith(name)), flush=True)
-        platform.close()
     print(json.dumps({k: round(v, 4) for k, v in results.items()}, sort_keys=True))
 
 

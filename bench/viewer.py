@@ -17,14 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -42,7 +39,7 @@ from tests.support.browser import launch_chromium, signed_in_context
 from tests.support.datasets import commit_files
 from tests.support.platforms import migrated_platform
 from tests.support.portal import run_pipeline
-from tests.support.ports import free_port
+from tests.support.served import served
 
 REPS = 9
 SERIES_SIZE = 100
@@ -197,32 +194,6 @@ def frames_per_second(base: str, series_root: str, slices: int) -> dict[str, flo
         "whole_files_per_s": slices / files_s,
         "frames_over_whole_files": (len(sops) / frames_s) / (slices / files_s),
     }
-
-
-@contextmanager
-def served(data_dir: Path) -> Iterator[str]:
-    """`imagehub serve` in its own process, as deployed: the browser and this script do not
-    compete with the server for one interpreter."""
-    port = free_port()
-    env = {**os.environ, "IMAGEHUB_DATA_DIR": str(data_dir), "IMAGEHUB_ENVIRONMENT": "test"}
-    command = [str(Path(sys.executable).with_name("imagehub")), "serve", "--port", str(port)]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"imagehub serve did not start: {process.stderr.read().decode()[-2000:]}")
-            time.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def main() -> None:
