@@ -230,9 +230,7 @@ class RemoteDataset:
                 content = reader.read(size)
                 if blob != entry.blob or hashlib.sha256(content).hexdigest() != entry.blob:
                     raise RemoteError(f"{entry.path}: bundle record does not match {entry.blob}", 0, {})
-                temp = cache.temp_file()
-                temp.write_bytes(content)
-                cache.adopt(temp, entry.blob)
+                cache.add_bytes(content, entry.blob)
                 progress(size)
 
     def fetch_all(

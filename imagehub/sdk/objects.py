@@ -15,6 +15,7 @@ import os
 import shutil
 import stat
 import tempfile
+import uuid
 from pathlib import Path
 
 FICLONE = 0x40049409  # ioctl that makes a copy-on-write clone (btrfs, xfs, ...)
@@ -54,11 +55,20 @@ class ObjectCache:
 
     def adopt(self, temp: Path, blob: str) -> Path:
         """Move a finished, verified temporary file into the cache under its hash."""
-        target = self.path(blob)
-        target.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(temp, 0o444)
-        os.replace(temp, target)
-        return target
+        return self._place(temp, blob)
+
+    def add_bytes(self, content: bytes, blob: str) -> Path:
+        """Put verified bytes into the cache: one file created, written and renamed."""
+        temp = self.root / "tmp" / uuid.uuid4().hex
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)  # read-only from birth
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(content)
+            return self._place(temp, blob)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
 
     def add_file(self, source: Path, blob: str) -> Path:
         """Put a copy of a working file into the cache (nothing to do when present)."""
@@ -67,6 +77,16 @@ class ObjectCache:
         temp = self.temp_file()
         shutil.copyfile(source, temp)
         return self.adopt(temp, blob)
+
+    def _place(self, temp: Path, blob: str) -> Path:
+        """Rename into place; the fan-out folder is made only the first time it is missing."""
+        target = self.path(blob)
+        try:
+            os.replace(temp, target)
+        except FileNotFoundError:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(temp, target)
+        return target
 
     def materialise(self, blob: str, dest: Path) -> str:
         """Place object ``blob`` at ``dest``; returns how: reflink, hardlink or copy."""

@@ -194,4 +194,7 @@ def test_a_clone_of_many_files_fetches_them_all_in_parallel_bundles(
     dataset.fetch_all(entries, commit, workers=4)
     assert sorted(requested) == [8] + [16] * 7
     for entry in entries:
-        assert client.cache.path(entry.blob).read_bytes() == files[entry.path]
+        cached = client.cache.path(entry.blob)
+        assert cached.read_bytes() == files[entry.path]
+        assert cached.stat().st_mode & 0o777 == 0o444  # shared by working copies: never edited in place
+    assert list((client.cache.root / "tmp").iterdir()) == []

@@ -65,8 +65,7 @@ class FileStore:
         target = self._path(key)
         temp = self._write_temp(source, sync=True)
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(temp, target)
+            _rename_into(temp, target)
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
@@ -178,8 +177,7 @@ class FileBatch:
             if self._staged:
                 _sync_filesystem(self._store.root)
             for temp, target in self._staged:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(temp, target)
+                _rename_into(temp, target)
         except BaseException:
             self.discard()
             raise
@@ -204,6 +202,15 @@ def _read_range(handle: BinaryIO, start: int, end: int | None) -> Iterator[bytes
             if remaining is not None:
                 remaining -= len(chunk)
             yield chunk
+
+
+def _rename_into(temp: Path, target: Path) -> None:
+    """Rename over ``target``; its folder is made only when missing (rarely, once warm)."""
+    try:
+        os.replace(temp, target)
+    except FileNotFoundError:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(temp, target)
 
 
 def _fsync_dir(path: Path) -> None:
