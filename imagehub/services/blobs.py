@@ -14,7 +14,11 @@ from imagehub.services.platform import Platform
 
 
 def upload(
-    session: Session, platform: Platform, source: BinaryIO | Iterable[bytes], *, expected: str | None = None
+    session: Session,
+    platform: Platform,
+    source: bytes | BinaryIO | Iterable[bytes],
+    *,
+    expected: str | None = None,
 ) -> tuple[BlobId, int]:
     """Store a blob (once, whatever the number of uploads) and record it."""
     blob, size = BlobStore(platform.store).put_stream(source, expected)

@@ -70,6 +70,17 @@ class RecordingSender:
         return webhooks.Reply(200, "ok")
 
 
+def deliver_refused(platform: Platform, hook_id: int) -> webhooks.LoggedDelivery:
+    """Run the delivery queue, which must send nothing; the hook's one logged delivery."""
+    sender = RecordingSender()
+    assert webhooks.deliver_due(platform, sender=sender) == 1
+    assert sender.sent == []
+    with platform.sessions() as session:
+        hook = webhooks.get_hook(session, dataset_of(session), hook_id)
+        [logged] = webhooks.list_deliveries(session, hook)
+    return logged
+
+
 def create(platform: Platform, url: str, *, allow_private_networks: bool = False) -> int:
     with platform.sessions.begin() as session:
         hook = webhooks.create_hook(
@@ -145,12 +156,7 @@ def test_a_delivery_to_a_host_turned_private_is_a_failed_attempt_with_no_request
     hook_id = create(brain, "https://receiver.example/hook")
     commit_files(brain, "lab", "brain", "main", {"a.dcm": b"A"})
     stub_dns(monkeypatch, {"receiver.example": ["169.254.169.254"]})  # the DNS record changed
-    sender = RecordingSender()
-    assert webhooks.deliver_due(brain, sender=sender) == 1
-    assert sender.sent == []
-    with brain.sessions() as session:
-        hook = webhooks.get_hook(session, dataset_of(session), hook_id)
-        [logged] = webhooks.list_deliveries(session, hook)
+    logged = deliver_refused(brain, hook_id)
     refused = "refused: receiver.example resolves to a private address (link-local)"
     assert (logged.delivery.state, logged.delivery.attempts, logged.delivery.last_error) == (
         "pending",
@@ -164,13 +170,7 @@ def test_a_delivery_to_a_host_turned_private_is_a_failed_attempt_with_no_request
 def test_a_hook_set_while_allowed_is_not_sent_once_the_setting_is_off(brain: Platform) -> None:
     hook_id = create(brain, "http://127.0.0.1:9/x", allow_private_networks=True)
     commit_files(brain, "lab", "brain", "main", {"a.dcm": b"A"})
-    sender = RecordingSender()
-    assert webhooks.deliver_due(brain, sender=sender) == 1
-    assert sender.sent == []
-    with brain.sessions() as session:
-        hook = webhooks.get_hook(session, dataset_of(session), hook_id)
-        [logged] = webhooks.list_deliveries(session, hook)
-    [attempt] = logged.attempts
+    [attempt] = deliver_refused(brain, hook_id).attempts
     assert attempt.error == "refused: 127.0.0.1 resolves to a private address (loopback)"
 
 
