@@ -15,14 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy.orm import Session
 
 from imagehub.core.config import Settings
 from imagehub.core.errors import InvalidInput
-from imagehub.models.dataset import Dataset
 from imagehub.services import datasets, webhooks
 from imagehub.services.platform import Platform
 from tests.support.datasets import commit_files
+from tests.support.webhooks import dataset_of, subscribe
 
 PUBLIC = "93.184.216.34"  # never contacted: the sender in these tests records, it sends nothing
 
@@ -39,10 +38,6 @@ def brain(platform: Platform) -> Platform:
     with platform.sessions.begin() as session:
         datasets.create(session, owner="lab", name="brain", author="lab")
     return platform
-
-
-def dataset_of(session: Session) -> Dataset:
-    return datasets.get(session, owner="lab", name="brain")
 
 
 def stub_dns(monkeypatch: pytest.MonkeyPatch, names: Mapping[str, list[str]]) -> None:
@@ -81,19 +76,6 @@ def deliver_refused(platform: Platform, hook_id: int) -> webhooks.LoggedDelivery
     return logged
 
 
-def create(platform: Platform, url: str, *, allow_private_networks: bool = False) -> int:
-    with platform.sessions.begin() as session:
-        hook = webhooks.create_hook(
-            session,
-            dataset_of(session),
-            actor="lab",
-            url=url,
-            events=["push"],
-            allow_private_networks=allow_private_networks,
-        )
-        return hook.id
-
-
 @pytest.mark.parametrize(
     ("url", "reason"),
     [
@@ -107,7 +89,7 @@ def create(platform: Platform, url: str, *, allow_private_networks: bool = False
 )
 def test_a_hook_to_a_private_address_is_refused(brain: Platform, url: str, reason: str) -> None:
     with pytest.raises(InvalidInput, match=rf"^webhook URL refused: .*{re.escape(reason)}"):
-        create(brain, url)
+        subscribe(brain, url, ["push"])
     with brain.sessions() as session:
         assert webhooks.list_hooks(session, dataset_of(session)) == []
 
@@ -117,17 +99,17 @@ def test_a_host_that_resolves_to_any_private_address_or_to_none_is_refused(
 ) -> None:
     stub_dns(monkeypatch, {"split.example": [PUBLIC, "192.168.1.5"], "public.example": [PUBLIC]})
     with pytest.raises(InvalidInput, match=r"split\.example resolves to a private address \(private\)"):
-        create(brain, "https://split.example/hook")
+        subscribe(brain, "https://split.example/hook", ["push"])
     with pytest.raises(InvalidInput, match=r"nowhere\.example does not resolve"):
-        create(brain, "https://nowhere.example/hook")
-    create(brain, "https://public.example/hook")  # only checked, never contacted
+        subscribe(brain, "https://nowhere.example/hook", ["push"])
+    subscribe(brain, "https://public.example/hook", ["push"])  # only checked, never contacted
 
 
 def test_changing_a_hooks_url_to_a_private_address_is_refused(
     brain: Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     stub_dns(monkeypatch, {"public.example": [PUBLIC]})
-    hook_id = create(brain, "https://public.example/hook")
+    hook_id = subscribe(brain, "https://public.example/hook", ["push"])
     for url in ("http://169.254.169.254/latest/meta-data/", "http://[::1]:8080/", "http://10.1.2.3/"):
         with brain.sessions.begin() as session:
             dataset = dataset_of(session)
@@ -139,7 +121,7 @@ def test_changing_a_hooks_url_to_a_private_address_is_refused(
 
 
 def test_the_setting_lets_hooks_reach_private_networks(brain: Platform) -> None:
-    hook_id = create(brain, "http://10.0.0.1/x", allow_private_networks=True)
+    hook_id = subscribe(brain, "http://10.0.0.1/x", ["push"], allow_private_networks=True)
     with brain.sessions.begin() as session:
         dataset = dataset_of(session)
         hook = webhooks.get_hook(session, dataset, hook_id)
@@ -153,7 +135,7 @@ def test_a_delivery_to_a_host_turned_private_is_a_failed_attempt_with_no_request
     brain: Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     stub_dns(monkeypatch, {"receiver.example": [PUBLIC]})
-    hook_id = create(brain, "https://receiver.example/hook")
+    hook_id = subscribe(brain, "https://receiver.example/hook", ["push"])
     commit_files(brain, "lab", "brain", "main", {"a.dcm": b"A"})
     stub_dns(monkeypatch, {"receiver.example": ["169.254.169.254"]})  # the DNS record changed
     logged = deliver_refused(brain, hook_id)
@@ -168,7 +150,7 @@ def test_a_delivery_to_a_host_turned_private_is_a_failed_attempt_with_no_request
 
 
 def test_a_hook_set_while_allowed_is_not_sent_once_the_setting_is_off(brain: Platform) -> None:
-    hook_id = create(brain, "http://127.0.0.1:9/x", allow_private_networks=True)
+    hook_id = subscribe(brain, "http://127.0.0.1:9/x", ["push"], allow_private_networks=True)
     commit_files(brain, "lab", "brain", "main", {"a.dcm": b"A"})
     [attempt] = deliver_refused(brain, hook_id).attempts
     assert attempt.error == "refused: 127.0.0.1 resolves to a private address (loopback)"

@@ -3,7 +3,7 @@ every event after its action, the outbox under rollback, retries with backoff.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -14,14 +14,12 @@ from imagehub.core.config import Settings
 from imagehub.core.errors import Conflict
 from imagehub.core.vcs import Repository
 from imagehub.models.base import utcnow
-from imagehub.models.dataset import Dataset
 from imagehub.services import checks, datasets, proposals, releases, webhooks
 from imagehub.services.platform import Platform
 from tests.support.datasets import commit_files, commit_in
 from tests.support.ports import free_port
 from tests.support.webhook_receiver import Receiver, webhook_receiver
-
-SECRET = "s3cret-for-tests"
+from tests.support.webhooks import SECRET, dataset_of, subscribe
 
 
 @pytest.fixture
@@ -53,29 +51,8 @@ def brain(platform: Platform) -> Platform:
     return platform
 
 
-def dataset_of(session: Session) -> Dataset:
-    return datasets.get(session, owner="lab", name="brain")
-
-
 def repo_of(session: Session) -> Repository:
     return datasets.repository(session, dataset_of(session))
-
-
-def subscribe(
-    platform: Platform, url: str, events: Sequence[str] = webhooks.EVENTS, *, active: bool = True
-) -> int:
-    with platform.sessions.begin() as session:
-        hook = webhooks.create_hook(
-            session,
-            dataset_of(session),
-            actor="lab",
-            url=url,
-            events=events,
-            secret=SECRET,
-            active=active,
-            allow_private_networks=platform.settings.webhook_allow_private_networks,
-        )
-        return hook.id
 
 
 def log_of(platform: Platform, hook_id: int) -> list[webhooks.LoggedDelivery]:
