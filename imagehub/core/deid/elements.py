@@ -12,10 +12,9 @@ from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
-from pydicom.tag import BaseTag
 
 
-def vr_of(ds: Dataset, tag: BaseTag) -> str:
+def vr_of(ds: Dataset, tag: int) -> str:
     """The element's VR as stored, or as the dictionary has it for implicit-VR data."""
     raw = ds.get_item(tag)
     if raw is not None and raw.VR:

@@ -16,11 +16,11 @@ from functools import cache, lru_cache
 
 from pydicom.datadict import keyword_for_tag
 from pydicom.dataset import Dataset, FileDataset
-from pydicom.tag import BaseTag, Tag
 
 from imagehub.core.deid.actions import SHIFT, WALK, concrete, dummy, empty
 from imagehub.core.deid.dates import DateShifter, shift_date, shift_datetime
-from imagehub.core.deid.elements import put, values, vr_of
+from imagehub.core.deid.encoded import EncodedFile
+from imagehub.core.deid.level import DatasetLevel, Level
 from imagehub.core.deid.method import mark_deidentified
 from imagehub.core.deid.phi import header_phi
 from imagehub.core.deid.profile import Option, Profile
@@ -46,6 +46,9 @@ _UNLISTED = {
 _OVERLAY_DATA = 0x60003000
 # File Meta elements that name the sending system, or carry private data.
 _META_REMOVED = (0x00020016, 0x00020017, 0x00020018, 0x00020100, 0x00020102)
+_MEDIA_STORAGE_SOP_INSTANCE_UID, _SOP_INSTANCE_UID, _PATIENT_ID = 0x00020003, 0x00080018, 0x00100020
+# Type 1C attributes whose condition is "the other one is present" (dependent -> condition).
+_CONDITIONAL_ON = {0x00120081: 0x00120082}  # Ethics Committee Name -> its Approval Number
 
 Hit = tuple[Rule, str]  # a rule and its action code under the profile
 
@@ -101,100 +104,124 @@ def _one_or_many(new: list[str]) -> str | list[str]:
 
 class _Walker:
     def __init__(
-        self, plan: _Plan, uids: UidMapper, days: int, clean_text: TextCleaner | None, deny: list[str]
+        self, plan: _Plan, uids: UidMapper, days: int, clean_text: TextCleaner | None, deny: Sequence[str]
     ):
         self.plan, self.uids, self.days = plan, uids, days
         self.clean_text, self.deny = clean_text, deny
         self.report = TagReport()
 
-    def walk(self, ds: Dataset, prefix: str) -> None:
-        creators: list[BaseTag] = []
+    def walk(self, level: Level, prefix: str) -> None:
+        creators: list[int] = []
         kept_blocks: set[tuple[int, int]] = set()
-        for tag in list(ds.keys()):
-            if tag.is_private:
-                if tag.is_private_creator:
+        for tag in level.tags():
+            group, element = tag >> 16, tag & 0xFFFF
+            if group & 1:  # private
+                if 0x0010 <= element < 0x0100:
                     creators.append(tag)  # decided once its block is known to keep something or not
-                elif self._safe_private(ds, tag):
-                    kept_blocks.add((tag.group, tag.element >> 8))
+                elif self._safe_private(level, group, element):
+                    kept_blocks.add((group, element >> 8))
                 else:
-                    del ds[tag]
+                    level.drop(tag)
                     self.report.private_removed += 1
                 continue
-            vr = vr_of(ds, tag)
-            hit = self.plan.hit(int(tag), vr)
+            vr = level.vr(tag)
+            hit = self.plan.hit(tag, vr)
             if hit is not None:
-                self._apply(ds, tag, vr, hit, prefix)
+                self._apply(level, tag, vr, hit, prefix)
             elif vr == "SQ":
-                self._items(ds, tag, prefix + format_tag(tag))
+                self._items(level, tag, prefix + format_tag(tag))
         for tag in creators:
-            if (tag.group, tag.element) not in kept_blocks:
-                del ds[tag]
+            if (tag >> 16, tag & 0xFFFF) not in kept_blocks:
+                level.drop(tag)
                 self.report.private_removed += 1
 
-    def _safe_private(self, ds: Dataset, tag: BaseTag) -> bool:
+    def _safe_private(self, level: Level, group: int, element: int) -> bool:
         if not self.plan.safe_private:
             return False
-        creator = ds.get(Tag(tag.group, tag.element >> 8))
-        name = str(creator.value).strip() if creator is not None else ""
-        return (name, tag.group, tag.element & 0xFF) in self.plan.safe_private
+        name = level.text(group << 16 | element >> 8).strip()
+        return (name, group, element & 0xFF) in self.plan.safe_private
 
-    def _items(self, ds: Dataset, tag: BaseTag, path: str) -> None:
+    def _items(self, level: Level, tag: int, path: str) -> None:
         self.report.sequences_walked += 1
-        for index, item in enumerate(ds[tag].value):
+        for index, item in enumerate(level.items(tag)):
             self.walk(item, f"{path}[{index}].")
 
-    def _apply(self, ds: Dataset, tag: BaseTag, vr: str, hit: Hit, prefix: str) -> None:
+    def _apply(self, level: Level, tag: int, vr: str, hit: Hit, prefix: str) -> None:
         """Elements are decoded only for the actions that read their value."""
         rule, code = hit
         action = concrete(code, vr)
         path = prefix + format_tag(tag)
-        element = ds.get_item(tag)
-        before = after = summary(vr, element.value if element is not None else None)
+        before = after = level.before(tag, vr)
         if action == "X":
-            del ds[tag]
+            level.drop(tag)
             after = "removed"
         elif action == "Z" or (action == "C" and self.clean_text is None):
             # Free text without a cleaner is emptied, never kept as it was.
-            put(ds, tag, vr, [] if vr == "SQ" else empty(vr))
+            level.put(tag, vr, [] if vr == "SQ" else empty(vr))
             after = f"{vr}, empty"
         elif action == "D":
-            put(ds, tag, vr, dummy(vr))
+            level.put(tag, vr, dummy(vr))
             after = f"{vr}, dummy"
         elif action == "U":
-            new = _one_or_many([self.uids.map(str(value)) for value in values(ds[tag].value)])
-            put(ds, tag, vr, new)
+            new = _one_or_many([self.uids.map(str(value)) for value in level.values(tag)])
+            level.put(tag, vr, new)
             after = "2.25…" if new else f"{vr}, empty"
         elif action == SHIFT:
             shift = shift_date if vr == "DA" else shift_datetime
-            put(ds, tag, vr, _one_or_many([shift(str(value), self.days) for value in values(ds[tag].value)]))
+            level.put(tag, vr, _one_or_many([shift(str(value), self.days) for value in level.values(tag)]))
             after = f"{vr}, shifted"
         elif action == "C":
             assert self.clean_text is not None  # emptied above otherwise
-            new = _one_or_many([self.clean_text(str(value), self.deny) for value in values(ds[tag].value)])
-            put(ds, tag, vr, new)
+            new = _one_or_many([self.clean_text(str(value), self.deny) for value in level.values(tag)])
+            level.put(tag, vr, new)
             after = summary(vr, new)
         elif action == WALK:
-            self._items(ds, tag, path)
+            self._items(level, tag, path)
             action = "K"
         keyword = _keyword(tag) or rule.name
         self.report.actions.append(AttributeAction(path, keyword, vr, action, before, after))
 
 
-def _file_meta(ds: Dataset, walker: _Walker) -> None:
-    meta = getattr(ds, "file_meta", None)
-    if meta is None:
-        return
+def _file_meta(top: Level, meta: Level, walker: _Walker) -> None:
     walker.walk(meta, "")
     for tag in _META_REMOVED:
-        if tag in meta:
+        if meta.has(tag):
             walker.report.actions.append(
-                AttributeAction(
-                    format_tag(tag), keyword_for_tag(tag), meta[tag].VR, "X", "present", "removed"
-                )
+                AttributeAction(format_tag(tag), _keyword(tag), meta.vr(tag), "X", "present", "removed")
             )
-            del meta[tag]
-    if "SOPInstanceUID" in ds:
-        meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+            meta.drop(tag)
+    if top.has(_SOP_INSTANCE_UID):
+        meta.put(_MEDIA_STORAGE_SOP_INSTANCE_UID, "UI", top.text(_SOP_INSTANCE_UID))
+
+
+def repair_conditionals(level: Level) -> None:
+    """Type 1C attributes whose condition is "the other one is present": Annex E removes the
+    other one, so these must go too or the output stops conforming."""
+    for dependent, condition in _CONDITIONAL_ON.items():
+        if level.has(dependent) and not level.has(condition):
+            level.drop(dependent)
+
+
+def _walk_all(
+    top: Level,
+    meta: Level | None,
+    *,
+    profile: Profile,
+    uids: UidMapper,
+    dates: DateShifter,
+    clean_text: TextCleaner | None,
+    deny: Sequence[str],
+) -> TagReport:
+    """Every step of the tag path that both kinds of level share."""
+    plan = _plan(profile)
+    days = dates.offset_days(top.text(_PATIENT_ID))
+    walker = _Walker(plan, uids, days, clean_text, deny)
+    walker.walk(top, "")
+    if meta is not None:
+        _file_meta(top, meta, walker)
+    repair_conditionals(top)
+    mark_deidentified(top, profile, plan.edition)
+    return walker.report
 
 
 def deidentify_dataset(
@@ -211,13 +238,47 @@ def deidentify_dataset(
     free text (action C) goes through ``clean_text`` with the instance's own identifying
     strings as the deny-list, and is emptied when no cleaner is given.
     """
-    plan = _plan(profile)
-    days = dates.offset_days(str(ds.get("PatientID") or ""))
     deny = header_phi(ds) if clean_text is not None else []
-    walker = _Walker(plan, uids, days, clean_text, deny)
-    walker.walk(ds, "")
-    _file_meta(ds, walker)
+    meta = getattr(ds, "file_meta", None)
+    report = _walk_all(
+        DatasetLevel(ds),
+        DatasetLevel(meta) if meta is not None else None,
+        profile=profile,
+        uids=uids,
+        dates=dates,
+        clean_text=clean_text,
+        deny=deny,
+    )
     if isinstance(ds, FileDataset) and ds.preamble:
         ds.preamble = b"\x00" * 128  # free for any use, so it may hold anything
-    mark_deidentified(ds, profile, plan.edition)
-    return walker.report
+    return report
+
+
+def deidentify_encoded(
+    data: bytes,
+    *,
+    profile: Profile,
+    uids: UidMapper,
+    dates: DateShifter,
+    clean_text: TextCleaner | None = None,
+    deny: Sequence[str] = (),
+) -> tuple[bytes, TagReport]:
+    """The same as ``deidentify_dataset`` followed by writing the file, done on the encoded
+    bytes: elements nobody changes are copied as they are, and pydicom's model of the
+    header is never built. ``deny`` is the cleaner's deny-list (``header_phi`` of the
+    input), which the caller already holds when it has a cleaner.
+
+    Raises ``Unsupported`` for encodings left to ``deidentify_dataset`` (big endian,
+    deflated, no preamble, elements out of order, File Meta that pydicom would complete).
+    """
+    encoded = EncodedFile(data)
+    report = _walk_all(
+        encoded.dataset,
+        encoded.meta,
+        profile=profile,
+        uids=uids,
+        dates=dates,
+        clean_text=clean_text,
+        deny=deny,
+    )
+    return encoded.write(), report

@@ -20,9 +20,20 @@ import pydicom
 from pydicom.charset import convert_encodings, encode_string
 from pydicom.errors import InvalidDicomError
 
-from imagehub.core.deid import DateShifter, Option, Profile, UidMapper, deidentify_dataset, header_phi
+from imagehub.core.deid import (
+    DateShifter,
+    Option,
+    Profile,
+    TagReport,
+    UidMapper,
+    deidentify_dataset,
+    header_phi,
+)
+from imagehub.core.deid.encoded import Unsupported
+from imagehub.core.deid.engine import deidentify_encoded, repair_conditionals
+from imagehub.core.deid.level import DatasetLevel
 from imagehub.core.deid.ocr.base import OcrEngine
-from imagehub.core.deid.pixels import RegionRule, redact_pixels
+from imagehub.core.deid.pixels import PixelReport, RegionRule, at_risk, not_at_risk, redact_pixels
 from imagehub.core.deid.recipe import Recipe, apply_recipe
 from imagehub.core.deid.text import TextScrubber
 from imagehub.core.imaging import Unreadable, inspect
@@ -107,19 +118,6 @@ def _leaks(output: bytes, phi: Sequence[str], charsets: Sequence[str] = ("ISO_IR
     return found
 
 
-# Type 1C attributes whose condition is "the other one is present": Annex E removes the
-# other one, so these must go too or the output stops conforming.
-CONDITIONAL_ON = {
-    "ClinicalTrialProtocolEthicsCommitteeName": "ClinicalTrialProtocolEthicsCommitteeApprovalNumber",
-}
-
-
-def _repair_conditionals(ds: pydicom.Dataset) -> None:
-    for dependent, condition in CONDITIONAL_ON.items():
-        if dependent in ds and condition not in ds:
-            del ds[dependent]
-
-
 def _retained(ds: pydicom.Dataset, profile: Profile, kept: dict[Any, Any]) -> set[str]:
     """Values the profile's options or the recipe's KEEP lines leave in place on purpose."""
     retained = {str(element.value) for element in kept.values()}
@@ -127,6 +125,71 @@ def _retained(ds: pydicom.Dataset, profile: Profile, kept: dict[Any, Any]) -> se
         if option in profile.options:
             retained.update(str(ds[k].value) for k in keywords if k in ds)
     return retained
+
+
+class _Unwritable(Exception):
+    """pydicom refused to write the result; the message names only the error's type."""
+
+
+@dataclass
+class _Tagged:
+    """An instance after the tag path, the recipe and the pixel step."""
+
+    ds: pydicom.Dataset  # the output's header
+    output: bytes
+    tags: TagReport
+    recipe: list[tuple[str, str]]
+    pixels: PixelReport | None
+    kept: dict[Any, Any]  # elements a recipe KEEP line restored
+
+
+def _on_bytes(
+    data: bytes, ds: pydicom.Dataset, phi: list[str], policy: Policy, tools: Tools
+) -> _Tagged | None:
+    """The tag path on the encoded bytes (several times faster), when nothing after it needs
+    pydicom's model: no recipe, no region rules, and pixels not at risk of burned-in text."""
+    cleans_pixels = Option.CLEAN_PIXEL_DATA in policy.profile.options
+    if (
+        policy.recipe.actions
+        or policy.region_rules
+        or (cleans_pixels and at_risk(ds, all_instances=policy.scan_all_pixels))
+    ):
+        return None
+    try:
+        output, tags = deidentify_encoded(
+            data,
+            profile=policy.profile,
+            uids=tools.uids,
+            dates=tools.dates,
+            clean_text=tools.scrubber.clean,
+            deny=phi,
+        )
+    except Unsupported:
+        return None
+    header = pydicom.dcmread(io.BytesIO(output), stop_before_pixels=True)
+    return _Tagged(header, output, tags, [], not_at_risk() if cleans_pixels else None, {})
+
+
+def _on_dataset(ds: pydicom.Dataset, policy: Policy, tools: Tools) -> _Tagged:
+    kept = {tag: ds[tag] for tag in policy.recipe.kept if tag in ds}
+    tags = deidentify_dataset(
+        ds, profile=policy.profile, uids=tools.uids, dates=tools.dates, clean_text=tools.scrubber.clean
+    )
+    for element in kept.values():
+        ds[element.tag] = element
+    recipe_applied = apply_recipe(ds, policy.recipe)
+    repair_conditionals(DatasetLevel(ds))  # the recipe may have removed a condition too
+    pixels = None
+    if Option.CLEAN_PIXEL_DATA in policy.profile.options:
+        pixels = redact_pixels(
+            ds, engine=policy.ocr, rules=policy.region_rules, all_instances=policy.scan_all_pixels
+        )
+    out = io.BytesIO()
+    try:
+        ds.save_as(out, enforce_file_format=True)
+    except (ValueError, TypeError, AttributeError, OSError) as exc:  # the message may quote a value
+        raise _Unwritable(type(exc).__name__) from exc
+    return _Tagged(ds, out.getvalue(), tags, recipe_applied, pixels, kept)
 
 
 def _dicom(data: bytes, policy: Policy, tools: Tools, *, force: bool) -> InstanceResult:
@@ -143,39 +206,26 @@ def _dicom(data: bytes, policy: Policy, tools: Tools, *, force: bool) -> Instanc
         "series_instance_uid": str(ds.get("SeriesInstanceUID", "")),
         "study_instance_uid": str(ds.get("StudyInstanceUID", "")),
     }
-    kept = {tag: ds[tag] for tag in policy.recipe.kept if tag in ds}
-    tags = deidentify_dataset(
-        ds, profile=policy.profile, uids=tools.uids, dates=tools.dates, clean_text=tools.scrubber.clean
-    )
-    for element in kept.values():
-        ds[element.tag] = element
-    recipe_applied = apply_recipe(ds, policy.recipe)
-    _repair_conditionals(ds)
-    pixels = None
-    if Option.CLEAN_PIXEL_DATA in policy.profile.options:
-        pixels = redact_pixels(
-            ds, engine=policy.ocr, rules=policy.region_rules, all_instances=policy.scan_all_pixels
-        )
-    out = io.BytesIO()
     try:
-        ds.save_as(out, enforce_file_format=True)
-    except (ValueError, TypeError, AttributeError, OSError) as exc:  # the message may quote a value
-        return InstanceResult(None, "dicom", f"cannot write the de-identified instance: {type(exc).__name__}")
-    output = out.getvalue()
-    charsets = convert_encodings(ds.get("SpecificCharacterSet") or "ISO_IR 6")
-    leaks = _leaks(output, [p for p in phi if p not in _retained(ds, policy.profile, kept)], charsets)
+        done = _on_bytes(data, ds, phi, policy, tools) or _on_dataset(ds, policy, tools)
+    except _Unwritable as exc:
+        return InstanceResult(None, "dicom", f"cannot write the de-identified instance: {exc}")
+    out_ds = done.ds
+    charsets = convert_encodings(out_ds.get("SpecificCharacterSet") or "ISO_IR 6")
+    retained = _retained(out_ds, policy.profile, done.kept)
+    leaks = _leaks(done.output, [p for p in phi if p not in retained], charsets)
     report = {
-        "modality": str(ds.get("Modality", "")),
-        "sop_class_uid": str(ds.get("SOPClassUID", "")),
+        "modality": str(out_ds.get("Modality", "")),
+        "sop_class_uid": str(out_ds.get("SOPClassUID", "")),
         "uids": {
-            "study": str(ds.get("StudyInstanceUID", "")),
-            "series": str(ds.get("SeriesInstanceUID", "")),
-            "sop": str(ds.get("SOPInstanceUID", "")),
+            "study": str(out_ds.get("StudyInstanceUID", "")),
+            "series": str(out_ds.get("SeriesInstanceUID", "")),
+            "sop": str(out_ds.get("SOPInstanceUID", "")),
         },
-        "actions": [vars(a) for a in tags.actions],
-        "private_removed": tags.private_removed,
-        "recipe": [{"field": f, "action": a} for f, a in recipe_applied],
-        "pixels": vars(pixels) if pixels is not None else None,
+        "actions": [vars(a) for a in done.tags.actions],
+        "private_removed": done.tags.private_removed,
+        "recipe": [{"field": f, "action": a} for f, a in done.recipe],
+        "pixels": vars(done.pixels) if done.pixels is not None else None,
     }
     if leaks:
         return InstanceResult(
@@ -185,8 +235,8 @@ def _dicom(data: bytes, policy: Policy, tools: Tools, *, force: bool) -> Instanc
             True,
             report,
         )
-    needs_review = bool(pixels and pixels.needs_review)
-    return InstanceResult(output, "dicom", "", needs_review, report, identity)
+    needs_review = bool(done.pixels and done.pixels.needs_review)
+    return InstanceResult(done.output, "dicom", "", needs_review, report, identity)
 
 
 def _nifti(data: bytes) -> InstanceResult:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from functools import cache
 
-from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_sequence
 from pydicom.tag import Tag
 
 from imagehub.core.deid.elements import put
+from imagehub.core.deid.level import Level
 from imagehub.core.deid.profile import Option, Profile
 
 _CODE_SEQUENCE = Tag(0x00120064)  # De-identification Method Code Sequence
@@ -44,18 +45,12 @@ def _temporal_status(profile: Profile) -> str:
     return "REMOVED"
 
 
-def mark_deidentified(ds: Dataset, profile: Profile, edition: str) -> None:
+def mark_deidentified(level: Level, profile: Profile, edition: str) -> None:
     """Patient Identity Removed, the method in words (one LO value per part, each under 64
     characters) and in codes, and whether dates were kept, shifted or removed."""
     codes = tuple(profile.codes())
     method = [f"ImageHub {profile.name}"[:64], f"DICOM PS3.15 {edition}", *(meaning for _, meaning in codes)]
-    put(ds, 0x00120062, "CS", "YES")  # Patient Identity Removed
-    put(ds, 0x00120063, "LO", method)  # De-identification Method
-    implicit_vr, little_endian = ds.original_encoding
-    if implicit_vr is None or little_endian is None:
-        implicit_vr, little_endian = False, True  # built in memory: any encoding decodes on writing
-    value = _encoded_codes(codes, implicit_vr, little_endian)
-    ds[_CODE_SEQUENCE] = RawDataElement(
-        _CODE_SEQUENCE, "SQ", len(value), value, 0, implicit_vr, little_endian
-    )
-    put(ds, 0x00280303, "CS", _temporal_status(profile))  # Longitudinal Temporal Information Modified
+    level.put(0x00120062, "CS", "YES")  # Patient Identity Removed
+    level.put(0x00120063, "LO", method)  # De-identification Method
+    level.put_encoded(_CODE_SEQUENCE, "SQ", _encoded_codes(codes, *level.encoding))
+    level.put(0x00280303, "CS", _temporal_status(profile))  # Longitudinal Temporal Information Modified

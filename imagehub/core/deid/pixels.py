@@ -78,6 +78,11 @@ def at_risk(ds: Dataset, *, all_instances: bool = False) -> bool:
     )
 
 
+def not_at_risk() -> PixelReport:
+    """The outcome for an instance whose pixels are not expected to carry text."""
+    return PixelReport(False, [], None, False, "not at risk of burned-in text")
+
+
 def redact_pixels(
     ds: Dataset, *, engine: OcrEngine | None, rules: Sequence[RegionRule] = (), all_instances: bool = False
 ) -> PixelReport:
@@ -86,7 +91,7 @@ def redact_pixels(
     is kept, as it has already been mapped."""
     matching = [rule for rule in rules if rule.matches(ds)]
     if not matching and not at_risk(ds, all_instances=all_instances):
-        return PixelReport(False, [], None, False, "not at risk of burned-in text")
+        return not_at_risk()
     if "PixelData" not in ds:
         return PixelReport(False, [], None, False, "no pixel data")
     try:

@@ -41,8 +41,9 @@ from pydicom.tag import BaseTag, Tag
 from imagehub.core.deid.actions import SHIFT, TEXT_VRS
 from imagehub.core.deid.dates import DateShifter
 from imagehub.core.deid.elements import vr_of
-from imagehub.core.deid.engine import deidentify_dataset
-from imagehub.core.deid.instance import CONDITIONAL_ON, NIFTI2_HEADER, NIFTI_TEXT_FIELDS, RETAINED_BY
+from imagehub.core.deid.engine import deidentify_dataset, repair_conditionals
+from imagehub.core.deid.instance import NIFTI2_HEADER, NIFTI_TEXT_FIELDS, RETAINED_BY
+from imagehub.core.deid.level import DatasetLevel
 from imagehub.core.deid.ocr.base import OcrEngine
 from imagehub.core.deid.phi import header_phi
 from imagehub.core.deid.pixels import RegionRule, at_risk
@@ -225,9 +226,7 @@ def _dry_run(
     apply_recipe(copied, recipe)
     for item in recipe.actions:
         actions.setdefault(format_tag(item.tag), "recipe")
-    for dependent, condition in CONDITIONAL_ON.items():
-        if dependent in copied and condition not in copied:
-            del copied[dependent]
+    repair_conditionals(DatasetLevel(copied))
     return copied, actions
 
 

@@ -1,0 +1,179 @@
+"""The tag path on encoded bytes must give what the pydicom path gives, element for element,
+and must hand back to it (``Unsupported``) whatever it would not encode the same way."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+from pydicom.uid import ImplicitVRLittleEndian
+
+from imagehub.core.deid import (
+    PROFILES,
+    AttributeAction,
+    DateShifter,
+    TagReport,
+    UidMapper,
+    Unsupported,
+    deidentify_dataset,
+    deidentify_encoded,
+    header_phi,
+)
+from imagehub.core.deid.instance import Policy, Tools, deidentify_file
+from imagehub.core.deid.recipe import parse_recipe
+from imagehub.core.deid.text import TextScrubber
+from tests.support.phi_corpus import SENTINEL_PREFIX, PhiCorpus, write_phi_corpus
+
+SECRET = b"encoded-secret"
+Cleaner = Callable[[str, Sequence[str]], str]
+# pydicom's own test files in little-endian syntaxes: implicit, explicit, JPEG, JPEG 2000,
+# RLE, multi-frame, odd-sized, SR, waveform.
+AGREEING = (
+    "CT_small.dcm",
+    "MR_small.dcm",
+    "JPEG2000.dcm",
+    "693_J2KR.dcm",
+    "MR2_J2KI.dcm",
+    "emri_small.dcm",
+    "SC_rgb_rle.dcm",
+    "SC_rgb_small_odd.dcm",
+    "waveform_ecg.dcm",
+    "liver.dcm",
+    "reportsi.dcm",
+)
+HANDED_BACK = {
+    "image_dfl.dcm": "transfer syntax",  # deflated
+    "ExplVR_BigEnd.dcm": "transfer syntax",
+    "rtstruct.dcm": "no preamble",
+    "rtplan.dcm": "File Meta",  # no Implementation Version Name: pydicom's writer adds one
+    "MR_truncated.dcm": "runs past its end",
+}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> PhiCorpus:
+    return write_phi_corpus(tmp_path_factory.mktemp("phi"), instances=8)
+
+
+def _implicit(data: bytes) -> bytes:
+    ds = pydicom.dcmread(io.BytesIO(data))
+    ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+def _by_pydicom(data: bytes, profile: str, clean_text: Cleaner | None) -> tuple[bytes, TagReport]:
+    ds = pydicom.dcmread(io.BytesIO(data))
+    report = deidentify_dataset(
+        ds,
+        profile=PROFILES[profile],
+        uids=UidMapper(SECRET),
+        dates=DateShifter(SECRET),
+        clean_text=clean_text,
+    )
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue(), report
+
+
+def _by_bytes(data: bytes, profile: str, clean_text: Cleaner | None) -> tuple[bytes, TagReport]:
+    deny = header_phi(pydicom.dcmread(io.BytesIO(data))) if clean_text else ()
+    return deidentify_encoded(
+        data,
+        profile=PROFILES[profile],
+        uids=UidMapper(SECRET),
+        dates=DateShifter(SECRET),
+        clean_text=clean_text,
+        deny=deny,
+    )
+
+
+def _entry(action: AttributeAction) -> tuple[str, ...]:
+    before = action.before if action.vr == "SQ" else ""
+    return action.path, action.keyword, action.vr, action.action, before, action.after
+
+
+def _assert_same(data: bytes, profile: str, clean_text: Cleaner | None = None) -> None:
+    expected, expected_report = _by_pydicom(data, profile, clean_text)
+    output, report = _by_bytes(data, profile, clean_text)
+    ours, theirs = pydicom.dcmread(io.BytesIO(output)), pydicom.dcmread(io.BytesIO(expected))
+    assert ours.preamble == b"\x00" * 128
+    assert ours.file_meta == theirs.file_meta
+    assert ours.file_meta.FileMetaInformationGroupLength == theirs.file_meta.FileMetaInformationGroupLength
+    assert sorted(ours.keys()) == sorted(theirs.keys())
+    differing = [str(element) for element in ours if element != theirs[element.tag]]
+    assert differing == []
+    # A value's shape is summarised from what pydicom had at hand, raw or decoded ("3 values" or
+    # "20 chars"); sequences, and everything else, must agree.
+    assert [_entry(a) for a in report.actions] == [_entry(a) for a in expected_report.actions]
+    assert (report.private_removed, report.sequences_walked) == (
+        expected_report.private_removed,
+        expected_report.sequences_walked,
+    )
+
+
+@pytest.mark.parametrize("profile", ["basic", "research"])
+@pytest.mark.parametrize("implicit", [False, True], ids=["explicit", "implicit"])
+def test_the_phi_corpus_comes_out_as_the_pydicom_path_writes_it(
+    corpus: PhiCorpus, profile: str, implicit: bool
+) -> None:
+    for path in corpus.paths:
+        data = path.read_bytes()
+        _assert_same(_implicit(data) if implicit else data, profile)
+
+
+def test_free_text_cleaning_agrees_including_text_pydicom_must_encode(corpus: PhiCorpus) -> None:
+    def cleaner(text: str, deny: Sequence[str]) -> str:
+        return f"gelöscht {len(text)} {len(deny)}"  # not ASCII: encoded by pydicom's codec
+
+    for path in corpus.paths[:3]:
+        _assert_same(path.read_bytes(), "research", cleaner)
+    scrubber = TextScrubber()
+    _assert_same(corpus.paths[0].read_bytes(), "research", scrubber.clean)
+
+
+def test_no_sentinel_survives_the_basic_profile(corpus: PhiCorpus) -> None:
+    for path in corpus.paths:
+        output, _ = _by_bytes(path.read_bytes(), "basic", None)
+        assert SENTINEL_PREFIX.encode() not in output
+
+
+@pytest.mark.parametrize("name", AGREEING)
+@pytest.mark.parametrize("profile", ["basic", "research"])
+def test_pydicom_test_files_agree(name: str, profile: str) -> None:
+    _assert_same(Path(get_testdata_file(name)).read_bytes(), profile)
+
+
+@pytest.mark.parametrize(("name", "reason"), HANDED_BACK.items())
+def test_files_it_would_not_write_as_pydicom_does_are_handed_back(name: str, reason: str) -> None:
+    with pytest.raises(Unsupported, match=reason):
+        _by_bytes(Path(get_testdata_file(name)).read_bytes(), "basic", None)
+
+
+def test_a_file_cut_short_or_without_preamble_is_handed_back(corpus: PhiCorpus) -> None:
+    data = corpus.paths[0].read_bytes()
+    for bad in (data[128:], data[:-3]):
+        with pytest.raises(Unsupported):
+            _by_bytes(bad, "basic", None)
+
+
+def test_an_instance_takes_the_byte_path_unless_a_recipe_needs_the_dataset(corpus: PhiCorpus) -> None:
+    data = corpus.paths[0].read_bytes()
+    tools = Tools(UidMapper(SECRET), DateShifter(SECRET), TextScrubber())
+    plain = Policy("basic", PROFILES["basic"], parse_recipe(""), None)
+    result = deidentify_file(data, plain, tools)
+    assert result.output == _by_bytes(data, "basic", tools.scrubber.clean)[0]
+    assert result.report["uids"]["sop"] == UidMapper(SECRET).map(corpus.originals[0].sop_instance_uid)
+
+    recipe = Policy(
+        "basic", PROFILES["basic"], parse_recipe("FORMAT dicom\n%header\nREPLACE Modality OT\n"), None
+    )
+    replaced = deidentify_file(data, recipe, tools)
+    assert replaced.output is not None
+    assert pydicom.dcmread(io.BytesIO(replaced.output)).Modality == "OT"
+    assert replaced.report["recipe"] == [{"field": "Modality", "action": "REPLACE"}]
