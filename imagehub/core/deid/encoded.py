@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import struct
 from functools import cache, cached_property
+from typing import NamedTuple
 
 from pydicom import config
 from pydicom.charset import convert_encodings
@@ -54,8 +55,16 @@ _IMPLICIT_HEADER = struct.Struct("<HHL")
 _SHORT_HEADER = struct.Struct("<HH2sH")
 _LONG_HEADER = struct.Struct("<HH2sHL")
 
-# VR as stored, element start, value start, value end (-1: a sequence of undefined length), element end
-Span = tuple[str | None, int, int, int, int]
+
+class Span(NamedTuple):
+    """Where one element lies in the file."""
+
+    vr: str | None  # as stored; None for implicit VR until a sequence is recognised
+    start: int
+    value: int
+    value_end: int  # for undefined length: where the closing delimiter starts
+    end: int
+    undefined: bool  # undefined length: a sequence, or encapsulated pixel data
 
 
 class Unsupported(Exception):
@@ -120,24 +129,29 @@ class EncodedLevel:
             tag = group << 16 | element
             if tag == _ITEM_END:
                 return pos + 8
+            if group == 0xFFFE:
+                raise Unsupported("an item or delimiter where an element belongs")
             if tag <= previous:
                 raise Unsupported("elements out of tag order")
+            if tag == _CHARSET and self._items:
+                # pydicom has decoded the sequences before it in the default character set
+                raise Unsupported("a sequence before the character set")
             previous = tag
             vr, length, value = _vr_at(data, pos, implicit)
             if length != UNDEFINED:
                 if value + length > end:
                     raise Unsupported("an element runs past its end")
-                self._spans[tag] = (vr, pos, value, value + length, value + length)
+                span = Span(vr, pos, value, value + length, value + length, False)
             else:
-                vr, value_end, after = self._undefined(tag, vr, value, end)
-                self._spans[tag] = (vr, pos, value, value_end, after)
+                vr, after = self._undefined(tag, vr, value, end)
+                span = Span(vr, pos, value, after - 8, after, True)
+            self._spans[tag] = span
             self._order.append(tag)
-            pos = self._spans[tag][4]
+            pos = span.end
         return pos
 
-    def _undefined(self, tag: int, vr: str | None, value: int, end: int) -> tuple[str | None, int, int]:
-        """(VR as pydicom records it, value end or -1 for a sequence, element end) of an
-        element of undefined length."""
+    def _undefined(self, tag: int, vr: str | None, value: int, end: int) -> tuple[str | None, int]:
+        """(VR as pydicom records it, element end) of an element of undefined length."""
         if vr is None:  # implicit VR: the dictionary, or a look at whether items follow
             vr = _dictionary_vr(tag)
             if vr is None and _TAG.unpack_from(self._data, value) == (0xFFFE, 0xE000):
@@ -145,10 +159,9 @@ class EncodedLevel:
         if vr == "SQ":
             items, after = self._read_items(value, end, undefined=True)
             self._items[tag] = items
-            return vr, -1, after
+            return vr, after
         if tag == _PIXEL_DATA:
-            after = _skip_fragments(self._data, value)
-            return vr, after - 8, after
+            return vr, _skip_fragments(self._data, value)
         raise Unsupported("undefined length on an element that is neither a sequence nor pixel data")
 
     def _read_items(self, pos: int, end: int, *, undefined: bool) -> tuple[list[EncodedLevel], int]:
@@ -163,6 +176,8 @@ class EncodedLevel:
             if tag != (0xFFFE, 0xE000):
                 raise Unsupported("a sequence holds something other than items")
             item_end = end if length == UNDEFINED else pos + 8 + length
+            if item_end > end:
+                raise Unsupported("an item runs past the end of its sequence")
             item = EncodedLevel(self._data, pos + 8, item_end, self._implicit, self)
             if length != UNDEFINED and item.end != item_end:
                 raise Unsupported("an item ends before its length")
@@ -194,7 +209,8 @@ class EncodedLevel:
         return tag in self._spans
 
     def vr(self, tag: int) -> str:
-        stored = self._spans[tag][0]
+        """Raises ``Unsupported`` for a standard attribute stored as UN (see below)."""
+        stored = self._spans[tag].vr
         known = _dictionary_vr(tag)
         if stored == "UN" and known is not None:
             # pydicom swaps in the dictionary's VR whenever something decodes the element,
@@ -203,29 +219,26 @@ class EncodedLevel:
         return stored or known or "UN"
 
     def text(self, tag: int) -> str:
-        if tag in self._put:
-            return str(self._put[tag] or "")
-        if tag not in self._spans or self._changed.get(tag, b"") is None:
-            return ""
-        return str(self._decoded(tag) or "")
+        return str(self._current(tag) or "") if self.has(tag) else ""
 
     def before(self, tag: int, vr: str) -> str:
         if vr == "SQ":
             return f"SQ, {len(self.items(tag))} items"
-        _, _, start, end, _ = self._spans[tag]
-        return summary(vr, self._data[start:end])
+        span = self._spans[tag]
+        return summary(vr, self._data[span.value : span.value_end])
 
     def values(self, tag: int) -> list[object]:
-        return values(self._decoded(tag))
+        return values(self._current(tag))
 
     def items(self, tag: int) -> list[Level]:
         if tag not in self._items:
-            _, _, start, end, _ = self._spans[tag]
-            self._items[tag] = self._read_items(start, end, undefined=False)[0]
+            span = self._spans[tag]
+            self._items[tag] = self._read_items(span.value, span.value_end, undefined=False)[0]
         return list(self._items[tag])
 
     def drop(self, tag: int) -> None:
         self._changed[tag] = None
+        self._put.pop(tag, None)
 
     def put(self, tag: int, vr: str, value: object) -> None:
         self._mark_new(tag)
@@ -235,6 +248,7 @@ class EncodedLevel:
     def put_encoded(self, tag: int, vr: str, value: bytes) -> None:
         self._mark_new(tag)
         self._changed[tag] = self._header(tag, vr, len(value)) + value
+        self._put.pop(tag, None)  # read back by nobody: the method's code sequence
 
     # -- decoding and encoding -----------------------------------------------------------
 
@@ -242,9 +256,13 @@ class EncodedLevel:
         if tag not in self._spans:
             self._inserted = True
 
+    def _current(self, tag: int) -> object:
+        """The value put last, else the stored one as pydicom would decode it."""
+        return self._put[tag] if tag in self._put else self._decoded(tag)
+
     def _decoded(self, tag: int) -> object:
-        """The value as pydicom would decode it: UIDs and dates here, the rest by pydicom."""
-        vr, _, start, end, _ = self._spans[tag]
+        """Codes, UIDs and dates decoded here, as pydicom does; the rest by pydicom itself."""
+        vr, _, start, end, _, _ = self._spans[tag]
         raw = self._data[start:end]
         effective = vr or _dictionary_vr(tag)
         if effective in _ASCII_DECODED and vr != "UN":
@@ -309,9 +327,18 @@ class EncodedLevel:
                 )
                 out.append(self._header(tag, "SQ", len(body)) + body)
             else:
-                _, start, _, _, end = self._spans[tag]
-                out.append(self._data[start:end])
+                span = self._spans[tag]
+                out.append(self._data[span.start : span.end])
         return b"".join(out)
+
+    def span(self, tag: int) -> Span | None:
+        return self._spans.get(tag)
+
+
+def _looks_explicit(data: bytes, pos: int) -> bool:
+    """pydicom's test of the first element: two capital letters where a VR would be."""
+    vr = data[pos + 4 : pos + 6]
+    return len(vr) == 2 and all(0x40 < byte < 0x5B for byte in vr)
 
 
 def _meta_end(data: bytes) -> int:
@@ -337,11 +364,19 @@ class EncodedFile:
         if not syntax.is_transfer_syntax or not syntax.is_little_endian or syntax.is_deflated:
             raise Unsupported(f"transfer syntax {syntax or 'missing'}")
         self._check_meta()
+        if any((span.value_end - span.value) % 2 for span in map(self.meta.span, self.meta.tags()) if span):
+            raise Unsupported("an odd-length File Meta value, which pydicom pads")
+        if syntax.is_implicit_VR and _looks_explicit(data, meta_end):
+            raise Unsupported("explicit VR data under an implicit VR transfer syntax")
         self.dataset = EncodedLevel(data, meta_end, len(data), syntax.is_implicit_VR)
         if self.dataset.end != len(data):
             raise Unsupported("an item delimiter in the top-level data set")
         if any(tag >> 16 in (0, 2) for tag in self.dataset.tags()):
             raise Unsupported("command or File Meta elements in the data set")
+        pixels = self.dataset.span(_PIXEL_DATA)
+        if pixels is not None and pixels.undefined != syntax.is_compressed:
+            # pydicom's writer sets the length from the transfer syntax
+            raise Unsupported("pixel data whose length does not suit its transfer syntax")
 
     def _check_meta(self) -> None:
         if not self.meta.has(_IMPLEMENTATION_VERSION_NAME) or not all(

@@ -11,6 +11,7 @@ without its data.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Sequence
 from functools import cache, lru_cache
 
@@ -19,7 +20,7 @@ from pydicom.dataset import Dataset, FileDataset
 
 from imagehub.core.deid.actions import SHIFT, WALK, concrete, dummy, empty
 from imagehub.core.deid.dates import DateShifter, shift_date, shift_datetime
-from imagehub.core.deid.encoded import EncodedFile
+from imagehub.core.deid.encoded import EncodedFile, Unsupported
 from imagehub.core.deid.level import DatasetLevel, Level
 from imagehub.core.deid.method import mark_deidentified
 from imagehub.core.deid.phi import header_phi
@@ -115,10 +116,13 @@ class _Walker:
         kept_blocks: set[tuple[int, int]] = set()
         for tag in level.tags():
             group, element = tag >> 16, tag & 0xFFFF
+            if group == 0xFFFE:  # an item or delimiter tag out of place: no attribute, and unchecked
+                level.drop(tag)
+                continue
             if group & 1:  # private
                 if 0x0010 <= element < 0x0100:
                     creators.append(tag)  # decided once its block is known to keep something or not
-                elif self._safe_private(level, group, element):
+                elif self._safe_private(level, group, element) and level.vr(tag) != "SQ":
                     kept_blocks.add((group, element >> 8))
                 else:
                     level.drop(tag)
@@ -191,7 +195,8 @@ def _file_meta(top: Level, meta: Level, walker: _Walker) -> None:
             )
             meta.drop(tag)
     if top.has(_SOP_INSTANCE_UID):
-        meta.put(_MEDIA_STORAGE_SOP_INSTANCE_UID, "UI", top.text(_SOP_INSTANCE_UID))
+        new = [str(uid) for uid in top.values(_SOP_INSTANCE_UID)]
+        meta.put(_MEDIA_STORAGE_SOP_INSTANCE_UID, "UI", _one_or_many(new))
 
 
 def repair_conditionals(level: Level) -> None:
@@ -271,14 +276,17 @@ def deidentify_encoded(
     Raises ``Unsupported`` for encodings left to ``deidentify_dataset`` (big endian,
     deflated, no preamble, elements out of order, File Meta that pydicom would complete).
     """
-    encoded = EncodedFile(data)
-    report = _walk_all(
-        encoded.dataset,
-        encoded.meta,
-        profile=profile,
-        uids=uids,
-        dates=dates,
-        clean_text=clean_text,
-        deny=deny,
-    )
-    return encoded.write(), report
+    try:
+        encoded = EncodedFile(data)
+        report = _walk_all(
+            encoded.dataset,
+            encoded.meta,
+            profile=profile,
+            uids=uids,
+            dates=dates,
+            clean_text=clean_text,
+            deny=deny,
+        )
+        return encoded.write(), report
+    except struct.error as exc:  # a length pointing past the end of the file
+        raise Unsupported("an element runs past the end of the file") from exc

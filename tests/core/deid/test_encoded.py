@@ -4,13 +4,20 @@ and must hand back to it (``Unsupported``) whatever it would not encode the same
 from __future__ import annotations
 
 import io
+import struct
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
-from pydicom.uid import ImplicitVRLittleEndian
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.encaps import encapsulate
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset, write_file_meta_info
+from pydicom.sequence import Sequence as DicomSequence
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEGBaseline8Bit
 
 from imagehub.core.deid import (
     PROFILES,
@@ -177,3 +184,130 @@ def test_an_instance_takes_the_byte_path_unless_a_recipe_needs_the_dataset(corpu
     assert replaced.output is not None
     assert pydicom.dcmread(io.BytesIO(replaced.output)).Modality == "OT"
     assert replaced.report["recipe"] == [{"field": "Modality", "action": "REPLACE"}]
+
+
+# Hand-built files: what a scanner or an old converter may send, and pydicom reads its own way.
+
+NAME = "HANDBUILT^SECRET"
+
+
+def _dataset(syntax: str = ExplicitVRLittleEndian) -> Dataset:
+    ds = Dataset()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    ds.SOPInstanceUID = "1.2.826.0.1.3680043.8.498.1"
+    ds.StudyInstanceUID = "1.2.826.0.1.3680043.8.498.2"
+    ds.PatientName, ds.PatientID, ds.StudyDate, ds.Modality = NAME, "ID-4711", "20240317", "OT"
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID = (
+        ds.SOPClassUID,
+        ds.SOPInstanceUID,
+    )
+    ds.file_meta.TransferSyntaxUID = syntax
+    return ds
+
+
+def _written(ds: Dataset) -> bytes:
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+def _as_explicit(ds: Dataset) -> bytes:
+    """Written element by element in explicit VR, whatever the File Meta says."""
+    meta, body = DicomBytesIO(), DicomBytesIO()
+    for buffer in (meta, body):
+        buffer.is_implicit_VR, buffer.is_little_endian = False, True
+    write_file_meta_info(meta, ds.file_meta, enforce_standard=True)
+    write_dataset(body, ds)
+    return b"\x00" * 128 + b"DICM" + meta.getvalue() + body.getvalue()
+
+
+def _explicit_under_implicit_syntax() -> bytes:
+    ds = _dataset(ImplicitVRLittleEndian)
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    return _as_explicit(ds)
+
+
+def _sequence_before_the_character_set() -> bytes:
+    ds = _dataset()
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    record = Dataset()
+    record.StudyDescription = "Knie Müller"
+    sequence = DataElement(0x00041220, "SQ", DicomSequence([record]))
+    sequence.is_undefined_length = True
+    ds.add(sequence)
+    return _written(ds)
+
+
+def _item_past_its_sequence() -> bytes:
+    ds = _dataset()
+    item = Dataset()
+    item.ReferencedSOPInstanceUID = "1.2.3"
+    ds.ReferencedImageSequence = DicomSequence([item])
+    data = _written(ds)
+    at = data.index(b"\xfe\xff\x00\xe0")  # the item's header: make its length reach past the sequence
+    return data[: at + 4] + struct.pack("<L", struct.unpack_from("<L", data, at + 4)[0] + 8) + data[at + 8 :]
+
+
+def _encapsulated_under_native_syntax() -> bytes:
+    ds = _dataset()
+    ds.add(DataElement(0x7FE00010, "OB", encapsulate([b"\xff\xd8\xff\xd9"])))
+    ds[0x7FE00010].is_undefined_length = True
+    return _as_explicit(ds)
+
+
+def _native_pixels_under_jpeg_syntax() -> bytes:
+    ds = _dataset(JPEGBaseline8Bit)
+    ds.add(DataElement(0x7FE00010, "OB", b"\x00" * 16))
+    return _as_explicit(ds)
+
+
+def _item_tag_at_the_top_level() -> bytes:
+    data = _written(_dataset(ImplicitVRLittleEndian))
+    name = NAME.encode()
+    return (
+        data
+        + struct.pack("<HHL", 0xFFFE, 0xE000, len(name) + 8)
+        + struct.pack("<HHL", 0x10, 0x10, len(name))
+        + name
+    )
+
+
+@pytest.mark.parametrize(
+    ("build", "reason"),
+    [
+        (_explicit_under_implicit_syntax, "explicit VR data"),
+        (_sequence_before_the_character_set, "before the character set"),
+        (_item_past_its_sequence, "runs past the end of its sequence"),
+        (_encapsulated_under_native_syntax, "does not suit its transfer syntax"),
+        (_native_pixels_under_jpeg_syntax, "does not suit its transfer syntax"),
+        (_item_tag_at_the_top_level, "an item or delimiter"),
+    ],
+)
+def test_files_pydicom_reads_its_own_way_are_handed_back(build: Callable[[], bytes], reason: str) -> None:
+    data = build()
+    with pytest.raises(Unsupported, match=reason):
+        _by_bytes(data, "basic", None)
+    tools = Tools(UidMapper(SECRET), DateShifter(SECRET), TextScrubber())
+    result = deidentify_file(data, Policy("basic", PROFILES["basic"], parse_recipe(""), None), tools)
+    if result.output is not None:  # whatever the pydicom path writes carries none of it
+        assert NAME.encode() not in result.output
+        assert b"20240317" not in result.output
+
+
+def test_a_multi_valued_sop_instance_uid_reaches_the_file_meta_as_values() -> None:
+    ds = _dataset()
+    ds.SOPInstanceUID = ["1.2.826.0.1.3680043.8.498.1", "1.2.826.0.1.3680043.8.498.3"]
+    _assert_same(_written(ds), "basic")
+
+
+def test_a_safe_private_attribute_stored_as_a_sequence_is_removed() -> None:
+    ds = _dataset()
+    block = ds.private_block(0x0019, "SIEMENS MR HEADER", create=True)
+    hidden = Dataset()
+    hidden.PatientName = NAME
+    block.add_new(0x0C, "SQ", DicomSequence([hidden]))  # on the safe list, as a B value (DS)
+    data = _written(ds)
+    _assert_same(data, "research")
+    output, _ = _by_bytes(data, "research", None)
+    assert NAME.encode() not in output
