@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 AcquisitionValue = str | float | int
@@ -46,10 +46,17 @@ class InstanceMetadata:
     acquisition: dict[str, AcquisitionValue] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe: ``asdict`` keeps tuples, JSON wants lists."""
-        return {
-            key: list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()
-        }
+        """JSON-safe (tuples as lists). Every field holds plain values, so a shallow copy does:
+        ``asdict``'s recursive deep copy was a third of the time of extracting metadata."""
+        found: dict[str, Any] = {}
+        for name in _FIELD_NAMES:
+            value = getattr(self, name)
+            if isinstance(value, tuple):
+                value = list(value)
+            elif isinstance(value, dict):
+                value = dict(value)
+            found[name] = value
+        return found
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InstanceMetadata:
@@ -61,6 +68,9 @@ class InstanceMetadata:
             if key in known
         }
         return cls(**values)
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(InstanceMetadata))
 
 
 @dataclass(frozen=True)
