@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import struct
 from functools import cache, cached_property
-from typing import NamedTuple
 
 from pydicom import config
 from pydicom.charset import convert_encodings
@@ -30,7 +29,7 @@ from pydicom.uid import UID
 from imagehub.core.deid.actions import STRING_VRS
 from imagehub.core.deid.elements import values
 from imagehub.core.deid.level import Level
-from imagehub.core.deid.report import summary
+from imagehub.core.deid.report import encoded_summary
 
 UNDEFINED = 0xFFFFFFFF
 _ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
@@ -56,15 +55,11 @@ _SHORT_HEADER = struct.Struct("<HH2sH")
 _LONG_HEADER = struct.Struct("<HH2sHL")
 
 
-class Span(NamedTuple):
-    """Where one element lies in the file."""
-
-    vr: str | None  # as stored; None for implicit VR until a sequence is recognised
-    start: int
-    value: int
-    value_end: int  # for undefined length: where the closing delimiter starts
-    end: int
-    undefined: bool  # undefined length: a sequence, or encapsulated pixel data
+# Where one element lies: (VR as stored, or None for implicit VR until a sequence is
+# recognised; element start; value start; value end, for undefined length where the closing
+# delimiter starts; element end; whether the length is undefined). A plain tuple: a header
+# has hundreds of elements and this is the hot path.
+Span = tuple[str | None, int, int, int, int, bool]
 
 
 class Unsupported(Exception):
@@ -141,13 +136,13 @@ class EncodedLevel:
             if length != UNDEFINED:
                 if value + length > end:
                     raise Unsupported("an element runs past its end")
-                span = Span(vr, pos, value, value + length, value + length, False)
+                span: Span = (vr, pos, value, value + length, value + length, False)
             else:
                 vr, after = self._undefined(tag, vr, value, end)
-                span = Span(vr, pos, value, after - 8, after, True)
+                span = (vr, pos, value, after - 8, after, True)
             self._spans[tag] = span
             self._order.append(tag)
-            pos = span.end
+            pos = span[4]
         return pos
 
     def _undefined(self, tag: int, vr: str | None, value: int, end: int) -> tuple[str | None, int]:
@@ -210,7 +205,7 @@ class EncodedLevel:
 
     def vr(self, tag: int) -> str:
         """Raises ``Unsupported`` for a standard attribute stored as UN (see below)."""
-        stored = self._spans[tag].vr
+        stored = self._spans[tag][0]
         known = _dictionary_vr(tag)
         if stored == "UN" and known is not None:
             # pydicom swaps in the dictionary's VR whenever something decodes the element,
@@ -224,16 +219,16 @@ class EncodedLevel:
     def before(self, tag: int, vr: str) -> str:
         if vr == "SQ":
             return f"SQ, {len(self.items(tag))} items"
-        span = self._spans[tag]
-        return summary(vr, self._data[span.value : span.value_end])
+        _, _, value, value_end, _, _ = self._spans[tag]
+        return encoded_summary(vr, self._data[value:value_end])
 
     def values(self, tag: int) -> list[object]:
         return values(self._current(tag))
 
     def items(self, tag: int) -> list[Level]:
         if tag not in self._items:
-            span = self._spans[tag]
-            self._items[tag] = self._read_items(span.value, span.value_end, undefined=False)[0]
+            _, _, value, value_end, _, _ = self._spans[tag]
+            self._items[tag] = self._read_items(value, value_end, undefined=False)[0]
         return list(self._items[tag])
 
     def drop(self, tag: int) -> None:
@@ -327,8 +322,8 @@ class EncodedLevel:
                 )
                 out.append(self._header(tag, "SQ", len(body)) + body)
             else:
-                span = self._spans[tag]
-                out.append(self._data[span.start : span.end])
+                _, start, _, _, end, _ = self._spans[tag]
+                out.append(self._data[start:end])
         return b"".join(out)
 
     def span(self, tag: int) -> Span | None:
@@ -364,7 +359,7 @@ class EncodedFile:
         if not syntax.is_transfer_syntax or not syntax.is_little_endian or syntax.is_deflated:
             raise Unsupported(f"transfer syntax {syntax or 'missing'}")
         self._check_meta()
-        if any((span.value_end - span.value) % 2 for span in map(self.meta.span, self.meta.tags()) if span):
+        if any((span[3] - span[2]) % 2 for span in map(self.meta.span, self.meta.tags()) if span):
             raise Unsupported("an odd-length File Meta value, which pydicom pads")
         if syntax.is_implicit_VR and _looks_explicit(data, meta_end):
             raise Unsupported("explicit VR data under an implicit VR transfer syntax")
@@ -374,7 +369,7 @@ class EncodedFile:
         if any(tag >> 16 in (0, 2) for tag in self.dataset.tags()):
             raise Unsupported("command or File Meta elements in the data set")
         pixels = self.dataset.span(_PIXEL_DATA)
-        if pixels is not None and pixels.undefined != syntax.is_compressed:
+        if pixels is not None and pixels[5] != syntax.is_compressed:  # undefined length
             # pydicom's writer sets the length from the transfer syntax
             raise Unsupported("pixel data whose length does not suit its transfer syntax")
 

@@ -40,14 +40,21 @@ def summary(vr: str, value: object) -> str:
     """The shape of a value: its VR and size, never its content."""
     if isinstance(value, Sequence):
         return f"SQ, {len(value)} items"
-    if value is None or value == "" or value == b"":
+    if isinstance(value, bytes):
+        return encoded_summary(vr, value)
+    if value is None or value == "":
         return f"{vr}, empty"
-    if isinstance(value, bytes):  # still undecoded: text is counted in bytes, padding left out
-        if vr in STRING_VRS:
-            return f"{vr}, {len(value.rstrip(_PADDING))} chars"
-        return f"{vr}, {len(value)} bytes"
     if isinstance(value, MultiValue | list):
         return f"{vr}, {len(value)} values"
     if isinstance(value, str | PersonName):
         return f"{vr}, {len(str(value))} chars"
     return f"{vr}, 1 value"
+
+
+def encoded_summary(vr: str, value: bytes) -> str:
+    """The shape of a value still undecoded: text is counted in bytes, padding left out."""
+    if not value:
+        return f"{vr}, empty"
+    if vr in STRING_VRS:
+        return f"{vr}, {len(value.rstrip(_PADDING))} chars"
+    return f"{vr}, {len(value)} bytes"
