@@ -47,6 +47,9 @@ _PLAIN_TEXT_VRS = STRING_VRS  # ASCII values of these encode as themselves in ev
 _BYTES_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
 _ASCII_DECODED = frozenset({"CS", "DA", "DT", "UI"})  # decoded without character sets, as pydicom does
 
+_ITEM_HEADER = struct.pack("<HHL", 0xFFFE, 0xE000, 0xFFFFFFFF)
+_ITEM_DELIMITER = struct.pack("<HHL", 0xFFFE, 0xE00D, 0)
+_SEQUENCE_DELIMITER = struct.pack("<HHL", 0xFFFE, 0xE0DD, 0)
 _TAG = struct.Struct("<HH")
 _UINT16 = struct.Struct("<H")
 _UINT32 = struct.Struct("<L")
@@ -74,6 +77,15 @@ def _dictionary_vr(tag: int) -> str | None:
         return None
 
 
+def _plain(raw: bytes, *, uid: bool = False) -> str | list[str]:
+    """A value of codes, UIDs or dates, decoded as pydicom does: default encoding, trailing
+    padding gone, split on backslashes; each UID stripped of whitespace, as ``UID()`` does."""
+    parts = raw.decode("latin-1").rstrip(" \x00").split("\\")
+    if uid:
+        parts = [part.strip() for part in parts]
+    return parts[0] if len(parts) == 1 else parts
+
+
 def _vr_at(data: bytes, pos: int, implicit: bool) -> tuple[str | None, int, int]:
     """(VR as stored or None, value length, value start) of the element at ``pos``."""
     if implicit:
@@ -87,7 +99,10 @@ def _vr_at(data: bytes, pos: int, implicit: bool) -> tuple[str | None, int, int]
 
 
 def _skip_fragments(data: bytes, pos: int) -> int:
-    """The end of encapsulated pixel data: fragments of defined length up to the delimiter."""
+    """The end of encapsulated pixel data: an offset table item, fragments of defined length,
+    the delimiter (pydicom's writer refuses pixel data without the offset table item)."""
+    if data[pos : pos + 4] != b"\xfe\xff\x00\xe0":
+        raise Unsupported("encapsulated pixel data without its offset table item")
     while True:
         if pos + 8 > len(data):
             raise Unsupported("encapsulated pixel data without its delimiter")
@@ -191,8 +206,9 @@ class EncodedLevel:
     @cached_property
     def charsets(self) -> list[str] | None:
         """The level's character sets: its own Specific Character Set, else its parent's."""
-        if _CHARSET in self._spans:
-            return convert_encodings(self._decoded(_CHARSET))  # type: ignore[arg-type]
+        if _CHARSET in self._spans:  # pydicom decodes it in the default encoding, whatever its VR
+            _, _, start, end, _, _ = self._spans[_CHARSET]
+            return convert_encodings(_plain(self._data[start:end]))
         return self._parent.charsets if self._parent is not None else None
 
     def tags(self) -> list[int]:
@@ -261,8 +277,7 @@ class EncodedLevel:
         raw = self._data[start:end]
         effective = vr or _dictionary_vr(tag)
         if effective in _ASCII_DECODED and vr != "UN":
-            parts = raw.decode("latin-1").rstrip(" \x00").split("\\")
-            return parts[0] if len(parts) == 1 else parts
+            return _plain(raw, uid=effective == "UI")
         element = RawDataElement(BaseTag(tag), vr, len(raw), raw, 0, self._implicit, True)
         return convert_raw_data_element(element, encoding=self.charsets).value
 
@@ -277,6 +292,8 @@ class EncodedLevel:
 
     def _element(self, tag: int, vr: str, value: object) -> bytes:
         """An element holding ``value``: empty, ASCII text and bytes here, the rest by pydicom."""
+        if vr == "SQ" and value == []:
+            return self._sequence(tag, [])
         if value is None or (isinstance(value, str | bytes | list) and not value):
             return self._header(tag, vr, 0)
         body: bytes | None = None
@@ -304,6 +321,15 @@ class EncodedLevel:
             raise Unsupported(f"pydicom cannot encode a {vr} value here") from exc
         return buffer.getvalue()
 
+    def _sequence(self, tag: int, items: list[bytes]) -> bytes:
+        """A sequence as pydicom writes one: undefined lengths and delimiters, which alone
+        say "sequence" to a reader of implicit VR data that does not know the tag."""
+        parts = [self._header(tag, "SQ", UNDEFINED)]
+        for item in items:
+            parts += [_ITEM_HEADER, item, _ITEM_DELIMITER]
+        parts.append(_SEQUENCE_DELIMITER)
+        return b"".join(parts)
+
     def encoded(self) -> bytes:
         """The level as it now is, in tag order; retired group lengths go, as pydicom's writer drops them."""
         order = sorted(set(self._order) | self._changed.keys()) if self._inserted else self._order
@@ -316,11 +342,7 @@ class EncodedLevel:
                 if element is not None:
                     out.append(element)
             elif tag in self._items:
-                body = b"".join(
-                    _IMPLICIT_HEADER.pack(0xFFFE, 0xE000, len(encoded)) + encoded
-                    for encoded in (item.encoded() for item in self._items[tag])
-                )
-                out.append(self._header(tag, "SQ", len(body)) + body)
+                out.append(self._sequence(tag, [item.encoded() for item in self._items[tag]]))
             else:
                 _, start, _, _, end, _ = self._spans[tag]
                 out.append(self._data[start:end])

@@ -1,12 +1,14 @@
 """The tag side of de-identification: PS3.15 Annex E Table E.1-1 applied to a whole header.
 
 Rules apply at every depth, inside sequence items as at the top. Where the table is silent
-and the standard would keep, three safety rules go further: person names, dates and free
-text (LT, ST, UT: a report's Text Value in a Content Sequence) that it does not list are
+and the standard would keep, safety rules go further: person names, dates and free text
+(LT, ST, UT: a report's Text Value in a Content Sequence) that it does not list are
 treated like those it does (a name is emptied, a date removed or shifted with the others,
-free text removed or cleaned as a descriptor); and an overlay plane goes as a whole with
-its Overlay Data, since its label and description are free text and the plane is invalid
-without its data.
+free text removed or cleaned as a descriptor); an overlay plane goes as a whole with its
+Overlay Data, since its label and description are free text and the plane is invalid
+without its data; an attribute the data dictionary does not know (VR UN) goes, since what
+it holds, items with names in them included, cannot be checked; and a safe private
+attribute is kept only when stored under the VR the safe list gives it.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ TextCleaner = Callable[[str, Sequence[str]], str]
 
 _DATE_OPTIONS = {Option.RETAIN_LONG_FULL_DATES.value: "K", Option.RETAIN_LONG_MODIFIED_DATES.value: "C"}
 _UNLISTED = {
+    # Not in the dictionary either: nothing says what it holds, and its content cannot be walked.
+    "UN": Rule("(gggg,eeee) UN", "Attribute unknown to the data dictionary", "X", {}),
     "PN": Rule("(gggg,eeee) PN", "Person Name not in Table E.1-1", "Z", {}),
     "DA": Rule("(gggg,eeee) DA", "Date not in Table E.1-1", "X/Z", _DATE_OPTIONS),
     "DT": Rule("(gggg,eeee) DT", "DateTime not in Table E.1-1", "X/Z", _DATE_OPTIONS),
@@ -68,7 +72,7 @@ class _Plan:
         overlay = table.rule_for(_OVERLAY_DATA)
         self.overlay = (overlay, profile.action(overlay)) if overlay else None
         retain_private = profile.action(table.private) == "C"  # clean: keep what is known to be safe
-        self.safe_private = safe_private() if retain_private else frozenset()
+        self.safe_private = safe_private() if retain_private else {}
         self._others: dict[tuple[int, str], Hit | None] = {}  # tags not listed exactly, as met
 
     def hit(self, tag: int, vr: str) -> Hit | None:
@@ -86,6 +90,8 @@ class _Plan:
                 return wildcard
         if self.overlay is not None and tag >> 24 == 0x60:
             return self.overlay
+        if vr == "UN" and _keyword(tag):
+            return None  # a known attribute merely stored as UN, and no rule of the table names it
         return self.unlisted.get(vr)
 
 
@@ -122,7 +128,7 @@ class _Walker:
             if group & 1:  # private
                 if 0x0010 <= element < 0x0100:
                     creators.append(tag)  # decided once its block is known to keep something or not
-                elif self._safe_private(level, group, element) and level.vr(tag) != "SQ":
+                elif self._safe_private(level, tag):
                     kept_blocks.add((group, element >> 8))
                 else:
                     level.drop(tag)
@@ -139,11 +145,15 @@ class _Walker:
                 level.drop(tag)
                 self.report.private_removed += 1
 
-    def _safe_private(self, level: Level, group: int, element: int) -> bool:
+    def _safe_private(self, level: Level, tag: int) -> bool:
+        """On the safe list, and stored under the VR the list gives: a value whose VR is not
+        known (implicit VR) or differs could be anything, a sequence of names included."""
         if not self.plan.safe_private:
             return False
+        group, element = tag >> 16, tag & 0xFFFF
         name = level.text(group << 16 | element >> 8).strip()
-        return (name, group, element & 0xFF) in self.plan.safe_private
+        listed = self.plan.safe_private.get((name, group, element & 0xFF))
+        return listed is not None and level.vr(tag) == listed
 
     def _items(self, level: Level, tag: int, path: str) -> None:
         self.report.sequences_walked += 1

@@ -109,13 +109,14 @@ def annex_e() -> AnnexE:
 
 
 @cache
-def safe_private() -> frozenset[tuple[str, int, int]]:
-    """(private creator, group, element within its block) of each attribute safe to retain."""
-    safe: set[tuple[str, int, int]] = set()
+def safe_private() -> Mapping[tuple[str, int, int], str]:
+    """(private creator, group, element within its block) of each attribute safe to retain,
+    with the VR the table gives it: a value stored under any other VR is not that attribute."""
+    safe: dict[tuple[str, int, int], str] = {}
     for row in _read("safe_private.json")["attributes"]:
         pattern = parse_tag(row["tag"])  # "(0019,xx0C)": the block byte is the wildcard
-        safe.add((row["creator"], pattern.value >> 16, pattern.value & 0xFF))
-    return frozenset(safe)
+        safe[(row["creator"], pattern.value >> 16, pattern.value & 0xFF)] = row["vr"]
+    return safe
 
 
 EDITION = annex_e().edition  # the DICOM edition Table E.1-1 was taken from, e.g. "2026d"

@@ -189,6 +189,10 @@ def test_an_instance_takes_the_byte_path_unless_a_recipe_needs_the_dataset(corpu
 # Hand-built files: what a scanner or an old converter may send, and pydicom reads its own way.
 
 NAME = "HANDBUILT^SECRET"
+UNDEFINED = 0xFFFFFFFF
+_ITEM_OPEN = struct.pack("<HHL", 0xFFFE, 0xE000, UNDEFINED)
+_ITEM_CLOSE = struct.pack("<HHL", 0xFFFE, 0xE00D, 0)
+_SEQUENCE_CLOSE = struct.pack("<HHL", 0xFFFE, 0xE0DD, 0)
 
 
 def _dataset(syntax: str = ExplicitVRLittleEndian) -> Dataset:
@@ -311,3 +315,71 @@ def test_a_safe_private_attribute_stored_as_a_sequence_is_removed() -> None:
     _assert_same(data, "research")
     output, _ = _by_bytes(data, "research", None)
     assert NAME.encode() not in output
+
+
+def _appended(data: bytes, tag: int, inside: bytes) -> bytes:
+    """``data`` (implicit VR) with one more element of defined length holding ``inside``."""
+    return data + struct.pack("<HHL", tag >> 16, tag & 0xFFFF, len(inside)) + inside
+
+
+def _item_with_name() -> bytes:
+    name = NAME.encode()
+    element = struct.pack("<HHL", 0x0010, 0x0010, len(name)) + name
+    return struct.pack("<HHL", 0xFFFE, 0xE000, len(element)) + element
+
+
+def test_an_attribute_unknown_to_the_dictionary_goes_with_what_it_holds() -> None:
+    data = _appended(_written(_dataset(ImplicitVRLittleEndian)), 0x0AAA0010, _item_with_name())
+    for profile in ("basic", "research"):
+        _assert_same(data, profile)
+        output, report = _by_bytes(data, profile, None)
+        assert NAME.encode() not in output
+        assert ("(0AAA,0010)", "X") in [(a.path, a.action) for a in report.actions]
+
+
+def test_a_safe_private_attribute_is_kept_only_under_its_listed_vr() -> None:
+    def siemens(vr: str, value: str, syntax: str = ExplicitVRLittleEndian) -> bytes:
+        ds = _dataset(syntax)
+        ds.private_block(0x0019, "SIEMENS MR HEADER", create=True).add_new(0x0C, vr, value)
+        return _written(ds)
+
+    for data, kept in (
+        (siemens("IS", "1000"), True),  # B value, as listed
+        (siemens("LO", NAME), False),
+        (siemens("IS", "1000", ImplicitVRLittleEndian), False),  # implicit VR: not checkable
+    ):
+        _assert_same(data, "research")
+        output, _ = _by_bytes(data, "research", None)
+        assert (0x0019100C in pydicom.dcmread(io.BytesIO(output))) is kept
+        assert NAME.encode() not in output
+
+
+def test_uids_with_whitespace_and_a_character_set_stored_as_lo_agree() -> None:
+    ds = _dataset()
+    ds.add(DataElement(0x00080005, "LO", "ISO_IR 100"))
+    ds.StudyDescription = "Knie Müller"
+    data = _written(ds).replace(b"1.2.826.0.1.3680043.8.498.2\x00", b"1.2.826.0.1.3680043.8.498.2\t")
+    assert b"498.2\t" in data
+    _assert_same(data, "basic")
+    _assert_same(data, "research", lambda text, deny: f"gelöscht {len(deny)}")
+
+
+def test_a_sequence_unknown_to_the_dictionary_but_kept_by_the_table_stays_a_sequence() -> None:
+    item = _item_with_name()[8:]  # the Patient Name element, in items of undefined length
+    items = _ITEM_OPEN + item + _ITEM_CLOSE
+    sequence = struct.pack("<HHL", 0x0010, 0x0043, UNDEFINED) + items + _SEQUENCE_CLOSE
+    data = _written(_dataset(ImplicitVRLittleEndian))
+    start = data.index(struct.pack("<HH", 0x0020, 0x000D))  # (0010,0043) goes before Study Instance UID
+    data = data[:start] + sequence + data[start:]
+    for profile in ("basic", "research"):
+        _assert_same(data, profile)
+        assert NAME.encode() not in _by_bytes(data, profile, None)[0]
+
+
+def test_encapsulated_pixel_data_without_its_offset_table_is_handed_back() -> None:
+    ds = _dataset(JPEGBaseline8Bit)
+    pixels = struct.pack("<HH2sHL", 0x7FE0, 0x0010, b"OB", 0, 0xFFFFFFFF) + struct.pack(
+        "<HHL", 0xFFFE, 0xE0DD, 0
+    )
+    with pytest.raises(Unsupported, match="offset table"):
+        _by_bytes(_as_explicit(ds) + pixels, "basic", None)
