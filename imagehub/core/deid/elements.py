@@ -7,6 +7,8 @@ millisecond.
 
 from __future__ import annotations
 
+from functools import cache
+
 from pydicom import config
 from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement
@@ -14,15 +16,21 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 
+@cache
+def known_vr(tag: int) -> str | None:
+    """The data dictionary's VR for a tag, or None when the dictionary does not know it."""
+    try:
+        return str(dictionary_VR(tag))
+    except KeyError:
+        return None
+
+
 def vr_of(ds: Dataset, tag: int) -> str:
     """The element's VR as stored, or as the dictionary has it for implicit-VR data."""
     raw = ds.get_item(tag)
     if raw is not None and raw.VR:
         return str(raw.VR)
-    try:
-        return str(dictionary_VR(tag))
-    except KeyError:
-        return "UN"
+    return known_vr(tag) or "UN"
 
 
 def values(value: object) -> list[object]:

@@ -15,11 +15,10 @@ decoded by pydicom's own element codecs, so the two paths agree element for elem
 from __future__ import annotations
 
 import struct
-from functools import cache, cached_property
+from functools import cached_property
 
 from pydicom import config
 from pydicom.charset import convert_encodings
-from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element
@@ -27,7 +26,7 @@ from pydicom.tag import BaseTag
 from pydicom.uid import UID
 
 from imagehub.core.deid.actions import STRING_VRS
-from imagehub.core.deid.elements import values
+from imagehub.core.deid.elements import known_vr, values
 from imagehub.core.deid.level import Level
 from imagehub.core.deid.report import encoded_summary
 
@@ -67,14 +66,6 @@ Span = tuple[str | None, int, int, int, int, bool]
 
 class Unsupported(Exception):
     """An encoding this module leaves to pydicom: the caller de-identifies the file there."""
-
-
-@cache
-def _dictionary_vr(tag: int) -> str | None:
-    try:
-        return str(dictionary_VR(tag))
-    except KeyError:
-        return None
 
 
 def _plain(raw: bytes, *, uid: bool = False) -> str | list[str]:
@@ -163,7 +154,7 @@ class EncodedLevel:
     def _undefined(self, tag: int, vr: str | None, value: int, end: int) -> tuple[str | None, int]:
         """(VR as pydicom records it, element end) of an element of undefined length."""
         if vr is None:  # implicit VR: the dictionary, or a look at whether items follow
-            vr = _dictionary_vr(tag)
+            vr = known_vr(tag)
             if vr is None and _TAG.unpack_from(self._data, value) == (0xFFFE, 0xE000):
                 vr = "SQ"
         if vr == "SQ":
@@ -222,7 +213,7 @@ class EncodedLevel:
     def vr(self, tag: int) -> str:
         """Raises ``Unsupported`` for a standard attribute stored as UN (see below)."""
         stored = self._spans[tag][0]
-        known = _dictionary_vr(tag)
+        known = known_vr(tag)
         if stored == "UN" and known is not None:
             # pydicom swaps in the dictionary's VR whenever something decodes the element,
             # so what the walker sees depends on what was read before: left to pydicom.
@@ -275,7 +266,7 @@ class EncodedLevel:
         """Codes, UIDs and dates decoded here, as pydicom does; the rest by pydicom itself."""
         vr, _, start, end, _, _ = self._spans[tag]
         raw = self._data[start:end]
-        effective = vr or _dictionary_vr(tag)
+        effective = vr or known_vr(tag)
         if effective in _ASCII_DECODED and vr != "UN":
             return _plain(raw, uid=effective == "UI")
         element = RawDataElement(BaseTag(tag), vr, len(raw), raw, 0, self._implicit, True)
@@ -376,6 +367,7 @@ class EncodedFile:
         if len(data) < 132 or data[128:132] != b"DICM":
             raise Unsupported("no preamble and DICM prefix")
         meta_end = _meta_end(data)
+        self._data = data
         self.meta = EncodedLevel(data, 132, meta_end, implicit=False)
         syntax = UID(self.meta.text(_TRANSFER_SYNTAX))
         if not syntax.is_transfer_syntax or not syntax.is_little_endian or syntax.is_deflated:
@@ -400,6 +392,15 @@ class EncodedFile:
             self.meta.text(tag) for tag in _META_REQUIRED
         ):
             raise Unsupported("a File Meta that pydicom would complete")
+
+    def without_pixels(self) -> bytes:
+        """The file with the value of its top-level Pixel Data cut out: everything text can
+        hide in, elements after the pixels included."""
+        span = self.dataset.span(_PIXEL_DATA)
+        if span is None:
+            return self._data
+        _, _, value, _, end, _ = span
+        return self._data[:value] + self._data[end:]
 
     def write(self) -> bytes:
         """Preamble (zeros), prefix, File Meta with its group length recomputed, data set."""

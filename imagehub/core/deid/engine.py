@@ -22,6 +22,7 @@ from pydicom.dataset import Dataset, FileDataset
 
 from imagehub.core.deid.actions import SHIFT, WALK, concrete, dummy, empty
 from imagehub.core.deid.dates import DateShifter, shift_date, shift_datetime
+from imagehub.core.deid.elements import known_vr
 from imagehub.core.deid.encoded import EncodedFile, Unsupported
 from imagehub.core.deid.level import DatasetLevel, Level
 from imagehub.core.deid.method import mark_deidentified
@@ -35,9 +36,24 @@ TextCleaner = Callable[[str, Sequence[str]], str]
 """(text, the instance's own identifying strings) -> the text without them or any other PHI."""
 
 _DATE_OPTIONS = {Option.RETAIN_LONG_FULL_DATES.value: "K", Option.RETAIN_LONG_MODIFIED_DATES.value: "C"}
+# Not in the dictionary: nothing says what it holds, whatever VR it was stored under.
+_UNKNOWN = Rule("(gggg,eeee)", "Attribute unknown to the data dictionary", "X", {})
+# A known sequence stored as UN: pydicom cannot read its items, so they cannot be walked.
+_UNWALKABLE = Rule("(gggg,eeee) UN", "Sequence stored as UN", "X", {})
+# UID attributes that name a class, a syntax or a scheme of the standard, never an instance.
+_STANDARD_UID_WORDS = (
+    "SOPClass",
+    "TransferSyntax",
+    "CodingScheme",
+    "ImplementationClass",
+    "ContextUID",
+    "MappingResource",
+    "ContextGroupExtensionCreator",
+)
 _UNLISTED = {
-    # Not in the dictionary either: nothing says what it holds, and its content cannot be walked.
-    "UN": Rule("(gggg,eeee) UN", "Attribute unknown to the data dictionary", "X", {}),
+    # An instance, frame of reference or other UID the table does not list: replaced like
+    # those it does, so no original UID survives to link the output back.
+    "UI": Rule("(gggg,eeee) UI", "UID not in Table E.1-1", "U", {Option.RETAIN_UIDS.value: "K"}),
     "PN": Rule("(gggg,eeee) PN", "Person Name not in Table E.1-1", "Z", {}),
     "DA": Rule("(gggg,eeee) DA", "Date not in Table E.1-1", "X/Z", _DATE_OPTIONS),
     "DT": Rule("(gggg,eeee) DT", "DateTime not in Table E.1-1", "X/Z", _DATE_OPTIONS),
@@ -49,9 +65,18 @@ _UNLISTED = {
     },
 }
 _OVERLAY_DATA = 0x60003000
-# File Meta elements that name the sending system, or carry private data.
-_META_REMOVED = (0x00020016, 0x00020017, 0x00020018, 0x00020100, 0x00020102)
+# File Meta elements that name the sending system (AE titles, presentation addresses), or
+# carry private data.
+_META_REMOVED = (
+    *(0x00020016, 0x00020017, 0x00020018),
+    *(0x00020026, 0x00020027, 0x00020028),
+    *(0x00020100, 0x00020102),
+)
 _MEDIA_STORAGE_SOP_INSTANCE_UID, _SOP_INSTANCE_UID, _PATIENT_ID = 0x00020003, 0x00080018, 0x00100020
+_IMPLEMENTATION_CLASS_UID, _IMPLEMENTATION_VERSION_NAME = 0x00020012, 0x00020013
+# PS3.10 7.2: who wrote the file. A UUID-derived UID (uuid5 of ImageHub's name), fixed for good.
+IMPLEMENTATION_CLASS_UID = "2.25.336912117297352273293459131345733451461"
+IMPLEMENTATION_VERSION_NAME = "IMAGEHUB"
 # Type 1C attributes whose condition is "the other one is present" (dependent -> condition).
 _CONDITIONAL_ON = {0x00120081: 0x00120082}  # Ethics Committee Name -> its Approval Number
 
@@ -69,6 +94,8 @@ class _Plan:
             (pattern, (rule, profile.action(rule))) for pattern, rule in table.wildcards
         )
         self.unlisted = {vr: (rule, profile.action(rule)) for vr, rule in _UNLISTED.items()}
+        self.unknown: Hit = (_UNKNOWN, "X")
+        self.unwalkable: Hit = (_UNWALKABLE, "X")
         overlay = table.rule_for(_OVERLAY_DATA)
         self.overlay = (overlay, profile.action(overlay)) if overlay else None
         retain_private = profile.action(table.private) == "C"  # clean: keep what is known to be safe
@@ -76,6 +103,8 @@ class _Plan:
         self._others: dict[tuple[int, str], Hit | None] = {}  # tags not listed exactly, as met
 
     def hit(self, tag: int, vr: str) -> Hit | None:
+        if vr == "UN" and known_vr(tag) == "SQ":
+            return self.unwalkable
         found = self.exact.get(tag)
         if found is None:
             key = (tag, vr)
@@ -90,8 +119,11 @@ class _Plan:
                 return wildcard
         if self.overlay is not None and tag >> 24 == 0x60:
             return self.overlay
-        if vr == "UN" and _keyword(tag):
-            return None  # a known attribute merely stored as UN, and no rule of the table names it
+        keyword = _keyword(tag)
+        if not keyword:
+            return None if tag & 0xFFFF == 0 else self.unknown  # group lengths: the writers' concern
+        if vr == "UN" or (vr == "UI" and any(word in keyword for word in _STANDARD_UID_WORDS)):
+            return None  # a known attribute merely stored as UN; a class or syntax UID
         return self.unlisted.get(vr)
 
 
@@ -207,6 +239,9 @@ def _file_meta(top: Level, meta: Level, walker: _Walker) -> None:
     if top.has(_SOP_INSTANCE_UID):
         new = [str(uid) for uid in top.values(_SOP_INSTANCE_UID)]
         meta.put(_MEDIA_STORAGE_SOP_INSTANCE_UID, "UI", _one_or_many(new))
+    # The file is now ImageHub's writing, and the sender's version name may name its site.
+    meta.put(_IMPLEMENTATION_CLASS_UID, "UI", IMPLEMENTATION_CLASS_UID)
+    meta.put(_IMPLEMENTATION_VERSION_NAME, "SH", IMPLEMENTATION_VERSION_NAME)
 
 
 def repair_conditionals(level: Level) -> None:

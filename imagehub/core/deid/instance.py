@@ -11,6 +11,7 @@ import contextlib
 import gzip
 import io
 import re
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +30,7 @@ from imagehub.core.deid import (
     deidentify_dataset,
     header_phi,
 )
-from imagehub.core.deid.encoded import Unsupported
+from imagehub.core.deid.encoded import EncodedFile, Unsupported
 from imagehub.core.deid.engine import deidentify_encoded, repair_conditionals
 from imagehub.core.deid.level import DatasetLevel
 from imagehub.core.deid.ocr.base import OcrEngine
@@ -87,9 +88,15 @@ class InstanceResult:
 
 
 def _header_bytes(output: bytes) -> bytes:
-    """Everything before the pixel data: the part of a file that text can hide in."""
-    pixels = output.rfind(PIXEL_DATA_TAG)
-    return output[:pixels] if pixels > 0 else output
+    """Everything but the pixel data's value: the part of a file that text can hide in, and
+    where searching for a name does not match image bytes by chance. Elements after the
+    pixels count too; for an output the encoded reader does not take (big endian...), the
+    part before the last Pixel Data tag."""
+    try:
+        return EncodedFile(output).without_pixels()
+    except (Unsupported, struct.error):
+        pixels = output.rfind(PIXEL_DATA_TAG)
+        return output[:pixels] if pixels > 0 else output
 
 
 def _encodings(value: str, charsets: Sequence[str]) -> set[bytes]:
