@@ -41,6 +41,7 @@ PLACEHOLDER = "[REDACTED]"
 LANGUAGE = "en"
 # Shorter deny-list terms ("MR", an initial) would blank innocent words everywhere.
 MIN_TERM_LENGTH = 3
+GLUED_MIN_LATIN = 5  # a Latin name part this long is found inside other words too
 # Local phone formats looked for; international ones (+44 ...) are found whatever the region.
 # Each region costs about a tenth of a millisecond per call.
 PHONE_REGIONS = ("US", "GB", "DE", "FR")
@@ -72,7 +73,7 @@ _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _IPV4 = rf"(?<![\d.]){_OCTET}(?:\.{_OCTET}){{3}}(?:/(?:[12]?\d|3[0-2]))?(?!\.?\d)"
 _PERSON_NAME = re.compile(r"[\^=]")  # the component and group separators of DICOM's PN
 _NAME_SEPARATORS = re.compile(r"[\^=,\s-]+")
-_JOINING_GAP = re.compile(r"[\s^,]*")
+_JOINING_GAP = re.compile(r"[\s^,_]*")
 
 
 @dataclass(frozen=True)
@@ -149,14 +150,40 @@ def _terms(value: str) -> list[str]:
     return [term for term in (whole, *parts) if len(term) >= MIN_TERM_LENGTH]
 
 
+def _glued(value: str) -> list[str]:
+    """Parts of a person name that are found even inside other words: "QUIMBLEFORTH_AGATHA",
+    "AgathaQuimbleforth", "王伟" in a sentence written without spaces. Latin parts from five
+    letters (a shorter one, "JOHN", would blank "Johnson"), others from two characters, and
+    each group's family and given names written together."""
+    if not _PERSON_NAME.search(value):
+        return []
+    found: list[str] = []
+    for group in value.split("="):
+        family, given = ([*group.split("^"), ""])[:2]
+        found += [part for part in _NAME_SEPARATORS.split(group) if part]
+        if family and given:
+            found += [family + given, given + family]
+    return [term for term in found if len(term) >= (GLUED_MIN_LATIN if term.isascii() else 2)]
+
+
+def _longest_first(terms: set[str]) -> list[str]:
+    # The alternation takes the first that matches: "DOE^JOHN" must beat "DOE".
+    return sorted(terms, key=lambda term: (-len(term), term))
+
+
 @lru_cache(maxsize=DENY_CACHE_SIZE)
 def _deny_recognizer(deny_list: tuple[str, ...]) -> PatternRecognizer | None:
     terms = {term for value in deny_list for term in _terms(value)}
-    if not terms:
+    glued = {term for value in deny_list for term in _glued(value)}
+    if not terms and not glued:
         return None
-    # Longest first: the alternation takes the first that matches, and "DOE^JOHN" beats "DOE".
-    ordered = sorted(terms, key=lambda term: (-len(term), term))
-    return PatternRecognizer(supported_entity="HEADER_PHI", name="header values", deny_list=ordered)
+    inside = "|".join(map(re.escape, _longest_first(glued)))
+    return PatternRecognizer(
+        supported_entity="HEADER_PHI",
+        name="header values",
+        deny_list=_longest_first(terms),
+        patterns=[Pattern("name inside a word", inside, 0.9)] if glued else [],
+    )
 
 
 class TextScrubber:

@@ -35,6 +35,21 @@ def test_name_parts_are_whole_words_only(scrubber: TextScrubber) -> None:
     assert scrubber.clean("Johnson protocol, DOES NOT apply", HEADER) == "Johnson protocol, DOES NOT apply"
 
 
+@pytest.mark.parametrize(
+    ("text", "header", "expected"),
+    [
+        ("see QUIMBLEFORTH_AGATHA file", ["QUIMBLEFORTH^AGATHA"], "see [REDACTED] file"),
+        ("AgathaQuimbleforth follow-up", ["QUIMBLEFORTH^AGATHA"], "[REDACTED] follow-up"),
+        ("患者王伟复查", ["王^伟"], "患者[REDACTED]复查"),
+        ("山田太郎さんの検査", ["Yamada^Tarou=山田^太郎=やまだ^たろう"], "[REDACTED]さんの検査"),
+    ],
+)
+def test_names_glued_to_other_words_are_removed(
+    scrubber: TextScrubber, text: str, header: list[str], expected: str
+) -> None:
+    assert scrubber.clean(text, header) == expected
+
+
 def test_values_that_are_not_names_are_not_split(scrubber: TextScrubber) -> None:
     text = "General anaesthesia at the hospital"
     assert scrubber.clean(text, ["General Hospital of Springfield"]) == text
