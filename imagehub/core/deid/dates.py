@@ -10,10 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from datetime import date, timedelta
 
 from imagehub.core.errors import InvalidInput
 
+# PS3.5 6.2 DT: YYYY[MM[DD[HH[MM[SS[.F{1,6}]]]]]][&ZZXX], the time only after a whole date.
+_DATETIME = re.compile(
+    r"(?P<day>\d{4}(?:\d{2}){0,2})"  # YYYY, YYYYMM or YYYYMMDD
+    r"(?:(?<=\d{8})\d{2}(?:\d{2}(?:\d{2}(?:\.\d{1,6})?)?)?)?"  # HH[MM[SS[.F]]], after a whole date
+    r"(?:[+-]\d{4})?"  # UTC offset
+)
 _PAD = "00000101"  # completes "YYYY" and "YYYYMM" to a whole date: January, the first
 
 
@@ -57,8 +64,11 @@ def shift_date(value: str, days: int) -> str:
 
 
 def shift_datetime(value: str, days: int) -> str:
-    """A DT value: the date part moves, time and UTC offset stay."""
+    """A DT value: the date part moves, time and UTC offset stay; "" when it is not a DT
+    ("2024-03-17T09:30" would keep its month and day if only the year moved)."""
     value = value.strip()
-    digits = len(value) - len(value.lstrip("0123456789"))
-    day = _shift_day(value[: min(digits, 8)], days)
-    return day + value[len(day) :] if day else ""
+    match = _DATETIME.fullmatch(value)
+    if match is None:
+        return ""
+    day = _shift_day(match["day"], days)
+    return day + value[len(match["day"]) :] if day else ""

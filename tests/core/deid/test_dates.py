@@ -70,6 +70,9 @@ def test_da_values(value: str, days: int, shifted: str) -> None:
         ("20240301", -366, "20230301"),
         ("2024", -1, "2023"),
         ("later", -1, ""),
+        ("2024-03-17T09:30", -1, ""),  # not a DT: emptied, never half shifted
+        ("202403011200", -1, "202402291200"),
+        ("2024+0100", -1, "2023+0100"),
     ],
 )
 def test_dt_values(value: str, days: int, shifted: str) -> None:
