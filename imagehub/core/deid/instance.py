@@ -171,7 +171,7 @@ def _on_bytes(
             clean_text=tools.scrubber.clean,
             deny=phi,
         )
-    except Unsupported:
+    except Exception:  # Unsupported, or a value it cannot decode: the pydicom path decides
         return None
     header = pydicom.dcmread(io.BytesIO(output), stop_before_pixels=True)
     return _Tagged(header, output, tags, [], not_at_risk() if cleans_pixels else None, {})

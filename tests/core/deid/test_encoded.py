@@ -468,3 +468,20 @@ def test_the_file_meta_names_imagehub_and_no_sending_system() -> None:
         IMPLEMENTATION_CLASS_UID,
         IMPLEMENTATION_VERSION_NAME,
     )
+
+
+def test_whatever_stops_the_byte_path_the_pydicom_path_takes_over(
+    corpus: PhiCorpus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = corpus.paths[0].read_bytes()
+    recipe = parse_recipe("FORMAT dicom\n%header\nKEEP Modality\n")  # forces the pydicom path
+    tools = Tools(UidMapper(SECRET), DateShifter(SECRET), TextScrubber())
+    by_dataset = deidentify_file(data, Policy("basic", PROFILES["basic"], recipe, None), tools).output
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RecursionError("a value the byte path cannot decode")
+
+    monkeypatch.setattr("imagehub.core.deid.instance.deidentify_encoded", broken)
+    result = deidentify_file(data, Policy("basic", PROFILES["basic"], parse_recipe(""), None), tools)
+    assert result.output is not None
+    assert result.output == by_dataset
