@@ -7,22 +7,12 @@ millisecond.
 
 from __future__ import annotations
 
-from functools import cache
-
 from pydicom import config
-from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
-
-@cache
-def known_vr(tag: int) -> str | None:
-    """The data dictionary's VR for a tag, or None when the dictionary does not know it."""
-    try:
-        return str(dictionary_VR(tag))
-    except KeyError:
-        return None
+from imagehub.core.imaging.spans import known_vr
 
 
 def vr_of(ds: Dataset, tag: int) -> str:

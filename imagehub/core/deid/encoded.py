@@ -15,195 +15,69 @@ decoded by pydicom's own element codecs, so the two paths agree element for elem
 from __future__ import annotations
 
 import struct
-from functools import cached_property
 
 from pydicom import config
-from pydicom.charset import convert_encodings
-from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
+from pydicom.dataelem import DataElement
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element
-from pydicom.tag import BaseTag
-from pydicom.uid import UID
 
 from imagehub.core.deid.actions import STRING_VRS
-from imagehub.core.deid.elements import known_vr, values
+from imagehub.core.deid.elements import values
 from imagehub.core.deid.level import Level
 from imagehub.core.deid.report import encoded_summary
-
-UNDEFINED = 0xFFFFFFFF
-_ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
-_PIXEL_DATA, _CHARSET, _SOP_CLASS_UID = 0x7FE00010, 0x00080005, 0x00080016
-_GROUP_LENGTH, _MEDIA_STORAGE_SOP_CLASS_UID, _TRANSFER_SYNTAX = 0x00020000, 0x00020002, 0x00020010
-# File Meta that pydicom's writer requires to hold a value, or fills in itself when empty.
-_META_REQUIRED = (0x00020001, _MEDIA_STORAGE_SOP_CLASS_UID, 0x00020003, _TRANSFER_SYNTAX, 0x00020012)
-_IMPLEMENTATION_VERSION_NAME = 0x00020013  # added by pydicom's writer when absent
-_LONG_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "UC", "UN", "UR", "UT", "SV", "UV"})
-_SHORT_VRS = frozenset(
-    {"AE", "AS", "AT", "CS", "DA", "DS", "DT", "FL", "FD", "IS", "LO", "LT", "PN", "SH", "SL", "SS"}
-    | {"ST", "TM", "UI", "UL", "US"}
+from imagehub.core.imaging.spans import (
+    LONG_VRS,
+    PIXEL_DATA,
+    TRANSFER_SYNTAX,
+    UINT32,
+    UNDEFINED,
+    SpanFile,
+    SpanLevel,
+    Unsupported,
+    known_vr,
 )
+
+_SOP_CLASS_UID = 0x00080016
+_GROUP_LENGTH, _MEDIA_STORAGE_SOP_CLASS_UID = 0x00020000, 0x00020002
+# File Meta that pydicom's writer requires to hold a value, or fills in itself when empty.
+_META_REQUIRED = (0x00020001, _MEDIA_STORAGE_SOP_CLASS_UID, 0x00020003, TRANSFER_SYNTAX, 0x00020012)
+_IMPLEMENTATION_VERSION_NAME = 0x00020013  # added by pydicom's writer when absent
 _PLAIN_TEXT_VRS = STRING_VRS  # ASCII values of these encode as themselves in every character set
 _BYTES_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
-_ASCII_DECODED = frozenset({"CS", "DA", "DT", "UI"})  # decoded without character sets, as pydicom does
 
 _ITEM_HEADER = struct.pack("<HHL", 0xFFFE, 0xE000, 0xFFFFFFFF)
 _ITEM_DELIMITER = struct.pack("<HHL", 0xFFFE, 0xE00D, 0)
 _SEQUENCE_DELIMITER = struct.pack("<HHL", 0xFFFE, 0xE0DD, 0)
-_TAG = struct.Struct("<HH")
-_UINT16 = struct.Struct("<H")
-_UINT32 = struct.Struct("<L")
 _IMPLICIT_HEADER = struct.Struct("<HHL")
 _SHORT_HEADER = struct.Struct("<HH2sH")
 _LONG_HEADER = struct.Struct("<HH2sHL")
 
-
-# Where one element lies: (VR as stored, or None for implicit VR until a sequence is
-# recognised; element start; value start; value end, for undefined length where the closing
-# delimiter starts; element end; whether the length is undefined). A plain tuple: a header
-# has hundreds of elements and this is the hot path.
-Span = tuple[str | None, int, int, int, int, bool]
+__all__ = ["EncodedFile", "EncodedLevel", "Unsupported"]
 
 
-class Unsupported(Exception):
-    """An encoding this module leaves to pydicom: the caller de-identifies the file there."""
-
-
-def _plain(raw: bytes, *, uid: bool = False) -> str | list[str]:
-    """A value of codes, UIDs or dates, decoded as pydicom does: default encoding, trailing
-    padding gone, split on backslashes; each UID stripped of whitespace, as ``UID()`` does."""
-    parts = raw.decode("latin-1").rstrip(" \x00").split("\\")
-    if uid:
-        parts = [part.strip() for part in parts]
-    return parts[0] if len(parts) == 1 else parts
-
-
-def _vr_at(data: bytes, pos: int, implicit: bool) -> tuple[str | None, int, int]:
-    """(VR as stored or None, value length, value start) of the element at ``pos``."""
-    if implicit:
-        return None, _UINT32.unpack_from(data, pos + 4)[0], pos + 8
-    vr = data[pos + 4 : pos + 6].decode("latin-1")
-    if vr in _LONG_VRS:
-        return vr, _UINT32.unpack_from(data, pos + 8)[0], pos + 12
-    if vr in _SHORT_VRS:
-        return vr, _UINT16.unpack_from(data, pos + 6)[0], pos + 8
-    raise Unsupported(f"unknown VR {vr!r}")
-
-
-def _skip_fragments(data: bytes, pos: int) -> int:
-    """The end of encapsulated pixel data: an offset table item, fragments of defined length,
-    the delimiter (pydicom's writer refuses pixel data without the offset table item)."""
-    if data[pos : pos + 4] != b"\xfe\xff\x00\xe0":
-        raise Unsupported("encapsulated pixel data without its offset table item")
-    while True:
-        if pos + 8 > len(data):
-            raise Unsupported("encapsulated pixel data without its delimiter")
-        tag = _TAG.unpack_from(data, pos)
-        length = _UINT32.unpack_from(data, pos + 4)[0]
-        if tag == (0xFFFE, 0xE0DD):
-            return pos + 8
-        if tag != (0xFFFE, 0xE000) or length == UNDEFINED:
-            raise Unsupported("malformed encapsulated pixel data")
-        pos += 8 + length
-
-
-class EncodedLevel:
+class EncodedLevel(SpanLevel):
     """A data set or item as spans of the original bytes, plus what the walker changed."""
 
     def __init__(
-        self, data: bytes, start: int, end: int, implicit: bool, parent: EncodedLevel | None = None
+        self,
+        data: bytes,
+        start: int,
+        end: int,
+        implicit: bool,
+        parent: EncodedLevel | None = None,
+        *,
+        stop_at_pixels: bool = False,
     ) -> None:
-        self._data, self._implicit, self._parent = data, implicit, parent
-        self._spans: dict[int, Span] = {}
-        self._order: list[int] = []
         self._changed: dict[int, bytes | None] = {}  # the new element, or None when dropped
         self._put: dict[int, object] = {}
-        self._items: dict[int, list[EncodedLevel]] = {}
         self._inserted = False
-        self.end = self._parse(start, end)
-
-    def _parse(self, pos: int, end: int) -> int:
-        data, implicit, previous = self._data, self._implicit, -1
-        while pos < end:
-            if pos + 8 > end:
-                raise Unsupported("truncated element header")
-            group, element = _TAG.unpack_from(data, pos)
-            tag = group << 16 | element
-            if tag == _ITEM_END:
-                return pos + 8
-            if group == 0xFFFE:
-                raise Unsupported("an item or delimiter where an element belongs")
-            if tag <= previous:
-                raise Unsupported("elements out of tag order")
-            if tag == _CHARSET and self._items:
-                # pydicom has decoded the sequences before it in the default character set
-                raise Unsupported("a sequence before the character set")
-            previous = tag
-            vr, length, value = _vr_at(data, pos, implicit)
-            if length != UNDEFINED:
-                if value + length > end:
-                    raise Unsupported("an element runs past its end")
-                span: Span = (vr, pos, value, value + length, value + length, False)
-            else:
-                vr, after = self._undefined(tag, vr, value, end)
-                span = (vr, pos, value, after - 8, after, True)
-            self._spans[tag] = span
-            self._order.append(tag)
-            pos = span[4]
-        return pos
-
-    def _undefined(self, tag: int, vr: str | None, value: int, end: int) -> tuple[str | None, int]:
-        """(VR as pydicom records it, element end) of an element of undefined length."""
-        if vr is None:  # implicit VR: the dictionary, or a look at whether items follow
-            vr = known_vr(tag)
-            if vr is None and _TAG.unpack_from(self._data, value) == (0xFFFE, 0xE000):
-                vr = "SQ"
-        if vr == "SQ":
-            items, after = self._read_items(value, end, undefined=True)
-            self._items[tag] = items
-            return vr, after
-        if tag == _PIXEL_DATA:
-            return vr, _skip_fragments(self._data, value)
-        raise Unsupported("undefined length on an element that is neither a sequence nor pixel data")
-
-    def _read_items(self, pos: int, end: int, *, undefined: bool) -> tuple[list[EncodedLevel], int]:
-        items: list[EncodedLevel] = []
-        while pos < end:
-            if pos + 8 > end:
-                raise Unsupported("truncated sequence")
-            tag = _TAG.unpack_from(self._data, pos)
-            length = _UINT32.unpack_from(self._data, pos + 4)[0]
-            if tag == (0xFFFE, 0xE0DD):
-                return items, pos + 8
-            if tag != (0xFFFE, 0xE000):
-                raise Unsupported("a sequence holds something other than items")
-            item_end = end if length == UNDEFINED else pos + 8 + length
-            if item_end > end:
-                raise Unsupported("an item runs past the end of its sequence")
-            item = EncodedLevel(self._data, pos + 8, item_end, self._implicit, self)
-            if length != UNDEFINED and item.end != item_end:
-                raise Unsupported("an item ends before its length")
-            items.append(item)
-            pos = item.end
-        if undefined:
-            raise Unsupported("a sequence of undefined length without its delimiter")
-        return items, pos
+        super().__init__(data, start, end, implicit, parent, stop_at_pixels=stop_at_pixels)
 
     # -- what the walker asks ------------------------------------------------------------
 
     @property
     def encoding(self) -> tuple[bool, bool]:
         return self._implicit, True
-
-    @cached_property
-    def charsets(self) -> list[str] | None:
-        """The level's character sets: its own Specific Character Set, else its parent's."""
-        if _CHARSET in self._spans:  # pydicom decodes it in the default encoding, whatever its VR
-            _, _, start, end, _, _ = self._spans[_CHARSET]
-            return convert_encodings(_plain(self._data[start:end]))
-        return self._parent.charsets if self._parent is not None else None
-
-    def tags(self) -> list[int]:
-        return list(self._order)
 
     def has(self, tag: int) -> bool:
         if tag in self._changed:
@@ -226,17 +100,13 @@ class EncodedLevel:
     def before(self, tag: int, vr: str) -> str:
         if vr == "SQ":
             return f"SQ, {len(self.items(tag))} items"
-        _, _, value, value_end, _, _ = self._spans[tag]
-        return encoded_summary(vr, self._data[value:value_end])
+        return encoded_summary(vr, self.raw(tag))
 
     def values(self, tag: int) -> list[object]:
         return values(self._current(tag))
 
     def items(self, tag: int) -> list[Level]:
-        if tag not in self._items:
-            _, _, value, value_end, _, _ = self._spans[tag]
-            self._items[tag] = self._read_items(value, value_end, undefined=False)[0]
-        return list(self._items[tag])
+        return list(self.sequence(tag))
 
     def drop(self, tag: int) -> None:
         self._changed[tag] = None
@@ -260,22 +130,12 @@ class EncodedLevel:
 
     def _current(self, tag: int) -> object:
         """The value put last, else the stored one as pydicom would decode it."""
-        return self._put[tag] if tag in self._put else self._decoded(tag)
-
-    def _decoded(self, tag: int) -> object:
-        """Codes, UIDs and dates decoded here, as pydicom does; the rest by pydicom itself."""
-        vr, _, start, end, _, _ = self._spans[tag]
-        raw = self._data[start:end]
-        effective = vr or known_vr(tag)
-        if effective in _ASCII_DECODED and vr != "UN":
-            return _plain(raw, uid=effective == "UI")
-        element = RawDataElement(BaseTag(tag), vr, len(raw), raw, 0, self._implicit, True)
-        return convert_raw_data_element(element, encoding=self.charsets).value
+        return self._put[tag] if tag in self._put else self.decoded(tag)
 
     def _header(self, tag: int, vr: str, length: int) -> bytes:
         if self._implicit:
             return _IMPLICIT_HEADER.pack(tag >> 16, tag & 0xFFFF, length)
-        if vr in _LONG_VRS:
+        if vr in LONG_VRS:
             return _LONG_HEADER.pack(tag >> 16, tag & 0xFFFF, vr.encode(), 0, length)
         if length > 0xFFFF:
             raise Unsupported("a value too long for its VR")
@@ -339,51 +199,19 @@ class EncodedLevel:
                 out.append(self._data[start:end])
         return b"".join(out)
 
-    def span(self, tag: int) -> Span | None:
-        return self._spans.get(tag)
 
-
-def _looks_explicit(data: bytes, pos: int) -> bool:
-    """pydicom's test of the first element: two capital letters where a VR would be."""
-    vr = data[pos + 4 : pos + 6]
-    return len(vr) == 2 and all(0x40 < byte < 0x5B for byte in vr)
-
-
-def _meta_end(data: bytes) -> int:
-    """Where the File Meta group (explicit VR little endian, group 2) ends."""
-    pos = 132
-    while pos + 8 <= len(data) and _TAG.unpack_from(data, pos)[0] == 2:
-        _, length, value = _vr_at(data, pos, implicit=False)
-        if length == UNDEFINED:
-            raise Unsupported("File Meta element of undefined length")
-        pos = value + length
-    return pos
-
-
-class EncodedFile:
+class EncodedFile(SpanFile[EncodedLevel]):
     """A Part 10 file cut into its File Meta and its data set, written back after the walk."""
 
     def __init__(self, data: bytes) -> None:
-        if len(data) < 132 or data[128:132] != b"DICM":
-            raise Unsupported("no preamble and DICM prefix")
-        meta_end = _meta_end(data)
-        self._data = data
-        self.meta = EncodedLevel(data, 132, meta_end, implicit=False)
-        syntax = UID(self.meta.text(_TRANSFER_SYNTAX))
-        if not syntax.is_transfer_syntax or not syntax.is_little_endian or syntax.is_deflated:
-            raise Unsupported(f"transfer syntax {syntax or 'missing'}")
+        super().__init__(data, EncodedLevel)
         self._check_meta()
         if any((span[3] - span[2]) % 2 for span in map(self.meta.span, self.meta.tags()) if span):
             raise Unsupported("an odd-length File Meta value, which pydicom pads")
-        if syntax.is_implicit_VR and _looks_explicit(data, meta_end):
-            raise Unsupported("explicit VR data under an implicit VR transfer syntax")
-        self.dataset = EncodedLevel(data, meta_end, len(data), syntax.is_implicit_VR)
-        if self.dataset.end != len(data):
-            raise Unsupported("an item delimiter in the top-level data set")
         if any(tag >> 16 in (0, 2) for tag in self.dataset.tags()):
             raise Unsupported("command or File Meta elements in the data set")
-        pixels = self.dataset.span(_PIXEL_DATA)
-        if pixels is not None and pixels[5] != syntax.is_compressed:  # undefined length
+        pixels = self.dataset.span(PIXEL_DATA)
+        if pixels is not None and pixels[5] != self.syntax.is_compressed:  # undefined length
             # pydicom's writer sets the length from the transfer syntax
             raise Unsupported("pixel data whose length does not suit its transfer syntax")
 
@@ -396,7 +224,7 @@ class EncodedFile:
     def without_pixels(self) -> bytes:
         """The file with the value of its top-level Pixel Data cut out: everything text can
         hide in, elements after the pixels included."""
-        span = self.dataset.span(_PIXEL_DATA)
+        span = self.dataset.span(PIXEL_DATA)
         if span is None:
             return self._data
         _, _, value, _, end, _ = span
@@ -411,5 +239,5 @@ class EncodedFile:
             raise Unsupported("a File Meta that pydicom would rewrite")
         meta.drop(_GROUP_LENGTH)
         body = meta.encoded()
-        group_length = _SHORT_HEADER.pack(2, 0, b"UL", 4) + _UINT32.pack(len(body))
+        group_length = _SHORT_HEADER.pack(2, 0, b"UL", 4) + UINT32.pack(len(body))
         return b"".join((b"\x00" * 128, b"DICM", group_length, body, dataset.encoded()))

@@ -22,7 +22,6 @@ from pydicom.dataset import Dataset, FileDataset
 
 from imagehub.core.deid.actions import SHIFT, WALK, concrete, dummy, empty
 from imagehub.core.deid.dates import DateShifter, shift_date, shift_datetime
-from imagehub.core.deid.elements import known_vr
 from imagehub.core.deid.encoded import EncodedFile, Unsupported
 from imagehub.core.deid.level import DatasetLevel, Level
 from imagehub.core.deid.method import mark_deidentified
@@ -31,6 +30,7 @@ from imagehub.core.deid.profile import Option, Profile
 from imagehub.core.deid.report import AttributeAction, TagReport, summary
 from imagehub.core.deid.table import Rule, TagPattern, annex_e, format_tag, safe_private
 from imagehub.core.deid.uids import UidMapper
+from imagehub.core.imaging.spans import known_vr
 
 TextCleaner = Callable[[str, Sequence[str]], str]
 """(text, the instance's own identifying strings) -> the text without them or any other PHI."""

@@ -22,6 +22,7 @@ from imagehub.core.imaging import header
 from imagehub.core.imaging.geometry import axis_codes
 from imagehub.core.imaging.metadata import AcquisitionValue, InstanceMetadata, Unreadable
 from imagehub.core.imaging.sources import remaining_bytes
+from imagehub.core.imaging.spans import PIXEL_DATA_TAGS, SpanFile, SpanLevel
 
 # Acquisition parameters worth indexing and filtering on; whichever are present are kept.
 _ACQUISITION = (
@@ -59,8 +60,7 @@ _ACQUISITION = (
 # Transfer syntaxes whose pixel data length is known from the header alone.
 _NATIVE = frozenset({ImplicitVRLittleEndian, ExplicitVRLittleEndian, ExplicitVRBigEndian})
 _UNDEFINED_LENGTH = 0xFFFFFFFF
-# Float, double float and integer pixel data.
-_PIXEL_DATA_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
+_LONGEST_ELEMENT_HEADER = 12  # explicit VR with a 4-byte length
 
 
 def read_dataset(stream: BinaryIO, *, force: bool = False, pixels: bool = False) -> Dataset:
@@ -77,7 +77,7 @@ def read_dataset(stream: BinaryIO, *, force: bool = False, pixels: bool = False)
 
 
 def _at_pixel_data(tag: BaseTag, vr: str | None, length: int) -> bool:
-    return tag in _PIXEL_DATA_TAGS
+    return tag in PIXEL_DATA_TAGS
 
 
 def _after_pixel_data() -> Callable[[BaseTag, str | None, int], bool]:
@@ -87,7 +87,7 @@ def _after_pixel_data() -> Callable[[BaseTag, str | None, int], bool]:
         nonlocal passed
         if passed:
             return True
-        passed = tag in _PIXEL_DATA_TAGS
+        passed = tag in PIXEL_DATA_TAGS
         return False
 
     return stop
@@ -119,6 +119,31 @@ def dicom_metadata(ds: Dataset, stream: BinaryIO) -> InstanceMetadata | Unreadab
         if header.text(ds.file_meta, "MediaStorageSOPClassUID") == MediaStorageDirectoryStorage:
             return Unreadable("a DICOMDIR (index of a DICOM file set), not an instance")
         return Unreadable("corrupt DICOM: no SOP Instance UID in the data set")
+    return _describe(ds, sop_instance_uid, syntax)
+
+
+def metadata_from_head(head: bytes, size: int) -> InstanceMetadata | Unreadable | None:
+    """The metadata of a Part 10 file of ``size`` bytes from its first bytes, cut into spans
+    rather than read by pydicom (several times faster); None whenever the header does not end
+    at pixel data within ``head`` or is anything but plainly well formed, and then
+    ``read_dataset`` and ``dicom_metadata`` decide."""
+    try:
+        spans = SpanFile(head, SpanLevel, stop_at_pixels=True)
+        ds, at = spans.dataset, spans.dataset.pixels_at
+        sop_instance_uid = header.text(ds, "SOPInstanceUID")
+        if at is None or size - at < _LONGEST_ELEMENT_HEADER or sop_instance_uid is None:
+            return None  # no pixel data in the head, or its element header is cut off
+        if any(tag >> 16 in (0, 2) for tag in ds.tags()):
+            return None
+        missing = _missing_pixel_bytes(ds, spans.syntax, size - at)
+        if missing:
+            return Unreadable(_short_pixels(missing))
+        return _describe(ds, sop_instance_uid, spans.syntax)
+    except Exception:  # Unsupported, or bytes the cutter trips on: pydicom's path decides
+        return None
+
+
+def _describe(ds: header.Header, sop_instance_uid: str, syntax: UID | None) -> InstanceMetadata:
     rows = header.integer(ds, "Rows")
     columns = header.integer(ds, "Columns")
     frames = header.integer(ds, "NumberOfFrames") or 1
@@ -159,7 +184,7 @@ def dicom_metadata(ds: Dataset, stream: BinaryIO) -> InstanceMetadata | Unreadab
     )
 
 
-def _acquisition(ds: Dataset) -> dict[str, AcquisitionValue]:
+def _acquisition(ds: header.Header) -> dict[str, AcquisitionValue]:
     values = {keyword: header.scalar(ds, keyword) for keyword in _ACQUISITION}
     return {keyword: value for keyword, value in values.items() if value is not None}
 
@@ -183,23 +208,28 @@ def _damage(ds: Dataset, stream: BinaryIO, syntax: UID | None) -> str | None:
     sop_class = header.text(ds, "SOPClassUID")
     if sop_class and "Image Storage" in UID(sop_class).name and not remaining_bytes(stream):
         return "truncated DICOM: the file ends before the pixel data"
-    missing = _missing_pixel_bytes(ds, stream, syntax)
-    return f"truncated DICOM: pixel data is {missing} bytes short" if missing else None
+    missing = _missing_pixel_bytes(ds, syntax, remaining_bytes(stream))
+    return _short_pixels(missing) if missing else None
 
 
-def _missing_pixel_bytes(ds: Dataset, stream: BinaryIO, syntax: UID | None) -> int:
-    """How many bytes of native pixel data are cut off; 0 when complete or not measurable."""
+def _short_pixels(missing: int) -> str:
+    return f"truncated DICOM: pixel data is {missing} bytes short"
+
+
+def _missing_pixel_bytes(ds: header.Header, syntax: UID | None, remaining: int) -> int:
+    """How many bytes of native pixel data are cut off, given the bytes from the pixel data
+    element's start to the end of the file; 0 when complete or not measurable."""
     bits = frame_bits(ds)
     if syntax not in _NATIVE or not bits:
         return 0
     expected = (bits * (header.integer(ds, "NumberOfFrames") or 1) + 7) // 8
     # Tag and length, plus VR and two reserved bytes in explicit VR.
     element_header = 8 if syntax == ImplicitVRLittleEndian else 12
-    available = remaining_bytes(stream) - element_header
+    available = remaining - element_header
     return max(0, expected - max(0, available))
 
 
-def frame_bits(ds: Dataset) -> int | None:
+def frame_bits(ds: header.Header) -> int | None:
     """Bits one frame takes in native (uncompressed) encoding; ``None`` when the header does not say."""
     rows, columns = header.integer(ds, "Rows"), header.integer(ds, "Columns")
     bits = header.integer(ds, "BitsAllocated")

@@ -11,7 +11,7 @@ import math
 import struct
 from collections.abc import Callable
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 from pydicom.charset import default_encoding
 from pydicom.datadict import tag_for_keyword
@@ -19,7 +19,8 @@ from pydicom.dataelem import RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 from pydicom.errors import BytesLengthException
 from pydicom.multival import MultiValue
-from pydicom.tag import BaseTag, Tag
+
+from imagehub.core.imaging.spans import SpanLevel, known_vr
 
 # Where enhanced (multi-frame) objects keep what classic ones carry at the top level.
 _FUNCTIONAL_GROUP = {
@@ -35,9 +36,11 @@ _FUNCTIONAL_GROUP = {
 _GROUP_SEQUENCES = ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence")
 
 T = TypeVar("T")
+# A header as pydicom reads it, or cut into spans of the file's bytes (``spans.py``).
+Header: TypeAlias = Dataset | SpanLevel
 
 
-def raw_value(ds: Dataset, keyword: str) -> Any:
+def raw_value(ds: Header, keyword: str) -> Any:
     """The value at the top level, else in the shared or first per-frame functional group."""
     value = _get(ds, keyword)
     if value is not None and value != "":
@@ -52,10 +55,12 @@ def raw_value(ds: Dataset, keyword: str) -> Any:
     return None
 
 
-def _get(ds: Dataset, keyword: str) -> Any:
+def _get(ds: Header, keyword: str) -> Any:
     """The converted value, or ``None`` when absent or malformed. Converting the raw element
     here rather than through ``ds[tag]`` skips the keyword resolution and write-back that
     otherwise take a third of inspection time; ``ds`` stays as read."""
+    if isinstance(ds, SpanLevel):
+        return _span_value(ds, _tag(keyword))
     element = ds.get_item(_tag(keyword))
     try:
         if isinstance(element, RawDataElement):
@@ -69,14 +74,36 @@ def _get(ds: Dataset, keyword: str) -> Any:
         return None
 
 
+def _span_value(level: SpanLevel, tag: int) -> Any:
+    """As ``_get``, for a header cut into spans; a malformed sequence raises ``Unsupported``
+    so that the whole file is read by pydicom instead."""
+    span = level.span(tag)
+    if span is None:
+        return None
+    vr = span[0] or known_vr(tag)
+    if vr == "SQ":
+        return level.sequence(tag)
+    try:
+        fast = _decode_plain(vr, level.raw(tag))
+        return level.decoded(tag) if fast is _UNDECIDED else fast
+    except (TypeError, ValueError, BytesLengthException):
+        return None
+
+
 _UNDECIDED = object()
 
 
 def _decode_raw(element: RawDataElement) -> Any:
     """The value decoded as pydicom would, for the common plain cases (see ``_PLAIN_VRS``);
-    ``_UNDECIDED`` for anything else, which pydicom then converts (or rejects) itself."""
-    vr, raw = element.VR, element.value
-    if vr is None or raw is None or not element.is_little_endian or vr not in _PLAIN_VRS:
+    ``_UNDECIDED`` for anything else, which pydicom then converts (or rejects) itself.
+    Implicit VR elements take the dictionary's VR, as pydicom does."""
+    if element.value is None or not element.is_little_endian:
+        return _UNDECIDED
+    return _decode_plain(element.VR or known_vr(element.tag), element.value)
+
+
+def _decode_plain(vr: str | None, raw: bytes) -> Any:
+    if vr not in _PLAIN_VRS:
         return _UNDECIDED
     decode = _PLAIN_VRS[vr]
     try:
@@ -132,23 +159,24 @@ _PLAIN_VRS: dict[str, Callable[[bytes, str], Any]] = {
 
 
 @cache
-def _tag(keyword: str) -> BaseTag:
+def _tag(keyword: str) -> int:
+    """A plain int: pydicom's ``BaseTag`` compares in Python, slowing every lookup."""
     tag = tag_for_keyword(keyword)
     if tag is None:
         raise KeyError(f"{keyword} is not a DICOM keyword")
-    return Tag(tag)
+    return int(tag)
 
 
-def _first_item(ds: Dataset | None, keyword: str) -> Dataset | None:
+def _first_item(ds: Header | None, keyword: str) -> Header | None:
     sequence = _get(ds, keyword) if ds is not None else None
     return sequence[0] if sequence else None
 
 
-def text(ds: Dataset, keyword: str) -> str | None:
+def text(ds: Header, keyword: str) -> str | None:
     return _as_text(raw_value(ds, keyword))
 
 
-def scalar(ds: Dataset, keyword: str) -> str | int | float | None:
+def scalar(ds: Header, keyword: str) -> str | int | float | None:
     """Numbers keep the type their VR gives them (IS and US are ints, DS and FD floats)."""
     value = raw_value(ds, keyword)
     if isinstance(value, int):
@@ -158,15 +186,15 @@ def scalar(ds: Dataset, keyword: str) -> str | int | float | None:
     return _as_text(value)
 
 
-def integer(ds: Dataset, keyword: str) -> int | None:
+def integer(ds: Header, keyword: str) -> int | None:
     return _convert(raw_value(ds, keyword), int)
 
 
-def number(ds: Dataset, keyword: str) -> float | None:
+def number(ds: Header, keyword: str) -> float | None:
     return _convert(raw_value(ds, keyword), float)
 
 
-def numbers(ds: Dataset, keyword: str, count: int) -> tuple[float, ...] | None:
+def numbers(ds: Header, keyword: str, count: int) -> tuple[float, ...] | None:
     """Exactly ``count`` values or nothing: a PixelSpacing with one value is as bad as none."""
     value = raw_value(ds, keyword)
     if not isinstance(value, MultiValue | list | tuple) or len(value) != count:

@@ -6,13 +6,15 @@ import io
 from collections.abc import Callable
 from typing import BinaryIO
 
-from imagehub.core.imaging.dicom import dicom_metadata, is_instance, read_dataset
+from imagehub.core.imaging.dicom import dicom_metadata, is_instance, metadata_from_head, read_dataset
 from imagehub.core.imaging.metadata import InstanceMetadata, Unreadable, describe
 from imagehub.core.imaging.nifti import nifti_metadata
 from imagehub.core.imaging.sniff import sniff
-from imagehub.core.imaging.sources import Source, open_source
+from imagehub.core.imaging.sources import Source, open_source, remaining_bytes
 
 Result = InstanceMetadata | Unreadable
+# Enough for the header of nearly every classic instance; longer ones are read by pydicom.
+HEAD_BYTES = 64 * 1024
 
 
 def inspect(source: Source, name: str) -> Result:
@@ -33,7 +35,7 @@ def _inspect_stream(stream: BinaryIO, name: str) -> Result:
         case "empty":
             return Unreadable("empty file")
         case "dicom":
-            return _guarded("corrupt DICOM", lambda: _dicom(stream, name, force=False))
+            return _from_head(stream) or _guarded("corrupt DICOM", lambda: _dicom(stream, name, force=False))
         case "dicom-raw":
             return _guarded("corrupt DICOM", lambda: _dicom(stream, name, force=True))
         case "nifti":
@@ -46,6 +48,17 @@ def _dicom(stream: BinaryIO, name: str, *, force: bool) -> Result:
     if force and not is_instance(ds):
         return Unreadable(_unknown_reason(name))  # no preamble and no instance tags: not DICOM
     return dicom_metadata(ds, stream)
+
+
+def _from_head(stream: BinaryIO) -> Result | None:
+    """The fast path (``metadata_from_head``); the stream is left where it was. The head is
+    read before the size is asked for, as seeking to the end drops a buffered stream's
+    read-ahead."""
+    start = stream.tell()
+    head = stream.read(HEAD_BYTES)
+    size = len(head) if len(head) < HEAD_BYTES else remaining_bytes(stream) + len(head)
+    stream.seek(start)
+    return metadata_from_head(head, size)
 
 
 def _guarded(prefix: str, read: Callable[[], Result]) -> Result:
