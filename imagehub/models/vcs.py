@@ -100,21 +100,21 @@ def _batches(values: Iterable[T], size: int = BATCH) -> Iterator[list[T]]:
 
 
 def _upsert(session: Session, table: Any, rows: Sequence[dict[str, Any]], touch: Sequence[str]) -> None:
-    """Insert rows; on an existing key refresh only the ``touch`` columns."""
+    """Insert rows; on an existing key refresh only the ``touch`` columns. One statement
+    executed for many rows: compiled once (and cached), batched by SQLAlchemy."""
     if not rows:
         return
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    for batch in _batches(rows):
-        statement = insert(table).values(batch)
-        if touch:
-            statement = statement.on_conflict_do_update(
-                index_elements=[c.name for c in table.primary_key.columns],
-                set_={name: statement.excluded[name] for name in touch},
-            )
-        else:
-            statement = statement.on_conflict_do_nothing()
-        session.execute(statement)
+    statement = insert(table)
+    if touch:
+        statement = statement.on_conflict_do_update(
+            index_elements=[c.name for c in table.primary_key.columns],
+            set_={name: statement.excluded[name] for name in touch},
+        )
+    else:
+        statement = statement.on_conflict_do_nothing()
+    session.execute(statement, list(rows))
 
 
 class SqlNodeStore:

@@ -32,7 +32,7 @@ from imagehub.core.imaging.labels import (
 )
 from imagehub.core.imaging.nifti import NiftiError, open_image
 from imagehub.core.imaging.sniff import sniff
-from imagehub.core.storage import ObjectStore, open_object
+from imagehub.core.storage import ObjectStore
 from imagehub.core.vcs import BlobId, BlobStore, Repository, blob_key
 from imagehub.core.vcs.diff import diff_trees
 from imagehub.core.vcs.types import ChangeKind, Commit, Entry
@@ -334,7 +334,7 @@ def _change(was: Entry | None, now: Entry | None) -> str:
 
 
 def _open(store: ObjectStore, entry: Entry) -> BinaryIO:
-    return open_object(store, blob_key(BlobId(entry.blob)), entry.size)
+    return store.open(blob_key(BlobId(entry.blob)), entry.size)
 
 
 __all__ = [

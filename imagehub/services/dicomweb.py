@@ -23,7 +23,6 @@ from imagehub.core.errors import InvalidInput, NotFound
 from imagehub.core.imaging import dicomjson, qido, stow
 from imagehub.core.imaging.frames import PixelLayout, decode_frames, read_header
 from imagehub.core.imaging.render import Rendering, render
-from imagehub.core.storage import open_object
 from imagehub.core.vcs import BlobId, BlobStore, ChangeSet, Entry, RefKind, Repository, blob_key
 from imagehub.models.dataset import Dataset
 from imagehub.models.imaging import CommitFile, ImagingFile
@@ -223,7 +222,7 @@ def read(platform: Platform, item: Instance) -> Iterator[bytes]:
 
 
 def _open(platform: Platform, item: Instance) -> BinaryIO:
-    return open_object(platform.store, blob_key(BlobId(item.blob)), item.size)
+    return platform.store.open(blob_key(BlobId(item.blob)), item.size)
 
 
 def metadata(platform: Platform, items: Sequence[Instance], urls: dicomjson.Urls) -> list[dict[str, Any]]:

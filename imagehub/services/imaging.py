@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session
 from imagehub.core.compute import Executor
 from imagehub.core.errors import InvalidInput, NotFound
 from imagehub.core.imaging import InstanceMetadata, group_series, instance_thumbnail
-from imagehub.core.storage import open_object
 from imagehub.core.vcs import BlobId, Commit, blob_key
 from imagehub.core.vcs.types import Entry
 from imagehub.models import dataset as dataset_queries
@@ -427,7 +426,7 @@ def instance_thumbnail_png(platform: Platform, entry: Entry, size: int) -> bytes
     key = f"derived/instance-thumbnails/{entry.blob[:2]}/{entry.blob}-{size}.png"
     if platform.store.exists(key):
         return b"".join(platform.store.get(key))
-    with open_object(platform.store, blob_key(BlobId(entry.blob)), entry.size) as stream:
+    with platform.store.open(blob_key(BlobId(entry.blob)), entry.size) as stream:
         png = instance_thumbnail(stream, entry.path, size)
     platform.store.put(key, png)
     return png

@@ -26,7 +26,7 @@ from imagehub.core.imaging import (
     series_thumbnail,
     series_to_nifti,
 )
-from imagehub.core.storage import ObjectStore, open_object, worker_store
+from imagehub.core.storage import ObjectStore, worker_store
 from imagehub.core.vcs import BlobId, blob_key
 
 EXTRACTOR_VERSION = "2"  # 2: study-level attributes (patient name, study date...) for DICOMweb
@@ -67,7 +67,7 @@ def _read(store: ObjectStore, blob: str) -> bytes:
 
 
 def _inspect_blob(store: ObjectStore, task: FileTask) -> InstanceMetadata | Unreadable:
-    with open_object(store, blob_key(BlobId(task.blob)), task.size) as stream:
+    with store.open(blob_key(BlobId(task.blob)), task.size) as stream:
         return inspect(stream, task.path)
 
 

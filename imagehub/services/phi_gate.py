@@ -28,7 +28,7 @@ from imagehub.core.config import Settings
 from imagehub.core.deid.table import EDITION
 from imagehub.core.deid.verify import Finding, scan_file
 from imagehub.core.errors import ImageHubError
-from imagehub.core.storage import ObjectStore, open_object, worker_store
+from imagehub.core.storage import ObjectStore, worker_store
 from imagehub.core.vcs import BlobId, blob_key
 from imagehub.models import dataset as dataset_queries
 from imagehub.services import checks, datasets
@@ -95,7 +95,7 @@ def _cache_key(fingerprint: str, blob: str) -> str:
 def _scan(store: ObjectStore, spec: PolicySpec, task: ScanTask) -> BlobScan:
     policy, tools = build_policy(spec)
     try:
-        with open_object(store, blob_key(BlobId(task.blob)), task.size) as stream:
+        with store.open(blob_key(BlobId(task.blob)), task.size) as stream:
             data = stream.read()
     except ImageHubError:
         failed = Finding("tag", "file", "the stored file cannot be read, so it cannot be checked for PHI")

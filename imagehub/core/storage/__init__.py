@@ -7,7 +7,6 @@ from imagehub.core.storage.base import (
     StorageError,
     validate_key,
 )
-from imagehub.core.storage.reader import open_object
 from imagehub.core.storage.registry import open_store, worker_store
 
 __all__ = [
@@ -15,7 +14,6 @@ __all__ = [
     "ObjectNotFound",
     "ObjectStore",
     "StorageError",
-    "open_object",
     "open_store",
     "validate_key",
     "worker_store",

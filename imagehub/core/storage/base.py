@@ -90,6 +90,10 @@ class ObjectStore(Protocol):
     def get(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """Stream bytes ``[start, end)`` of an object (the whole object by default)."""
 
+    def open(self, key: str, size: int) -> BinaryIO:
+        """A read-only, seekable file object over an object of known ``size``, for parsers
+        that read a header and seek; raises ObjectNotFound (at once or on first read)."""
+
     def stat(self, key: str) -> ObjectInfo:
         """Size and time of an object; raises ObjectNotFound."""
 

@@ -48,6 +48,7 @@ class _RangedRaw(io.RawIOBase):
         return filled
 
 
-def open_object(store: ObjectStore, key: str, size: int) -> BinaryIO:
-    """Read-only, seekable view of ``key``; ``size`` is the object's known length."""
+def ranged_reader(store: ObjectStore, key: str, size: int) -> BinaryIO:
+    """Read-only, seekable view of ``key`` over ``store.get`` ranges; ``size`` is the object's
+    known length."""
     return io.BufferedReader(_RangedRaw(store, key, size), buffer_size=READ_AHEAD)

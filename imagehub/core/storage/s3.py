@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any
+from typing import Any, BinaryIO
 
 import boto3
 from boto3.s3.transfer import TransferConfig
@@ -26,6 +26,7 @@ from imagehub.core.storage.base import (
     validate_key,
     validate_prefix,
 )
+from imagehub.core.storage.reader import ranged_reader
 
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
 _NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
@@ -92,6 +93,9 @@ class S3Store:
         with _errors(key):
             self._client.upload_fileobj(body, self.bucket, self._key(key), Config=self._transfer)
         return self.stat(key)
+
+    def open(self, key: str, size: int) -> BinaryIO:
+        return ranged_reader(self, key, size)
 
     def get(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         if end is not None and end <= start:
