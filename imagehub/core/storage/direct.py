@@ -8,11 +8,11 @@ this project's 2-core VM, about three times the kernel time of a direct write: s
 
 The first ``CACHED_HEAD`` bytes are still written through the cache: a file's head (a
 DICOM header, a NIfTI header) is what the pipeline reads right after an import, and it
-should not have to come back from the disk. The rest goes from one reused, page-aligned
-buffer per thread straight to the device; direct I/O wants the buffer, the length and the
-offset aligned to the device's block, so the tail is padded to whole blocks and the file
-truncated to its true length afterwards. A filesystem that refuses direct I/O is written
-to through the cache, as is any object too small to gain, or too large for the buffer.
+should not have to come back from the disk. The rest goes straight to the device through
+one page-aligned buffer of ``PIECE`` bytes per thread (direct I/O wants the memory, the
+length and the offset aligned to the device's block): piece by piece, the last padded to
+whole blocks and the file truncated to its true length afterwards. A filesystem that
+refuses direct I/O is written to through the cache, as is any object too small to gain.
 """
 
 from __future__ import annotations
@@ -26,50 +26,36 @@ import threading
 BLOCK = 4096  # a multiple of every logical block size in use
 CACHED_HEAD = 64 * 1024  # a multiple of BLOCK, so the direct part starts aligned
 MIN_SIZE = 2 * CACHED_HEAD
-MAX_SIZE = 16 * 1024 * 1024
+PIECE = 1024 * 1024  # per writing thread, for as long as the thread lives
 _O_DIRECT = getattr(os, "O_DIRECT", 0)
 _REFUSED = (errno.EINVAL, errno.EOPNOTSUPP)
 
 
-class _Buffers(threading.local):
-    buffer: mmap.mmap | None = None
-
-    def at_least(self, size: int) -> mmap.mmap:
-        if self.buffer is None or len(self.buffer) < size:
-            if self.buffer is not None:
-                self.buffer.close()
-            self.buffer = mmap.mmap(-1, max(size, 1024 * 1024))  # anonymous: page-aligned
-        return self.buffer
+class _Buffer(threading.local):
+    def __init__(self) -> None:
+        self.memory = mmap.mmap(-1, PIECE)  # anonymous memory: page-aligned
 
 
-_BUFFERS = _Buffers()
+_BUFFER = _Buffer()
 
 
 def suits(data: bytes | bytearray | memoryview) -> bool:
     """Whether ``write`` would write part of this value directly."""
-    return bool(_O_DIRECT) and MIN_SIZE <= len(data) <= MAX_SIZE
+    return bool(_O_DIRECT) and len(data) >= MIN_SIZE
 
 
 def write(fd: int, data: bytes | bytearray | memoryview) -> None:
     """Write ``data`` (one that ``suits``) as the whole content of the empty file ``fd``."""
-    size = len(data)
-    _write_all(fd, memoryview(data)[:CACHED_HEAD], 0)
-    tail = size - CACHED_HEAD
-    padded = -(-tail // BLOCK) * BLOCK
-    view = memoryview(_BUFFERS.at_least(padded))
-    try:
-        view[:tail] = memoryview(data)[CACHED_HEAD:]
-        view[tail:padded] = bytes(padded - tail)  # no stale bytes, even before the truncate
-        if _write_direct(fd, view[:padded], CACHED_HEAD):
-            os.ftruncate(fd, size)
-        else:
-            _write_all(fd, view[:tail], CACHED_HEAD)
-    finally:
-        view.release()
+    source = memoryview(data)
+    _write_all(fd, source[:CACHED_HEAD], 0)
+    if _write_direct(fd, source, CACHED_HEAD):
+        os.ftruncate(fd, len(source))
+    else:
+        _write_all(fd, source[CACHED_HEAD:], CACHED_HEAD)
 
 
-def _write_direct(fd: int, view: memoryview, offset: int) -> bool:
-    """Write ``view`` at ``offset`` with direct I/O; False, with nothing written, when the
+def _write_direct(fd: int, source: memoryview, start: int) -> bool:
+    """``source[start:]`` at ``start`` with direct I/O; False, with nothing written, when the
     filesystem refuses it."""
     flags = fcntl.fcntl(fd, fcntl.F_GETFL)
     try:
@@ -78,8 +64,16 @@ def _write_direct(fd: int, view: memoryview, offset: int) -> bool:
         if exc.errno in _REFUSED:
             return False
         raise
+    buffer = memoryview(_BUFFER.memory)  # not released: a traceback may still hold a slice
     try:
-        return _write_all(fd, view, offset, refusable=True)
+        for offset in range(start, len(source), PIECE):
+            piece = source[offset : offset + PIECE]
+            padded = -(-len(piece) // BLOCK) * BLOCK
+            buffer[: len(piece)] = piece
+            buffer[len(piece) : padded] = bytes(padded - len(piece))  # no stale bytes on disk
+            if not _write_all(fd, buffer[:padded], offset, refusable=offset == start):
+                return False
+        return True
     finally:
         fcntl.fcntl(fd, fcntl.F_SETFL, flags)
 
