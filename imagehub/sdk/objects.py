@@ -41,6 +41,7 @@ class ObjectCache:
         self.root = (root or default_cache_dir()).resolve()
         (self.root / "objects").mkdir(parents=True, exist_ok=True)
         (self.root / "tmp").mkdir(parents=True, exist_ok=True)
+        self._refused: dict[int, set[str]] = {}  # filesystem (st_dev) -> ways that failed there
 
     def path(self, blob: str) -> Path:
         return self.root / "objects" / blob[:2] / blob[2:4] / blob
@@ -89,40 +90,51 @@ class ObjectCache:
         return target
 
     def materialise(self, blob: str, dest: Path) -> str:
-        """Place object ``blob`` at ``dest``; returns how: reflink, hardlink or copy."""
+        """Place object ``blob`` at ``dest``; returns how: reflink, hardlink or copy.
+
+        A way that failed once on the destination's filesystem is not tried again there:
+        a failed reflink costs a file created and removed, per file of a pull."""
         source = self.path(blob)
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.imagehub-tmp")
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-        # Read-only protects a hard-linked cache file from edits in place, except from root.
-        linkable = os.geteuid() != 0
-        how = _reflink(source, tmp) or (linkable and _hardlink(source, tmp)) or _copy(source, tmp)
+        refused = self._refused.setdefault(os.stat(dest.parent).st_dev, set())
+        if os.geteuid() == 0:  # read-only protects a hard-linked cache file from edits, except from root
+            refused.add("hardlink")
+        how = "copy"
+        for way, attempt in (("reflink", _reflink), ("hardlink", _hardlink)):
+            if way not in refused:
+                if attempt(source, tmp):
+                    how = way
+                    break
+                refused.add(way)
+        else:
+            _copy(source, tmp)
         os.replace(tmp, dest)
         return how
 
 
-def _reflink(source: Path, dest: Path) -> str | None:
+def _reflink(source: Path, dest: Path) -> bool:
     try:
         with source.open("rb") as src, dest.open("wb") as dst:
             fcntl.ioctl(dst.fileno(), FICLONE, src.fileno())
     except OSError:
         with contextlib.suppress(FileNotFoundError):
             dest.unlink()
-        return None
+        return False
     os.chmod(dest, stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP | stat.S_IROTH)
-    return "reflink"
+    return True
 
 
-def _hardlink(source: Path, dest: Path) -> str | None:
+def _hardlink(source: Path, dest: Path) -> bool:
     try:
         os.link(source, dest)
     except OSError:
-        return None
-    return "hardlink"
+        return False
+    return True
 
 
-def _copy(source: Path, dest: Path) -> str:
+def _copy(source: Path, dest: Path) -> None:
     shutil.copyfile(source, dest)
     os.chmod(dest, 0o644)
-    return "copy"

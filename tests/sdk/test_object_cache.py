@@ -1,0 +1,55 @@
+"""The local object cache: how objects reach a working copy, and that each way is tried
+only where it can work."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from imagehub.sdk import objects
+from imagehub.sdk.objects import ObjectCache
+
+
+def _cached(cache: ObjectCache, content: bytes) -> str:
+    blob = hashlib.sha256(content).hexdigest()
+    cache.add_bytes(content, blob)
+    return blob
+
+
+def test_objects_land_whole_and_the_cache_stays_read_only(tmp_path: Path) -> None:
+    cache = ObjectCache(tmp_path / "cache")
+    blob = _cached(cache, b"slice" * 1000)
+    how = cache.materialise(blob, tmp_path / "wc" / "a" / "slice.dcm")
+    assert (tmp_path / "wc" / "a" / "slice.dcm").read_bytes() == b"slice" * 1000
+    assert not os.stat(cache.path(blob)).st_mode & 0o222
+    if os.geteuid() == 0:  # root may write to read-only files: a link would expose the cache
+        assert how == "copy"
+        assert os.stat(tmp_path / "wc" / "a" / "slice.dcm").st_ino != os.stat(cache.path(blob)).st_ino
+
+
+def test_a_way_that_failed_on_a_filesystem_is_not_tried_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clones = []
+    real = fcntl.ioctl
+
+    def counting(fd: int, request: int, arg: int = 0) -> int:
+        if request == objects.FICLONE:
+            clones.append(fd)
+        return real(fd, request, arg)
+
+    monkeypatch.setattr(objects.fcntl, "ioctl", counting)
+    cache = ObjectCache(tmp_path / "cache")
+    blobs = [_cached(cache, f"object {i}".encode()) for i in range(5)]
+    ways = {cache.materialise(blob, tmp_path / "wc" / f"{i}.dcm") for i, blob in enumerate(blobs)}
+    for i in range(5):
+        assert (tmp_path / "wc" / f"{i}.dcm").read_bytes() == f"object {i}".encode()
+    if ways == {"reflink"}:  # a filesystem that clones (btrfs, xfs): every file cloned
+        assert len(clones) == 5
+    else:  # ext4 and the like: one failed attempt, then links or copies only
+        assert len(clones) == 1
+        assert not list((tmp_path / "wc").glob(".*imagehub-tmp"))
