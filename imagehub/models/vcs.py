@@ -35,6 +35,7 @@ from imagehub.core.vcs import BlobId, Commit, CommitId, NodeId, Ref, RefConflict
 from imagehub.models.base import Base, UTCDateTime, utcnow
 
 BATCH = 500
+UPSERT_CHUNK = 10_000  # rows per executemany: bounds the parameters held at once
 T = TypeVar("T")
 
 
@@ -100,8 +101,8 @@ def _batches(values: Iterable[T], size: int = BATCH) -> Iterator[list[T]]:
 
 
 def _upsert(session: Session, table: Any, rows: Sequence[dict[str, Any]], touch: Sequence[str]) -> None:
-    """Insert rows; on an existing key refresh only the ``touch`` columns. One statement
-    executed for many rows: compiled once (and cached), batched by SQLAlchemy."""
+    """Insert rows; on an existing key refresh only the ``touch`` columns. One statement,
+    compiled once (and cached), executed over chunks of rows by the driver's executemany."""
     if not rows:
         return
     dialect = session.get_bind().dialect.name
@@ -114,7 +115,8 @@ def _upsert(session: Session, table: Any, rows: Sequence[dict[str, Any]], touch:
         )
     else:
         statement = statement.on_conflict_do_nothing()
-    session.execute(statement, list(rows))
+    for chunk in _batches(rows, UPSERT_CHUNK):
+        session.execute(statement, chunk)
 
 
 class SqlNodeStore:

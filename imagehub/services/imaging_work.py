@@ -29,7 +29,7 @@ from imagehub.core.imaging import (
 from imagehub.core.storage import ObjectStore, worker_store
 from imagehub.core.vcs import BlobId, blob_key
 
-EXTRACTOR_VERSION = "2"  # 2: study-level attributes (patient name, study date...) for DICOMweb
+EXTRACTOR_VERSION = "3"  # 2: study-level attributes (DICOMweb); 3: implicit VR values typed as explicit
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from imagehub.core.imaging import header
 from imagehub.core.imaging.geometry import axis_codes
 from imagehub.core.imaging.metadata import AcquisitionValue, InstanceMetadata, Unreadable
 from imagehub.core.imaging.sources import remaining_bytes
-from imagehub.core.imaging.spans import PIXEL_DATA_TAGS, SpanFile, SpanLevel
+from imagehub.core.imaging.spans import CHARSET, PIXEL_DATA_TAGS, SpanFile, SpanLevel
 
 # Acquisition parameters worth indexing and filtering on; whichever are present are kept.
 _ACQUISITION = (
@@ -130,6 +130,9 @@ def metadata_from_head(head: bytes, size: int) -> InstanceMetadata | Unreadable 
     try:
         spans = SpanFile(head, SpanLevel, stop_at_pixels=True)
         ds, at = spans.dataset, spans.dataset.pixels_at
+        if ds.span(CHARSET) is not None and ds.stored_vr(CHARSET) not in (None, "CS"):
+            return None
+        ds.charsets  # noqa: B018 - a character set pydicom cannot use fails the file there too
         sop_instance_uid = header.text(ds, "SOPInstanceUID")
         if at is None or size - at < _LONGEST_ELEMENT_HEADER or sop_instance_uid is None:
             return None  # no pixel data in the head, or its element header is cut off

@@ -20,7 +20,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import BytesLengthException
 from pydicom.multival import MultiValue
 
-from imagehub.core.imaging.spans import SpanLevel, known_vr
+from imagehub.core.imaging.spans import SpanLevel, Unsupported, known_vr
 
 # Where enhanced (multi-frame) objects keep what classic ones carry at the top level.
 _FUNCTIONAL_GROUP = {
@@ -82,6 +82,8 @@ def _span_value(level: SpanLevel, tag: int) -> Any:
         return None
     vr = span[0] or known_vr(tag)
     if vr == "SQ":
+        if known_vr(tag) not in (None, "SQ"):
+            raise Unsupported("a sequence where the dictionary has a value")
         return level.sequence(tag)
     try:
         fast = _decode_plain(vr, level.raw(tag))

@@ -26,6 +26,7 @@ from pydicom.uid import UID
 UNDEFINED = 0xFFFFFFFF
 ITEM_END = 0xFFFEE00D
 PIXEL_DATA, CHARSET, TRANSFER_SYNTAX = 0x7FE00010, 0x00080005, 0x00020010
+GROUP_LENGTH = 0x00020000
 # Float, double float and integer pixel data: where a header ends.
 PIXEL_DATA_TAGS = frozenset({0x7FE00008, 0x7FE00009, PIXEL_DATA})
 LONG_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "UC", "UN", "UR", "UT", "SV", "UV"})
@@ -269,8 +270,11 @@ class SpanFile(Generic[L]):
         meta_end = _meta_end(data)
         self._data = data
         self.meta = level(data, 132, meta_end, implicit=False)
-        if self.meta.span(TRANSFER_SYNTAX) is None:
-            raise Unsupported("no transfer syntax in the File Meta")
+        if self.meta.span(TRANSFER_SYNTAX) is None or self.meta.stored_vr(TRANSFER_SYNTAX) != "UI":
+            raise Unsupported("no transfer syntax (a UI) in the File Meta")
+        group_length = self.meta.span(GROUP_LENGTH)
+        if group_length is not None and (group_length[0] != "UL" or group_length[3] - group_length[2] != 4):
+            raise Unsupported("a File Meta group length that is not one UL")
         declared = plain(self.meta.raw(TRANSFER_SYNTAX), uid=True)
         if not isinstance(declared, str):
             raise Unsupported("a multi-valued transfer syntax")

@@ -33,7 +33,8 @@ _REFUSED = (errno.EINVAL, errno.EOPNOTSUPP)
 
 class _Buffer(threading.local):
     def __init__(self) -> None:
-        self.memory = mmap.mmap(-1, PIECE)  # anonymous memory: page-aligned
+        # Anonymous memory is page-aligned; private, or a forked process would share it.
+        self.memory = mmap.mmap(-1, PIECE, flags=mmap.MAP_PRIVATE)
 
 
 _BUFFER = _Buffer()

@@ -176,10 +176,10 @@ class FileBatch:
 
     def put(self, key: str, source: Source) -> None:
         target = self._store._path(key)
-        temp = self._store._write_temp(source, sync=False)
         # Folders are made here, on the writers' threads, rather than one by one at publish:
         # a fresh store makes one per blob for its first thousands of blobs.
         target.parent.mkdir(parents=True, exist_ok=True)
+        temp = self._store._write_temp(source, sync=False)
         with self._lock:
             self._staged.append((temp, target))
 

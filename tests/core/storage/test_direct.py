@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,37 @@ def test_the_store_writes_large_objects_partly_direct(
     assert b"".join(store.get("a/blob")) == data
     assert b"".join(store.get("b/blob")) == data
     assert offsets == [direct.CACHED_HEAD, direct.CACHED_HEAD]
+
+
+def _write_many(folder: Path, seed: int, count: int) -> list[bytes]:
+    contents = [bytes([seed, i]) * (direct.PIECE + 3 * direct.CACHED_HEAD) for i in range(count)]
+    for i, data in enumerate(contents):
+        _write(folder / f"{seed}-{i}", data)
+    return contents
+
+
+def test_threads_each_write_their_own_bytes(tmp_path: Path) -> None:
+    with ThreadPoolExecutor(8) as pool:
+        written = list(pool.map(lambda seed: _write_many(tmp_path, seed, 6), range(8)))
+    for seed, contents in enumerate(written):
+        for i, data in enumerate(contents):
+            assert (tmp_path / f"{seed}-{i}").read_bytes() == data
+
+
+def test_a_forked_process_does_not_share_the_buffer(tmp_path: Path) -> None:
+    """A process forked after the buffer exists (a pool, a preloading server) writes through
+    its own copy: parent and child writing at once each store exactly their bytes."""
+    _write_many(tmp_path, 200, 1)  # the buffer exists before the fork
+    child = os.fork()
+    if child == 0:
+        try:
+            _write_many(tmp_path, 1, 20)
+        finally:
+            os._exit(0)
+    mine = _write_many(tmp_path, 2, 20)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    theirs = [bytes([1, i]) * (direct.PIECE + 3 * direct.CACHED_HEAD) for i in range(20)]
+    for i in range(20):
+        assert (tmp_path / f"2-{i}").read_bytes() == mine[i]
+        assert (tmp_path / f"1-{i}").read_bytes() == theirs[i]

@@ -88,3 +88,12 @@ def test_temporary_files_of_dead_writers_are_swept_and_recent_ones_kept(tmp_path
     FileStore(tmp_path / "objects")
     assert not stale.exists()
     assert fresh.exists()
+
+
+def test_a_batch_put_whose_folder_cannot_be_made_leaves_no_temp_file(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "objects")
+    store.put("c", b"a file where a folder would go")
+    with pytest.raises((FileExistsError, NotADirectoryError)), store.batch() as batch:
+        batch.put("c/object", os.urandom(300_000))
+    assert list((tmp_path / "objects" / ".tmp").iterdir()) == []
+    assert [o.key for o in store.list()] == ["c"]
