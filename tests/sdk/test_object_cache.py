@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from imagehub.core.errors import InvalidInput
 from imagehub.sdk import objects
 from imagehub.sdk.objects import ObjectCache
 
@@ -53,3 +54,26 @@ def test_a_way_that_failed_on_a_filesystem_is_not_tried_again(
     else:  # ext4 and the like: one failed attempt, then links or copies only
         assert len(clones) == 1
         assert not list((tmp_path / "wc").glob(".*imagehub-tmp"))
+
+
+@pytest.mark.parametrize("size", [0, 2048, objects.READ_WHOLE, objects.READ_WHOLE + 1])
+def test_added_files_are_cached_whole_and_read_only(tmp_path: Path, size: int) -> None:
+    cache = ObjectCache(tmp_path / "cache")
+    source = tmp_path / "slice.dcm"
+    source.write_bytes(os.urandom(size))
+    blob = hashlib.sha256(source.read_bytes()).hexdigest()
+    path = cache.add_file(source, blob)
+    assert path.read_bytes() == source.read_bytes()
+    assert not os.stat(path).st_mode & 0o222
+
+
+def test_a_file_changed_since_it_was_hashed_is_refused(tmp_path: Path) -> None:
+    cache = ObjectCache(tmp_path / "cache")
+    source = tmp_path / "slice.dcm"
+    source.write_bytes(b"as hashed")
+    blob = hashlib.sha256(b"as hashed").hexdigest()
+    source.write_bytes(b"edited since")
+    with pytest.raises(InvalidInput, match="changed while it was being added"):
+        cache.add_file(source, blob)
+    assert not cache.has(blob)
+    assert list((tmp_path / "cache" / "tmp").iterdir()) == []
