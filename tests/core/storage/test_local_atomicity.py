@@ -97,3 +97,16 @@ def test_a_batch_put_whose_folder_cannot_be_made_leaves_no_temp_file(tmp_path: P
         batch.put("c/object", os.urandom(300_000))
     assert list((tmp_path / "objects" / ".tmp").iterdir()) == []
     assert [o.key for o in store.list()] == ["c"]
+
+
+def test_a_folder_removed_behind_the_store_is_made_again(tmp_path: Path) -> None:
+    """Folders are made once per process; one removed by hand is remade at publish."""
+    store = FileStore(tmp_path / "objects")
+    with store.batch() as batch:
+        batch.put("a/b/first", b"one")
+    (tmp_path / "objects" / "a" / "b" / "first").unlink()
+    (tmp_path / "objects" / "a" / "b").rmdir()
+    with store.batch() as batch:
+        batch.put("a/b/second", os.urandom(200_000))
+    assert [o.key for o in store.list()] == ["a/b/second"]
+    assert len(b"".join(store.get("a/b/second"))) == 200_000
