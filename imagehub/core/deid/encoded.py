@@ -15,6 +15,7 @@ decoded by pydicom's own element codecs, so the two paths agree element for elem
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 from pydicom import config
 from pydicom.dataelem import DataElement
@@ -58,20 +59,11 @@ __all__ = ["EncodedFile", "EncodedLevel", "Unsupported"]
 class EncodedLevel(SpanLevel):
     """A data set or item as spans of the original bytes, plus what the walker changed."""
 
-    def __init__(
-        self,
-        data: bytes,
-        start: int,
-        end: int,
-        implicit: bool,
-        parent: EncodedLevel | None = None,
-        *,
-        stop_at_pixels: bool = False,
-    ) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # SpanLevel's
+        super().__init__(*args, **kwargs)
         self._changed: dict[int, bytes | None] = {}  # the new element, or None when dropped
         self._put: dict[int, object] = {}
         self._inserted = False
-        super().__init__(data, start, end, implicit, parent, stop_at_pixels=stop_at_pixels)
 
     # -- what the walker asks ------------------------------------------------------------
 
