@@ -17,8 +17,7 @@ import stat
 import tempfile
 import uuid
 from pathlib import Path
-
-from imagehub.core.errors import InvalidInput
+from typing import BinaryIO
 
 FICLONE = 0x40049409  # ioctl that makes a copy-on-write clone (btrfs, xfs, ...)
 CHUNK = 1024 * 1024
@@ -74,23 +73,35 @@ class ObjectCache:
             temp.unlink(missing_ok=True)
             raise
 
-    def add_file(self, source: Path, blob: str) -> Path:
-        """Put a copy of a working file into the cache (nothing to do when present).
-
-        A small file is read whole, checked against ``blob`` (it may have changed since it
-        was hashed) and written in one go: half the file-system calls of a copy, which
-        is most of the time of adding many small files."""
-        if self.has(blob):
-            return self.path(blob)
+    def take(self, source: Path) -> tuple[str, int]:
+        """Hash a working file and keep its bytes in the cache, from one read of it:
+        (blob, size). What is cached is exactly what was hashed, however the file changes
+        meanwhile; an object already cached is not written again."""
         with source.open("rb") as handle:
             if os.fstat(handle.fileno()).st_size <= READ_WHOLE:
                 content = handle.read()
-                if hashlib.sha256(content).hexdigest() != blob:
-                    raise InvalidInput(f"{source} changed while it was being added: add it again")
-                return self.add_bytes(content, blob)
+                blob = hashlib.sha256(content).hexdigest()
+                if not self.has(blob):
+                    self.add_bytes(content, blob)
+                return blob, len(content)
+            return self._take_stream(handle)
+
+    def _take_stream(self, handle: BinaryIO) -> tuple[str, int]:
+        digest = hashlib.sha256()
+        size = 0
         temp = self.temp_file()
-        shutil.copyfile(source, temp)
-        return self.adopt(temp, blob)
+        try:
+            with temp.open("wb") as out:
+                while chunk := handle.read(CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+            blob = digest.hexdigest()
+            if not self.has(blob):
+                self.adopt(temp, blob)
+            return blob, size
+        finally:
+            temp.unlink(missing_ok=True)
 
     def _place(self, temp: Path, blob: str) -> Path:
         """Rename into place; the fan-out folder is made only the first time it is missing."""

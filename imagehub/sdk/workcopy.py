@@ -140,12 +140,14 @@ class WorkingCopy:
             effective.pop(path, None)
         return effective
 
-    def _scan(self, known: dict[str, list[Any]], *, hash_untracked: bool) -> tuple[dict[str, list[Any]], int]:
-        """Every file as [blob, size, inode, mtime_ns]. A file whose stat matches ``known`` is
-        not read; others are hashed, several at once (untracked ones only when asked: blob
-        None otherwise)."""
+    def _scan(
+        self, known: dict[str, list[Any]], wanted: Callable[[str], bool]
+    ) -> tuple[dict[str, list[Any]], int]:
+        """Every file as [blob, size, inode, mtime_ns]. A file whose stat matches ``known``
+        is not read; other files that are ``wanted`` are hashed and cached in the same read,
+        several at once (blob None for the rest)."""
         tree: dict[str, list[Any]] = {}
-        to_hash: list[str] = []
+        to_take: list[str] = []
         for rel, entry in self._walk():
             st = entry.stat(follow_symlinks=False)
             record = known.get(rel)
@@ -157,15 +159,23 @@ class WorkingCopy:
                 and record[3] == st.st_mtime_ns
             ):
                 blob = record[0]
-            elif record is not None or hash_untracked:
-                to_hash.append(rel)
+            elif wanted(rel):
+                to_take.append(rel)
             tree[rel] = [blob, st.st_size, st.st_ino, st.st_mtime_ns]
-        with ThreadPoolExecutor(HASH_WORKERS) as pool:  # hashlib and reads release the GIL
-            for rel, blob in zip(
-                to_hash, pool.map(lambda rel: sha256_file(self.root / rel), to_hash), strict=True
-            ):
-                tree[rel][0] = blob
-        return tree, len(to_hash)
+        with ThreadPoolExecutor(HASH_WORKERS) as pool:  # hashlib and file I/O release the GIL
+            for rel, taken in zip(to_take, pool.map(self._take, to_take), strict=True):
+                if taken is None:
+                    del tree[rel]
+                else:
+                    tree[rel][:2] = taken
+        return tree, len(to_take)
+
+    def _take(self, rel: str) -> tuple[str, int] | None:
+        """Hash and cache one file; None when it was removed since the walk found it."""
+        try:
+            return self.cache.take(self.root / rel)
+        except FileNotFoundError:
+            return None
 
     def status(self) -> Status:
         """Changes against the head plus staged changes; files whose stat is unchanged are not read."""
@@ -198,30 +208,29 @@ class WorkingCopy:
 
     # -- recording changes ---------------------------------------------------------------
     def add(self, paths: list[str]) -> int:
-        """Stage the current content of these paths (files or folders; missing ones are deletions)."""
+        """Stage the current content of these paths (files or folders; missing ones are deletions).
+
+        Their new content goes into the object cache as it is hashed, so a later `push`
+        sends exactly what was staged."""
         index, staged = self._index(), self._staged()
-        tree, _ = self._scan(self._effective(index, staged), hash_untracked=True)
+        prefixes = [self._relative(raw) for raw in paths]
+
+        def inside(path: str, prefix: str) -> bool:
+            return not prefix or path == prefix or path.startswith(prefix + "/")
+
+        tree, _ = self._scan(
+            self._effective(index, staged), lambda path: any(inside(path, p) for p in prefixes)
+        )
         count = 0
-        to_cache: list[str] = []
-        for raw in paths:
-            rel = (
-                (self.root / raw).resolve().relative_to(self.root).as_posix() if raw not in (".", "") else ""
-            )
-            prefix = "" if rel in ("", ".") else rel
-
-            def inside(path: str, prefix: str = prefix) -> bool:
-                return not prefix or path == prefix or path.startswith(prefix + "/")
-
-            matches = [p for p in tree if inside(p)]
-            gone = [p for p in index if inside(p) and p not in tree]
+        for raw, prefix in zip(paths, prefixes, strict=True):
+            matches = [p for p in tree if inside(p, prefix)]
+            gone = [p for p in index if inside(p, prefix) and p not in tree]
             if not matches and not gone:
                 raise InvalidInput(f"{raw}: no such file or folder in the working copy")
             for path in matches:
-                blob = tree[path][0]
-                if index.get(path, [None])[0] == blob:
+                if index.get(path, [None])[0] == tree[path][0]:
                     staged["put"].pop(path, None)
                     continue
-                to_cache.append(path)
                 staged["put"][path] = tree[path]
                 count += 1
             for path in gone:
@@ -229,10 +238,18 @@ class WorkingCopy:
                 if path not in staged["delete"]:
                     staged["delete"].append(path)
                 count += 1
-        with ThreadPoolExecutor(HASH_WORKERS) as pool:  # what is staged can no longer change
-            list(pool.map(lambda path: self.cache.add_file(self.root / path, tree[path][0]), to_cache))
         self._save("staged.json", staged)
         return count
+
+    def _relative(self, raw: str) -> str:
+        """A path given on the command line, relative to the root ("" for the whole tree)."""
+        if raw in (".", ""):
+            return ""
+        try:
+            rel = (self.root / raw).resolve().relative_to(self.root).as_posix()
+        except ValueError:
+            raise InvalidInput(f"{raw}: outside the working copy at {self.root}") from None
+        return "" if rel == "." else rel
 
     def commit(self, message: str) -> dict[str, Any]:
         """Turn the staged changes into a local commit (sent by `push`)."""

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from imagehub.core.errors import InvalidInput
 from imagehub.sdk import objects
 from imagehub.sdk.objects import ObjectCache
 
@@ -56,24 +55,26 @@ def test_a_way_that_failed_on_a_filesystem_is_not_tried_again(
         assert not list((tmp_path / "wc").glob(".*imagehub-tmp"))
 
 
-@pytest.mark.parametrize("size", [0, 2048, objects.READ_WHOLE, objects.READ_WHOLE + 1])
-def test_added_files_are_cached_whole_and_read_only(tmp_path: Path, size: int) -> None:
+@pytest.mark.parametrize("size", [0, 2048, objects.READ_WHOLE, objects.READ_WHOLE + 1, 3 * objects.CHUNK + 5])
+def test_taken_files_are_hashed_and_cached_whole_and_read_only(tmp_path: Path, size: int) -> None:
     cache = ObjectCache(tmp_path / "cache")
     source = tmp_path / "slice.dcm"
     source.write_bytes(os.urandom(size))
-    blob = hashlib.sha256(source.read_bytes()).hexdigest()
-    path = cache.add_file(source, blob)
-    assert path.read_bytes() == source.read_bytes()
-    assert not os.stat(path).st_mode & 0o222
+    blob, taken = cache.take(source)
+    assert (blob, taken) == (hashlib.sha256(source.read_bytes()).hexdigest(), size)
+    assert cache.path(blob).read_bytes() == source.read_bytes()
+    assert not os.stat(cache.path(blob)).st_mode & 0o222
+    assert list((tmp_path / "cache" / "tmp").iterdir()) == []
 
 
-def test_a_file_changed_since_it_was_hashed_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("size", [2048, objects.READ_WHOLE + 1])
+def test_an_object_already_cached_is_not_written_again(tmp_path: Path, size: int) -> None:
     cache = ObjectCache(tmp_path / "cache")
-    source = tmp_path / "slice.dcm"
-    source.write_bytes(b"as hashed")
-    blob = hashlib.sha256(b"as hashed").hexdigest()
-    source.write_bytes(b"edited since")
-    with pytest.raises(InvalidInput, match="changed while it was being added"):
-        cache.add_file(source, blob)
-    assert not cache.has(blob)
+    content = os.urandom(size)
+    blob = _cached(cache, content)
+    before = os.stat(cache.path(blob))
+    (tmp_path / "copy.dcm").write_bytes(content)
+    assert cache.take(tmp_path / "copy.dcm") == (blob, size)
+    after = os.stat(cache.path(blob))
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
     assert list((tmp_path / "cache" / "tmp").iterdir()) == []

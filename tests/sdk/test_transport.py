@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from imagehub.core.errors import InvalidInput
 from imagehub.sdk.client import BUNDLE_FILES, RemoteDataset, bundled
 from imagehub.sdk.http import RemoteConflict, RemoteInvalid
 from imagehub.sdk.ingest import ingest_folder
@@ -147,6 +148,24 @@ def test_a_dataset_sharing_most_files_sends_only_the_rest(server: Server) -> Non
     assert sent_first == 2_000_000
     assert result.uploaded_bytes == 200_000  # 10% of the data: the one file the server lacks
     assert result.files == 10
+
+
+def test_add_reads_and_caches_only_what_it_stages(server: Server) -> None:
+    server.client().create_dataset("lab/partial")
+    copy = WorkingCopy.clone(server.url, "lab/partial", server.tmp / "wc")
+    write_files(server.tmp / "wc", {"s1/a.dcm": b"a" * 10, "scratch/notes.bin": b"not for the dataset"})
+    assert copy.add(["s1"]) == 1
+    assert copy.cache.has(hashlib.sha256(b"a" * 10).hexdigest())
+    assert not copy.cache.has(hashlib.sha256(b"not for the dataset").hexdigest())
+    assert copy.status().staged == ["s1/a.dcm"]
+    assert copy.status().added == ["scratch/notes.bin"]
+    with pytest.raises(InvalidInput, match="outside the working copy"):
+        copy.add([str(server.tmp)])
+    with pytest.raises(InvalidInput, match="no such file or folder"):
+        copy.add(["s2"])
+    copy.commit("a only")
+    copy.push()
+    assert sorted(e.path for e in server.client().dataset("lab/partial").entries("main")[1]) == ["s1/a.dcm"]
 
 
 def test_checkout_refuses_to_overwrite_local_changes(server: Server) -> None:
