@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from urllib.parse import parse_qs
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
-from starlette.datastructures import URL
 from starlette.middleware.sessions import SessionMiddleware
 
 from imagehub import __version__
@@ -16,6 +14,7 @@ from imagehub.core.auth.ratelimit import RateLimiter
 from imagehub.services.platform import Platform
 from imagehub.services.webhooks import dispatching
 from imagehub_api.errors import install_error_handlers
+from imagehub_api.headers import SecurityHeaders
 from imagehub_api.oidc import register_oidc
 from imagehub_api.routes import (
     access,
@@ -45,21 +44,8 @@ from imagehub_api.web import dataset, explore, history, new_dataset, session, vi
 from imagehub_api.web import issues as issue_pages
 from imagehub_api.web import proposals as proposal_pages
 from imagehub_api.web import releases as release_pages
-from imagehub_api.web.render import STATIC, VERSION_PARAM
+from imagehub_api.web.render import STATIC
 
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
-}
-# The API docs page loads Swagger UI from a CDN; everything else is same-origin only. The
-# viewer compiles its image codecs from WebAssembly and decodes in workers.
-PAGE_CSP = (
-    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; "
-    "img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'"
-)
 # Portal routers go last: `/{owner}/{name}` would otherwise shadow fixed paths.
 ROUTERS = (
     health,
@@ -97,15 +83,6 @@ PORTAL = (
 )
 
 
-def _cache_policy(url: URL) -> str:
-    """Hashed viewer chunks and content-versioned URLs (``static_url``) never change; other
-    static files revalidate by ETag; everything else may hold PHI and is never stored."""
-    versioned = VERSION_PARAM in parse_qs(url.query)
-    if url.path.startswith("/static/viewer/assets/") or (url.path.startswith("/static/") and versioned):
-        return "public, max-age=31536000, immutable"
-    return "no-cache" if url.path.startswith("/static/") else "no-store"
-
-
 def create_app(platform: Platform) -> FastAPI:
     """Build the app around an assembled platform (tests pass their own)."""
 
@@ -137,18 +114,7 @@ def create_app(platform: Platform) -> FastAPI:
     # The viewer bundle is built by the set-up (`make setup`); without it pages fall back to thumbnails.
     app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
 
-    @app.middleware("http")
-    async def security_headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        response.headers.update(SECURITY_HEADERS)
-        if not request.url.path.startswith("/api/docs"):
-            response.headers["Content-Security-Policy"] = PAGE_CSP
-        if platform.settings.secure_cookies:
-            response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-        response.headers.setdefault("Cache-Control", _cache_policy(request.url))
-        return response
+    app.add_middleware(SecurityHeaders, secure_cookies=platform.settings.secure_cookies)
 
     # Holds only the OIDC state/nonce between redirect and callback, signed with the secret key.
     app.add_middleware(

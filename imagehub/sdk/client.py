@@ -128,14 +128,19 @@ class RemoteDataset:
         return str(self.api.json("GET", f"{self.base}/commits/{ref}")["id"])
 
     def entries(self, ref: str, prefix: str = "") -> tuple[str, Iterator[RemoteEntry]]:
-        """The commit ``ref`` resolves to and every entry under ``prefix`` at that commit."""
+        """The commit ``ref`` resolves to and every entry under ``prefix`` at that commit.
+
+        Paths are checked here, so a server naming ``../`` or absolute paths can never make
+        a pull or checkout write outside its folder."""
         first = self.api.json("GET", f"{self.base}/refs/{ref}/plan", params={"prefix": prefix})
         commit = str(first["commit"])
 
         def rows() -> Iterator[RemoteEntry]:
             page = first
             while True:
-                yield from (RemoteEntry(**row) for row in page["results"])
+                for row in page["results"]:
+                    validate_relative_path(row["path"])
+                    yield RemoteEntry(**row)
                 if not page["next_after"]:
                     return
                 page = self.api.json(
@@ -263,7 +268,6 @@ class RemoteDataset:
         entries = list(rows)
         self.fetch_all(entries, commit, workers=workers, progress=progress)
         for entry in entries:
-            validate_relative_path(entry.path)
             self.client.cache.materialise(entry.blob, root / entry.path)
         return commit
 

@@ -103,6 +103,31 @@ def test_security_headers_and_upload_cap(tmp_path: Path, database_url: str) -> N
         check_headers_cap_and_paths(platform)
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_security_headers_on_uploads_errors_docs_and_https(tmp_path: Path, database_url: str) -> None:
+    with (
+        migrated_platform(tmp_path, database_url, cookie_secure=True) as platform,
+        live_server(create_app(platform)) as url,
+    ):
+        token = make_user(platform, "alice")
+        with platform.sessions.begin() as session:
+            datasets.create(session, owner="alice", name="d", author="alice")
+        content = b"z" * 5000
+        blob = hashlib.sha256(content).hexdigest()
+        put = httpx.put(f"{url}/api/v1/datasets/alice/d/blobs/{blob}", content=content, headers=bearer(token))
+        missing = httpx.get(f"{url}/api/v1/datasets/alice/nope", headers=bearer(token))
+        for response in (put, missing, httpx.get(f"{url}/api/v1/health")):
+            assert response.headers["strict-transport-security"].startswith("max-age=")
+            assert response.headers["x-frame-options"] == "DENY"
+            assert response.headers["cache-control"] == "no-store"
+            assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+        assert (put.status_code, missing.status_code) == (201, 404)
+        docs = httpx.get(f"{url}/api/docs")
+        assert docs.status_code == 200
+        assert "content-security-policy" not in docs.headers  # Swagger UI loads from its CDN
+        assert docs.headers["x-content-type-options"] == "nosniff"
+
+
 def check_headers_cap_and_paths(platform: Platform) -> None:
     token = make_user(platform, "alice")
     with platform.sessions.begin() as session:

@@ -9,13 +9,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from imagehub.core.errors import InvalidInput
-from imagehub.sdk.client import BUNDLE_FILES, RemoteDataset, bundled
+from imagehub.sdk.client import BUNDLE_FILES, Client, RemoteDataset, bundled
 from imagehub.sdk.http import RemoteConflict, RemoteInvalid
 from imagehub.sdk.ingest import ingest_folder
+from imagehub.sdk.objects import ObjectCache
 from imagehub.sdk.workcopy import WorkingCopy
 from tests.conftest import Server
+from tests.support.live_server import live_server
 
 
 def write_files(root: Path, files: dict[str, bytes]) -> None:
@@ -217,3 +220,23 @@ def test_a_clone_of_many_files_fetches_them_all_in_parallel_bundles(
         assert cached.read_bytes() == files[entry.path]
         assert cached.stat().st_mode & 0o777 == 0o444  # shared by working copies: never edited in place
     assert list((client.cache.root / "tmp").iterdir()) == []
+
+
+@pytest.mark.parametrize("hostile", ["../escape.dcm", "/tmp/absolute.dcm", "a/../../b.dcm"])
+def test_a_server_naming_paths_outside_the_folder_is_refused(tmp_path: Path, hostile: str) -> None:
+    """A compromised or buggy server must not make a pull write outside its destination."""
+    app = FastAPI()
+    content = b"payload"
+
+    @app.get("/api/v1/datasets/evil/set/refs/{ref}/plan")
+    def plan(ref: str) -> dict[str, object]:
+        row = {"path": hostile, "blob": hashlib.sha256(content).hexdigest(), "size": len(content)}
+        return {"commit": "c" * 64, "results": [row], "next_after": None}
+
+    with live_server(app) as url:
+        client = Client(url, "token", cache=ObjectCache(tmp_path / "cache"))
+        with pytest.raises(InvalidInput):
+            client.dataset("evil/set").pull("main", tmp_path / "dest" / "inner")
+    assert not (tmp_path / "dest" / "escape.dcm").exists()
+    assert not (tmp_path / "dest" / "inner").exists()
+    assert not Path("/tmp/absolute.dcm").exists()

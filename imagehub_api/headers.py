@@ -1,0 +1,66 @@
+"""Security and caching headers on every response, as plain ASGI middleware.
+
+Plain ASGI rather than ``@app.middleware("http")``: Starlette's request/response wrapper
+relays every body chunk of an upload or a download through extra tasks and streams, which
+made the event loop the bottleneck of a multi-gigabyte push. Here only the response's
+start message is touched; bodies pass straight through.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from imagehub_api.web.render import VERSION_PARAM
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+# The API docs page loads Swagger UI from a CDN; everything else is same-origin only. The
+# viewer compiles its image codecs from WebAssembly and decodes in workers.
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; "
+    "img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'"
+)
+HSTS = "max-age=31536000; includeSubDomains"
+
+
+def cache_policy(path: str, query: str) -> str:
+    """Hashed viewer chunks and content-versioned URLs (``static_url``) never change; other
+    static files revalidate by ETag; everything else may hold PHI and is never stored."""
+    versioned = VERSION_PARAM in parse_qs(query)
+    if path.startswith("/static/viewer/assets/") or (path.startswith("/static/") and versioned):
+        return "public, max-age=31536000, immutable"
+    return "no-cache" if path.startswith("/static/") else "no-store"
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp, *, secure_cookies: bool) -> None:
+        self.app = app
+        self.secure_cookies = secure_cookies
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        query = scope.get("query_string", b"").decode("latin-1")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.update(SECURITY_HEADERS)
+                if not path.startswith("/api/docs"):
+                    headers["Content-Security-Policy"] = PAGE_CSP
+                if self.secure_cookies:
+                    headers["Strict-Transport-Security"] = HSTS
+                headers.setdefault("Cache-Control", cache_policy(path, query))
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
