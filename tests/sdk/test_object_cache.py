@@ -3,6 +3,7 @@ only where it can work."""
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import os
@@ -78,3 +79,43 @@ def test_an_object_already_cached_is_not_written_again(tmp_path: Path, size: int
     after = os.stat(cache.path(blob))
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
     assert list((tmp_path / "cache" / "tmp").iterdir()) == []
+
+
+def test_a_cache_of_the_older_two_level_layout_is_moved_up_and_still_serves(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    contents = [f"object {i}".encode() for i in range(3)]
+    blobs = [hashlib.sha256(c).hexdigest() for c in contents]
+    for blob, content in zip(blobs, contents, strict=True):
+        old = root / "objects" / blob[:2] / blob[2:4] / blob
+        old.parent.mkdir(parents=True, exist_ok=True)
+        old.write_bytes(content)
+        old.chmod(0o444)
+    cache = ObjectCache(root)
+    for blob, content in zip(blobs, contents, strict=True):
+        assert cache.has(blob)
+        assert cache.path(blob) == root / "objects" / blob[:2] / blob
+        assert cache.path(blob).read_bytes() == content
+        assert not (root / "objects" / blob[:2] / blob[2:4]).exists()
+    assert len([p for p in (root / "objects").iterdir() if p.is_dir()]) == 256
+    again = ObjectCache(root)  # a second open finds the layout done and changes nothing
+    assert [again.path(b).read_bytes() for b in blobs] == contents
+
+
+def test_a_write_that_fails_leaves_neither_object_nor_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = ObjectCache(tmp_path / "cache")
+    content = b"slice that will not fit"
+    blob = hashlib.sha256(content).hexdigest()
+
+    def disk_full(fd: int, data: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(objects, "write_fully", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        cache.add_bytes(content, blob)
+    assert not cache.has(blob)
+    assert list(cache.path(blob).parent.iterdir()) == []
+    monkeypatch.undo()
+    cache.add_bytes(content, blob)  # the next attempt stores it
+    assert cache.path(blob).read_bytes() == content

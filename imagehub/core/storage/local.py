@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
+from imagehub.core.fileio import write_fully
 from imagehub.core.storage import direct
 from imagehub.core.storage.base import (
     CHUNK_SIZE,
@@ -96,7 +97,7 @@ class FileStore:
                     direct.write(fd, source)
                 else:
                     for chunk in iter_source(source):
-                        _write_fully(fd, chunk)
+                        write_fully(fd, chunk)
                 if sync:
                     os.fsync(fd)
             finally:
@@ -228,15 +229,6 @@ def _read_range(handle: BinaryIO, start: int, end: int | None) -> Iterator[bytes
             if remaining is not None:
                 remaining -= len(chunk)
             yield chunk
-
-
-def _write_fully(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        count = os.write(fd, view)
-        if count == 0:
-            raise StorageError("a write to local storage made no progress")
-        view = view[count:]
 
 
 def _rename_into(temp: Path, target: Path) -> None:
