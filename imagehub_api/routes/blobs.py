@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import tempfile
-from typing import Any
+from typing import Any, BinaryIO
 
 from fastapi import APIRouter, Request, status
 from fastapi.concurrency import run_in_threadpool
@@ -39,25 +40,43 @@ async def upload_bundle(
     """Many small blobs in one request: records of ``[sha256 hex][size, 8 bytes big-endian][bytes]``."""
     spool = await _spool(request, platform.settings.max_upload_bytes, BUNDLE_IN_MEMORY)
     with spool:
-        stored = await run_in_threadpool(blobs.upload_bundle, session, platform, spool)  # type: ignore[arg-type]
+        stored = await run_in_threadpool(blobs.upload_bundle, session, platform, spool)
     return {"stored": len(stored), "bytes": sum(size for _, size in stored)}
 
 
-async def _spool(request: Request, cap: int, in_memory: int = SPOOL_IN_MEMORY) -> Any:
-    """The request body in a spooled temporary file, refusing bodies over ``cap`` bytes."""
+async def _spool(request: Request, cap: int, in_memory: int = SPOOL_IN_MEMORY) -> BinaryIO:
+    """The request body as a file, refusing bodies over ``cap`` bytes.
+
+    Up to ``in_memory`` bytes the chunks are kept as they arrive and joined once at the end
+    (a spooled file copied every chunk on the event loop and regrew its buffer as it went,
+    which slowed pushes by a tenth); a larger body continues into a temporary file."""
     declared = int(request.headers.get("content-length") or 0)
     if declared > cap:
         raise UploadTooLarge(f"upload of {declared} bytes exceeds the {cap}-byte limit")
-    spool = tempfile.SpooledTemporaryFile(max_size=in_memory)  # noqa: SIM115 - the caller closes it
+    chunks: list[bytes] = []
+    spill: BinaryIO | None = None
     received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        if received > cap:
-            spool.close()
-            raise UploadTooLarge(f"upload exceeds the {cap}-byte limit")
-        spool.write(chunk)
-    spool.seek(0)
-    return spool
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > cap:
+                raise UploadTooLarge(f"upload exceeds the {cap}-byte limit")
+            if spill is None and received > in_memory:
+                spill = tempfile.TemporaryFile()  # noqa: SIM115 - returned to the caller, who closes it
+                spill.writelines(chunks)
+                chunks.clear()
+            if spill is None:
+                chunks.append(chunk)
+            else:
+                spill.write(chunk)
+    except BaseException:
+        if spill is not None:
+            spill.close()
+        raise
+    if spill is None:
+        return io.BytesIO(b"".join(chunks))
+    spill.seek(0)
+    return spill
 
 
 @router.put("/{blob_id}", status_code=status.HTTP_201_CREATED, operation_id="blobs-upload")
@@ -67,5 +86,5 @@ async def upload_blob(
 ) -> dict[str, Any]:
     """Upload raw bytes; they must hash to ``blob_id`` or nothing is kept (422)."""
     with await _spool(request, platform.settings.max_upload_bytes) as spool:
-        blob, size = await run_in_threadpool(blobs.upload, session, platform, spool, expected=blob_id)  # type: ignore[arg-type]
+        blob, size = await run_in_threadpool(blobs.upload, session, platform, spool, expected=blob_id)
     return {"blob": blob, "size": size}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Iterator
 
@@ -12,6 +13,7 @@ from sqlalchemy import event
 
 from imagehub.services.platform import Platform
 from imagehub_api.app import create_app
+from imagehub_api.routes import blobs as blobs_routes
 from tests.support.accounts import bearer, make_user
 from tests.support.live_server import live_server
 
@@ -50,6 +52,43 @@ def commit(
     deletes = [p for p, c in files.items() if c is None]
     body = {"message": "update", "changes": {"put": puts, "delete": deletes}, **extra}
     return http.post(f"{DS}/branches/{branch}/commits", json=body)
+
+
+def _chunked(data: bytes, size: int = 256 * 1024) -> Iterator[bytes]:
+    """A body without a declared length, arriving in pieces, as a streaming client sends it."""
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_uploads_below_and_above_the_in_memory_limit_store_exact_bytes(client: httpx.Client) -> None:
+    small, large = os.urandom(300_000), os.urandom(blobs_routes.SPOOL_IN_MEMORY + 123_457)
+    for content in (small, large):
+        blob = hashlib.sha256(content).hexdigest()
+        assert client.put(f"{DS}/blobs/{blob}", content=_chunked(content)).status_code == 201
+    records = [os.urandom(6_000_000 + i) for i in range(3)]  # past the bundle's in-memory limit
+    records.append(os.urandom(1000))
+    body = b"".join(hashlib.sha256(r).hexdigest().encode() + len(r).to_bytes(8, "big") + r for r in records)
+    assert len(body) > blobs_routes.BUNDLE_IN_MEMORY
+    stored = client.post(f"{DS}/blobs/bundle", content=_chunked(body))
+    assert stored.status_code == 201, stored.text
+    assert stored.json() == {"stored": 4, "bytes": sum(len(r) for r in records)}
+    every = [small, large, *records]
+    missing = client.post(
+        f"{DS}/blobs/missing", json={"blobs": [hashlib.sha256(c).hexdigest() for c in every]}
+    )
+    assert missing.json() == {"missing": []}
+    files = {f"f{i}.bin": c for i, c in enumerate(every)}
+    made = commit(client, "main", files)
+    assert made.status_code == 201, made.text
+    for path, content in files.items():
+        got = client.get(f"{DS}/refs/main/objects/content", params={"path": path})
+        assert got.content == content
+
+    liar = os.urandom(blobs_routes.SPOOL_IN_MEMORY + 10)
+    wrong = client.put(f"{DS}/blobs/{'ab' * 32}", content=_chunked(liar))
+    assert wrong.status_code == 422
+    assert client.post(f"{DS}/blobs/missing", json={"blobs": ["ab" * 32]}).json() == {"missing": ["ab" * 32]}
 
 
 def test_full_round_trip(client: httpx.Client) -> None:
