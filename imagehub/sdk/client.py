@@ -56,21 +56,27 @@ class RemoteEntry:
 
 
 class _StreamReader:
-    """Exact-size reads over an iterator of byte chunks."""
+    """Exact-size reads over an iterator of byte chunks, copying each byte once: views of
+    the chunks as they arrived, joined per read (a growing buffer copied them three times)."""
 
     def __init__(self, chunks: Iterator[bytes]) -> None:
         self.chunks = chunks
-        self.buffer = bytearray()
+        self.head = memoryview(b"")
 
     def read(self, size: int) -> bytes:
-        while len(self.buffer) < size:
-            chunk = next(self.chunks, None)
-            if chunk is None:
-                raise RemoteError("the server's bundle ended early", 0, {})
-            self.buffer.extend(chunk)
-        out = bytes(self.buffer[:size])
-        del self.buffer[:size]
-        return out
+        parts: list[memoryview] = []
+        need = size
+        while need:
+            if not self.head:
+                chunk = next(self.chunks, None)
+                if chunk is None:
+                    raise RemoteError("the server's bundle ended early", 0, {})
+                self.head = memoryview(chunk)
+            part = self.head[:need]
+            parts.append(part)
+            need -= len(part)
+            self.head = self.head[len(part) :]
+        return b"".join(parts)
 
 
 class Client:
@@ -228,7 +234,7 @@ class RemoteDataset:
             if response.status_code >= 400:
                 response.read()
                 raise error_from(response)
-            reader = _StreamReader(response.iter_bytes(CHUNK))
+            reader = _StreamReader(response.iter_bytes())
             for entry in entries:
                 header = reader.read(72)
                 blob, size = header[:64].decode("ascii"), int.from_bytes(header[64:72], "big")

@@ -5,15 +5,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.responses import StreamingResponse
 
 from imagehub.core.errors import InvalidInput
 from imagehub.sdk.client import BUNDLE_FILES, Client, RemoteDataset, bundled
-from imagehub.sdk.http import RemoteConflict, RemoteInvalid
+from imagehub.sdk.http import RemoteConflict, RemoteError, RemoteInvalid
 from imagehub.sdk.ingest import ingest_folder
 from imagehub.sdk.objects import ObjectCache
 from imagehub.sdk.workcopy import WorkingCopy
@@ -240,3 +242,41 @@ def test_a_server_naming_paths_outside_the_folder_is_refused(tmp_path: Path, hos
     assert not (tmp_path / "dest" / "escape.dcm").exists()
     assert not (tmp_path / "dest" / "inner").exists()
     assert not Path("/tmp/absolute.dcm").exists()
+
+
+@pytest.mark.parametrize("cut", [30, 72 + 700_000])
+def test_a_bundle_that_ends_early_is_an_error_and_caches_nothing_of_the_cut_record(
+    tmp_path: Path, cut: int
+) -> None:
+    """The connection drops part way through a download bundle: whole records before the
+    cut are kept, the cut one is not, and the error says what happened."""
+    first, second = os.urandom(300_000), os.urandom(900_000)
+    ids = [hashlib.sha256(c).hexdigest() for c in (first, second)]
+    body = b"".join(
+        i.encode() + len(c).to_bytes(8, "big") + c for i, c in zip(ids, (first, second), strict=True)
+    )
+    cut_at = len(first) + 72 + cut
+    app = FastAPI()
+
+    @app.get("/api/v1/datasets/lab/cut/refs/{ref}/plan")
+    def plan(ref: str) -> dict[str, object]:
+        rows = [
+            {"path": f"{n}.dcm", "blob": i, "size": len(c)}
+            for n, i, c in zip("ab", ids, (first, second), strict=True)
+        ]
+        return {"commit": "c" * 64, "results": rows, "next_after": None}
+
+    @app.post("/api/v1/datasets/lab/cut/refs/{ref}/bundle")
+    def bundle(ref: str) -> StreamingResponse:
+        def pieces() -> Iterator[bytes]:
+            for start in range(0, cut_at, 65_536):
+                yield body[start : min(start + 65_536, cut_at)]
+
+        return StreamingResponse(pieces(), media_type="application/octet-stream")
+
+    with live_server(app) as url:
+        client = Client(url, "token", cache=ObjectCache(tmp_path / "cache"))
+        with pytest.raises(RemoteError, match="ended early"):
+            client.dataset("lab/cut").pull("main", tmp_path / "dest")
+    assert client.cache.path(ids[0]).read_bytes() == first  # the whole record before the cut
+    assert not client.cache.has(ids[1])
