@@ -54,6 +54,7 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
+                message.setdefault("headers", [])  # ASGI lets a start message leave them out
                 headers = MutableHeaders(scope=message)
                 headers.update(SECURITY_HEADERS)
                 if not path.startswith("/api/docs"):

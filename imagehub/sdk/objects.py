@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -19,6 +20,7 @@ import uuid
 from pathlib import Path
 from typing import BinaryIO
 
+from imagehub.core.errors import InvalidInput
 from imagehub.core.fileio import write_fully
 
 FICLONE = 0x40049409  # ioctl that makes a copy-on-write clone (btrfs, xfs, ...)
@@ -29,6 +31,7 @@ READ_WHOLE = 1024 * 1024  # files up to this size are added to the cache from me
 # way: most of the time of adding or pulling many small files.
 LAYOUT_MARK = ".layout-flat256"
 TEMP_PREFIX = ".tmp-"
+BLOB_ID = re.compile("[0-9a-f]{64}")  # an id from a server is checked before it names a file
 
 
 def default_cache_dir() -> Path:
@@ -38,11 +41,8 @@ def default_cache_dir() -> Path:
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return _hash_stream(handle, None)[0]
 
 
 class ObjectCache:
@@ -54,27 +54,50 @@ class ObjectCache:
         self._refused: dict[int, set[str]] = {}  # filesystem (st_dev) -> ways that failed there
 
     def _lay_out(self) -> None:
-        """Make the 256 object folders, moving up any object of the older two-level layout.
-        Safe to run from two processes at once: every step is a mkdir or a rename."""
+        """Make the 256 object folders and move up any object of the older two-level layout.
+
+        Best effort: another process may be moving the same objects (each step is a mkdir
+        or a rename, and whatever vanished was moved), and a cache we may not write to is
+        left as it is; ``path`` finds objects still in the older place either way."""
         objects = self.root / "objects"
-        for prefix in range(256):
-            (objects / f"{prefix:02x}").mkdir(parents=True, exist_ok=True)
-        for old in objects.glob("??/??"):
-            for item in old.iterdir():
+        try:
+            for prefix in range(256):
+                (objects / f"{prefix:02x}").mkdir(parents=True, exist_ok=True)
+            for old in objects.glob("??/??"):
                 with contextlib.suppress(FileNotFoundError):
-                    os.replace(item, old.parent / item.name)
-            with contextlib.suppress(OSError):
-                old.rmdir()
-        (objects / LAYOUT_MARK).touch()
+                    for item in old.iterdir():
+                        with contextlib.suppress(FileNotFoundError):
+                            os.replace(item, old.parent / item.name)
+                with contextlib.suppress(OSError):
+                    old.rmdir()
+            (objects / LAYOUT_MARK).touch()
+        except OSError:  # not ours to write (a read-only or shared cache): use it as it is
+            return
 
     def path(self, blob: str) -> Path:
+        """Where object ``blob`` is: its place, or its place in the older layout when only
+        that holds it (a cache shared with an older client, or one we may not write to)."""
+        home = self._home(blob)
+        if not home.exists():
+            older = home.parent / blob[2:4] / blob
+            if older.exists():
+                return older
+        return home
+
+    def _home(self, blob: str) -> Path:
+        if not BLOB_ID.fullmatch(blob):
+            raise InvalidInput(f"not a SHA-256 object id: {blob[:80]!r}")
         return self.root / "objects" / blob[:2] / blob
 
     def has(self, blob: str) -> bool:
         return self.path(blob).is_file()
 
     def temp_file(self) -> Path:
-        fd, name = tempfile.mkstemp(dir=self.root / "tmp")
+        try:
+            fd, name = tempfile.mkstemp(dir=self.root / "tmp")
+        except FileNotFoundError:  # someone removed the folder: make it again
+            (self.root / "tmp").mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=self.root / "tmp")
         os.close(fd)
         return Path(name)
 
@@ -90,7 +113,7 @@ class ObjectCache:
         takes a filesystem-wide lock on Linux, and through one shared folder it made
         adding many small files about three times slower. A crash can leave a ``.tmp-``
         file there, which no lookup ever takes for an object."""
-        temp = self.path(blob).with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex}")
+        temp = self._home(blob).with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex}")
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)  # read-only from birth
         except FileNotFoundError:  # someone removed the folder: make it again
@@ -106,39 +129,36 @@ class ObjectCache:
             temp.unlink(missing_ok=True)
             raise
 
-    def take(self, source: Path) -> tuple[str, int]:
-        """Hash a working file and keep its bytes in the cache, from one read of it:
-        (blob, size). What is cached is exactly what was hashed, however the file changes
-        meanwhile; an object already cached is not written again."""
-        with source.open("rb") as handle:
-            if os.fstat(handle.fileno()).st_size <= READ_WHOLE:
-                content = handle.read()
-                blob = hashlib.sha256(content).hexdigest()
-                if not self.has(blob):
-                    self.add_bytes(content, blob)
-                return blob, len(content)
-            return self._take_stream(handle)
+    def take(self, handle: BinaryIO) -> tuple[str, int]:
+        """Hash an open working file and make sure the cache holds its bytes: (blob, size).
 
-    def _take_stream(self, handle: BinaryIO) -> tuple[str, int]:
-        digest = hashlib.sha256()
-        size = 0
-        temp = self.temp_file()
-        try:
-            with temp.open("wb") as out:
-                while chunk := handle.read(CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
-                    size += len(chunk)
-            blob = digest.hexdigest()
+        A small file is read once, and what is cached is exactly what was hashed. A large
+        one is hashed first and copied only when the cache lacks it (touched or re-copied
+        volumes are common, and need no second copy); the copy is hashed again, so a file
+        edited meanwhile is refused rather than cached under the wrong id."""
+        if os.fstat(handle.fileno()).st_size <= READ_WHOLE:
+            content = handle.read()
+            blob = hashlib.sha256(content).hexdigest()
             if not self.has(blob):
+                self.add_bytes(content, blob)
+            return blob, len(content)
+        blob, size = _hash_stream(handle, None)
+        if not self.has(blob):
+            handle.seek(0)
+            temp = self.temp_file()
+            try:
+                with temp.open("wb") as out:
+                    copied = _hash_stream(handle, out)
+                if copied != (blob, size):
+                    raise InvalidInput(f"{handle.name} changed while it was being added: add it again")
                 self.adopt(temp, blob)
-            return blob, size
-        finally:
-            temp.unlink(missing_ok=True)
+            finally:
+                temp.unlink(missing_ok=True)
+        return blob, size
 
     def _place(self, temp: Path, blob: str) -> Path:
         """Rename into place (the folder is made again should someone have removed it)."""
-        target = self.path(blob)
+        target = self._home(blob)
         try:
             os.replace(temp, target)
         except FileNotFoundError:
@@ -170,6 +190,18 @@ class ObjectCache:
             _copy(source, tmp)
         os.replace(tmp, dest)
         return how
+
+
+def _hash_stream(handle: BinaryIO, copy: BinaryIO | None) -> tuple[str, int]:
+    """SHA-256 and size of the rest of ``handle``, writing it to ``copy`` on the way."""
+    digest = hashlib.sha256()
+    size = 0
+    while chunk := handle.read(CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+        if copy is not None:
+            copy.write(chunk)
+    return digest.hexdigest(), size
 
 
 def _reflink(source: Path, dest: Path) -> bool:

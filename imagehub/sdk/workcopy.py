@@ -173,9 +173,11 @@ class WorkingCopy:
     def _take(self, rel: str) -> tuple[str, int] | None:
         """Hash and cache one file; None when it was removed since the walk found it."""
         try:
-            return self.cache.take(self.root / rel)
+            handle = (self.root / rel).open("rb")
         except FileNotFoundError:
             return None
+        with handle:
+            return self.cache.take(handle)
 
     def status(self) -> Status:
         """Changes against the head plus staged changes; files whose stat is unchanged are not read."""
@@ -350,6 +352,11 @@ class WorkingCopy:
             raise Conflict("the working copy has changes: commit and push them, or undo them, first")
         commit, rows = self.dataset.entries(ref)
         target = {e.path: e for e in rows}
+        if clash := sorted(p for p in target if p.split("/", 1)[0] == STATE_DIR):
+            raise InvalidInput(
+                f"{ref} holds {clash[0]!r}, inside the folder where a working copy keeps its state;"
+                " pull it with `RemoteDataset.pull` into a plain folder instead"
+            )
         current = self.head_manifest()
         fetch = [e for p, e in target.items() if current.get(p, [None])[0] != e.blob]
         on_total(sum(e.size for e in fetch if not self.cache.has(e.blob)))

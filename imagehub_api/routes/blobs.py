@@ -38,18 +38,19 @@ async def upload_bundle(
     _ctx: DatasetDep, session: SessionDep, platform: PlatformDep, request: Request
 ) -> dict[str, Any]:
     """Many small blobs in one request: records of ``[sha256 hex][size, 8 bytes big-endian][bytes]``."""
-    spool = await _spool(request, platform.settings.max_upload_bytes, BUNDLE_IN_MEMORY)
-    with spool:
-        stored = await run_in_threadpool(blobs.upload_bundle, session, platform, spool)
+    body = await _spool(request, platform.settings.max_upload_bytes, BUNDLE_IN_MEMORY)
+    with io.BytesIO(body) if isinstance(body, bytes) else body as records:  # BytesIO shares the bytes
+        stored = await run_in_threadpool(blobs.upload_bundle, session, platform, records)
     return {"stored": len(stored), "bytes": sum(size for _, size in stored)}
 
 
-async def _spool(request: Request, cap: int, in_memory: int = SPOOL_IN_MEMORY) -> BinaryIO:
-    """The request body as a file, refusing bodies over ``cap`` bytes.
+async def _spool(request: Request, cap: int, in_memory: int = SPOOL_IN_MEMORY) -> bytes | BinaryIO:
+    """The request body, refusing bodies over ``cap`` bytes: as bytes up to ``in_memory``
+    bytes, else as a temporary file (which the caller closes).
 
-    Up to ``in_memory`` bytes the chunks are kept as they arrive and joined once at the end
-    (a spooled file copied every chunk on the event loop and regrew its buffer as it went,
-    which slowed pushes by a tenth); a larger body continues into a temporary file."""
+    The chunks are kept as they arrive and joined once at the end (a spooled file copied
+    every chunk on the event loop and regrew its buffer as it went, which slowed pushes by
+    a tenth), so a body briefly takes twice its size: at most twice ``in_memory``."""
     declared = int(request.headers.get("content-length") or 0)
     if declared > cap:
         raise UploadTooLarge(f"upload of {declared} bytes exceeds the {cap}-byte limit")
@@ -74,7 +75,7 @@ async def _spool(request: Request, cap: int, in_memory: int = SPOOL_IN_MEMORY) -
             spill.close()
         raise
     if spill is None:
-        return io.BytesIO(b"".join(chunks))
+        return b"".join(chunks)
     spill.seek(0)
     return spill
 
@@ -85,6 +86,10 @@ async def upload_blob(
     _ctx: DatasetDep, session: SessionDep, platform: PlatformDep, blob_id: str, request: Request
 ) -> dict[str, Any]:
     """Upload raw bytes; they must hash to ``blob_id`` or nothing is kept (422)."""
-    with await _spool(request, platform.settings.max_upload_bytes) as spool:
-        blob, size = await run_in_threadpool(blobs.upload, session, platform, spool, expected=blob_id)
+    body = await _spool(request, platform.settings.max_upload_bytes)
+    try:
+        blob, size = await run_in_threadpool(blobs.upload, session, platform, body, expected=blob_id)
+    finally:
+        if not isinstance(body, bytes):
+            body.close()
     return {"blob": blob, "size": size}

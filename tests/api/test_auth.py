@@ -147,6 +147,18 @@ def check_headers_cap_and_paths(platform: Platform) -> None:
             f"{url}/api/v1/datasets/alice/d/blobs/{blob}", content=big, headers=bearer(token)
         )
         assert response.status_code == 413
+        streamed = httpx.put(  # no declared length: refused part way through the body
+            f"{url}/api/v1/datasets/alice/d/blobs/{blob}",
+            content=iter([big[:1000], big[1000:]]),
+            headers=bearer(token),
+        )
+        assert streamed.status_code == 413
+        empty = httpx.put(
+            f"{url}/api/v1/datasets/alice/d/blobs/{hashlib.sha256(b'').hexdigest()}",
+            content=b"",
+            headers=bearer(token),
+        )
+        assert empty.status_code == 201
         small = b"y" * 100
         ok = httpx.put(
             f"{url}/api/v1/datasets/alice/d/blobs/{hashlib.sha256(small).hexdigest()}",

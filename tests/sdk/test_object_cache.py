@@ -6,11 +6,14 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
+import multiprocessing
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
+from imagehub.core.errors import InvalidInput
 from imagehub.sdk import objects
 from imagehub.sdk.objects import ObjectCache
 
@@ -61,7 +64,8 @@ def test_taken_files_are_hashed_and_cached_whole_and_read_only(tmp_path: Path, s
     cache = ObjectCache(tmp_path / "cache")
     source = tmp_path / "slice.dcm"
     source.write_bytes(os.urandom(size))
-    blob, taken = cache.take(source)
+    with source.open("rb") as handle:
+        blob, taken = cache.take(handle)
     assert (blob, taken) == (hashlib.sha256(source.read_bytes()).hexdigest(), size)
     assert cache.path(blob).read_bytes() == source.read_bytes()
     assert not os.stat(cache.path(blob)).st_mode & 0o222
@@ -75,7 +79,8 @@ def test_an_object_already_cached_is_not_written_again(tmp_path: Path, size: int
     blob = _cached(cache, content)
     before = os.stat(cache.path(blob))
     (tmp_path / "copy.dcm").write_bytes(content)
-    assert cache.take(tmp_path / "copy.dcm") == (blob, size)
+    with (tmp_path / "copy.dcm").open("rb") as handle:
+        assert cache.take(handle) == (blob, size)
     after = os.stat(cache.path(blob))
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
     assert list((tmp_path / "cache" / "tmp").iterdir()) == []
@@ -119,3 +124,75 @@ def test_a_write_that_fails_leaves_neither_object_nor_temporary_file(
     monkeypatch.undo()
     cache.add_bytes(content, blob)  # the next attempt stores it
     assert cache.path(blob).read_bytes() == content
+
+
+def test_a_large_file_edited_while_it_is_added_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = ObjectCache(tmp_path / "cache")
+    source = tmp_path / "volume.nii"
+    source.write_bytes(os.urandom(objects.READ_WHOLE + 10))
+    real = objects._hash_stream
+    calls = []
+
+    def edited_after_hashing(handle: BinaryIO, copy: BinaryIO | None) -> tuple[str, int]:
+        found = real(handle, copy)
+        if not calls:  # the scanner edits the file between the hash and the copy
+            source.write_bytes(os.urandom(objects.READ_WHOLE + 10))
+        calls.append(copy)
+        return found
+
+    monkeypatch.setattr(objects, "_hash_stream", edited_after_hashing)
+    with source.open("rb") as handle, pytest.raises(InvalidInput, match="changed while it was being added"):
+        cache.take(handle)
+    assert [
+        p
+        for p in (tmp_path / "cache" / "objects").rglob("*")
+        if p.is_file() and p.name != objects.LAYOUT_MARK
+    ] == []
+    assert list((tmp_path / "cache" / "tmp").iterdir()) == []
+
+
+def _old_layout(root: Path, count: int) -> dict[str, bytes]:
+    contents = {}
+    for i in range(count):
+        content = f"object {i}".encode()
+        blob = hashlib.sha256(content).hexdigest()
+        old = root / "objects" / blob[:2] / blob[2:4] / blob
+        old.parent.mkdir(parents=True, exist_ok=True)
+        old.write_bytes(content)
+        contents[blob] = content
+    return contents
+
+
+def _open_cache(root: str) -> None:
+    ObjectCache(Path(root))
+
+
+def test_processes_opening_an_old_cache_at_once_all_succeed_and_lose_nothing(tmp_path: Path) -> None:
+    contents = _old_layout(tmp_path / "cache", 3000)
+    context = multiprocessing.get_context("fork")
+    with context.Pool(6) as pool:
+        pool.map(_open_cache, [str(tmp_path / "cache")] * 6)
+    cache = ObjectCache(tmp_path / "cache")
+    assert {blob: cache.path(blob).read_bytes() for blob in contents} == contents
+    assert all(cache.path(blob) == tmp_path / "cache" / "objects" / blob[:2] / blob for blob in contents)
+
+
+def test_objects_an_older_client_writes_after_the_move_are_still_found(tmp_path: Path) -> None:
+    cache = ObjectCache(tmp_path / "cache")
+    (later,) = _old_layout(tmp_path / "cache", 1)  # the older client's own layout
+    assert cache.has(later)
+    assert cache.path(later).read_bytes() == b"object 0"
+    how = cache.materialise(later, tmp_path / "wc" / "a.dcm")
+    assert how in ("reflink", "hardlink", "copy")
+    assert (tmp_path / "wc" / "a.dcm").read_bytes() == b"object 0"
+
+
+@pytest.mark.parametrize("blob", ["../../../../etc/passwd", "ab" * 31, "AB" * 32, "ab" * 32 + "/x"])
+def test_an_object_id_that_is_not_a_sha256_never_names_a_file(tmp_path: Path, blob: str) -> None:
+    cache = ObjectCache(tmp_path / "cache")
+    with pytest.raises(InvalidInput, match="not a SHA-256"):
+        cache.has(blob)
+    with pytest.raises(InvalidInput, match="not a SHA-256"):
+        cache.add_bytes(b"x", blob)

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
 
 from imagehub.core.errors import InvalidInput
+from imagehub.sdk import objects
 from imagehub.sdk.client import BUNDLE_FILES, Client, RemoteDataset, bundled
 from imagehub.sdk.http import RemoteConflict, RemoteError, RemoteInvalid
 from imagehub.sdk.ingest import ingest_folder
@@ -173,6 +174,19 @@ def test_add_reads_and_caches_only_what_it_stages(server: Server) -> None:
     assert sorted(e.path for e in server.client().dataset("lab/partial").entries("main")[1]) == ["s1/a.dcm"]
 
 
+def test_a_version_with_files_in_the_state_folder_is_not_checked_out_over_it(server: Server) -> None:
+    client = server.client()
+    client.create_dataset("lab/odd")
+    seed = server.tmp / "seed"
+    write_files(seed, {"a.dcm": b"1", ".imagehub/staged.json": b'{"put": {"x": 1}}'})
+    ingest_folder(client, seed, "lab/odd", "main")
+    with pytest.raises(InvalidInput, match="keeps its state"):
+        WorkingCopy.clone(server.url, "lab/odd", server.tmp / "wc")
+    assert not (server.tmp / "wc" / "a.dcm").exists()
+    client.dataset("lab/odd").pull("main", server.tmp / "plain")  # a plain folder takes it as it is
+    assert (server.tmp / "plain" / ".imagehub" / "staged.json").read_bytes() == b'{"put": {"x": 1}}'
+
+
 def test_checkout_refuses_to_overwrite_local_changes(server: Server) -> None:
     client = server.client()
     client.create_dataset("lab/careful")
@@ -222,6 +236,7 @@ def test_a_clone_of_many_files_fetches_them_all_in_parallel_bundles(
         assert cached.read_bytes() == files[entry.path]
         assert cached.stat().st_mode & 0o777 == 0o444  # shared by working copies: never edited in place
     assert list((client.cache.root / "tmp").iterdir()) == []
+    assert list(client.cache.root.glob(f"objects/*/{objects.TEMP_PREFIX}*")) == []
 
 
 @pytest.mark.parametrize("hostile", ["../escape.dcm", "/tmp/absolute.dcm", "a/../../b.dcm"])
