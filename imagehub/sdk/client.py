@@ -188,7 +188,7 @@ class RemoteDataset:
     def fetch(self, entry: RemoteEntry, ref: str, progress: Progress = _no_progress) -> Path:
         """Bring one blob into the cache, resuming a partial download, verifying its hash."""
         cache = self.client.cache
-        if cache.has(entry.blob):
+        if cache.has(entry.blob, entry.size):
             progress(entry.size)
             return cache.path(entry.blob)
         partial = cache.root / "tmp" / f"{entry.blob}.part"
@@ -249,7 +249,7 @@ class RemoteDataset:
     ) -> None:
         """Bring every entry's blob into the cache: small ones in bundles, large ones resumably."""
         cache = self.client.cache
-        needed = list({e.blob: e for e in entries if not cache.has(e.blob)}.values())
+        needed = list({e.blob: e for e in entries if not cache.has(e.blob, e.size)}.values())
         small = [e for e in needed if e.size <= UPLOAD_CHUNK]
         bundles = bundled(small, lambda e: e.size, DOWNLOAD_BUNDLE_BYTES)
         large = [e for e in needed if e.size > UPLOAD_CHUNK]

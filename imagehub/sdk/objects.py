@@ -89,8 +89,15 @@ class ObjectCache:
             raise InvalidInput(f"not a SHA-256 object id: {blob[:80]!r}")
         return self.root / "objects" / blob[:2] / blob
 
-    def has(self, blob: str) -> bool:
-        return self.path(blob).is_file()
+    def has(self, blob: str, size: int | None = None) -> bool:
+        """Whether the cache holds ``blob``; given its ``size``, a shorter or longer file
+        (the cache does not fsync, so a crash can leave one) counts as missing and is
+        fetched or added again over it."""
+        try:
+            st = os.stat(self.path(blob))
+        except FileNotFoundError:
+            return False
+        return stat.S_ISREG(st.st_mode) and (size is None or st.st_size == size)
 
     def temp_file(self) -> Path:
         try:
@@ -139,11 +146,11 @@ class ObjectCache:
         if os.fstat(handle.fileno()).st_size <= READ_WHOLE:
             content = handle.read()
             blob = hashlib.sha256(content).hexdigest()
-            if not self.has(blob):
+            if not self.has(blob, len(content)):
                 self.add_bytes(content, blob)
             return blob, len(content)
         blob, size = _hash_stream(handle, None)
-        if not self.has(blob):
+        if not self.has(blob, size):
             handle.seek(0)
             temp = self.temp_file()
             try:

@@ -359,7 +359,7 @@ class WorkingCopy:
             )
         current = self.head_manifest()
         fetch = [e for p, e in target.items() if current.get(p, [None])[0] != e.blob]
-        on_total(sum(e.size for e in fetch if not self.cache.has(e.blob)))
+        on_total(sum(e.size for e in fetch if not self.cache.has(e.blob, e.size)))
         self.dataset.fetch_all(fetch, commit, workers=workers, progress=progress)
         index = {p: r for p, r in self._index().items() if p in target}
         for entry in fetch:

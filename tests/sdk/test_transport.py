@@ -187,6 +187,24 @@ def test_a_version_with_files_in_the_state_folder_is_not_checked_out_over_it(ser
     assert (server.tmp / "plain" / ".imagehub" / "staged.json").read_bytes() == b'{"put": {"x": 1}}'
 
 
+def test_a_cached_object_cut_short_by_a_crash_is_fetched_again(server: Server) -> None:
+    client = server.client()
+    client.create_dataset("lab/crash")
+    seed = server.tmp / "seed"
+    files = {"small.dcm": os.urandom(5000), "large.dcm": os.urandom(9 * 1024 * 1024)}
+    write_files(seed, files)
+    ingest_folder(client, seed, "lab/crash", "main")
+    for content in files.values():  # what a power cut can leave: the name, not all the bytes
+        path = client.cache.path(hashlib.sha256(content).hexdigest())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)
+        path.write_bytes(content[:100])
+    client.dataset("lab/crash").pull("main", server.tmp / "out")
+    for name, content in files.items():
+        assert (server.tmp / "out" / name).read_bytes() == content
+        assert client.cache.path(hashlib.sha256(content).hexdigest()).read_bytes() == content
+
+
 def test_checkout_refuses_to_overwrite_local_changes(server: Server) -> None:
     client = server.client()
     client.create_dataset("lab/careful")
