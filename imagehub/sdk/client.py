@@ -192,6 +192,7 @@ class RemoteDataset:
             progress(entry.size)
             return cache.path(entry.blob)
         partial = cache.root / "tmp" / f"{entry.blob}.part"
+        partial.parent.mkdir(exist_ok=True)  # made again should someone have removed it
         have = partial.stat().st_size if partial.exists() else 0
         headers = {"Range": f"bytes={have}-"} if 0 < have < entry.size else {}
         if have >= entry.size:

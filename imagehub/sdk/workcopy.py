@@ -157,9 +157,10 @@ class WorkingCopy:
                 and record[1] == st.st_size
                 and record[2] == st.st_ino
                 and record[3] == st.st_mtime_ns
+                and (not wanted(rel) or self.cache.has(record[0], record[1]))
             ):
                 blob = record[0]
-            elif wanted(rel):
+            elif wanted(rel):  # new, changed, or its cached copy gone or cut short: read it
                 to_take.append(rel)
             tree[rel] = [blob, st.st_size, st.st_ino, st.st_mtime_ns]
         with ThreadPoolExecutor(HASH_WORKERS) as pool:  # hashlib and file I/O release the GIL
@@ -283,6 +284,12 @@ class WorkingCopy:
             return []
         wanted = {blob: size for record in pending for blob, size in record["put"].values()}
         missing = self.dataset.missing(sorted(wanted))
+        if lost := sorted(b for b in missing if not self.cache.has(b, wanted[b])):
+            paths = sorted(p for r in pending for p, (b, _) in r["put"].items() if b in lost)
+            raise InvalidInput(
+                f"the object cache lost or cut short what was staged for {paths[0]!r}"
+                f" ({len(paths)} file(s)): `imagehub add` them again, then push"
+            )
         on_total(sum(wanted[b] for b in missing))
         sessions: dict[str, str] = self._load("uploads.json", {})
         lock = threading.Lock()
@@ -352,7 +359,7 @@ class WorkingCopy:
             raise Conflict("the working copy has changes: commit and push them, or undo them, first")
         commit, rows = self.dataset.entries(ref)
         target = {e.path: e for e in rows}
-        if clash := sorted(p for p in target if p.split("/", 1)[0] == STATE_DIR):
+        if clash := sorted(p for p in target if p.split("/", 1)[0].casefold() == STATE_DIR):
             raise InvalidInput(
                 f"{ref} holds {clash[0]!r}, inside the folder where a working copy keeps its state;"
                 " pull it with `RemoteDataset.pull` into a plain folder instead"

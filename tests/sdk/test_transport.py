@@ -174,17 +174,40 @@ def test_add_reads_and_caches_only_what_it_stages(server: Server) -> None:
     assert sorted(e.path for e in server.client().dataset("lab/partial").entries("main")[1]) == ["s1/a.dcm"]
 
 
-def test_a_version_with_files_in_the_state_folder_is_not_checked_out_over_it(server: Server) -> None:
+@pytest.mark.parametrize("folder", [".imagehub", ".IMAGEHUB"])  # the same folder where case is ignored
+def test_a_version_with_files_in_the_state_folder_is_not_checked_out_over_it(
+    server: Server, folder: str
+) -> None:
     client = server.client()
     client.create_dataset("lab/odd")
     seed = server.tmp / "seed"
-    write_files(seed, {"a.dcm": b"1", ".imagehub/staged.json": b'{"put": {"x": 1}}'})
+    write_files(seed, {"a.dcm": b"1", f"{folder}/staged.json": b'{"put": {"x": 1}}'})
     ingest_folder(client, seed, "lab/odd", "main")
     with pytest.raises(InvalidInput, match="keeps its state"):
         WorkingCopy.clone(server.url, "lab/odd", server.tmp / "wc")
     assert not (server.tmp / "wc" / "a.dcm").exists()
     client.dataset("lab/odd").pull("main", server.tmp / "plain")  # a plain folder takes it as it is
-    assert (server.tmp / "plain" / ".imagehub" / "staged.json").read_bytes() == b'{"put": {"x": 1}}'
+    assert (server.tmp / "plain" / folder / "staged.json").read_bytes() == b'{"put": {"x": 1}}'
+
+
+def test_add_again_repairs_a_staged_object_the_cache_lost_and_push_says_so(server: Server) -> None:
+    server.client().create_dataset("lab/repair")
+    copy = WorkingCopy.clone(server.url, "lab/repair", server.tmp / "wc")
+    content = os.urandom(5000)
+    write_files(server.tmp / "wc", {"a.dcm": content})
+    copy.add(["."])
+    cached = copy.cache.path(hashlib.sha256(content).hexdigest())
+    cached.unlink()
+    cached.write_bytes(content[:100])  # a crash cut the cached copy short
+    copy.commit("a")
+    with pytest.raises(InvalidInput, match="add` them again"):
+        copy.push()
+    copy.add(["."])  # the file is unchanged on disk, but its cached copy is read again
+    assert cached.read_bytes() == content
+    copy.push()
+    again = WorkingCopy.clone(server.url, "lab/repair", server.tmp / "again")
+    assert (server.tmp / "again" / "a.dcm").read_bytes() == content
+    assert again.status().clean
 
 
 def test_a_cached_object_cut_short_by_a_crash_is_fetched_again(server: Server) -> None:
