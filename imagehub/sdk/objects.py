@@ -78,10 +78,8 @@ class ObjectCache:
         """Where object ``blob`` is: its place, or its place in the older layout when only
         that holds it (a cache shared with an older client, or one we may not write to)."""
         home = self._home(blob)
-        if not home.exists():
-            older = home.parent / blob[2:4] / blob
-            if older.exists():
-                return older
+        if not home.exists() and _older(home).exists():
+            return _older(home)
         return home
 
     def _home(self, blob: str) -> Path:
@@ -93,10 +91,14 @@ class ObjectCache:
         """Whether the cache holds ``blob``; given its ``size``, a shorter or longer file
         (the cache does not fsync, so a crash can leave one) counts as missing and is
         fetched or added again over it."""
-        try:
-            st = os.stat(self.path(blob))
+        home = self._home(blob)
+        try:  # one stat where the object belongs; the older place only on a miss
+            st = os.stat(home)
         except FileNotFoundError:
-            return False
+            try:
+                st = os.stat(_older(home))
+            except FileNotFoundError:
+                return False
         return stat.S_ISREG(st.st_mode) and (size is None or st.st_size == size)
 
     def temp_file(self) -> Path:
@@ -197,6 +199,11 @@ class ObjectCache:
             _copy(source, tmp)
         os.replace(tmp, dest)
         return how
+
+
+def _older(home: Path) -> Path:
+    """Where the two-level layout kept the object that now belongs at ``home``."""
+    return home.parent / home.name[2:4] / home.name
 
 
 def _hash_stream(handle: BinaryIO, copy: BinaryIO | None) -> tuple[str, int]:
