@@ -50,8 +50,8 @@ class Node:
 def decode_node(payload: bytes) -> Node:
     level, rows = json.loads(payload)
     if level == 0:
-        return Node(0, tuple(Entry(*row) for row in rows))
-    return Node(level, tuple(ChildRef(*row) for row in rows))
+        return Node(0, tuple(map(Entry._make, rows)))
+    return Node(level, tuple(map(ChildRef._make, rows)))
 
 
 EMPTY_TREE = Node(0, ())

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import zlib
 from bisect import bisect_left
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from imagehub.core.hashing import content_id
 from imagehub.core.vcs.nodes import EMPTY_TREE_ID, ChildRef, Item, Node, NodeReader, decode_node
@@ -23,12 +24,25 @@ MAX_ITEMS = 512
 _BOUNDARY_BITS = 6  # 2**6 == TARGET
 
 Edit = tuple[str, Item | None]  # key -> new item, or None to delete
+_item_key = itemgetter(0)
+
+
+def boundary_test(level: int) -> Callable[[str], bool]:
+    """Whether a node of ``level`` ends after the item keyed by the argument.
+
+    The level's constant is bound once: the test runs for every item a commit rewrites.
+    """
+    mix = level * 0x9E3779B9
+    below = 1 << (32 - _BOUNDARY_BITS)
+
+    def test(key: str) -> bool:
+        return ((zlib.crc32(key.encode()) ^ mix) * 0x85EBCA6B) & 0xFFFFFFFF < below
+
+    return test
 
 
 def is_boundary(key: str, level: int) -> bool:
-    """Whether a node of ``level`` ends after the item keyed ``key``."""
-    mixed = ((zlib.crc32(key.encode()) ^ (level * 0x9E3779B9)) * 0x85EBCA6B) & 0xFFFFFFFF
-    return mixed >> (32 - _BOUNDARY_BITS) == 0
+    return boundary_test(level)(key)
 
 
 @dataclass
@@ -52,11 +66,16 @@ class _Chunker:
         self.writer = writer
         self.emit = emit
         self.buffer: list[Item] = []
+        self._ends_node = boundary_test(level)
 
-    def add(self, item: Item) -> None:
-        self.buffer.append(item)
-        if is_boundary(item[0], self.level) or len(self.buffer) >= MAX_ITEMS:
-            self.cut()
+    def extend(self, items: Iterable[Item]) -> None:
+        ends_node = self._ends_node
+        buffer = self.buffer
+        for item in items:
+            buffer.append(item)
+            if ends_node(item[0]) or len(buffer) >= MAX_ITEMS:
+                self.cut()
+                buffer = self.buffer
 
     def cut(self) -> None:
         if self.buffer:
@@ -73,14 +92,24 @@ class _LevelCursor:
         self.level = level
         self.stack: list[tuple[Node, int]] = []  # internal nodes above `level` and the child index
         self.current: Node = root
+        self._prefetched: set[tuple[int, str]] = set()  # (level, first key) of internal nodes
 
-    def seek(self, key: str) -> Node:
-        """The node at this level whose range holds ``key`` (the first node if none does)."""
+    def seek(self, key: str, keys: Sequence[str] = (), start: int = 0) -> Node:
+        """The node at this level whose range holds ``key`` (the first node if none does).
+
+        ``keys[start:]`` (sorted keys still to be edited, from ``key`` on) lets each
+        internal node on the way down load all the children those keys reach in one
+        round trip, instead of one per child as the walk gets to them.
+        """
         self.stack = []
         node = self.root
         while node.level > self.level:
             index = _child_index(node, key)
             self.stack.append((node, index))
+            seen = (node.level, node.items[0][0])
+            if start < len(keys) and seen not in self._prefetched:
+                self._prefetched.add(seen)
+                self.reader.prefetch(_children_reached(node, index, keys, start))
             node = self.reader.get(node.items[index].node)  # type: ignore[union-attr]
         self.current = node
         return node
@@ -106,6 +135,21 @@ class _LevelCursor:
         return None
 
 
+def _children_reached(node: Node, first: int, keys: Sequence[str], lo: int) -> list[NodeId]:
+    """Ids of the children of ``node``, from index ``first`` on, that hold any of ``keys[lo:]``."""
+    reached: list[NodeId] = []
+    items = node.items
+    for index in range(first, len(items)):
+        if lo >= len(keys):
+            break
+        end = items[index + 1][0] if index + 1 < len(items) else None
+        hi = len(keys) if end is None else bisect_left(keys, end, lo)
+        if hi > lo:
+            reached.append(items[index].node)  # type: ignore[union-attr]
+        lo = hi
+    return reached
+
+
 def _child_index(node: Node, key: str) -> int:
     """Index of the last child whose first key is <= ``key`` (0 if none)."""
     lo, hi = 0, len(node.items)
@@ -118,18 +162,24 @@ def _child_index(node: Node, key: str) -> int:
     return max(lo - 1, 0)
 
 
-def _merge(items: Sequence[Item], edits: Sequence[Edit]) -> Iterator[Item]:
-    """Apply sorted key edits to sorted items."""
+def _merge(items: Sequence[Item], edits: Sequence[Edit]) -> tuple[list[Item], bool]:
+    """Apply sorted key edits to sorted items; also say whether the keys stayed the same
+    (every edit replaced an item in place)."""
+    merged: list[Item] = []
+    same_keys = True
     i = 0
     for key, new in edits:
-        while i < len(items) and items[i][0] < key:
-            yield items[i]
-            i += 1
-        if i < len(items) and items[i][0] == key:
-            i += 1  # replaced or deleted
+        j = bisect_left(items, key, i, key=_item_key)
+        merged += items[i:j]
+        found = j < len(items) and items[j][0] == key
+        if found:
+            j += 1  # replaced or deleted
         if new is not None:
-            yield new
-    yield from items[i:]
+            merged.append(new)
+        same_keys = same_keys and found and new is not None
+        i = j
+    merged += items[i:]
+    return merged, same_keys
 
 
 class Tree:
@@ -182,7 +232,7 @@ class Tree:
             if level > old_root.level or not old_root.items:
                 refs = self._build_level(level, [item for _, item in level_edits if item is not None], writer)
             elif level == old_root.level:
-                refs = self._build_level(level, list(_merge(old_root.items, level_edits)), writer)
+                refs = self._build_level(level, _merge(old_root.items, level_edits)[0], writer)
             else:
                 level_edits = self._apply_level(old_root, level, level_edits, writer)
                 level += 1
@@ -227,8 +277,7 @@ class Tree:
     def _build_level(level: int, items: Sequence[Item], writer: NodeWriter) -> list[ChildRef]:
         refs: list[ChildRef] = []
         chunker = _Chunker(level, writer, refs.append)
-        for item in items:
-            chunker.add(item)
+        chunker.extend(items)
         chunker.cut()
         return refs
 
@@ -238,6 +287,8 @@ class Tree:
         Re-chunking starts at the first touched node (every node starts right after a
         cut) and stops once a cut falls exactly on an old node's end with no edit
         pending in the next node: from there on the old nodes are reproduced as they were.
+        A node whose edits all replace items in place, reached right after a cut, keeps
+        its keys and so its cut: it is rewritten whole, without testing each key again.
         """
         out: dict[str, Item | None] = {}
 
@@ -246,17 +297,19 @@ class Tree:
 
         cursor = _LevelCursor(self.reader, root, level)
         i = 0
+        keys = [key for key, _ in edits]
         while i < len(edits):
-            node: Node | None = cursor.seek(edits[i][0])
+            node: Node | None = cursor.seek(keys[i], keys, i)
             chunker = _Chunker(level, writer, emit)
             while node is not None:
                 out[node.items[0][0]] = None  # the old node goes; chunks emitted below replace it
                 next_key = cursor.next_first_key()
-                j = i
-                while j < len(edits) and (next_key is None or edits[j][0] < next_key):
-                    j += 1
-                for item in _merge(node.items, edits[i:j]):
-                    chunker.add(item)
+                j = len(edits) if next_key is None else bisect_left(keys, next_key, i)
+                merged, same_keys = _merge(node.items, edits[i:j])
+                if same_keys and not chunker.buffer:
+                    emit(writer.write(Node(level, tuple(merged))))
+                else:
+                    chunker.extend(merged)
                 i = j
                 if next_key is None:
                     chunker.cut()

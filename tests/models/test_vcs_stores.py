@@ -1,0 +1,67 @@
+"""The SQL stores of the versioning engine, on both backends, across id batches."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from sqlalchemy import inspect, text
+
+from imagehub.core.vcs import BlobId, NodeId
+from imagehub.models import vcs
+from imagehub.models.vcs import SqlBlobIndex, SqlNodeStore
+from imagehub.services.platform import Platform
+
+
+def ids(prefix: str, count: int) -> list[str]:
+    return [hashlib.sha256(f"{prefix}{i}".encode()).hexdigest() for i in range(count)]
+
+
+@pytest.fixture
+def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches of 3 ids, so that a handful of ids crosses several batches on each backend."""
+    monkeypatch.setattr(vcs, "BATCH", 3)
+    monkeypatch.setattr(vcs, "PG_ID_BATCH", 3)
+
+
+def test_lookups_and_touches_span_batches(platform: Platform, small_batches: None) -> None:
+    present = [BlobId(b) for b in ids("present", 10)]
+    absent = [BlobId(b) for b in ids("absent", 4)]
+    nodes = {NodeId(n): n.encode() for n in ids("node", 8)}
+    with platform.sessions.begin() as session:
+        SqlBlobIndex(session).register((b, 1) for b in present)
+        SqlNodeStore(session).put_many(nodes)
+    with platform.sessions.begin() as session:
+        session.execute(text("UPDATE vcs_blobs SET touched_at = '2000-01-01'"))
+    with platform.sessions.begin() as session:
+        blob_index = SqlBlobIndex(session)
+        assert blob_index.missing(present + absent) == set(absent)
+        assert blob_index.touch(present[:7] + absent) == set(absent)
+        wanted = list(nodes) + [NodeId(n) for n in ids("no-such-node", 2)]
+        assert SqlNodeStore(session).get_many(wanted) == nodes
+    with platform.sessions() as session:
+        touched = {
+            row[0]
+            for row in session.execute(text("SELECT id FROM vcs_blobs WHERE touched_at > '2001-01-01'"))
+        }
+    assert touched == set(present[:7])  # exactly those the commit referenced
+
+
+def test_write_heavy_columns_carry_no_index_and_postgresql_nodes_use_lz4(platform: Platform) -> None:
+    indexed = {
+        column
+        for table in ("vcs_blobs", "vcs_nodes")
+        for index in inspect(platform.engine).get_indexes(table)
+        for column in index["column_names"]
+    }
+    assert "touched_at" not in indexed
+    if platform.engine.dialect.name != "postgresql":
+        return
+    with platform.sessions() as session:
+        method = session.execute(
+            text(
+                "SELECT attcompression FROM pg_attribute "
+                "WHERE attrelid = 'vcs_nodes'::regclass AND attname = 'payload'"
+            )
+        ).scalar_one()
+    assert method == "l"
