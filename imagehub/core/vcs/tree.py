@@ -103,13 +103,16 @@ class _LevelCursor:
         """
         self.stack = []
         node = self.root
+        bound: str | None = None  # where the range of `node` ends
         while node.level > self.level:
             index = _child_index(node, key)
             self.stack.append((node, index))
             seen = (node.level, node.items[0][0])
             if start < len(keys) and seen not in self._prefetched:
                 self._prefetched.add(seen)
-                self.reader.prefetch(_children_reached(node, index, keys, start))
+                self.reader.prefetch(_children_reached(node, index, bound, keys, start))
+            if index + 1 < len(node.items):
+                bound = node.items[index + 1][0]
             node = self.reader.get(node.items[index].node)  # type: ignore[union-attr]
         self.current = node
         return node
@@ -135,14 +138,17 @@ class _LevelCursor:
         return None
 
 
-def _children_reached(node: Node, first: int, keys: Sequence[str], lo: int) -> list[NodeId]:
-    """Ids of the children of ``node``, from index ``first`` on, that hold any of ``keys[lo:]``."""
+def _children_reached(
+    node: Node, first: int, bound: str | None, keys: Sequence[str], lo: int
+) -> list[NodeId]:
+    """Ids of the children of ``node`` (whose range ends at ``bound``), from index
+    ``first`` on, that hold any of ``keys[lo:]``."""
     reached: list[NodeId] = []
     items = node.items
     for index in range(first, len(items)):
         if lo >= len(keys):
             break
-        end = items[index + 1][0] if index + 1 < len(items) else None
+        end = items[index + 1][0] if index + 1 < len(items) else bound
         hi = len(keys) if end is None else bisect_left(keys, end, lo)
         if hi > lo:
             reached.append(items[index].node)  # type: ignore[union-attr]

@@ -138,3 +138,48 @@ def test_long_runs_without_boundaries_are_split_at_max_items() -> None:
     leaves = [m.tree.reader.get(ref.node) for ref in top.items]  # type: ignore[union-attr]
     assert all(len(leaf.items) <= MAX_ITEMS for leaf in leaves)
     assert [e.path for e in m.tree.iterate(root)] == keys
+
+
+class CountingNodes:
+    """A node store that counts round trips and nodes fetched."""
+
+    def __init__(self, inner: MemoryNodes) -> None:
+        self.inner = inner
+        self.trips = 0
+        self.fetched = 0
+
+    def get_many(self, ids: list[NodeId]) -> dict[NodeId, bytes]:
+        ids = list(ids)
+        self.trips += 1
+        self.fetched += len(ids)
+        return self.inner.get_many(ids)
+
+    def put_many(self, nodes: dict[NodeId, bytes]) -> None:
+        self.inner.put_many(nodes)
+
+
+def test_edits_read_their_nodes_a_level_or_a_parent_at_a_time() -> None:
+    m = Manifests()
+    content = {f"p/{i:07d}": Entry(f"p/{i:07d}", f"{i:064x}", i) for i in range(50_000)}
+    root = m.build(content)
+    depth = m.tree.reader.get(root).level + 1
+    total = len(m.nodes.nodes)
+    internal = sum(1 for node in m.nodes.nodes.values() if not node.startswith(b"[0,"))
+
+    def cold_apply(edits: dict[str, Entry], capacity: int) -> CountingNodes:
+        counting = CountingNodes(m.nodes)
+        tree = Tree(NodeReader(counting, NodeCache(capacity)))
+        writer = NodeWriter()
+        assert tree.apply(root, sorted(edits.items()), writer) == m.build(content | edits)
+        return counting
+
+    scattered = {p: e._replace(size=-1) for p, e in list(content.items())[::5_000]}
+    small = cold_apply(scattered, capacity=8192)
+    assert small.trips <= depth  # one round trip per level, the edited paths only
+    assert small.fetched <= len(scattered) * depth
+
+    # Too big to prefetch whole: each parent still loads the children it needs at once.
+    dense = {p: e._replace(size=-1) for p, e in list(content.items())[::2]}
+    big = cold_apply(dense, capacity=256)
+    assert big.trips <= 2 * internal
+    assert big.fetched <= total + 2 * internal
