@@ -18,7 +18,7 @@ import httpx
 
 from imagehub.core.paths import validate_relative_path
 from imagehub.sdk.http import Api, RemoteConflict, RemoteError, error_from
-from imagehub.sdk.objects import CHUNK, ObjectCache
+from imagehub.sdk.objects import CHUNK, PARTIAL_SUFFIX, ObjectCache
 
 UPLOAD_CHUNK = 8 * 1024 * 1024
 BUNDLE_FILES = 2000
@@ -191,7 +191,7 @@ class RemoteDataset:
         if cache.has(entry.blob, entry.size):
             progress(entry.size)
             return cache.path(entry.blob)
-        partial = cache.root / "tmp" / f"{entry.blob}.part"
+        partial = cache.root / "tmp" / f"{entry.blob}{PARTIAL_SUFFIX}"
         partial.parent.mkdir(exist_ok=True)  # made again should someone have removed it
         have = partial.stat().st_size if partial.exists() else 0
         headers = {"Range": f"bytes={have}-"} if 0 < have < entry.size else {}

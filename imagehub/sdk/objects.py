@@ -16,6 +16,7 @@ import re
 import shutil
 import stat
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from typing import BinaryIO
@@ -31,6 +32,14 @@ READ_WHOLE = 1024 * 1024  # files up to this size are added to the cache from me
 # way: most of the time of adding or pulling many small files.
 LAYOUT_MARK = ".layout-flat256"
 TEMP_PREFIX = ".tmp-"
+PARTIAL_SUFFIX = ".part"  # a download cut short, resumed by the next pull
+# What crashed or interrupted writers leave behind is swept at most once a day (a sweep
+# lists every object folder). Leftover temporary files go after a day untouched;
+# partial downloads are kept a week for a pull to resume.
+SWEEP_MARK = ".last-sweep"
+SWEEP_EVERY_S = 24 * 3600
+STALE_TEMP_S = 24 * 3600
+STALE_PARTIAL_S = 7 * 24 * 3600
 BLOB_ID = re.compile("[0-9a-f]{64}")  # an id from a server is checked before it names a file
 
 
@@ -52,6 +61,37 @@ class ObjectCache:
         if not (self.root / "objects" / LAYOUT_MARK).exists():
             self._lay_out()
         self._refused: dict[int, set[str]] = {}  # filesystem (st_dev) -> ways that failed there
+        self._sweep_if_due()
+
+    def _sweep_if_due(self) -> None:
+        mark = self.root / SWEEP_MARK
+        now = time.time()
+        with contextlib.suppress(FileNotFoundError):
+            if now - mark.stat().st_mtime < SWEEP_EVERY_S:
+                return
+        try:
+            mark.touch()  # first, so that processes opening the cache together sweep once
+        except OSError:  # not ours to write
+            return
+        self.sweep_leftovers(now)
+
+    def sweep_leftovers(self, now: float) -> int:
+        """Remove stale temporary files and partial downloads; return how many went."""
+        leftovers: list[tuple[os.DirEntry[str], int]] = []
+        folders = [self.root / "objects" / f"{prefix:02x}" for prefix in range(256)]
+        for folder in [*folders, self.root / "tmp"]:
+            with contextlib.suppress(FileNotFoundError), os.scandir(folder) as entries:
+                for entry in entries:
+                    if entry.name.startswith(TEMP_PREFIX) or folder.name == "tmp":
+                        keep_s = STALE_PARTIAL_S if entry.name.endswith(PARTIAL_SUFFIX) else STALE_TEMP_S
+                        leftovers.append((entry, keep_s))
+        removed = 0
+        for entry, keep_s in leftovers:
+            with contextlib.suppress(OSError):  # gone meanwhile, or not ours
+                if entry.is_file(follow_symlinks=False) and now - entry.stat().st_mtime > keep_s:
+                    os.unlink(entry.path)
+                    removed += 1
+        return removed
 
     def _lay_out(self) -> None:
         """Make the 256 object folders and move up any object of the older two-level layout.
@@ -121,7 +161,7 @@ class ObjectCache:
         The temporary file is made in the object's own folder: a rename between folders
         takes a filesystem-wide lock on Linux, and through one shared folder it made
         adding many small files about three times slower. A crash can leave a ``.tmp-``
-        file there, which no lookup ever takes for an object."""
+        file there, which no lookup ever takes for an object and a later sweep removes."""
         temp = self._home(blob).with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex}")
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)  # read-only from birth

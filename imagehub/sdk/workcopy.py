@@ -140,9 +140,7 @@ class WorkingCopy:
             effective.pop(path, None)
         return effective
 
-    def _scan(
-        self, known: dict[str, list[Any]], wanted: Callable[[str], bool]
-    ) -> tuple[dict[str, list[Any]], int]:
+    def _scan(self, known: dict[str, list[Any]], wanted: Callable[[str], bool]) -> dict[str, list[Any]]:
         """Every file as [blob, size, inode, mtime_ns]. A file whose stat matches ``known``
         is not read; other files that are ``wanted`` are hashed and cached in the same read,
         several at once (blob None for the rest)."""
@@ -169,7 +167,7 @@ class WorkingCopy:
                     del tree[rel]
                 else:
                     tree[rel][:2] = taken
-        return tree, len(to_take)
+        return tree
 
     def _take(self, rel: str) -> tuple[str, int] | None:
         """Hash and cache one file; None when it was removed since the walk found it."""
@@ -221,9 +219,7 @@ class WorkingCopy:
         def inside(path: str, prefix: str) -> bool:
             return not prefix or path == prefix or path.startswith(prefix + "/")
 
-        tree, _ = self._scan(
-            self._effective(index, staged), lambda path: any(inside(path, p) for p in prefixes)
-        )
+        tree = self._scan(self._effective(index, staged), lambda path: any(inside(path, p) for p in prefixes))
         count = 0
         for raw, prefix in zip(paths, prefixes, strict=True):
             matches = [p for p in tree if inside(p, prefix)]

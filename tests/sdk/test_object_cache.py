@@ -196,3 +196,33 @@ def test_an_object_id_that_is_not_a_sha256_never_names_a_file(tmp_path: Path, bl
         cache.has(blob)
     with pytest.raises(InvalidInput, match="not a SHA-256"):
         cache.add_bytes(b"x", blob)
+
+
+def test_leftovers_of_crashed_writers_are_swept_once_a_day(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    cache = ObjectCache(root)
+    blob = _cached(cache, b"kept object")
+    day = 24 * 3600
+
+    def planted(path: Path, age_s: float) -> Path:
+        path.write_bytes(b"left behind")
+        os.utime(path, (os.path.getmtime(path) - age_s,) * 2)
+        return path
+
+    folder = cache.path(blob).parent
+    stale_temp = planted(folder / f"{objects.TEMP_PREFIX}crashed", 2 * day)
+    fresh_temp = planted(folder / f"{objects.TEMP_PREFIX}writing", 60)
+    stale_tmp = planted(root / "tmp" / "tmpabc123", 2 * day)
+    resumable = planted(root / "tmp" / f"{'a' * 64}{objects.PARTIAL_SUFFIX}", 3 * day)
+    abandoned = planted(root / "tmp" / f"{'b' * 64}{objects.PARTIAL_SUFFIX}", 8 * day)
+    os.utime(cache.path(blob), (os.path.getmtime(cache.path(blob)) - 30 * day,) * 2)  # old, but an object
+
+    ObjectCache(root)  # swept less than a day ago: nothing is listed
+    assert [p.exists() for p in (stale_temp, stale_tmp, abandoned)] == [True, True, True]
+
+    mark = root / objects.SWEEP_MARK
+    os.utime(mark, (os.path.getmtime(mark) - 2 * day,) * 2)
+    ObjectCache(root)
+    assert [p.exists() for p in (stale_temp, stale_tmp, abandoned)] == [False, False, False]
+    assert [p.exists() for p in (fresh_temp, resumable)] == [True, True]
+    assert cache.path(blob).read_bytes() == b"kept object"

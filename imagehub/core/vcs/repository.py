@@ -388,7 +388,8 @@ class Repository:
         if self.tree.get(parent_tree, path) != self.tree.get(commit.tree, path):
             return True
         start, end = prefix_range(path.rstrip("/") + "/")
-        return next(diff_trees(self.reader, parent_tree, commit.tree, start, end), None) is not None
+        changes = diff_trees(self.reader, parent_tree, commit.tree, start, end, eager=False)
+        return next(changes, None) is not None
 
 
 def _skip_through(history: Iterator[Commit], after: str) -> Iterator[Commit]:

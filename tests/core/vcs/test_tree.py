@@ -123,6 +123,11 @@ def test_a_small_edit_rewrites_few_nodes_and_diff_reads_few() -> None:
 
     cold = NodeReader(Counting(), NodeCache())
     assert len(list(diff_trees(cold, root, new_root))) == len(changed)
+    assert reads <= depth  # every node that differs, a level per round trip
+
+    reads = 0
+    lazy = NodeReader(Counting(), NodeCache())
+    assert len(list(diff_trees(lazy, root, new_root, eager=False))) == len(changed)
     assert reads <= 2 * len(changed) * depth + 4  # a full walk would read ~800 nodes
 
 
