@@ -164,7 +164,9 @@ class SqlBlobIndex:
         wanted = set(blobs)
         now = utcnow()
         present: set[BlobId] = set()
-        # Sorted, so that two commits lock shared rows in the same order and cannot deadlock.
+        # Sorted batches: overlapping commits meet their shared rows batch by batch in the
+        # same order (within a batch, PostgreSQL may lock in table order; a deadlock there
+        # aborts one commit, whose branch then stays where it was).
         for matches in _id_filters(self.session, BlobRow.id, sorted(wanted)):
             touched = update(BlobRow).where(matches).values(touched_at=now).returning(BlobRow.id)
             present.update(BlobId(i) for i in self.session.scalars(touched))

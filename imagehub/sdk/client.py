@@ -8,6 +8,7 @@ commit = brain.pull("v1.0", "data/brain")      # returns the exact commit pulled
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import httpx
 
 from imagehub.core.paths import validate_relative_path
 from imagehub.sdk.http import Api, RemoteConflict, RemoteError, error_from
-from imagehub.sdk.objects import CHUNK, PARTIAL_SUFFIX, ObjectCache
+from imagehub.sdk.objects import CHUNK, ObjectCache
 
 UPLOAD_CHUNK = 8 * 1024 * 1024
 BUNDLE_FILES = 2000
@@ -191,41 +192,45 @@ class RemoteDataset:
         if cache.has(entry.blob, entry.size):
             progress(entry.size)
             return cache.path(entry.blob)
-        partial = cache.root / "tmp" / f"{entry.blob}{PARTIAL_SUFFIX}"
-        partial.parent.mkdir(exist_ok=True)  # made again should someone have removed it
-        have = partial.stat().st_size if partial.exists() else 0
-        headers = {"Range": f"bytes={have}-"} if 0 < have < entry.size else {}
-        if have >= entry.size:
-            headers, have = {}, 0
-        direct = None
-        if entry.size > UPLOAD_CHUNK:  # large files come straight from object storage when it can
-            direct = self.api.json("GET", f"{self.base}/refs/{ref}/objects/url", params={"path": entry.path})[
-                "url"
-            ]
-        source = (
-            httpx.stream("GET", direct, headers=headers, timeout=None)
-            if direct
-            else self.api.http.stream(
-                "GET", f"{self.base}/refs/{ref}/objects/content", params={"path": entry.path}, headers=headers
+        with cache.partial(entry.blob) as (partial, handle):
+            have = os.fstat(handle.fileno()).st_size
+            headers = {"Range": f"bytes={have}-"} if 0 < have < entry.size else {}
+            direct = None
+            if entry.size > UPLOAD_CHUNK:  # large files come straight from object storage when it can
+                direct = self.api.json(
+                    "GET", f"{self.base}/refs/{ref}/objects/url", params={"path": entry.path}
+                )["url"]
+            source = (
+                httpx.stream("GET", direct, headers=headers, timeout=None)
+                if direct
+                else self.api.http.stream(
+                    "GET",
+                    f"{self.base}/refs/{ref}/objects/content",
+                    params={"path": entry.path},
+                    headers=headers,
+                )
             )
-        )
-        with source as response:
-            if response.status_code >= 400:
-                response.read()
-                raise error_from(response)
-            mode = "ab" if response.status_code == 206 else "wb"
-            with partial.open(mode) as handle:
+            with source as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise error_from(response)
+                if response.status_code == 206:
+                    handle.seek(0, os.SEEK_END)
+                else:  # the whole object: whatever was there goes
+                    handle.seek(0)
+                    handle.truncate()
                 for chunk in response.iter_bytes(CHUNK):
                     handle.write(chunk)
                     progress(len(chunk))
-        digest = hashlib.sha256()
-        with partial.open("rb") as handle:
+            handle.flush()
+            handle.seek(0)
+            digest = hashlib.sha256()
             while chunk := handle.read(CHUNK):
                 digest.update(chunk)
-        if digest.hexdigest() != entry.blob:
-            partial.unlink()
-            raise RemoteError(f"{entry.path}: downloaded bytes do not match {entry.blob}", 0, {})
-        return cache.adopt(partial, entry.blob)
+            if digest.hexdigest() != entry.blob:
+                partial.unlink()
+                raise RemoteError(f"{entry.path}: downloaded bytes do not match {entry.blob}", 0, {})
+            return cache.adopt(partial, entry.blob)
 
     def fetch_bundle(self, entries: list[RemoteEntry], ref: str, progress: Progress = _no_progress) -> None:
         """Many small files in one request, each record verified before it enters the cache."""

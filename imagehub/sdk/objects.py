@@ -18,6 +18,7 @@ import stat
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -76,22 +77,37 @@ class ObjectCache:
         self.sweep_leftovers(now)
 
     def sweep_leftovers(self, now: float) -> int:
-        """Remove stale temporary files and partial downloads; return how many went."""
-        leftovers: list[tuple[os.DirEntry[str], int]] = []
+        """Remove stale temporary files and partial downloads; return how many went.
+
+        A file some process is still writing is marked in use (a shared lock) and kept,
+        however old its last write: that process may have been stopped for days."""
+        leftovers: list[tuple[str, int]] = []
         folders = [self.root / "objects" / f"{prefix:02x}" for prefix in range(256)]
         for folder in [*folders, self.root / "tmp"]:
-            with contextlib.suppress(FileNotFoundError), os.scandir(folder) as entries:
+            with contextlib.suppress(OSError), os.scandir(folder) as entries:  # gone, or not ours
                 for entry in entries:
                     if entry.name.startswith(TEMP_PREFIX) or folder.name == "tmp":
                         keep_s = STALE_PARTIAL_S if entry.name.endswith(PARTIAL_SUFFIX) else STALE_TEMP_S
-                        leftovers.append((entry, keep_s))
-        removed = 0
-        for entry, keep_s in leftovers:
-            with contextlib.suppress(OSError):  # gone meanwhile, or not ours
-                if entry.is_file(follow_symlinks=False) and now - entry.stat().st_mtime > keep_s:
-                    os.unlink(entry.path)
-                    removed += 1
-        return removed
+                        leftovers.append((entry.path, keep_s))
+        return sum(_remove_if_abandoned(path, keep_s, now) for path, keep_s in leftovers)
+
+    @contextlib.contextmanager
+    def partial(self, blob: str) -> Iterator[tuple[Path, BinaryIO]]:
+        """The partial download of ``blob``, made if need be, open to read and write and
+        marked in use, so that no sweep removes it under a download that resumes it."""
+        path = self.root / "tmp" / f"{self._home(blob).name}{PARTIAL_SUFFIX}"
+        while True:
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            except FileNotFoundError:  # someone removed the folder: make it again
+                path.parent.mkdir(parents=True, exist_ok=True)
+                continue
+            _mark_in_use(fd)
+            if os.fstat(fd).st_nlink:
+                break
+            os.close(fd)  # a sweep removed it between our open and our lock: start afresh
+        with os.fdopen(fd, "r+b") as handle:
+            yield path, handle
 
     def _lay_out(self) -> None:
         """Make the 256 object folders and move up any object of the older two-level layout.
@@ -168,6 +184,7 @@ class ObjectCache:
         except FileNotFoundError:  # someone removed the folder: make it again
             temp.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        _mark_in_use(fd)
         try:
             try:
                 write_fully(fd, content)
@@ -197,6 +214,7 @@ class ObjectCache:
             temp = self.temp_file()
             try:
                 with temp.open("wb") as out:
+                    _mark_in_use(out.fileno())
                     copied = _hash_stream(handle, out)
                 if copied != (blob, size):
                     raise InvalidInput(f"{handle.name} changed while it was being added: add it again")
@@ -239,6 +257,30 @@ class ObjectCache:
             _copy(source, tmp)
         os.replace(tmp, dest)
         return how
+
+
+def _mark_in_use(fd: int) -> None:
+    """Tell sweeps that this temporary file is being written (held until ``fd`` closes)."""
+    fcntl.flock(fd, fcntl.LOCK_SH)
+
+
+def _remove_if_abandoned(path: str, keep_s: int, now: float) -> bool:
+    """Remove a leftover file untouched for ``keep_s`` seconds that nobody holds in use."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:  # gone meanwhile, a link, or not ours
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or now - st.st_mtime <= keep_s:
+            return False
+        os.unlink(path)
+    except OSError:  # in use (the lock is taken), or gone meanwhile
+        return False
+    finally:
+        os.close(fd)
+    return True
 
 
 def _older(home: Path) -> Path:

@@ -6,6 +6,7 @@ import hashlib
 
 import pytest
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import DBAPIError
 
 from imagehub.core.vcs import BlobId, NodeId
 from imagehub.models import vcs
@@ -58,10 +59,16 @@ def test_write_heavy_columns_carry_no_index_and_postgresql_nodes_use_lz4(platfor
     if platform.engine.dialect.name != "postgresql":
         return
     with platform.sessions() as session:
+        try:  # a server built without lz4 keeps its default, by design
+            with session.begin_nested():
+                session.execute(text("SET LOCAL default_toast_compression = 'lz4'"))
+            has_lz4 = True
+        except DBAPIError:
+            has_lz4 = False
         method = session.execute(
             text(
                 "SELECT attcompression FROM pg_attribute "
                 "WHERE attrelid = 'vcs_nodes'::regclass AND attname = 'payload'"
             )
         ).scalar_one()
-    assert method == "l"
+    assert method == ("l" if has_lz4 else "")

@@ -226,3 +226,19 @@ def test_leftovers_of_crashed_writers_are_swept_once_a_day(tmp_path: Path) -> No
     assert [p.exists() for p in (stale_temp, stale_tmp, abandoned)] == [False, False, False]
     assert [p.exists() for p in (fresh_temp, resumable)] == [True, True]
     assert cache.path(blob).read_bytes() == b"kept object"
+
+
+def test_a_sweep_keeps_leftovers_that_a_live_process_still_holds(tmp_path: Path) -> None:
+    cache = ObjectCache(tmp_path / "cache")
+    blob = "c" * 64
+    long_ago = 30 * 24 * 3600
+    with cache.partial(blob) as (partial, handle):  # a download stopped for a month, then resumed
+        handle.write(b"first half")
+        os.utime(partial, (os.path.getmtime(partial) - long_ago,) * 2)
+        assert cache.sweep_leftovers(os.path.getmtime(partial) + long_ago) == 0
+        assert partial.exists()
+    assert cache.sweep_leftovers(os.path.getmtime(partial) + long_ago) == 1
+    assert not partial.exists()
+    with cache.partial(blob) as (again, handle):  # made afresh after the sweep
+        assert again == partial
+        assert handle.read() == b""

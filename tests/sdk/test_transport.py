@@ -336,3 +336,30 @@ def test_a_bundle_that_ends_early_is_an_error_and_caches_nothing_of_the_cut_reco
             client.dataset("lab/cut").pull("main", tmp_path / "dest")
     assert client.cache.path(ids[0]).read_bytes() == first  # the whole record before the cut
     assert not client.cache.has(ids[1])
+
+
+def test_a_download_cut_short_resumes_from_its_partial_file(server: Server) -> None:
+    content = os.urandom(3_000_000)
+    source = server.tmp / "big"
+    write_files(source, {"vol/a.nii": content})
+    uploader = server.client("uploader-cache")
+    ingest_folder(uploader, source, "lab/resume", "main")
+
+    client = server.client()
+    dataset = client.dataset("lab/resume")
+    commit, rows = dataset.entries("main")
+    (entry,) = list(rows)
+    with client.cache.partial(entry.blob) as (_, handle):  # what an interrupted pull left
+        handle.write(content[:1_000_000])
+    fetched: list[int] = []
+    cached = dataset.fetch(entry, commit, progress=fetched.append)
+    assert cached.read_bytes() == content
+    assert sum(fetched) == 2_000_000  # only the missing bytes came over the wire
+    assert list((client.cache.root / "tmp").iterdir()) == []
+
+    other = server.client("other-cache")
+    with other.cache.partial(entry.blob) as (_, handle):  # a partial file that went bad
+        handle.write(b"garbage" * 1000)
+    with pytest.raises(RemoteError, match="do not match"):
+        other.dataset("lab/resume").fetch(entry, commit)
+    assert other.dataset("lab/resume").fetch(entry, commit).read_bytes() == content  # starts afresh

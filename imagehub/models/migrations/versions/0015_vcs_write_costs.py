@@ -24,20 +24,26 @@ depends_on = None
 def upgrade() -> None:
     op.drop_index("ix_vcs_blobs_touched_at", table_name="vcs_blobs")
     op.drop_index("ix_vcs_nodes_touched_at", table_name="vcs_nodes")
-    bind = op.get_bind()
-    if bind.dialect.name != "postgresql":
+    if op.get_bind().dialect.name != "postgresql":
         return
     op.execute("ALTER TABLE vcs_blobs SET (fillfactor = 80)")
+    _node_compression("lz4")
+
+
+def _node_compression(method: str) -> None:
+    """Set how PostgreSQL compresses node payloads; a server before 14 or built without
+    lz4 refuses, and keeps its default."""
+    bind = op.get_bind()
     try:
-        with bind.begin_nested():  # a server built without lz4 refuses; keep its default then
-            bind.execute(sa.text("ALTER TABLE vcs_nodes ALTER COLUMN payload SET COMPRESSION lz4"))
+        with bind.begin_nested():
+            bind.execute(sa.text(f"ALTER TABLE vcs_nodes ALTER COLUMN payload SET COMPRESSION {method}"))
     except sa.exc.DBAPIError:
         pass
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute("ALTER TABLE vcs_nodes ALTER COLUMN payload SET COMPRESSION default")
+        _node_compression("default")
         op.execute("ALTER TABLE vcs_blobs RESET (fillfactor)")
     op.create_index("ix_vcs_nodes_touched_at", "vcs_nodes", ["touched_at"])
     op.create_index("ix_vcs_blobs_touched_at", "vcs_blobs", ["touched_at"])
