@@ -41,10 +41,6 @@ def boundary_test(level: int) -> Callable[[str], bool]:
     return test
 
 
-def is_boundary(key: str, level: int) -> bool:
-    return boundary_test(level)(key)
-
-
 @dataclass
 class NodeWriter:
     """Collects the nodes an edit creates; the caller persists them in its transaction."""
@@ -94,13 +90,14 @@ class _LevelCursor:
         self.current: Node = root
         self._prefetched: set[tuple[int, str]] = set()  # (level, first key) of internal nodes
 
-    def seek(self, key: str, keys: Sequence[str] = (), start: int = 0) -> Node:
-        """The node at this level whose range holds ``key`` (the first node if none does).
+    def seek(self, keys: Sequence[str], start: int) -> Node:
+        """The node at this level whose range holds ``keys[start]`` (the first node if none does).
 
-        ``keys[start:]`` (sorted keys still to be edited, from ``key`` on) lets each
-        internal node on the way down load all the children those keys reach in one
-        round trip, instead of one per child as the walk gets to them.
+        The keys after it (sorted, still to be edited) let each internal node on the way
+        down load all the children they reach in one round trip, instead of one per child
+        as the walk gets to them.
         """
+        key = keys[start]
         self.stack = []
         node = self.root
         bound: str | None = None  # where the range of `node` ends
@@ -108,7 +105,7 @@ class _LevelCursor:
             index = _child_index(node, key)
             self.stack.append((node, index))
             seen = (node.level, node.items[0][0])
-            if start < len(keys) and seen not in self._prefetched:
+            if seen not in self._prefetched:
                 self._prefetched.add(seen)
                 self.reader.prefetch(_children_reached(node, index, bound, keys, start))
             if index + 1 < len(node.items):
@@ -305,7 +302,7 @@ class Tree:
         i = 0
         keys = [key for key, _ in edits]
         while i < len(edits):
-            node: Node | None = cursor.seek(keys[i], keys, i)
+            node: Node | None = cursor.seek(keys, i)
             chunker = _Chunker(level, writer, emit)
             while node is not None:
                 out[node.items[0][0]] = None  # the old node goes; chunks emitted below replace it
