@@ -193,6 +193,10 @@ class RemoteDataset:
             progress(entry.size)
             return cache.path(entry.blob)
         with cache.partial(entry.blob) as (partial, handle):
+            if cache.has(entry.blob, entry.size):  # another process fetched it while we waited
+                partial.unlink()
+                progress(entry.size)
+                return cache.path(entry.blob)
             have = os.fstat(handle.fileno()).st_size
             headers = {"Range": f"bytes={have}-"} if 0 < have < entry.size else {}
             direct = None

@@ -79,8 +79,8 @@ class ObjectCache:
     def sweep_leftovers(self, now: float) -> int:
         """Remove stale temporary files and partial downloads; return how many went.
 
-        A file some process is still writing is marked in use (a shared lock) and kept,
-        however old its last write: that process may have been stopped for days."""
+        A file some process still holds (a lock while it writes) is kept, however old its
+        last write: that process may have been stopped for days."""
         leftovers: list[tuple[str, int]] = []
         folders = [self.root / "objects" / f"{prefix:02x}" for prefix in range(256)]
         for folder in [*folders, self.root / "tmp"]:
@@ -93,8 +93,11 @@ class ObjectCache:
 
     @contextlib.contextmanager
     def partial(self, blob: str) -> Iterator[tuple[Path, BinaryIO]]:
-        """The partial download of ``blob``, made if need be, open to read and write and
-        marked in use, so that no sweep removes it under a download that resumes it."""
+        """The partial download of ``blob``, made if need be, open to read and write.
+
+        Held exclusively: processes pulling the same blob into a shared cache take turns
+        (a later one finds the object cached, or resumes what the earlier one left), and
+        no sweep removes the file under a download that resumes it."""
         path = self.root / "tmp" / f"{self._home(blob).name}{PARTIAL_SUFFIX}"
         while True:
             try:
@@ -102,10 +105,13 @@ class ObjectCache:
             except FileNotFoundError:  # someone removed the folder: make it again
                 path.parent.mkdir(parents=True, exist_ok=True)
                 continue
-            _mark_in_use(fd)
-            if os.fstat(fd).st_nlink:
-                break
-            os.close(fd)  # a sweep removed it between our open and our lock: start afresh
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            with contextlib.suppress(FileNotFoundError):
+                if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                    break
+            # While we waited, the file was moved into the cache or swept: the path names
+            # another file or none, and writing to ours could reach a cached object.
+            os.close(fd)
         with os.fdopen(fd, "r+b") as handle:
             yield path, handle
 

@@ -8,6 +8,8 @@ import fcntl
 import hashlib
 import multiprocessing
 import os
+import threading
+import time
 from pathlib import Path
 from typing import BinaryIO
 
@@ -242,3 +244,32 @@ def test_a_sweep_keeps_leftovers_that_a_live_process_still_holds(tmp_path: Path)
     with cache.partial(blob) as (again, handle):  # made afresh after the sweep
         assert again == partial
         assert handle.read() == b""
+
+
+def test_downloads_of_one_blob_take_turns_and_never_reach_a_cached_object(tmp_path: Path) -> None:
+    cache = ObjectCache(tmp_path / "cache")
+    content = b"volume bytes"
+    blob = hashlib.sha256(content).hexdigest()
+    first_holds, second_tried, first_done = threading.Event(), threading.Event(), threading.Event()
+    seen_by_second: list[tuple[bool, bytes]] = []
+
+    def second() -> None:
+        first_holds.wait()
+        second_tried.set()
+        with cache.partial(blob) as (_, handle):  # waits for the first, then gets a new file
+            seen_by_second.append((first_done.is_set(), handle.read()))
+            handle.write(b"late writer")
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    with cache.partial(blob) as (partial, handle):
+        first_holds.set()
+        second_tried.wait()
+        time.sleep(0.2)  # the second is now waiting for the lock
+        handle.write(content)
+        handle.flush()
+        cache.adopt(partial, blob)  # finished: moved into the cache while still held
+        first_done.set()
+    thread.join()
+    assert seen_by_second == [(True, b"")]
+    assert cache.path(blob).read_bytes() == content  # the late writer never reached it
