@@ -19,7 +19,7 @@ import httpx
 
 from imagehub.core.paths import validate_relative_path
 from imagehub.sdk.http import Api, RemoteConflict, RemoteError, error_from
-from imagehub.sdk.objects import CHUNK, ObjectCache
+from imagehub.sdk.objects import CHUNK, ObjectCache, sha256_handle
 
 UPLOAD_CHUNK = 8 * 1024 * 1024
 BUNDLE_FILES = 2000
@@ -189,14 +189,12 @@ class RemoteDataset:
     def fetch(self, entry: RemoteEntry, ref: str, progress: Progress = _no_progress) -> Path:
         """Bring one blob into the cache, resuming a partial download, verifying its hash."""
         cache = self.client.cache
-        if cache.has(entry.blob, entry.size):
-            progress(entry.size)
-            return cache.path(entry.blob)
+        if (cached := self._cached(entry, progress)) is not None:
+            return cached
         with cache.partial(entry.blob) as (partial, handle):
-            if cache.has(entry.blob, entry.size):  # another process fetched it while we waited
-                partial.unlink()
-                progress(entry.size)
-                return cache.path(entry.blob)
+            if (cached := self._cached(entry, progress)) is not None:  # fetched by another process
+                partial.unlink()  # while we waited for its partial file
+                return cached
             have = os.fstat(handle.fileno()).st_size
             headers = {"Range": f"bytes={have}-"} if 0 < have < entry.size else {}
             direct = None
@@ -228,13 +226,17 @@ class RemoteDataset:
                     progress(len(chunk))
             handle.flush()
             handle.seek(0)
-            digest = hashlib.sha256()
-            while chunk := handle.read(CHUNK):
-                digest.update(chunk)
-            if digest.hexdigest() != entry.blob:
+            if sha256_handle(handle) != entry.blob:
                 partial.unlink()
                 raise RemoteError(f"{entry.path}: downloaded bytes do not match {entry.blob}", 0, {})
             return cache.adopt(partial, entry.blob)
+
+    def _cached(self, entry: RemoteEntry, progress: Progress) -> Path | None:
+        """Where the cache holds the entry's blob whole, counted as transferred; else None."""
+        if not self.client.cache.has(entry.blob, entry.size):
+            return None
+        progress(entry.size)
+        return self.client.cache.path(entry.blob)
 
     def fetch_bundle(self, entries: list[RemoteEntry], ref: str, progress: Progress = _no_progress) -> None:
         """Many small files in one request, each record verified before it enters the cache."""

@@ -52,7 +52,12 @@ def default_cache_dir() -> Path:
 
 def sha256_file(path: Path) -> str:
     with path.open("rb") as handle:
-        return _hash_stream(handle, None)[0]
+        return sha256_handle(handle)
+
+
+def sha256_handle(handle: BinaryIO) -> str:
+    """SHA-256 of the rest of an open file."""
+    return _hash_stream(handle, None)[0]
 
 
 class ObjectCache:
