@@ -117,14 +117,18 @@ def gc(
 
 @app.command()
 def fsck(deep: bool = typer.Option(False, "--deep", help="Re-hash every blob's bytes.")) -> None:
-    """Check that every reachable commit, tree node and blob is present and intact."""
+    """Check that every reachable commit, tree node and blob is present and intact, and
+    that recorded deltas agree with their trees."""
     from imagehub.services.maintenance import check_integrity
     from imagehub.services.platform import build_platform
 
     report = check_integrity(build_platform(), deep=deep)
     for problem in report.problems:
         console.print(f"[red]problem:[/] {problem}", highlight=False)
-    console.print(f"checked {report.commits} commits, {report.nodes} tree nodes, {report.blobs} blobs")
+    console.print(
+        f"checked {report.commits} commits, {report.nodes} tree nodes, {report.blobs} blobs,"
+        f" {report.deltas} deltas"
+    )
     if not report.ok:
         console.print(f"[red]{len(report.problems)} problem(s) found; nothing was changed[/]")
         raise typer.Exit(1)

@@ -26,7 +26,9 @@ from sqlalchemy import (
     any_,
     bindparam,
     delete,
+    or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -79,6 +81,16 @@ class NodeRow(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     touched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DeltaRow(Base):
+    """The changes from one tree to another, recorded by the edit that made the second."""
+
+    __tablename__ = "vcs_deltas"
+
+    from_tree: Mapped[str] = mapped_column(String(64), primary_key=True)
+    to_tree: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class BlobRow(Base):
@@ -149,6 +161,23 @@ class SqlNodeStore:
         now = utcnow()
         rows = [{"id": k, "payload": v, "touched_at": now} for k, v in nodes.items()]
         _upsert(self.session, NodeRow.__table__, rows, touch=["touched_at"])
+
+
+class SqlDeltaStore:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get_many(self, keys: Iterable[tuple[NodeId, NodeId]]) -> dict[tuple[NodeId, NodeId], bytes]:
+        pairs = tuple_(DeltaRow.from_tree, DeltaRow.to_tree)
+        found: dict[tuple[NodeId, NodeId], bytes] = {}
+        for batch in _batches(keys, BATCH // 2):  # two parameters a pair
+            query = select(DeltaRow.from_tree, DeltaRow.to_tree, DeltaRow.payload).where(pairs.in_(batch))
+            found.update(((NodeId(a), NodeId(b)), bytes(p)) for a, b, p in self.session.execute(query))
+        return found
+
+    def put_many(self, deltas: Mapping[tuple[NodeId, NodeId], bytes]) -> None:
+        rows = [{"from_tree": a, "to_tree": b, "payload": p} for (a, b), p in deltas.items()]
+        _upsert(self.session, DeltaRow.__table__, rows, touch=[])
 
 
 class SqlBlobIndex:
@@ -350,10 +379,16 @@ def sweep_commits(session: Session, keep: set[CommitId], cutoff: datetime) -> in
 
 
 def sweep_nodes(session: Session, keep: set[NodeId], cutoff: datetime) -> int:
+    """Delete unreachable nodes not touched since ``cutoff``, and the deltas that name them."""
     candidates = [
         n for n in session.scalars(select(NodeRow.id).where(NodeRow.touched_at < cutoff)) if n not in keep
     ]
-    return len(_conditional_delete(session, NodeRow.id, NodeRow.touched_at < cutoff, candidates))
+    deleted = _conditional_delete(session, NodeRow.id, NodeRow.touched_at < cutoff, candidates)
+    for batch in _batches(deleted):
+        session.execute(
+            delete(DeltaRow).where(or_(DeltaRow.from_tree.in_(batch), DeltaRow.to_tree.in_(batch)))
+        )
+    return len(deleted)
 
 
 def sweep_blobs(session: Session, keep: set[BlobId], cutoff: datetime) -> list[BlobId]:

@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session, defer
 from imagehub.core.errors import InvalidInput, NotFound
 from imagehub.core.vcs import BlobId, BlobStore, Repository
 from imagehub.core.vcs.changes import prefix_range
-from imagehub.core.vcs.diff import diff_trees
 from imagehub.core.vcs.types import Commit, Entry
 from imagehub.models.imaging import CommitFile, ImagingFile, SeriesRow
 from imagehub.models.stats import TreeStats
@@ -116,7 +115,7 @@ def tree_size(session: Session, repo: Repository, commit: Commit) -> Size:
     parent = session.get(TreeStats, parent_tree) if parent_tree else None
     if parent is not None and parent_tree is not None:
         files, total = parent.files, parent.bytes
-        for change in diff_trees(repo.reader, parent_tree, commit.tree, "", None):
+        for change in repo.differ.diff(parent_tree, commit.tree):
             if change.left is not None:
                 files, total = files - 1, total - change.left.size
             if change.right is not None:

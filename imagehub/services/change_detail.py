@@ -34,7 +34,6 @@ from imagehub.core.imaging.nifti import NiftiError, open_image
 from imagehub.core.imaging.sniff import sniff
 from imagehub.core.storage import ObjectStore
 from imagehub.core.vcs import BlobId, BlobStore, Repository, blob_key
-from imagehub.core.vcs.diff import diff_trees
 from imagehub.core.vcs.types import ChangeKind, Commit, Entry
 
 MAX_HEADER_BYTES = 256 * 1024 * 1024  # a DICOM instance is read whole (pixel data is digested)
@@ -279,7 +278,7 @@ def changed_label_paths(
     before, after = repo.resolve(left), repo.resolve(right)
     found: list[LabelPath] = []
     probes = 0
-    for change in islice(diff_trees(repo.reader, before.tree, after.tree), DIFF_SCAN_LIMIT):
+    for change in islice(repo.differ.diff(before.tree, after.tree), DIFF_SCAN_LIMIT):
         entry = change.right
         if entry is None:
             continue

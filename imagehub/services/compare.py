@@ -18,7 +18,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, defer
 
 from imagehub.core.vcs import Repository
-from imagehub.core.vcs.diff import diff_trees
 from imagehub.core.vcs.types import Commit
 from imagehub.models.imaging import CommitFile, ImagingFile, SeriesRow
 
@@ -202,7 +201,7 @@ def compare_series(
     and the same grouped by study."""
     before, after = _index(session, dataset_id, left.id), _index(session, dataset_id, right.id)
     indexed = _indexed(session, dataset_id, left.id) and _indexed(session, dataset_id, right.id)
-    changed = islice(diff_trees(repo.reader, left.tree, right.tree), CHANGED_PATHS_LIMIT + 1)
+    changed = islice(repo.differ.diff(left.tree, right.tree), CHANGED_PATHS_LIMIT + 1)
     paths = [change.path for change in changed]
     partial = len(paths) > CHANGED_PATHS_LIMIT
     del paths[CHANGED_PATHS_LIMIT:]

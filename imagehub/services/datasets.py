@@ -20,7 +20,7 @@ from imagehub.core.vcs.types import Entry
 from imagehub.models import dataset as dataset_queries
 from imagehub.models.base import utcnow
 from imagehub.models.dataset import Dataset
-from imagehub.models.vcs import SqlBlobIndex, SqlCommitStore, SqlNodeStore
+from imagehub.models.vcs import SqlBlobIndex, SqlCommitStore, SqlDeltaStore, SqlNodeStore
 from imagehub.services import webhooks
 
 _OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
@@ -49,6 +49,7 @@ def repository(session: Session, dataset: Dataset) -> Repository:
             commits=SqlCommitStore(session, dataset.id),
             nodes=SqlNodeStore(session),
             blobs=SqlBlobIndex(session),
+            deltas=SqlDeltaStore(session),
         )
     )
 

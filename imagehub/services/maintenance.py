@@ -16,7 +16,7 @@ from imagehub.core.vcs import BlobId, BlobStore, blob_key
 from imagehub.core.vcs.maintenance import FsckReport, fsck, mark
 from imagehub.models import vcs as vcs_queries
 from imagehub.models.base import utcnow
-from imagehub.models.vcs import SqlBlobIndex, SqlCommitStore, SqlNodeStore
+from imagehub.models.vcs import SqlBlobIndex, SqlCommitStore, SqlDeltaStore, SqlNodeStore
 from imagehub.services.platform import Platform
 from imagehub.services.transport import expire_uploads
 
@@ -78,7 +78,12 @@ def check_integrity(platform: Platform, *, deep: bool = False) -> FsckReport:
     with platform.sessions() as session:
         roots = vcs_queries.all_ref_commits(session)
         return fsck(
-            SqlCommitStore(session, None), SqlNodeStore(session), BlobStore(platform.store), roots, deep=deep
+            SqlCommitStore(session, None),
+            SqlNodeStore(session),
+            BlobStore(platform.store),
+            SqlDeltaStore(session),
+            roots,
+            deep=deep,
         )
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.exc import DBAPIError
 
 from imagehub.core.vcs import BlobId, NodeId
 from imagehub.models import vcs
-from imagehub.models.vcs import SqlBlobIndex, SqlNodeStore
+from imagehub.models.vcs import SqlBlobIndex, SqlDeltaStore, SqlNodeStore
 from imagehub.services.platform import Platform
 
 
@@ -46,6 +46,21 @@ def test_lookups_and_touches_span_batches(platform: Platform, small_batches: Non
             for row in session.execute(text("SELECT id FROM vcs_blobs WHERE touched_at > '2001-01-01'"))
         }
     assert touched == set(present[:7])  # exactly those the commit referenced
+
+
+def test_deltas_are_found_by_their_pair_of_trees_across_batches(
+    platform: Platform, small_batches: None
+) -> None:
+    trees = [NodeId(n) for n in ids("tree", 6)]
+    recorded = {(trees[i], trees[i + 1]): f"delta {i}".encode() for i in range(5)}
+    with platform.sessions.begin() as session:
+        SqlDeltaStore(session).put_many(recorded)
+    with platform.sessions.begin() as session:
+        store = SqlDeltaStore(session)
+        store.put_many({(trees[0], trees[1]): b"recorded twice"})  # the first one stays
+        wanted = [*recorded, (trees[1], trees[0]), (trees[0], trees[2])]
+        assert store.get_many(wanted) == recorded
+        assert store.get_many([]) == {}
 
 
 def test_write_heavy_columns_carry_no_index_and_postgresql_nodes_use_lz4(platform: Platform) -> None:

@@ -6,12 +6,14 @@ import time
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select, update
 
 from imagehub.core.vcs import ChangeSet, Entry, MissingBlobs, RefKind, blob_key
+from imagehub.core.vcs.deltas import encode_delta
 from imagehub.core.vcs.maintenance import mark
 from imagehub.models import vcs as vcs_queries
 from imagehub.models.base import utcnow
-from imagehub.models.vcs import SqlCommitStore, SqlNodeStore
+from imagehub.models.vcs import DeltaRow, NodeRow, SqlCommitStore, SqlNodeStore
 from imagehub.services import blobs, datasets
 from imagehub.services.maintenance import check_integrity, collect_garbage
 from imagehub.services.platform import Platform
@@ -67,6 +69,44 @@ def test_sweeps_only_the_unreachable(platform: Platform, history: dict[str, str]
     assert check_integrity(platform, deep=True).ok
     commit_files(platform, "lab", "gc", "main", {"after-gc": b"fine"})
     assert collect_garbage(platform, grace=NOW).deleted_blobs == 0  # idempotent
+
+
+def delta_pairs(platform: Platform) -> set[tuple[str, str]]:
+    with platform.sessions() as session:
+        return {(a, b) for a, b in session.execute(select(DeltaRow.from_tree, DeltaRow.to_tree))}
+
+
+def test_the_sweep_forgets_the_deltas_of_the_trees_it_removes(
+    platform: Platform, history: dict[str, str]
+) -> None:
+    with platform.sessions() as session:
+        main = repo_of(session).resolve("main")
+        main_delta = (repo_of(session).resolve("main~1").tree, main.tree)
+    before = delta_pairs(platform)
+    assert main_delta in before
+    assert len(before) == 2  # main's second commit, and the deleted branch's commit
+    collect_garbage(platform, grace=NOW)
+    assert delta_pairs(platform) == {main_delta}
+    with platform.sessions() as session:
+        present = set(session.scalars(select(NodeRow.id)))
+    assert {tree for pair in delta_pairs(platform) for tree in pair} <= present
+
+
+def test_fsck_checks_every_recorded_delta_against_its_trees(
+    platform: Platform, history: dict[str, str]
+) -> None:
+    report = check_integrity(platform)
+    assert report.ok
+    assert report.deltas == 1  # the deleted branch's delta is not reachable from a ref
+    with platform.sessions.begin() as session:
+        session.execute(update(DeltaRow).values(payload=encode_delta([])))
+    assert any("does not match its trees" in p for p in check_integrity(platform).problems)
+    with platform.sessions.begin() as session:
+        session.execute(update(DeltaRow).values(payload=b"\0" * 40))
+    assert any("fails its checksum" in p for p in check_integrity(platform).problems)
+    with platform.sessions() as session:  # a diff meanwhile walks the trees and stays right
+        changes = repo_of(session).diff("main~1", "main")
+    assert [(c.path, c.kind.value) for c in changes] == [("old/b", "removed")]
 
 
 def test_a_commit_racing_the_sweep_keeps_its_blob(platform: Platform, history: dict[str, str]) -> None:

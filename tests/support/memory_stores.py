@@ -18,6 +18,18 @@ class MemoryNodes:
         self.nodes.update(nodes)
 
 
+class MemoryDeltas:
+    def __init__(self) -> None:
+        self.deltas: dict[tuple[NodeId, NodeId], bytes] = {}
+
+    def get_many(self, keys: Iterable[tuple[NodeId, NodeId]]) -> dict[tuple[NodeId, NodeId], bytes]:
+        return {k: self.deltas[k] for k in keys if k in self.deltas}
+
+    def put_many(self, deltas: Mapping[tuple[NodeId, NodeId], bytes]) -> None:
+        for key, payload in deltas.items():
+            self.deltas.setdefault(key, payload)
+
+
 class MemoryCommits:
     def __init__(self) -> None:
         self.commits: dict[CommitId, Commit] = {}
@@ -74,4 +86,10 @@ class MemoryBlobIndex:
 
 
 def memory_stores() -> Stores:
-    return Stores(refs=MemoryRefs(), commits=MemoryCommits(), nodes=MemoryNodes(), blobs=MemoryBlobIndex())
+    return Stores(
+        refs=MemoryRefs(),
+        commits=MemoryCommits(),
+        nodes=MemoryNodes(),
+        blobs=MemoryBlobIndex(),
+        deltas=MemoryDeltas(),
+    )

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from imagehub.core.errors import ImageHubError
 from imagehub.core.vcs.blobs import BlobStore
 from imagehub.core.vcs.commits import CommitStore
+from imagehub.core.vcs.deltas import DeltaKey, DeltaStore, decode_delta
+from imagehub.core.vcs.diff import diff_trees
 from imagehub.core.vcs.nodes import EMPTY_TREE_ID, NodeCache, NodeReader, NodeStore
 from imagehub.core.vcs.types import BlobId, Commit, CommitId, NodeId
 
@@ -54,6 +56,7 @@ class FsckReport:
     commits: int = 0
     nodes: int = 0
     blobs: int = 0
+    deltas: int = 0
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -62,9 +65,16 @@ class FsckReport:
 
 
 def fsck(
-    commits: CommitStore, nodes: NodeStore, blobs: BlobStore, roots: Iterable[CommitId], *, deep: bool = False
+    commits: CommitStore,
+    nodes: NodeStore,
+    blobs: BlobStore,
+    deltas: DeltaStore,
+    roots: Iterable[CommitId],
+    *,
+    deep: bool = False,
 ) -> FsckReport:
-    """Check that every reachable object is present and hashes to its address.
+    """Check that every reachable object is present and hashes to its address, and that
+    each recorded delta between a commit and its parent says what its trees say.
 
     Reports problems; never repairs. ``deep`` re-hashes every blob's bytes.
     """
@@ -107,4 +117,22 @@ def fsck(
                     report.problems.append(f"blob {blob} of {item[0]!r} does not hash to its id")
     report.nodes = len(seen_nodes)
     report.blobs = len(seen_blobs)
+    _check_deltas(history, reader, deltas, report)
     return report
+
+
+def _check_deltas(
+    history: dict[CommitId, Commit], reader: NodeReader, deltas: DeltaStore, report: FsckReport
+) -> None:
+    pairs = {(history[p].tree, c.tree) for c in history.values() for p in c.parents if p in history}
+    for key, payload in deltas.get_many(pairs).items():
+        report.deltas += 1
+        changes = decode_delta(payload)
+        if changes is None:
+            report.problems.append(f"delta {_named(key)} fails its checksum")
+        elif changes != list(diff_trees(reader, *key)):
+            report.problems.append(f"delta {_named(key)} does not match its trees")
+
+
+def _named(key: DeltaKey) -> str:
+    return f"{key[0][:12]}..{key[1][:12]}"

@@ -7,8 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from imagehub.core.errors import Conflict
-from imagehub.core.vcs.diff import diff_trees
-from imagehub.core.vcs.nodes import NodeReader
+from imagehub.core.vcs.deltas import Differ
 from imagehub.core.vcs.tree import Edit, NodeWriter, Tree
 from imagehub.core.vcs.types import Entry, NodeId
 
@@ -52,7 +51,7 @@ class MergeConflict(Conflict):
 
 
 def merge_trees(
-    reader: NodeReader,
+    differ: Differ,
     *,
     base: NodeId,
     ours: NodeId,
@@ -60,15 +59,19 @@ def merge_trees(
     strategy: MergeStrategy,
     writer: NodeWriter,
 ) -> NodeId:
-    """The merged manifest; raises MergeConflict under the ``fail`` strategy."""
+    """The merged manifest; raises MergeConflict under the ``fail`` strategy.
+
+    Each side's changes come from its recorded delta when there is one (a branch one
+    commit away from the base), so only the paths that changed are ever looked at.
+    """
     if theirs in (base, ours):
         return ours
     if ours == base:
         return theirs
-    our_changes = {c.path: c.right for c in diff_trees(reader, base, ours)}
+    our_changes = {c.path: c.right for c in differ.diff(base, ours)}
     edits: list[Edit] = []
     conflicts: list[PathConflict] = []
-    for change in diff_trees(reader, base, theirs):
+    for change in differ.diff(base, theirs):
         if change.path not in our_changes:
             edits.append((change.path, change.right))
             continue
@@ -81,4 +84,4 @@ def merge_trees(
             conflicts.append(PathConflict(change.path, change.left, ours_entry, change.right))
     if conflicts:
         raise MergeConflict(conflicts)
-    return Tree(reader).apply(ours, edits, writer)
+    return Tree(differ.reader).apply(ours, edits, writer)

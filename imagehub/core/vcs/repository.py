@@ -18,6 +18,7 @@ from imagehub.core.errors import Conflict, InvalidInput, NotFound
 from imagehub.core.vcs.blobs import BlobIndex
 from imagehub.core.vcs.changes import ChangeSet, prefix_range
 from imagehub.core.vcs.commits import CommitStore, get_commit, merge_base, walk_history
+from imagehub.core.vcs.deltas import DeltaStore, Differ, encode_delta
 from imagehub.core.vcs.diff import diff_trees
 from imagehub.core.vcs.merge import MergeStrategy, merge_trees
 from imagehub.core.vcs.nodes import EMPTY_TREE_ID, NodeReader, NodeStore
@@ -62,6 +63,7 @@ class Stores:
     commits: CommitStore
     nodes: NodeStore
     blobs: BlobIndex
+    deltas: DeltaStore
 
 
 def _now() -> datetime:
@@ -79,6 +81,7 @@ class Repository:
         self.stores = stores
         self.reader = NodeReader(stores.nodes)
         self.tree = Tree(self.reader)
+        self.differ = Differ(self.reader, stores.deltas)
         self.clock = clock
 
     # -- resolving ----------------------------------------------------------------------
@@ -236,9 +239,11 @@ class Repository:
         message: str,
         metadata: dict[str, str],
     ) -> Commit:
-        """Persist nodes and the commit, then move the branch by compare-and-swap."""
+        """Persist nodes, deltas and the commit, then move the branch by compare-and-swap."""
         if writer.created:
             self.stores.nodes.put_many(writer.created)
+        if writer.deltas:
+            self.stores.deltas.put_many({key: encode_delta(c) for key, c in writer.deltas.items()})
         commit = self._make_commit(tree, parents, author=author, message=message, metadata=metadata)
         self.stores.commits.add(commit)
         try:
@@ -271,7 +276,7 @@ class Repository:
         base_tree = get_commit(self.stores.commits, base_id).tree if base_id else EMPTY_TREE_ID
         writer = NodeWriter()
         tree = merge_trees(
-            self.reader, base=base_tree, ours=ours.tree, theirs=theirs.tree, strategy=strategy, writer=writer
+            self.differ, base=base_tree, ours=ours.tree, theirs=theirs.tree, strategy=strategy, writer=writer
         )
         text = message or f"Merge {source} into {destination}"
         return self._advance(ref, writer, tree, (ours.id, theirs.id), author, text, metadata or {})
@@ -300,7 +305,7 @@ class Repository:
         ours = get_commit(self.stores.commits, ref.commit)
         writer = NodeWriter()
         tree = merge_trees(
-            self.reader, base=base_tree, ours=ours.tree, theirs=theirs_tree, strategy=strategy, writer=writer
+            self.differ, base=base_tree, ours=ours.tree, theirs=theirs_tree, strategy=strategy, writer=writer
         )
         if tree == ours.tree:
             raise InvalidInput(f"{destination!r} already has these changes: nothing to merge")
@@ -318,7 +323,7 @@ class Repository:
         head = get_commit(self.stores.commits, ref.commit)
         writer = NodeWriter()
         tree = merge_trees(
-            self.reader,
+            self.differ,
             base=reverted.tree,
             ours=head.tree,
             theirs=parent.tree,
@@ -367,7 +372,7 @@ class Repository:
         start, end = prefix_range(prefix)
         if after:
             start = max(start, after + "\x00")
-        changes = diff_trees(self.reader, self.resolve(left).tree, self.resolve(right).tree, start, end)
+        changes = self.differ.diff(self.resolve(left).tree, self.resolve(right).tree, start, end)
         return list(islice(changes, _page_limit(limit)))
 
     def log(self, ref: str, *, path: str = "", after: str = "", limit: int = 100) -> list[Commit]:
@@ -385,9 +390,13 @@ class Repository:
         parent_tree = (
             get_commit(self.stores.commits, commit.parents[0]).tree if commit.parents else EMPTY_TREE_ID
         )
+        below = path.rstrip("/") + "/"
+        recorded = self.differ.recorded(parent_tree, commit.tree)
+        if recorded is not None:
+            return any(c.path == path or c.path.startswith(below) for c in recorded)
         if self.tree.get(parent_tree, path) != self.tree.get(commit.tree, path):
             return True
-        start, end = prefix_range(path.rstrip("/") + "/")
+        start, end = prefix_range(below)
         changes = diff_trees(self.reader, parent_tree, commit.tree, start, end, eager=False)
         return next(changes, None) is not None
 

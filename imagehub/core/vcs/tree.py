@@ -17,11 +17,12 @@ from operator import itemgetter
 
 from imagehub.core.hashing import content_id
 from imagehub.core.vcs.nodes import EMPTY_TREE_ID, ChildRef, Item, Node, NodeReader, decode_node
-from imagehub.core.vcs.types import Entry, NodeId
+from imagehub.core.vcs.types import Change, Entry, NodeId
 
 TARGET = 64
 MAX_ITEMS = 512
 _BOUNDARY_BITS = 6  # 2**6 == TARGET
+RECORDED_CHANGES = 10_000  # the most changes of one edit kept as a delta
 
 Edit = tuple[str, Item | None]  # key -> new item, or None to delete
 _item_key = itemgetter(0)
@@ -43,9 +44,11 @@ def boundary_test(level: int) -> Callable[[str], bool]:
 
 @dataclass
 class NodeWriter:
-    """Collects the nodes an edit creates; the caller persists them in its transaction."""
+    """Collects the nodes an edit creates, and the changes it made from one tree to the
+    next (see ``deltas``); the caller persists both in its transaction."""
 
     created: dict[NodeId, bytes] = field(default_factory=dict)
+    deltas: dict[tuple[NodeId, NodeId], list[Change]] = field(default_factory=dict)
 
     def write(self, node: Node) -> ChildRef:
         payload = node.encode()
@@ -165,9 +168,12 @@ def _child_index(node: Node, key: str) -> int:
     return max(lo - 1, 0)
 
 
-def _merge(items: Sequence[Item], edits: Sequence[Edit]) -> tuple[list[Item], bool]:
+def _merge(
+    items: Sequence[Item], edits: Sequence[Edit], changed: list[Change] | None = None
+) -> tuple[list[Item], bool]:
     """Apply sorted key edits to sorted items; also say whether the keys stayed the same
-    (every edit replaced an item in place)."""
+    (every edit replaced an item in place). Leaf entries that really change are
+    appended to ``changed`` when given."""
     merged: list[Item] = []
     same_keys = True
     i = 0
@@ -175,10 +181,13 @@ def _merge(items: Sequence[Item], edits: Sequence[Edit]) -> tuple[list[Item], bo
         j = bisect_left(items, key, i, key=_item_key)
         merged += items[i:j]
         found = j < len(items) and items[j][0] == key
+        old = items[j] if found else None
         if found:
             j += 1  # replaced or deleted
         if new is not None:
             merged.append(new)
+        if changed is not None and old != new:
+            changed.append(Change.between(old, new))  # type: ignore[arg-type]
         same_keys = same_keys and found and new is not None
         i = j
     merged += items[i:]
@@ -224,24 +233,39 @@ class Tree:
 
     # -- writing ---------------------------------------------------------------------------
     def apply(self, root: NodeId, edits: Sequence[Edit], writer: NodeWriter) -> NodeId:
-        """The root of ``root`` with ``edits`` (sorted, unique keys) applied."""
+        """The root of ``root`` with ``edits`` (sorted, unique keys) applied.
+
+        The entries that changed are recorded in ``writer.deltas`` under (old root, new
+        root), unless either tree is empty or there are more than ``RECORDED_CHANGES``.
+        """
         if not edits:
             return root
         old_root = self.reader.get(root)
         self._prefetch_paths(old_root, [key for key, _ in edits])
+        changed: list[Change] | None = [] if root != EMPTY_TREE_ID else None
         level = 0
         level_edits: list[Edit] = list(edits)
         while True:
             if level > old_root.level or not old_root.items:
                 refs = self._build_level(level, [item for _, item in level_edits if item is not None], writer)
             elif level == old_root.level:
-                refs = self._build_level(level, _merge(old_root.items, level_edits)[0], writer)
+                merged = _merge(old_root.items, level_edits, changed if level == 0 else None)[0]
+                refs = self._build_level(level, merged, writer)
             else:
-                level_edits = self._apply_level(old_root, level, level_edits, writer)
+                level_edits = self._apply_level(
+                    old_root, level, level_edits, writer, changed if level == 0 else None
+                )
                 level += 1
                 continue
             if len(refs) <= 1:
-                return self._collapse(refs[0].node if refs else EMPTY_TREE_ID, writer)
+                new_root = self._collapse(refs[0].node if refs else EMPTY_TREE_ID, writer)
+                if (
+                    changed is not None
+                    and len(changed) <= RECORDED_CHANGES
+                    and new_root not in (root, EMPTY_TREE_ID)
+                ):
+                    writer.deltas[(root, new_root)] = changed
+                return new_root
             level_edits = [(ref.key, ref) for ref in refs]
             level += 1
 
@@ -284,7 +308,14 @@ class Tree:
         chunker.cut()
         return refs
 
-    def _apply_level(self, root: Node, level: int, edits: Sequence[Edit], writer: NodeWriter) -> list[Edit]:
+    def _apply_level(
+        self,
+        root: Node,
+        level: int,
+        edits: Sequence[Edit],
+        writer: NodeWriter,
+        changed: list[Change] | None = None,
+    ) -> list[Edit]:
         """Rewrite only the nodes of ``level`` that edits reach; return the parent level's edits.
 
         Re-chunking starts at the first touched node (every node starts right after a
@@ -308,7 +339,9 @@ class Tree:
                 out[node.items[0][0]] = None  # the old node goes; chunks emitted below replace it
                 next_key = cursor.next_first_key()
                 j = len(edits) if next_key is None else bisect_left(keys, next_key, i)
-                merged, same_keys = _merge(node.items, edits[i:j])
+                if changed is not None and len(changed) > RECORDED_CHANGES:
+                    changed = None  # too many to keep: stop paying for them
+                merged, same_keys = _merge(node.items, edits[i:j], changed)
                 if same_keys and not chunker.buffer:
                     emit(writer.write(Node(level, tuple(merged))))
                 else:

@@ -55,6 +55,16 @@ class Change(NamedTuple):
     left: Entry | None
     right: Entry | None
 
+    @staticmethod
+    def between(left: Entry | None, right: Entry | None) -> Change:
+        """The change from ``left`` to ``right`` (one of them present) at their path."""
+        if left is None:
+            assert right is not None
+            return Change(right.path, ChangeKind.ADDED, None, right)
+        if right is None:
+            return Change(left.path, ChangeKind.REMOVED, left, None)
+        return Change(left.path, ChangeKind.MODIFIED, left, right)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "path": self.path,
