@@ -11,6 +11,17 @@ def content_id(payload: bytes) -> str:
     return hashlib.sha256(payload).hexdigest()
 
 
+_ASCII = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+_UTF8 = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(value: Any) -> bytes:
-    """One byte string per value: sorted keys, no whitespace, UTF-8."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """One byte string per value: sorted keys, no whitespace, UTF-8.
+
+    The ASCII encoder runs about twice as fast; when its output holds no ``\\u`` escape,
+    no string had a character that the UTF-8 form writes differently, so both agree.
+    """
+    text = _ASCII.encode(value)
+    if "\\u" in text:
+        text = _UTF8.encode(value)
+    return text.encode()

@@ -44,7 +44,7 @@ class Node:
         return sum(item.entries for item in self.items if isinstance(item, ChildRef))
 
     def encode(self) -> bytes:
-        return canonical_json([self.level, [list(item) for item in self.items]])
+        return canonical_json([self.level, self.items])  # named tuples encode as arrays
 
 
 def decode_node(payload: bytes) -> Node:

@@ -85,10 +85,11 @@ class _Chunker:
 class _LevelCursor:
     """Walks the nodes of one level of an existing tree in key order."""
 
-    def __init__(self, reader: NodeReader, root: Node, level: int) -> None:
+    def __init__(self, reader: NodeReader, root: Node, level: int, *, prefetch: bool = True) -> None:
         self.reader = reader
         self.root = root
         self.level = level
+        self.prefetch = prefetch
         self.stack: list[tuple[Node, int]] = []  # internal nodes above `level` and the child index
         self.current: Node = root
         self._prefetched: set[tuple[int, str]] = set()  # (level, first key) of internal nodes
@@ -108,9 +109,10 @@ class _LevelCursor:
             index = _child_index(node, key)
             self.stack.append((node, index))
             seen = (node.level, node.items[0][0])
-            if seen not in self._prefetched:
+            if self.prefetch and seen not in self._prefetched:
                 self._prefetched.add(seen)
-                self.reader.prefetch(_children_reached(node, index, bound, keys, start))
+                stop = len(keys) if bound is None else bisect_left(keys, bound, start)
+                self.reader.prefetch(child for child, _, _ in _children_with_keys(node, keys, start, stop))
             if index + 1 < len(node.items):
                 bound = node.items[index + 1][0]
             node = self.reader.get(node.items[index].node)  # type: ignore[union-attr]
@@ -138,22 +140,21 @@ class _LevelCursor:
         return None
 
 
-def _children_reached(
-    node: Node, first: int, bound: str | None, keys: Sequence[str], lo: int
-) -> list[NodeId]:
-    """Ids of the children of ``node`` (whose range ends at ``bound``), from index
-    ``first`` on, that hold any of ``keys[lo:]``."""
-    reached: list[NodeId] = []
+def _children_with_keys(node: Node, keys: Sequence[str], lo: int, hi: int) -> list[tuple[NodeId, int, int]]:
+    """The children of an internal node that hold some of ``keys[lo:hi]`` (sorted, all
+    within the node's range), each with the bounds of its share of them.
+
+    Two binary searches per child reached: a small edit of a wide node costs nothing
+    for the children it misses.
+    """
+    groups: list[tuple[NodeId, int, int]] = []
     items = node.items
-    for index in range(first, len(items)):
-        if lo >= len(keys):
-            break
-        end = items[index + 1][0] if index + 1 < len(items) else bound
-        hi = len(keys) if end is None else bisect_left(keys, end, lo)
-        if hi > lo:
-            reached.append(items[index].node)  # type: ignore[union-attr]
-        lo = hi
-    return reached
+    while lo < hi:
+        index = _child_index(node, keys[lo])
+        end = hi if index + 1 == len(items) else bisect_left(keys, items[index + 1][0], lo, hi)
+        groups.append((items[index].node, lo, end))  # type: ignore[union-attr]
+        lo = end
+    return groups
 
 
 def _child_index(node: Node, key: str) -> int:
@@ -241,7 +242,7 @@ class Tree:
         if not edits:
             return root
         old_root = self.reader.get(root)
-        self._prefetch_paths(old_root, [key for key, _ in edits])
+        loaded = self._prefetch_paths(old_root, [key for key, _ in edits])
         changed: list[Change] | None = [] if root != EMPTY_TREE_ID else None
         level = 0
         level_edits: list[Edit] = list(edits)
@@ -253,7 +254,7 @@ class Tree:
                 refs = self._build_level(level, merged, writer)
             else:
                 level_edits = self._apply_level(
-                    old_root, level, level_edits, writer, changed if level == 0 else None
+                    old_root, level, level_edits, writer, changed if level == 0 else None, prefetch=not loaded
                 )
                 level += 1
                 continue
@@ -269,25 +270,17 @@ class Tree:
             level_edits = [(ref.key, ref) for ref in refs]
             level += 1
 
-    def _prefetch_paths(self, root: Node, keys: Sequence[str]) -> None:
-        """Load every node between the root and the edited keys, one round trip per level."""
-        frontier: list[tuple[Node, Sequence[str]]] = [(root, keys)]
+    def _prefetch_paths(self, root: Node, keys: Sequence[str]) -> bool:
+        """Load every node between the root and the edited keys, one round trip per level;
+        False when a level holds more than the cache keeps (the walk then loads as it goes)."""
+        frontier: list[tuple[Node, int, int]] = [(root, 0, len(keys))]
         while frontier and frontier[0][0].level > 0:
-            wanted: list[tuple[NodeId, Sequence[str]]] = []
-            for node, node_keys in frontier:
-                for index, child in enumerate(node.items):
-                    lo = 0 if index == 0 else bisect_left(node_keys, child[0])
-                    hi = (
-                        len(node_keys)
-                        if index + 1 == len(node.items)
-                        else bisect_left(node_keys, node.items[index + 1][0])
-                    )
-                    if lo < hi:
-                        wanted.append((child.node, node_keys[lo:hi]))  # type: ignore[union-attr]
+            wanted = [group for node, lo, hi in frontier for group in _children_with_keys(node, keys, lo, hi)]
             if len(wanted) > self.reader.cache.capacity // 2:
-                return
-            nodes = self.reader.get_many(node_id for node_id, _ in wanted)
-            frontier = [(nodes[node_id], node_keys) for node_id, node_keys in wanted]
+                return False
+            nodes = self.reader.get_many(node_id for node_id, _, _ in wanted)
+            frontier = [(nodes[node_id], lo, hi) for node_id, lo, hi in wanted]
+        return True
 
     def _collapse(self, node_id: NodeId, writer: NodeWriter) -> NodeId:
         """A root with one child is replaced by that child, keeping the tree canonical."""
@@ -315,6 +308,8 @@ class Tree:
         edits: Sequence[Edit],
         writer: NodeWriter,
         changed: list[Change] | None = None,
+        *,
+        prefetch: bool = True,
     ) -> list[Edit]:
         """Rewrite only the nodes of ``level`` that edits reach; return the parent level's edits.
 
@@ -329,7 +324,7 @@ class Tree:
         def emit(ref: ChildRef) -> None:
             out[ref.key] = ref
 
-        cursor = _LevelCursor(self.reader, root, level)
+        cursor = _LevelCursor(self.reader, root, level, prefetch=prefetch)
         i = 0
         keys = [key for key, _ in edits]
         while i < len(edits):
