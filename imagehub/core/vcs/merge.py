@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -58,20 +59,23 @@ def merge_trees(
     theirs: NodeId,
     strategy: MergeStrategy,
     writer: NodeWriter,
+    ours_via: Sequence[NodeId] = (),
+    theirs_via: Sequence[NodeId] = (),
 ) -> NodeId:
     """The merged manifest; raises MergeConflict under the ``fail`` strategy.
 
-    Each side's changes come from its recorded delta when there is one (a branch one
-    commit away from the base), so only the paths that changed are ever looked at.
+    Each side's changes come from recorded deltas when there are some: between the
+    base and that side directly, or along the trees of its line of commits (``*_via``),
+    so only the paths that changed are looked at.
     """
     if theirs in (base, ours):
         return ours
     if ours == base:
         return theirs
-    our_changes = {c.path: c.right for c in differ.diff(base, ours)}
+    our_changes = {c.path: c.right for c in differ.diff(base, ours, via=ours_via)}
     edits: list[Edit] = []
     conflicts: list[PathConflict] = []
-    for change in differ.diff(base, theirs):
+    for change in differ.diff(base, theirs, via=theirs_via):
         if change.path not in our_changes:
             edits.append((change.path, change.right))
             continue

@@ -35,6 +35,7 @@ from imagehub.core.vcs.types import BlobId, Change, Commit, CommitId, Entry, Nod
 
 MAX_PAGE = 10_000
 MIN_COMMIT_PREFIX = 7
+MAX_LINE = 64  # commits a diff or merge follows to compose recorded deltas
 
 
 class MissingBlobs(Conflict):
@@ -273,10 +274,17 @@ class Repository:
         base_id = merge_base(self.stores.commits, ours.id, theirs.id)
         if base_id == theirs.id:
             raise InvalidInput(f"{destination!r} already contains {source!r}: nothing to merge")
-        base_tree = get_commit(self.stores.commits, base_id).tree if base_id else EMPTY_TREE_ID
+        base = get_commit(self.stores.commits, base_id) if base_id else None
         writer = NodeWriter()
         tree = merge_trees(
-            self.differ, base=base_tree, ours=ours.tree, theirs=theirs.tree, strategy=strategy, writer=writer
+            self.differ,
+            base=base.tree if base else EMPTY_TREE_ID,
+            ours=ours.tree,
+            theirs=theirs.tree,
+            strategy=strategy,
+            writer=writer,
+            ours_via=self._line(base, ours) if base else (),
+            theirs_via=self._line(base, theirs) if base else (),
         )
         text = message or f"Merge {source} into {destination}"
         return self._advance(ref, writer, tree, (ours.id, theirs.id), author, text, metadata or {})
@@ -329,6 +337,7 @@ class Repository:
             theirs=parent.tree,
             strategy=MergeStrategy.FAIL,
             writer=writer,
+            ours_via=self._line(reverted, head),
         )
         message = f'Revert "{reverted.message.splitlines()[0] if reverted.message else reverted.id[:12]}"'
         metadata: dict[str, str] = {"reverts": reverted.id}
@@ -372,8 +381,23 @@ class Repository:
         start, end = prefix_range(prefix)
         if after:
             start = max(start, after + "\x00")
-        changes = self.differ.diff(self.resolve(left).tree, self.resolve(right).tree, start, end)
+        old, new = self.resolve(left), self.resolve(right)
+        via = self._line(old, new) if old.generation <= new.generation else self._line(new, old)[::-1]
+        changes = self.differ.diff(old.tree, new.tree, start, end, via=via)
         return list(islice(changes, _page_limit(limit)))
+
+    def _line(self, older: Commit, newer: Commit) -> list[NodeId]:
+        """The trees of the commits strictly between ``older`` and ``newer`` on newer's
+        first-parent line, oldest first, when older lies on it within ``MAX_LINE``
+        commits; else none (a diff then reads a delta between the two, or walks trees)."""
+        if not 0 < newer.generation - older.generation <= MAX_LINE:
+            return []
+        trees: list[NodeId] = []
+        commit = newer
+        while commit.parents and commit.generation > older.generation:
+            commit = get_commit(self.stores.commits, commit.parents[0])
+            trees.append(commit.tree)
+        return trees[-2::-1] if commit.id == older.id else []
 
     def log(self, ref: str, *, path: str = "", after: str = "", limit: int = 100) -> list[Commit]:
         """Commits reachable from ``ref``, newest first; with ``path``, only those that changed it."""

@@ -165,3 +165,66 @@ def test_commit_diff_merge_and_log_of_recent_work_read_no_tree_node() -> None:
         ("scan/00007.dcm", "modified")
     ]
     assert nodes.reads == 0
+
+
+line_edits = st.lists(
+    st.dictionaries(
+        st.sampled_from([f"d/{i:03d}" for i in range(40)]), st.one_of(st.none(), st.integers(1, 6))
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(line_edits, st.data())
+def test_diffs_along_a_line_of_commits_compose_their_deltas(
+    edits: list[dict[str, int | None]], data: st.DataObject
+) -> None:
+    stores = memory_stores()
+    nodes = CountingNodes()
+    stores = stores.__class__(stores.refs, stores.commits, nodes, stores.blobs, stores.deltas)
+    assert isinstance(stores.blobs, MemoryBlobIndex)
+    stores.blobs.register((BlobId(f"{v:064x}"), v) for v in range(1, 7))
+    repo = Repository(stores)
+    repo.init("main", author="t")
+    seed = ChangeSet()
+    for i in range(0, 40, 2):
+        seed.put(entry(f"d/{i:03d}", 1))
+    repo.commit("main", seed, author="t", message="seed")
+    for batch in edits:
+        changes = ChangeSet()
+        for path, version in batch.items():
+            changes.put(entry(path, version)) if version else changes.delete(path)
+        repo.commit("main", changes, author="t", message="edit", allow_empty=True)
+    depth = data.draw(st.integers(1, len(edits)))
+    ancestor = repo.resolve(f"main~{depth}")
+    head = repo.resolve("main")
+    walked = list(diff_trees(repo.reader, ancestor.tree, head.tree))
+    backwards = list(diff_trees(repo.reader, head.tree, ancestor.tree))
+    repo.reader.cache = NodeCache()
+    nodes.reads = 0
+    assert repo.diff(f"main~{depth}", "main") == walked
+    assert repo.diff("main", f"main~{depth}") == backwards
+    assert repo.diff(f"main~{depth}", "main", prefix="d/01") == [
+        c for c in walked if c.path.startswith("d/01")
+    ]
+    assert nodes.reads == 0  # every step recorded its delta: no tree is opened
+
+
+def test_a_line_with_a_step_not_recorded_walks_the_trees() -> None:
+    stores = memory_stores()
+    assert isinstance(stores.blobs, MemoryBlobIndex)
+    stores.blobs.register((BlobId(f"{v:064x}"), v) for v in range(1, 4))
+    repo = Repository(stores)
+    repo.init("main", author="t")
+    repo.commit("main", ChangeSet().put(entry("a", 1)).put(entry("b", 1)), author="t", message="seed")
+    repo.commit("main", ChangeSet().put(entry("a", 2)), author="t", message="one")
+    subset, _ = repo.build_tree(iter([entry("a", 2), entry("c", 3)]))
+    repo.commit_tree("main", subset, author="t", message="zero-copy: no delta", metadata={})
+    repo.commit("main", ChangeSet().put(entry("b", 3)), author="t", message="three")
+    assert [(c.path, c.kind.value) for c in repo.diff("main~3", "main")] == [
+        ("a", "modified"),
+        ("b", "modified"),
+        ("c", "added"),
+    ]
