@@ -278,7 +278,7 @@ def changed_label_paths(
     before, after = repo.resolve(left), repo.resolve(right)
     found: list[LabelPath] = []
     probes = 0
-    for change in islice(repo.differ.diff(before.tree, after.tree), DIFF_SCAN_LIMIT):
+    for change in islice(repo.changes(before, after), DIFF_SCAN_LIMIT):
         entry = change.right
         if entry is None:
             continue

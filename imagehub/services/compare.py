@@ -201,7 +201,7 @@ def compare_series(
     and the same grouped by study."""
     before, after = _index(session, dataset_id, left.id), _index(session, dataset_id, right.id)
     indexed = _indexed(session, dataset_id, left.id) and _indexed(session, dataset_id, right.id)
-    changed = islice(repo.differ.diff(left.tree, right.tree), CHANGED_PATHS_LIMIT + 1)
+    changed = islice(repo.changes(left, right), CHANGED_PATHS_LIMIT + 1)
     paths = [change.path for change in changed]
     partial = len(paths) > CHANGED_PATHS_LIMIT
     del paths[CHANGED_PATHS_LIMIT:]

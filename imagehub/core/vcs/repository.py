@@ -381,10 +381,14 @@ class Repository:
         start, end = prefix_range(prefix)
         if after:
             start = max(start, after + "\x00")
-        old, new = self.resolve(left), self.resolve(right)
-        via = self._line(old, new) if old.generation <= new.generation else self._line(new, old)[::-1]
-        changes = self.differ.diff(old.tree, new.tree, start, end, via=via)
+        changes = self.changes(self.resolve(left), self.resolve(right), start, end)
         return list(islice(changes, _page_limit(limit)))
+
+    def changes(self, old: Commit, new: Commit, start: str = "", end: str | None = None) -> Iterator[Change]:
+        """Changes from commit ``old`` to commit ``new`` with ``start <= path < end``, in path
+        order: composed from recorded deltas when one lies on the other's first-parent line."""
+        via = self._line(old, new) if old.generation <= new.generation else self._line(new, old)[::-1]
+        return self.differ.diff(old.tree, new.tree, start, end, via=via)
 
     def _line(self, older: Commit, newer: Commit) -> list[NodeId]:
         """The trees of the commits strictly between ``older`` and ``newer`` on newer's
