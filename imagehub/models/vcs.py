@@ -384,7 +384,7 @@ def sweep_nodes(session: Session, keep: set[NodeId], cutoff: datetime) -> int:
         n for n in session.scalars(select(NodeRow.id).where(NodeRow.touched_at < cutoff)) if n not in keep
     ]
     deleted = _conditional_delete(session, NodeRow.id, NodeRow.touched_at < cutoff, candidates)
-    for batch in _batches(deleted):
+    for batch in _batches(deleted, BATCH // 2):  # two lists of it in one statement
         session.execute(
             delete(DeltaRow).where(or_(DeltaRow.from_tree.in_(batch), DeltaRow.to_tree.in_(batch)))
         )

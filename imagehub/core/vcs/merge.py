@@ -9,7 +9,8 @@ from typing import Any
 
 from imagehub.core.errors import Conflict
 from imagehub.core.vcs.deltas import Differ
-from imagehub.core.vcs.tree import Edit, NodeWriter, Tree
+from imagehub.core.vcs.nodes import EMPTY_TREE_ID
+from imagehub.core.vcs.tree import RECORDED_CHANGES, Edit, NodeWriter, Tree
 from imagehub.core.vcs.types import Entry, NodeId
 
 
@@ -71,6 +72,7 @@ def merge_trees(
     if theirs in (base, ours):
         return ours
     if ours == base:
+        _record_fast_forward(differ, base, theirs, theirs_via, writer)
         return theirs
     our_changes = {c.path: c.right for c in differ.diff(base, ours, via=ours_via)}
     edits: list[Edit] = []
@@ -89,3 +91,14 @@ def merge_trees(
     if conflicts:
         raise MergeConflict(conflicts)
     return Tree(differ.reader).apply(ours, edits, writer)
+
+
+def _record_fast_forward(
+    differ: Differ, base: NodeId, theirs: NodeId, via: Sequence[NodeId], writer: NodeWriter
+) -> None:
+    """A merge that takes the other side's tree whole makes no edit, hence no delta; its
+    commit still gets one (composed along that side's line) when the line has them, so
+    later diffs through it stay cheap."""
+    changes = differ.recorded(base, theirs, via) if via else None
+    if changes and len(changes) <= RECORDED_CHANGES and EMPTY_TREE_ID not in (base, theirs):
+        writer.deltas[(base, theirs)] = changes

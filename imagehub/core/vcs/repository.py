@@ -9,12 +9,14 @@ diff, merge), so a lakeFS-backed implementation can stand in for this one.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
 
 from imagehub.core.errors import Conflict, InvalidInput, NotFound
+from imagehub.core.hashing import canonical_json
 from imagehub.core.vcs.blobs import BlobIndex
 from imagehub.core.vcs.changes import ChangeSet, prefix_range
 from imagehub.core.vcs.commits import CommitStore, get_commit, merge_base, walk_history
@@ -35,7 +37,7 @@ from imagehub.core.vcs.types import BlobId, Change, Commit, CommitId, Entry, Nod
 
 MAX_PAGE = 10_000
 MIN_COMMIT_PREFIX = 7
-MAX_LINE = 64  # commits a diff or merge follows to compose recorded deltas
+MAX_LINE = 32  # commits a diff or merge follows (one lookup each) to compose recorded deltas
 
 
 class MissingBlobs(Conflict):
@@ -209,7 +211,7 @@ class Repository:
                 edits[entry.path] = None
         for path in changes.deletes:
             edits[path] = None
-        edits.update(changes.puts)
+        edits.update((path, _as_stored(entry)) for path, entry in changes.puts.items())
         return sorted(edits.items(), key=lambda kv: kv[0])
 
     def _make_commit(
@@ -427,6 +429,14 @@ class Repository:
         start, end = prefix_range(below)
         changes = diff_trees(self.reader, parent_tree, commit.tree, start, end, eager=False)
         return next(changes, None) is not None
+
+
+def _as_stored(entry: Entry) -> Entry:
+    """The entry as a tree node gives it back: a summary in plain JSON types (lists, not
+    tuples; string keys), so that comparing it with a stored entry compares content."""
+    if entry.summary is None:
+        return entry
+    return entry._replace(summary=json.loads(canonical_json(entry.summary)))
 
 
 def _skip_through(history: Iterator[Commit], after: str) -> Iterator[Commit]:

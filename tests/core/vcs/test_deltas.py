@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imagehub.core.vcs import ChangeSet, Entry, Repository
+from imagehub.core.errors import InvalidInput
+from imagehub.core.storage.local import FileStore
+from imagehub.core.vcs import BlobStore, ChangeSet, Entry, Repository
 from imagehub.core.vcs import tree as tree_module
 from imagehub.core.vcs.deltas import Differ, decode_delta, encode_delta
 from imagehub.core.vcs.diff import diff_trees
+from imagehub.core.vcs.maintenance import fsck
 from imagehub.core.vcs.nodes import EMPTY_TREE_ID, NodeCache, NodeReader
 from imagehub.core.vcs.tree import NodeWriter, Tree
 from imagehub.core.vcs.types import BlobId, NodeId
@@ -228,3 +232,57 @@ def test_a_line_with_a_step_not_recorded_walks_the_trees() -> None:
         ("b", "modified"),
         ("c", "added"),
     ]
+
+
+def small_repo() -> tuple[Repository, CountingNodes]:
+    stores = memory_stores()
+    nodes = CountingNodes()
+    stores = stores.__class__(stores.refs, stores.commits, nodes, stores.blobs, stores.deltas)
+    assert isinstance(stores.blobs, MemoryBlobIndex)
+    stores.blobs.register((BlobId(f"{v:064x}"), v) for v in range(1, 7))
+    repo = Repository(stores)
+    repo.init("main", author="t")
+    seed = ChangeSet()
+    for i in range(300):
+        seed.put(entry(f"d/{i:03d}", 1))
+    repo.commit("main", seed, author="t", message="seed")
+    return repo, nodes
+
+
+def test_a_summary_in_other_python_types_is_no_change_and_no_conflict() -> None:
+    repo, _ = small_repo()
+    dims = Entry("d/001", f"{1:064x}", 1, "application/dicom", {"dims": [512, 512]})
+    repo.commit("main", ChangeSet().put(dims), author="t", message="summary")
+    repo.create_branch("topic", "main")
+    repo.commit("topic", ChangeSet().put(entry("d/001", 2)), author="t", message="theirs")
+    same = dims._replace(summary={"dims": (512, 512)})  # equal once stored as JSON
+    with pytest.raises(InvalidInput, match="nothing to commit"):
+        repo.commit("main", ChangeSet().put(same), author="t", message="no-op")
+    repo.commit("main", ChangeSet().put(same).put(entry("d/002", 3)), author="t", message="ours")
+    assert [c.path for c in repo.diff("main~1", "main")] == ["d/002"]
+    repo.merge("topic", "main", author="t")  # no false conflict on d/001
+    assert repo.stat("main", "d/001").blob == f"{2:064x}"
+
+
+def test_a_fast_forward_merge_records_the_delta_of_its_commit() -> None:
+    repo, nodes = small_repo()
+    repo.create_branch("topic", "main")
+    repo.commit("topic", ChangeSet().put(entry("d/001", 2)), author="t", message="one")
+    repo.commit("topic", ChangeSet().delete("d/002"), author="t", message="two")
+    repo.merge("topic", "main", author="t")
+    repo.reader.cache = NodeCache()
+    nodes.reads = 0
+    assert [(c.path, c.kind.value) for c in repo.diff("main~1", "main")] == [
+        ("d/001", "modified"),
+        ("d/002", "removed"),
+    ]
+    assert nodes.reads == 0
+
+
+def test_fsck_reports_a_missing_node_of_a_tree_with_a_delta(tmp_path: Path) -> None:
+    repo, nodes = small_repo()
+    head = repo.commit("main", ChangeSet().put(entry("d/001", 2)), author="t", message="edit")
+    del nodes.nodes[head.tree]
+    stores = repo.stores
+    report = fsck(stores.commits, stores.nodes, BlobStore(FileStore(tmp_path)), stores.deltas, [head.id])
+    assert any("is missing" in problem for problem in report.problems)
