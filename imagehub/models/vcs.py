@@ -26,6 +26,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     delete,
+    func,
     or_,
     select,
     tuple_,
@@ -116,15 +117,18 @@ def _batches(values: Iterable[T], size: int = BATCH) -> Iterator[list[T]]:
 def _id_filters(session: Session, column: Any, ids: Iterable[str]) -> Iterator[ColumnElement[bool]]:
     """``column`` matches one batch of ``ids``, per batch.
 
-    PostgreSQL takes a whole batch as one array parameter: an ``IN`` list of thousands
-    of placeholders costs more to build and parse than the lookup itself. SQLite keeps
-    a plain ``IN`` under its placeholder limit.
+    PostgreSQL takes a whole batch as one parameter: an ``IN`` list of thousands of
+    placeholders costs more to build and parse than the lookup itself, and so does an
+    array parameter (the driver quotes each element); the ids, hex digits all, travel
+    as one comma-joined string that the server splits. SQLite keeps a plain ``IN``
+    under its placeholder limit.
     """
     if session.get_bind().dialect.name != "postgresql":
         yield from (column.in_(batch) for batch in _batches(ids))
         return
     for batch in _batches(ids, PG_ID_BATCH):
-        yield column == any_(bindparam("ids", batch, type_=postgresql.ARRAY(String)))
+        joined = bindparam("ids", ",".join(batch), type_=String)
+        yield column == any_(func.string_to_array(joined, ","))
 
 
 def _upsert(session: Session, table: Any, rows: Sequence[dict[str, Any]], touch: Sequence[str]) -> None:
@@ -197,7 +201,13 @@ class SqlBlobIndex:
         # same order (within a batch, PostgreSQL may lock in table order; a deadlock there
         # aborts one commit, whose branch then stays where it was).
         for matches in _id_filters(self.session, BlobRow.id, sorted(wanted)):
-            touched = update(BlobRow).where(matches).values(touched_at=now).returning(BlobRow.id)
+            touched = (
+                update(BlobRow)
+                .where(matches)
+                .values(touched_at=now)
+                .returning(BlobRow.id)
+                .execution_options(synchronize_session=False)  # no ORM objects to keep in step
+            )
             present.update(BlobId(i) for i in self.session.scalars(touched))
         return wanted - present
 
