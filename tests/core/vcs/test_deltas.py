@@ -171,6 +171,23 @@ def test_commit_diff_merge_and_log_of_recent_work_read_no_tree_node() -> None:
     assert nodes.reads == 0
 
 
+def counted_repo(seed: Iterable[str]) -> tuple[Repository, CountingNodes]:
+    """A repository on memory stores that counts node reads, with blobs of versions 1 to 6
+    uploaded and ``seed`` committed on main at version 1."""
+    stores = memory_stores()
+    nodes = CountingNodes()
+    stores = stores.__class__(stores.refs, stores.commits, nodes, stores.blobs, stores.deltas)
+    assert isinstance(stores.blobs, MemoryBlobIndex)
+    stores.blobs.register((BlobId(f"{v:064x}"), v) for v in range(1, 7))
+    repo = Repository(stores)
+    repo.init("main", author="t")
+    changes = ChangeSet()
+    for path in seed:
+        changes.put(entry(path, 1))
+    repo.commit("main", changes, author="t", message="seed")
+    return repo, nodes
+
+
 line_edits = st.lists(
     st.dictionaries(
         st.sampled_from([f"d/{i:03d}" for i in range(40)]), st.one_of(st.none(), st.integers(1, 6))
@@ -185,17 +202,7 @@ line_edits = st.lists(
 def test_diffs_along_a_line_of_commits_compose_their_deltas(
     edits: list[dict[str, int | None]], data: st.DataObject
 ) -> None:
-    stores = memory_stores()
-    nodes = CountingNodes()
-    stores = stores.__class__(stores.refs, stores.commits, nodes, stores.blobs, stores.deltas)
-    assert isinstance(stores.blobs, MemoryBlobIndex)
-    stores.blobs.register((BlobId(f"{v:064x}"), v) for v in range(1, 7))
-    repo = Repository(stores)
-    repo.init("main", author="t")
-    seed = ChangeSet()
-    for i in range(0, 40, 2):
-        seed.put(entry(f"d/{i:03d}", 1))
-    repo.commit("main", seed, author="t", message="seed")
+    repo, nodes = counted_repo(f"d/{i:03d}" for i in range(0, 40, 2))
     for batch in edits:
         changes = ChangeSet()
         for path, version in batch.items():
@@ -234,23 +241,8 @@ def test_a_line_with_a_step_not_recorded_walks_the_trees() -> None:
     ]
 
 
-def small_repo() -> tuple[Repository, CountingNodes]:
-    stores = memory_stores()
-    nodes = CountingNodes()
-    stores = stores.__class__(stores.refs, stores.commits, nodes, stores.blobs, stores.deltas)
-    assert isinstance(stores.blobs, MemoryBlobIndex)
-    stores.blobs.register((BlobId(f"{v:064x}"), v) for v in range(1, 7))
-    repo = Repository(stores)
-    repo.init("main", author="t")
-    seed = ChangeSet()
-    for i in range(300):
-        seed.put(entry(f"d/{i:03d}", 1))
-    repo.commit("main", seed, author="t", message="seed")
-    return repo, nodes
-
-
 def test_a_summary_in_other_python_types_is_no_change_and_no_conflict() -> None:
-    repo, _ = small_repo()
+    repo, _ = counted_repo(f"d/{i:03d}" for i in range(300))
     dims = Entry("d/001", f"{1:064x}", 1, "application/dicom", {"dims": [512, 512]})
     repo.commit("main", ChangeSet().put(dims), author="t", message="summary")
     repo.create_branch("topic", "main")
@@ -265,7 +257,7 @@ def test_a_summary_in_other_python_types_is_no_change_and_no_conflict() -> None:
 
 
 def test_a_fast_forward_merge_records_the_delta_of_its_commit() -> None:
-    repo, nodes = small_repo()
+    repo, nodes = counted_repo(f"d/{i:03d}" for i in range(300))
     repo.create_branch("topic", "main")
     repo.commit("topic", ChangeSet().put(entry("d/001", 2)), author="t", message="one")
     repo.commit("topic", ChangeSet().delete("d/002"), author="t", message="two")
@@ -280,7 +272,7 @@ def test_a_fast_forward_merge_records_the_delta_of_its_commit() -> None:
 
 
 def test_fsck_reports_a_missing_node_of_a_tree_with_a_delta(tmp_path: Path) -> None:
-    repo, nodes = small_repo()
+    repo, nodes = counted_repo(f"d/{i:03d}" for i in range(300))
     head = repo.commit("main", ChangeSet().put(entry("d/001", 2)), author="t", message="edit")
     del nodes.nodes[head.tree]
     stores = repo.stores
