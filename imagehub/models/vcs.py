@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -133,9 +134,14 @@ def _id_filters(session: Session, column: Any, ids: Iterable[str]) -> Iterator[C
 
 def _upsert(session: Session, table: Any, rows: Sequence[dict[str, Any]], touch: Sequence[str]) -> None:
     """Insert rows; on an existing key refresh only the ``touch`` columns. One statement,
-    compiled once (and cached), executed over chunks of rows by the driver's executemany."""
+    compiled once (and cached), executed over chunks of rows by the driver's executemany.
+
+    Rows go in key order: each locks its key as it goes in, and two writers of the same
+    keys (commits sharing blobs or nodes) must take those locks in one order, or
+    PostgreSQL aborts one of them as a deadlock."""
     if not rows:
         return
+    rows = sorted(rows, key=itemgetter(*(c.name for c in table.primary_key.columns)))
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(table)
@@ -194,13 +200,21 @@ class SqlBlobIndex:
         _upsert(self.session, BlobRow.__table__, rows, touch=["touched_at"])
 
     def touch(self, blobs: Iterable[BlobId]) -> set[BlobId]:
+        """Refresh ``touched_at`` of these blobs; returns those with no row.
+
+        Every writer locks blob rows in id order, so writers sharing blobs queue behind
+        one another instead of deadlocking. Sorted batches alone are not enough: two
+        commits split the same rows at different batch boundaries, and PostgreSQL updates a
+        batch in table order, not id order, so it takes the row locks first, in order.
+        """
         wanted = set(blobs)
         now = utcnow()
+        ordered = self.session.get_bind().dialect.name == "postgresql"  # SQLite locks whole files
         present: set[BlobId] = set()
-        # Sorted batches: overlapping commits meet their shared rows batch by batch in the
-        # same order (within a batch, PostgreSQL may lock in table order; a deadlock there
-        # aborts one commit, whose branch then stays where it was).
         for matches in _id_filters(self.session, BlobRow.id, sorted(wanted)):
+            if ordered:
+                locked = select(BlobRow.id).where(matches).order_by(BlobRow.id).with_for_update().subquery()
+                matches = BlobRow.id == locked.c.id
             touched = (
                 update(BlobRow)
                 .where(matches)

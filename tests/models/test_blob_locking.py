@@ -1,0 +1,104 @@
+"""Writers sharing blobs on PostgreSQL queue behind one another; none is aborted as a deadlock.
+
+A commit refreshes every blob it names, in batches; two large commits that share blobs
+split them at different batch boundaries. The batches are shrunk here so that a few
+thousand rows behave as a few hundred thousand would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import imagehub.models.vcs as vcs_models
+from imagehub.core.vcs import BlobId
+from imagehub.models.vcs import BlobRow, SqlBlobIndex
+from imagehub.services.platform import Platform
+from tests.support.platforms import migrated_platform
+from tests.support.postgres import fresh_database
+
+BLOBS = 6000
+ROUNDS = 12
+
+
+@pytest.fixture
+def pg_platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Platform]:
+    monkeypatch.setattr(vcs_models, "PG_ID_BATCH", 300)
+    monkeypatch.setattr(vcs_models, "UPSERT_CHUNK", 300)
+    with fresh_database("lock") as url, migrated_platform(tmp_path, url) as platform:
+        yield platform
+
+
+def _ids(count: int) -> list[BlobId]:
+    return sorted(BlobId(hashlib.sha256(b"%d" % i).hexdigest()) for i in range(count))
+
+
+def _race(
+    platform: Platform, work: dict[str, Callable[[Session], object]]
+) -> tuple[dict[str, object], list[str]]:
+    """Run each piece of work in its own transaction, all released at once: what each
+    returned, and the errors that aborted any."""
+    results: dict[str, object] = {}
+    errors: list[str] = []
+    barrier = threading.Barrier(len(work))
+
+    def run(name: str, step: Callable[[Session], object]) -> None:
+        try:
+            with platform.sessions.begin() as session:
+                barrier.wait()
+                results[name] = step(session)
+        except Exception as exc:
+            errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+
+    threads = [threading.Thread(target=run, args=item) for item in work.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results, errors
+
+
+def test_overlapping_touches_never_deadlock(pg_platform: Platform) -> None:
+    ids = _ids(BLOBS)
+    with pg_platform.sessions.begin() as session:
+        SqlBlobIndex(session).register([(b, 1) for b in ids])
+        before = dict(session.execute(select(BlobRow.id, BlobRow.touched_at)).tuples().all())
+    stranger = BlobId("f" * 64)
+    for _ in range(ROUNDS):
+        results, errors = _race(
+            pg_platform,
+            {
+                "all": lambda s: SqlBlobIndex(s).touch(ids),
+                # the same rows, cut at batch boundaries half a batch away
+                "shifted": lambda s: SqlBlobIndex(s).touch([*ids[150:], stranger]),
+            },
+        )
+        assert errors == []
+        assert results == {"all": set(), "shifted": {stranger}}
+    with pg_platform.sessions() as session:
+        after = dict(session.execute(select(BlobRow.id, BlobRow.touched_at)).tuples().all())
+    assert after.keys() == before.keys()
+    assert all(after[b] >= before[b] for b in ids)
+
+
+def test_overlapping_registrations_never_deadlock(pg_platform: Platform) -> None:
+    ids = _ids(BLOBS)
+    for _ in range(ROUNDS // 2):
+        _, errors = _race(
+            pg_platform,
+            {
+                "all": lambda s: SqlBlobIndex(s).register([(b, 7) for b in ids]),
+                "reversed": lambda s: SqlBlobIndex(s).register([(b, 7) for b in reversed(ids[150:])]),
+            },
+        )
+        assert errors == []
+    with pg_platform.sessions() as session:
+        sizes = set(session.scalars(select(BlobRow.size)))
+        assert session.query(BlobRow).count() == BLOBS
+    assert sizes == {7}
