@@ -43,6 +43,9 @@ T = TypeVar("T")
 Progress = Callable[[int, int], None]  # done, total
 IN_CLAUSE = 500
 REPORTED_FAILURES = 20
+# Extracted metadata is saved in transactions of at least this many files, not one per
+# batch of work: each transaction waits for a disk sync.
+STORED_PER_TRANSACTION = 1000
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,8 @@ def _file_rows(results: Iterable[Extracted]) -> list[dict[str, Any]]:
 
 
 def _store_extracted(platform: Platform, results: list[Extracted]) -> None:
+    if not results:
+        return
     blobs = [r.blob for r in results]
     with platform.sessions.begin() as session:
         session.execute(delete(ImagingFile).where(ImagingFile.blob.in_(blobs)))
@@ -235,10 +240,15 @@ def index_metadata(
     todo = [FileTask(b, by_blob[b].size, by_blob[b].path) for b in unique if b not in known]
     done = 0
     work = partial(extract_metadata, platform.settings)
+    extracted: list[Extracted] = []
     for results in executor.map_batches(work, todo, platform.settings.pipeline_batch_size):
-        _store_extracted(platform, results)
+        extracted += results
+        if len(extracted) >= STORED_PER_TRANSACTION:
+            _store_extracted(platform, extracted)
+            extracted = []
         done += len(results)
         progress(done, len(todo))
+    _store_extracted(platform, extracted)
     with platform.sessions.begin() as session:
         files = _load_files(session, unique)
         series, key_of = _series_rows(ref, entries, files)

@@ -76,8 +76,11 @@ def _materialize(
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_pipeline_derives_metadata_series_thumbnails_and_volumes(
-    platform: Platform, instance: DagsterInstance
+    platform: Platform, instance: DagsterInstance, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Small batches and transactions, so that results are saved part way and at the end.
+    monkeypatch.setenv("IMAGEHUB_PIPELINE_BATCH_SIZE", "3")
+    monkeypatch.setattr(imaging, "STORED_PER_TRANSACTION", 4)
     files = _sample_files()
     commit = _commit(platform, dict(files))
     key, result = _materialize(platform, instance, commit, compute="ray")

@@ -126,6 +126,29 @@ def _texts(raw: bytes, vr: str) -> list[str] | str:
     return "" if items == [""] else items
 
 
+def _plain_text(raw: bytes) -> str:
+    """Bytes that are ASCII with no escape sequence read the same in every DICOM character
+    set, so names and descriptions in them need not wait for the set to be resolved."""
+    if not raw.isascii() or b"\x1b" in raw:
+        raise ValueError("not plain ASCII: decoded with the character set")
+    return raw.decode("ascii")
+
+
+def _strings(raw: bytes, vr: str) -> list[str]:
+    """LO, SH, UC: multi-valued, each value without trailing padding."""
+    return [item.rstrip("\x00 ") for item in _plain_text(raw).split("\\")]
+
+
+def _long_text(raw: bytes, vr: str) -> str:
+    """LT, ST, UT: one value, in which a backslash is just a character."""
+    return _plain_text(raw).rstrip("\x00 ")
+
+
+def _person_names(raw: bytes, vr: str) -> list[str]:
+    """PN as the text of its names (what ``str`` of pydicom's ``PersonName`` gives)."""
+    return _plain_text(raw.rstrip(b"\x00 ")).split("\\")
+
+
 def _numbers(kind: Callable[[str], T]) -> Callable[[bytes, str], list[T | str] | str]:
     def decode(raw: bytes, vr: str) -> list[T | str] | str:
         found = _texts(raw, vr)
@@ -144,11 +167,15 @@ def _binary(code: str, size: int) -> Callable[[bytes, str], list[Any] | str]:
     return decode
 
 
-# Value representations whose bytes need no character set, decoded here without pydicom's
-# conversion machinery: metadata extraction reads some sixty of them per instance.
-# Everything else (names, descriptions, sequences) goes through pydicom.
+# Value representations decoded here without pydicom's conversion machinery: metadata
+# extraction reads some sixty values per instance. Those that need no character set always;
+# names and descriptions when their bytes are plain ASCII. Everything else (other text,
+# sequences) goes through pydicom.
 _PLAIN_VRS: dict[str, Callable[[bytes, str], Any]] = {
     **dict.fromkeys(("AE", "AS", "CS", "DA", "DT", "TM", "UI"), _texts),
+    **dict.fromkeys(("LO", "SH", "UC"), _strings),
+    **dict.fromkeys(("LT", "ST", "UT"), _long_text),
+    "PN": _person_names,
     "DS": _numbers(float),
     "IS": _numbers(int),
     "US": _binary("H", 2),

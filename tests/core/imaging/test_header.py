@@ -107,3 +107,37 @@ def test_plain_values_decode_exactly_as_pydicom_converts_them(keyword: str, vr: 
         theirs = None
     expected = list(theirs) if isinstance(theirs, MultiValue) else theirs
     assert header.raw_value(ds, keyword) == expected
+
+
+@pytest.mark.parametrize(
+    ("keyword", "vr", "raw", "charset"),
+    [
+        ("SeriesDescription", "LO", b"AX  T1 \\ POST\x00", None),
+        ("StationName", "SH", b" CT01 ", None),
+        ("PatientName", "PN", b"Doe^Jane\\Roe^R  ", "ISO_IR 100"),
+        ("PatientName", "PN", b"Yamada^Tarou=\x1b$B;3ED\x1b(B^\x1b$BB@O:\x1b(B", "\\ISO 2022 IR 87"),
+        ("PatientComments", "LT", b"  left \\ right \x00", "ISO_IR 192"),
+        ("StudyDescription", "LO", b"Sch\xe4del ", "ISO_IR 100"),  # not ASCII: the set decides
+        ("StudyDescription", "LO", b"Sch\xc3\xa4del ", "ISO_IR 192"),
+    ],
+)
+def test_names_and_descriptions_read_as_pydicom_decodes_them(
+    keyword: str, vr: str, raw: bytes, charset: str | None
+) -> None:
+    """ASCII text is read without the character set; anything else is decoded with it."""
+    tag = tag_for_keyword(keyword)
+    ds = Dataset({Tag(tag): RawDataElement(Tag(tag), vr, len(raw), raw, 0, False, True)})
+    if charset:
+        ds.SpecificCharacterSet = charset.split("\\") if "\\" in charset else charset
+    full = pydicom.dcmread(io.BytesIO(_bytes(_with_meta(ds))))
+    theirs = full[tag].value
+    assert header.text(ds, keyword) == header._as_text(theirs)
+    assert header.text(full, keyword) == header._as_text(theirs)
+
+
+def _with_meta(ds: Dataset) -> Dataset:
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3"
+    return ds
