@@ -8,8 +8,10 @@ from fastapi import FastAPI, Request
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
+from imagehub.core.db.engine import is_contention
 from imagehub.core.errors import Conflict, ImageHubError, InvalidInput, NotFound
 from imagehub.core.vcs import BlobMismatch
 from imagehub.services.access import Forbidden, PurposeRequired
@@ -25,6 +27,9 @@ class UploadTooLarge(ImageHubError):
 class TooManyAttempts(ImageHubError):
     """Rate limit reached on a credential endpoint."""
 
+
+RETRY_AFTER_S = 1
+CONTENTION = "the database turned this request away for a concurrent write; nothing was changed: retry"
 
 _STATUS: list[tuple[type[ImageHubError], int]] = [
     (AuthenticationFailed, 401),
@@ -88,6 +93,17 @@ def install_error_handlers(app: FastAPI) -> None:
             return _portal_error(request, 422, problems)
         return await request_validation_exception_handler(request, exc)
 
+    async def handle_database(request: Request, exc: Exception) -> Response:
+        """A write the database aborted for a concurrent one changed nothing: say so, and
+        when to try again, instead of an internal error. Any other failure stays a 500."""
+        if not is_contention(exc):
+            raise exc
+        if is_portal(request):
+            return _portal_error(request, 503, CONTENTION)
+        body = {"error": "Contention", "detail": CONTENTION}
+        return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
+
     app.add_exception_handler(ImageHubError, handle)
+    app.add_exception_handler(DBAPIError, handle_database)
     app.add_exception_handler(HTTPException, handle_http)
     app.add_exception_handler(RequestValidationError, handle_validation)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 
 from imagehub.services.platform import Platform
 from imagehub_api.app import create_app
@@ -252,3 +252,27 @@ def test_every_versioning_route_is_documented(client: httpx.Client) -> None:
         "blobs-missing",
     ):
         assert expected in operations
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_write_turned_away_for_a_concurrent_one_is_503_and_changes_nothing(
+    client: httpx.Client, platform: Platform
+) -> None:
+    """PostgreSQL gives up on a lock after ``lock_timeout`` here, as it aborts one side of a
+    deadlock: the client is told to retry, and the retry goes through."""
+    with platform.engine.connect() as conn:
+        conn.execute(text(f"ALTER DATABASE \"{platform.engine.url.database}\" SET lock_timeout = '300ms'"))
+        conn.commit()
+    platform.engine.dispose()  # connections made from now on take the setting
+    head = client.get(f"{DS}/branches/main").json()["commit_id"]
+    with platform.engine.connect() as holder:  # a concurrent writer holding the branch
+        holder.execute(text("SELECT id FROM vcs_refs WHERE name = 'main' FOR UPDATE"))
+        refused = commit(client, "main", {"a.dcm": b"first"})
+        holder.rollback()
+    assert refused.status_code == 503, refused.text
+    assert refused.headers["Retry-After"] == "1"
+    assert refused.json()["error"] == "Contention"
+    assert client.get(f"{DS}/branches/main").json()["commit_id"] == head
+    retried = commit(client, "main", {"a.dcm": b"first"})
+    assert retried.status_code == 201, retried.text
+    assert client.get(f"{DS}/branches/main").json()["commit_id"] == retried.json()["id"]

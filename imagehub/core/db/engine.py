@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from imagehub.core.errors import ConfigError
@@ -74,3 +74,19 @@ def check_connection(engine: Engine) -> None:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, future=True)
+
+
+# PostgreSQL's codes for a transaction it aborted to let a concurrent one through: deadlock
+# detected, serialization failure, lock not available.
+_CONTENTION_STATES = frozenset({"40P01", "40001", "55P03"})
+
+
+def is_contention(exc: BaseException) -> bool:
+    """Whether the database refused this transaction only because of a concurrent one, so
+    that nothing was written and the same request may simply be sent again (SQLite says so
+    when its busy timeout ran out)."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if getattr(exc.orig, "sqlstate", None) in _CONTENTION_STATES:
+        return True
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
