@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -28,8 +29,9 @@ class TooManyAttempts(ImageHubError):
     """Rate limit reached on a credential endpoint."""
 
 
+log = logging.getLogger(__name__)
 RETRY_AFTER_S = 1
-CONTENTION = "the database turned this request away for a concurrent write; nothing was changed: retry"
+CONTENTION = "the database turned this request away for a concurrent write: send it again"
 
 _STATUS: list[tuple[type[ImageHubError], int]] = [
     (AuthenticationFailed, 401),
@@ -43,6 +45,10 @@ _STATUS: list[tuple[type[ImageHubError], int]] = [
     (UploadTooLarge, 413),
     (TooManyAttempts, 429),
 ]
+
+
+def _first_line(exc: DBAPIError) -> str:
+    return str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
 
 
 def status_for(exc: ImageHubError) -> int:
@@ -98,6 +104,7 @@ def install_error_handlers(app: FastAPI) -> None:
         when to try again, instead of an internal error. Any other failure stays a 500."""
         if not is_contention(exc):
             raise exc
+        log.warning("database contention on %s %s: %s", request.method, request.url.path, _first_line(exc))
         if is_portal(request):
             return _portal_error(request, 503, CONTENTION)
         body = {"error": "Contention", "detail": CONTENTION}

@@ -136,9 +136,7 @@ def _upsert(session: Session, table: Any, rows: Sequence[dict[str, Any]], touch:
     """Insert rows; on an existing key refresh only the ``touch`` columns. One statement,
     compiled once (and cached), executed over chunks of rows by the driver's executemany.
 
-    Rows go in key order: each locks its key as it goes in, and two writers of the same
-    keys (commits sharing blobs or nodes) must take those locks in one order, or
-    PostgreSQL aborts one of them as a deadlock."""
+    Rows go in key order: each locks its key as it goes in (see ``_lock_in_order``)."""
     if not rows:
         return
     rows = sorted(rows, key=itemgetter(*(c.name for c in table.primary_key.columns)))
@@ -200,29 +198,19 @@ class SqlBlobIndex:
         _upsert(self.session, BlobRow.__table__, rows, touch=["touched_at"])
 
     def touch(self, blobs: Iterable[BlobId]) -> set[BlobId]:
-        """Refresh ``touched_at`` of these blobs; returns those with no row.
-
-        Every writer locks blob rows in id order, so writers sharing blobs queue behind
-        one another instead of deadlocking. Sorted batches alone are not enough: two
-        commits split the same rows at different batch boundaries, and PostgreSQL updates a
-        batch in table order, not id order, so it takes the row locks first, in order.
-        """
+        """Refresh ``touched_at`` of these blobs; returns those with no row."""
         wanted = set(blobs)
         now = utcnow()
-        ordered = self.session.get_bind().dialect.name == "postgresql"  # SQLite locks whole files
         present: set[BlobId] = set()
         for matches in _id_filters(self.session, BlobRow.id, sorted(wanted)):
-            if ordered:
-                locked = select(BlobRow.id).where(matches).order_by(BlobRow.id).with_for_update().subquery()
-                matches = BlobRow.id == locked.c.id
-            touched = (
-                update(BlobRow)
-                .where(matches)
-                .values(touched_at=now)
-                .returning(BlobRow.id)
-                .execution_options(synchronize_session=False)  # no ORM objects to keep in step
-            )
-            present.update(BlobId(i) for i in self.session.scalars(touched))
+            locked = _lock_in_order(self.session, BlobRow.id, matches)
+            touched = update(BlobRow).where(matches).values(touched_at=now)
+            touched = touched.execution_options(synchronize_session=False)  # no ORM objects to keep in step
+            if locked is None:
+                present.update(BlobId(i) for i in self.session.scalars(touched.returning(BlobRow.id)))
+            else:
+                self.session.execute(touched)
+                present.update(BlobId(i) for i in locked)
         return wanted - present
 
     def missing(self, blobs: Iterable[BlobId]) -> set[BlobId]:
@@ -382,11 +370,26 @@ def commits_since(session: Session, cutoff: datetime) -> set[CommitId]:
     return {CommitId(c) for c in session.scalars(select(CommitRow.id).where(CommitRow.created_at >= cutoff))}
 
 
+def _lock_in_order(session: Session, column: Any, matches: ColumnElement[bool]) -> list[str] | None:
+    """On PostgreSQL, lock the matching rows in id order and return their ids; on SQLite,
+    which locks the whole database, do nothing and return None.
+
+    Every writer of shared rows (commits refreshing blobs, uploads registering them, gc
+    deleting them) takes their locks in id order, so writers wait for one another instead
+    of one being aborted as a deadlock. Batches in id order are not enough by themselves:
+    two writers cut the same rows at different batch boundaries, and PostgreSQL updates or
+    deletes a batch in table order."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    return list(session.scalars(select(column).where(matches).order_by(column).with_for_update()))
+
+
 def _conditional_delete(session: Session, column: Any, stale: Any, ids: Iterable[str]) -> list[str]:
     """Delete rows among ``ids`` that are still stale at delete time; return those deleted."""
     deleted: list[str] = []
     table = column.table
-    for matches in _id_filters(session, column, ids):
+    for matches in _id_filters(session, column, sorted(ids)):
+        _lock_in_order(session, column, matches)
         result = session.execute(delete(table).where(matches, stale).returning(column))
         deleted.extend(result.scalars())
     return deleted

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import BinaryIO
 
 from sqlalchemy.orm import Session
@@ -24,6 +24,17 @@ def upload(
     blob, size = BlobStore(platform.store).put_stream(source, expected)
     SqlBlobIndex(session).register([(blob, size)])
     return blob, size
+
+
+def upload_many(
+    session: Session, platform: Platform, sources: Sequence[bytes | BinaryIO]
+) -> list[tuple[BlobId, int]]:
+    """Store several blobs and record them in one registration, which takes their rows in
+    id order: uploads of the same blobs in another order wait instead of deadlocking."""
+    store = BlobStore(platform.store)
+    stored = [store.put_stream(source) for source in sources]
+    SqlBlobIndex(session).register(stored)
+    return stored
 
 
 BUNDLE_HEADER = 72  # 64 hex digits of SHA-256, then the size as 8 bytes big-endian

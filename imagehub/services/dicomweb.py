@@ -326,10 +326,9 @@ def store(
         repo = datasets.repository(session, dataset)
         head = repo.resolve(repo.get_ref(branch, RefKind.BRANCH).commit)
         changes = ChangeSet()
-        for part, verdict in zip(parts, verdicts, strict=True):
-            if isinstance(verdict, stow.Rejected):
-                continue
-            blob, size = blobs.upload(session, platform, part)
+        accepted = [(p, v) for p, v in zip(parts, verdicts, strict=True) if isinstance(v, stow.Accepted)]
+        uploaded = blobs.upload_many(session, platform, [part for part, _ in accepted])
+        for (_, verdict), (blob, size) in zip(accepted, uploaded, strict=True):
             present = changes.puts.get(verdict.path) or repo.tree.get(head.tree, verdict.path)
             if present is not None and present.blob != blob:
                 detail = f"SOP Instance {verdict.sop} is stored already, with other content"

@@ -157,9 +157,9 @@ def _file_rows(results: Iterable[Extracted]) -> list[dict[str, Any]]:
 def _store_extracted(platform: Platform, results: list[Extracted]) -> None:
     if not results:
         return
-    blobs = [r.blob for r in results]
     with platform.sessions.begin() as session:
-        session.execute(delete(ImagingFile).where(ImagingFile.blob.in_(blobs)))
+        for chunk in _chunks([r.blob for r in results]):
+            session.execute(delete(ImagingFile).where(ImagingFile.blob.in_(chunk)))
         session.execute(insert(ImagingFile), _file_rows(results))
 
 

@@ -8,9 +8,12 @@ thousand rows behave as a few hundred thousand would.
 from __future__ import annotations
 
 import hashlib
+import random
 import threading
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
 from sqlalchemy import select
@@ -18,7 +21,9 @@ from sqlalchemy.orm import Session
 
 import imagehub.models.vcs as vcs_models
 from imagehub.core.vcs import BlobId
-from imagehub.models.vcs import BlobRow, SqlBlobIndex
+from imagehub.models.base import utcnow
+from imagehub.models.vcs import BlobRow, SqlBlobIndex, sweep_blobs
+from imagehub.services import blobs
 from imagehub.services.platform import Platform
 from tests.support.platforms import migrated_platform
 from tests.support.postgres import fresh_database
@@ -102,3 +107,44 @@ def test_overlapping_registrations_never_deadlock(pg_platform: Platform) -> None
         sizes = set(session.scalars(select(BlobRow.size)))
         assert session.query(BlobRow).count() == BLOBS
     assert sizes == {7}
+
+
+def test_gc_sweeping_blobs_a_commit_refreshes_never_deadlocks(pg_platform: Platform) -> None:
+    ids = _ids(BLOBS // 2)
+    shuffled = random.Random(7).sample(ids, len(ids))
+    for _ in range(ROUNDS):
+        for start in range(0, len(shuffled), 200):  # table order unlike id order, as rows arrive over time
+            with pg_platform.sessions.begin() as session:
+                SqlBlobIndex(session).register([(b, 1) for b in shuffled[start : start + 200]])
+        later = utcnow() + timedelta(hours=1)  # every row is stale, refreshed or not
+        results, errors = _race(
+            pg_platform,
+            {
+                "commit": lambda s: SqlBlobIndex(s).touch(ids[150:]),
+                "gc": lambda s: sweep_blobs(s, keep=set(), cutoff=later),  # noqa: B023 - run in this round
+            },
+        )
+        assert errors == []
+        assert sorted(cast(list[BlobId], results["gc"])) == ids
+        with pg_platform.sessions() as session:
+            assert session.query(BlobRow).count() == 0
+
+
+def test_uploads_of_the_same_blobs_in_other_orders_never_deadlock(pg_platform: Platform) -> None:
+    """As STOW-RS stores the parts of a request, then commits them."""
+    parts = [b"part %d" % i for i in range(BLOBS // 2)]
+    for round_no in range(ROUNDS // 2):
+        ordered = [p + b" round %d" % round_no for p in parts]
+        _, errors = _race(
+            pg_platform,
+            {
+                "forwards": lambda s: _store_then_touch(s, pg_platform, ordered),  # noqa: B023
+                "backwards": lambda s: _store_then_touch(s, pg_platform, ordered[::-1]),  # noqa: B023
+            },
+        )
+        assert errors == []
+
+
+def _store_then_touch(session: Session, platform: Platform, contents: list[bytes]) -> None:
+    stored = blobs.upload_many(session, platform, contents)
+    assert SqlBlobIndex(session).touch(b for b, _ in stored) == set()

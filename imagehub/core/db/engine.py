@@ -87,6 +87,7 @@ def is_contention(exc: BaseException) -> bool:
     when its busy timeout ran out)."""
     if not isinstance(exc, DBAPIError):
         return False
-    if getattr(exc.orig, "sqlstate", None) in _CONTENTION_STATES:
+    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)  # psycopg 3 or 2
+    if state in _CONTENTION_STATES:
         return True
     return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)

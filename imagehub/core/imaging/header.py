@@ -145,7 +145,11 @@ def _long_text(raw: bytes, vr: str) -> str:
 
 
 def _person_names(raw: bytes, vr: str) -> list[str]:
-    """PN as the text of its names (what ``str`` of pydicom's ``PersonName`` gives)."""
+    """PN as the text of its names (what ``str`` of pydicom's ``PersonName`` gives). Names
+    with ideographic or phonetic groups (after ``=``) are left to pydicom, which drops the
+    empty ones."""
+    if b"=" in raw:
+        raise ValueError("component groups: pydicom's PersonName decides")
     return _plain_text(raw.rstrip(b"\x00 ")).split("\\")
 
 
