@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import httpx
@@ -48,6 +49,8 @@ _BY_STATUS: dict[int, type[RemoteError]] = {
 
 
 PURPOSE_HEADER = "X-Purpose-Of-Use"
+CONTENTION_RETRIES = 3
+MAX_RETRY_WAIT_S = 5.0
 PURPOSE_ENV = "IMAGEHUB_PURPOSE"
 
 
@@ -68,10 +71,18 @@ class Api:
         self.http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = self.http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise RemoteError(f"cannot reach {self.url}: {exc}", 0, {}) from exc
+        """One call; a request the server turned away for a concurrent write (503 with
+        ``Retry-After``) is sent again, a few times, when its body can be sent twice."""
+        replayable = isinstance(kwargs.get("content"), bytes | str | None)
+        for attempt in range(CONTENTION_RETRIES + 1):
+            try:
+                response = self.http.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                raise RemoteError(f"cannot reach {self.url}: {exc}", 0, {}) from exc
+            wait = _retry_after(response)
+            if wait is None or not replayable or attempt == CONTENTION_RETRIES:
+                break
+            time.sleep(wait)
         if response.status_code >= 400:
             raise error_from(response)
         return response
@@ -81,6 +92,16 @@ class Api:
 
     def close(self) -> None:
         self.http.close()
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Seconds to wait before sending a refused request again; None when it should not be."""
+    if response.status_code != 503:
+        return None
+    try:
+        return min(float(response.headers["Retry-After"]), MAX_RETRY_WAIT_S)
+    except (KeyError, ValueError):  # no hint (a degraded server, say), or an HTTP date
+        return None
 
 
 def error_from(response: httpx.Response) -> RemoteError:

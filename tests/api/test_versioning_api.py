@@ -16,6 +16,7 @@ from imagehub_api.app import create_app
 from imagehub_api.routes import blobs as blobs_routes
 from tests.support.accounts import bearer, make_user
 from tests.support.live_server import live_server
+from tests.support.postgres import set_lock_timeout
 
 DS = "/api/v1/datasets/lab/brain"
 
@@ -260,10 +261,7 @@ def test_a_write_turned_away_for_a_concurrent_one_is_503_and_changes_nothing(
 ) -> None:
     """PostgreSQL gives up on a lock after ``lock_timeout`` here, as it aborts one side of a
     deadlock: the client is told to retry, and the retry goes through."""
-    with platform.engine.connect() as conn:
-        conn.execute(text(f"ALTER DATABASE \"{platform.engine.url.database}\" SET lock_timeout = '300ms'"))
-        conn.commit()
-    platform.engine.dispose()  # connections made from now on take the setting
+    set_lock_timeout(platform.engine, "300ms")
     head = client.get(f"{DS}/branches/main").json()["commit_id"]
     with platform.engine.connect() as holder:  # a concurrent writer holding the branch
         holder.execute(text("SELECT id FROM vcs_refs WHERE name = 'main' FOR UPDATE"))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,16 +14,19 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
+from sqlalchemy import text
 
 from imagehub.core.errors import InvalidInput
 from imagehub.sdk import objects
-from imagehub.sdk.client import BUNDLE_FILES, Client, RemoteDataset, bundled
+from imagehub.sdk.client import BUNDLE_FILES, Client, RemoteDataset, RemoteEntry, bundled
 from imagehub.sdk.http import RemoteConflict, RemoteError, RemoteInvalid
 from imagehub.sdk.ingest import ingest_folder
 from imagehub.sdk.objects import ObjectCache
 from imagehub.sdk.workcopy import WorkingCopy
+from imagehub.services.platform import Platform
 from tests.conftest import Server
 from tests.support.live_server import live_server
+from tests.support.postgres import set_lock_timeout
 
 
 def write_files(root: Path, files: dict[str, bytes]) -> None:
@@ -363,3 +368,30 @@ def test_a_download_cut_short_resumes_from_its_partial_file(server: Server) -> N
     with pytest.raises(RemoteError, match="do not match"):
         other.dataset("lab/resume").fetch(entry, commit)
     assert other.dataset("lab/resume").fetch(entry, commit).read_bytes() == content  # starts afresh
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_commit_turned_away_for_a_concurrent_write_is_sent_again(
+    server: Server, platform: Platform, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = Client(server.url, server.token, cache=ObjectCache(server.tmp / "cache"))
+    client.create_dataset("lab/busy")
+    dataset = client.dataset("lab/busy")
+    content = b"committed while another writer held the branch"
+    (server.tmp / "scan.dcm").write_bytes(content)
+    blob = hashlib.sha256(content).hexdigest()
+    dataset.upload(server.tmp / "scan.dcm", blob)
+    set_lock_timeout(platform.engine, "300ms")
+    holder = platform.engine.connect()  # a concurrent writer, done after 0.5 s
+    holder.execute(text("SELECT id FROM vcs_refs WHERE name = 'main' FOR UPDATE"))
+    finished = threading.Timer(0.5, holder.rollback)
+    finished.start()
+    try:
+        with caplog.at_level(logging.WARNING, logger="imagehub_api.errors"):
+            commit = dataset.commit("main", message="m", puts=[RemoteEntry("scan.dcm", blob, len(content))])
+        assert dataset.log("main")[0]["id"] == commit["id"]
+    finally:
+        finished.join()
+        holder.close()
+        client.close()
+    assert any("database contention" in r.getMessage() for r in caplog.records)  # refused at first

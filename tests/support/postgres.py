@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 ADMIN_URL = os.environ.get("IMAGEHUB_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -25,3 +26,12 @@ def fresh_database(label: str = "t") -> Iterator[str]:
     finally:
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def set_lock_timeout(engine: Engine, timeout: str) -> None:
+    """Make PostgreSQL give up a lock wait after ``timeout`` on this engine's database,
+    for connections made from now on, as it gives up on one side of a deadlock."""
+    with engine.connect() as conn:
+        conn.execute(text(f"ALTER DATABASE \"{engine.url.database}\" SET lock_timeout = '{timeout}'"))
+        conn.commit()
+    engine.dispose()
