@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
-from imagehub.core.db.engine import is_contention
+from imagehub.core.db.engine import is_contention, reason
 from imagehub.core.errors import Conflict, ImageHubError, InvalidInput, NotFound
 from imagehub.core.vcs import BlobMismatch
 from imagehub.services.access import Forbidden, PurposeRequired
@@ -45,10 +45,6 @@ _STATUS: list[tuple[type[ImageHubError], int]] = [
     (UploadTooLarge, 413),
     (TooManyAttempts, 429),
 ]
-
-
-def _first_line(exc: DBAPIError) -> str:
-    return str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
 
 
 def status_for(exc: ImageHubError) -> int:
@@ -102,9 +98,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def handle_database(request: Request, exc: Exception) -> Response:
         """A write the database aborted for a concurrent one changed nothing: say so, and
         when to try again, instead of an internal error. Any other failure stays a 500."""
+        assert isinstance(exc, DBAPIError)
         if not is_contention(exc):
             raise exc
-        log.warning("database contention on %s %s: %s", request.method, request.url.path, _first_line(exc))
+        log.warning("database contention on %s %s: %s", request.method, request.url.path, reason(exc))
         if is_portal(request):
             return _portal_error(request, 503, CONTENTION)
         body = {"error": "Contention", "detail": CONTENTION}

@@ -25,7 +25,7 @@ from dagster import (
 
 from imagehub.services.pipeline import CODE_VERSIONS, new_partitions, stale_partitions
 from imagehub_assets.assets import GROUP
-from imagehub_assets.partitions import dataset_commits
+from imagehub_assets.partitions import DATASET_COMMITS, dataset_commits
 from imagehub_assets.resources import ImageHubResource
 
 # In one process: Ray starts once per run, not once per step.
@@ -39,7 +39,7 @@ CODE_FINGERPRINT = hashlib.sha256(json.dumps(CODE_VERSIONS, sort_keys=True).enco
 
 
 def _known(context: SensorEvaluationContext | ScheduleEvaluationContext) -> set[str]:
-    return set(context.instance.get_dynamic_partitions(dataset_commits.name))
+    return set(context.instance.get_dynamic_partitions(DATASET_COMMITS))
 
 
 @sensor(job=process_commit, minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING)

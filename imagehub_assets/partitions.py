@@ -2,4 +2,5 @@
 
 from dagster import DynamicPartitionsDefinition
 
-dataset_commits = DynamicPartitionsDefinition(name="dataset_commits")
+DATASET_COMMITS = "dataset_commits"
+dataset_commits = DynamicPartitionsDefinition(name=DATASET_COMMITS)

@@ -49,9 +49,9 @@ _BY_STATUS: dict[int, type[RemoteError]] = {
 
 
 PURPOSE_HEADER = "X-Purpose-Of-Use"
-CONTENTION_RETRIES = 3
-MAX_RETRY_WAIT_S = 5.0
 PURPOSE_ENV = "IMAGEHUB_PURPOSE"
+CONTENTION_RETRIES = 3  # sends of a request the server turned away for a concurrent write
+MAX_RETRY_WAIT_S = 5.0
 
 
 class Api:

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
+from imagehub.core.auth.policy import Role
 from imagehub.models.accounts import AccessRequest
 from imagehub.services import access, datasets
 from imagehub_api.deps import DatasetDep, PrincipalDep, SessionDep
@@ -103,7 +104,7 @@ def request_access(
 ) -> dict[str, Any]:
     """Ask for a role on a dataset, accepting its data-use agreement."""
     dataset = datasets.get(session, owner=owner, name=name)
-    if dataset.visibility == "private" and access.role_of(session, principal, dataset) < access.Role.READ:
+    if dataset.visibility == "private" and access.role_of(session, principal, dataset) < Role.READ:
         raise access.AccessDenied(f"dataset {owner}/{name} not found")
     created = access.request_access(
         session,

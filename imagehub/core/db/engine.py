@@ -68,8 +68,12 @@ def check_connection(engine: Engine) -> None:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except OperationalError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise ConfigError(f"cannot connect to database {safe_url(engine.url)}: {reason}") from exc
+        raise ConfigError(f"cannot connect to database {safe_url(engine.url)}: {reason(exc)}") from exc
+
+
+def reason(exc: DBAPIError) -> str:
+    """The driver's own one-line account of a database error."""
+    return str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

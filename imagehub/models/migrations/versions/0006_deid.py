@@ -14,7 +14,7 @@ down_revision = "0005"
 branch_labels = None
 depends_on = None
 
-POLICY = (
+POLICY: tuple[sa.Column[str], ...] = (
     sa.Column("deid_profile", sa.String(32), nullable=False, server_default="research"),
     sa.Column("deid_recipe", sa.Text(), nullable=False, server_default=""),
     sa.Column("deid_branch", sa.String(255), nullable=False, server_default="deidentified"),
