@@ -10,8 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from imagehub.cli.platform import migrated_platform
 from imagehub.core.errors import InvalidInput
-from imagehub.services.platform import Platform, build_platform
 
 console = Console()
 ACTOR = "cli"
@@ -20,14 +20,6 @@ user_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 token_app = typer.Typer(help="Issue and revoke API tokens.", no_args_is_help=True)
 org_app = typer.Typer(help="Organisations and teams.", no_args_is_help=True)
 audit_app = typer.Typer(help="Verify, export and maintain the audit trail.", no_args_is_help=True)
-
-
-def _platform() -> Platform:
-    from imagehub.models.schema import require_current
-
-    platform = build_platform()
-    require_current(platform.engine)
-    return platform
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -50,7 +42,7 @@ def user_create(
     from imagehub.services import accounts
 
     password = _read_password(password_stdin)
-    with _platform().sessions.begin() as session:
+    with migrated_platform().sessions.begin() as session:
         accounts.create_user(
             session, username=username, password=password, actor=ACTOR, email=email, is_admin=admin
         )
@@ -66,7 +58,7 @@ def user_passwd(
     from imagehub.services import accounts
 
     password = _read_password(password_stdin)
-    with _platform().sessions.begin() as session:
+    with migrated_platform().sessions.begin() as session:
         accounts.set_password(session, username=username, password=password, actor=ACTOR)
     console.print(f"password of {username} changed")
 
@@ -76,7 +68,7 @@ def user_admin(username: str, revoke: bool = typer.Option(False, "--revoke")) ->
     """Grant (or with --revoke, remove) site administration."""
     from imagehub.services import accounts
 
-    with _platform().sessions.begin() as session:
+    with migrated_platform().sessions.begin() as session:
         accounts.set_admin(session, username=username, is_admin=not revoke, actor=ACTOR)
     console.print(f"{username} is {'no longer ' if revoke else ''}a site administrator")
 
@@ -89,7 +81,7 @@ def user_list() -> None:
     from imagehub.models.accounts import User
 
     table = Table("username", "email", "admin", "active", "sign-in")
-    with _platform().sessions() as session:
+    with migrated_platform().sessions() as session:
         for user in session.scalars(select(User).order_by(User.username)):
             table.add_row(
                 user.username,
@@ -112,7 +104,7 @@ def token_create(
     """Issue an API token; it is printed once and stored only as a hash."""
     from imagehub.services import accounts, datasets
 
-    with _platform().sessions.begin() as session:
+    with migrated_platform().sessions.begin() as session:
         dataset_id = None
         if dataset:
             owner, _, ds_name = dataset.partition("/")
@@ -136,7 +128,7 @@ def token_create(
 def token_revoke(token_id: int, username: str = typer.Option(..., help="The token's owner.")) -> None:
     from imagehub.services import accounts
 
-    with _platform().sessions.begin() as session:
+    with migrated_platform().sessions.begin() as session:
         accounts.revoke_token(
             session, user=accounts.get_user(session, username), token_id=token_id, actor=ACTOR
         )
@@ -147,7 +139,7 @@ def token_revoke(token_id: int, username: str = typer.Option(..., help="The toke
 def org_create(name: str, owner: str = typer.Option(..., help="The first owner's username.")) -> None:
     from imagehub.services import accounts
 
-    with _platform().sessions.begin() as session:
+    with migrated_platform().sessions.begin() as session:
         accounts.create_org(session, name=name, owner=accounts.get_user(session, owner), actor=ACTOR)
     console.print(f"organisation {name} created, owned by {owner}")
 
@@ -158,7 +150,7 @@ def org_add_member(
 ) -> None:
     from imagehub.services import accounts
 
-    with _platform().sessions.begin() as session:
+    with migrated_platform().sessions.begin() as session:
         accounts.add_org_member(session, org=org, username=username, role=role, actor=ACTOR)
     console.print(f"{username} is a {role} of {org}")
 
@@ -167,7 +159,7 @@ def org_add_member(
 def team_create(org: str, team: str) -> None:
     from imagehub.services import accounts
 
-    with _platform().sessions.begin() as session:
+    with migrated_platform().sessions.begin() as session:
         accounts.create_team(session, org=org, name=team, actor=ACTOR)
     console.print(f"team {org}/{team} created")
 
@@ -176,7 +168,7 @@ def team_create(org: str, team: str) -> None:
 def team_add(org: str, team: str, username: str) -> None:
     from imagehub.services import accounts
 
-    with _platform().sessions.begin() as session:
+    with migrated_platform().sessions.begin() as session:
         accounts.add_team_member(session, org=org, team=team, username=username, actor=ACTOR)
     console.print(f"{username} joined {org}/{team}")
 
@@ -186,7 +178,7 @@ def audit_verify() -> None:
     """Check the hash chain; report the first broken link."""
     from imagehub.services import audit
 
-    with _platform().sessions() as session:
+    with migrated_platform().sessions() as session:
         problem = audit.verify(session)
     if problem is None:
         console.print("audit chain intact")
@@ -205,7 +197,7 @@ def audit_export(
     """Write the whole trail as CSV or JSON lines."""
     from imagehub.services import audit
 
-    platform = _platform()
+    platform = migrated_platform()
     with platform.sessions.begin() as session:
         audit.record(session, actor=ACTOR, action="audit.export", details={"format": format})
     with platform.sessions() as session:
@@ -226,7 +218,7 @@ def audit_purge(
     """Delete events older than the retention period, unless a legal hold covers them."""
     from imagehub.services import audit
 
-    platform = _platform()
+    platform = migrated_platform()
     days = retention_days if retention_days is not None else platform.settings.audit_retention_days
     if days is None:
         raise InvalidInput("no retention period: set IMAGEHUB_AUDIT_RETENTION_DAYS or pass --retention-days")
@@ -242,6 +234,6 @@ def audit_hold(
     """Place a legal hold: events it covers survive any retention purge."""
     from imagehub.services import audit
 
-    with _platform().sessions.begin() as session:
+    with migrated_platform().sessions.begin() as session:
         hold = audit.add_legal_hold(session, actor=ACTOR, reason=reason, dataset=dataset)
     console.print(f"legal hold {hold.id} placed")

@@ -63,17 +63,13 @@ def serve(
     """Run the web portal and API."""
     import uvicorn
 
+    from imagehub.cli.platform import migrated_platform
     from imagehub.core.config import load_settings
-    from imagehub.core.db import check_connection
-    from imagehub.models.schema import require_current
-    from imagehub.services.platform import build_platform
     from imagehub_api.app import create_app
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = load_settings(**overrides)
-    platform = build_platform(settings)
-    check_connection(platform.engine)
-    require_current(platform.engine)
+    platform = migrated_platform(settings)
     base = f"http://{settings.host}:{settings.port}"
     console.print(f"ImageHub {__version__} on {base}  (API docs: {base}/api/docs)")
     uvicorn.run(create_app(platform), host=settings.host, port=settings.port, log_level="info")
@@ -97,16 +93,18 @@ def doctor() -> None:
 
 @app.command()
 def gc(
-    grace_hours: float = typer.Option(6.0, "--grace-hours", help="Keep anything touched this recently."),
+    grace_hours: float = typer.Option(
+        6.0, "--grace-hours", min=0.0, help="Keep anything touched this recently (hours)."
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only report what would be deleted."),
 ) -> None:
     """Delete blobs and tree nodes that no branch, tag or recent commit can reach."""
     from datetime import timedelta
 
+    from imagehub.cli.platform import migrated_platform
     from imagehub.services.maintenance import collect_garbage
-    from imagehub.services.platform import build_platform
 
-    report = collect_garbage(build_platform(), grace=timedelta(hours=grace_hours), dry_run=dry_run)
+    report = collect_garbage(migrated_platform(), grace=timedelta(hours=grace_hours), dry_run=dry_run)
     verb = "would delete" if dry_run else "deleted"
     console.print(
         f"reachable: {report.reachable_commits} commits, {report.reachable_nodes} tree nodes, "
@@ -119,10 +117,10 @@ def gc(
 def fsck(deep: bool = typer.Option(False, "--deep", help="Re-hash every blob's bytes.")) -> None:
     """Check that every reachable commit, tree node and blob is present and intact, and
     that recorded deltas agree with their trees."""
+    from imagehub.cli.platform import migrated_platform
     from imagehub.services.maintenance import check_integrity
-    from imagehub.services.platform import build_platform
 
-    report = check_integrity(build_platform(), deep=deep)
+    report = check_integrity(migrated_platform(), deep=deep)
     for problem in report.problems:
         console.print(f"[red]problem:[/] {problem}", highlight=False)
     console.print(
@@ -142,10 +140,10 @@ def samples(
     ),
 ) -> None:
     """Load sample imaging datasets, one commit each; the pipeline's sensor picks them up."""
-    from imagehub.services.platform import build_platform
+    from imagehub.cli.platform import migrated_platform
     from imagehub.services.samples import load_samples
 
-    loaded = load_samples(build_platform(), owner=owner, mr_series=mr_series, say=console.print)
+    loaded = load_samples(migrated_platform(), owner=owner, mr_series=mr_series, say=console.print)
     console.print(f"loaded {len(loaded)} sample datasets under {owner}/")
 
 

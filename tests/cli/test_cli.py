@@ -71,9 +71,23 @@ def test_migrate_then_serve_then_health(env: dict[str, str]) -> None:
     assert f"http://127.0.0.1:{port}/api/docs" in output
 
 
-def test_serve_refuses_unmigrated_database(env: dict[str, str]) -> None:
-    line = one_line_error(run(["serve", "--port", str(free_port())], env))
+@pytest.mark.parametrize(
+    "command",
+    [["serve", "--port", str(free_port())], ["fsck"], ["gc"], ["samples"], ["user", "list"]],
+    ids=lambda c: c[0],
+)
+def test_database_commands_refuse_an_unmigrated_database(env: dict[str, str], command: list[str]) -> None:
+    line = one_line_error(run(command, env))
     assert "run `imagehub migrate`" in line
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_gc_refuses_a_negative_grace_period(env: dict[str, str]) -> None:
+    assert run(["migrate"], env).returncode == 0
+    result = run(["gc", "--grace-hours", "-1"], env)
+    assert result.returncode == 2
+    assert "--grace-hours" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_doctor_reports_and_fails_until_migrated(env: dict[str, str]) -> None:
