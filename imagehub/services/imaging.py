@@ -180,6 +180,7 @@ def _series_rows(
     rows: list[dict[str, Any]] = []
     key_of: dict[str, str] = {}
     first: dict[str, ImagingFile] = {}
+    volumes: set[str] = set()
     for entry in entries:
         row = files[entry.blob]
         if row.kind == "dicom" and row.series_uid:
@@ -187,7 +188,8 @@ def _series_rows(
             first.setdefault(row.series_uid, row)
         elif row.kind == "nifti":
             key = f"nifti:{entry.blob}"
-            if key not in key_of.values():
+            if key not in volumes:
+                volumes.add(key)
                 rows.append(_series_row(ref, key, "nifti", row, [entry.path]))
             key_of[entry.path] = key
     for series in group_series(dicom):
@@ -200,7 +202,8 @@ def _series_rows(
                 list(series.members),
             )
         )
-        key_of.update((path, series.series_instance_uid) for path in series.members)
+    # Every path joins its series, a second copy of an instance too (it is a member once).
+    key_of.update((path, meta.series_instance_uid) for path, meta in dicom if meta.series_instance_uid)
     return rows, key_of
 
 

@@ -51,6 +51,8 @@ def _sample_files() -> dict[str, bytes]:
         files[f"zoo/{name}"] = Path(get_testdata_file(name)).read_bytes()
     files["nifti/example4d.nii.gz"] = NIFTI_4D.read_bytes()
     files["broken/truncated.dcm"] = files["zoo/CT_small.dcm"][:700]
+    files["broken/rle_cut.dcm"] = files["zoo/MR_small_RLE.dcm"][:-500]  # compressed, cut short
+    files["copies/brain_001.dcm"] = files["mr/brain_001.dcm"]  # one instance at two paths
     files["notes/README.txt"] = b"scanner export notes, not imaging\n"
     return files
 
@@ -87,12 +89,13 @@ def test_pipeline_derives_metadata_series_thumbnails_and_volumes(
     ref = imaging.resolve_commit(platform, "lab/scans", commit.id)
 
     with platform.sessions() as session:
-        rows = {
-            c.path: f
-            for c, f in session.execute(
+        joined = list(
+            session.execute(
                 select(CommitFile, ImagingFile).join(ImagingFile, ImagingFile.blob == CommitFile.blob)
             )
-        }
+        )
+        rows = {c.path: f for c, f in joined}
+        series_of = {c.path: c.series_key for c, _ in joined}
     assert set(rows) == set(files)  # every file has a row, imaging or not
     for path, content in files.items():
         if not (path.startswith(("mr/", "zoo/"))):
@@ -108,15 +111,19 @@ def test_pipeline_derives_metadata_series_thumbnails_and_volumes(
         assert (attributes["rows"], attributes["columns"]) == (direct.Rows, direct.Columns)
     assert rows["nifti/example4d.nii.gz"].kind == "nifti"
     assert json.loads(rows["nifti/example4d.nii.gz"].attributes)["shape"] == list(nib.load(NIFTI_4D).shape)
-    for bad in ("broken/truncated.dcm", "notes/README.txt"):
+    for bad in ("broken/truncated.dcm", "broken/rle_cut.dcm", "notes/README.txt"):
         assert rows[bad].kind == "unreadable"
         assert rows[bad].reason
+    assert rows["broken/rle_cut.dcm"].reason == "truncated DICOM: the compressed pixel data is cut off"
 
     series = {s.series_key: s for s in imaging.series(platform, ref)}
     mr_uid = rows["mr/brain_001.dcm"].series_uid
     mr = series[mr_uid]
     members = json.loads(mr.members)
-    assert sorted(members) == sorted(p for p in files if p.startswith("mr/"))
+    # One member per instance: the copy's path sorts first, so it stands for brain_001.
+    expected = [p for p in files if p.startswith("mr/") and p != "mr/brain_001.dcm"]
+    assert sorted(members) == sorted([*expected, "copies/brain_001.dcm"])
+    assert series_of["copies/brain_001.dcm"] == series_of["mr/brain_001.dcm"] == mr_uid
     positions = [float(pydicom.dcmread(io.BytesIO(files[p])).ImagePositionPatient[2]) for p in members]
     steps = [b - a for a, b in itertools.pairwise(positions)]
     assert all(s > 0 for s in steps) or all(s < 0 for s in steps)  # geometric order

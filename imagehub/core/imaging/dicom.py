@@ -19,6 +19,7 @@ from pydicom.uid import (
 )
 
 from imagehub.core.imaging import header
+from imagehub.core.imaging.fragments import ReadAt, encapsulated_damage
 from imagehub.core.imaging.geometry import axis_codes
 from imagehub.core.imaging.metadata import AcquisitionValue, InstanceMetadata, Unreadable
 from imagehub.core.imaging.sources import remaining_bytes
@@ -122,11 +123,14 @@ def dicom_metadata(ds: Dataset, stream: BinaryIO) -> InstanceMetadata | Unreadab
     return _describe(ds, sop_instance_uid, syntax)
 
 
-def metadata_from_head(head: bytes, size: int) -> InstanceMetadata | Unreadable | None:
+def metadata_from_head(
+    head: bytes, size: int, read_at: ReadAt | None = None
+) -> InstanceMetadata | Unreadable | None:
     """The metadata of a Part 10 file of ``size`` bytes from its first bytes, cut into spans
     rather than read by pydicom (several times faster); None whenever the header does not end
     at pixel data within ``head`` or is anything but plainly well formed, and then
-    ``read_dataset`` and ``dicom_metadata`` decide."""
+    ``read_dataset`` and ``dicom_metadata`` decide. ``read_at`` reads the file beyond the
+    head, to check compressed pixel data; without it such data must lie within the head."""
     try:
         spans = SpanFile(head, SpanLevel, stop_at_pixels=True)
         ds, at = spans.dataset, spans.dataset.pixels_at
@@ -141,6 +145,9 @@ def metadata_from_head(head: bytes, size: int) -> InstanceMetadata | Unreadable 
         missing = _missing_pixel_bytes(ds, spans.syntax, size - at)
         if missing:
             return Unreadable(_short_pixels(missing))
+        damage = _compressed_damage(ds, spans.syntax, read_at or _within(head, size), at, size)
+        if damage:
+            return Unreadable(damage)
         return _describe(ds, sop_instance_uid, spans.syntax)
     except Exception:  # Unsupported, or bytes the cutter trips on: pydicom's path decides
         return None
@@ -210,9 +217,47 @@ def _damage(ds: Dataset, stream: BinaryIO, syntax: UID | None) -> str | None:
         return "truncated DICOM: the header ends inside an element"
     sop_class = header.text(ds, "SOPClassUID")
     if sop_class and "Image Storage" in UID(sop_class).name and not remaining_bytes(stream):
-        return "truncated DICOM: the file ends before the pixel data"
-    missing = _missing_pixel_bytes(ds, syntax, remaining_bytes(stream))
-    return _short_pixels(missing) if missing else None
+        # A cut at an element boundary and an image stored without pixels read the same.
+        return "truncated DICOM, or an image stored without pixels: the file ends before its pixel data"
+    remaining = remaining_bytes(stream)
+    missing = _missing_pixel_bytes(ds, syntax, remaining)
+    if missing:
+        return _short_pixels(missing)
+    at = stream.tell()
+    try:
+        return _compressed_damage(ds, syntax, _reader(stream), at, at + remaining) if remaining else None
+    finally:
+        stream.seek(at)
+
+
+def _compressed_damage(
+    ds: header.Header, syntax: UID | None, read_at: ReadAt, at: int, size: int
+) -> str | None:
+    """A cut in compressed pixel data (``encapsulated_damage``) starting at ``at``."""
+    if syntax is None or syntax in _NATIVE or syntax == DeflatedExplicitVRLittleEndian:
+        return None
+    return encapsulated_damage(read_at, at, size, header.integer(ds, "NumberOfFrames") or 1)
+
+
+def _reader(stream: BinaryIO) -> ReadAt:
+    def read_at(offset: int, count: int) -> bytes:
+        stream.seek(offset)
+        return stream.read(count)
+
+    return read_at
+
+
+class _BeyondHead(Exception):
+    """The check needs bytes that the file has but the head does not."""
+
+
+def _within(head: bytes, size: int) -> ReadAt:
+    def read_at(offset: int, count: int) -> bytes:
+        if offset + count > len(head) and len(head) < size:
+            raise _BeyondHead
+        return head[offset : offset + count]
+
+    return read_at
 
 
 def _short_pixels(missing: int) -> str:

@@ -57,8 +57,15 @@ def _from_head(stream: BinaryIO) -> Result | None:
     start = stream.tell()
     head = stream.read(HEAD_BYTES)
     size = len(head) if len(head) < HEAD_BYTES else remaining_bytes(stream) + len(head)
-    stream.seek(start)
-    return metadata_from_head(head, size)
+
+    def read_at(offset: int, count: int) -> bytes:  # compressed pixel data's item headers
+        stream.seek(start + offset)
+        return stream.read(count)
+
+    try:
+        return metadata_from_head(head, size, read_at)
+    finally:
+        stream.seek(start)
 
 
 def _guarded(prefix: str, read: Callable[[], Result]) -> Result:

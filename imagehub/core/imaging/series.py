@@ -23,7 +23,8 @@ class Series:
 
 def group_series(items: Iterable[tuple[str, InstanceMetadata]]) -> list[Series]:
     """DICOM instances by SeriesInstanceUID; NIfTI files and instances without a series are left out.
-    Series come back by series number, then UID, so listings are stable."""
+    Series come back by series number, then UID, so listings are stable. An instance stored
+    at several paths is a member once, at the first of them."""
     groups: dict[str, list[Member]] = defaultdict(list)
     for key, meta in items:
         if meta.kind == "dicom" and meta.series_instance_uid:
@@ -49,7 +50,21 @@ def order_members(members: Sequence[Member]) -> list[Member]:
     return sorted(members, key=sort_key)
 
 
+def _distinct(members: list[Member]) -> list[Member]:
+    """One member per SOP Instance UID, the first by key: the same instance stored at two
+    paths is one slice of the volume, not two at the same place."""
+    seen: dict[str, Member] = {}
+    rest: list[Member] = []
+    for key, meta in sorted(members, key=lambda member: member[0]):
+        if meta.sop_instance_uid is None:
+            rest.append((key, meta))
+        else:
+            seen.setdefault(meta.sop_instance_uid, (key, meta))
+    return [*seen.values(), *rest]
+
+
 def _series(uid: str, members: list[Member]) -> Series:
+    members = _distinct(members)
     first = members[0][1]
     return Series(
         series_instance_uid=uid,

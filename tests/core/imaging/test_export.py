@@ -112,3 +112,42 @@ def test_inconsistent_series_are_rejected(mr_files: list[Path], ct_study: list[P
         series_to_nifti([])
     with pytest.raises(InvalidInput, match="not a DICOM instance"):
         series_to_nifti([io.BytesIO(b"text" * 100)])
+
+
+def test_a_gantry_tilted_series_keeps_its_shear_in_the_sform_only(tmp_path: Path) -> None:
+    """A qform cannot hold a shear; one that held the nearest rotation would misplace voxels
+    for readers that prefer it, so it is marked unknown and the sform carries the geometry."""
+    tilt = np.deg2rad(15)
+    paths = []
+    series_uid = pydicom.uid.generate_uid()
+    for k in range(4):
+        ds = pydicom.Dataset()
+        ds.SOPClassUID = pydicom.uid.CTImageStorage
+        ds.SOPInstanceUID = pydicom.uid.generate_uid()
+        ds.SeriesInstanceUID = series_uid
+        ds.Modality = "CT"
+        ds.Rows, ds.Columns = 5, 7
+        ds.PixelSpacing = [0.7, 0.9]
+        ds.ImageOrientationPatient = [1, 0, 0, 0, float(np.cos(tilt)), float(-np.sin(tilt))]
+        ds.ImagePositionPatient = [10, -20, 30 + 2.5 * k]  # the table moves along z, not the normal
+        ds.BitsAllocated = ds.BitsStored = 16
+        ds.HighBit, ds.PixelRepresentation, ds.SamplesPerPixel = 15, 1, 1
+        ds.PhotometricInterpretation = "MONOCHROME2"
+        ds.PixelData = np.full((5, 7), k, np.int16).tobytes()
+        ds.file_meta = pydicom.dataset.FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+        path = tmp_path / f"{k}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    image = load(series_to_nifti(list(paths)))
+    assert int(image.header["qform_code"]) == 0
+    assert int(image.header["sform_code"]) == 1
+    # Voxel (0, 0, 3) is the last slice's first pixel, at its DICOM position (LPS -> RAS).
+    np.testing.assert_allclose(image.get_sform() @ [0, 0, 3, 1], [-10, 20, 37.5, 1], atol=1e-3)
+
+
+def test_an_upright_series_has_equal_qform_and_sform(mr_files: list[Path]) -> None:
+    image = load(series_to_nifti(list(mr_files)))
+    assert (int(image.header["qform_code"]), int(image.header["sform_code"])) == (1, 1)
+    # Equal up to the nearest rotation to a scanner's rounded positions: hundredths of a mm.
+    np.testing.assert_allclose(image.get_qform(), image.get_sform(), atol=1e-2)

@@ -242,3 +242,20 @@ def test_inspect_never_raises_on_damaged_files(mr_files: list[Path]) -> None:
         if isinstance(result, Unreadable):
             assert result.reason
             assert "\n" not in result.reason
+
+
+@pytest.mark.parametrize("name", ["MR_small_RLE.dcm", "JPEG-LL.dcm", "MR_small_jp2klossless.dcm"])
+def test_cut_off_compressed_pixel_data_is_reported(name: str) -> None:
+    whole = pydicom_file(name).read_bytes()
+    assert isinstance(inspect_bytes(whole, name), InstanceMetadata)
+    cut = reason(inspect_bytes(whole[: len(whole) - 300], name))
+    assert cut == "truncated DICOM: the compressed pixel data is cut off"
+    # Through pydicom's path too: a file without preamble is not the fast path's.
+    assert reason(inspect_bytes(whole[128 + 4 :][: len(whole) - 432], name)).startswith("truncated DICOM")
+
+
+def test_compressed_pixel_data_without_its_last_fragments_is_reported() -> None:
+    whole = pydicom_file("emri_small_jpeg_2k_lossless.dcm").read_bytes()
+    assert isinstance(inspect_bytes(whole, "mr.dcm"), InstanceMetadata)
+    short = pydicom_file("emri_small_jpeg_2k_lossless_too_short.dcm")
+    assert reason(inspect(short, "mr.dcm")) == "truncated DICOM: the compressed pixel data is cut off"

@@ -68,9 +68,9 @@ def test_nifti_files_and_instances_without_series_are_left_out(mr_files: list[Pa
 def test_without_positions_instance_number_then_key_decide(mr_files: list[Path]) -> None:
     base = dataclasses.replace(metadata(mr_files[0]), image_position=None)
     items = [
-        ("c.dcm", dataclasses.replace(base, instance_number=2)),
-        ("b.dcm", dataclasses.replace(base, instance_number=1)),
-        ("a.dcm", dataclasses.replace(base, instance_number=2)),
+        ("c.dcm", dataclasses.replace(base, sop_instance_uid="1.3", instance_number=2)),
+        ("b.dcm", dataclasses.replace(base, sop_instance_uid="1.2", instance_number=1)),
+        ("a.dcm", dataclasses.replace(base, sop_instance_uid="1.1", instance_number=2)),
     ]
     [series] = group_series(items)
     assert series.members == ("b.dcm", "a.dcm", "c.dcm")
@@ -84,3 +84,10 @@ def test_a_stray_localizer_does_not_decide_the_slice_normal(mr_files: list[Path]
     [series] = group_series([*reversed(items), ("scout.dcm", scout)])
     axial = [key for key in series.members if key != "scout.dcm"]
     assert axial == [path.name for path in mr_files[:5]]
+
+
+def test_an_instance_stored_at_two_paths_is_one_member(mr_files: list[Path]) -> None:
+    items = [(path.name, metadata(path)) for path in mr_files[:4]]
+    copy = ("copies/brain_002.dcm", dict(items)["brain_002.dcm"])
+    [series] = group_series([copy, *items])
+    assert sorted(series.members) == [path.name for path in mr_files[:4]]  # the copy's key sorts later
