@@ -6,7 +6,7 @@ import re
 
 from imagehub.core.errors import ImageHubError
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)\Z")
 
 
 class RangeNotSatisfiable(ImageHubError):

@@ -197,21 +197,20 @@ class SqlBlobIndex:
         rows = [{"id": b, "size": s, "created_at": now, "touched_at": now} for b, s in dict(blobs).items()]
         _upsert(self.session, BlobRow.__table__, rows, touch=["touched_at"])
 
-    def touch(self, blobs: Iterable[BlobId]) -> set[BlobId]:
-        """Refresh ``touched_at`` of these blobs; returns those with no row."""
-        wanted = set(blobs)
+    def touch(self, blobs: Iterable[BlobId]) -> dict[BlobId, int]:
+        """Refresh ``touched_at`` of these blobs; returns the size of each one recorded."""
         now = utcnow()
-        present: set[BlobId] = set()
-        for matches in _id_filters(self.session, BlobRow.id, sorted(wanted)):
-            locked = _lock_in_order(self.session, BlobRow.id, matches)
+        sizes: dict[BlobId, int] = {}
+        for matches in _id_filters(self.session, BlobRow.id, sorted(set(blobs))):
+            locked = _lock_in_order(self.session, BlobRow.id, matches, BlobRow.size)
             touched = update(BlobRow).where(matches).values(touched_at=now)
             touched = touched.execution_options(synchronize_session=False)  # no ORM objects to keep in step
             if locked is None:
-                present.update(BlobId(i) for i in self.session.scalars(touched.returning(BlobRow.id)))
+                locked = list(self.session.execute(touched.returning(BlobRow.id, BlobRow.size)).all())
             else:
                 self.session.execute(touched)
-                present.update(BlobId(i) for i in locked)
-        return wanted - present
+            sizes.update((BlobId(i), size) for i, size in locked)
+        return sizes
 
     def missing(self, blobs: Iterable[BlobId]) -> set[BlobId]:
         """Which of these blobs the server does not have (the have/want answer)."""
@@ -370,9 +369,12 @@ def commits_since(session: Session, cutoff: datetime) -> set[CommitId]:
     return {CommitId(c) for c in session.scalars(select(CommitRow.id).where(CommitRow.created_at >= cutoff))}
 
 
-def _lock_in_order(session: Session, column: Any, matches: ColumnElement[bool]) -> list[str] | None:
-    """On PostgreSQL, lock the matching rows in id order and return their ids; on SQLite,
-    which locks the whole database, do nothing and return None.
+def _lock_in_order(
+    session: Session, column: Any, matches: ColumnElement[bool], *also: Any
+) -> list[Any] | None:
+    """On PostgreSQL, lock the matching rows in id order and return their ids (rows of the id
+    and the ``also`` columns, when given); on SQLite, which locks the whole database, do
+    nothing and return None.
 
     Every writer of shared rows (commits refreshing blobs, uploads registering them, gc
     deleting them) takes their locks in id order, so writers wait for one another instead
@@ -381,7 +383,8 @@ def _lock_in_order(session: Session, column: Any, matches: ColumnElement[bool]) 
     deletes a batch in table order."""
     if session.get_bind().dialect.name != "postgresql":
         return None
-    return list(session.scalars(select(column).where(matches).order_by(column).with_for_update()))
+    locking = select(column, *also).where(matches).order_by(column).with_for_update()
+    return list(session.execute(locking).all() if also else session.scalars(locking))
 
 
 def _conditional_delete(session: Session, column: Any, stale: Any, ids: Iterable[str]) -> list[str]:

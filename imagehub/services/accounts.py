@@ -19,7 +19,7 @@ from imagehub.models.accounts import ApiToken, Org, OrgMember, Team, TeamMember,
 from imagehub.models.base import utcnow
 from imagehub.services import audit
 
-_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
+_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}\Z")
 
 
 class AuthenticationFailed(ImageHubError):

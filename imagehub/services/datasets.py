@@ -23,8 +23,8 @@ from imagehub.models.dataset import Dataset
 from imagehub.models.vcs import SqlBlobIndex, SqlCommitStore, SqlDeltaStore, SqlNodeStore
 from imagehub.services import webhooks
 
-_OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+_OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}\Z")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\Z")
 VISIBILITIES = ("private", "internal", "public")
 MAX_PAGE = 1000
 

@@ -27,7 +27,7 @@ from imagehub.services import access, audit, checks, webhooks
 from imagehub.services.browse import tree_size
 
 MAX_PAGE = 1000
-DOI = re.compile(r"^10\.\d{4,9}/\S+$")
+DOI = re.compile(r"^10\.\d{4,9}/\S+\Z")
 
 
 @dataclass(frozen=True)

@@ -30,14 +30,14 @@ def test_lookups_and_touches_span_batches(platform: Platform, small_batches: Non
     absent = [BlobId(b) for b in ids("absent", 4)]
     nodes = {NodeId(n): n.encode() for n in ids("node", 8)}
     with platform.sessions.begin() as session:
-        SqlBlobIndex(session).register((b, 1) for b in present)
+        SqlBlobIndex(session).register((b, i + 1) for i, b in enumerate(present))
         SqlNodeStore(session).put_many(nodes)
     with platform.sessions.begin() as session:
         session.execute(text("UPDATE vcs_blobs SET touched_at = '2000-01-01'"))
     with platform.sessions.begin() as session:
         blob_index = SqlBlobIndex(session)
         assert blob_index.missing(present + absent) == set(absent)
-        assert blob_index.touch(present[:7] + absent) == set(absent)
+        assert blob_index.touch(present[:7] + absent) == {b: i + 1 for i, b in enumerate(present[:7])}
         wanted = list(nodes) + [NodeId(n) for n in ids("no-such-node", 2)]
         assert SqlNodeStore(session).get_many(wanted) == nodes
     with platform.sessions() as session:

@@ -81,8 +81,8 @@ class MemoryBlobIndex:
     def register(self, blobs: Iterable[tuple[BlobId, int]]) -> None:
         self.blobs.update(blobs)
 
-    def touch(self, blobs: Iterable[BlobId]) -> set[BlobId]:
-        return {b for b in blobs if b not in self.blobs}
+    def touch(self, blobs: Iterable[BlobId]) -> dict[BlobId, int]:
+        return {b: self.blobs[b] for b in blobs if b in self.blobs}
 
 
 def memory_stores() -> Stores:

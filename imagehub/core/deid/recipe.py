@@ -38,7 +38,7 @@ from imagehub.core.errors import InvalidInput
 
 MAX_JITTER_DAYS = 36500
 ACTIONS = ("ADD", "BLANK", "JITTER", "KEEP", "REMOVE", "REPLACE")
-_TAG = re.compile(r"^\(?([0-9A-Fa-f]{4}),?([0-9A-Fa-f]{4})\)?$")
+_TAG = re.compile(r"^\(?([0-9A-Fa-f]{4}),?([0-9A-Fa-f]{4})\)?\Z")
 
 
 @dataclass(frozen=True)

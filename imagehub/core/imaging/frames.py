@@ -32,7 +32,7 @@ _PIXEL_TAGS = {PIXEL_DATA: "", 0x7FE00008: "OF", 0x7FE00009: "OD"}  # tag -> VR 
 _BINARY_VRS = frozenset({b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN"})
 _IN_PLACE = frozenset({ImplicitVRLittleEndian, ExplicitVRLittleEndian})
 _UNDEFINED_LENGTH = 0xFFFFFFFF
-_FRAME_LIST = re.compile(r"^\d+(,\d+)*$")
+_FRAME_LIST = re.compile(r"^\d+(,\d+)*\Z")
 
 
 @dataclass(frozen=True)

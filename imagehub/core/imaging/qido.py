@@ -105,8 +105,8 @@ _UID_OF = {
 }
 _IGNORED = frozenset({"fuzzymatching"})
 _LIST_VRS = frozenset({"UI", "CS"})  # a comma or backslash separates alternatives
-_DATE = re.compile(r"^\d{8}$")
-_TIME = re.compile(r"^\d{2,6}(\.\d{1,6})?$")
+_DATE = re.compile(r"^\d{8}\Z")
+_TIME = re.compile(r"^\d{2,6}(\.\d{1,6})?\Z")
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,8 @@ class BlobIndex(Protocol):
     def register(self, blobs: Iterable[tuple[BlobId, int]]) -> None:
         """Record blobs as present (and freshly referenced)."""
 
-    def touch(self, blobs: Iterable[BlobId]) -> set[BlobId]:
-        """Mark blobs as freshly referenced; return those that are not recorded."""
+    def touch(self, blobs: Iterable[BlobId]) -> dict[BlobId, int]:
+        """Mark blobs as freshly referenced; return the size of each one recorded."""
 
 
 def blob_key(blob: BlobId) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 from imagehub.core.errors import InvalidInput
@@ -46,6 +47,7 @@ class ChangeSet:
 
 def prefix_range(prefix: str) -> tuple[str, str | None]:
     """The key range ``[start, end)`` holding exactly the keys that start with ``prefix``."""
-    if not prefix:
-        return "", None
-    return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    stem = prefix.rstrip(chr(sys.maxunicode))  # the last code point has no successor: carry
+    if not stem:
+        return prefix, None
+    return prefix, stem[:-1] + chr(ord(stem[-1]) + 1)

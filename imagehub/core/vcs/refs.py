@@ -11,8 +11,8 @@ from typing import Protocol
 from imagehub.core.errors import InvalidInput
 from imagehub.core.vcs.types import CommitId
 
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$")
-_EXPR = re.compile(r"^(?P<base>[^~^]+)(?P<suffix>(?:~\d*|\^\d*)*)$")
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}\Z")
+_EXPR = re.compile(r"^(?P<base>[^~^]+)(?P<suffix>(?:~\d*|\^\d*)*)\Z")
 
 
 class RefKind(StrEnum):

@@ -186,6 +186,8 @@ class Repository:
         ref = self.get_ref(branch, RefKind.BRANCH)
         if ref.protected:
             raise ProtectedBranch(f"branch {branch!r} is protected: open a change proposal and merge instead")
+        if expected_parent is not None and len(expected_parent) < MIN_COMMIT_PREFIX:
+            raise InvalidInput(f"expected_parent needs at least {MIN_COMMIT_PREFIX} hex digits of a commit")
         if expected_parent is not None and not ref.commit.startswith(expected_parent):
             raise BranchMoved(
                 f"branch {branch!r} is at {ref.commit[:12]}, not {expected_parent[:12]}: pull and retry"
@@ -194,9 +196,11 @@ class Repository:
             raise InvalidInput("nothing to commit: the change set is empty")
         head = get_commit(self.stores.commits, ref.commit)
         edits = self._edits(head.tree, changes)
-        missing = self.stores.blobs.touch({BlobId(entry.blob) for entry in changes.puts.values()})
-        if missing:
+        wanted = {BlobId(entry.blob) for entry in changes.puts.values()}
+        sizes = self.stores.blobs.touch(wanted)
+        if missing := wanted - sizes.keys():
             raise MissingBlobs(missing)
+        _check_sizes(changes, sizes)
         writer = NodeWriter()
         tree = self.tree.apply(head.tree, edits, writer)
         if tree == head.tree and not allow_empty:
@@ -429,6 +433,18 @@ class Repository:
         start, end = prefix_range(below)
         changes = diff_trees(self.reader, parent_tree, commit.tree, start, end, eager=False)
         return next(changes, None) is not None
+
+
+def _check_sizes(changes: ChangeSet, sizes: dict[BlobId, int]) -> None:
+    """An entry's size is its blob's: a wrong one would make every download of it end early
+    or run short of what the response announced."""
+    wrong = sorted(path for path, entry in changes.puts.items() if sizes[BlobId(entry.blob)] != entry.size)
+    if wrong:
+        entry = changes.puts[wrong[0]]
+        raise InvalidInput(
+            f"{len(wrong)} path(s) give a size other than their blob's: {wrong[0]!r} says {entry.size} bytes,"
+            f" its blob holds {sizes[BlobId(entry.blob)]}"
+        )
 
 
 def _as_stored(entry: Entry) -> Entry:

@@ -19,7 +19,7 @@ BlobId = NewType("BlobId", str)
 NodeId = NewType("NodeId", str)
 CommitId = NewType("CommitId", str)
 
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}\Z")
 
 
 def validate_blob_id(value: str) -> BlobId:

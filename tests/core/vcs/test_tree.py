@@ -190,3 +190,13 @@ def test_edits_read_their_nodes_a_level_or_a_parent_at_a_time() -> None:
     big = cold_apply(dense, capacity=256)
     assert big.trips <= 2 * internal
     assert big.fetched <= total + 2 * internal
+
+
+def test_a_prefix_ending_in_the_last_code_point_still_has_a_range() -> None:
+    top = chr(0x10FFFF)
+    paths = ["a", f"a{top}", f"a{top}{top}/x", f"a{top}b", "b", f"b{top}"]
+    for prefix in (f"a{top}", f"a{top}{top}", top, f"{top}{top}"):
+        start, end = prefix_range(prefix)
+        assert [p for p in paths if start <= p and (end is None or p < end)] == [
+            p for p in paths if p.startswith(prefix)
+        ]
