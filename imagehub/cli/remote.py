@@ -96,9 +96,8 @@ def status() -> None:
     """Show changes against the last commit (an unchanged tree is only stat'ed)."""
     copy = _here()
     result = copy.status()
-    console.print(
-        f"on branch [bold]{copy.config['branch']}[/] at {str(copy.config['head'])[:12]}", highlight=False
-    )
+    where = f"on branch [bold]{copy.config['branch']}[/]" if copy.config["branch"] else "not on a branch"
+    console.print(f"{where} at {str(copy.config['head'])[:12]}", highlight=False)
     if copy.pending():
         console.print(f"{len(copy.pending())} local commit(s) to push")
     for label, paths, colour in (
@@ -113,9 +112,11 @@ def status() -> None:
         console.print("nothing to commit, working tree clean")
 
 
-def add(paths: list[str] = typer.Argument(..., help="Files or folders; '.' for everything.")) -> None:
+def add(
+    paths: list[str] = typer.Argument(..., help="Files or folders, from the current folder; '.' for it all."),
+) -> None:
     """Stage the current content of files (deleted files are staged as deletions)."""
-    console.print(f"staged {_here().add(paths)} change(s)")
+    console.print(f"staged {_here().add([str(Path(p).absolute()) for p in paths])} change(s)")
 
 
 def commit(message: str = typer.Option(..., "-m", "--message")) -> None:
@@ -126,11 +127,15 @@ def commit(message: str = typer.Option(..., "-m", "--message")) -> None:
     )
 
 
-def push() -> None:
+def push(
+    branch: str = typer.Option(
+        None, "--branch", help="Send the commits to this branch (made at the local head when missing)."
+    ),
+) -> None:
     """Upload only what the server lacks (resuming interrupted uploads) and post local commits."""
     copy = _here()
     with transfer_bar("push") as (advance, total):
-        made = copy.push(progress=advance, on_total=total)
+        made = copy.push(branch=branch, progress=advance, on_total=total)
     if not made:
         console.print("nothing to push")
     for commit_id in made:

@@ -251,7 +251,8 @@ class ObjectCache:
         a failed reflink costs a file created and removed, per file of a pull."""
         source = self.path(blob)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.imagehub-tmp")
+        # Named after a digest of the name: as long as ever, so a 255-byte name still gets one.
+        tmp = dest.with_name(f".{hashlib.sha256(dest.name.encode()).hexdigest()[:16]}.imagehub-tmp")
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         refused = self._refused.setdefault(os.stat(dest.parent).st_dev, set())

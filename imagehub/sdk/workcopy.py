@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from imagehub.core.errors import Conflict, ImageHubError, InvalidInput
+from imagehub.core.paths import validate_relative_path
 from imagehub.sdk.client import UPLOAD_CHUNK, Client, Progress, RemoteDataset, RemoteEntry
 from imagehub.sdk.credentials import token_for
 from imagehub.sdk.http import RemoteNotFound
@@ -91,9 +93,15 @@ class WorkingCopy:
         progress: Progress = _noop,
         on_total: Callable[[int], None] = _noop,
     ) -> WorkingCopy:
+        """A new working copy of ``dataset`` at ``ref`` in ``dest`` (a new or empty folder).
+
+        A clone that fails or is interrupted leaves nothing behind, so it can simply be run
+        again; what it had downloaded stays in the shared object cache."""
+        if dest.exists() and not dest.is_dir():
+            raise InvalidInput(f"{dest} exists and is not a folder")
         if dest.exists() and any(dest.iterdir()):
             raise InvalidInput(f"{dest} exists and is not empty")
-        (dest / STATE_DIR).mkdir(parents=True, exist_ok=True)
+        made = not dest.exists()
         client = Client(url, token_for(url))
         try:
             info = client.dataset(dataset).info()
@@ -101,9 +109,14 @@ class WorkingCopy:
             client.close()
         branch = ref or info["default_branch"]
         config = {"url": url.rstrip("/"), "dataset": dataset, "branch": branch, "head": None}
-        (dest / STATE_DIR / "config.json").write_text(json.dumps(config))
-        copy = cls(dest)
-        copy.checkout(branch, progress=progress, on_total=on_total)
+        try:
+            (dest / STATE_DIR).mkdir(parents=True, exist_ok=True)
+            (dest / STATE_DIR / "config.json").write_text(json.dumps(config))
+            copy = cls(dest)
+            copy.checkout(branch, progress=progress, on_total=on_total)
+        except BaseException:
+            _empty(dest, remove=made)
+            raise
         return copy
 
     # -- reading the tree ----------------------------------------------------------------
@@ -224,8 +237,13 @@ class WorkingCopy:
         for raw, prefix in zip(paths, prefixes, strict=True):
             matches = [p for p in tree if inside(p, prefix)]
             gone = [p for p in index if inside(p, prefix) and p not in tree]
-            if not matches and not gone:
+            unstaged = [p for p in staged["put"] if inside(p, prefix) and p not in tree and p not in index]
+            if not matches and not gone and not unstaged:
                 raise InvalidInput(f"{raw}: no such file or folder in the working copy")
+            _refuse_unversionable(matches)
+            for path in unstaged:  # new, staged, then deleted: nothing to commit any more
+                del staged["put"][path]
+                count += 1
             for path in matches:
                 if index.get(path, [None])[0] == tree[path][0]:
                     staged["put"].pop(path, None)
@@ -244,10 +262,16 @@ class WorkingCopy:
         """A path given on the command line, relative to the root ("" for the whole tree)."""
         if raw in (".", ""):
             return ""
+        joined = self.root / raw
+        # Folders on the way are resolved (the copy may be reached through a link); the last
+        # name is not, so a link is seen as the link it is.
+        full = joined.resolve() if joined.name in ("", ".", "..") else joined.parent.resolve() / joined.name
         try:
-            rel = (self.root / raw).resolve().relative_to(self.root).as_posix()
+            rel = full.relative_to(self.root).as_posix()
         except ValueError:
             raise InvalidInput(f"{raw}: outside the working copy at {self.root}") from None
+        if full.is_symlink():
+            raise InvalidInput(f"{raw} is a symbolic link: ImageHub versions files, not links")
         return "" if rel == "." else rel
 
     def commit(self, message: str) -> dict[str, Any]:
@@ -272,12 +296,30 @@ class WorkingCopy:
 
     # -- exchanging with the server --------------------------------------------------------
     def push(
-        self, *, workers: int = 4, progress: Progress = _noop, on_total: Callable[[int], None] = _noop
+        self,
+        *,
+        branch: str | None = None,
+        workers: int = 4,
+        progress: Progress = _noop,
+        on_total: Callable[[int], None] = _noop,
     ) -> list[str]:
-        """Upload what the server lacks, then post each local commit; returns the new commit ids."""
+        """Upload what the server lacks, then post each local commit; returns the new commit ids.
+
+        With ``branch`` the commits go to that branch instead, made at the local head when it
+        does not exist, and the working copy follows it: the way out when the server's branch
+        moved on with changes to the same files (merge the two on the server then)."""
         pending = self.pending()
         if not pending:
             return []
+        if branch is not None and branch != self.config["branch"]:
+            if branch not in {b["name"] for b in self.dataset.branches()}:
+                self.dataset.create_branch(branch, self.config["head"])
+            self.config["branch"] = branch
+            self._save("config.json", self.config)
+        if self.config["branch"] is None:
+            raise InvalidInput(
+                "not on a branch: `imagehub push --branch NAME` sends the commits to a new one"
+            )
         wanted = {blob: size for record in pending for blob, size in record["put"].values()}
         missing = self.dataset.missing(sorted(wanted))
         if lost := sorted(b for b in missing if not self.cache.has(b, wanted[b])):
@@ -347,12 +389,15 @@ class WorkingCopy:
         on_total: Callable[[int], None] = _noop,
         workers: int = 8,
     ) -> str:
-        """Make the tree match ``ref``: only changed files are touched."""
-        if self.pending():
+        """Make the tree match ``ref``: only changed files are touched, and never a local change.
+
+        Local commits not pushed yet are kept on top when ``ref`` is the working copy's own
+        branch (a pull), as long as the server's new commits changed other paths. A file that
+        already holds what ``ref`` wants is not in the way, which is what lets a checkout cut
+        short by Ctrl-C or a dropped connection simply be run again."""
+        pending = self.pending()
+        if pending and ref != self.config["branch"]:
             raise Conflict("local commits are not pushed yet: `imagehub push` first")
-        status = self.status()
-        if status.modified or status.deleted or status.staged:
-            raise Conflict("the working copy has changes: commit and push them, or undo them, first")
         commit, rows = self.dataset.entries(ref)
         target = {e.path: e for e in rows}
         if clash := sorted(p for p in target if p.split("/", 1)[0].casefold() == STATE_DIR):
@@ -360,26 +405,156 @@ class WorkingCopy:
                 f"{ref} holds {clash[0]!r}, inside the folder where a working copy keeps its state;"
                 " pull it with `RemoteDataset.pull` into a plain folder instead"
             )
+        if pending:
+            target = self._with_local_commits(pending, target)
         current = self.head_manifest()
         fetch = [e for p, e in target.items() if current.get(p, [None])[0] != e.blob]
+        gone = [p for p in current if p not in target]
+        self._refuse_to_overwrite(self.status(), target, {e.path for e in fetch}, set(gone))
         on_total(sum(e.size for e in fetch if not self.cache.has(e.blob, e.size)))
         self.dataset.fetch_all(fetch, commit, workers=workers, progress=progress)
+        for path in gone:  # first, so that a file can become a folder and the other way round
+            (self.root / path).unlink(missing_ok=True)
+        _remove_empty_folders(self.root, gone)
         index = {p: r for p, r in self._index().items() if p in target}
         for entry in fetch:
             written = self.root / entry.path
             self.cache.materialise(entry.blob, written)
             st = written.stat()
             index[entry.path] = [entry.blob, entry.size, st.st_ino, st.st_mtime_ns]
-        for path in current:
-            if path not in target:
-                (self.root / path).unlink(missing_ok=True)
         self._save("index.json", index)
         branch_names = {b["name"] for b in self.dataset.branches()}
-        if ref in branch_names:
-            self.config["branch"] = ref
+        self.config["branch"] = ref if ref in branch_names else None  # else detached: a tag or commit
         self.config["head"] = commit
         self._save("config.json", self.config)
         return commit
 
+    def _with_local_commits(
+        self, pending: list[dict[str, Any]], target: dict[str, RemoteEntry]
+    ) -> dict[str, RemoteEntry]:
+        """``target`` (the branch's new head) with the local commits' changes on top; refused
+        when the server's new commits changed a path the local ones changed differently."""
+        local: dict[str, RemoteEntry | None] = {}
+        for record in pending:
+            local.update(
+                (path, RemoteEntry(path, blob, size)) for path, (blob, size) in record["put"].items()
+            )
+            local.update(dict.fromkeys(record["delete"]))
+        base: dict[str, RemoteEntry] = {}
+        if self.config["head"]:
+            _, rows = self.dataset.entries(self.config["head"])
+            base = {e.path: e for e in rows if e.path in local}
+        clashes = sorted(
+            path
+            for path, mine in local.items()
+            if _blob(base.get(path)) != _blob(target.get(path)) and _blob(mine) != _blob(target.get(path))
+        )
+        if clashes:
+            raise Conflict(
+                f"the server's new commits and your local ones both changed {clashes[0]!r}"
+                f" ({len(clashes)} path(s)): `imagehub push --branch NAME`, then merge NAME on the server"
+            )
+        merged = dict(target)
+        for path, mine in local.items():
+            if mine is None:
+                merged.pop(path, None)
+            else:
+                merged[path] = mine
+        return merged
+
+    def _refuse_to_overwrite(
+        self, status: Status, target: dict[str, RemoteEntry], written: set[str], removed: set[str]
+    ) -> None:
+        """Refuse before touching anything when the checkout would lose local work: a change
+        to a file it writes or removes, an untracked file or folder where it writes, or a
+        link it would write through. A file that already holds what ``target`` wants there
+        is no loss. Files it does not touch may carry local changes."""
+        if status.staged:
+            raise Conflict("changes are staged: commit and push them, or undo them, first")
+        touched = written | removed
+        in_the_way = [p for p in status.deleted if p in written]
+        for path in [*status.modified, *status.added]:
+            if path not in touched:
+                continue
+            wanted = target.get(path)
+            if wanted is None or sha256_file(self.root / path) != wanted.blob:
+                in_the_way.append(path)
+        staying = {p for p in [*self._index(), *status.added] if p not in removed}
+        folders: set[str] = set()
+        for path in written:
+            place = self.root / path
+            if place.is_symlink() or (place.is_dir() and any(p.startswith(f"{path}/") for p in staying)):
+                in_the_way.append(path)
+            folders.update(parent for parent in _parents(path) if parent not in folders)
+        for folder in folders:
+            place = self.root / folder
+            if place.is_symlink():
+                raise InvalidInput(
+                    f"{folder} is a symbolic link; ImageHub writes files only inside the working copy:"
+                    " replace the link with a folder"
+                )
+            if place.exists() and not place.is_dir() and folder not in removed:
+                in_the_way.append(folder)
+        if in_the_way:
+            first = sorted(in_the_way)[0]
+            raise Conflict(
+                f"local changes would be overwritten: {first!r} ({len(in_the_way)} path(s));"
+                " commit and push them, or move them away, first"
+            )
+
     def pull(self, **kwargs: Any) -> str:
-        return self.checkout(self.config["branch"], **kwargs)
+        branch = self.config["branch"]
+        if branch is None:
+            raise InvalidInput(
+                f"not on a branch (at {str(self.config['head'])[:12]}): `imagehub checkout BRANCH` first"
+            )
+        return self.checkout(branch, **kwargs)
+
+
+def _empty(folder: Path, *, remove: bool) -> None:
+    """Remove what a failed clone put in ``folder`` (and the folder, when the clone made it)."""
+    if remove:
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    for child in folder.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+
+
+def _refuse_unversionable(paths: list[str]) -> None:
+    """Names a dataset cannot hold (a backslash, a control character) are refused before
+    they reach a local commit that the server would turn away."""
+    for path in paths:
+        try:
+            validate_relative_path(path)
+        except InvalidInput:
+            raise InvalidInput(
+                f"{path!r} cannot be versioned: rename it (no backslashes or control characters)"
+            ) from None
+
+
+def _parents(path: str) -> list[str]:
+    """``a/b/c`` -> ``a``, ``a/b``: the folders a path needs."""
+    parts = path.split("/")[:-1]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def _blob(entry: RemoteEntry | None) -> str | None:
+    return None if entry is None else entry.blob
+
+
+def _remove_empty_folders(root: Path, removed: list[str]) -> None:
+    """Folders left empty by removed files go too, deepest first (never ``root``)."""
+    folders = {
+        parent
+        for path in removed
+        for parent in (root / path).parents
+        if parent != root and root in parent.parents
+    }
+    for folder in sorted(folders, key=lambda f: len(f.parts), reverse=True):
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (untracked files), or already gone
+            continue

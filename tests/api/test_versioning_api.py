@@ -200,7 +200,9 @@ def test_a_path_that_is_not_valid_unicode_is_refused(client: httpx.Client) -> No
     body = '{"message": "m", "changes": {"put": [{"path": "s\\ud800x", "blob": "%s", "size": 1}]}}'
     response = client.post(
         f"{DS}/branches/main/commits",
-        content=(body % stored["blob"]).encode(),  # JSON may escape a lone surrogate; httpx would not encode it
+        content=(
+            body % stored["blob"]
+        ).encode(),  # JSON may escape a lone surrogate; httpx would not encode it
         headers={"content-type": "application/json"},
     )
     assert response.status_code == 422, response.text
@@ -211,7 +213,10 @@ def test_a_commit_must_give_each_blob_its_true_size(client: httpx.Client) -> Non
     """A wrong size would make every download of the path end early or come up short."""
     stored = upload(client, b"0123456789")
     for size in (999, 3, 2**70):
-        body = {"message": "m", "changes": {"put": [{"path": "scan.dcm", "blob": stored["blob"], "size": size}]}}
+        body = {
+            "message": "m",
+            "changes": {"put": [{"path": "scan.dcm", "blob": stored["blob"], "size": size}]},
+        }
         response = client.post(f"{DS}/branches/main/commits", json=body)
         assert response.status_code == 422, response.text
     assert client.get(f"{DS}/refs/main/objects").json()["results"] == []

@@ -59,6 +59,16 @@ def test_ingest_clone_change_push_pull(server: Server) -> None:
     assert cli(["branch", "review"], a, env).returncode == 0
     assert "review" in cli(["branch"], a, env).stdout
 
+    # Paths are taken from the current folder, as in git: `add .` in p1 stages p1 only.
+    (a / "p1" / "ct4.dcm").write_bytes(b"four")
+    (a / "top.txt").write_bytes(b"not yet")
+    staged = cli(["add", "."], a / "p1", env)
+    assert staged.returncode == 0, staged.stderr
+    assert "staged 1 change(s)" in staged.stdout
+    assert cli(["add", "ct4.dcm"], a / "p1", env).returncode == 0
+    assert cli(["commit", "-m", "fourth"], a, env).returncode == 0
+    (a / "top.txt").unlink()
+
     b = work / "b"
     pulled = cli(["pull"], b, env)
     assert pulled.returncode == 0, pulled.stderr
@@ -66,6 +76,15 @@ def test_ingest_clone_change_push_pull(server: Server) -> None:
     diff = cli(["diff", "v1~1", "v1"], b, env)
     assert "added" in diff.stdout
     assert "p1/ct3.dcm" in diff.stdout
+    (b / "p1" / "ct3.dcm").write_bytes(b"edited in b")
+    assert cli(["push"], a, env).returncode == 0
+    (a / "p1" / "ct3.dcm").write_bytes(b"edited in a")
+    assert cli(["add", "p1/ct3.dcm"], a, env).returncode == 0
+    assert cli(["commit", "-m", "edit"], a, env).returncode == 0
+    assert cli(["push"], a, env).returncode == 0
+    refused = cli(["pull"], b, env)
+    assert refused.returncode == 2
+    assert "would be overwritten: 'p1/ct3.dcm'" in refused.stderr
     outside = cli(["status"], work, env)
     assert outside.returncode == 2
     assert "not inside an ImageHub working copy" in outside.stderr

@@ -10,7 +10,6 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
@@ -231,21 +230,6 @@ def test_a_cached_object_cut_short_by_a_crash_is_fetched_again(server: Server) -
     for name, content in files.items():
         assert (server.tmp / "out" / name).read_bytes() == content
         assert client.cache.path(hashlib.sha256(content).hexdigest()).read_bytes() == content
-
-
-def test_checkout_refuses_to_overwrite_local_changes(server: Server) -> None:
-    client = server.client()
-    client.create_dataset("lab/careful")
-    seed = server.tmp / "seed"
-    write_files(seed, {"a.dcm": b"1"})
-    ingest_folder(client, seed, "lab/careful", "main")
-    copy = WorkingCopy.clone(server.url, "lab/careful", server.tmp / "wc")
-    (server.tmp / "wc" / "a.dcm").unlink()
-    (server.tmp / "wc" / "a.dcm").write_bytes(b"local edit")
-    with pytest.raises(Exception, match="has changes"):
-        copy.pull()
-    assert (server.tmp / "wc" / "a.dcm").read_bytes() == b"local edit"
-    assert httpx.get(f"{server.url}/api/v1/health").status_code == 200
 
 
 def test_transfers_are_split_into_bundles_by_size_and_count() -> None:

@@ -1,0 +1,229 @@
+"""A working copy never loses local work, and never gets stuck: pulls and checkouts that
+would overwrite something refuse before touching a file, interrupted ones can be run again,
+and local commits survive a branch that moved on."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from imagehub.core.errors import Conflict, InvalidInput
+from imagehub.sdk.client import Client
+from imagehub.sdk.ingest import ingest_folder
+from imagehub.sdk.workcopy import WorkingCopy
+from tests.conftest import Server
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+def seeded(server: Server, name: str, files: dict[str, bytes]) -> Client:
+    client = server.client()
+    client.create_dataset(f"lab/{name}")
+    seed = server.tmp / f"seed-{name}"
+    write(seed, files)
+    ingest_folder(client, seed, f"lab/{name}", "main")
+    return client
+
+
+def write(root: Path, files: dict[str, bytes]) -> None:
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+
+
+def change(copy: WorkingCopy, files: dict[str, bytes | None], message: str = "change") -> None:
+    for rel, content in files.items():
+        if content is None:
+            (copy.root / rel).unlink()
+        else:
+            write(copy.root, {rel: content})
+    copy.add(["."])
+    copy.commit(message)
+
+
+def test_a_pull_keeps_local_edits_to_files_it_does_not_touch(server: Server) -> None:
+    seeded(server, "edits", {"a.dcm": b"1", "b.dcm": b"2"})
+    mine = WorkingCopy.clone(server.url, "lab/edits", server.tmp / "mine")
+    theirs = WorkingCopy.clone(server.url, "lab/edits", server.tmp / "theirs")
+    (mine.root / "a.dcm").write_bytes(b"local edit")
+    change(theirs, {"b.dcm": b"server"})
+    theirs.push()
+    mine.pull()
+    assert (mine.root / "a.dcm").read_bytes() == b"local edit"
+    assert (mine.root / "b.dcm").read_bytes() == b"server"
+    assert mine.status().modified == ["a.dcm"]
+
+    change(theirs, {"a.dcm": b"server again"})
+    theirs.push()
+    with pytest.raises(Conflict, match=r"would be overwritten: 'a\.dcm'"):
+        mine.pull()
+    assert (mine.root / "a.dcm").read_bytes() == b"local edit"
+
+
+def test_a_pull_never_overwrites_an_untracked_file(server: Server) -> None:
+    seeded(server, "untracked", {"a.dcm": b"1"})
+    mine = WorkingCopy.clone(server.url, "lab/untracked", server.tmp / "mine")
+    theirs = WorkingCopy.clone(server.url, "lab/untracked", server.tmp / "theirs")
+    (mine.root / "notes.txt").write_bytes(b"precious")
+    change(theirs, {"notes.txt": b"server"})
+    theirs.push()
+    with pytest.raises(Conflict, match=r"'notes\.txt'"):
+        mine.pull()
+    assert (mine.root / "notes.txt").read_bytes() == b"precious"
+    (mine.root / "notes.txt").write_bytes(b"server")  # the same content is no loss
+    mine.pull()
+    assert mine.status().clean
+
+
+def test_a_pull_never_writes_through_a_link_to_a_folder(server: Server) -> None:
+    seeded(server, "links", {"a.dcm": b"1"})
+    mine = WorkingCopy.clone(server.url, "lab/links", server.tmp / "mine")
+    theirs = WorkingCopy.clone(server.url, "lab/links", server.tmp / "theirs")
+    outside = server.tmp / "outside"
+    write(outside, {"new.txt": b"PRECIOUS"})
+    (mine.root / "data").symlink_to(outside)
+    change(theirs, {"data/new.txt": b"server"})
+    theirs.push()
+    with pytest.raises(InvalidInput, match="symbolic link"):
+        mine.pull()
+    assert (outside / "new.txt").read_bytes() == b"PRECIOUS"
+    with pytest.raises(InvalidInput, match="symbolic link"):
+        mine.add(["data"])
+
+
+def test_an_interrupted_pull_can_be_run_again(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    files = {f"s/{i:03d}.dcm": bytes([i]) * 10 for i in range(20)}
+    seeded(server, "resume", files)
+    mine = WorkingCopy.clone(server.url, "lab/resume", server.tmp / "mine")
+    theirs = WorkingCopy.clone(server.url, "lab/resume", server.tmp / "theirs")
+    change(theirs, {path: b"v2" + content for path, content in files.items()})
+    theirs.push()
+    placed = 0
+    materialise = mine.cache.materialise
+
+    def cut_short(blob: str, dest: Path) -> str:
+        nonlocal placed
+        if placed == 7:
+            raise KeyboardInterrupt
+        placed += 1
+        return materialise(blob, dest)
+
+    monkeypatch.setattr(mine.cache, "materialise", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        mine.pull()
+    assert len(mine.status().modified) == 7  # already the new content, not yet recorded
+    monkeypatch.setattr(mine.cache, "materialise", materialise)
+    mine.pull()
+    assert mine.status().clean
+    assert all((mine.root / p).read_bytes() == b"v2" + c for p, c in files.items())
+
+
+def test_a_file_can_become_a_folder_and_back(server: Server) -> None:
+    seeded(server, "shapes", {"thing": b"a file"})
+    mine = WorkingCopy.clone(server.url, "lab/shapes", server.tmp / "mine")
+    first = mine.config["head"]
+    theirs = WorkingCopy.clone(server.url, "lab/shapes", server.tmp / "theirs")
+    change(theirs, {"thing": None})
+    change(theirs, {"thing/inner.txt": b"inside"})
+    theirs.push()
+    mine.pull()
+    assert (mine.root / "thing" / "inner.txt").read_bytes() == b"inside"
+    mine.checkout(first)
+    assert (mine.root / "thing").read_bytes() == b"a file"
+    assert not list(mine.root.glob("*.imagehub-tmp"))
+
+
+def test_local_commits_survive_a_branch_that_moved_on(server: Server) -> None:
+    seeded(server, "moved", {"a.dcm": b"1", "b.dcm": b"2"})
+    mine = WorkingCopy.clone(server.url, "lab/moved", server.tmp / "mine")
+    theirs = WorkingCopy.clone(server.url, "lab/moved", server.tmp / "theirs")
+    change(theirs, {"b.dcm": b"theirs"})
+    theirs.push()
+    change(mine, {"a.dcm": b"mine", "c.dcm": b"new"})
+    with pytest.raises(Exception, match="pull and retry"):
+        mine.push()
+    mine.pull()  # the server's change comes in; the local commit stays on top
+    assert (mine.root / "b.dcm").read_bytes() == b"theirs"
+    assert (mine.root / "a.dcm").read_bytes() == b"mine"
+    assert len(mine.pending()) == 1
+    mine.push()
+    theirs.pull()
+    assert {p: (theirs.root / p).read_bytes() for p in ("a.dcm", "b.dcm", "c.dcm")} == {
+        "a.dcm": b"mine",
+        "b.dcm": b"theirs",
+        "c.dcm": b"new",
+    }
+
+
+def test_clashing_local_commits_go_to_a_new_branch(server: Server) -> None:
+    client = seeded(server, "clash", {"a.dcm": b"1"})
+    mine = WorkingCopy.clone(server.url, "lab/clash", server.tmp / "mine")
+    theirs = WorkingCopy.clone(server.url, "lab/clash", server.tmp / "theirs")
+    change(theirs, {"a.dcm": b"theirs"})
+    theirs.push()
+    change(mine, {"a.dcm": b"mine"})
+    with pytest.raises(Conflict, match=r"both changed 'a\.dcm'.*push --branch"):
+        mine.pull()
+    assert (mine.root / "a.dcm").read_bytes() == b"mine"
+    [made] = mine.push(branch="mine")
+    assert mine.config["branch"] == "mine"
+    dataset = client.dataset("lab/clash")
+    assert {b["name"]: b["commit_id"] for b in dataset.branches()}["mine"] == made
+    merged = dataset.merge("mine", "main", "theirs")
+    assert dataset.open("a.dcm", merged["id"]) == b"mine"
+
+
+def test_a_tag_or_commit_checkout_is_not_on_a_branch(server: Server) -> None:
+    client = seeded(server, "detached", {"a.dcm": b"1"})
+    client.dataset("lab/detached").create_tag("v1", "main")
+    copy = WorkingCopy.clone(server.url, "lab/detached", server.tmp / "tagged", ref="v1")
+    assert copy.config["branch"] is None
+    change(copy, {"b.dcm": b"2"})
+    with pytest.raises(InvalidInput, match="not on a branch"):
+        copy.push()
+    with pytest.raises(InvalidInput, match="not on a branch"):
+        copy.pull()
+    copy.push(branch="from-v1")
+    assert [b["name"] for b in client.dataset("lab/detached").branches()] == ["from-v1", "main"]
+
+
+def test_add_refuses_names_a_dataset_cannot_hold_and_forgets_deleted_new_files(server: Server) -> None:
+    seeded(server, "names", {"a.dcm": b"1"})
+    copy = WorkingCopy.clone(server.url, "lab/names", server.tmp / "copy")
+    write(copy.root, {"back\\slash.txt": b"x"})
+    with pytest.raises(InvalidInput, match="cannot be versioned"):
+        copy.add(["."])
+    (copy.root / "back\\slash.txt").unlink()
+    write(copy.root, {"scratch.txt": b"tmp"})
+    copy.add(["scratch.txt"])
+    (copy.root / "scratch.txt").unlink()
+    assert copy.add(["scratch.txt"]) == 1
+    assert copy.status().clean
+
+
+def test_a_long_file_name_can_be_cloned(server: Server) -> None:
+    name = "n" * 250
+    seeded(server, "long", {name: b"x"})
+    copy = WorkingCopy.clone(server.url, "lab/long", server.tmp / "copy")
+    assert (copy.root / name).read_bytes() == b"x"
+
+
+def test_a_failed_clone_leaves_nothing_behind(server: Server) -> None:
+    seeded(server, "gone", {"a.dcm": b"1"})
+    dest = server.tmp / "clone"
+    with pytest.raises(Exception, match="no branch, tag or commit named 'no-such-ref'"):
+        WorkingCopy.clone(server.url, "lab/gone", dest, ref="no-such-ref")
+    assert not dest.exists()
+    dest.mkdir()
+    with pytest.raises(Exception, match="404"):
+        WorkingCopy.clone(server.url, "lab/nope", dest)
+    assert dest.is_dir()
+    assert not os.listdir(dest)
+    WorkingCopy.clone(server.url, "lab/gone", dest)
+    assert (dest / "a.dcm").read_bytes() == b"1"
+    (server.tmp / "afile").write_bytes(b"")
+    with pytest.raises(InvalidInput, match="not a folder"):
+        WorkingCopy.clone(server.url, "lab/gone", server.tmp / "afile")
