@@ -19,6 +19,7 @@ from sqlalchemy import (
     Boolean,
     ColumnElement,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -48,7 +49,10 @@ T = TypeVar("T")
 
 class RefRow(Base):
     __tablename__ = "vcs_refs"
-    __table_args__ = (UniqueConstraint("repository_id", "kind", "name"),)
+    __table_args__ = (
+        UniqueConstraint("repository_id", "kind", "name"),
+        Index("uq_vcs_refs_one_name", "repository_id", "name", unique=True),  # branches and tags alike
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     repository_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))

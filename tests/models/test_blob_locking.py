@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import cast
@@ -27,6 +26,7 @@ from imagehub.services import blobs
 from imagehub.services.platform import Platform
 from tests.support.platforms import migrated_platform
 from tests.support.postgres import fresh_database
+from tests.support.races import race as _race
 
 BLOBS = 6000
 ROUNDS = 12
@@ -42,31 +42,6 @@ def pg_platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pla
 
 def _ids(count: int) -> list[BlobId]:
     return sorted(BlobId(hashlib.sha256(b"%d" % i).hexdigest()) for i in range(count))
-
-
-def _race(
-    platform: Platform, work: dict[str, Callable[[Session], object]]
-) -> tuple[dict[str, object], list[str]]:
-    """Run each piece of work in its own transaction, all released at once: what each
-    returned, and the errors that aborted any."""
-    results: dict[str, object] = {}
-    errors: list[str] = []
-    barrier = threading.Barrier(len(work))
-
-    def run(name: str, step: Callable[[Session], object]) -> None:
-        try:
-            with platform.sessions.begin() as session:
-                barrier.wait()
-                results[name] = step(session)
-        except Exception as exc:
-            errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
-
-    threads = [threading.Thread(target=run, args=item) for item in work.items()]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results, errors
 
 
 def test_overlapping_touches_never_deadlock(pg_platform: Platform) -> None:

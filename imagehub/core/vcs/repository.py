@@ -152,8 +152,9 @@ class Repository:
             raise Conflict(f"a {other.value} named {ref.name!r} already exists")
         try:
             self.stores.refs.create(ref)
-        except RefConflict:
-            raise Conflict(f"{ref.kind.value} {ref.name!r} already exists") from None
+        except RefConflict:  # made meanwhile, maybe as the other kind (the store keeps one namespace)
+            taken = other if self.stores.refs.get(ref.name, other) is not None else ref.kind
+            raise Conflict(f"{taken.value} {ref.name!r} already exists") from None
 
     def delete_ref(self, name: str, kind: RefKind, *, default_branch: str | None = None) -> None:
         ref = self.get_ref(name, kind)

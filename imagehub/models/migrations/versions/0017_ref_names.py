@@ -1,0 +1,39 @@
+"""Branches and tags share one namespace per dataset, enforced by the database: checking for
+the other kind before inserting let a branch and a tag of the same name be created at
+once on PostgreSQL.
+
+Revision ID: 0017
+Revises: 0016
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0017"
+down_revision = "0016"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    twins = (
+        op.get_bind()
+        .execute(
+            sa.text(
+                "SELECT d.owner, d.name, r.name FROM vcs_refs r JOIN datasets d ON d.id = r.repository_id"
+                " GROUP BY d.owner, d.name, r.name HAVING COUNT(*) > 1"
+            )
+        )
+        .all()
+    )
+    if twins:
+        owner, dataset, name = twins[0]
+        raise RuntimeError(
+            f"{len(twins)} ref name(s) are both a branch and a tag, such as {name!r} in {owner}/{dataset}:"
+            " delete one of each pair, then migrate again"
+        )
+    op.create_index("uq_vcs_refs_one_name", "vcs_refs", ["repository_id", "name"], unique=True)
+
+
+def downgrade() -> None:
+    op.drop_index("uq_vcs_refs_one_name", table_name="vcs_refs")
