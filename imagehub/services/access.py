@@ -355,3 +355,21 @@ def may_create_in(session: Session, principal: Principal, owner: str) -> None:
 def readable(session: Session, principal: Principal, candidates: list[Dataset]) -> list[Dataset]:
     """The datasets of a listing that the caller may see."""
     return [d for d in candidates if role_of(session, principal, d) >= Role.READ]
+
+
+def readable_page(
+    session: Session, principal: Principal, *, owner: str | None, after: int, limit: int
+) -> tuple[list[Dataset], int | None]:
+    """Up to ``limit`` datasets the caller may see, after id ``after``, and the id to continue
+    after (None at the end). Datasets hidden from the caller are passed over, so a short
+    page means the listing is done, never that some were hidden."""
+    found: list[Dataset] = []
+    while True:
+        batch = datasets.list_datasets(session, owner=owner, after=after, limit=limit)
+        for dataset in readable(session, principal, batch):
+            found.append(dataset)
+            if len(found) == limit:
+                return found, dataset.id
+        if len(batch) < limit:
+            return found, None
+        after = batch[-1].id

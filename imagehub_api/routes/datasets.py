@@ -8,7 +8,6 @@ from fastapi import APIRouter, Query, status
 
 from imagehub.services import access, audit, creation, datasets, datasheet
 from imagehub_api.deps import ActorDep, DatasetDep, PlatformDep, PrincipalDep, SessionDep
-from imagehub_api.pagination import page as paginate
 from imagehub_api.schemas import DatasetCreate, DatasetDerive, dataset_dict
 from imagehub_api.security import Policy, requires
 
@@ -36,10 +35,8 @@ def list_datasets(
     after: int = Query(0, ge=0, description="Id of the last dataset of the previous page"),
     limit: int = Query(100, ge=1, le=1000),
 ) -> dict[str, Any]:
-    found = access.readable(
-        session, principal, datasets.list_datasets(session, owner=owner, after=after, limit=limit)
-    )
-    return paginate(found, limit, dataset_dict, lambda d: d.id)
+    found, next_after = access.readable_page(session, principal, owner=owner, after=after, limit=limit)
+    return {"results": [dataset_dict(d) for d in found], "next_after": next_after}
 
 
 @router.get("/{owner}/{name}", operation_id="datasets-get")

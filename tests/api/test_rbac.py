@@ -183,3 +183,27 @@ def test_admin_audit_page_lists_and_filters(world: dict[str, object], platform: 
         "event_id": None,
         "reason": None,
     }
+
+
+def test_paging_through_datasets_passes_over_hidden_ones(
+    world: dict[str, object], platform: Platform
+) -> None:
+    http: httpx.Client = world["http"]  # type: ignore[assignment]
+    with platform.sessions.begin() as session:
+        for number in range(17):  # private to the radiology organisation
+            datasets.create(session, owner="radiology", name=f"hidden{number:02d}", author="olga")
+        for name in ("first", "second"):
+            datasets.create(session, owner="eve", name=name, author="eve")
+    seen: list[str] = []
+    after = 0
+    while True:
+        page = http.get("/api/v1/datasets", params={"limit": 5, "after": after}, headers=as_(world, "eve"))
+        assert page.status_code == 200, page.text
+        body = page.json()
+        seen += [f"{d['owner']}/{d['name']}" for d in body["results"]]
+        if body["next_after"] is None:
+            break
+        after = body["next_after"]
+    assert seen == ["eve/first", "eve/second"]
+    everything = http.get("/api/v1/datasets", params={"limit": 100}, headers=as_(world, "olga")).json()
+    assert len(everything["results"]) == 18  # radiology/brain and the 17 hidden from eve
