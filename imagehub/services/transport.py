@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from imagehub.core.errors import Conflict, InvalidInput, NotFound
@@ -120,9 +120,15 @@ def complete_upload(session: Session, platform: Platform, *, dataset: Dataset, u
             platform.store.put(key, platform.store.get(staging))
             platform.store.delete(staging)
         SqlBlobIndex(session).register([(blob, upload.size)])
-    finally:
+    except BaseException:
+        # The parts are gone whatever happened, so the session must go too, for good: the
+        # caller's transaction rolls back with the error, so the row is removed in its own.
         _discard(platform, upload)
-        session.delete(upload)
+        with platform.sessions.begin() as own:
+            own.execute(delete(UploadSession).where(UploadSession.id == upload.id))
+        raise
+    _discard(platform, upload)
+    session.delete(upload)
     return blob
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from imagehub.core.errors import InvalidInput
 from imagehub.sdk import objects
 from imagehub.sdk.client import BUNDLE_FILES, Client, RemoteDataset, RemoteEntry, bundled
-from imagehub.sdk.http import RemoteConflict, RemoteError, RemoteInvalid
+from imagehub.sdk.http import RemoteConflict, RemoteError, RemoteInvalid, RemoteNotFound
 from imagehub.sdk.ingest import ingest_folder
 from imagehub.sdk.objects import ObjectCache
 from imagehub.sdk.workcopy import WorkingCopy
@@ -62,6 +62,9 @@ def test_resumable_upload_continues_and_verifies(server: Server) -> None:
     with pytest.raises(RemoteInvalid, match="hash"):
         remote.api.json("POST", f"{remote.base}/uploads/{liar}/complete")
     assert remote.missing(["ab" * 32]) == {"ab" * 32}  # nothing half-written became visible
+    for method, suffix in (("GET", ""), ("POST", "/complete")):  # and the failed session is gone
+        with pytest.raises(RemoteNotFound, match="upload session"):
+            remote.api.json(method, f"{remote.base}/uploads/{liar}{suffix}")
 
 
 def test_clone_change_push_pull_diff(server: Server) -> None:
