@@ -80,6 +80,8 @@ def install_error_handlers(app: FastAPI) -> None:
             return _portal_error(request, status, str(exc))
         body = {"error": type(exc).__name__, "detail": str(exc), **exc.details()}
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if isinstance(exc, RangeNotSatisfiable):
+            headers = {"Content-Range": f"bytes */{exc.size}"}
         return JSONResponse(body, status_code=status, headers=headers)
 
     async def handle_http(request: Request, exc: Exception) -> Response:

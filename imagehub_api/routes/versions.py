@@ -92,10 +92,12 @@ def get_object(
     ref: str,
     path: str,
     range_header: str | None = Header(None, alias="Range"),
+    if_range: str | None = Header(None, alias="If-Range"),
 ) -> StreamingResponse:
-    """The bytes of one path at a version; honours a single HTTP ``Range``."""
+    """The bytes of one path at a version; honours a single HTTP ``Range`` (and ``If-Range``)."""
     entry = ctx.repo.stat(ref, path)
-    span = parse_range(range_header, entry.size)
+    etag = f'"{entry.blob}"'
+    span = parse_range(range_header, entry.size, if_range=if_range, etag=etag)
     ctx.record(
         session,
         "object.download",
@@ -105,7 +107,7 @@ def get_object(
         details={"blob": entry.blob, "range": range_header or ""},
     )
     start, end = span or (0, entry.size)
-    headers = {"Accept-Ranges": "bytes", "Content-Length": str(end - start), "ETag": f'"{entry.blob}"'}
+    headers = {"Accept-Ranges": "bytes", "Content-Length": str(end - start), "ETag": etag}
     if span:
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{entry.size}"
     body = BlobStore(platform.store).open(entry.blob, start, end)  # type: ignore[arg-type]

@@ -121,6 +121,7 @@ def test_full_round_trip(client: httpx.Client) -> None:
         f"{DS}/refs/main/objects/content", params={"path": "s1/a.dcm"}, headers={"Range": "bytes=50-"}
     )
     assert bad_range.status_code == 416
+    assert bad_range.headers["content-range"] == "bytes */10"
 
     assert client.post(f"{DS}/branches", json={"name": "fix", "source": "main"}).status_code == 201
     assert commit(client, "fix", {"s1/b.dcm": None, "s2/c.dcm": b"c"}).status_code == 201
@@ -319,3 +320,34 @@ def test_a_write_turned_away_for_a_concurrent_one_is_503_and_changes_nothing(
     retried = commit(client, "main", {"a.dcm": b"first"})
     assert retried.status_code == 201, retried.text
     assert client.get(f"{DS}/branches/main").json()["commit_id"] == retried.json()["id"]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    ("headers", "status", "body", "content_range"),
+    [
+        ({"Range": "bytes=-3"}, 206, b"789", "bytes 7-9/10"),
+        ({"Range": "BYTES=0-0"}, 206, b"0", "bytes 0-0/10"),
+        ({"Range": "bytes=8-100"}, 206, b"89", "bytes 8-9/10"),
+        ({"Range": "bytes=-0"}, 416, None, "bytes */10"),
+        ({"Range": "bytes=5-2"}, 416, None, "bytes */10"),
+        ({"Range": "bytes=0-0,5-6"}, 200, b"0123456789", None),  # several ranges: the whole body
+        ({"Range": "items=0-1"}, 200, b"0123456789", None),  # a unit it does not know: ignored
+        ({"Range": "bytes=2-3", "If-Range": '"not-this-version"'}, 200, b"0123456789", None),
+    ],
+)
+def test_range_requests_follow_http(
+    client: httpx.Client, headers: dict[str, str], status: int, body: bytes | None, content_range: str | None
+) -> None:
+    assert commit(client, "main", {"a.dcm": b"0123456789", "empty.dcm": b""}).status_code == 201
+    url = f"{DS}/refs/main/objects/content"
+    response = client.get(url, params={"path": "a.dcm"}, headers=headers)
+    assert response.status_code == status, response.text
+    if body is not None:
+        assert response.content == body
+    assert response.headers.get("content-range") == content_range
+    etag = client.get(url, params={"path": "a.dcm"}).headers["etag"]
+    same = client.get(url, params={"path": "a.dcm"}, headers={"Range": "bytes=2-3", "If-Range": etag})
+    assert (same.status_code, same.content) == (206, b"23")
+    empty = client.get(url, params={"path": "empty.dcm"}, headers={"Range": "bytes=-5"})
+    assert (empty.status_code, empty.headers["content-range"]) == (416, "bytes */0")
