@@ -13,7 +13,7 @@ from imagehub import __version__
 from imagehub.core.auth.ratelimit import RateLimiter
 from imagehub.services.platform import Platform
 from imagehub.services.webhooks import dispatching
-from imagehub_api.errors import install_error_handlers
+from imagehub_api.errors import ERROR_RESPONSES, install_error_handlers
 from imagehub_api.headers import SecurityHeaders
 from imagehub_api.oidc import register_oidc
 from imagehub_api.routes import (
@@ -109,7 +109,9 @@ def create_app(platform: Platform) -> FastAPI:
     )
     install_error_handlers(app)
     register_oidc(app, platform.settings)
-    for module in (*ROUTERS, *PORTAL):
+    for module in ROUTERS:
+        app.include_router(module.router, responses=ERROR_RESPONSES)
+    for module in PORTAL:
         app.include_router(module.router)
     # The viewer bundle is built by the set-up (`make setup`); without it pages fall back to thumbnails.
     app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
@@ -28,6 +30,28 @@ class UploadTooLarge(ImageHubError):
 class TooManyAttempts(ImageHubError):
     """Rate limit reached on a credential endpoint."""
 
+
+class ErrorBody(BaseModel):
+    """What every API error carries; some add more (a conflict's paths, the missing blobs)."""
+
+    model_config = ConfigDict(extra="allow")
+    error: str = Field(description="The kind of error: NotFound, Conflict, InvalidInput, ...")
+    detail: str | list[Any] = Field(description="What went wrong (for a malformed request, each problem)")
+
+
+# Documented on every API route: what a client must be ready for besides success.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in (
+        (401, "Not signed in, or the token is not valid"),
+        (403, "Signed in, but not allowed"),
+        (404, "No such dataset, ref, path or resource (or not visible to the caller)"),
+        (409, "Conflicts with the current state: a moved branch, a name taken, a merge conflict"),
+        (422, "Invalid input"),
+        (503, "Turned away for a concurrent write: send it again after Retry-After seconds"),
+    )
+}
+BINARY_BODY = {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = 1
@@ -95,7 +119,8 @@ def install_error_handlers(app: FastAPI) -> None:
         if is_portal(request):
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             return _portal_error(request, 422, problems)
-        return await request_validation_exception_handler(request, exc)
+        body = {"error": "RequestValidationError", "detail": jsonable_encoder(exc.errors())}
+        return JSONResponse(body, status_code=422)
 
     async def handle_database(request: Request, exc: Exception) -> Response:
         """A write the database aborted for a concurrent one changed nothing: say so, and

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from imagehub.services import blobs
 from imagehub_api.deps import DatasetDep, PlatformDep, SessionDep
-from imagehub_api.errors import UploadTooLarge
+from imagehub_api.errors import BINARY_BODY, UploadTooLarge
 from imagehub_api.security import Policy, requires
 
 SPOOL_IN_MEMORY = 8 * 1024 * 1024
@@ -32,7 +32,12 @@ def missing_blobs(_ctx: DatasetDep, session: SessionDep, body: HaveWant) -> dict
     return {"missing": sorted(blobs.missing(session, body.blobs))}
 
 
-@router.post("/bundle", status_code=status.HTTP_201_CREATED, operation_id="blobs-upload-bundle")
+@router.post(
+    "/bundle",
+    status_code=status.HTTP_201_CREATED,
+    operation_id="blobs-upload-bundle",
+    openapi_extra={"requestBody": {**BINARY_BODY, "required": True}},
+)
 @requires(Policy.DATASET_WRITE)
 async def upload_bundle(
     _ctx: DatasetDep, session: SessionDep, platform: PlatformDep, request: Request
@@ -80,7 +85,12 @@ async def _spool(request: Request, cap: int, in_memory: int = SPOOL_IN_MEMORY) -
     return spill
 
 
-@router.put("/{blob_id}", status_code=status.HTTP_201_CREATED, operation_id="blobs-upload")
+@router.put(
+    "/{blob_id}",
+    status_code=status.HTTP_201_CREATED,
+    operation_id="blobs-upload",
+    openapi_extra={"requestBody": {**BINARY_BODY, "required": True}},
+)
 @requires(Policy.DATASET_WRITE)
 async def upload_blob(
     _ctx: DatasetDep, session: SessionDep, platform: PlatformDep, blob_id: str, request: Request

@@ -15,7 +15,7 @@ from imagehub.core.vcs import BlobId, BlobStore, Entry, blob_key
 from imagehub.models.transport import UploadSession
 from imagehub.services import blobs, transport
 from imagehub_api.deps import DatasetDep, PlatformDep, SessionDep
-from imagehub_api.errors import UploadTooLarge
+from imagehub_api.errors import BINARY_BODY, UploadTooLarge
 from imagehub_api.pagination import page as paginate
 from imagehub_api.security import Policy, client_ip, requires
 
@@ -32,7 +32,12 @@ def _state(upload: UploadSession, direct_url: str | None = None) -> dict[str, An
     return {**state, "direct_url": direct_url} if direct_url else state
 
 
-@router.post("/uploads", status_code=status.HTTP_201_CREATED, operation_id="transport-start-upload")
+@router.post(
+    "/uploads",
+    status_code=status.HTTP_201_CREATED,
+    operation_id="transport-start-upload",
+    responses={200: {"description": "The server already has the blob: nothing to upload"}},
+)
 @requires(Policy.DATASET_WRITE)
 def start_upload(ctx: DatasetDep, session: SessionDep, platform: PlatformDep, body: UploadStart) -> Any:
     """Open a resumable upload, unless the server already has the blob (200, nothing to send)."""
@@ -53,7 +58,11 @@ def upload_state(ctx: DatasetDep, session: SessionDep, upload_id: str) -> dict[s
     return _state(transport.get_upload(session, dataset=ctx.dataset, upload_id=upload_id))
 
 
-@router.put("/uploads/{upload_id}", operation_id="transport-upload-chunk")
+@router.put(
+    "/uploads/{upload_id}",
+    operation_id="transport-upload-chunk",
+    openapi_extra={"requestBody": {**BINARY_BODY, "required": True}},
+)
 @requires(Policy.DATASET_WRITE)
 async def upload_chunk(
     ctx: DatasetDep,

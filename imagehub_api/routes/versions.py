@@ -10,6 +10,7 @@ from fastapi.responses import StreamingResponse
 from imagehub.core.vcs import BlobStore, Change, Commit, Entry, RefKind
 from imagehub.services import access, merge_gate
 from imagehub_api.deps import DatasetDep, PlatformDep, SessionDep
+from imagehub_api.errors import BINARY_BODY, ErrorBody
 from imagehub_api.pagination import page as paginate
 from imagehub_api.ranges import parse_range
 from imagehub_api.schemas import CommitCreate, MergeCreate, RevertCreate
@@ -82,7 +83,16 @@ def stat_object(ctx: DatasetDep, ref: str, path: str) -> dict[str, Any]:
     return ctx.repo.stat(ref, path).as_dict()
 
 
-@router.get("/refs/{ref}/objects/content", operation_id="versions-get-object")
+@router.get(
+    "/refs/{ref}/objects/content",
+    operation_id="versions-get-object",
+    response_class=StreamingResponse,
+    responses={
+        200: {**BINARY_BODY, "description": "The whole file"},
+        206: {**BINARY_BODY, "description": "The requested byte range (Content-Range says which)"},
+        416: {"model": ErrorBody, "description": "No byte of the file lies in the range"},
+    },
+)
 @requires(Policy.DATASET_READ)
 def get_object(
     ctx: DatasetDep,

@@ -299,6 +299,21 @@ def test_every_versioning_route_is_documented(client: httpx.Client) -> None:
         "blobs-missing",
     ):
         assert expected in operations
+    by_id = {op["operationId"]: op for path in spec["paths"].values() for op in path.values()}
+    error = {"$ref": "#/components/schemas/ErrorBody"}
+    for operation_id, operation in by_id.items():
+        if operation.get("tags") != ["portal"] and operation_id.startswith(
+            ("datasets-", "versions-", "blobs-")
+        ):
+            for status in ("404", "409", "422"):
+                assert operation["responses"][status]["content"]["application/json"]["schema"] == error
+    download = by_id["versions-get-object"]["responses"]
+    assert "application/octet-stream" in download["206"]["content"]
+    assert "416" in download
+    assert "application/octet-stream" in by_id["blobs-upload"]["requestBody"]["content"]
+    malformed = client.post(f"{DS}/merges", json={"source": "main", "destination": "main", "strategy": "x"})
+    assert malformed.status_code == 422
+    assert malformed.json()["error"] == "RequestValidationError"
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
