@@ -113,18 +113,33 @@ def delete(session: Session, *, owner: str, name: str) -> Dataset:
     return dataset
 
 
-def restore(session: Session, *, owner: str, name: str) -> Dataset:
-    """Bring back the most recently deleted dataset of that name."""
-    if dataset_queries.get_live(session, owner=owner, name=name) is not None:
-        raise Conflict(f"a live dataset {owner}/{name} exists; rename it before restoring")
-    dataset = session.scalar(
-        select(Dataset)
-        .where(Dataset.owner == owner, Dataset.name == name, Dataset.deleted_at.is_not(None))
-        .order_by(Dataset.deleted_at.desc())
-        .limit(1)
+def deleted(session: Session, *, owner: str, name: str) -> list[Dataset]:
+    """Deleted datasets that went by ``owner/name``, most recently deleted first."""
+    return list(
+        session.scalars(
+            select(Dataset)
+            .where(Dataset.owner == owner, Dataset.name == name, Dataset.deleted_at.is_not(None))
+            .order_by(Dataset.deleted_at.desc(), Dataset.id.desc())
+        )
     )
-    if dataset is None:
-        raise NotFound(f"no deleted dataset {owner}/{name}")
+
+
+def restore(
+    session: Session, *, owner: str, name: str, dataset_id: int | None = None, as_name: str | None = None
+) -> Dataset:
+    """Bring back a deleted dataset: the one with ``dataset_id`` (see ``deleted``), else the
+    most recently deleted of that name; under ``as_name`` when the name has been reused."""
+    found = deleted(session, owner=owner, name=name)
+    if dataset_id is not None:
+        found = [d for d in found if d.id == dataset_id]
+    if not found:
+        which = f" with id {dataset_id}" if dataset_id is not None else ""
+        raise NotFound(f"no deleted dataset {owner}/{name}{which}")
+    new_name = validate_name(as_name) if as_name else name
+    if dataset_queries.get_live(session, owner=owner, name=new_name) is not None:
+        raise Conflict(f"a live dataset {owner}/{new_name} exists: restore under another name (as_name)")
+    dataset = found[0]
+    dataset.name = new_name
     dataset.deleted_at = None
     return dataset
 

@@ -56,12 +56,34 @@ def delete_dataset(ctx: DatasetDep, session: SessionDep) -> None:
     )
 
 
+@router.get("/{owner}/{name}/deleted", operation_id="datasets-list-deleted")
+@requires(Policy.SITE_ADMIN)
+def list_deleted(owner: str, name: str, session: SessionDep) -> dict[str, Any]:
+    """Deleted datasets that went by this name, most recently deleted first (site administrators)."""
+    return {"results": [dataset_dict(d) for d in datasets.deleted(session, owner=owner, name=name)]}
+
+
 @router.post("/{owner}/{name}/restore", operation_id="datasets-restore")
 @requires(Policy.SITE_ADMIN)
-def restore_dataset(owner: str, name: str, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
+def restore_dataset(
+    owner: str,
+    name: str,
+    session: SessionDep,
+    actor: ActorDep,
+    dataset_id: int | None = Query(
+        None, alias="id", description="Which deleted dataset (default: the latest)"
+    ),
+    as_name: str | None = Query(None, description="Restore under this name (when the name was reused)"),
+) -> dict[str, Any]:
     """Undo a soft delete (site administrators)."""
-    restored = datasets.restore(session, owner=owner, name=name)
-    audit.record(session, actor=actor, action="dataset.restore", dataset=f"{owner}/{name}")
+    restored = datasets.restore(session, owner=owner, name=name, dataset_id=dataset_id, as_name=as_name)
+    audit.record(
+        session,
+        actor=actor,
+        action="dataset.restore",
+        dataset=restored.full_name,
+        details={"id": restored.id, "deleted_as": f"{owner}/{name}"},
+    )
     return dataset_dict(restored)
 
 
