@@ -39,7 +39,11 @@ def nifti_metadata(stream: BinaryIO) -> InstanceMetadata | Unreadable:
     try:
         with _payload(stream) as payload:
             head = payload.read(max(NIFTI_HEADER_SIZES))
-            header = _parse_header(head)
+            try:
+                header = _parse_header(head)
+            except NiftiError:
+                _count_to_end(payload)  # damaged gzip data, if that is the cause, explains it best
+                raise
             available = len(head) + _count_to_end(payload)
     except NiftiError as error:
         return Unreadable(str(error))
@@ -60,9 +64,10 @@ def open_image(stream: BinaryIO) -> Iterator[Any]:
         yield image_class.from_stream(payload)
 
 
-def axial_slice(image: Any) -> tuple[NDArray[np.float64], tuple[float, float]]:
+def axial_slice(image: Any) -> tuple[NDArray[Any], tuple[float, float]]:
     """Middle axial slice of the first volume in radiological view (patient right on the
-    left, anterior up), with its (row, column) spacing for an undistorted thumbnail."""
+    left, anterior up), with its (row, column) spacing for an undistorted thumbnail. Grey
+    values come as floats; colour voxels (RGB24, RGBA32) as rows x columns x 3 bytes."""
     orientation = _nib.io_orientation(image.affine)
     if np.isnan(orientation).any():
         orientation = np.array([[0.0, 1.0], [1.0, 1.0], [2.0, 1.0]])
@@ -72,17 +77,25 @@ def axial_slice(image: Any) -> tuple[NDArray[np.float64], tuple[float, float]]:
     if slice_axis < image.ndim:
         index[slice_axis] = image.shape[slice_axis] // 2
     index[3:] = [0] * (image.ndim - 3)
-    plane = np.asarray(image.dataobj[tuple(index)], dtype=np.float64)
+    plane = _displayable(np.asarray(image.dataobj[tuple(index)]))
     plane_axes = [axis for axis in range(3) if axis != slice_axis]
     if world_axes[plane_axes[0]] > world_axes[plane_axes[1]]:
-        plane, plane_axes = plane.T, plane_axes[::-1]
+        plane, plane_axes = np.swapaxes(plane, 0, 1), plane_axes[::-1]
     # Make indices grow toward R and A, then flip both: the left of the view is patient right
     # and the top is anterior.
     for dim, axis in enumerate(plane_axes):
         if orientation[axis, 1] > 0:
             plane = np.flip(plane, dim)
     zooms = image.header.get_zooms()
-    return plane.T, (float(zooms[plane_axes[1]]), float(zooms[plane_axes[0]]))
+    return np.swapaxes(plane, 0, 1), (float(zooms[plane_axes[1]]), float(zooms[plane_axes[0]]))
+
+
+def _displayable(plane: NDArray[Any]) -> NDArray[Any]:
+    """Colour voxels (a record of R, G, B and maybe A bytes) as a last axis of three bytes;
+    anything else as floats."""
+    if plane.dtype.names:
+        return np.stack([plane[channel] for channel in plane.dtype.names[:3]], axis=-1).astype(np.uint8)
+    return plane.astype(np.float64)
 
 
 @contextmanager

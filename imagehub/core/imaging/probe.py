@@ -9,7 +9,7 @@ from typing import BinaryIO
 from imagehub.core.imaging.dicom import dicom_metadata, is_instance, metadata_from_head, read_dataset
 from imagehub.core.imaging.metadata import InstanceMetadata, Unreadable, describe
 from imagehub.core.imaging.nifti import nifti_metadata
-from imagehub.core.imaging.sniff import sniff
+from imagehub.core.imaging.sniff import GZIP_MAGIC, sniff
 from imagehub.core.imaging.sources import Source, open_source, remaining_bytes
 
 Result = InstanceMetadata | Unreadable
@@ -40,6 +40,8 @@ def _inspect_stream(stream: BinaryIO, name: str) -> Result:
             return _guarded("corrupt DICOM", lambda: _dicom(stream, name, force=True))
         case "nifti":
             return _guarded("corrupt NIfTI", lambda: nifti_metadata(stream))
+    if name.lower().endswith(".nii.gz") and _gzip(stream):  # damaged? the reader says how
+        return _guarded("corrupt NIfTI", lambda: nifti_metadata(stream))
     return Unreadable(_unknown_reason(name))
 
 
@@ -66,6 +68,13 @@ def _from_head(stream: BinaryIO) -> Result | None:
         return metadata_from_head(head, size, read_at)
     finally:
         stream.seek(start)
+
+
+def _gzip(stream: BinaryIO) -> bool:
+    start = stream.tell()
+    magic = stream.read(2)
+    stream.seek(start)
+    return magic == GZIP_MAGIC
 
 
 def _guarded(prefix: str, read: Callable[[], Result]) -> Result:

@@ -26,7 +26,7 @@ def instance_thumbnail(source: Source, name: str, size: int = 256) -> bytes:
         if kind == "nifti":
             with decoding(name), open_image(stream) as image:
                 plane, spacing = axial_slice(image)
-            picture = to_uint8(plane, choose_window(plane, modality=None))
+            picture = to_uint8(plane, choose_window(plane, modality=None, rgb=plane.ndim == 3))
         elif kind in ("dicom", "dicom-raw"):
             frames = decode_pixels(stream, name, frame="middle")
             values = frames.values[0]

@@ -48,7 +48,11 @@ def to_uint8(values: NDArray[Any], window: Window | None, *, inverted: bool = Fa
     if window is None:
         if values.dtype == np.uint8:
             return values
-        top = np.iinfo(values.dtype).max if np.issubdtype(values.dtype, np.integer) else values.max() or 1.0
+        top = values.max() or 1.0
+        if np.issubdtype(values.dtype, np.integer):
+            # Colour tables declared 16-bit often hold 8-bit values: taken at face value, the
+            # picture would come out black.
+            top = 255 if top <= 255 else np.iinfo(values.dtype).max
         return np.round(np.clip(values.astype(np.float64) * (255.0 / float(top)), 0, 255)).astype(np.uint8)
     scaled = np.nan_to_num(np.clip((values.astype(np.float64) - window.low) / window.width, 0.0, 1.0))
     if inverted:

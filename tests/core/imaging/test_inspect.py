@@ -259,3 +259,11 @@ def test_compressed_pixel_data_without_its_last_fragments_is_reported() -> None:
     assert isinstance(inspect_bytes(whole, "mr.dcm"), InstanceMetadata)
     short = pydicom_file("emri_small_jpeg_2k_lossless_too_short.dcm")
     assert reason(inspect(short, "mr.dcm")) == "truncated DICOM: the compressed pixel data is cut off"
+
+
+def test_a_damaged_nii_gz_says_its_gzip_data_is_damaged() -> None:
+    image = nib.Nifti1Image(np.random.default_rng(5).random((20, 30, 10)).astype(np.float32), np.eye(4))
+    packed = gzip.compress(image.to_bytes())
+    for at in (12, 100, 2000):
+        damaged = packed[:at] + bytes(50) + packed[at + 50 :]
+        assert reason(inspect_bytes(damaged, "scan.nii.gz")).startswith("corrupt NIfTI: damaged gzip data")

@@ -120,3 +120,26 @@ def test_failures_are_invalid_input(tmp_path: Path) -> None:
         series_thumbnail([])
     with pytest.raises(InvalidInput, match="must be positive"):
         instance_thumbnail(io.BytesIO(cut), "cut.dcm", size=0)
+
+
+def test_a_colour_table_of_8_bit_values_in_16_bit_entries_is_not_black() -> None:
+    picture = np.asarray(
+        Image.open(io.BytesIO(instance_thumbnail(get_testdata_file("OBXXXX1A_expb.dcm"), "x.dcm")))
+    )
+    assert picture.max() > 200
+
+
+def test_an_rgb_nifti_has_a_colour_thumbnail() -> None:
+    voxels = np.zeros((8, 8, 4), dtype=[("R", "u1"), ("G", "u1"), ("B", "u1")])
+    voxels["R"][2:6, 2:6, :] = 200
+    voxels["B"][:, :, :] = 40
+    picture = np.asarray(
+        Image.open(
+            io.BytesIO(
+                instance_thumbnail(io.BytesIO(nib.Nifti1Image(voxels, np.eye(4)).to_bytes()), "rgb.nii")
+            )
+        )
+    )
+    assert picture.ndim == 3
+    assert picture[..., 0].max() > 150  # the red square
+    assert 20 < np.median(picture[..., 2]) < 60  # the blue background
