@@ -239,6 +239,11 @@ def ingest(
             )
     finally:
         client.close()
+    if result.unchanged:
+        console.print(
+            f"{dataset}@{branch_name} already holds these {result.files} files: {result.commit[:12]}"
+        )
+        return
     console.print(
         f"ingested {result.files} files ({result.uploaded_bytes} bytes sent) into "
         f"{dataset}@{branch_name}: {result.commit[:12]}",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, Future, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,6 +20,7 @@ import httpx
 from imagehub.core.paths import validate_relative_path
 from imagehub.sdk.http import Api, RemoteConflict, RemoteError, error_from
 from imagehub.sdk.objects import CHUNK, ObjectCache, sha256_handle
+from imagehub.sdk.parallel import check_stop, transfer_pool
 
 UPLOAD_CHUNK = 8 * 1024 * 1024
 BUNDLE_FILES = 2000
@@ -222,6 +223,7 @@ class RemoteDataset:
                     handle.seek(0)
                     handle.truncate()
                 for chunk in response.iter_bytes(CHUNK):
+                    check_stop()
                     handle.write(chunk)
                     progress(len(chunk))
             handle.flush()
@@ -248,6 +250,7 @@ class RemoteDataset:
                 raise error_from(response)
             reader = _StreamReader(response.iter_bytes())
             for entry in entries:
+                check_stop()
                 header = reader.read(72)
                 blob, size = header[:64].decode("ascii"), int.from_bytes(header[64:72], "big")
                 content = reader.read(size)
@@ -265,10 +268,11 @@ class RemoteDataset:
         small = [e for e in needed if e.size <= UPLOAD_CHUNK]
         bundles = bundled(small, lambda e: e.size, DOWNLOAD_BUNDLE_BYTES)
         large = [e for e in needed if e.size > UPLOAD_CHUNK]
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+        with transfer_pool(workers) as pool:
             jobs: list[Future[object]] = [pool.submit(self.fetch_bundle, b, ref, progress) for b in bundles]
             jobs += [pool.submit(self.fetch, e, ref, progress) for e in large]
-            for job in jobs:
+            done, _ = wait(jobs, return_when=FIRST_EXCEPTION)  # one failure stops the others
+            for job in done:
                 job.result()
 
     def pull(
@@ -312,7 +316,7 @@ class RemoteDataset:
     ) -> None:
         """Send files of at most ``UPLOAD_CHUNK`` bytes in bundles of about that size, in parallel."""
         bundles = bundled(files, lambda file: file[0].stat().st_size, UPLOAD_CHUNK)
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+        with transfer_pool(workers) as pool:
             list(pool.map(lambda b: self.upload_bundle(b, progress), bundles))
 
     def start_upload(self, blob: str, size: int) -> tuple[str | None, str | None]:
@@ -362,6 +366,7 @@ class RemoteDataset:
         with path.open("rb") as handle:
             handle.seek(offset)
             while offset < size:
+                check_stop()
                 chunk = handle.read(UPLOAD_CHUNK)
                 try:
                     state = self.api.json(

@@ -114,5 +114,7 @@ def error_from(response: httpx.Response) -> RemoteError:
     detail = body.get("detail") or response.reason_phrase
     if isinstance(detail, list):  # FastAPI validation errors
         detail = "; ".join(f"{'.'.join(map(str, d.get('loc', [])))}: {d.get('msg')}" for d in detail)
+    if response.status_code == 428:  # the server names its header; a client user sets it like this
+        detail = f"{detail}: pass --purpose (or set {PURPOSE_ENV})"
     kind = _BY_STATUS.get(response.status_code, RemoteError)
     return kind(f"{detail} (HTTP {response.status_code})", response.status_code, body)

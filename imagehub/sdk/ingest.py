@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from imagehub.core.errors import InvalidInput
 from imagehub.sdk.client import UPLOAD_CHUNK, Client, Progress, RemoteEntry
-from imagehub.sdk.http import RemoteNotFound
+from imagehub.sdk.http import RemoteInvalid, RemoteNotFound
 from imagehub.sdk.objects import sha256_file
+from imagehub.sdk.parallel import transfer_pool
 
 MEDIA_TYPES = {".dcm": "application/dicom", ".nii": "application/x-nifti", ".gz": "application/gzip"}
 
@@ -20,6 +21,7 @@ class IngestResult:
     commit: str
     files: int
     uploaded_bytes: int
+    unchanged: bool = False  # the branch already held exactly these files: no new commit
 
 
 def _noop(_: int) -> None:
@@ -37,8 +39,10 @@ def ingest_folder(
     progress: Progress = _noop,
     on_total: Callable[[int], None] = _noop,
 ) -> IngestResult:
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and not _hidden(p.relative_to(folder)))
+    if not files:
+        raise InvalidInput(f"{folder} holds no files to ingest (hidden files and folders are left out)")
+    with transfer_pool(workers) as pool:
         blobs = list(pool.map(sha256_file, files))
     try:
         remote = client.dataset(dataset)
@@ -54,7 +58,7 @@ def ingest_folder(
     by_blob = dict(zip(blobs, files, strict=True))
     small = [(by_blob[b], b) for b in sorted(missing) if sizes[b] <= UPLOAD_CHUNK]
     remote.upload_small(small, workers=workers, progress=progress)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with transfer_pool(workers) as pool:
         list(
             pool.map(
                 lambda b: remote.upload(by_blob[b], b, progress),
@@ -65,10 +69,22 @@ def ingest_folder(
         RemoteEntry(p.relative_to(folder).as_posix(), b, sizes[b], _media_type(p))
         for p, b in zip(files, blobs, strict=True)
     ]
-    made = remote.commit(
-        branch, message=message or f"Ingest {len(files)} files from {folder.name}", puts=puts
-    )
-    return IngestResult(made["id"], len(files), sum(sizes[b] for b in missing))
+    sent = sum(sizes[b] for b in missing)
+    try:
+        made = remote.commit(
+            branch, message=message or f"Ingest {len(files)} files from {folder.name}", puts=puts
+        )
+    except RemoteInvalid as exc:
+        if "nothing to commit" not in str(exc):
+            raise
+        head = {b["name"]: b["commit_id"] for b in remote.branches()}[branch]
+        return IngestResult(head, len(files), sent, unchanged=True)
+    return IngestResult(made["id"], len(files), sent)
+
+
+def _hidden(relative: Path) -> bool:
+    """A dotfile, or anything inside a dot-folder (``.git/``, ``.DS_Store``, editor state)."""
+    return any(part.startswith(".") for part in relative.parts)
 
 
 def _media_type(path: Path) -> str:

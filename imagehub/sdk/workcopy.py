@@ -13,7 +13,6 @@ import os
 import shutil
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from imagehub.sdk.client import UPLOAD_CHUNK, Client, Progress, RemoteDataset, R
 from imagehub.sdk.credentials import token_for
 from imagehub.sdk.http import RemoteNotFound
 from imagehub.sdk.objects import ObjectCache, sha256_file
+from imagehub.sdk.parallel import transfer_pool
 
 STATE_DIR = ".imagehub"
 HASH_WORKERS = min(8, (os.cpu_count() or 2) * 2)
@@ -174,7 +174,7 @@ class WorkingCopy:
             elif wanted(rel):  # new, changed, or its cached copy gone or cut short: read it
                 to_take.append(rel)
             tree[rel] = [blob, st.st_size, st.st_ino, st.st_mtime_ns]
-        with ThreadPoolExecutor(HASH_WORKERS) as pool:  # hashlib and file I/O release the GIL
+        with transfer_pool(HASH_WORKERS) as pool:  # hashlib and file I/O release the GIL
             for rel, taken in zip(to_take, pool.map(self._take, to_take), strict=True):
                 if taken is None:
                     del tree[rel]
@@ -363,7 +363,7 @@ class WorkingCopy:
                 self.dataset.upload(path, blob, progress)
             remember(blob, None)
 
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+        with transfer_pool(workers) as pool:
             list(pool.map(send, large))
         made = []
         for record in pending:

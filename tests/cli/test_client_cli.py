@@ -38,9 +38,18 @@ def test_ingest_clone_change_push_pull(server: Server) -> None:
     (folder / "p1").mkdir(parents=True)
     (folder / "p1" / "ct1.dcm").write_bytes(b"one" * 1000)
     (folder / "p1" / "ct2.dcm").write_bytes(b"two" * 1000)
+    (folder / ".git").mkdir()
+    (folder / ".git" / "config").write_bytes(b"not data")  # hidden folders are left out
+    (work / "empty" / ".hidden").mkdir(parents=True)
+    nothing = cli(["ingest", str(work / "empty"), "--dataset", "lab/never", "--branch", "main"], work, env)
+    assert nothing.returncode == 2
+    assert "holds no files to ingest" in nothing.stderr
     ingested = cli(["ingest", str(folder), "--dataset", "lab/scans", "--branch", "main"], work, env)
     assert ingested.returncode == 0, ingested.stderr
     assert "ingested 2 files" in ingested.stdout
+    again = cli(["ingest", str(folder), "--dataset", "lab/scans", "--branch", "main"], work, env)
+    assert again.returncode == 0, again.stderr
+    assert "already holds these 2 files" in again.stdout
 
     assert cli(["clone", "lab/scans", "a"], work, env).returncode == 0
     assert cli(["clone", "lab/scans", "b"], work, env).returncode == 0

@@ -382,3 +382,28 @@ def test_a_commit_turned_away_for_a_concurrent_write_is_sent_again(
         holder.close()
         client.close()
     assert any("database contention" in r.getMessage() for r in caplog.records)  # refused at first
+
+
+def test_ctrl_c_stops_a_pull_at_the_next_chunk(server: Server) -> None:
+    client = server.client()
+    client.create_dataset("lab/big")
+    seed = server.tmp / "seed"
+    write_files(seed, {f"v{i}.nii": os.urandom(9 * 1024 * 1024) for i in range(6)})
+    ingest_folder(client, seed, "lab/big", "main")
+    remote = client.dataset("lab/big")
+    commit, rows = remote.entries("main")
+    entries = list(rows)
+    received: list[int] = []
+
+    def progress(n: int) -> None:
+        received.append(n)
+        if len(received) == 3:
+            raise KeyboardInterrupt  # as if Ctrl-C reached the command here
+
+    with pytest.raises(KeyboardInterrupt):
+        remote.fetch_all(entries, commit, workers=2, progress=progress)
+    # The worker still running stopped at its next chunk; nothing queued was started.
+    assert sum(received) <= 4 * objects.CHUNK
+    assert sum(client.cache.has(e.blob, e.size) for e in entries) == 0
+    remote.fetch_all(entries, commit, workers=2)  # and the next pull resumes and completes
+    assert all(client.cache.has(e.blob, e.size) for e in entries)
