@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from imagehub.core.errors import InvalidInput
 from imagehub.core.vcs import BlobId, BlobStore
+from imagehub.core.vcs.types import validate_blob_id
 from imagehub.models.vcs import SqlBlobIndex
 from imagehub.services.platform import Platform
 
@@ -56,10 +57,11 @@ def upload_bundle(session: Session, platform: Platform, body: BinaryIO) -> list[
             if len(content) != size:
                 raise InvalidInput(f"bundle record {expected} is truncated")
             stored.append(batch.put_stream(content, expected))
+    stored = list(dict(stored).items())  # a blob sent twice is stored, and counted, once
     SqlBlobIndex(session).register(stored)
     return stored
 
 
 def missing(session: Session, blobs: Iterable[str]) -> set[BlobId]:
-    """The have/want answer: which of these blobs the server lacks."""
-    return SqlBlobIndex(session).missing(BlobId(b) for b in blobs)
+    """The have/want answer: which of these blobs the server lacks (ids must be SHA-256 hex)."""
+    return SqlBlobIndex(session).missing(validate_blob_id(b) for b in blobs)

@@ -297,6 +297,22 @@ def test_derive_and_revert(client: httpx.Client) -> None:
     assert reverted.status_code == 201, reverted.text
     content = client.get(f"{DS}/refs/main/objects/content", params={"path": "t1/a"}).content
     assert content == b"a"
+    again = client.post(f"{DS}/branches/main/revert", json={"commit": bad["id"]})
+    assert again.status_code == 422  # already undone: no empty commit
+    assert "nothing to revert" in again.json()["detail"]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_transfer_requests_are_checked(client: httpx.Client) -> None:
+    assert client.post(f"{DS}/blobs/missing", json={"blobs": ["nothex"]}).status_code == 422
+    content = b"twice"
+    blob = hashlib.sha256(content).hexdigest().encode()
+    record = blob + len(content).to_bytes(8, "big") + content
+    sent = client.post(f"{DS}/blobs/bundle", content=record * 2)
+    assert sent.status_code == 201, sent.text
+    assert sent.json() == {"stored": 1, "bytes": len(content)}
+    wipe = {"message": "m", "changes": {"delete_prefix": [""]}}
+    assert client.post(f"{DS}/branches/main/commits", json=wipe).status_code == 422
 
 
 def test_every_versioning_route_is_documented(client: httpx.Client) -> None:

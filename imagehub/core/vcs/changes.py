@@ -32,9 +32,11 @@ class ChangeSet:
         return self
 
     def delete_prefix(self, prefix: str) -> ChangeSet:
-        """Delete every path under ``prefix`` (a directory-like ``a/b/`` or any string)."""
-        if prefix:
-            validate_relative_path(prefix.rstrip("/"), "prefix")
+        """Delete every path under ``prefix`` (a directory-like ``a/b/`` or any string). An
+        empty prefix, which would empty the whole dataset, is refused: name what goes."""
+        if not prefix.rstrip("/"):
+            raise InvalidInput("an empty prefix would delete every path: give the folders to delete")
+        validate_relative_path(prefix.rstrip("/"), "prefix")
         self.delete_prefixes.append(prefix)
         return self
 

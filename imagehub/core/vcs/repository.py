@@ -346,6 +346,10 @@ class Repository:
             writer=writer,
             ours_via=self._line(reverted, head),
         )
+        if tree == head.tree:
+            raise InvalidInput(
+                f"nothing to revert: {branch!r} already lacks the changes of {reverted.id[:12]}"
+            )
         message = f'Revert "{reverted.message.splitlines()[0] if reverted.message else reverted.id[:12]}"'
         metadata: dict[str, str] = {"reverts": reverted.id}
         return self._advance(ref, writer, tree, (head.id,), author, message, metadata)

@@ -165,7 +165,11 @@ class History(RuleBasedStateMachine):
         except MergeConflict:
             assert expected is None
             return
+        except InvalidInput:  # the revert would change nothing: no commit, as for a plain commit
+            assert expected == self.snapshots[head]
+            return
         assert expected is not None
+        assert expected != self.snapshots[head]
         self._record(commit.id, commit.parents, expected)
         self.branches[branch] = commit.id
 
