@@ -338,10 +338,18 @@ def decide_request(
 
 
 def may_create_in(session: Session, principal: Principal, owner: str) -> None:
-    """Datasets live in the creator's namespace or in an organisation they belong to."""
+    """Datasets live in the creator's namespace or in an organisation they belong to; an
+    administrator may create them anywhere, but only under a user or organisation that exists."""
     if principal.is_admin or owner == principal.username or principal.user_id is None:
         if principal.user_id is None:
             raise Forbidden("sign in to create datasets")
+        named = (
+            select(account_queries.User.id)
+            .where(account_queries.User.username == owner)
+            .union_all(select(account_queries.Org.id).where(account_queries.Org.name == owner))
+        )
+        if session.execute(named).first() is None:
+            raise NotFound(f"no user or organisation named {owner!r}: create it first")
         return
     member_of = session.scalar(
         select(account_queries.Org.id)

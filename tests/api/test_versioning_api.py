@@ -303,6 +303,17 @@ def test_derive_and_revert(client: httpx.Client) -> None:
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_datasets_are_created_only_under_owners_that_exist(client: httpx.Client, platform: Platform) -> None:
+    admin = bearer(make_user(platform, "root", admin=True))
+    ghost = client.post("/api/v1/datasets", json={"owner": "ghost", "name": "ds"}, headers=admin)
+    assert ghost.status_code == 404
+    assert "no user or organisation named 'ghost'" in ghost.json()["detail"]
+    assert (
+        client.post("/api/v1/datasets", json={"owner": "lab", "name": "ds"}, headers=admin).status_code == 201
+    )
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_transfer_requests_are_checked(client: httpx.Client) -> None:
     assert client.post(f"{DS}/blobs/missing", json={"blobs": ["nothex"]}).status_code == 422
     content = b"twice"
