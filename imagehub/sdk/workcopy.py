@@ -21,7 +21,7 @@ from imagehub.core.errors import Conflict, ImageHubError, InvalidInput
 from imagehub.core.paths import validate_relative_path
 from imagehub.sdk.client import UPLOAD_CHUNK, Client, Progress, RemoteDataset, RemoteEntry
 from imagehub.sdk.credentials import token_for
-from imagehub.sdk.http import RemoteNotFound
+from imagehub.sdk.http import RemoteInvalid, RemoteNotFound
 from imagehub.sdk.objects import ObjectCache, sha256_file
 from imagehub.sdk.parallel import transfer_pool
 
@@ -342,9 +342,6 @@ class WorkingCopy:
 
         small = [(self.cache.path(b), b) for b in sorted(missing) if wanted[b] <= UPLOAD_CHUNK]
         large = sorted(b for b in missing if wanted[b] > UPLOAD_CHUNK)
-        self.dataset.upload_small(
-            small, workers=workers, progress=progress
-        )  # whole bundles: nothing to resume
 
         def send(blob: str) -> None:
             path = self.cache.path(blob)
@@ -363,8 +360,13 @@ class WorkingCopy:
                 self.dataset.upload(path, blob, progress)
             remember(blob, None)
 
-        with transfer_pool(workers) as pool:
-            list(pool.map(send, large))
+        try:
+            self.dataset.upload_small(small, workers=workers, progress=progress)  # whole bundles
+            with transfer_pool(workers) as pool:
+                list(pool.map(send, large))
+        except RemoteInvalid:  # the server found bytes that do not hash to their id
+            self._drop_damaged(pending, sorted(missing))
+            raise
         made = []
         for record in pending:
             puts = [RemoteEntry(path, blob, size) for path, (blob, size) in record["put"].items()]
@@ -380,6 +382,20 @@ class WorkingCopy:
             self._save("pending.json", self.pending()[1:])
             made.append(commit["id"])
         return made
+
+    def _drop_damaged(self, pending: list[dict[str, Any]], blobs: list[str]) -> None:
+        """Cached objects whose bytes no longer hash to their id (the cache does not fsync, so
+        a crash can leave one) are dropped and named, so that `add` caches them afresh."""
+        damaged = {b for b in blobs if self.cache.has(b) and sha256_file(self.cache.path(b)) != b}
+        if not damaged:
+            return
+        for blob in damaged:
+            self.cache.path(blob).unlink(missing_ok=True)
+        paths = sorted(p for r in pending for p, (b, _) in r["put"].items() if b in damaged)
+        raise InvalidInput(
+            f"the object cache held a damaged copy of {paths[0]!r} ({len(paths)} file(s)), now dropped:"
+            " `imagehub add` them again, then push"
+        )
 
     def checkout(
         self,

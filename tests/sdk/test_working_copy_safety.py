@@ -4,6 +4,7 @@ and local commits survive a branch that moved on."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -227,3 +228,19 @@ def test_a_failed_clone_leaves_nothing_behind(server: Server) -> None:
     (server.tmp / "afile").write_bytes(b"")
     with pytest.raises(InvalidInput, match="not a folder"):
         WorkingCopy.clone(server.url, "lab/gone", server.tmp / "afile")
+
+
+def test_a_damaged_cached_copy_is_named_dropped_and_cached_again(server: Server) -> None:
+    seeded(server, "damaged", {"a.dcm": b"1"})
+    copy = WorkingCopy.clone(server.url, "lab/damaged", server.tmp / "copy")
+    for name, size in (("small.dcm", 1000), ("large.nii", 9 * 1024 * 1024)):
+        content = os.urandom(size)
+        change(copy, {name: content})
+        cached = copy.cache.path(hashlib.sha256(content).hexdigest())
+        cached.chmod(0o644)
+        cached.write_bytes(bytes(size))  # same size, other bytes: what a crash can leave
+        with pytest.raises(InvalidInput, match=f"damaged copy of '{name}'"):
+            copy.push()
+        copy.add([name])
+        copy.push()
+        assert copy.dataset.open(name, "main") == content
