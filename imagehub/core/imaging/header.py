@@ -233,9 +233,10 @@ def numbers(ds: Header, keyword: str, count: int) -> tuple[float, ...] | None:
     if not isinstance(value, MultiValue | list | tuple) or len(value) != count:
         return None
     try:
-        return tuple(float(item) for item in value)
+        found = tuple(float(item) for item in value)
     except (TypeError, ValueError):
         return None
+    return found if all(math.isfinite(item) for item in found) else None  # "nan" is no spacing
 
 
 def _as_text(value: Any) -> str | None:
@@ -251,6 +252,9 @@ def _convert(value: Any, kind: Callable[[Any], T]) -> T | None:
     if isinstance(value, MultiValue | list | tuple):
         value = value[0] if len(value) else None
     try:
-        return None if value is None or value == "" else kind(value)
-    except (TypeError, ValueError):
+        converted = None if value is None or value == "" else kind(value)
+    except (TypeError, ValueError, OverflowError):
         return None
+    if isinstance(converted, float) and not math.isfinite(converted):
+        return None  # "nan" or "inf" in a header is no value, and not valid JSON either
+    return converted

@@ -267,3 +267,17 @@ def test_a_damaged_nii_gz_says_its_gzip_data_is_damaged() -> None:
     for at in (12, 100, 2000):
         damaged = packed[:at] + bytes(50) + packed[at + 50 :]
         assert reason(inspect_bytes(damaged, "scan.nii.gz")).startswith("corrupt NIfTI: damaged gzip data")
+
+
+def test_numbers_that_are_not_finite_are_no_values() -> None:
+    """'nan' or 'inf' in a decimal string is no spacing, and would not be valid JSON either."""
+    ds = pydicom.dcmread(io.BytesIO(ct_instance_bytes(rows=16, columns=16)))
+    ds["PixelSpacing"].value = ["0.5", "nan"]
+    ds["SliceThickness"].value = "inf"
+    for preamble in (True, False):
+        out = io.BytesIO()
+        ds.save_as(out, enforce_file_format=preamble)
+        meta = inspect_bytes(out.getvalue(), "ct.dcm")
+        assert isinstance(meta, InstanceMetadata)
+        assert meta.spacing is None
+        json.dumps(meta.to_dict(), allow_nan=False)
