@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, field_validator
 
 from imagehub.core.vcs import ChangeSet, Entry, MergeStrategy
 from imagehub.models.dataset import Dataset
@@ -56,6 +57,24 @@ class EntryIn(BaseModel):
     size: int = Field(ge=0)
     media_type: str = "application/octet-stream"
     summary: dict[str, Any] | None = None
+
+    @field_validator("summary")
+    @classmethod
+    def _finite(cls, summary: dict[str, Any] | None) -> dict[str, Any] | None:
+        """NaN and infinities are not JSON: a manifest could not give them back."""
+        if summary is not None and not _all_finite(summary):
+            raise ValueError("summary numbers must be finite (no NaN or Infinity)")
+        return summary
+
+
+def _all_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_all_finite(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return all(_all_finite(item) for item in value)
+    return True
 
 
 class Changes(BaseModel):

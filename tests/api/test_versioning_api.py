@@ -324,6 +324,14 @@ def test_transfer_requests_are_checked(client: httpx.Client) -> None:
     assert sent.json() == {"stored": 1, "bytes": len(content)}
     wipe = {"message": "m", "changes": {"delete_prefix": [""]}}
     assert client.post(f"{DS}/branches/main/commits", json=wipe).status_code == 422
+    stored = upload(client, b"with a summary")
+    body = '{"message": "m", "changes": {"put": [{"path": "a", "blob": "%s", "size": %d, "summary": %s}]}}'
+    response = client.post(
+        f"{DS}/branches/main/commits",
+        content=(body % (stored["blob"], stored["size"], '{"x": [NaN]}')).encode(),
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
 
 
 def test_every_versioning_route_is_documented(client: httpx.Client) -> None:
