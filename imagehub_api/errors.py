@@ -120,8 +120,8 @@ def install_error_handlers(app: FastAPI) -> None:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             return _portal_error(request, 422, problems)
         # Where and what, not the input itself: it can be large, and need not be valid JSON (NaN).
-        problems = [{key: e[key] for key in ("type", "loc", "msg") if key in e} for e in exc.errors()]
-        body = {"error": "RequestValidationError", "detail": jsonable_encoder(problems)}
+        found = [{key: e[key] for key in ("type", "loc", "msg") if key in e} for e in exc.errors()]
+        body = {"error": "RequestValidationError", "detail": jsonable_encoder(found)}
         return JSONResponse(body, status_code=422)
 
     async def handle_database(request: Request, exc: Exception) -> Response:

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import httpx
 
 from imagehub.core.paths import validate_relative_path
-from imagehub.sdk.http import Api, RemoteConflict, RemoteError, error_from
+from imagehub.sdk.http import Api, RemoteConflict, RemoteError, RemoteNotFound, error_from
 from imagehub.sdk.objects import CHUNK, ObjectCache, sha256_handle
 from imagehub.sdk.parallel import check_stop, transfer_pool
 
@@ -401,7 +401,25 @@ class RemoteDataset:
         return dict(self.api.json("POST", f"{self.base}/branches", json={"name": name, "source": source}))
 
     def branches(self) -> list[dict[str, Any]]:
-        return list(self.api.json("GET", f"{self.base}/branches")["results"])
+        """Every branch, page after page."""
+        return self._every(f"{self.base}/branches")
+
+    def branch(self, name: str) -> dict[str, Any] | None:
+        """The branch called ``name``, or None when there is none."""
+        try:
+            return dict(self.api.json("GET", f"{self.base}/branches/{name}"))
+        except RemoteNotFound:
+            return None
+
+    def _every(self, url: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        after = ""
+        while True:
+            page = self.api.json("GET", url, params={"after": after, "limit": 1000})
+            found += page["results"]
+            if not page["next_after"]:
+                return found
+            after = page["next_after"]
 
     def create_tag(self, name: str, ref: str, message: str = "") -> dict[str, Any]:
         return dict(
@@ -409,7 +427,8 @@ class RemoteDataset:
         )
 
     def tags(self) -> list[dict[str, Any]]:
-        return list(self.api.json("GET", f"{self.base}/tags")["results"])
+        """Every tag, page after page."""
+        return self._every(f"{self.base}/tags")
 
     def merge(
         self, source: str, destination: str, strategy: str = "fail", message: str = ""

@@ -50,7 +50,7 @@ def ingest_folder(
     except RemoteNotFound:
         remote = client.create_dataset(dataset)
         info = remote.info()
-    if branch not in {b["name"] for b in remote.branches()}:
+    if remote.branch(branch) is None:
         remote.create_branch(branch, info["default_branch"])
     sizes = {blob: path.stat().st_size for blob, path in zip(blobs, files, strict=True)}
     missing = remote.missing(sorted(set(blobs)))
@@ -77,7 +77,7 @@ def ingest_folder(
     except RemoteInvalid as exc:
         if "nothing to commit" not in str(exc):
             raise
-        head = {b["name"]: b["commit_id"] for b in remote.branches()}[branch]
+        head = (remote.branch(branch) or {}).get("commit_id", "")
         return IngestResult(head, len(files), sent, unchanged=True)
     return IngestResult(made["id"], len(files), sent)
 

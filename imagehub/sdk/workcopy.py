@@ -245,6 +245,8 @@ class WorkingCopy:
                 del staged["put"][path]
                 count += 1
             for path in matches:
+                if path in staged["delete"]:  # back again: no longer a deletion
+                    staged["delete"].remove(path)
                 if index.get(path, [None])[0] == tree[path][0]:
                     staged["put"].pop(path, None)
                     continue
@@ -312,7 +314,7 @@ class WorkingCopy:
         if not pending:
             return []
         if branch is not None and branch != self.config["branch"]:
-            if branch not in {b["name"] for b in self.dataset.branches()}:
+            if self.dataset.branch(branch) is None:
                 self.dataset.create_branch(branch, self.config["head"])
             self.config["branch"] = branch
             self._save("config.json", self.config)
@@ -370,13 +372,21 @@ class WorkingCopy:
         made = []
         for record in pending:
             puts = [RemoteEntry(path, blob, size) for path, (blob, size) in record["put"].items()]
-            commit = self.dataset.commit(
-                self.config["branch"],
-                message=record["message"],
-                puts=puts,
-                deletes=record["delete"],
-                expected_parent=self.config["head"],
-            )
+            try:
+                commit = self.dataset.commit(
+                    self.config["branch"],
+                    message=record["message"],
+                    puts=puts,
+                    deletes=record["delete"],
+                    expected_parent=self.config["head"],
+                )
+            except RemoteInvalid as exc:
+                if not str(exc).startswith("nothing to commit"):
+                    raise
+                # The branch already holds these changes (made on both sides, or a push whose
+                # answer was lost): the local commit has nothing left to say.
+                self._save("pending.json", self.pending()[1:])
+                continue
             self.config["head"] = commit["id"]
             self._save("config.json", self.config)
             self._save("pending.json", self.pending()[1:])
@@ -432,6 +442,9 @@ class WorkingCopy:
         for path in gone:  # first, so that a file can become a folder and the other way round
             (self.root / path).unlink(missing_ok=True)
         _remove_empty_folders(self.root, gone)
+        for entry in fetch:  # an empty folder where a file goes (what holds files was refused)
+            if (place := self.root / entry.path).is_dir() and not place.is_symlink():
+                _remove_empty_tree(place)
         index = {p: r for p, r in self._index().items() if p in target}
         for entry in fetch:
             written = self.root / entry.path
@@ -439,8 +452,8 @@ class WorkingCopy:
             st = written.stat()
             index[entry.path] = [entry.blob, entry.size, st.st_ino, st.st_mtime_ns]
         self._save("index.json", index)
-        branch_names = {b["name"] for b in self.dataset.branches()}
-        self.config["branch"] = ref if ref in branch_names else None  # else detached: a tag or commit
+        on_branch = self.dataset.branch(ref) is not None
+        self.config["branch"] = ref if on_branch else None  # else detached: a tag or commit
         self.config["head"] = commit
         self._save("config.json", self.config)
         return commit
@@ -476,6 +489,12 @@ class WorkingCopy:
                 merged.pop(path, None)
             else:
                 merged[path] = mine
+        # One side made a file where the other made a folder: no working copy could hold both.
+        if shapes := sorted(p for p in merged if any(folder in merged for folder in _parents(p))):
+            raise Conflict(
+                f"{shapes[0]!r} lies in a folder that the other side made a file"
+                f" ({len(shapes)} path(s)): `imagehub push --branch NAME`, then merge NAME on the server"
+            )
         return merged
 
     def _refuse_to_overwrite(
@@ -495,20 +514,18 @@ class WorkingCopy:
             wanted = target.get(path)
             if wanted is None or sha256_file(self.root / path) != wanted.blob:
                 in_the_way.append(path)
-        staying = {p for p in [*self._index(), *status.added] if p not in removed}
-        folders: set[str] = set()
         for path in written:
             place = self.root / path
-            if place.is_symlink() or (place.is_dir() and any(p.startswith(f"{path}/") for p in staying)):
+            if place.is_symlink() or (place.is_dir() and _holds_more_than(place, path, removed)):
                 in_the_way.append(path)
-            folders.update(parent for parent in _parents(path) if parent not in folders)
-        for folder in folders:
-            place = self.root / folder
-            if place.is_symlink():
+        for folder in sorted(_folders_of(touched)):
+            if (self.root / folder).is_symlink():
                 raise InvalidInput(
-                    f"{folder} is a symbolic link; ImageHub writes files only inside the working copy:"
-                    " replace the link with a folder"
+                    f"{folder} is a symbolic link; ImageHub writes and removes files only inside the"
+                    " working copy: replace the link with a folder"
                 )
+        for folder in _folders_of(written):  # a file that stays where a written path needs a folder
+            place = self.root / folder
             if place.exists() and not place.is_dir() and folder not in removed:
                 in_the_way.append(folder)
         if in_the_way:
@@ -551,6 +568,21 @@ def _refuse_unversionable(paths: list[str]) -> None:
             ) from None
 
 
+def _holds_more_than(folder: Path, rel: str, removed: set[str]) -> bool:
+    """Whether ``folder`` (at ``rel``) holds anything, a link included, that the checkout does
+    not remove itself: then a file cannot take its place. Empty folders hold nothing."""
+    for dirpath, _dirs, names in os.walk(folder):
+        inside = Path(dirpath).relative_to(folder)
+        for name in names:
+            if (Path(rel) / inside / name).as_posix() not in removed:
+                return True
+    return False
+
+
+def _folders_of(paths: set[str]) -> set[str]:
+    return {folder for path in paths for folder in _parents(path)}
+
+
 def _parents(path: str) -> list[str]:
     """``a/b/c`` -> ``a``, ``a/b``: the folders a path needs."""
     parts = path.split("/")[:-1]
@@ -559,6 +591,11 @@ def _parents(path: str) -> list[str]:
 
 def _blob(entry: RemoteEntry | None) -> str | None:
     return None if entry is None else entry.blob
+
+
+def _remove_empty_tree(folder: Path) -> None:
+    for dirpath, _dirs, _names in os.walk(folder, topdown=False):
+        os.rmdir(dirpath)
 
 
 def _remove_empty_folders(root: Path, removed: list[str]) -> None:

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -186,10 +187,14 @@ def test_a_version_with_files_in_the_state_folder_is_not_checked_out_over_it(
     server: Server, folder: str
 ) -> None:
     client = server.client()
-    client.create_dataset("lab/odd")
+    remote = client.create_dataset("lab/odd")
+    files = {"a.dcm": b"1", f"{folder}/staged.json": b'{"put": {"x": 1}}'}
     seed = server.tmp / "seed"
-    write_files(seed, {"a.dcm": b"1", f"{folder}/staged.json": b'{"put": {"x": 1}}'})
-    ingest_folder(client, seed, "lab/odd", "main")
+    write_files(seed, files)  # committed file by file: ingest leaves hidden folders out
+    for name, content in files.items():
+        remote.upload(seed / name, hashlib.sha256(content).hexdigest())
+    puts = [RemoteEntry(n, hashlib.sha256(c).hexdigest(), len(c)) for n, c in files.items()]
+    remote.commit("main", message="odd", puts=puts)
     with pytest.raises(InvalidInput, match="keeps its state"):
         WorkingCopy.clone(server.url, "lab/odd", server.tmp / "wc")
     assert not (server.tmp / "wc" / "a.dcm").exists()
@@ -402,8 +407,46 @@ def test_ctrl_c_stops_a_pull_at_the_next_chunk(server: Server) -> None:
 
     with pytest.raises(KeyboardInterrupt):
         remote.fetch_all(entries, commit, workers=2, progress=progress)
-    # The worker still running stopped at its next chunk; nothing queued was started.
-    assert sum(received) <= 4 * objects.CHUNK
+    # The worker still running stopped within a few chunks, before finishing its 9 MiB file;
+    # nothing queued was started (without stopping, all 54 MiB would come).
+    assert sum(received) <= 10 * objects.CHUNK
     assert sum(client.cache.has(e.blob, e.size) for e in entries) == 0
     remote.fetch_all(entries, commit, workers=2)  # and the next pull resumes and completes
     assert all(client.cache.has(e.blob, e.size) for e in entries)
+
+
+def test_a_stopping_pool_leaves_other_pools_alone() -> None:
+    from imagehub.sdk.parallel import Stopped, check_stop, transfer_pool
+
+    started = threading.Event()
+    release = threading.Event()
+
+    def transfer() -> str:
+        started.set()
+        release.wait(10)
+        check_stop()  # the next chunk
+        return "done"
+
+    with transfer_pool(1) as other:
+        running = other.submit(transfer)
+        started.wait(10)
+
+        def chunks() -> None:
+            for _ in range(1000):  # ten seconds of chunks, unless the pool stops it
+                check_stop()
+                time.sleep(0.01)
+
+        stopped = []
+
+        def fail_in_a_pool() -> None:
+            with transfer_pool(1) as failing:
+                stopped.append(failing.submit(chunks))
+                release.set()
+                raise RuntimeError("one download failed")
+
+        with pytest.raises(RuntimeError):
+            fail_in_a_pool()
+        assert running.result(10) == "done"
+    with pytest.raises(Stopped):
+        stopped[0].result(10)
+    check_stop()  # outside any pool: never stops

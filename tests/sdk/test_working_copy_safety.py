@@ -244,3 +244,85 @@ def test_a_damaged_cached_copy_is_named_dropped_and_cached_again(server: Server)
         copy.add([name])
         copy.push()
         assert copy.dataset.open(name, "main") == content
+
+
+def test_a_local_commit_the_server_already_holds_is_dropped_on_push(server: Server) -> None:
+    seeded(server, "same", {"p.dcm": b"1", "q.dcm": b"2"})
+    mine = WorkingCopy.clone(server.url, "lab/same", server.tmp / "mine")
+    theirs = WorkingCopy.clone(server.url, "lab/same", server.tmp / "theirs")
+    change(theirs, {"p.dcm": None})
+    theirs.push()
+    change(mine, {"p.dcm": None})  # the very same change, made on both sides
+    change(mine, {"q.dcm": b"mine"}, "second")
+    mine.pull()
+    made = mine.push()
+    assert len(made) == 1
+    assert mine.pending() == []
+    assert sorted(e.path for e in mine.dataset.entries("main")[1]) == ["q.dcm"]
+
+
+def test_a_file_and_a_folder_of_the_same_name_are_refused_on_pull(server: Server) -> None:
+    seeded(server, "shape-clash", {"a.dcm": b"1"})
+    mine = WorkingCopy.clone(server.url, "lab/shape-clash", server.tmp / "mine")
+    theirs = WorkingCopy.clone(server.url, "lab/shape-clash", server.tmp / "theirs")
+    change(theirs, {"n/x": b"a folder there"})
+    theirs.push()
+    change(mine, {"n": b"a file here"})
+    (mine.root / "n").rename(server.tmp / "n-moved")
+    with pytest.raises(Conflict, match=r"'n/x' lies in a folder that the other side made a file"):
+        mine.pull()
+
+
+def test_a_pull_never_removes_a_file_through_a_linked_folder(server: Server) -> None:
+    seeded(server, "link-rm", {"d/f.dcm": b"1", "k.dcm": b"2"})
+    mine = WorkingCopy.clone(server.url, "lab/link-rm", server.tmp / "mine")
+    theirs = WorkingCopy.clone(server.url, "lab/link-rm", server.tmp / "theirs")
+    elsewhere = server.tmp / "elsewhere"
+    (mine.root / "d").rename(elsewhere)
+    (mine.root / "d").symlink_to(elsewhere)
+    (elsewhere / "f.dcm").write_bytes(b"edited elsewhere")
+    change(theirs, {"d/f.dcm": None})
+    theirs.push()
+    with pytest.raises(InvalidInput, match="symbolic link"):
+        mine.pull()
+    assert (elsewhere / "f.dcm").read_bytes() == b"edited elsewhere"
+
+
+def test_folders_in_the_way_of_a_file(server: Server) -> None:
+    seeded(server, "in-the-way", {"a.dcm": b"1"})
+    mine = WorkingCopy.clone(server.url, "lab/in-the-way", server.tmp / "mine")
+    theirs = WorkingCopy.clone(server.url, "lab/in-the-way", server.tmp / "theirs")
+    change(theirs, {"e": b"a file", "l": b"another"})
+    theirs.push()
+    (mine.root / "l").mkdir()
+    (mine.root / "l" / "link").symlink_to(mine.root / "a.dcm")
+    with pytest.raises(Conflict, match="'l'"):  # a link is something to keep
+        mine.pull()
+    assert (mine.root / "a.dcm").read_bytes() == b"1"
+    (mine.root / "l" / "link").unlink()
+    (mine.root / "e" / "empty").mkdir(parents=True)  # empty folders hold nothing to lose
+    mine.pull()
+    assert (mine.root / "e").read_bytes() == b"a file"
+    assert mine.status().clean
+
+
+def test_a_file_back_after_a_staged_deletion_is_no_deletion(server: Server) -> None:
+    seeded(server, "back", {"top.dcm": b"1"})
+    copy = WorkingCopy.clone(server.url, "lab/back", server.tmp / "copy")
+    (copy.root / "top.dcm").unlink()
+    copy.add(["top.dcm"])
+    (copy.root / "top.dcm").write_bytes(b"1")
+    copy.add(["top.dcm"])
+    assert copy.status().clean
+
+
+def test_checkout_finds_branches_beyond_the_first_page(server: Server) -> None:
+    client = seeded(server, "many", {"a.dcm": b"1"})
+    dataset = client.dataset("lab/many")
+    for number in range(101):
+        dataset.create_branch(f"b{number:03d}", "main")
+    copy = WorkingCopy.clone(server.url, "lab/many", server.tmp / "copy")
+    assert copy.config["branch"] == "main"  # the 102nd branch in name order
+    copy.checkout("b100")
+    assert copy.config["branch"] == "b100"
+    assert len(dataset.branches()) == 102
