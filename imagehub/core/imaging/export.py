@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import ndimage
 
 from imagehub.core.errors import InvalidInput
 from imagehub.core.imaging import header
@@ -22,6 +23,8 @@ _TOLERANCE = 1e-4
 # positions, so real series jitter by a few per cent.
 _STEP_SPREAD = 0.1
 _INT16 = np.iinfo(np.int16)
+# A slice step leaning out of the normal by more than this share of its length is a tilt.
+_MAX_LEAN = 2e-3
 
 
 @dataclass(frozen=True)
@@ -43,8 +46,41 @@ def series_to_nifti(sources: Sequence[Source]) -> bytes:
     normal = slice_normal(slices[0].orientation)
     slices.sort(key=lambda one: float(one.position @ normal))
     volume = np.stack([one.values for one in slices]).transpose(2, 1, 0)  # (columns, rows, slices)
-    affine = LPS_TO_RAS @ _lps_affine(slices, normal)
-    return encode_nifti(_compact(volume), affine)
+    affine = _lps_affine(slices, normal)
+    volume, affine = _untilted(volume, affine, normal)
+    return encode_nifti(_compact(volume), LPS_TO_RAS @ affine)
+
+
+def _untilted(
+    volume: NDArray[Any], affine: NDArray[np.float64], normal: NDArray[np.float64]
+) -> tuple[NDArray[Any], NDArray[np.float64]]:
+    """A gantry-tilted series steps partly within the slice plane, a sheared grid that a
+    NIfTI qform cannot hold (and ITK cannot read). Each slice is shifted back by its share of
+    that in-plane step, onto the grid that steps along the normal only, as dcm2niix does;
+    integral values stay integral. Scanner rounding (under about 0.1 degree) is left alone."""
+    step = affine[:3, 2]
+    along = float(step @ normal) * normal
+    across = step - along
+    if float(np.linalg.norm(across)) <= _MAX_LEAN * float(np.linalg.norm(step)):
+        return volume, affine
+    per_slice = [
+        float(across @ affine[:3, axis]) / float(affine[:3, axis] @ affine[:3, axis]) for axis in (0, 1)
+    ]
+    integral = np.issubdtype(volume.dtype, np.integer) or np.array_equal(volume, np.round(volume))
+    background = float(volume.min())
+    planes = []
+    for index in range(volume.shape[2]):
+        moved = ndimage.shift(
+            volume[:, :, index].astype(np.float64),
+            (index * per_slice[0], index * per_slice[1]),
+            order=1,
+            mode="constant",
+            cval=background,
+        )
+        planes.append(np.round(moved) if integral else moved)
+    straight = affine.copy()
+    straight[:3, 2] = along
+    return np.stack(planes, axis=2), straight
 
 
 def _read_slice(source: Source, label: str) -> _Slice:

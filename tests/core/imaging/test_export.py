@@ -114,36 +114,53 @@ def test_inconsistent_series_are_rejected(mr_files: list[Path], ct_study: list[P
         series_to_nifti([io.BytesIO(b"text" * 100)])
 
 
-def test_a_gantry_tilted_series_keeps_its_shear_in_the_sform_only(tmp_path: Path) -> None:
-    """A qform cannot hold a shear; one that held the nearest rotation would misplace voxels
-    for readers that prefer it, so it is marked unknown and the sform carries the geometry."""
+def test_a_gantry_tilted_series_is_resampled_onto_an_upright_grid(tmp_path: Path) -> None:
+    """A tilted series steps partly within the slice plane: a grid no qform can hold and ITK
+    cannot read. The export shifts each slice back onto the grid along the normal, so every
+    reader agrees, and each voxel stays where its DICOM position puts it."""
     tilt = np.deg2rad(15)
+    rows, columns, spacing = 12, 10, (0.7, 0.9)
+    row_cosine = np.array([1.0, 0.0, 0.0])
+    column_cosine = np.array([0.0, np.cos(tilt), -np.sin(tilt)])
     paths = []
     series_uid = pydicom.uid.generate_uid()
-    for k in range(4):
+    for k in range(6):
         ds = pydicom.Dataset()
         ds.SOPClassUID = pydicom.uid.CTImageStorage
         ds.SOPInstanceUID = pydicom.uid.generate_uid()
         ds.SeriesInstanceUID = series_uid
         ds.Modality = "CT"
-        ds.Rows, ds.Columns = 5, 7
-        ds.PixelSpacing = [0.7, 0.9]
-        ds.ImageOrientationPatient = [1, 0, 0, 0, float(np.cos(tilt)), float(-np.sin(tilt))]
+        ds.Rows, ds.Columns = rows, columns
+        ds.PixelSpacing = list(spacing)
+        ds.ImageOrientationPatient = [*row_cosine, *column_cosine]
         ds.ImagePositionPatient = [10, -20, 30 + 2.5 * k]  # the table moves along z, not the normal
         ds.BitsAllocated = ds.BitsStored = 16
         ds.HighBit, ds.PixelRepresentation, ds.SamplesPerPixel = 15, 1, 1
         ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.PixelData = np.full((5, 7), k, np.int16).tobytes()
+        pixels = np.zeros((rows, columns), np.int16)
+        pixels[5, 4] = 1000  # one bright voxel per slice, at the same row and column
+        ds.PixelData = pixels.tobytes()
         ds.file_meta = pydicom.dataset.FileMetaDataset()
         ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
         path = tmp_path / f"{k}.dcm"
         ds.save_as(path, enforce_file_format=True)
         paths.append(path)
-    image = load(series_to_nifti(list(paths)))
-    assert int(image.header["qform_code"]) == 0
-    assert int(image.header["sform_code"]) == 1
-    # Voxel (0, 0, 3) is the last slice's first pixel, at its DICOM position (LPS -> RAS).
-    np.testing.assert_allclose(image.get_sform() @ [0, 0, 3, 1], [-10, 20, 37.5, 1], atol=1e-3)
+    data = series_to_nifti(list(paths))
+    image = load(data)
+    assert (int(image.header["qform_code"]), int(image.header["sform_code"])) == (1, 1)
+    np.testing.assert_allclose(image.get_qform(), image.get_sform(), atol=1e-4)
+    voxels = np.asarray(image.dataobj)
+    for k in range(6):  # the bright voxel's true place (LPS to RAS), through the new grid
+        lps = np.array([10, -20, 30 + 2.5 * k]) + 4 * spacing[1] * row_cosine + 5 * spacing[0] * column_cosine
+        place = np.linalg.inv(image.affine) @ [-lps[0], -lps[1], lps[2], 1]
+        assert round(place[2]) == k
+        column, row = (round(v) for v in place[:2])
+        brightest = np.unravel_index(np.argmax(voxels[:, :, k]), voxels.shape[:2])
+        assert abs(brightest[0] - column) <= 1
+        assert abs(brightest[1] - row) <= 1
+    written = tmp_path / "tilted.nii.gz"
+    written.write_bytes(data)
+    SimpleITK.ReadImage(str(written))  # ITK reads it (a sheared file it refuses)
 
 
 def test_an_upright_series_has_equal_qform_and_sform(mr_files: list[Path]) -> None:
