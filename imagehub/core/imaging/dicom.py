@@ -145,7 +145,7 @@ def metadata_from_head(
         missing = _missing_pixel_bytes(ds, spans.syntax, size - at)
         if missing:
             return Unreadable(_short_pixels(missing))
-        damage = _compressed_damage(ds, spans.syntax, read_at or _within(head, size), at, size)
+        damage = _compressed_damage(spans.syntax, read_at or _within(head, size), at, size)
         if damage:
             return Unreadable(damage)
         return _describe(ds, sop_instance_uid, spans.syntax)
@@ -225,18 +225,16 @@ def _damage(ds: Dataset, stream: BinaryIO, syntax: UID | None) -> str | None:
         return _short_pixels(missing)
     at = stream.tell()
     try:
-        return _compressed_damage(ds, syntax, _reader(stream), at, at + remaining) if remaining else None
+        return _compressed_damage(syntax, _reader(stream), at, at + remaining) if remaining else None
     finally:
         stream.seek(at)
 
 
-def _compressed_damage(
-    ds: header.Header, syntax: UID | None, read_at: ReadAt, at: int, size: int
-) -> str | None:
+def _compressed_damage(syntax: UID | None, read_at: ReadAt, at: int, size: int) -> str | None:
     """A cut in compressed pixel data (``encapsulated_damage``) starting at ``at``."""
     if syntax is None or syntax in _NATIVE or syntax == DeflatedExplicitVRLittleEndian:
         return None
-    return encapsulated_damage(read_at, at, size, header.integer(ds, "NumberOfFrames") or 1)
+    return encapsulated_damage(read_at, at, size)
 
 
 def _reader(stream: BinaryIO) -> ReadAt:

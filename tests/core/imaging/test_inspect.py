@@ -6,6 +6,7 @@ import gzip
 import io
 import json
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -281,3 +282,50 @@ def test_numbers_that_are_not_finite_are_no_values() -> None:
         assert isinstance(meta, InstanceMetadata)
         assert meta.spacing is None
         json.dumps(meta.to_dict(), allow_nan=False)
+
+
+def _encapsulated(syntax: str, frames: int, fragments: list[bytes]) -> bytes:
+    from pydicom.encaps import encapsulate
+
+    ds = pydicom.dcmread(io.BytesIO(ct_instance_bytes(rows=16, columns=16)))
+    ds.file_meta.TransferSyntaxUID = syntax
+    ds.NumberOfFrames = frames
+    ds.PixelData = encapsulate(fragments, has_bot=True)
+    ds["PixelData"].VR = "OB"
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+def test_a_video_stream_in_one_fragment_is_whole() -> None:
+    """Video syntaxes fragment the stream without regard to frames: 300 frames, one fragment."""
+    video = _encapsulated("1.2.840.10008.1.2.4.102", 300, [b"\x00\x00\x01" * 100])
+    assert isinstance(inspect_bytes(video, "clip.dcm"), InstanceMetadata)
+    assert (
+        reason(inspect_bytes(video[:-20], "clip.dcm"))
+        == "truncated DICOM: the compressed pixel data is cut off"
+    )
+
+
+def test_whole_compressed_pixel_data_costs_one_read() -> None:
+    from imagehub.core.imaging.fragments import encapsulated_damage
+
+    data = _encapsulated("1.2.840.10008.1.2.4.90", 40, [b"\xff\x4f" * 50] * 40)
+    at = data.rindex(b"\xe0\x7f\x10\x00")
+    reads: list[int] = []
+
+    def reader(content: bytes) -> Callable[[int, int], bytes]:
+        def read_at(offset: int, count: int) -> bytes:
+            reads.append(offset)
+            return content[offset : offset + count]
+
+        return read_at
+
+    assert encapsulated_damage(reader(data), at, len(data)) is None
+    assert len(reads) == 1  # the delimiter at the end: no walk through 40 fragments
+    cut = data[:-8]  # the delimiter lost: walked, and found to end early
+    assert (
+        encapsulated_damage(reader(cut), at, len(cut))
+        == "truncated DICOM: the compressed pixel data is cut off"
+    )
+    assert len(reads) > 40
