@@ -6,10 +6,12 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
+from sqlalchemy.orm import Session
 
 from imagehub.core.db import make_engine
 from imagehub.models import Base
 from imagehub.models.schema import SchemaBehind, head_revision, require_current, schema_state, upgrade
+from imagehub.services import datasets
 
 
 def test_fresh_database_is_behind_until_migrated(database_url: str) -> None:
@@ -43,4 +45,17 @@ def test_partial_upgrade_reports_what_to_run(database_url: str) -> None:
     if state.head != "0001":
         with pytest.raises(SchemaBehind, match="at 0001"):
             require_current(engine)
+    engine.dispose()
+
+
+def test_one_name_space_for_refs_migrates_over_reused_dataset_names(database_url: str) -> None:
+    """Each dataset has its own ``main``: a deleted dataset and the live one that took its
+    name are two datasets, not a branch and a tag of one."""
+    engine = make_engine(database_url)
+    upgrade(engine, "0016")
+    with Session(engine) as session, session.begin():
+        datasets.create(session, owner="lab", name="x", author="t")
+        datasets.delete(session, owner="lab", name="x")
+        datasets.create(session, owner="lab", name="x", author="t")
+    assert upgrade(engine).up_to_date
     engine.dispose()

@@ -21,7 +21,7 @@ def upgrade() -> None:
         .execute(
             sa.text(
                 "SELECT d.owner, d.name, r.name FROM vcs_refs r JOIN datasets d ON d.id = r.repository_id"
-                " GROUP BY d.owner, d.name, r.name HAVING COUNT(*) > 1"
+                " GROUP BY r.repository_id, d.owner, d.name, r.name HAVING COUNT(*) > 1"
             )
         )
         .all()
