@@ -124,22 +124,21 @@ def deleted(session: Session, *, owner: str, name: str) -> list[Dataset]:
     )
 
 
-def restore(
-    session: Session, *, owner: str, name: str, dataset_id: int | None = None, as_name: str | None = None
-) -> Dataset:
+def restore(session: Session, *, owner: str, name: str, dataset_id: int | None = None) -> Dataset:
     """Bring back a deleted dataset: the one with ``dataset_id`` (see ``deleted``), else the
-    most recently deleted of that name; under ``as_name`` when the name has been reused."""
+    most recently deleted of that name. Its name must be free: derived datasets and proposals
+    know their upstream by name, so a dataset is never brought back under another."""
     found = deleted(session, owner=owner, name=name)
     if dataset_id is not None:
         found = [d for d in found if d.id == dataset_id]
     if not found:
         which = f" with id {dataset_id}" if dataset_id is not None else ""
         raise NotFound(f"no deleted dataset {owner}/{name}{which}")
-    new_name = validate_name(as_name) if as_name else name
-    if dataset_queries.get_live(session, owner=owner, name=new_name) is not None:
-        raise Conflict(f"a live dataset {owner}/{new_name} exists: restore under another name (as_name)")
+    if dataset_queries.get_live(session, owner=owner, name=name) is not None:
+        raise Conflict(
+            f"a live dataset {owner}/{name} holds the name: delete it first (it can be restored later by id)"
+        )
     dataset = found[0]
-    dataset.name = new_name
     dataset.deleted_at = None
     return dataset
 

@@ -73,16 +73,15 @@ def restore_dataset(
     dataset_id: int | None = Query(
         None, alias="id", description="Which deleted dataset (default: the latest)"
     ),
-    as_name: str | None = Query(None, description="Restore under this name (when the name was reused)"),
 ) -> dict[str, Any]:
     """Undo a soft delete (site administrators)."""
-    restored = datasets.restore(session, owner=owner, name=name, dataset_id=dataset_id, as_name=as_name)
+    restored = datasets.restore(session, owner=owner, name=name, dataset_id=dataset_id)
     audit.record(
         session,
         actor=actor,
         action="dataset.restore",
         dataset=restored.full_name,
-        details={"id": restored.id, "deleted_as": f"{owner}/{name}"},
+        details={"id": restored.id},
     )
     return dataset_dict(restored)
 
