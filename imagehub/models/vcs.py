@@ -199,7 +199,9 @@ class SqlBlobIndex:
     def register(self, blobs: Iterable[tuple[BlobId, int]]) -> None:
         now = utcnow()
         rows = [{"id": b, "size": s, "created_at": now, "touched_at": now} for b, s in dict(blobs).items()]
-        _upsert(self.session, BlobRow.__table__, rows, touch=["touched_at"])
+        # Every caller measured the bytes it stored, so the size is the truth, and it mends a
+        # row recorded wrongly before commits checked sizes against it.
+        _upsert(self.session, BlobRow.__table__, rows, touch=["touched_at", "size"])
 
     def touch(self, blobs: Iterable[BlobId]) -> dict[BlobId, int]:
         """Refresh ``touched_at`` of these blobs; returns the size of each one recorded."""

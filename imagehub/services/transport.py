@@ -119,6 +119,8 @@ def complete_upload(session: Session, platform: Platform, *, dataset: Dataset, u
                 raise BlobMismatch(f"the uploaded bytes hash to {digest.hexdigest()}, not {blob}")
             platform.store.put(key, platform.store.get(staging))
             platform.store.delete(staging)
+        elif (stored := platform.store.stat(key).size) != upload.size:  # stored before: its size is the truth
+            raise BlobMismatch(f"blob {blob} is {stored} bytes, not {upload.size}")
         SqlBlobIndex(session).register([(blob, upload.size)])
     except BaseException:
         # The parts are gone whatever happened, so the session must go too, for good: the

@@ -423,3 +423,19 @@ def test_range_requests_follow_http(
     assert (same.status_code, same.content) == (206, b"23")
     empty = client.get(url, params={"path": "empty.dcm"}, headers={"Range": "bytes=-5"})
     assert (empty.status_code, empty.headers["content-range"]) == (416, "bytes */0")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_an_upload_cannot_record_a_stored_blob_under_a_wrong_size(
+    client: httpx.Client, platform: Platform
+) -> None:
+    """Bytes already in the store (left by a refused commit, say) keep their true size: a
+    session declaring another is refused, and a later commit of the real content goes in."""
+    content = b"the real bytes of a file"
+    blob = hashlib.sha256(content).hexdigest()
+    platform.store.put(f"blobs/{blob[:2]}/{blob[2:4]}/{blob}", content)  # stored, never recorded
+    started = client.post(f"{DS}/uploads", json={"blob": blob, "size": 3}).json()
+    client.put(f"{DS}/uploads/{started['id']}", params={"offset": 0}, content=b"xyz")
+    assert client.post(f"{DS}/uploads/{started['id']}/complete").status_code == 422
+    body = {"message": "m", "changes": {"put": [{"path": "a", **upload(client, content)}]}}
+    assert client.post(f"{DS}/branches/main/commits", json=body).status_code == 201

@@ -38,6 +38,9 @@ def test_lookups_and_touches_span_batches(platform: Platform, small_batches: Non
         blob_index = SqlBlobIndex(session)
         assert blob_index.missing(present + absent) == set(absent)
         assert blob_index.touch(present[:7] + absent) == {b: i + 1 for i, b in enumerate(present[:7])}
+        blob_index.register([(present[0], 99)])  # sizes are measured: a later one mends the row
+        assert blob_index.touch([present[0]]) == {present[0]: 99}
+        blob_index.register([(present[0], 1)])
         wanted = list(nodes) + [NodeId(n) for n in ids("no-such-node", 2)]
         assert SqlNodeStore(session).get_many(wanted) == nodes
     with platform.sessions() as session:
