@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 from urllib.parse import quote
@@ -122,7 +123,8 @@ def install_error_handlers(app: FastAPI) -> None:
         # Where and what, not the input itself: it can be large, and need not be valid JSON (NaN).
         found = [{key: e[key] for key in ("type", "loc", "msg") if key in e} for e in exc.errors()]
         body = {"error": "RequestValidationError", "detail": jsonable_encoder(found)}
-        return JSONResponse(body, status_code=422)
+        # ASCII JSON: a key holding a lone surrogate (in ``loc``) must not break the answer.
+        return Response(json.dumps(body), status_code=422, media_type="application/json")
 
     async def handle_database(request: Request, exc: Exception) -> Response:
         """A write the database aborted for a concurrent one changed nothing: say so, and

@@ -7,6 +7,7 @@ import re
 from imagehub.core.errors import ImageHubError
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)", re.IGNORECASE)
+_DIGITS = 18  # more is past the end of any object, and Python refuses to parse thousands
 
 
 class RangeNotSatisfiable(ImageHubError):
@@ -30,7 +31,7 @@ def parse_range(
     match = _RANGE.fullmatch(header.strip())
     if not match:
         return None
-    first, last = match[1], match[2]
+    first, last = (_capped(group) for group in (match[1], match[2]))
     if not first and not last:
         raise RangeNotSatisfiable(f"range {header!r} names no bytes", size)
     if not first:  # suffix range: the last N bytes
@@ -45,3 +46,7 @@ def parse_range(
     if start >= size:
         raise RangeNotSatisfiable(f"range {header!r} starts past the end of a {size}-byte object", size)
     return start, end
+
+
+def _capped(digits: str) -> str:
+    return digits if len(digits) <= _DIGITS else "9" * _DIGITS

@@ -368,6 +368,12 @@ def test_every_versioning_route_is_documented(client: httpx.Client) -> None:
     assert "application/octet-stream" in download["206"]["content"]
     assert "416" in download
     assert "application/octet-stream" in by_id["blobs-upload"]["requestBody"]["content"]
+    odd_key = client.post(
+        "/api/v1/datasets",
+        content=b'{"owner": ["\\ud800"], "name": "x", "\\ud800": 1}',
+        headers={"content-type": "application/json"},
+    )
+    assert odd_key.status_code == 422
     malformed = client.post(f"{DS}/merges", json={"source": "main", "destination": "main", "strategy": "x"})
     assert malformed.status_code == 422
     assert malformed.json()["error"] == "RequestValidationError"
@@ -406,6 +412,8 @@ def test_a_write_turned_away_for_a_concurrent_one_is_503_and_changes_nothing(
         ({"Range": "bytes=0-0,5-6"}, 200, b"0123456789", None),  # several ranges: the whole body
         ({"Range": "items=0-1"}, 200, b"0123456789", None),  # a unit it does not know: ignored
         ({"Range": "bytes=2-3", "If-Range": '"not-this-version"'}, 200, b"0123456789", None),
+        ({"Range": "bytes=4-" + "9" * 5000}, 206, b"456789", "bytes 4-9/10"),
+        ({"Range": "bytes=" + "9" * 5000 + "-"}, 416, None, "bytes */10"),
     ],
 )
 def test_range_requests_follow_http(
