@@ -19,7 +19,7 @@ from pydicom.uid import (
 )
 
 from imagehub.core.imaging import header
-from imagehub.core.imaging.fragments import ReadAt, encapsulated_damage
+from imagehub.core.imaging.fragments import ReadAt, encapsulated_damage, stream_reader
 from imagehub.core.imaging.geometry import axis_codes
 from imagehub.core.imaging.metadata import AcquisitionValue, InstanceMetadata, Unreadable
 from imagehub.core.imaging.sources import remaining_bytes
@@ -225,7 +225,7 @@ def _damage(ds: Dataset, stream: BinaryIO, syntax: UID | None) -> str | None:
         return _short_pixels(missing)
     at = stream.tell()
     try:
-        return _compressed_damage(syntax, _reader(stream), at, at + remaining) if remaining else None
+        return _compressed_damage(syntax, stream_reader(stream), at, at + remaining) if remaining else None
     finally:
         stream.seek(at)
 
@@ -235,14 +235,6 @@ def _compressed_damage(syntax: UID | None, read_at: ReadAt, at: int, size: int) 
     if syntax is None or syntax in _NATIVE or syntax == DeflatedExplicitVRLittleEndian:
         return None
     return encapsulated_damage(read_at, at, size)
-
-
-def _reader(stream: BinaryIO) -> ReadAt:
-    def read_at(offset: int, count: int) -> bytes:
-        stream.seek(offset)
-        return stream.read(count)
-
-    return read_at
 
 
 class _BeyondHead(Exception):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from typing import BinaryIO
 
 ReadAt = Callable[[int, int], bytes]  # (offset, count) -> bytes; fewer only at the file's end
 
@@ -22,6 +23,16 @@ _SEQUENCE_END = (0xFFFE, 0xE0DD)
 _UNDEFINED_LENGTH = 0xFFFFFFFF
 _DELIMITER = _ITEM_HEADER.pack(*_SEQUENCE_END, 0)
 CUT_OFF = "truncated DICOM: the compressed pixel data is cut off"
+
+
+def stream_reader(stream: BinaryIO, start: int = 0) -> ReadAt:
+    """Reads of a file that begins at ``start`` in ``stream`` (the caller restores its position)."""
+
+    def read_at(offset: int, count: int) -> bytes:
+        stream.seek(start + offset)
+        return stream.read(count)
+
+    return read_at
 
 
 def encapsulated_damage(read_at: ReadAt, element_at: int, size: int) -> str | None:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import BinaryIO
 
 from imagehub.core.imaging.dicom import dicom_metadata, is_instance, metadata_from_head, read_dataset
+from imagehub.core.imaging.fragments import stream_reader
 from imagehub.core.imaging.metadata import InstanceMetadata, Unreadable, describe
 from imagehub.core.imaging.nifti import nifti_metadata
 from imagehub.core.imaging.sniff import GZIP_MAGIC, sniff
@@ -59,13 +60,8 @@ def _from_head(stream: BinaryIO) -> Result | None:
     start = stream.tell()
     head = stream.read(HEAD_BYTES)
     size = len(head) if len(head) < HEAD_BYTES else remaining_bytes(stream) + len(head)
-
-    def read_at(offset: int, count: int) -> bytes:  # compressed pixel data's item headers
-        stream.seek(start + offset)
-        return stream.read(count)
-
-    try:
-        return metadata_from_head(head, size, read_at)
+    try:  # the rest of the file is read only for compressed pixel data's item headers
+        return metadata_from_head(head, size, stream_reader(stream, start))
     finally:
         stream.seek(start)
 
