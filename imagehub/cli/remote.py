@@ -98,6 +98,10 @@ def status() -> None:
     result = copy.status()
     where = f"on branch [bold]{copy.config['branch']}[/]" if copy.config["branch"] else "not on a branch"
     console.print(f"{where} at {str(copy.config['head'])[:12]}", highlight=False)
+    if unfinished := copy.unfinished_checkout():
+        console.print(
+            f"[yellow]a checkout of {unfinished} was cut short:[/] `imagehub checkout {unfinished}`"
+        )
     if copy.pending():
         console.print(f"{len(copy.pending())} local commit(s) to push")
     for label, paths, colour in (

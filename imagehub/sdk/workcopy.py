@@ -26,6 +26,7 @@ from imagehub.sdk.objects import ObjectCache, sha256_file
 from imagehub.sdk.parallel import transfer_pool
 
 STATE_DIR = ".imagehub"
+CHECKOUT_JOURNAL = "checkout.json"  # names the checkout under way while it changes files
 HASH_WORKERS = min(8, (os.cpu_count() or 2) * 2)
 Manifest = dict[str, list[Any]]  # path -> [blob, size]
 
@@ -421,6 +422,11 @@ class WorkingCopy:
         branch (a pull), as long as the server's new commits changed other paths. A file that
         already holds what ``ref`` wants is not in the way, which is what lets a checkout cut
         short by Ctrl-C or a dropped connection simply be run again."""
+        unfinished = self.unfinished_checkout()
+        if unfinished is not None and unfinished != ref:
+            raise Conflict(
+                f"a checkout of {unfinished} was cut short: `imagehub checkout {unfinished}` finishes it"
+            )
         pending = self.pending()
         if pending and ref != self.config["branch"]:
             raise Conflict("local commits are not pushed yet: `imagehub push` first")
@@ -439,6 +445,8 @@ class WorkingCopy:
         self._refuse_to_overwrite(self.status(), target, {e.path for e in fetch}, set(gone))
         on_total(sum(e.size for e in fetch if not self.cache.has(e.blob, e.size)))
         self.dataset.fetch_all(fetch, commit, workers=workers, progress=progress)
+        # From here on files change: until the end, only this checkout may run (and finish it).
+        self._save(CHECKOUT_JOURNAL, {"ref": ref})
         for path in gone:  # first, so that a file can become a folder and the other way round
             (self.root / path).unlink(missing_ok=True)
         _remove_empty_folders(self.root, gone)
@@ -456,7 +464,13 @@ class WorkingCopy:
         self.config["branch"] = ref if on_branch else None  # else detached: a tag or commit
         self.config["head"] = commit
         self._save("config.json", self.config)
+        (self.state / CHECKOUT_JOURNAL).unlink()
         return commit
+
+    def unfinished_checkout(self) -> str | None:
+        """The ref of a checkout cut short while it changed files, if any."""
+        journal = self._load(CHECKOUT_JOURNAL, None)
+        return None if journal is None else str(journal["ref"])
 
     def _with_local_commits(
         self, pending: list[dict[str, Any]], target: dict[str, RemoteEntry]

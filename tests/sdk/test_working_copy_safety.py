@@ -326,3 +326,36 @@ def test_checkout_finds_branches_beyond_the_first_page(server: Server) -> None:
     copy.checkout("b100")
     assert copy.config["branch"] == "b100"
     assert len(dataset.branches()) == 102
+
+
+def test_a_checkout_cut_short_must_be_finished_before_another(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = seeded(server, "journal", {f"{i}.dcm": bytes([i]) for i in range(10)})
+    copy = WorkingCopy.clone(server.url, "lab/journal", server.tmp / "copy")
+    other = WorkingCopy.clone(server.url, "lab/journal", server.tmp / "other")
+    client.dataset("lab/journal").create_branch("relabelled", "main")
+    other.checkout("relabelled")
+    change(other, {f"{i}.dcm": b"new" + bytes([i]) for i in range(10)})
+    other.push()
+    materialise = copy.cache.materialise
+    placed = 0
+
+    def cut_short(blob: str, dest: Path) -> str:
+        nonlocal placed
+        if placed == 4:
+            raise KeyboardInterrupt
+        placed += 1
+        return materialise(blob, dest)
+
+    monkeypatch.setattr(copy.cache, "materialise", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        copy.checkout("relabelled")
+    monkeypatch.setattr(copy.cache, "materialise", materialise)
+    assert copy.unfinished_checkout() == "relabelled"
+    with pytest.raises(Conflict, match="checkout of relabelled was cut short"):
+        copy.pull()  # main's pull would leave relabelled's files looking like local edits
+    copy.checkout("relabelled")
+    assert copy.unfinished_checkout() is None
+    assert copy.status().clean
+    assert copy.config["branch"] == "relabelled"
