@@ -447,3 +447,15 @@ def test_an_upload_cannot_record_a_stored_blob_under_a_wrong_size(
     assert client.post(f"{DS}/uploads/{started['id']}/complete").status_code == 422
     body = {"message": "m", "changes": {"put": [{"path": "a", **upload(client, content)}]}}
     assert client.post(f"{DS}/branches/main/commits", json=body).status_code == 201
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_path_cannot_be_both_a_file_and_a_folder(client: httpx.Client) -> None:
+    assert commit(client, "main", {"n": b"a file", "d/x.dcm": b"x"}).status_code == 201
+    for files in ({"n/x": b"under a file"}, {"d": b"over a folder"}, {"m": b"1", "m/y": b"2"}):
+        refused = commit(client, "main", files)
+        assert refused.status_code == 422, (files, refused.text)
+        assert "both a file and a folder" in refused.json()["detail"]
+    # Replacing the file by a folder in one commit is fine.
+    assert commit(client, "main", {"n": None, "n/x": b"now a folder"}).status_code == 201
+    assert commit(client, "main", {"d/x.dcm": None, "d": b"now a file"}).status_code == 201

@@ -10,7 +10,7 @@ diff, merge), so a lakeFS-backed implementation can stand in for this one.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
@@ -38,6 +38,7 @@ from imagehub.core.vcs.types import BlobId, Change, Commit, CommitId, Entry, Nod
 MAX_PAGE = 10_000
 MIN_COMMIT_PREFIX = 7
 MAX_LINE = 32  # commits a diff or merge follows (one lookup each) to compose recorded deltas
+CLASH_LOOKUPS = 10_000  # puts whose children a commit looks for (see _refuse_file_folder_clashes)
 
 
 class MissingBlobs(Conflict):
@@ -206,7 +207,33 @@ class Repository:
         tree = self.tree.apply(head.tree, edits, writer)
         if tree == head.tree and not allow_empty:
             raise InvalidInput("nothing to commit: the changes leave the manifest as it was")
+        self._refuse_file_folder_clashes(head.tree, dict(edits))
         return self._advance(ref, writer, tree, (head.id,), author, message, metadata or {})
+
+    def _refuse_file_folder_clashes(self, head: NodeId, edits: Mapping[str, object]) -> None:
+        """No path may be both a file and a folder (``n`` and ``n/x``): no checkout could hold
+        the version. Each folder the new files need is looked up once in the head; whether a
+        new file lands where files lie below it is looked up per file, for change sets of up
+        to ``CLASH_LOOKUPS`` files (a bulk load is left to its source, a file system)."""
+        puts = [path for path, entry in edits.items() if entry is not None]
+        folders = _folders(puts)
+
+        def is_file(path: str) -> bool:
+            return edits[path] is not None if path in edits else self.tree.get(head, path) is not None
+
+        clash = sorted(folder for folder in folders if is_file(folder))
+        if not clash and len(puts) <= CLASH_LOOKUPS:
+            clash = [
+                path
+                for path in puts
+                if path in folders
+                or any(edits.get(below.path, below) is not None for below in self._below(head, path))
+            ]
+        if clash:
+            raise InvalidInput(f"{clash[0]!r} would be both a file and a folder: rename one of them")
+
+    def _below(self, tree: NodeId, path: str) -> Iterator[Entry]:
+        return self.tree.iterate(tree, *prefix_range(path + "/"))
 
     def _edits(self, tree: NodeId, changes: ChangeSet) -> list[Edit]:
         edits: dict[str, Entry | None] = {}
@@ -438,6 +465,16 @@ class Repository:
         start, end = prefix_range(below)
         changes = diff_trees(self.reader, parent_tree, commit.tree, start, end, eager=False)
         return next(changes, None) is not None
+
+
+def _folders(paths: Iterable[str]) -> set[str]:
+    """Every folder the paths lie in: ``a`` and ``a/b`` for ``a/b/c``."""
+    folders = {path.rsplit("/", 1)[0] for path in paths if "/" in path}
+    frontier = folders
+    while frontier:
+        frontier = {folder.rsplit("/", 1)[0] for folder in frontier if "/" in folder} - folders
+        folders |= frontier
+    return folders
 
 
 def _check_sizes(changes: ChangeSet, sizes: dict[BlobId, int]) -> None:
