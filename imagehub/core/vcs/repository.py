@@ -207,25 +207,32 @@ class Repository:
         tree = self.tree.apply(head.tree, edits, writer)
         if tree == head.tree and not allow_empty:
             raise InvalidInput("nothing to commit: the changes leave the manifest as it was")
-        self._refuse_file_folder_clashes(head.tree, dict(edits))
+        self._refuse_file_folder_clashes(head.tree, dict(edits), writer.deltas.get((head.tree, tree)))
         return self._advance(ref, writer, tree, (head.id,), author, message, metadata or {})
 
-    def _refuse_file_folder_clashes(self, head: NodeId, edits: Mapping[str, object]) -> None:
+    def _refuse_file_folder_clashes(
+        self, head: NodeId, edits: Mapping[str, object], recorded: list[Change] | None
+    ) -> None:
         """No path may be both a file and a folder (``n`` and ``n/x``): no checkout could hold
-        the version. Each folder the new files need is looked up once in the head; whether a
-        new file lands where files lie below it is looked up per file, for change sets of up
-        to ``CLASH_LOOKUPS`` files (a bulk load is left to its source, a file system)."""
-        puts = [path for path, entry in edits.items() if entry is not None]
-        folders = _folders(puts)
+        the version. The head holds no such pair, so only new files can make one: the
+        changes the edit recorded say which are new (without a record, every file put is
+        taken as new). Each folder they need is looked up once; whether files lie below a
+        new file is looked up per file, for up to ``CLASH_LOOKUPS`` of them (a bulk load is
+        left to its source, a file system)."""
+        if recorded is not None:
+            new = [change.path for change in recorded if change.left is None]
+        else:
+            new = [path for path, entry in edits.items() if entry is not None]
+        folders = _folders(new)
 
         def is_file(path: str) -> bool:
             return edits[path] is not None if path in edits else self.tree.get(head, path) is not None
 
         clash = sorted(folder for folder in folders if is_file(folder))
-        if not clash and len(puts) <= CLASH_LOOKUPS:
+        if not clash and len(new) <= CLASH_LOOKUPS:
             clash = [
                 path
-                for path in puts
+                for path in new
                 if path in folders
                 or any(edits.get(below.path, below) is not None for below in self._below(head, path))
             ]
