@@ -459,3 +459,10 @@ def test_a_path_cannot_be_both_a_file_and_a_folder(client: httpx.Client) -> None
     # Replacing the file by a folder in one commit is fine.
     assert commit(client, "main", {"n": None, "n/x": b"now a folder"}).status_code == 201
     assert commit(client, "main", {"d/x.dcm": None, "d": b"now a file"}).status_code == 201
+    # Two branches that each add one half of such a pair do not merge into it.
+    assert client.post(f"{DS}/branches", json={"name": "side", "source": "main"}).status_code == 201
+    assert commit(client, "main", {"q": b"a file"}).status_code == 201
+    assert commit(client, "side", {"q/inner": b"a folder"}).status_code == 201
+    merged = client.post(f"{DS}/merges", json={"source": "side", "destination": "main"})
+    assert merged.status_code == 422, merged.text
+    assert "both a file and a folder" in merged.json()["detail"]

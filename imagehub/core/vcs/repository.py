@@ -210,6 +210,13 @@ class Repository:
         self._refuse_file_folder_clashes(head.tree, dict(edits), writer.deltas.get((head.tree, tree)))
         return self._advance(ref, writer, tree, (head.id,), author, message, metadata or {})
 
+    def _refuse_merged_clashes(self, before: NodeId, after: NodeId, writer: NodeWriter) -> None:
+        """A merge or revert that combined the two sides onto ``before`` (a fast-forward takes
+        a tree as it was) is held to what a commit is: no path both a file and a folder."""
+        recorded = writer.deltas.get((before, after))
+        if recorded is not None:
+            self._refuse_file_folder_clashes(before, {c.path: c.right for c in recorded}, recorded)
+
     def _refuse_file_folder_clashes(
         self, head: NodeId, edits: Mapping[str, object], recorded: list[Change] | None
     ) -> None:
@@ -328,6 +335,7 @@ class Repository:
             theirs_via=self._line(base, theirs) if base else (),
         )
         text = message or f"Merge {source} into {destination}"
+        self._refuse_merged_clashes(ours.tree, tree, writer)
         return self._advance(ref, writer, tree, (ours.id, theirs.id), author, text, metadata or {})
 
     def merge_foreign(
@@ -358,6 +366,7 @@ class Repository:
         )
         if tree == ours.tree:
             raise InvalidInput(f"{destination!r} already has these changes: nothing to merge")
+        self._refuse_merged_clashes(ours.tree, tree, writer)
         return self._advance(ref, writer, tree, (ours.id,), author, message, metadata or {})
 
     def revert(self, branch: str, target: str, *, author: str, parent_number: int = 1) -> Commit:
@@ -386,6 +395,7 @@ class Repository:
             )
         message = f'Revert "{reverted.message.splitlines()[0] if reverted.message else reverted.id[:12]}"'
         metadata: dict[str, str] = {"reverts": reverted.id}
+        self._refuse_merged_clashes(head.tree, tree, writer)
         return self._advance(ref, writer, tree, (head.id,), author, message, metadata)
 
     def commit_tree(
