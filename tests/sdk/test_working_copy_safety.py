@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -43,6 +45,26 @@ def change(copy: WorkingCopy, files: dict[str, bytes | None], message: str = "ch
             write(copy.root, {rel: content})
     copy.add(["."])
     copy.commit(message)
+
+
+@contextmanager
+def interrupted_after(copy: WorkingCopy, files: int, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Ctrl-C as the working copy is about to place its file number ``files + 1``."""
+    materialise = copy.cache.materialise
+    placed = 0
+
+    def cut_short(blob: str, dest: Path) -> str:
+        nonlocal placed
+        if placed == files:
+            raise KeyboardInterrupt
+        placed += 1
+        return materialise(blob, dest)
+
+    monkeypatch.setattr(copy.cache, "materialise", cut_short)
+    try:
+        yield
+    finally:
+        monkeypatch.setattr(copy.cache, "materialise", materialise)
 
 
 def test_a_pull_keeps_local_edits_to_files_it_does_not_touch(server: Server) -> None:
@@ -102,21 +124,9 @@ def test_an_interrupted_pull_can_be_run_again(server: Server, monkeypatch: pytes
     theirs = WorkingCopy.clone(server.url, "lab/resume", server.tmp / "theirs")
     change(theirs, {path: b"v2" + content for path, content in files.items()})
     theirs.push()
-    placed = 0
-    materialise = mine.cache.materialise
-
-    def cut_short(blob: str, dest: Path) -> str:
-        nonlocal placed
-        if placed == 7:
-            raise KeyboardInterrupt
-        placed += 1
-        return materialise(blob, dest)
-
-    monkeypatch.setattr(mine.cache, "materialise", cut_short)
-    with pytest.raises(KeyboardInterrupt):
+    with interrupted_after(mine, 7, monkeypatch), pytest.raises(KeyboardInterrupt):
         mine.pull()
     assert len(mine.status().modified) == 7  # already the new content, not yet recorded
-    monkeypatch.setattr(mine.cache, "materialise", materialise)
     mine.pull()
     assert mine.status().clean
     assert all((mine.root / p).read_bytes() == b"v2" + c for p, c in files.items())
@@ -338,20 +348,8 @@ def test_a_checkout_cut_short_must_be_finished_before_another(
     other.checkout("relabelled")
     change(other, {f"{i}.dcm": b"new" + bytes([i]) for i in range(10)})
     other.push()
-    materialise = copy.cache.materialise
-    placed = 0
-
-    def cut_short(blob: str, dest: Path) -> str:
-        nonlocal placed
-        if placed == 4:
-            raise KeyboardInterrupt
-        placed += 1
-        return materialise(blob, dest)
-
-    monkeypatch.setattr(copy.cache, "materialise", cut_short)
-    with pytest.raises(KeyboardInterrupt):
+    with interrupted_after(copy, 4, monkeypatch), pytest.raises(KeyboardInterrupt):
         copy.checkout("relabelled")
-    monkeypatch.setattr(copy.cache, "materialise", materialise)
     assert copy.unfinished_checkout() == "relabelled"
     with pytest.raises(Conflict, match="checkout of relabelled was cut short"):
         copy.pull()  # main's pull would leave relabelled's files looking like local edits
