@@ -289,8 +289,7 @@ class RemoteDataset:
         root = Path(dest)
         entries = list(rows)
         self.fetch_all(entries, commit, workers=workers, progress=progress)
-        for entry in entries:
-            self.client.cache.materialise(entry.blob, root / entry.path)
+        self.client.cache.materialise_all([(e.blob, root / e.path) for e in entries], workers)
         return commit
 
     def missing(self, blobs: list[str]) -> set[str]:

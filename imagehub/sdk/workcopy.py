@@ -454,10 +454,8 @@ class WorkingCopy:
             if (place := self.root / entry.path).is_dir() and not place.is_symlink():
                 _remove_empty_tree(place)
         index = {p: r for p, r in self._index().items() if p in target}
-        for entry in fetch:
-            written = self.root / entry.path
-            self.cache.materialise(entry.blob, written)
-            st = written.stat()
+        placements = [(entry.blob, self.root / entry.path) for entry in fetch]
+        for entry, st in zip(fetch, self.cache.materialise_all(placements, workers), strict=True):
             index[entry.path] = [entry.blob, entry.size, st.st_ino, st.st_mtime_ns]
         self._save("index.json", index)
         on_branch = self.dataset.branch(ref) is not None
