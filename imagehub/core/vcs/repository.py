@@ -38,7 +38,6 @@ from imagehub.core.vcs.types import BlobId, Change, Commit, CommitId, Entry, Nod
 MAX_PAGE = 10_000
 MIN_COMMIT_PREFIX = 7
 MAX_LINE = 32  # commits a diff or merge follows (one lookup each) to compose recorded deltas
-CLASH_LOOKUPS = 10_000  # puts whose children a commit looks for (see _refuse_file_folder_clashes)
 
 
 class MissingBlobs(Conflict):
@@ -223,9 +222,9 @@ class Repository:
         """No path may be both a file and a folder (``n`` and ``n/x``): no checkout could hold
         the version. The head holds no such pair, so only new files can make one: the
         changes the edit recorded say which are new (without a record, every file put is
-        taken as new). Each folder they need is looked up once; whether files lie below a
-        new file is looked up per file, for up to ``CLASH_LOOKUPS`` of them (a bulk load is
-        left to its source, a file system)."""
+        taken as new). Each folder they need is looked up once. Files below a new file are
+        looked for only where the head has files in the new file's folder: a bulk load into
+        new folders costs one lookup per folder, not one per file."""
         if recorded is not None:
             new = [change.path for change in recorded if change.left is None]
         else:
@@ -236,15 +235,29 @@ class Repository:
             return edits[path] is not None if path in edits else self.tree.get(head, path) is not None
 
         clash = sorted(folder for folder in folders if is_file(folder))
-        if not clash and len(new) <= CLASH_LOOKUPS:
+        if not clash:
+            occupied = self._occupied(head, folders)
             clash = [
                 path
                 for path in new
                 if path in folders
-                or any(edits.get(below.path, below) is not None for below in self._below(head, path))
+                or (
+                    _folder_of(path) in occupied
+                    and any(edits.get(below.path, below) is not None for below in self._below(head, path))
+                )
             ]
         if clash:
             raise InvalidInput(f"{clash[0]!r} would be both a file and a folder: rename one of them")
+
+    def _occupied(self, head: NodeId, folders: set[str]) -> set[str]:
+        """Those of ``folders`` (and the top, ``""``) under which the head holds a file. A
+        folder under an empty one is empty too, so parents are looked at first (they sort
+        first) and only the insides of occupied folders are looked into."""
+        occupied = {""}
+        for folder in sorted(folders):
+            if _folder_of(folder) in occupied and next(self._below(head, folder), None) is not None:
+                occupied.add(folder)
+        return occupied
 
     def _below(self, tree: NodeId, path: str) -> Iterator[Entry]:
         return self.tree.iterate(tree, *prefix_range(path + "/"))
@@ -482,6 +495,11 @@ class Repository:
         start, end = prefix_range(below)
         changes = diff_trees(self.reader, parent_tree, commit.tree, start, end, eager=False)
         return next(changes, None) is not None
+
+
+def _folder_of(path: str) -> str:
+    """``a/b`` for ``a/b/c``; ``""`` for a path at the top."""
+    return path.rsplit("/", 1)[0] if "/" in path else ""
 
 
 def _folders(paths: Iterable[str]) -> set[str]:

@@ -1,0 +1,55 @@
+"""A version can never hold a path as both a file and a folder, however large the commit."""
+
+from __future__ import annotations
+
+import pytest
+
+from imagehub.core.errors import InvalidInput
+from imagehub.core.vcs import BlobId, ChangeSet, Entry, Repository
+from imagehub.core.vcs.tree import Tree
+from tests.support.memory_stores import MemoryBlobIndex, memory_stores
+
+BLOB = BlobId("ab" * 32)
+
+
+@pytest.fixture
+def repo() -> Repository:
+    stores = memory_stores()
+    assert isinstance(stores.blobs, MemoryBlobIndex)
+    stores.blobs.register([(BLOB, 1)])
+    repository = Repository(stores)
+    repository.init("main", author="tester")
+    return repository
+
+
+def put_all(repo: Repository, paths: list[str]) -> None:
+    changes = ChangeSet()
+    for path in paths:
+        changes.put(Entry(path, BLOB, 1))
+    repo.commit("main", changes, author="tester", message="m")
+
+
+def test_a_bulk_load_cannot_put_a_file_where_a_folder_is(repo: Repository) -> None:
+    put_all(repo, ["series/7/slice.dcm"])
+    with pytest.raises(InvalidInput, match="'series/7' would be both a file and a folder"):
+        put_all(repo, [f"series/{i}" for i in range(12_000)])  # more files than are looked up one by one
+    assert repo.count("main") == 1
+
+
+def test_a_bulk_load_into_new_folders_looks_into_the_head_once_per_folder(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put_all(repo, [f"old/{i}.dcm" for i in range(100)])
+    lookups = []
+    iterate = Tree.iterate
+
+    def counted(self: Tree, root: str, start: str = "", end: str | None = None):  # type: ignore[no-untyped-def]
+        lookups.append(start)
+        return iterate(self, root, start, end)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Tree, "iterate", counted)
+    put_all(repo, [f"new/series{i % 10}/{i}.dcm" for i in range(5_000)] + ["old/extra.dcm"])
+    assert repo.count("main") == 5_101
+    # "new" (empty in the head, so its series are not looked into) and "old/extra.dcm",
+    # whose folder holds files.
+    assert sorted(lookups) == ["new/", "old/", "old/extra.dcm/"]
