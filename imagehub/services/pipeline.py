@@ -35,8 +35,8 @@ SEPARATOR = "@"
 CODE_VERSIONS: dict[str, str] = {
     "raw_commit": "1",
     "instance_metadata": f"1-x{EXTRACTOR_VERSION}",
-    "series_thumbnails": "1",
-    "nifti_volumes": "1",
+    "series_thumbnails": "2",  # 2: each frame of an enhanced object keeps its own rescale
+    "nifti_volumes": "2",  # 2: volumes of enhanced (multi-frame) and RT dose objects
     "deidentified_commit": "1",
     "phi_gate": "1",
 }

@@ -42,7 +42,13 @@ from tests.support.postgres import fresh_database
 VOLUME = Path(__file__).parents[1] / "data" / "volume"
 DEPLOY_INSTANCE = Path(__file__).parents[2] / "deploy" / "dagster" / "dagster.yaml"
 NIFTI_4D = Path(nibabel.testing.data_path) / "example4d.nii.gz"
-PYDICOM_FILES = ("CT_small.dcm", "MR_small_RLE.dcm", "MR_small_jp2klossless.dcm", "JPEG-LL.dcm")
+PYDICOM_FILES = (
+    "CT_small.dcm",
+    "MR_small_RLE.dcm",
+    "MR_small_jp2klossless.dcm",
+    "JPEG-LL.dcm",
+    "eCT_Supplemental.dcm",  # enhanced CT: one instance, two frames
+)
 
 
 def _sample_files() -> dict[str, bytes]:
@@ -137,6 +143,10 @@ def test_pipeline_derives_metadata_series_thumbnails_and_volumes(
     image = nib.Nifti1Image.from_bytes(gzip.decompress(b"".join(platform.store.get(mr.nifti_key))))
     first = pydicom.dcmread(io.BytesIO(files[members[0]]), stop_before_pixels=True)
     assert sorted(image.shape) == sorted((first.Rows, first.Columns, len(members)))
+    enhanced = series[rows["zoo/eCT_Supplemental.dcm"].series_uid]
+    assert enhanced.nifti_key, enhanced.nifti_error
+    volume = nib.Nifti1Image.from_bytes(gzip.decompress(b"".join(platform.store.get(enhanced.nifti_key))))
+    assert volume.shape == (512, 512, 2)  # a volume of its frames
 
     events = instance.fetch_materializations(AssetKey("series_thumbnails"), limit=10).records
     assert len(events) == 1

@@ -25,6 +25,7 @@ _STEP_SPREAD = 0.1
 _INT16 = np.iinfo(np.int16)
 # A slice step leaning out of the normal by more than this share of its length is a tilt.
 _MAX_LEAN = 2e-3
+_GEOMETRY = (("ImagePositionPatient", 3), ("ImageOrientationPatient", 6), ("PixelSpacing", 2))
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ def series_to_nifti(sources: Sequence[Source]) -> bytes:
     """Gzip-compressed NIfTI-1; int16 when every value is an int16 integer, else float32."""
     if not sources:
         raise InvalidInput("a series needs at least one instance to become a volume")
-    slices = [_read_slice(source, f"slice {number}") for number, source in enumerate(sources, 1)]
+    slices = [one for number, source in enumerate(sources, 1) for one in _read_slices(source, number)]
     _check_consistent(slices)
     normal = slice_normal(slices[0].orientation)
     slices.sort(key=lambda one: float(one.position @ normal))
@@ -83,24 +84,52 @@ def _untilted(
     return np.stack(planes, axis=2), straight
 
 
-def _read_slice(source: Source, label: str) -> _Slice:
+def _read_slices(source: Source, number: int) -> list[_Slice]:
+    """One slice per frame: classic instances hold one, enhanced (multi-frame) ones many,
+    each placed by its own functional group or, in an RT dose grid, by its offset."""
+    label = f"instance {number}"
     frames = decode_pixels(source, label)
     ds = frames.dataset
-    if frames.rgb or frames.values.shape[0] != 1:
-        raise InvalidInput(f"{label}: only single-frame greyscale instances can be stacked into a volume")
-    position = header.numbers(ds, "ImagePositionPatient", 3)
-    orientation = header.numbers(ds, "ImageOrientationPatient", 6)
-    spacing = header.numbers(ds, "PixelSpacing", 2)
-    if position is None or orientation is None or spacing is None:
-        raise InvalidInput(f"{label} lacks ImagePositionPatient, ImageOrientationPatient or PixelSpacing")
-    return _Slice(
-        label=label,
-        values=frames.values[0],
-        position=np.array(position),
-        orientation=np.array(orientation),
-        spacing=np.array(spacing),
-        thickness=header.number(ds, "SpacingBetweenSlices") or header.number(ds, "SliceThickness"),
-    )
+    if frames.rgb:
+        raise InvalidInput(f"{label}: colour instances cannot be stacked into a volume")
+    count = len(frames.values)
+    offsets = header.numbers(ds, "GridFrameOffsetVector", count) if count > 1 else None
+    slices = []
+    for index in range(count):
+        position, orientation, spacing = (
+            header.numbers(ds, keyword, size, index) for keyword, size in _GEOMETRY
+        )
+        if position is None or orientation is None or spacing is None:
+            raise InvalidInput(f"{label} lacks one of {', '.join(keyword for keyword, _ in _GEOMETRY)}")
+        placed = np.array(position)
+        if offsets is not None:
+            placed = _offset_position(placed, np.array(orientation), offsets, index)
+        slices.append(
+            _Slice(
+                label=label if count == 1 else f"{label} frame {index + 1}",
+                values=frames.values[index],
+                position=placed,
+                orientation=np.array(orientation),
+                spacing=np.array(spacing),
+                thickness=header.number(ds, "SpacingBetweenSlices")
+                or header.number(ds, "SliceThickness", index),
+            )
+        )
+    if count > 1 and offsets is None and len({tuple(one.position) for one in slices}) == 1:
+        raise InvalidInput(f"{label}: its {count} frames carry no position each, so they cannot be stacked")
+    return slices
+
+
+def _offset_position(
+    origin: NDArray[np.float64], orientation: NDArray[np.float64], offsets: tuple[float, ...], index: int
+) -> NDArray[np.float64]:
+    """Where frame ``index`` of an RT dose grid lies. Offsets starting at 0 are distances along
+    the normal from the first frame; otherwise they are the frames' z (axial grids only)."""
+    if offsets[0] == 0.0:
+        return np.asarray(origin + offsets[index] * slice_normal(orientation))
+    if not np.allclose(orientation, (1, 0, 0, 0, 1, 0), atol=_TOLERANCE):
+        raise InvalidInput("a dose grid with absolute frame offsets must be axial")
+    return np.array([origin[0], origin[1], offsets[index]])
 
 
 def _check_consistent(slices: list[_Slice]) -> None:

@@ -40,12 +40,23 @@ T = TypeVar("T")
 Header: TypeAlias = Dataset | SpanLevel
 
 
-def raw_value(ds: Header, keyword: str) -> Any:
-    """The value at the top level, else in the shared or first per-frame functional group."""
+def raw_value(ds: Header, keyword: str, frame: int | None = None) -> Any:
+    """The value at the top level, else in the shared or first per-frame functional group.
+
+    For one ``frame`` (0-based) of an enhanced object, that frame's own functional group
+    comes first, then the shared one, then the top level: positions, and often rescales,
+    differ from frame to frame."""
+    macro = _FUNCTIONAL_GROUP.get(keyword)
+    if frame is not None and macro is not None:
+        for group in (_item(ds, _GROUP_SEQUENCES[1], frame), _first_item(ds, _GROUP_SEQUENCES[0])):
+            item = _first_item(group, macro)
+            value = _get(item, keyword) if item is not None else None
+            if value is not None and value != "":
+                return value
+        return _get(ds, keyword)
     value = _get(ds, keyword)
     if value is not None and value != "":
         return value
-    macro = _FUNCTIONAL_GROUP.get(keyword)
     if macro is None:
         return None
     for groups in _GROUP_SEQUENCES:
@@ -201,8 +212,12 @@ def _tag(keyword: str) -> int:
 
 
 def _first_item(ds: Header | None, keyword: str) -> Header | None:
+    return _item(ds, keyword, 0)
+
+
+def _item(ds: Header | None, keyword: str, index: int) -> Header | None:
     sequence = _get(ds, keyword) if ds is not None else None
-    return sequence[0] if sequence else None
+    return sequence[index] if sequence and index < len(sequence) else None
 
 
 def text(ds: Header, keyword: str) -> str | None:
@@ -223,13 +238,13 @@ def integer(ds: Header, keyword: str) -> int | None:
     return _convert(raw_value(ds, keyword), int)
 
 
-def number(ds: Header, keyword: str) -> float | None:
-    return _convert(raw_value(ds, keyword), float)
+def number(ds: Header, keyword: str, frame: int | None = None) -> float | None:
+    return _convert(raw_value(ds, keyword, frame), float)
 
 
-def numbers(ds: Header, keyword: str, count: int) -> tuple[float, ...] | None:
+def numbers(ds: Header, keyword: str, count: int, frame: int | None = None) -> tuple[float, ...] | None:
     """Exactly ``count`` values or nothing: a PixelSpacing with one value is as bad as none."""
-    value = raw_value(ds, keyword)
+    value = raw_value(ds, keyword, frame)
     if not isinstance(value, MultiValue | list | tuple) or len(value) != count:
         return None
     try:

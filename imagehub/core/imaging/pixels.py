@@ -61,15 +61,21 @@ def decode_pixels(source: Source, name: str, frame: int | Literal["middle"] | No
             frame = count // 2
         if frame is not None and not 0 <= frame < count:
             raise InvalidInput(f"{name} has no frame {frame}; it has {count}")
-        return _frames(ds, pixel_array(ds, index=frame), single=frame is not None or count == 1)
+        return _frames(ds, pixel_array(ds, index=frame), frame=frame, count=count)
 
 
-def _frames(ds: Dataset, stored: NDArray[Any], *, single: bool) -> Frames:
+def _frames(ds: Dataset, stored: NDArray[Any], *, frame: int | None, count: int) -> Frames:
+    single = frame is not None or count == 1
     photometric = header.text(ds, "PhotometricInterpretation") or ""
     if photometric == "PALETTE COLOR":
         stored = apply_color_lut(stored, ds)
     rgb = stored.ndim == (3 if single else 4)
-    values = stored if rgb else modality_values(ds, stored)
+    if rgb:
+        values = stored
+    elif single:
+        values = modality_values(ds, stored, frame)
+    else:
+        values = _each_frame_values(ds, stored)
     spacing = header.numbers(ds, "PixelSpacing", 2) or (1.0, 1.0)
     return Frames(
         dataset=ds,
@@ -82,16 +88,29 @@ def _frames(ds: Dataset, stored: NDArray[Any], *, single: bool) -> Frames:
     )
 
 
-def modality_values(ds: Dataset, stored: NDArray[Any]) -> NDArray[Any]:
+def modality_values(ds: Dataset, stored: NDArray[Any], frame: int | None = None) -> NDArray[Any]:
     """Stored values as they are when the transform is the identity, else float32, which
-    holds every integer a 16-bit image can be rescaled to exactly."""
+    holds every integer a 16-bit image can be rescaled to exactly. ``frame`` picks the
+    rescale of one frame of an enhanced object."""
     if "ModalityLUTSequence" in ds:
         return np.asarray(apply_modality_lut(stored, ds))
-    slope = header.number(ds, "RescaleSlope") or 1.0
-    intercept = header.number(ds, "RescaleIntercept") or 0.0
+    slope, intercept = _rescale(ds, frame)
     if slope == 1.0 and intercept == 0.0:
         return stored
     return stored.astype(np.float32) * np.float32(slope) + np.float32(intercept)
+
+
+def _rescale(ds: Dataset, frame: int | None) -> tuple[float, float]:
+    """(slope, intercept); an RT dose grid scales its stored integers to gray by its own factor."""
+    slope = header.number(ds, "RescaleSlope", frame) or header.number(ds, "DoseGridScaling") or 1.0
+    return slope, header.number(ds, "RescaleIntercept", frame) or 0.0
+
+
+def _each_frame_values(ds: Dataset, stored: NDArray[Any]) -> NDArray[Any]:
+    """All frames after the modality LUT: enhanced objects may rescale each frame differently."""
+    if "ModalityLUTSequence" in ds or len({_rescale(ds, i) for i in range(len(stored))}) == 1:
+        return modality_values(ds, stored, 0)
+    return np.stack([modality_values(ds, one, i) for i, one in enumerate(stored)]).astype(np.float32)
 
 
 def _header_window(ds: Dataset) -> Window | None:

@@ -13,6 +13,7 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK
+from pydicom.data import get_testdata_file
 
 from imagehub.core.errors import InvalidInput
 from imagehub.core.imaging import series_to_nifti
@@ -168,3 +169,106 @@ def test_an_upright_series_has_equal_qform_and_sform(mr_files: list[Path]) -> No
     assert (int(image.header["qform_code"]), int(image.header["sform_code"])) == (1, 1)
     # Equal up to the nearest rotation to a scanner's rounded positions: hundredths of a mm.
     np.testing.assert_allclose(image.get_qform(), image.get_sform(), atol=1e-2)
+
+
+def frame_positions(ds: pydicom.Dataset) -> list[np.ndarray]:
+    """Each frame's ImagePositionPatient, read straight from its functional group."""
+    return [
+        np.array(item.PlanePositionSequence[0].ImagePositionPatient, float)
+        for item in ds.PerFrameFunctionalGroupsSequence
+    ]
+
+
+def assert_frames_placed(image: nib.Nifti1Image, values: np.ndarray, positions: list[np.ndarray]) -> None:
+    """Each frame's values fill the slice whose voxel (0, 0) the affine maps to that frame's
+    position (NIfTI is RAS, DICOM LPS), whatever order the frames came in."""
+    volume = np.asarray(image.dataobj)
+    assert volume.shape[2] == len(positions)
+    ras_to_voxel = np.linalg.inv(image.affine)
+    for frame, position in zip(values, positions, strict=True):
+        voxel = ras_to_voxel @ np.append(RAS_TO_LPS @ position, 1.0)
+        np.testing.assert_allclose(voxel[:2], (0, 0), atol=1e-4)
+        k = round(voxel[2])
+        assert abs(voxel[2] - k) < 1e-4
+        np.testing.assert_allclose(volume[:, :, k], frame.T, rtol=1e-6)
+
+
+def enhanced_ct(members: list[pydicom.Dataset]) -> bytes:
+    """One Legacy Converted Enhanced CT of classic slices, as highdicom writes it."""
+    from highdicom.legacy import LegacyConvertedEnhancedCTImage
+
+    enhanced = LegacyConvertedEnhancedCTImage(
+        members,
+        series_instance_uid=pydicom.uid.generate_uid(),
+        series_number=99,
+        sop_instance_uid=pydicom.uid.generate_uid(),
+        instance_number=1,
+    )
+    buffer = io.BytesIO()
+    enhanced.save_as(buffer)
+    return buffer.getvalue()
+
+
+def test_an_enhanced_ct_becomes_the_same_volume_as_the_classic_series_it_came_from(
+    ct_study: list[Path],
+) -> None:
+    classic = ct_study[:6]
+    enhanced = enhanced_ct([pydicom.dcmread(path) for path in reversed(classic)])
+    from_frames, from_slices = load(series_to_nifti([io.BytesIO(enhanced)])), load(series_to_nifti(classic))
+    assert from_frames.get_data_dtype() == np.int16  # HU, as integers
+    np.testing.assert_array_equal(np.asarray(from_frames.dataobj), np.asarray(from_slices.dataobj))
+    np.testing.assert_allclose(from_frames.affine, from_slices.affine, atol=1e-6)
+
+
+def test_a_real_enhanced_ct_places_each_frame_by_its_own_position() -> None:
+    path = get_testdata_file("eCT_Supplemental.dcm")
+    ds = pydicom.dcmread(path)
+    image = load(series_to_nifti([path]))
+    shared = ds.SharedFunctionalGroupsSequence[0].PixelValueTransformationSequence[0]
+    hounsfield = ds.pixel_array * float(shared.RescaleSlope) + float(shared.RescaleIntercept)
+    assert_frames_placed(image, hounsfield, frame_positions(ds))
+
+
+def test_frames_rescaled_differently_each_keep_their_own_scale(ct_study: list[Path]) -> None:
+    members = [pydicom.dcmread(path) for path in ct_study[:3]]
+    for number, member in enumerate(members, 1):
+        member.RescaleSlope = float(number)  # 1, 2, 3: per-frame groups after conversion
+    enhanced = enhanced_ct(members)
+    ds = pydicom.dcmread(io.BytesIO(enhanced))
+    image = load(series_to_nifti([io.BytesIO(enhanced)]))
+    scales = [item.PixelValueTransformationSequence[0] for item in ds.PerFrameFunctionalGroupsSequence]
+    assert [float(s.RescaleSlope) for s in scales] == [1.0, 2.0, 3.0]
+    expected = np.stack(
+        [
+            frame * float(s.RescaleSlope) + float(s.RescaleIntercept)
+            for frame, s in zip(ds.pixel_array, scales, strict=True)
+        ]
+    )
+    assert_frames_placed(image, expected, frame_positions(ds))
+
+
+def test_an_rt_dose_grid_becomes_a_volume_in_gray_placed_by_its_offsets() -> None:
+    path = get_testdata_file("rtdose.dcm")
+    ds = pydicom.dcmread(path)
+    image = load(series_to_nifti([path]))
+    assert image.get_data_dtype() == np.float32
+    normal = np.cross(
+        np.array(ds.ImageOrientationPatient[:3], float), np.array(ds.ImageOrientationPatient[3:], float)
+    )
+    origin = np.array(ds.ImagePositionPatient, float)
+    positions = [origin + float(offset) * normal for offset in ds.GridFrameOffsetVector]
+    assert_frames_placed(image, ds.pixel_array * float(ds.DoseGridScaling), positions)
+
+
+def test_frames_without_positions_of_their_own_are_refused_with_the_reason() -> None:
+    with pytest.raises(InvalidInput, match="lacks one of ImagePositionPatient"):
+        series_to_nifti([get_testdata_file("emri_small.dcm")])
+    ds = pydicom.dcmread(get_testdata_file("rtdose.dcm"))
+    del ds.GridFrameOffsetVector  # every frame would sit at the one ImagePositionPatient
+    buffer = io.BytesIO()
+    ds.save_as(buffer)
+    buffer.seek(0)
+    with pytest.raises(InvalidInput, match="15 frames carry no position each"):
+        series_to_nifti([buffer])
+    with pytest.raises(InvalidInput, match="colour instances cannot be stacked"):
+        series_to_nifti([get_testdata_file("SC_rgb_2frame.dcm")])
