@@ -131,9 +131,34 @@ def _known_blobs(session: Session, blobs: Sequence[str]) -> set[str]:
     return known
 
 
+_UIDS = {
+    "study_instance_uid": "StudyInstanceUID",
+    "series_instance_uid": "SeriesInstanceUID",
+    "sop_instance_uid": "SOPInstanceUID",
+}
+_MAX_UID = 64  # DICOM's limit, and the columns'
+
+
+def _trusted(result: Extracted) -> Extracted:
+    """A UID longer than DICOM allows cannot be trusted to group the file, and no column
+    holds it: the file is reported with the reason instead of failing the commit's rows."""
+    meta = result.metadata or {}
+    for key, keyword in _UIDS.items():
+        value = meta.get(key)
+        if isinstance(value, str) and len(value) > _MAX_UID:
+            reason = f"invalid DICOM: its {keyword} has {len(value)} characters, past the {_MAX_UID} allowed"
+            return Extracted(result.blob, "unreadable", reason, None)
+    return result
+
+
+def _cut(value: Any, length: int) -> str | None:
+    """Text cut to its column (an over-long code string is out of the standard, not fatal)."""
+    return str(value)[:length] if value else None
+
+
 def _file_rows(results: Iterable[Extracted]) -> list[dict[str, Any]]:
     rows = []
-    for result in results:
+    for result in map(_trusted, results):
         meta = result.metadata or {}
         rows.append(
             {
@@ -144,10 +169,9 @@ def _file_rows(results: Iterable[Extracted]) -> list[dict[str, Any]]:
                 "study_uid": meta.get("study_instance_uid"),
                 "series_uid": meta.get("series_instance_uid"),
                 "sop_uid": meta.get("sop_instance_uid"),
-                "modality": meta.get("modality"),
-                "body_part": meta.get("body_part"),
-                "series_description": (meta.get("series_description") or None)
-                and meta["series_description"][:255],
+                "modality": _cut(meta.get("modality"), 16),
+                "body_part": _cut(meta.get("body_part"), 64),
+                "series_description": _cut(meta.get("series_description"), 255),
                 "attributes": json.dumps(meta, sort_keys=True),
             }
         )

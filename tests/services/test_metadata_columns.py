@@ -1,0 +1,47 @@
+"""Header values that break the standard's length limits are reported per file, never
+failing the whole commit's metadata (PostgreSQL enforces the column lengths)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pydicom
+from pydicom.data import get_testdata_file
+from sqlalchemy import select
+
+from imagehub.core.compute.local import LocalExecutor
+from imagehub.models.imaging import ImagingFile
+from imagehub.services import datasets, imaging
+from imagehub.services.platform import Platform
+from tests.support.datasets import commit_files
+
+
+def altered(**values: str) -> bytes:
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.SOPInstanceUID = pydicom.uid.generate_uid()
+    for keyword, value in values.items():
+        setattr(ds, keyword, value)
+    buffer = io.BytesIO()
+    ds.save_as(buffer)
+    return buffer.getvalue()
+
+
+def test_over_long_values_are_reported_per_file(platform: Platform) -> None:
+    with platform.sessions.begin() as session:
+        datasets.create(session, owner="lab", name="odd", author="t")
+    files = {
+        "good.dcm": Path(get_testdata_file("CT_small.dcm")).read_bytes(),
+        "long-uid.dcm": altered(SeriesInstanceUID="1.2." + "3" * 72),
+        "long-codes.dcm": altered(Modality="M" * 20, BodyPartExamined="B" * 70),
+    }
+    commit = commit_files(platform, "lab", "odd", "main", dict(files))
+    ref = imaging.resolve_commit(platform, "lab/odd", commit.id)
+    summary = imaging.index_metadata(platform, LocalExecutor(), ref)
+    assert summary.counts["dicom"] == 2
+    assert summary.failures == {
+        "long-uid.dcm": "invalid DICOM: its SeriesInstanceUID has 76 characters, past the 64 allowed"
+    }
+    with platform.sessions() as session:
+        codes = [(row.modality, row.body_part) for row in session.scalars(select(ImagingFile))]
+    assert sorted(codes, key=str) == sorted([("CT", None), ("M" * 16, "B" * 64), (None, None)], key=str)
