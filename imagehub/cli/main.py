@@ -25,6 +25,7 @@ app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True)
+MAX_GRACE_HOURS = 10 * 365 * 24.0  # a grace period past this overflows dates; nothing needs more
 
 
 @app.command()
@@ -94,7 +95,11 @@ def doctor() -> None:
 @app.command()
 def gc(
     grace_hours: float = typer.Option(
-        6.0, "--grace-hours", min=0.0, help="Keep anything touched this recently (hours)."
+        6.0,
+        "--grace-hours",
+        min=0.0,
+        max=MAX_GRACE_HOURS,
+        help="Keep anything touched this recently (hours; at most ten years).",
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only report what would be deleted."),
 ) -> None:

@@ -37,3 +37,9 @@ def page(session: Session, dataset_id: int, *, before: int | None, limit: int) -
     if before is not None:
         query = query.where(Release.id < before)
     return list(session.scalars(query.order_by(Release.id.desc()).limit(limit)))
+
+
+def all_commits(session: Session) -> set[str]:
+    """The commit of every release of every dataset: gc keeps them even if a tag went
+    missing (releases made before their tags were protected)."""
+    return set(session.scalars(select(Release.commit_id)))

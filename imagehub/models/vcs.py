@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
 from typing import Any, TypeVar
@@ -28,9 +29,11 @@ from sqlalchemy import (
     any_,
     bindparam,
     delete,
+    false,
     func,
     or_,
     select,
+    text,
     tuple_,
     update,
 )
@@ -38,7 +41,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from imagehub.core.errors import NotFound
 from imagehub.core.vcs import BlobId, Commit, CommitId, NodeId, Ref, RefConflict, RefKind
+from imagehub.core.vcs.maintenance import Reachable
 from imagehub.models.base import Base, UTCDateTime, utcnow
 
 BATCH = 500
@@ -274,6 +279,15 @@ class SqlCommitStore:
         }
         _upsert(self.session, CommitRow.__table__, [row], touch=[])
 
+    def hold(self, ids: Iterable[CommitId]) -> None:
+        wanted = set(ids)
+        found: set[str] = set()
+        for matches in _id_filters(self.session, CommitRow.id, wanted):
+            query = self._scoped(select(CommitRow.id).where(matches)).with_for_update(read=True)
+            found.update(self.session.scalars(query))
+        if gone := wanted - found:
+            raise NotFound(f"commit {min(gone)} no longer exists: garbage collection removed it")
+
     def find_prefix(self, prefix: str, limit: int) -> list[CommitId]:
         upper = prefix + "g"  # past every hex digit
         query = select(CommitRow.id).where(CommitRow.id >= prefix, CommitRow.id < upper).limit(limit)
@@ -376,7 +390,7 @@ def commits_since(session: Session, cutoff: datetime) -> set[CommitId]:
 
 
 def _lock_in_order(
-    session: Session, column: Any, matches: ColumnElement[bool], *also: Any
+    session: Session, column: Any, matches: ColumnElement[bool], *also: Any, skip_locked: bool = False
 ) -> list[Any] | None:
     """On PostgreSQL, lock the matching rows in id order and return their ids (rows of the id
     and the ``also`` columns, when given); on SQLite, which locks the whole database, do
@@ -389,36 +403,63 @@ def _lock_in_order(
     deletes a batch in table order."""
     if session.get_bind().dialect.name != "postgresql":
         return None
-    locking = select(column, *also).where(matches).order_by(column).with_for_update()
+    locking = select(column, *also).where(matches).order_by(column).with_for_update(skip_locked=skip_locked)
     return list(session.execute(locking).all() if also else session.scalars(locking))
 
 
 def _conditional_delete(session: Session, column: Any, stale: Any, ids: Iterable[str]) -> list[str]:
-    """Delete rows among ``ids`` that are still stale at delete time; return those deleted."""
+    """Delete rows among ``ids`` that are still stale at delete time; return those deleted.
+
+    On PostgreSQL a row some writer holds (a commit refreshing a blob, say) is passed over
+    rather than waited for: that writer may itself be waiting for gc (``hold_references``)."""
     deleted: list[str] = []
     table = column.table
     for matches in _id_filters(session, column, sorted(ids)):
-        _lock_in_order(session, column, matches)
+        locked = _lock_in_order(session, column, matches, skip_locked=True)
+        if locked is not None:
+            if not locked:
+                continue
+            matches = column.in_(locked)
         result = session.execute(delete(table).where(matches, stale).returning(column))
         deleted.extend(result.scalars())
     return deleted
 
 
+def hold_references(session: Session) -> None:
+    """Until this transaction ends, no other may add a commit or create or move a ref, so
+    what gc last marked as reachable stays true while it deletes. Writers wait; those that
+    build on a commit gc removed meanwhile then find it gone (``SqlCommitStore.hold``)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("LOCK TABLE vcs_refs, vcs_commits IN SHARE ROW EXCLUSIVE MODE"))
+    else:  # SQLite's one write lock, taken now rather than at the first delete
+        session.execute(delete(RefRow).where(false()))
+
+
+def _commit_candidates(session: Session, keep: set[CommitId], cutoff: datetime) -> list[str]:
+    referenced = set(session.scalars(select(RefRow.commit_id)))
+    created = session.scalars(select(CommitRow.id).where(CommitRow.created_at < cutoff))
+    return [c for c in created if c not in keep and c not in referenced]
+
+
+def _node_candidates(session: Session, keep: set[NodeId], cutoff: datetime) -> list[str]:
+    touched = session.scalars(select(NodeRow.id).where(NodeRow.touched_at < cutoff))
+    return [n for n in touched if n not in keep]
+
+
+def _blob_candidates(session: Session, keep: set[BlobId], cutoff: datetime) -> dict[str, int]:
+    rows = session.execute(select(BlobRow.id, BlobRow.size).where(BlobRow.touched_at < cutoff))
+    return {b: size for b, size in rows if b not in keep}
+
+
 def sweep_commits(session: Session, keep: set[CommitId], cutoff: datetime) -> int:
     """Delete unreachable commits older than ``cutoff`` that no ref points at."""
-    candidates = [
-        c for c in session.scalars(select(CommitRow.id).where(CommitRow.created_at < cutoff)) if c not in keep
-    ]
-    referenced = select(RefRow.commit_id)
-    stale = (CommitRow.created_at < cutoff) & CommitRow.id.not_in(referenced)
-    return len(_conditional_delete(session, CommitRow.id, stale, candidates))
+    stale = (CommitRow.created_at < cutoff) & CommitRow.id.not_in(select(RefRow.commit_id))
+    return len(_conditional_delete(session, CommitRow.id, stale, _commit_candidates(session, keep, cutoff)))
 
 
 def sweep_nodes(session: Session, keep: set[NodeId], cutoff: datetime) -> int:
     """Delete unreachable nodes not touched since ``cutoff``, and the deltas that name them."""
-    candidates = [
-        n for n in session.scalars(select(NodeRow.id).where(NodeRow.touched_at < cutoff)) if n not in keep
-    ]
+    candidates = _node_candidates(session, keep, cutoff)
     deleted = _conditional_delete(session, NodeRow.id, NodeRow.touched_at < cutoff, candidates)
     for batch in _batches(deleted, BATCH // 2):  # two lists of it in one statement
         session.execute(
@@ -429,9 +470,26 @@ def sweep_nodes(session: Session, keep: set[NodeId], cutoff: datetime) -> int:
 
 def sweep_blobs(session: Session, keep: set[BlobId], cutoff: datetime) -> list[BlobId]:
     """Forget unreachable blobs not touched since ``cutoff``; the caller deletes their bytes."""
-    candidates = [
-        b for b in session.scalars(select(BlobRow.id).where(BlobRow.touched_at < cutoff)) if b not in keep
-    ]
+    candidates = _blob_candidates(session, keep, cutoff)
     return [
         BlobId(b) for b in _conditional_delete(session, BlobRow.id, BlobRow.touched_at < cutoff, candidates)
     ]
+
+
+@dataclass(frozen=True)
+class SweepCounts:
+    commits: int
+    nodes: int
+    blobs: int
+    blob_bytes: int
+
+
+def sweep_candidates(session: Session, reachable: Reachable, cutoff: datetime) -> SweepCounts:
+    """What the sweeps would delete now, by the same rules, deleting nothing (a dry run)."""
+    blobs = _blob_candidates(session, reachable.blobs, cutoff)
+    return SweepCounts(
+        commits=len(_commit_candidates(session, reachable.commits, cutoff)),
+        nodes=len(_node_candidates(session, reachable.nodes, cutoff)),
+        blobs=len(blobs),
+        blob_bytes=sum(blobs.values()),
+    )

@@ -178,6 +178,7 @@ def derive(
         message=f"Derived from {source.full_name}@{commit.id[:12]} ({scope})",
         metadata={"derived_from": source.full_name, "derived_commit": commit.id},
     )
+    source_repo.stores.commits.hold([commit.id])  # now shared: gc may be removing it
     return derived
 
 

@@ -11,9 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from imagehub.core.storage import ObjectInfo
-from imagehub.core.vcs import BlobId, BlobStore, blob_key
+from sqlalchemy.orm import Session
+
+from imagehub.core.storage import ObjectInfo, ObjectNotFound
+from imagehub.core.vcs import BlobId, BlobStore, CommitId, blob_key
 from imagehub.core.vcs.maintenance import FsckReport, fsck, mark
+from imagehub.models import releases as release_queries
 from imagehub.models import vcs as vcs_queries
 from imagehub.models.base import utcnow
 from imagehub.models.vcs import SqlBlobIndex, SqlCommitStore, SqlDeltaStore, SqlNodeStore
@@ -38,40 +41,69 @@ class GcReport:
 def collect_garbage(
     platform: Platform, *, grace: timedelta = DEFAULT_GRACE, dry_run: bool = False
 ) -> GcReport:
-    started = utcnow()
-    cutoff = started - grace
+    """Mark, then sweep while holding back every writer that could make something
+    reachable again (a branch made from an old commit, a merge of one, a derived dataset):
+    what they made during the mark is marked too before anything is deleted, and those
+    that come after find a removed commit gone, cleanly."""
+    cutoff = utcnow() - grace
     with platform.sessions() as session:
-        roots = vcs_queries.all_ref_commits(session) | vcs_queries.commits_since(session, cutoff)
+        roots = _roots(session, cutoff)
         reachable = mark(SqlCommitStore(session, None), SqlNodeStore(session), roots)
-    deleted_commits = deleted_nodes = 0
-    doomed: list[BlobId] = []
-    if not dry_run:
-        with platform.sessions.begin() as session:
-            expire_uploads(session, platform)  # abandoned upload sessions and their parts
-        with platform.sessions.begin() as session:
-            deleted_commits = vcs_queries.sweep_commits(session, reachable.commits, cutoff)
-            deleted_nodes = vcs_queries.sweep_nodes(session, reachable.nodes, cutoff)
-            doomed = vcs_queries.sweep_blobs(session, reachable.blobs, cutoff)
+    if dry_run:
+        with platform.sessions() as session:
+            would = vcs_queries.sweep_candidates(session, reachable, cutoff)
+        return GcReport(
+            reachable_commits=len(reachable.commits),
+            reachable_nodes=len(reachable.nodes),
+            reachable_blobs=len(reachable.blobs),
+            deleted_commits=would.commits,
+            deleted_nodes=would.nodes,
+            deleted_blobs=would.blobs,
+            freed_bytes=would.blob_bytes,
+            dry_run=True,
+        )
+    with platform.sessions.begin() as session:
+        expire_uploads(session, platform)  # abandoned upload sessions and their parts
+    with platform.sessions.begin() as session:
+        vcs_queries.hold_references(session)
+        made_meanwhile = _roots(session, cutoff) - roots
+        mark(SqlCommitStore(session, None), SqlNodeStore(session), made_meanwhile, into=reachable)
+        deleted_commits = vcs_queries.sweep_commits(session, reachable.commits, cutoff)
+        deleted_nodes = vcs_queries.sweep_nodes(session, reachable.nodes, cutoff)
+        doomed = vcs_queries.sweep_blobs(session, reachable.blobs, cutoff)
     freed = 0
     for blob in doomed:  # rows are gone and committed: no commit can take these any more
-        key = blob_key(blob)
-        if platform.store.exists(key):
-            freed += platform.store.stat(key).size
-            platform.store.delete(key)
-    if not dry_run:
-        orphans, orphan_bytes = _delete_unindexed_blobs(platform, cutoff)
-        doomed += orphans
-        freed += orphan_bytes
+        freed += _delete_if_stale(platform, blob_key(blob), cutoff) or 0
+    orphans, orphan_bytes = _delete_unindexed_blobs(platform, cutoff, reachable.blobs)
     return GcReport(
         reachable_commits=len(reachable.commits),
         reachable_nodes=len(reachable.nodes),
         reachable_blobs=len(reachable.blobs),
         deleted_commits=deleted_commits,
         deleted_nodes=deleted_nodes,
-        deleted_blobs=len(doomed),
-        freed_bytes=freed,
-        dry_run=dry_run,
+        deleted_blobs=len(doomed) + len(orphans),
+        freed_bytes=freed + orphan_bytes,
+        dry_run=False,
     )
+
+
+def _roots(session: Session, cutoff: datetime) -> set[CommitId]:
+    """Where marking starts: every branch, tag and release, and every commit made since the cutoff."""
+    releases = {CommitId(c) for c in release_queries.all_commits(session)}
+    return vcs_queries.all_ref_commits(session) | vcs_queries.commits_since(session, cutoff) | releases
+
+
+def _delete_if_stale(platform: Platform, key: str, cutoff: datetime) -> int | None:
+    """Delete a blob's bytes unless they were written or refreshed since the cutoff (an
+    upload of the same content meanwhile); the bytes freed, or None when kept."""
+    try:
+        info = platform.store.stat(key)
+    except ObjectNotFound:
+        return None
+    if info.modified is not None and info.modified >= cutoff:
+        return None
+    platform.store.delete(key)
+    return info.size
 
 
 def check_integrity(platform: Platform, *, deep: bool = False) -> FsckReport:
@@ -87,9 +119,12 @@ def check_integrity(platform: Platform, *, deep: bool = False) -> FsckReport:
         )
 
 
-def _delete_unindexed_blobs(platform: Platform, cutoff: datetime) -> tuple[list[BlobId], int]:
-    """Stored blob objects that never made it into the index (an upload whose
-    transaction failed), older than the cutoff."""
+def _delete_unindexed_blobs(
+    platform: Platform, cutoff: datetime, reachable: set[BlobId]
+) -> tuple[list[BlobId], int]:
+    """Stored blob objects that never made it into the index (an upload whose transaction
+    failed), older than the cutoff. A reachable blob whose index row went missing is kept:
+    fsck reports it."""
     deleted: list[BlobId] = []
     freed = 0
     batch: list[ObjectInfo] = []
@@ -100,10 +135,12 @@ def _delete_unindexed_blobs(platform: Platform, cutoff: datetime) -> tuple[list[
             unknown = SqlBlobIndex(session).missing(BlobId(o.key.rsplit("/", 1)[-1]) for o in batch)
         for info in batch:
             blob = BlobId(info.key.rsplit("/", 1)[-1])
-            if blob in unknown and info.modified is not None and info.modified < cutoff:
-                platform.store.delete(info.key)
+            if blob not in unknown or blob in reachable:
+                continue
+            removed = _delete_if_stale(platform, info.key, cutoff)
+            if removed is not None:
                 deleted.append(blob)
-                freed += info.size
+                freed += removed
         batch.clear()
 
     for info in platform.store.list("blobs/"):

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from imagehub.core.errors import Conflict
 from imagehub.core.vcs import Ref, RefKind, Repository
+from imagehub.models import releases as release_queries
 from imagehub.models.dataset import Dataset
 from imagehub.services import access, audit, checks
 
@@ -47,8 +49,11 @@ def create(
 
 
 def delete(session: Session, dataset: Dataset, repo: Repository, *, name: str, actor: str) -> None:
-    """Remove a tag; the audit trail keeps the commit it named."""
+    """Remove a tag; the audit trail keeps the commit it named. A release's tag stays: a
+    release is immutable and citable, and its tag is how its version is reached."""
     found = repo.get_ref(name, RefKind.TAG)
+    if release_queries.by_tag(session, dataset.id, name) is not None:
+        raise Conflict(f"tag {name!r} belongs to a release, which is immutable: it cannot be deleted")
     repo.delete_ref(name, RefKind.TAG)
     audit.record(
         session,

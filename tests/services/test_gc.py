@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import timedelta
+from hashlib import sha256
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
-from imagehub.core.vcs import ChangeSet, Entry, MissingBlobs, RefKind, blob_key
+from imagehub.core.errors import NotFound
+from imagehub.core.vcs import ChangeSet, Entry, MissingBlobs, RefKind, Repository, blob_key
 from imagehub.core.vcs.deltas import encode_delta
 from imagehub.core.vcs.maintenance import mark
 from imagehub.models import vcs as vcs_queries
 from imagehub.models.base import utcnow
-from imagehub.models.vcs import DeltaRow, NodeRow, SqlCommitStore, SqlNodeStore
-from imagehub.services import blobs, datasets
+from imagehub.models.vcs import BlobRow, DeltaRow, NodeRow, SqlCommitStore, SqlNodeStore
+from imagehub.services import blobs, datasets, maintenance
 from imagehub.services.maintenance import check_integrity, collect_garbage
 from imagehub.services.platform import Platform
 from tests.support.datasets import commit_files
@@ -57,7 +60,8 @@ def test_grace_period_protects_recent_work(platform: Platform, history: dict[str
 
 def test_sweeps_only_the_unreachable(platform: Platform, history: dict[str, str]) -> None:
     dry = collect_garbage(platform, grace=NOW, dry_run=True)
-    assert dry.deleted_blobs == 0
+    assert (dry.deleted_commits, dry.deleted_blobs) == (1, 2)  # what a real run removes, below
+    assert dry.freed_bytes == len(b"only-on-doomed") + len(b"uploaded-never-committed")
     assert stored(platform, b"only-on-doomed")
     report = collect_garbage(platform, grace=NOW)
     assert not stored(platform, b"only-on-doomed")  # its branch is gone
@@ -169,3 +173,100 @@ def test_gc_forgets_abandoned_upload_sessions(platform: Platform, history: dict[
     with platform.sessions() as session:
         assert session.get(UploadSession, upload_id) is None
     assert list(platform.store.list(f"uploads/{upload_id}/")) == []
+
+
+@pytest.fixture
+def forgotten(platform: Platform) -> str:
+    """A commit whose branch was deleted by mistake: only its id is left to find it by."""
+    with platform.sessions.begin() as session:
+        datasets.create(session, owner="lab", name="gc", author="t")
+        repo_of(session).create_branch("exp", "main")
+    commit = commit_files(platform, "lab", "gc", "exp", {"scan/a.dcm": b"precious scan"})
+    with platform.sessions.begin() as session:
+        repo_of(session).delete_ref("exp", RefKind.BRANCH)
+    return commit.id
+
+
+def during_mark(monkeypatch: pytest.MonkeyPatch, action: Callable[[], object]) -> None:
+    """Run ``action`` right after gc's first mark, before it deletes anything."""
+    real = maintenance.mark
+    calls = iter(range(1_000))
+
+    def mark_then_act(*args, **kwargs):  # type: ignore[no-untyped-def]
+        reachable = real(*args, **kwargs)
+        if next(calls) == 0:
+            action()
+        return reachable
+
+    monkeypatch.setattr(maintenance, "mark", mark_then_act)
+
+
+def test_a_branch_and_tag_made_from_an_old_commit_during_gc_keep_its_files(
+    platform: Platform, forgotten: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def restore() -> None:
+        with platform.sessions.begin() as session:
+            repo_of(session).create_branch("exp", forgotten[:12])
+            repo_of(session).create_tag("v-exp", forgotten[:12])
+
+    during_mark(monkeypatch, restore)
+    collect_garbage(platform, grace=NOW)
+    assert stored(platform, b"precious scan")
+    with platform.sessions() as session:
+        assert [e.path for e in repo_of(session).list_objects("v-exp")] == ["scan/a.dcm"]
+    assert check_integrity(platform, deep=True).ok
+
+
+def test_a_merge_of_an_old_commit_during_gc_keeps_it_and_its_files(
+    platform: Platform, forgotten: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def merge() -> None:
+        with platform.sessions.begin() as session:
+            repo_of(session).merge(forgotten, "main", author="t")
+
+    during_mark(monkeypatch, merge)
+    collect_garbage(platform, grace=NOW)
+    assert stored(platform, b"precious scan")
+    assert check_integrity(platform, deep=True).ok  # the merge's second parent is there too
+
+
+def test_a_derived_dataset_made_during_gc_keeps_its_files(
+    platform: Platform, forgotten: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def derive() -> None:
+        with platform.sessions.begin() as session:
+            source = datasets.get(session, owner="lab", name="gc")
+            datasets.derive(session, source=source, ref=forgotten, owner="lab", name="subset", author="t")
+
+    during_mark(monkeypatch, derive)
+    collect_garbage(platform, grace=NOW)
+    assert stored(platform, b"precious scan")
+    assert check_integrity(platform, deep=True).ok
+
+
+def test_building_on_a_commit_that_gc_removed_meanwhile_fails_cleanly(
+    platform: Platform, forgotten: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The merge read the old commit before gc removed it, and writes after: it is refused
+    instead of recording a commit whose parent and files are gone."""
+    real = Repository._advance
+
+    def collected_first(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        collect_garbage(platform, grace=NOW)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Repository, "_advance", collected_first)
+    with pytest.raises(NotFound, match="garbage collection removed it"), platform.sessions.begin() as session:
+        repo_of(session).merge(forgotten, "main", author="t")
+    monkeypatch.undo()
+    assert not stored(platform, b"precious scan")
+    with platform.sessions() as session:
+        assert repo_of(session).count("main") == 0
+    assert check_integrity(platform, deep=True).ok
+
+
+def test_a_reachable_blob_missing_from_the_index_is_kept(platform: Platform, history: dict[str, str]) -> None:
+    with platform.sessions.begin() as session:
+        session.execute(delete(BlobRow).where(BlobRow.id == sha256(b"kept-a").hexdigest()))
+    collect_garbage(platform, grace=NOW)
+    assert stored(platform, b"kept-a")

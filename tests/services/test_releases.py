@@ -7,7 +7,7 @@ import yaml
 from sqlalchemy.orm import Session
 
 from imagehub.core.errors import Conflict, InvalidInput, NotFound
-from imagehub.core.vcs import Repository
+from imagehub.core.vcs import RefKind, Repository
 from imagehub.models.dataset import Dataset
 from imagehub.models.releases import Release
 from imagehub.services import access, audit, datasets, releases
@@ -119,3 +119,27 @@ def test_citations_and_audit(brain: Platform) -> None:
             assert line in bib
         events = audit.search(session, action="release.", dataset="lab/brain")
         assert [(e.action, e.object) for e in events] == [("release.create", "release:v1.0")]
+
+
+def test_a_release_keeps_its_tag_and_its_files_through_gc(brain: Platform) -> None:
+    from datetime import timedelta
+
+    from imagehub.services import tags
+    from imagehub.services.maintenance import check_integrity, collect_garbage
+
+    with brain.sessions.begin() as session:
+        repo_of(session).create_branch("rc-1", "main")
+    commit_files(brain, "lab", "brain", "rc-1", {"rc.dcm": b"only in the release"})
+    release(brain, ref="rc-1")
+    with brain.sessions.begin() as session:
+        repo_of(session).delete_ref("rc-1", RefKind.BRANCH)
+        with pytest.raises(Conflict, match="belongs to a release"):
+            tags.delete(session, dataset_of(session), repo_of(session), name="v1.0", actor="lab")
+    with brain.sessions.begin() as session:  # a tag lost before tags of releases were kept
+        repo_of(session).delete_ref("v1.0", RefKind.TAG)
+    collect_garbage(brain, grace=timedelta(0))
+    assert check_integrity(brain, deep=True).ok
+    with brain.sessions() as session:
+        released = releases.get(session, dataset_of(session), "v1.0")
+        assert repo_of(session).resolve(released.commit_id).id == released.commit_id
+        assert "rc.dcm" in [e.path for e in repo_of(session).list_objects(released.commit_id)]

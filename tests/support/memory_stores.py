@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from imagehub.core.errors import NotFound
 from imagehub.core.vcs import BlobId, Commit, CommitId, NodeId, Ref, RefConflict, RefKind, Stores
 
 
@@ -42,6 +43,10 @@ class MemoryCommits:
 
     def find_prefix(self, prefix: str, limit: int) -> list[CommitId]:
         return sorted(c for c in self.commits if c.startswith(prefix))[:limit]
+
+    def hold(self, ids: Iterable[CommitId]) -> None:
+        if gone := set(ids) - self.commits.keys():
+            raise NotFound(f"commit {min(gone)} no longer exists")
 
 
 class MemoryRefs:

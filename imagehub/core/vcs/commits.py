@@ -20,6 +20,12 @@ class CommitStore(Protocol):
     def find_prefix(self, prefix: str, limit: int) -> list[CommitId]:
         """Ids starting with ``prefix``, at most ``limit`` of them."""
 
+    def hold(self, ids: Iterable[CommitId]) -> None:
+        """Keep these commits from garbage collection until the transaction ends; raises
+        ``NotFound`` when one is gone (collected since it was read). A commit that is still
+        there keeps everything it reaches: gc removes a commit with the rest of what it
+        found unreachable, or nothing of it."""
+
 
 def get_commit(store: CommitStore, commit_id: CommitId) -> Commit:
     commit = store.get_many([commit_id]).get(commit_id)

@@ -21,21 +21,27 @@ class Reachable:
     blobs: set[BlobId] = field(default_factory=set)
 
 
-def _commits_from(store: CommitStore, roots: Iterable[CommitId]) -> dict[CommitId, Commit]:
+def _commits_from(
+    store: CommitStore, roots: Iterable[CommitId], known: set[CommitId]
+) -> dict[CommitId, Commit]:
+    """The history of ``roots``, short of the ``known`` commits (and so of their history)."""
     seen: dict[CommitId, Commit] = {}
-    frontier = set(roots)
+    frontier = set(roots) - known
     while frontier:
         found = store.get_many(frontier)
         seen.update(found)
-        frontier = {p for c in found.values() for p in c.parents if p not in seen}
+        frontier = {p for c in found.values() for p in c.parents if p not in seen and p not in known}
     return seen
 
 
-def mark(commits: CommitStore, nodes: NodeStore, roots: Iterable[CommitId]) -> Reachable:
-    """Everything reachable from ``roots``: their history, every tree node and blob."""
-    reachable = Reachable()
-    history = _commits_from(commits, roots)
-    reachable.commits = set(history)
+def mark(
+    commits: CommitStore, nodes: NodeStore, roots: Iterable[CommitId], into: Reachable | None = None
+) -> Reachable:
+    """Everything reachable from ``roots``: their history, every tree node and blob. Given
+    ``into`` (an earlier mark), only what it lacks is walked, and added to it."""
+    reachable = into if into is not None else Reachable()
+    history = _commits_from(commits, roots, reachable.commits)
+    reachable.commits |= set(history)
     reader = NodeReader(nodes, NodeCache(capacity=1024))
     pending = [c.tree for c in history.values()]
     while pending:
@@ -79,7 +85,7 @@ def fsck(
     Reports problems; never repairs. ``deep`` re-hashes every blob's bytes.
     """
     report = FsckReport()
-    history = _commits_from(commits, roots)
+    history = _commits_from(commits, roots, set())
     missing_commits = set(roots) - set(history)
     report.problems += [f"commit {c} is referenced but missing" for c in sorted(missing_commits)]
     reader = NodeReader(nodes, NodeCache(capacity=1024), verify=True)

@@ -155,6 +155,7 @@ class Repository:
         except RefConflict:  # made meanwhile, maybe as the other kind (the store keeps one namespace)
             taken = other if self.stores.refs.get(ref.name, other) is not None else ref.kind
             raise Conflict(f"{taken.value} {ref.name!r} already exists") from None
+        self.stores.commits.hold([ref.commit])  # any commit, however old: gc may be removing it
 
     def delete_ref(self, name: str, kind: RefKind, *, default_branch: str | None = None) -> None:
         ref = self.get_ref(name, kind)
@@ -308,6 +309,7 @@ class Repository:
             self.stores.deltas.put_many({key: encode_delta(c) for key, c in writer.deltas.items()})
         commit = self._make_commit(tree, parents, author=author, message=message, metadata=metadata)
         self.stores.commits.add(commit)
+        self.stores.commits.hold(parents)  # a merged commit may be one that gc is removing
         try:
             self.stores.refs.compare_and_swap(ref.name, ref.commit, commit.id)
         except RefConflict:
