@@ -131,6 +131,7 @@ def _known_blobs(session: Session, blobs: Sequence[str]) -> set[str]:
     return known
 
 
+DOCUMENT = "document"  # the kind of a DICOM series without pixel data (SR, RTSTRUCT, RTPLAN)
 _UIDS = {
     "study_instance_uid": "StudyInstanceUID",
     "series_instance_uid": "SeriesInstanceUID",
@@ -216,14 +217,13 @@ def _series_rows(
                 volumes.add(key)
                 rows.append(_series_row(ref, key, "nifti", row, [entry.path]))
             key_of[entry.path] = key
+    pictured = {path for path, meta in dicom if meta.rows}
     for series in group_series(dicom):
+        # Structured reports, RT structures and plans carry no pixels: nothing to render.
+        kind = "dicom" if pictured.intersection(series.members) else DOCUMENT
         rows.append(
             _series_row(
-                ref,
-                series.series_instance_uid,
-                "dicom",
-                first[series.series_instance_uid],
-                list(series.members),
+                ref, series.series_instance_uid, kind, first[series.series_instance_uid], list(series.members)
             )
         )
     # Every path joins its series, a second copy of an instance too (it is a member once).
@@ -338,6 +338,8 @@ def _series_tasks(session: Session, ref: CommitRef) -> list[SeriesTask]:
     }
     tasks = []
     for row in _series_of(session, ref):
+        if row.kind == DOCUMENT:
+            continue
         members: list[str] = json.loads(row.members)
         tasks.append(SeriesTask(row.series_key, row.kind, tuple(blob_of[p] for p in members), members[0]))
     return tasks
@@ -427,9 +429,10 @@ def metadata_completeness(platform: Platform, ref: CommitRef) -> Completeness:
 
 
 def thumbnail_completeness(platform: Platform, ref: CommitRef) -> Completeness:
-    """Every series and volume of the commit has a thumbnail."""
+    """Every series and volume of the commit has a thumbnail (series of documents, which
+    hold no pixels, are not expected to)."""
     with platform.sessions() as session:
-        rows = _series_of(session, ref)
+        rows = [row for row in _series_of(session, ref) if row.kind != DOCUMENT]
     missing = [r.series_key for r in rows if not r.thumbnail_key]
     return Completeness(len(rows), len(rows) - len(missing), missing[:REPORTED_FAILURES])
 

@@ -48,6 +48,8 @@ PYDICOM_FILES = (
     "MR_small_jp2klossless.dcm",
     "JPEG-LL.dcm",
     "eCT_Supplemental.dcm",  # enhanced CT: one instance, two frames
+    "rtstruct.dcm",  # RT structures and a structured report: series without pixels
+    "test-SR.dcm",
 )
 
 
@@ -106,7 +108,7 @@ def test_pipeline_derives_metadata_series_thumbnails_and_volumes(
     for path, content in files.items():
         if not (path.startswith(("mr/", "zoo/"))):
             continue
-        direct = pydicom.dcmread(io.BytesIO(content), stop_before_pixels=True)
+        direct = pydicom.dcmread(io.BytesIO(content), stop_before_pixels=True, force=True)
         row = rows[path]
         attributes = json.loads(row.attributes)
         assert row.kind == "dicom", path
@@ -114,7 +116,7 @@ def test_pipeline_derives_metadata_series_thumbnails_and_volumes(
         assert row.series_uid == direct.SeriesInstanceUID
         assert row.study_uid == direct.StudyInstanceUID
         assert row.modality == direct.Modality
-        assert (attributes["rows"], attributes["columns"]) == (direct.Rows, direct.Columns)
+        assert (attributes["rows"], attributes["columns"]) == (direct.get("Rows"), direct.get("Columns"))
     assert rows["nifti/example4d.nii.gz"].kind == "nifti"
     assert json.loads(rows["nifti/example4d.nii.gz"].attributes)["shape"] == list(nib.load(NIFTI_4D).shape)
     for bad in ("broken/truncated.dcm", "broken/rle_cut.dcm", "notes/README.txt"):
@@ -134,8 +136,18 @@ def test_pipeline_derives_metadata_series_thumbnails_and_volumes(
     steps = [b - a for a, b in itertools.pairwise(positions)]
     assert all(s > 0 for s in steps) or all(s < 0 for s in steps)  # geometric order
 
+    documents = {rows[f"zoo/{name}"].series_uid for name in ("rtstruct.dcm", "test-SR.dcm")}
+    assert {key for key, row in series.items() if row.kind == "document"} == documents
+    for uid in documents:  # nothing to render, and nothing missing
+        assert (series[uid].thumbnail_key, series[uid].thumbnail_error, series[uid].nifti_key) == (
+            None,
+            "",
+            None,
+        )
     for row in series.values():  # lineage: every artefact names this commit
         assert row.commit_id == commit.id
+        if row.kind == "document":
+            continue
         assert row.thumbnail_key, (row.series_key, row.thumbnail_error)
         thumbnail = Image.open(io.BytesIO(b"".join(platform.store.get(row.thumbnail_key))))
         assert max(thumbnail.size) == 256
@@ -154,7 +166,7 @@ def test_pipeline_derives_metadata_series_thumbnails_and_volumes(
     assert materialization is not None
     assert materialization.partition == key
     assert materialization.metadata["commit"].value == commit.id
-    assert materialization.metadata["series"].value == len(series)
+    assert materialization.metadata["series"].value == len(series) - len(documents)
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks["every_file_has_metadata"]
     assert checks["every_series_has_a_thumbnail"]
