@@ -51,15 +51,18 @@ def order_members(members: Sequence[Member]) -> list[Member]:
 
 
 def _distinct(members: list[Member]) -> list[Member]:
-    """One member per SOP Instance UID, the first by key: the same instance stored at two
-    paths is one slice of the volume, not two at the same place."""
-    seen: dict[str, Member] = {}
+    """One member per instance, the first by key: the same instance stored at two paths is
+    one slice of the volume, not two at the same place. Slices that share a SOP Instance
+    UID but lie at different places (a careless anonymiser's work) are different slices,
+    and all of them stay."""
+    seen: dict[tuple[object, ...], Member] = {}
     rest: list[Member] = []
     for key, meta in sorted(members, key=lambda member: member[0]):
         if meta.sop_instance_uid is None:
             rest.append((key, meta))
         else:
-            seen.setdefault(meta.sop_instance_uid, (key, meta))
+            identity = (meta.sop_instance_uid, meta.image_position, meta.instance_number)
+            seen.setdefault(identity, (key, meta))
     return [*seen.values(), *rest]
 
 

@@ -91,3 +91,12 @@ def test_an_instance_stored_at_two_paths_is_one_member(mr_files: list[Path]) -> 
     copy = ("copies/brain_002.dcm", dict(items)["brain_002.dcm"])
     [series] = group_series([copy, *items])
     assert sorted(series.members) == [path.name for path in mr_files[:4]]  # the copy's key sorts later
+
+
+def test_slices_sharing_a_sop_instance_uid_at_different_places_all_stay(mr_files: list[Path]) -> None:
+    """A careless anonymiser gave every slice one UID: none of them may vanish from the volume."""
+    items = [(path.name, metadata(path)) for path in mr_files[:6]]
+    same_uid = [(key, dataclasses.replace(meta, sop_instance_uid="1.2.3")) for key, meta in items]
+    copy = ("copies/brain_002.dcm", dict(same_uid)["brain_002.dcm"])  # a true copy is still one member
+    [series] = group_series([copy, *same_uid])
+    assert series.members == tuple(path.name for path in mr_files[:6])
