@@ -9,10 +9,9 @@ collection races against: a commit touches what it references in its own transac
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from operator import itemgetter
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -37,7 +36,6 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -45,10 +43,10 @@ from imagehub.core.errors import NotFound
 from imagehub.core.vcs import BlobId, Commit, CommitId, NodeId, Ref, RefConflict, RefKind
 from imagehub.core.vcs.maintenance import Reachable
 from imagehub.models.base import Base, UTCDateTime, utcnow
+from imagehub.models.upsert import upsert
 
 BATCH = 500
 PG_ID_BATCH = 50_000  # ids per PostgreSQL array parameter
-UPSERT_CHUNK = 10_000  # rows per executemany: bounds the parameters held at once
 T = TypeVar("T")
 
 
@@ -141,28 +139,6 @@ def _id_filters(session: Session, column: Any, ids: Iterable[str]) -> Iterator[C
         yield column == any_(func.string_to_array(joined, ","))
 
 
-def _upsert(session: Session, table: Any, rows: Sequence[dict[str, Any]], touch: Sequence[str]) -> None:
-    """Insert rows; on an existing key refresh only the ``touch`` columns. One statement,
-    compiled once (and cached), executed over chunks of rows by the driver's executemany.
-
-    Rows go in key order: each locks its key as it goes in (see ``_lock_in_order``)."""
-    if not rows:
-        return
-    rows = sorted(rows, key=itemgetter(*(c.name for c in table.primary_key.columns)))
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(table)
-    if touch:
-        statement = statement.on_conflict_do_update(
-            index_elements=[c.name for c in table.primary_key.columns],
-            set_={name: statement.excluded[name] for name in touch},
-        )
-    else:
-        statement = statement.on_conflict_do_nothing()
-    for chunk in _batches(rows, UPSERT_CHUNK):
-        session.execute(statement, chunk)
-
-
 class SqlNodeStore:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -177,7 +153,7 @@ class SqlNodeStore:
     def put_many(self, nodes: Mapping[NodeId, bytes]) -> None:
         now = utcnow()
         rows = [{"id": k, "payload": v, "touched_at": now} for k, v in nodes.items()]
-        _upsert(self.session, NodeRow.__table__, rows, touch=["touched_at"])
+        upsert(self.session, NodeRow.__table__, rows, touch=["touched_at"])
 
 
 class SqlDeltaStore:
@@ -194,7 +170,7 @@ class SqlDeltaStore:
 
     def put_many(self, deltas: Mapping[tuple[NodeId, NodeId], bytes]) -> None:
         rows = [{"from_tree": a, "to_tree": b, "payload": p} for (a, b), p in deltas.items()]
-        _upsert(self.session, DeltaRow.__table__, rows, touch=[])
+        upsert(self.session, DeltaRow.__table__, rows, touch=[])
 
 
 class SqlBlobIndex:
@@ -206,7 +182,7 @@ class SqlBlobIndex:
         rows = [{"id": b, "size": s, "created_at": now, "touched_at": now} for b, s in dict(blobs).items()]
         # Every caller measured the bytes it stored, so the size is the truth, and it mends a
         # row recorded wrongly before commits checked sizes against it.
-        _upsert(self.session, BlobRow.__table__, rows, touch=["touched_at", "size"])
+        upsert(self.session, BlobRow.__table__, rows, touch=["touched_at", "size"])
 
     def touch(self, blobs: Iterable[BlobId]) -> dict[BlobId, int]:
         """Refresh ``touched_at`` of these blobs; returns the size of each one recorded."""
@@ -277,7 +253,7 @@ class SqlCommitStore:
             "created_at": commit.created_at,
             "generation": commit.generation,
         }
-        _upsert(self.session, CommitRow.__table__, [row], touch=[])
+        upsert(self.session, CommitRow.__table__, [row], touch=[])
 
     def hold(self, ids: Iterable[CommitId]) -> None:
         wanted = set(ids)

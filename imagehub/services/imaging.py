@@ -26,6 +26,7 @@ from imagehub.core.vcs.types import Entry
 from imagehub.models import dataset as dataset_queries
 from imagehub.models.base import utcnow
 from imagehub.models.imaging import CommitFile, ImagingFile, Materialization, SeriesRow
+from imagehub.models.upsert import upsert
 from imagehub.services import datasets
 from imagehub.services.imaging_work import (
     EXTRACTOR_VERSION,
@@ -180,12 +181,17 @@ def _file_rows(results: Iterable[Extracted]) -> list[dict[str, Any]]:
 
 
 def _store_extracted(platform: Platform, results: list[Extracted]) -> None:
-    if not results:
-        return
-    with platform.sessions.begin() as session:
-        for chunk in _chunks([r.blob for r in results]):
-            session.execute(delete(ImagingFile).where(ImagingFile.blob.in_(chunk)))
-        session.execute(insert(ImagingFile), _file_rows(results))
+    if results:
+        with platform.sessions.begin() as session:
+            store_metadata_rows(session, results)
+
+
+def store_metadata_rows(session: Session, results: list[Extracted]) -> None:
+    """Record (or replace) each blob's row. Two runs may extract the same new blobs at once
+    (datasets sharing an import): the later one's rows replace the earlier's, no error."""
+    now = utcnow()
+    rows = [{**row, "extracted_at": now} for row in _file_rows(results)]
+    upsert(session, ImagingFile.__table__, rows, touch=[name for name in rows[0] if name != "blob"])
 
 
 def _load_files(session: Session, blobs: Sequence[str]) -> dict[str, ImagingFile]:

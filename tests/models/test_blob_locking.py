@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 import imagehub.models.vcs as vcs_models
 from imagehub.core.vcs import BlobId
+from imagehub.models import upsert as upsert_module
 from imagehub.models.base import utcnow
 from imagehub.models.vcs import BlobRow, SqlBlobIndex, sweep_blobs
 from imagehub.services import blobs
@@ -35,7 +36,7 @@ ROUNDS = 12
 @pytest.fixture
 def pg_platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Platform]:
     monkeypatch.setattr(vcs_models, "PG_ID_BATCH", 300)
-    monkeypatch.setattr(vcs_models, "UPSERT_CHUNK", 300)
+    monkeypatch.setattr(upsert_module, "UPSERT_CHUNK", 300)
     with fresh_database("lock") as url, migrated_platform(tmp_path, url) as platform:
         yield platform
 

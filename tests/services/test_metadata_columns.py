@@ -8,13 +8,15 @@ from pathlib import Path
 
 import pydicom
 from pydicom.data import get_testdata_file
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from imagehub.core.compute.local import LocalExecutor
 from imagehub.models.imaging import ImagingFile
 from imagehub.services import datasets, imaging
+from imagehub.services.imaging_work import Extracted
 from imagehub.services.platform import Platform
 from tests.support.datasets import commit_files
+from tests.support.races import race
 
 
 def altered(**values: str) -> bytes:
@@ -45,3 +47,18 @@ def test_over_long_values_are_reported_per_file(platform: Platform) -> None:
     with platform.sessions() as session:
         codes = [(row.modality, row.body_part) for row in session.scalars(select(ImagingFile))]
     assert sorted(codes, key=str) == sorted([("CT", None), ("M" * 16, "B" * 64), (None, None)], key=str)
+
+
+def test_two_runs_storing_the_same_new_blobs_at_once_both_succeed(platform: Platform) -> None:
+    results = [
+        Extracted(f"{n:064x}", "unreadable", "not imaging", None) for n in range(1, 200)
+    ]  # new to the index, as when two datasets share an import
+    for _ in range(3):
+        with platform.sessions.begin() as session:
+            session.execute(delete(ImagingFile))
+        _, errors = race(
+            platform, {side: lambda session: imaging.store_metadata_rows(session, results) for side in "ab"}
+        )
+        assert errors == []
+    with platform.sessions() as session:
+        assert len(list(session.scalars(select(ImagingFile.blob)))) == len(results)
