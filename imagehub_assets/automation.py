@@ -13,6 +13,7 @@ from dagster import (
     DefaultScheduleStatus,
     DefaultSensorStatus,
     RunRequest,
+    RunsFilter,
     ScheduleEvaluationContext,
     SensorEvaluationContext,
     SensorResult,
@@ -35,6 +36,8 @@ process_commit = define_asset_job(
     executor_def=in_process_executor,
 )
 
+CODE_TAG = "imagehub/code"  # the code fingerprint a rerun was requested for
+PARTITION_TAG = "dagster/partition"  # set by Dagster on every partitioned run
 CODE_FINGERPRINT = hashlib.sha256(json.dumps(CODE_VERSIONS, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -58,13 +61,24 @@ def new_commits(context: SensorEvaluationContext, imagehub: ImageHubResource) ->
 def reprocess_stale(
     context: ScheduleEvaluationContext, imagehub: ImageHubResource
 ) -> list[RunRequest] | SkipReason:
-    """Hourly: re-run every partition built by an older code version of any asset."""
-    stale = stale_partitions(imagehub.platform(), CODE_VERSIONS, _known(context))
+    """Hourly: re-run every partition built by an older code version of any asset, once per
+    code version. Dagster drops a repeated run key only within one tick, so partitions
+    whose rerun is already queued, running or done are left out here: a backlog waiting
+    in the queue is not queued again every hour, and a failed rerun waits for a person."""
+    stale = set(stale_partitions(imagehub.platform(), CODE_VERSIONS, _known(context))) - _rerun(context)
     if not stale:
-        return SkipReason("every partition is up to date with the pipeline's code")
+        return SkipReason("every partition is up to date with the pipeline's code, or has its rerun")
     return [
         RunRequest(
-            partition_key=key, run_key=f"{key}:{CODE_FINGERPRINT}", tags={"imagehub/reason": "code-version"}
+            partition_key=key,
+            run_key=f"{key}:{CODE_FINGERPRINT}",
+            tags={"imagehub/reason": "code-version", CODE_TAG: CODE_FINGERPRINT},
         )
-        for key in stale
+        for key in sorted(stale)
     ]
+
+
+def _rerun(context: ScheduleEvaluationContext) -> set[str]:
+    """Partitions that have a rerun for the current code version, whatever its status."""
+    runs = context.instance.get_runs(filters=RunsFilter(tags={CODE_TAG: CODE_FINGERPRINT}))
+    return {key for run in runs if (key := run.tags.get(PARTITION_TAG)) is not None}

@@ -5,7 +5,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dagster import DagsterInstance, SensorResult, SkipReason, build_schedule_context, build_sensor_context
+from dagster import (
+    DagsterInstance,
+    DagsterRun,
+    DagsterRunStatus,
+    SensorResult,
+    SkipReason,
+    build_schedule_context,
+    build_sensor_context,
+)
 
 from imagehub.core.imaging.synthetic import write_ct_study
 from imagehub.services import datasets, imaging
@@ -81,6 +89,17 @@ def test_schedule_reruns_partitions_built_by_older_code(
     assert isinstance(requests, list)
     assert [r.partition_key for r in requests] == [keys[0]]
     assert requests[0].tags["imagehub/reason"] == "code-version"
+
+    # The daemon makes the rerun; while it waits in the queue, the next tick asks for nothing.
+    instance.add_run(
+        DagsterRun(
+            job_name="process_commit",
+            status=DagsterRunStatus.NOT_STARTED,
+            tags={**requests[0].tags, "dagster/partition": keys[0]},
+        )
+    )
+    with build_schedule_context(instance=instance, resources=resources_for(platform)) as context:
+        assert isinstance(reprocess_stale(context), SkipReason)
 
     ref = imaging.resolve_commit(platform, "lab/scans", old.id)
     imaging.record_materialization(
