@@ -42,6 +42,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from imagehub.core.errors import NotFound
 from imagehub.core.vcs import BlobId, Commit, CommitId, NodeId, Ref, RefConflict, RefKind
 from imagehub.core.vcs.maintenance import Reachable
+from imagehub.core.vcs.nodes import CorruptObject
 from imagehub.models.base import Base, UTCDateTime, utcnow
 from imagehub.models.upsert import upsert
 
@@ -209,14 +210,18 @@ class SqlBlobIndex:
 
 
 def _commit_from_row(row: CommitRow) -> Commit:
+    try:
+        parents, metadata = json.loads(row.parents), json.loads(row.meta)
+    except ValueError:
+        raise CorruptObject(f"commit {row.id} is damaged: its parents or metadata are not JSON") from None
     return Commit(
         id=CommitId(row.id),
         tree=NodeId(row.tree),
-        parents=tuple(CommitId(p) for p in json.loads(row.parents)),
+        parents=tuple(CommitId(p) for p in parents),
         author=row.author,
         message=row.message,
         created_at=row.created_at,
-        metadata=json.loads(row.meta),
+        metadata=metadata,
         generation=row.generation,
     )
 

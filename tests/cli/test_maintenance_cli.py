@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import update
 
 from imagehub.core.config import Settings
 from imagehub.core.vcs import RefKind, blob_key
+from imagehub.models.vcs import CommitRow
 from imagehub.services import datasets
 from imagehub.services.platform import Platform
 from tests.cli.test_cli import run
@@ -56,3 +58,13 @@ def test_fsck_and_gc(platform: Platform, env: dict[str, str]) -> None:
     assert broken.returncode == 1
     assert "a.dcm" in broken.stdout
     assert "nothing was changed" in broken.stdout
+
+    with platform.sessions.begin() as session:  # a damaged commit row: reported, not a traceback
+        session.execute(update(CommitRow).values(meta="{not json"))
+    damaged = run(["fsck"], env)
+    assert damaged.returncode == 1, damaged.stderr
+    assert "is damaged: its parents or metadata are not JSON" in damaged.stdout
+    assert "Traceback" not in damaged.stderr
+    refused = run(["gc", "--grace-hours", "inf"], env)
+    assert refused.returncode == 2
+    assert "Traceback" not in refused.stderr

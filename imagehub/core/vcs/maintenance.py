@@ -10,7 +10,7 @@ from imagehub.core.vcs.blobs import BlobStore
 from imagehub.core.vcs.commits import CommitStore
 from imagehub.core.vcs.deltas import DeltaKey, DeltaStore, decode_delta
 from imagehub.core.vcs.diff import diff_trees
-from imagehub.core.vcs.nodes import EMPTY_TREE_ID, NodeCache, NodeReader, NodeStore
+from imagehub.core.vcs.nodes import EMPTY_TREE_ID, CorruptObject, NodeCache, NodeReader, NodeStore
 from imagehub.core.vcs.types import BlobId, Commit, CommitId, NodeId
 
 
@@ -85,7 +85,11 @@ def fsck(
     Reports problems; never repairs. ``deep`` re-hashes every blob's bytes.
     """
     report = FsckReport()
-    history = _commits_from(commits, roots, set())
+    try:
+        history = _commits_from(commits, roots, set())
+    except CorruptObject as damaged:  # a commit that cannot be read ends the walk, reported
+        report.problems.append(str(damaged))
+        return report
     missing_commits = set(roots) - set(history)
     report.problems += [f"commit {c} is referenced but missing" for c in sorted(missing_commits)]
     reader = NodeReader(nodes, NodeCache(capacity=1024), verify=True)
