@@ -21,3 +21,4 @@ class UploadSession(Base):
     parts: Mapped[int] = mapped_column(BigInteger, default=0)
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    touched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)  # the last chunk

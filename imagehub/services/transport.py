@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from imagehub.core.errors import Conflict, InvalidInput, NotFound
@@ -86,6 +86,7 @@ def append_chunk(
     platform.store.put(_part_key(upload.id, upload.parts), chunk)
     upload.parts += 1
     upload.received += len(chunk)
+    upload.touched_at = utcnow()
     return upload
 
 
@@ -141,10 +142,9 @@ def _discard(platform: Platform, upload: UploadSession) -> None:
 
 
 def expire_uploads(session: Session, platform: Platform) -> int:
-    """Forget sessions untouched for days, with their parts."""
-    stale = list(
-        session.scalars(select(UploadSession).where(UploadSession.created_at < utcnow() - STALE_AFTER))
-    )
+    """Forget sessions that received nothing for days, with their parts."""
+    last_active = func.coalesce(UploadSession.touched_at, UploadSession.created_at)
+    stale = list(session.scalars(select(UploadSession).where(last_active < utcnow() - STALE_AFTER)))
     for upload in stale:
         _discard(platform, upload)
         session.delete(upload)

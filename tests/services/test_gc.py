@@ -168,6 +168,11 @@ def test_gc_forgets_abandoned_upload_sessions(platform: Platform, history: dict[
         )
         upload.created_at = utcnow() - timedelta(days=3)
         upload_id = upload.id
+    collect_garbage(platform, grace=timedelta(hours=1))  # started days ago, but a chunk came just now
+    with platform.sessions.begin() as session:
+        upload = session.get_one(UploadSession, upload_id)
+        transport.append_chunk(session, platform, dataset=dataset, upload_id=upload_id, offset=5, chunk=b"67")
+        upload.touched_at = utcnow() - timedelta(days=3)  # then the client went away for days
     assert list(platform.store.list(f"uploads/{upload_id}/"))
     collect_garbage(platform, grace=timedelta(hours=1))
     with platform.sessions() as session:
