@@ -103,7 +103,7 @@ def complete_upload(session: Session, platform: Platform, *, dataset: Dataset, u
     blob = BlobId(upload.blob)
     try:
         key = blob_key(blob)
-        if not platform.store.exists(key):
+        if (kept := platform.store.refresh(key)) is None:
             digest = hashlib.sha256()
 
             def parts() -> Iterator[bytes]:
@@ -120,8 +120,8 @@ def complete_upload(session: Session, platform: Platform, *, dataset: Dataset, u
                 raise BlobMismatch(f"the uploaded bytes hash to {digest.hexdigest()}, not {blob}")
             platform.store.put(key, platform.store.get(staging))
             platform.store.delete(staging)
-        elif (stored := platform.store.stat(key).size) != upload.size:  # stored before: its size is the truth
-            raise BlobMismatch(f"blob {blob} is {stored} bytes, not {upload.size}")
+        elif kept.size != upload.size:  # stored before: its size is the truth
+            raise BlobMismatch(f"blob {blob} is {kept.size} bytes, not {upload.size}")
         SqlBlobIndex(session).register([(blob, upload.size)])
     except BaseException:
         # The parts are gone whatever happened, so the session must go too, for good: the

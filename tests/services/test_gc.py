@@ -275,3 +275,24 @@ def test_a_reachable_blob_missing_from_the_index_is_kept(platform: Platform, his
         session.execute(delete(BlobRow).where(BlobRow.id == sha256(b"kept-a").hexdigest()))
     collect_garbage(platform, grace=NOW)
     assert stored(platform, b"kept-a")
+
+
+def test_content_stored_again_while_gc_deletes_bytes_is_kept(
+    platform: Platform, history: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gc has committed the sweep of the blob's row and is about to delete its bytes when a
+    client pushes the same content again: the push finds the bytes in place and skips
+    writing them, so gc must not take them a moment later."""
+    real = maintenance._delete_if_stale
+    pushed: list[str] = []
+
+    def push_first(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if not pushed:
+            pushed.append(commit_files(platform, "lab", "gc", "main", {"again/c": b"only-on-doomed"}).id)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(maintenance, "_delete_if_stale", push_first)
+    collect_garbage(platform, grace=NOW)
+    assert pushed
+    assert stored(platform, b"only-on-doomed")
+    assert check_integrity(platform, deep=True).ok

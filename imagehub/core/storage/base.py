@@ -100,6 +100,11 @@ class ObjectStore(Protocol):
     def exists(self, key: str) -> bool:
         """Whether an object has that key."""
 
+    def refresh(self, key: str) -> ObjectInfo | None:
+        """Mark an existing object as written just now, for a writer that finds its content
+        already stored and skips writing it: garbage collection re-reads an object's time
+        before deleting it, and leaves a fresh one. Its info, or None when there is none."""
+
     def delete(self, key: str) -> None:
         """Remove an object; deleting a missing key is not an error."""
 

@@ -140,6 +140,13 @@ class FileStore:
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
+    def refresh(self, key: str) -> ObjectInfo | None:
+        try:
+            os.utime(self._path(key))
+        except FileNotFoundError:
+            return None
+        return self.stat(key)
+
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 

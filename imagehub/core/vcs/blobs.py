@@ -48,6 +48,11 @@ class BlobStore:
     def exists(self, blob: BlobId) -> bool:
         return self.store.exists(blob_key(blob))
 
+    def keep(self, blob: BlobId) -> bool:
+        """Whether the blob's bytes are stored, refreshed if so: a writer that finds them and
+        skips writing them must not have them swept a moment later as old garbage."""
+        return self.store.refresh(blob_key(blob)) is not None
+
     def put_stream(
         self, source: bytes | BinaryIO | Iterable[bytes], expected: str | None = None
     ) -> tuple[BlobId, int]:
@@ -68,7 +73,7 @@ class BlobStore:
     ) -> tuple[BlobId, int]:
         if isinstance(source, bytes):  # already in memory: hashed and written as it is
             blob = _checked(hashlib.sha256(source), expected)
-            if not self.exists(blob):
+            if not self.keep(blob):
                 write(blob_key(blob), source)
             return blob, len(source)
         digest = hashlib.sha256()
@@ -79,7 +84,7 @@ class BlobStore:
                 spool.write(chunk)
                 size += len(chunk)
             blob = _checked(digest, expected)
-            if not self.exists(blob):
+            if not self.keep(blob):
                 spool.seek(0)
                 write(blob_key(blob), spool)
         return blob, size

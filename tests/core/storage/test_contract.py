@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import time
 import urllib.request
 
 import pytest
@@ -125,3 +126,18 @@ def test_batch_publishes_every_put_when_the_block_exits(store: ObjectStore) -> N
     assert read_all(store, "batch/a") == b"first"
     assert read_all(store, "batch/b") == b"second"
     assert [o.key for o in store.list("batch/")] == ["batch/a", "batch/b"]
+
+
+def test_refresh_gives_an_existing_object_a_new_time(store: ObjectStore) -> None:
+    assert store.refresh("blobs/absent") is None
+    assert not store.exists("blobs/absent")  # refreshing makes nothing
+    store.put("blobs/kept", b"content")
+    before = store.stat("blobs/kept").modified
+    assert before is not None
+    time.sleep(1.1)  # S3 times are whole seconds
+    refreshed = store.refresh("blobs/kept")
+    assert refreshed is not None
+    assert refreshed.size == 7
+    assert refreshed.modified is not None
+    assert refreshed.modified > before
+    assert read_all(store, "blobs/kept") == b"content"
