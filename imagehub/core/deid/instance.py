@@ -18,8 +18,8 @@ from typing import Any
 
 import nibabel as nib
 import pydicom
-from pydicom.charset import convert_encodings, encode_string
 from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
 
 from imagehub.core.deid import (
     DateShifter,
@@ -99,28 +99,50 @@ def _header_bytes(output: bytes) -> bytes:
         return output[:pixels] if pixels > 0 else output
 
 
-def _encodings(value: str, charsets: Sequence[str]) -> set[bytes]:
-    """The bytes a value may be stored as: UTF-8, and the data set's own character set."""
-    found = {value.encode("utf-8", "ignore")}
-    with contextlib.suppress(LookupError, ValueError, UnicodeError):
-        found.add(encode_string(value, list(charsets)))
-    return found
+# Value representations that hold text; any other value but the pixels' is read as Latin-1.
+_TEXT_VRS = frozenset(
+    ("AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UR", "UT")
+)
+_PIXEL_TAGS = frozenset((0x7FE00008, 0x7FE00009, 0x7FE00010))  # float, double and plain pixel data
 
 
-def _leaks(output: bytes, phi: Sequence[str], charsets: Sequence[str] = ("ISO_IR 6",)) -> int:
-    """How many of the input's identifying strings still occur, as whole words, in the output header.
+def _header_texts(output: bytes) -> list[str]:
+    """Every text value the output stores, nested ones too, decoded with its character set
+    (a deflated file is inflated first): what the leak check searches. Searching inside
+    values, not the raw bytes, means the bytes of a neighbouring tag or length never join
+    a name into a longer word. A file pydicom cannot read back is searched byte by byte."""
+    try:
+        ds = pydicom.dcmread(io.BytesIO(output), force=True)
+        elements = [*ds.iterall(), *(ds.file_meta.iterall() if ds.file_meta is not None else ())]
+    except Exception:
+        return [_header_bytes(output).decode("latin-1")]
+    texts: list[str] = []
+    for element in elements:
+        with contextlib.suppress(Exception):  # a malformed value: its raw bytes instead
+            value = element.value
+            if element.VR in _TEXT_VRS and value not in (None, ""):
+                texts.append("\\".join(map(str, value)) if isinstance(value, MultiValue) else str(value))
+            elif isinstance(value, bytes) and element.tag not in _PIXEL_TAGS:  # text can hide in binary too
+                texts.append(value.decode("latin-1"))
+    return texts
+
+
+def _leaks(texts: Sequence[str], phi: Sequence[str]) -> int:
+    """How many of the input's identifying strings still occur, as whole words, in the
+    output's text values.
 
     Whole words, because a removed InstitutionName "TOSHIBA" is not leaked by the
     Manufacturer "TOSHIBA_MEC" that a profile keeps.
     """
-    header = _header_bytes(output)
     found = 0
     for value in phi:
-        variants = {value, value.replace("^", " ").strip(), *value.split("^")}
-        needles = {n for v in variants for n in _encodings(v.strip(), charsets) if len(n) >= MIN_LEAK_LENGTH}
-        if any(
-            re.search(rb"(?<![\w])" + re.escape(n) + rb"(?![\w])", header, re.IGNORECASE) for n in needles
-        ):
+        variants = {v.strip() for v in (value, value.replace("^", " "), *value.split("^"))}
+        patterns = [
+            re.compile(r"(?<!\w)" + re.escape(v) + r"(?!\w)", re.IGNORECASE)
+            for v in variants
+            if len(v) >= MIN_LEAK_LENGTH
+        ]
+        if any(pattern.search(text) for pattern in patterns for text in texts):
             found += 1
     return found
 
@@ -218,9 +240,8 @@ def _dicom(data: bytes, policy: Policy, tools: Tools, *, force: bool) -> Instanc
     except _Unwritable as exc:
         return InstanceResult(None, "dicom", f"cannot write the de-identified instance: {exc}")
     out_ds = done.ds
-    charsets = convert_encodings(out_ds.get("SpecificCharacterSet") or "ISO_IR 6")
     retained = _retained(out_ds, policy.profile, done.kept)
-    leaks = _leaks(done.output, [p for p in phi if p not in retained], charsets)
+    leaks = _leaks(_header_texts(done.output), [p for p in phi if p not in retained])
     report = {
         "modality": str(out_ds.get("Modality", "")),
         "sop_class_uid": str(out_ds.get("SOPClassUID", "")),

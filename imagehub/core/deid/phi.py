@@ -20,6 +20,8 @@ _KEYWORDS = (
     "OtherPatientIDs",
     "IssuerOfPatientID",
     "PatientBirthDate",
+    "PatientBirthDateInAlternativeCalendar",
+    "PatientDeathDateInAlternativeCalendar",
     "PatientAddress",
     "PatientTelephoneNumbers",
     "PatientTelecomInformation",

@@ -93,13 +93,24 @@ def _read(name: str) -> Any:
     return json.loads(files("imagehub.core.deid.standard").joinpath(name).read_text(encoding="utf-8"))
 
 
+# Attributes the committed edition's table does not list that carry a birth or death
+# date all the same: removed, as the table removes Patient's Birth Time. A later edition
+# that lists one of them decides for it.
+SUPPLEMENT = (
+    {"tag": "(0010,0033)", "name": "Patient's Birth Date in Alternative Calendar", "basic": "X"},
+    {"tag": "(0010,0034)", "name": "Patient's Death Date in Alternative Calendar", "basic": "X"},
+    {"tag": "(0010,0035)", "name": "Patient's Alternative Calendar", "basic": "X"},
+)
+
+
 @cache
 def annex_e() -> AnnexE:
-    """The committed Table E.1-1."""
+    """The committed Table E.1-1, with ``SUPPLEMENT`` for what it lacks."""
     data = _read("annex_e.json")
     exact: dict[int, Rule] = {}
     wildcards: list[tuple[TagPattern, Rule]] = []
-    for row in data["attributes"]:
+    listed = {row["tag"] for row in data["attributes"]}
+    for row in [*data["attributes"], *(row for row in SUPPLEMENT if row["tag"] not in listed)]:
         rule, pattern = _rule(row), parse_tag(row["tag"])
         if pattern.exact:
             exact[pattern.value] = rule
