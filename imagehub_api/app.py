@@ -13,6 +13,7 @@ from imagehub import __version__
 from imagehub.core.auth.ratelimit import RateLimiter
 from imagehub.services.platform import Platform
 from imagehub.services.webhooks import dispatching
+from imagehub_api.audit_context import AuditClientAddress
 from imagehub_api.errors import ERROR_RESPONSES, install_error_handlers
 from imagehub_api.headers import SecurityHeaders
 from imagehub_api.oidc import register_oidc
@@ -117,6 +118,7 @@ def create_app(platform: Platform) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
 
     app.add_middleware(SecurityHeaders, secure_cookies=platform.settings.secure_cookies)
+    app.add_middleware(AuditClientAddress)
 
     # Holds only the OIDC state/nonce between redirect and callback, signed with the secret key.
     app.add_middleware(

@@ -11,19 +11,22 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
-from imagehub.core.audit import AuditRecord, ChainBreak, chain_hash, verify_chain
+from imagehub.core.audit import GENESIS, AuditRecord, ChainBreak, chain_hash, verify_chain
 from imagehub.core.errors import InvalidInput, NotFound
 from imagehub.models.audit import AuditEvent, AuditHead, LegalHold
 from imagehub.models.base import utcnow
 
 EXPORT_FIELDS = [f for f in AuditRecord.__dataclass_fields__]
+# The address of the client whose request is being served (set by the API for each request).
+CLIENT_IP: ContextVar[str] = ContextVar("imagehub_audit_client_ip", default="")
 
 
 def record(
@@ -39,7 +42,8 @@ def record(
     purpose: str = "",
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event inside the caller's transaction."""
+    """Append one event inside the caller's transaction; ``ip`` defaults to the address
+    of the request being served, if any (``CLIENT_IP``)."""
     session.execute(update(AuditHead).where(AuditHead.id == 1).values(id=1))  # take the append lock
     head = session.get(AuditHead, 1, populate_existing=True)
     assert head is not None, "audit_head is created by migration 0003"
@@ -52,7 +56,7 @@ def record(
         dataset=dataset,
         ref=ref,
         commit=commit,
-        ip=ip,
+        ip=ip or CLIENT_IP.get(),
         purpose=purpose,
         details=json.dumps(details or {}, sort_keys=True),
         prev_hash=head.last_hash,
@@ -132,9 +136,18 @@ def verify(session: Session) -> ChainBreak | None:
     problem = verify_chain(remembering(_all(session)), anchor=head.anchor)
     if problem is not None:
         return problem
+    if head.anchor != GENESIS and head.anchor not in _purge_anchors(session):
+        first = session.scalar(select(func.min(AuditEvent.id))) or 0
+        return ChainBreak(first, "the oldest events were removed, but no retention purge says so")
     if (newest[0].hash if newest else head.anchor) != head.last_hash:
         return ChainBreak(newest[0].id if newest else 0, "the newest events were removed (head hash differs)")
     return None
+
+
+def _purge_anchors(session: Session) -> set[str]:
+    """The anchors retention purges recorded: the only ways the chain may start later."""
+    purges = session.scalars(select(AuditEvent.details).where(AuditEvent.action == "audit.purge"))
+    return {json.loads(details).get("anchor", "") for details in purges}
 
 
 def export(session: Session, fmt: str) -> Iterator[str]:

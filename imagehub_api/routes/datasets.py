@@ -50,10 +50,7 @@ def get_dataset(ctx: DatasetDep) -> dict[str, Any]:
 def delete_dataset(ctx: DatasetDep, session: SessionDep) -> None:
     """Soft delete: the data stays until an administrator restores or purges it."""
     datasets.delete(session, owner=ctx.dataset.owner, name=ctx.dataset.name)
-    ctx.record(
-        session,
-        "dataset.delete",
-    )
+    ctx.record(session, "dataset.delete")
 
 
 @router.get("/{owner}/{name}/deleted", operation_id="datasets-list-deleted")
@@ -103,6 +100,14 @@ def derive_dataset(
         author=ctx.actor,
         prefixes=body.prefixes,
         description=body.description,
+    )
+    audit.record(
+        session,
+        actor=ctx.actor,
+        action="dataset.derive",
+        dataset=derived.full_name,
+        ref=body.ref,
+        details={"source": ctx.full_name, "prefixes": body.prefixes or []},
     )
     return dataset_dict(derived)
 

@@ -252,3 +252,21 @@ def test_nobody_forges_a_forks_origin_through_commit_metadata(world: World) -> N
     assert "derived_from are set by ImageHub itself" in forged.text
     merge = {"source": "qc", "destination": "main", "metadata": {"merged_commit": "0" * 64}}
     assert world.http.post(f"{DS}/merges", json=merge, headers=world.as_("wes")).status_code == 422
+
+
+def test_a_fork_is_audited_and_every_event_of_a_request_carries_the_callers_address(world: World) -> None:
+    world.push("main", {"a.dcm": b"v1"})
+    with world.platform.sessions() as session:
+        before = audit.search(session, limit=10_000)[-1].id
+    forked = fork(world)
+    grant = {"user": "olga", "role": "read"}
+    granted = world.http.put(f"/api/v1/datasets/{forked}/grants", json=grant, headers=world.as_("rita"))
+    assert granted.is_success, granted.text
+    with world.platform.sessions() as session:
+        served = audit.search(session, after=before, limit=1000)  # all recorded while serving requests
+    derived = [e for e in served if e.action == "dataset.derive"]
+    assert [(e.actor, e.dataset, e.ref, e.details["source"]) for e in derived] == [
+        ("rita", forked, "main", "olga/brain")
+    ]
+    assert "permission.grant" in {e.action for e in served}  # recorded by a service that knows no HTTP
+    assert all(e.ip for e in served), [(e.action, e.ip) for e in served if not e.ip]

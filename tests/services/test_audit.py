@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text, update
 from sqlalchemy.exc import DBAPIError
 
-from imagehub.models.audit import AuditEvent
+from imagehub.models.audit import AuditEvent, AuditHead
 from imagehub.services import audit
 from imagehub.services.platform import Platform
 
@@ -106,3 +106,20 @@ def test_retention_purge_respects_legal_holds(platform: Platform, monkeypatch: p
         assert [e.action for e in remaining] == ["audit.purge"]
         assert remaining[0].details["deleted"] == 8
         assert audit.verify(session) is None  # the chain verifies from its new anchor
+
+
+def test_oldest_events_cut_off_without_a_purge_are_found(platform: Platform) -> None:
+    """Deleting the start of the trail and moving the anchor to match is not a retention
+    purge: no purge event vouches for the new anchor, which is itself in the chain."""
+    fill(platform, 5)
+    with platform.sessions() as session:
+        first = audit.search(session, limit=1)[0]
+    with platform.engine.begin() as conn:
+        if platform.engine.dialect.name == "postgresql":
+            conn.execute(text("SET LOCAL imagehub.audit_purge = 'on'"))  # what the purge itself says
+        conn.execute(text(f"DELETE FROM audit_events WHERE id = {first.id}"))
+        conn.execute(update(AuditHead).where(AuditHead.id == 1).values(anchor=first.hash))
+    with platform.sessions() as session:
+        problem = audit.verify(session)
+    assert problem is not None
+    assert "no retention purge says so" in problem.reason
