@@ -123,3 +123,26 @@ def test_oldest_events_cut_off_without_a_purge_are_found(platform: Platform) -> 
         problem = audit.verify(session)
     assert problem is not None
     assert "no retention purge says so" in problem.reason
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_purge_switch_removes_only_the_oldest_events(platform: Platform) -> None:
+    """The switch a purge sets needs no privilege: with it, the newest events still cannot
+    be cut, nor the head reset to an empty chain."""
+    fill(platform, 4)
+    with platform.sessions() as session:
+        events = audit.search(session, limit=10)
+    for statement, refusal in (
+        (f"DELETE FROM audit_events WHERE id = {events[-1].id}", "only the oldest"),
+        (f"DELETE FROM audit_events WHERE id IN ({events[1].id}, {events[2].id})", "only the oldest"),
+        ("UPDATE audit_head SET last_hash = repeat('0', 64), anchor = repeat('0', 64)", "cannot be reset"),
+    ):
+        with platform.engine.connect() as conn, conn.begin():
+            conn.execute(text("SET LOCAL imagehub.audit_purge = 'on'"))
+            with pytest.raises(DBAPIError, match=refusal):
+                conn.execute(text(statement))
+    with platform.engine.begin() as conn:  # what a purge does is still allowed
+        conn.execute(text("SET LOCAL imagehub.audit_purge = 'on'"))
+        conn.execute(text(f"DELETE FROM audit_events WHERE id <= {events[1].id}"))
+    with platform.sessions() as session:
+        assert [e.id for e in audit.search(session, limit=10)] == [e.id for e in events[2:]]
