@@ -196,7 +196,17 @@ def _on_bytes(
     except Exception:  # Unsupported, or a value it cannot decode: the pydicom path decides
         return None
     header = pydicom.dcmread(io.BytesIO(output), stop_before_pixels=True)
-    return _Tagged(header, output, tags, [], not_at_risk() if cleans_pixels else None, {})
+    pixels = not_at_risk() if cleans_pixels else _unread_pixels(ds, policy)
+    return _Tagged(header, output, tags, [], pixels, {})
+
+
+def _unread_pixels(ds: pydicom.Dataset, policy: Policy) -> PixelReport | None:
+    """Under a profile that does not clean pixel data (``basic``), an instance whose pixels
+    may carry burned-in text is not read, but it is held for a person to look at."""
+    if not at_risk(ds, all_instances=policy.scan_all_pixels):
+        return None
+    reason = "its pixels may carry burned-in text, which this profile does not clean: review it"
+    return PixelReport(False, [], None, True, reason)
 
 
 def _on_dataset(ds: pydicom.Dataset, policy: Policy, tools: Tools) -> _Tagged:
@@ -208,11 +218,13 @@ def _on_dataset(ds: pydicom.Dataset, policy: Policy, tools: Tools) -> _Tagged:
         ds[element.tag] = element
     recipe_applied = apply_recipe(ds, policy.recipe)
     repair_conditionals(DatasetLevel(ds))  # the recipe may have removed a condition too
-    pixels = None
+    pixels: PixelReport | None
     if Option.CLEAN_PIXEL_DATA in policy.profile.options:
         pixels = redact_pixels(
             ds, engine=policy.ocr, rules=policy.region_rules, all_instances=policy.scan_all_pixels
         )
+    else:
+        pixels = _unread_pixels(ds, policy)
     out = io.BytesIO()
     try:
         ds.save_as(out, enforce_file_format=True)

@@ -92,3 +92,14 @@ def test_birth_and_death_dates_in_another_calendar_are_removed(setup: tuple[Poli
     for keyword in ("PatientBirthDateInAlternativeCalendar", "PatientDeathDateInAlternativeCalendar"):
         assert keyword not in written
     assert "PatientAlternativeCalendar" not in written
+
+
+def test_the_basic_profile_holds_pixels_that_may_carry_text_for_review(setup: tuple[Policy, Tools]) -> None:
+    """It does not clean pixel data, so it cannot vouch for an ultrasound's burned-in text."""
+    ultrasound = deidentify_file(Path(get_testdata_file("US1_UNCR.dcm")).read_bytes(), *setup)
+    assert ultrasound.output is not None, ultrasound.error
+    assert ultrasound.needs_review
+    assert "burned-in text" in ultrasound.report["pixels"]["reason"]
+    ct = deidentify_file(Path(get_testdata_file("CT_small.dcm")).read_bytes(), *setup)
+    assert ct.output is not None
+    assert not ct.needs_review
