@@ -44,6 +44,7 @@ from imagehub.core.vcs import BlobId, Commit, CommitId, NodeId, Ref, RefConflict
 from imagehub.core.vcs.maintenance import Reachable
 from imagehub.core.vcs.nodes import CorruptObject
 from imagehub.models.base import Base, UTCDateTime, utcnow
+from imagehub.models.dataset import Dataset
 from imagehub.models.upsert import upsert
 
 BATCH = 500
@@ -364,6 +365,16 @@ class SqlRefStore:
 def all_ref_commits(session: Session) -> set[CommitId]:
     """Every commit any branch or tag of any repository points at."""
     return {CommitId(c) for c in session.scalars(select(RefRow.commit_id))}
+
+
+def ref_names(session: Session) -> dict[CommitId, str]:
+    """Every commit a branch or tag points at, with one of them for messages: "owner/name branch main"."""
+    rows = session.execute(
+        select(RefRow.commit_id, Dataset.owner, Dataset.name, RefRow.kind, RefRow.name)
+        .join(Dataset, Dataset.id == RefRow.repository_id)
+        .order_by(RefRow.id)
+    )
+    return {CommitId(commit): f"{owner}/{name} {kind} {ref}" for commit, owner, name, kind, ref in rows}
 
 
 def commits_since(session: Session, cutoff: datetime) -> set[CommitId]:

@@ -108,7 +108,7 @@ def _delete_if_stale(platform: Platform, key: str, cutoff: datetime) -> int | No
 
 def check_integrity(platform: Platform, *, deep: bool = False) -> FsckReport:
     with platform.sessions() as session:
-        roots = vcs_queries.all_ref_commits(session)
+        roots = vcs_queries.ref_names(session)
         return fsck(
             SqlCommitStore(session, None),
             SqlNodeStore(session),

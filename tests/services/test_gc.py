@@ -296,3 +296,12 @@ def test_content_stored_again_while_gc_deletes_bytes_is_kept(
     assert pushed
     assert stored(platform, b"only-on-doomed")
     assert check_integrity(platform, deep=True).ok
+
+
+def test_fsck_names_the_ref_of_a_missing_commit(platform: Platform, history: dict[str, str]) -> None:
+    with platform.sessions() as session:
+        head = repo_of(session).resolve("main").id
+    with platform.engine.begin() as conn:
+        conn.execute(delete(vcs_queries.CommitRow).where(vcs_queries.CommitRow.id == head))
+    report = check_integrity(platform)
+    assert f"commit {head} is missing, but lab/gc branch main names it" in report.problems

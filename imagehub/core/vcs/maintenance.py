@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from imagehub.core.errors import ImageHubError
@@ -75,12 +75,14 @@ def fsck(
     nodes: NodeStore,
     blobs: BlobStore,
     deltas: DeltaStore,
-    roots: Iterable[CommitId],
+    roots: Mapping[CommitId, str],
     *,
     deep: bool = False,
 ) -> FsckReport:
     """Check that every reachable object is present and hashes to its address, and that
     each recorded delta between a commit and its parent says what its trees say.
+    ``roots`` maps each commit to start from to what names it (a dataset's ref), for the
+    report.
 
     Reports problems; never repairs. ``deep`` re-hashes every blob's bytes.
     """
@@ -91,7 +93,7 @@ def fsck(
         report.problems.append(str(damaged))
         return report
     missing_commits = set(roots) - set(history)
-    report.problems += [f"commit {c} is referenced but missing" for c in sorted(missing_commits)]
+    report.problems += [f"commit {c} is missing, but {roots[c]} names it" for c in sorted(missing_commits)]
     reader = NodeReader(nodes, NodeCache(capacity=1024), verify=True)
     seen_nodes: set[NodeId] = set()
     seen_blobs: set[BlobId] = set()

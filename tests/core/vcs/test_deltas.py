@@ -276,5 +276,6 @@ def test_fsck_reports_a_missing_node_of_a_tree_with_a_delta(tmp_path: Path) -> N
     head = repo.commit("main", ChangeSet().put(entry("d/001", 2)), author="t", message="edit")
     del nodes.nodes[head.tree]
     stores = repo.stores
-    report = fsck(stores.commits, stores.nodes, BlobStore(FileStore(tmp_path)), stores.deltas, [head.id])
+    blobs = BlobStore(FileStore(tmp_path))
+    report = fsck(stores.commits, stores.nodes, blobs, stores.deltas, {head.id: "main"})
     assert any("is missing" in problem for problem in report.problems)
