@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from imagehub.core.storage import ObjectInfo, ObjectNotFound
 from imagehub.core.vcs import BlobId, BlobStore, CommitId, blob_key
-from imagehub.core.vcs.maintenance import FsckReport, fsck, mark
+from imagehub.core.vcs.maintenance import FsckReport, Reachable, fsck, mark
 from imagehub.models import releases as release_queries
 from imagehub.models import vcs as vcs_queries
 from imagehub.models.base import utcnow
@@ -52,16 +52,7 @@ def collect_garbage(
     if dry_run:
         with platform.sessions() as session:
             would = vcs_queries.sweep_candidates(session, reachable, cutoff)
-        return GcReport(
-            reachable_commits=len(reachable.commits),
-            reachable_nodes=len(reachable.nodes),
-            reachable_blobs=len(reachable.blobs),
-            deleted_commits=would.commits,
-            deleted_nodes=would.nodes,
-            deleted_blobs=would.blobs,
-            freed_bytes=would.blob_bytes,
-            dry_run=True,
-        )
+        return _report(reachable, would.commits, would.nodes, would.blobs, would.blob_bytes, dry_run=True)
     with platform.sessions.begin() as session:
         expire_uploads(session, platform)  # abandoned upload sessions and their parts
     with platform.sessions.begin() as session:
@@ -72,18 +63,26 @@ def collect_garbage(
         deleted_nodes = vcs_queries.sweep_nodes(session, reachable.nodes, cutoff)
         doomed = vcs_queries.sweep_blobs(session, reachable.blobs, cutoff)
     freed = 0
-    for blob in doomed:  # rows are gone and committed: no commit can take these any more
+    for blob in doomed:  # rows are gone and committed; a writer storing the same bytes now refreshes them
         freed += _delete_if_stale(platform, blob_key(blob), cutoff) or 0
     orphans, orphan_bytes = _delete_unindexed_blobs(platform, cutoff, reachable.blobs)
+    blobs_deleted, bytes_freed = len(doomed) + len(orphans), freed + orphan_bytes
+    return _report(reachable, deleted_commits, deleted_nodes, blobs_deleted, bytes_freed, dry_run=False)
+
+
+def _report(
+    reachable: Reachable, commits: int, nodes: int, blobs: int, freed: int, *, dry_run: bool
+) -> GcReport:
+    """What was (or, in a dry run, would be) deleted, beside what is reachable."""
     return GcReport(
         reachable_commits=len(reachable.commits),
         reachable_nodes=len(reachable.nodes),
         reachable_blobs=len(reachable.blobs),
-        deleted_commits=deleted_commits,
-        deleted_nodes=deleted_nodes,
-        deleted_blobs=len(doomed) + len(orphans),
-        freed_bytes=freed + orphan_bytes,
-        dry_run=False,
+        deleted_commits=commits,
+        deleted_nodes=nodes,
+        deleted_blobs=blobs,
+        freed_bytes=freed,
+        dry_run=dry_run,
     )
 
 
