@@ -30,6 +30,7 @@ from imagehub_api.routes import (
     health,
     imaging,
     issues,
+    lakefs,
     proposals,
     refs,
     releases,
@@ -68,6 +69,7 @@ ROUTERS = (
     access,
     admin,
     webhooks,
+    lakefs,
 )
 PORTAL = (
     session,

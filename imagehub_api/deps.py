@@ -47,6 +47,15 @@ def get_principal(request: Request) -> Principal:
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
+def get_holder(principal: PrincipalDep) -> int:
+    """The caller's user id, under which their uploads prove they hold a blob's bytes."""
+    assert principal.user_id is not None, "only routes that need a signed-in caller take it"
+    return principal.user_id
+
+
+HolderDep = Annotated[int, Depends(get_holder)]
+
+
 def get_actor(principal: PrincipalDep) -> str:
     return principal.username
 

@@ -12,7 +12,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError
 from starlette.exceptions import HTTPException
 
 from imagehub.core.db.engine import is_contention, reason
@@ -22,6 +22,13 @@ from imagehub.services.access import Forbidden, PurposeRequired
 from imagehub.services.accounts import AuthenticationFailed
 from imagehub_api.ranges import RangeNotSatisfiable
 from imagehub_api.web.render import page
+
+LAKEFS_PREFIX = "/lakefs/"  # the lakeFS-compatible API, per owner: /lakefs/{owner}/api/v1
+API_PREFIXES = ("/api/", LAKEFS_PREFIX)
+UNSTORABLE = (
+    "a value in the request cannot be stored: a number out of range, text that is not valid "
+    "Unicode (a lone surrogate) or a NUL character"
+)
 
 
 class UploadTooLarge(ImageHubError):
@@ -82,7 +89,15 @@ def status_for(exc: ImageHubError) -> int:
 def is_portal(request: Request) -> bool:
     """A browser page (HTML errors, sign-in redirects) rather than the API or a static file."""
     path = request.url.path
-    return not path.startswith(("/api/", "/static/")) and request.method in ("GET", "HEAD", "POST")
+    return not path.startswith((*API_PREFIXES, "/static/")) and request.method in ("GET", "HEAD", "POST")
+
+
+def _error_body(request: Request, error: str, detail: Any, **extra: Any) -> dict[str, Any]:
+    """lakeFS clients read an error's text from ``message``; our own clients from ``detail``."""
+    body = {"error": error, "detail": detail, **extra}
+    if request.url.path.startswith(LAKEFS_PREFIX):
+        body["message"] = detail if isinstance(detail, str) else json.dumps(detail)
+    return body
 
 
 def _portal_error(request: Request, status: int, message: str) -> Response:
@@ -103,7 +118,7 @@ def install_error_handlers(app: FastAPI) -> None:
         status = status_for(exc)
         if is_portal(request):
             return _portal_error(request, status, str(exc))
-        body = {"error": type(exc).__name__, "detail": str(exc), **exc.details()}
+        body = _error_body(request, type(exc).__name__, str(exc), **exc.details())
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         if isinstance(exc, RangeNotSatisfiable):
             headers = {"Content-Range": f"bytes */{exc.size}"}
@@ -122,14 +137,21 @@ def install_error_handlers(app: FastAPI) -> None:
             return _portal_error(request, 422, problems)
         # Where and what, not the input itself: it can be large, and need not be valid JSON (NaN).
         found = [{key: e[key] for key in ("type", "loc", "msg") if key in e} for e in exc.errors()]
-        body = {"error": "RequestValidationError", "detail": jsonable_encoder(found)}
+        body = _error_body(request, "RequestValidationError", jsonable_encoder(found))
         # ASCII JSON: a key holding a lone surrogate (in ``loc``) must not break the answer.
         return Response(json.dumps(body), status_code=422, media_type="application/json")
+
+    async def handle_unstorable(request: Request, exc: Exception) -> Response:
+        """A value no column can hold (a number past 64 bits, a lone surrogate, a NUL byte on
+        PostgreSQL) is the caller's mistake, not a crash."""
+        return await handle(request, InvalidInput(UNSTORABLE))
 
     async def handle_database(request: Request, exc: Exception) -> Response:
         """A write the database aborted for a concurrent one changed nothing: say so, and
         when to try again, instead of an internal error. Any other failure stays a 500."""
         assert isinstance(exc, DBAPIError)
+        if isinstance(exc, DataError):
+            return await handle_unstorable(request, exc)
         if not is_contention(exc):
             raise exc
         log.warning("database contention on %s %s: %s", request.method, request.url.path, reason(exc))
@@ -140,5 +162,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(ImageHubError, handle)
     app.add_exception_handler(DBAPIError, handle_database)
+    app.add_exception_handler(OverflowError, handle_unstorable)
+    app.add_exception_handler(UnicodeEncodeError, handle_unstorable)
     app.add_exception_handler(HTTPException, handle_http)
     app.add_exception_handler(RequestValidationError, handle_validation)

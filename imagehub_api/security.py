@@ -9,6 +9,9 @@ checks CSRF on cookie-authenticated writes, and for dataset routes asks
 
 from __future__ import annotations
 
+import base64
+import binascii
+import email.message
 import json
 from collections.abc import Callable
 from enum import Enum
@@ -77,14 +80,30 @@ def _resolve_principal(platform: Platform, request: Request) -> tuple[Principal,
     authorization = request.headers.get("authorization", "")
     with platform.sessions.begin() as session:
         if authorization:
-            scheme, _, secret = authorization.partition(" ")
-            if scheme.lower() != "bearer" or not secret:
-                raise accounts.AuthenticationFailed("use 'Authorization: Bearer <API token>'")
-            return accounts.principal_for_token(session, secret.strip()), None
+            return accounts.principal_for_token(session, _token_of(authorization)), None
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie:
             return accounts.principal_for_session(session, cookie)
     return ANONYMOUS, None
+
+
+def _token_of(authorization: str) -> str:
+    """The API token of ``Bearer <token>``, or of ``Basic`` with the token as password: the
+    form lakeFS clients send (access key id, then secret)."""
+    scheme, _, credentials = authorization.partition(" ")
+    credentials = credentials.strip()
+    if scheme.lower() == "basic" and credentials:
+        try:
+            _, colon, password = base64.b64decode(credentials, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            colon, password = "", ""
+        if colon and password:
+            return password
+    elif scheme.lower() == "bearer" and credentials:
+        return credentials
+    raise accounts.AuthenticationFailed(
+        "use 'Authorization: Bearer <API token>' (or Basic, with the API token as password)"
+    )
 
 
 async def _form_csrf(request: Request) -> str:
@@ -97,8 +116,20 @@ async def _form_csrf(request: Request) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _parsed_as_json(content_type: str) -> bool:
+    """Whether FastAPI reads a body of this type as JSON (``application/json`` or any
+    ``application/*+json``, in any case): the refs in every such body must be checked."""
+    if not content_type:
+        return False  # FastAPI's strict content type: such a body is never parsed
+    message = email.message.Message()
+    message["content-type"] = content_type
+    subtype = message.get_content_subtype()
+    is_json = subtype == "json" or subtype.endswith("+json")
+    return message.get_content_maintype() == "application" and is_json
+
+
 async def _json_refs(request: Request) -> list[str]:
-    if "application/json" not in request.headers.get("content-type", ""):
+    if not _parsed_as_json(request.headers.get("content-type", "")):
         return []
     try:
         body = await request.json()
@@ -135,8 +166,8 @@ async def enforce(request: Request) -> None:
     if policy is Policy.AUTHENTICATED:
         return
     if policy is Policy.SITE_ADMIN:
-        if not principal.is_admin:
-            raise SiteAdminOnly("site administrators only")
+        if not principal.site_admin:
+            raise SiteAdminOnly("site administrators only (with a session or an unrestricted admin token)")
         return
     params = request.path_params
     if "owner" not in params or "name" not in params:

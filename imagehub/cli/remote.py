@@ -193,7 +193,7 @@ def tag(
 def log(ref: str = typer.Argument(None), limit: int = typer.Option(20, "-n")) -> None:
     """Commits of a ref, newest first."""
     copy = _here()
-    for item in copy.dataset.log(ref or copy.config["branch"], limit):
+    for item in copy.dataset.log(ref or copy.config["branch"] or copy.config["head"], limit):
         console.print(
             f"[yellow]{item['id'][:12]}[/] {item['created_at'][:19]} {item['author']:12} "
             f"{item['message'].splitlines()[0] if item['message'] else ''}",
@@ -204,7 +204,9 @@ def log(ref: str = typer.Argument(None), limit: int = typer.Option(20, "-n")) ->
 def diff(left: str = typer.Argument(None), right: str = typer.Argument(None)) -> None:
     """Changes between two refs (default: the branch head against the working copy's head)."""
     copy = _here()
-    changes = copy.dataset.diff(left or copy.config["head"], right or copy.config["branch"])
+    changes = copy.dataset.diff(
+        left or copy.config["head"], right or copy.config["branch"] or copy.config["head"]
+    )
     table = Table("change", "path", "size delta")
     for change in changes:
         table.add_row(change["type"], change["path"], f"{change['size_delta']:+}")
@@ -245,7 +247,8 @@ def ingest(
         client.close()
     if result.unchanged:
         console.print(
-            f"{dataset}@{branch_name} already holds these {result.files} files: {result.commit[:12]}"
+            f"{dataset}@{branch_name} already holds these {result.files} files as they are"
+            f" (ingest never removes files): {result.commit[:12]}"
         )
         return
     console.print(

@@ -16,11 +16,13 @@ from imagehub.models.base import Base
 from imagehub.models.checks import CheckResult
 from imagehub.models.dataset import Dataset
 from imagehub.models.deid import DeidRun, ReidMap
+from imagehub.models.holders import BlobHolder
 from imagehub.models.imaging import CommitFile, ImagingFile, Materialization, SeriesRow
 from imagehub.models.issues import Issue, IssueComment, IssueSeriesLink
 from imagehub.models.proposals import Proposal
 from imagehub.models.releases import Release
 from imagehub.models.reviews import BranchRule, Review, ReviewComment
+from imagehub.models.staging import StagedRow
 from imagehub.models.stats import TreeStats
 from imagehub.models.transport import UploadSession
 from imagehub.models.vcs import BlobRow, CommitRow, NodeRow, RefRow
@@ -32,6 +34,7 @@ __all__ = [
     "AuditEvent",
     "AuditHead",
     "Base",
+    "BlobHolder",
     "BlobRow",
     "BranchRule",
     "CheckResult",
@@ -56,6 +59,7 @@ __all__ = [
     "Review",
     "ReviewComment",
     "SeriesRow",
+    "StagedRow",
     "Team",
     "TeamMember",
     "TreeStats",

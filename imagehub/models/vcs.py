@@ -113,7 +113,7 @@ class BlobRow(Base):
     touched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-def _batches(values: Iterable[T], size: int = BATCH) -> Iterator[list[T]]:
+def batches(values: Iterable[T], size: int = BATCH) -> Iterator[list[T]]:
     batch: list[T] = []
     for value in values:
         batch.append(value)
@@ -134,9 +134,9 @@ def _id_filters(session: Session, column: Any, ids: Iterable[str]) -> Iterator[C
     under its placeholder limit.
     """
     if session.get_bind().dialect.name != "postgresql":
-        yield from (column.in_(batch) for batch in _batches(ids))
+        yield from (column.in_(batch) for batch in batches(ids))
         return
-    for batch in _batches(ids, PG_ID_BATCH):
+    for batch in batches(ids, PG_ID_BATCH):
         joined = bindparam("ids", ",".join(batch), type_=String)
         yield column == any_(func.string_to_array(joined, ","))
 
@@ -165,7 +165,7 @@ class SqlDeltaStore:
     def get_many(self, keys: Iterable[tuple[NodeId, NodeId]]) -> dict[tuple[NodeId, NodeId], bytes]:
         pairs = tuple_(DeltaRow.from_tree, DeltaRow.to_tree)
         found: dict[tuple[NodeId, NodeId], bytes] = {}
-        for batch in _batches(keys, BATCH // 2):  # two parameters a pair
+        for batch in batches(keys, BATCH // 2):  # two parameters a pair
             query = select(DeltaRow.from_tree, DeltaRow.to_tree, DeltaRow.payload).where(pairs.in_(batch))
             found.update(((NodeId(a), NodeId(b)), bytes(p)) for a, b, p in self.session.execute(query))
         return found
@@ -453,7 +453,7 @@ def sweep_nodes(session: Session, keep: set[NodeId], cutoff: datetime) -> int:
     """Delete unreachable nodes not touched since ``cutoff``, and the deltas that name them."""
     candidates = _node_candidates(session, keep, cutoff)
     deleted = _conditional_delete(session, NodeRow.id, NodeRow.touched_at < cutoff, candidates)
-    for batch in _batches(deleted, BATCH // 2):  # two lists of it in one statement
+    for batch in batches(deleted, BATCH // 2):  # two lists of it in one statement
         session.execute(
             delete(DeltaRow).where(or_(DeltaRow.from_tree.in_(batch), DeltaRow.to_tree.in_(batch)))
         )

@@ -8,6 +8,7 @@ commit = brain.pull("v1.0", "data/brain")      # returns the exact commit pulled
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, wait
@@ -17,8 +18,9 @@ from typing import Any, TypeVar
 
 import httpx
 
+from imagehub.core.errors import Conflict, InvalidInput
 from imagehub.core.paths import validate_relative_path
-from imagehub.sdk.http import Api, RemoteConflict, RemoteError, RemoteNotFound, error_from
+from imagehub.sdk.http import Api, RemoteConflict, RemoteError, RemoteNotFound, error_from, reaching
 from imagehub.sdk.objects import CHUNK, ObjectCache, sha256_handle
 from imagehub.sdk.parallel import check_stop, transfer_pool
 
@@ -121,6 +123,9 @@ class Client:
         self.api.close()
 
 
+PULL_MARK = ".imagehub-pull.json"  # in a folder a pull filled: which version of which dataset
+
+
 class RemoteDataset:
     def __init__(self, client: Client, owner: str, name: str) -> None:
         self.client = client
@@ -213,7 +218,7 @@ class RemoteDataset:
                     headers=headers,
                 )
             )
-            with source as response:
+            with reaching(direct or self.api.url), source as response:
                 if response.status_code >= 400:
                     response.read()
                     raise error_from(response)
@@ -244,7 +249,8 @@ class RemoteDataset:
         """Many small files in one request, each record verified before it enters the cache."""
         cache = self.client.cache
         paths = {"paths": [e.path for e in entries]}
-        with self.api.http.stream("POST", f"{self.base}/refs/{ref}/bundle", json=paths) as response:
+        bundle = self.api.http.stream("POST", f"{self.base}/refs/{ref}/bundle", json=paths)
+        with reaching(self.api.url), bundle as response:
             if response.status_code >= 400:
                 response.read()
                 raise error_from(response)
@@ -284,13 +290,48 @@ class RemoteDataset:
         workers: int = 8,
         progress: Progress = _no_progress,
     ) -> str:
-        """Materialise version ``ref`` under ``dest``; returns the commit id it resolved to."""
+        """Materialise version ``ref`` under ``dest``; returns the commit id it resolved to.
+
+        ``dest`` is a new or empty folder, or one an earlier pull of this dataset filled: then
+        the files of that version this one lacks are removed, so the folder holds exactly
+        this version (a glob over it finds no file of another). Files of someone else's in
+        the way are never overwritten."""
         commit, rows = self.entries(ref, prefix)
         root = Path(dest)
         entries = list(rows)
+        stale = self._left_by_earlier_pull(root, {e.path for e in entries})
         self.fetch_all(entries, commit, workers=workers, progress=progress)
+        for path in stale:
+            (root / path).unlink(missing_ok=True)
         self.client.cache.materialise_all([(e.blob, root / e.path) for e in entries], workers)
+        mark = {"dataset": self.full_name, "commit": commit, "prefix": prefix}
+        (root / PULL_MARK).write_text(json.dumps(mark))
         return commit
+
+    def _left_by_earlier_pull(self, root: Path, wanted: set[str]) -> list[str]:
+        """What an earlier pull into ``root`` placed that this one does not; refused when
+        ``root`` holds files no pull of this dataset placed."""
+        if root.exists() and not root.is_dir():
+            raise InvalidInput(f"{root} exists and is not a folder")
+        mark = root / PULL_MARK
+        if not mark.is_file():
+            if root.exists() and any(root.iterdir()):
+                raise InvalidInput(
+                    f"{root} is not empty: pull into a new or empty folder, or one a pull of"
+                    f" {self.full_name} made"
+                )
+            return []
+        earlier = json.loads(mark.read_text())
+        if earlier.get("dataset") != self.full_name:
+            raise InvalidInput(f"{root} holds a pull of {earlier.get('dataset')}, not of {self.full_name}")
+        _, rows = self.entries(earlier["commit"], earlier.get("prefix", ""))
+        placed = {e.path for e in rows}
+        if in_the_way := sorted(p for p in wanted - placed if (root / p).exists()):
+            raise Conflict(
+                f"{root / in_the_way[0]} is not from the earlier pull ({len(in_the_way)} file(s)):"
+                " move it away first"
+            )
+        return sorted(placed - wanted)
 
     def missing(self, blobs: list[str]) -> set[str]:
         found: set[str] = set()

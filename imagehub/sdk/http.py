@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -54,14 +56,38 @@ CONTENTION_RETRIES = 3  # sends of a request the server turned away for a concur
 MAX_RETRY_WAIT_S = 5.0
 
 
+@contextmanager
+def reaching(url: str) -> Iterator[None]:
+    """A refused connection, or one that drops part way through a body, as one clear error:
+    whatever a transfer had finished is kept, and running the command again resumes it."""
+    try:
+        yield
+    except httpx.TransportError as exc:
+        raise RemoteError(f"cannot reach {url}, or it dropped the connection: {exc}", 0, {}) from exc
+
+
+def server_url(url: str) -> str:
+    """``url`` without its trailing slash, once it is known to name an http(s) server."""
+    try:
+        parsed = httpx.URL(url.strip())
+    except httpx.InvalidURL as exc:
+        raise InvalidInput(f"{url!r} is not a URL: {exc}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise InvalidInput(f"{url!r} is not an http:// or https:// URL of a server")
+    return str(parsed).rstrip("/")
+
+
 class Api:
     """Authenticated calls to one ImageHub server."""
 
     def __init__(
         self, url: str, token: str | None = None, *, purpose: str | None = None, timeout: float = 120.0
     ) -> None:
-        self.url = url.rstrip("/")
+        self.url = server_url(url)
         headers = {"User-Agent": "imagehub-sdk"}
+        token = (token or "").strip()
+        if token and not (token.isascii() and token.isprintable() and " " not in token):
+            raise InvalidInput("that API token holds characters no token has: copy it again")
         if token:
             headers["Authorization"] = f"Bearer {token}"
         # Raw (PHI) branches open only with a stated purpose, recorded in the audit trail.
@@ -75,10 +101,8 @@ class Api:
         ``Retry-After``) is sent again, a few times, when its body can be sent twice."""
         replayable = isinstance(kwargs.get("content"), bytes | str | None)
         for attempt in range(CONTENTION_RETRIES + 1):
-            try:
+            with reaching(self.url):
                 response = self.http.request(method, path, **kwargs)
-            except httpx.TransportError as exc:
-                raise RemoteError(f"cannot reach {self.url}: {exc}", 0, {}) from exc
             wait = _retry_after(response)
             if wait is None or not replayable or attempt == CONTENTION_RETRIES:
                 break

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from imagehub.core.errors import InvalidInput
+from imagehub.core.media import media_type_of
 from imagehub.sdk.client import UPLOAD_CHUNK, Client, Progress, RemoteEntry
 from imagehub.sdk.http import RemoteInvalid, RemoteNotFound
 from imagehub.sdk.objects import sha256_file
 from imagehub.sdk.parallel import transfer_pool
-
-MEDIA_TYPES = {".dcm": "application/dicom", ".nii": "application/x-nifti", ".gz": "application/gzip"}
 
 
 @dataclass(frozen=True)
@@ -66,7 +64,7 @@ def ingest_folder(
             )
         )
     puts = [
-        RemoteEntry(p.relative_to(folder).as_posix(), b, sizes[b], _media_type(p))
+        RemoteEntry(p.relative_to(folder).as_posix(), b, sizes[b], media_type_of(p.name))
         for p, b in zip(files, blobs, strict=True)
     ]
     sent = sum(sizes[b] for b in missing)
@@ -85,7 +83,3 @@ def ingest_folder(
 def _hidden(relative: Path) -> bool:
     """A dotfile, or anything inside a dot-folder (``.git/``, ``.DS_Store``, editor state)."""
     return any(part.startswith(".") for part in relative.parts)
-
-
-def _media_type(path: Path) -> str:
-    return MEDIA_TYPES.get(os.path.splitext(path.name)[1].lower(), "application/octet-stream")

@@ -42,7 +42,13 @@ SWEEP_MARK = ".last-sweep"
 SWEEP_EVERY_S = 24 * 3600
 STALE_TEMP_S = 24 * 3600
 STALE_PARTIAL_S = 7 * 24 * 3600
+# Every cached object carries this modification time. A hard-linked working file shares
+# its object's inode, and a read-only mode does not stop every editor (vim's :w! makes the
+# file writable and writes in place); any write moves the time, so an object without it
+# is hashed again before it is used, and dropped unless it still matches its id.
+SEALED_NS = 946_684_800 * 10**9  # 2000-01-01T00:00:00Z
 BLOB_ID = re.compile("[0-9a-f]{64}")  # an id from a server is checked before it names a file
+PLACING = re.compile(r"\.[0-9a-f]{16}\.imagehub-tmp")  # a file on its way into a working copy
 
 
 def default_cache_dir() -> Path:
@@ -64,7 +70,13 @@ def sha256_handle(handle: BinaryIO) -> str:
 class ObjectCache:
     def __init__(self, root: Path | None = None) -> None:
         self.root = (root or default_cache_dir()).resolve()
-        (self.root / "tmp").mkdir(parents=True, exist_ok=True)
+        try:
+            (self.root / "tmp").mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InvalidInput(
+                f"cannot use {self.root} as the object cache ({exc.strerror}): set IMAGEHUB_CACHE_DIR"
+                " to a folder you may write"
+            ) from None
         if not (self.root / "objects" / LAYOUT_MARK).exists():
             self._lay_out()
         self._refused: dict[int, set[str]] = {}  # filesystem (st_dev) -> ways that failed there
@@ -167,7 +179,24 @@ class ObjectCache:
                 st = os.stat(_older(home))
             except FileNotFoundError:
                 return False
-        return stat.S_ISREG(st.st_mode) and (size is None or st.st_size == size)
+        if not stat.S_ISREG(st.st_mode) or (size is not None and st.st_size != size):
+            return False
+        return st.st_mtime_ns == SEALED_NS or self._still_intact(blob)
+
+    def _still_intact(self, blob: str) -> bool:
+        """An object whose time moved (written through a hard link, touched, or cached by an
+        older client): kept, and sealed again, only if its bytes still hash to its id."""
+        path = self.path(blob)
+        try:
+            with path.open("rb") as handle:
+                intact = sha256_handle(handle) == blob
+            if intact:
+                _seal(path)
+            else:
+                path.unlink()
+        except OSError:  # gone meanwhile, or not ours to seal or remove: fetch it again
+            return False
+        return intact
 
     def temp_file(self) -> Path:
         try:
@@ -181,6 +210,7 @@ class ObjectCache:
     def adopt(self, temp: Path, blob: str) -> Path:
         """Move a finished, verified temporary file into the cache under its hash."""
         os.chmod(temp, 0o444)
+        _seal(temp)
         return self._place(temp, blob)
 
     def add_bytes(self, content: bytes, blob: str) -> Path:
@@ -200,6 +230,7 @@ class ObjectCache:
         try:
             try:
                 write_fully(fd, content)
+                _seal(fd)
             finally:
                 os.close(fd)
             return self._place(temp, blob)
@@ -284,6 +315,11 @@ class ObjectCache:
         with transfer_pool(workers) as pool:
             placed = [pool.submit(place, blob, dest) for blob, dest in placements]
             return [job.result() for job in placed]
+
+
+def _seal(target: Path | int) -> None:
+    """Give a cached object (by path or open descriptor) the time that says it is untouched."""
+    os.utime(target, ns=(time.time_ns(), SEALED_NS))
 
 
 def _mark_in_use(fd: int) -> None:

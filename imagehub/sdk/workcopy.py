@@ -8,6 +8,9 @@ interrupted push resumes.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import functools
 import json
 import os
 import shutil
@@ -15,17 +18,19 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from imagehub.core.errors import Conflict, ImageHubError, InvalidInput
-from imagehub.core.paths import validate_relative_path
+from imagehub.core.media import media_type_of
+from imagehub.core.paths import MAX_PATH_BYTES, validate_relative_path
 from imagehub.sdk.client import UPLOAD_CHUNK, Client, Progress, RemoteDataset, RemoteEntry
 from imagehub.sdk.credentials import token_for
 from imagehub.sdk.http import RemoteInvalid, RemoteNotFound
-from imagehub.sdk.objects import ObjectCache, sha256_file
+from imagehub.sdk.objects import PLACING, ObjectCache, sha256_file
 from imagehub.sdk.parallel import transfer_pool
 
 STATE_DIR = ".imagehub"
+UNREADABLE = ": make it readable, or move it out of the working copy"
 CHECKOUT_JOURNAL = "checkout.json"  # names the checkout under way while it changes files
 HASH_WORKERS = min(8, (os.cpu_count() or 2) * 2)
 Manifest = dict[str, list[Any]]  # path -> [blob, size]
@@ -52,8 +57,32 @@ def _noop(_: int) -> None:
     return None
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _exclusive(method: F) -> F:
+    """One command at a time reads and rewrites a working copy's state: another one, in this
+    process or another, waits its turn (two `status` runs, or `add` beside `commit`, once
+    lost an index update or crashed on each other's temporary file)."""
+
+    @functools.wraps(method)
+    def locked(self: WorkingCopy, *args: Any, **kwargs: Any) -> Any:
+        if self._locked:
+            return method(self, *args, **kwargs)
+        with (self.state / "lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            self._locked = True
+            try:
+                return method(self, *args, **kwargs)
+            finally:
+                self._locked = False
+
+    return locked  # type: ignore[return-value]
+
+
 class WorkingCopy:
     def __init__(self, root: Path, cache: ObjectCache | None = None) -> None:
+        self._locked = False
         self.root = root.resolve()
         self.state = self.root / STATE_DIR
         if not (self.state / "config.json").is_file():
@@ -72,7 +101,7 @@ class WorkingCopy:
 
     def _save(self, name: str, value: Any) -> None:
         path = self.state / name
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_text(json.dumps(value, separators=(",", ":")))
         os.replace(tmp, path)
 
@@ -126,13 +155,20 @@ class WorkingCopy:
         pending = [("", str(self.root))]
         while pending:
             rel_dir, abs_dir = pending.pop()
-            with os.scandir(abs_dir) as entries:
+            try:
+                listing = os.scandir(abs_dir)
+            except PermissionError:
+                folder = rel_dir.rstrip("/") or "."
+                raise InvalidInput(
+                    f"{folder}: cannot read this folder (permission denied){UNREADABLE}"
+                ) from None
+            with listing as entries:
                 for entry in entries:
                     rel = f"{rel_dir}{entry.name}"
                     if entry.is_dir(follow_symlinks=False):
-                        if rel != STATE_DIR:
+                        if entry.name.lower() != STATE_DIR:  # ours, or a working copy's inside ours
                             pending.append((rel + "/", entry.path))
-                    elif entry.is_file(follow_symlinks=False) and not entry.name.endswith(".imagehub-tmp"):
+                    elif entry.is_file(follow_symlinks=False) and not PLACING.fullmatch(entry.name):
                         yield rel, entry
 
     def _index(self) -> dict[str, list[Any]]:
@@ -189,9 +225,14 @@ class WorkingCopy:
             handle = (self.root / rel).open("rb")
         except FileNotFoundError:
             return None
+        except PermissionError:
+            raise InvalidInput(
+                f"{rel}: cannot read it (permission denied): make it readable, or move it away"
+            ) from None
         with handle:
             return self.cache.take(handle)
 
+    @_exclusive
     def status(self) -> Status:
         """Changes against the head plus staged changes; files whose stat is unchanged are not read."""
         index, staged = self._index(), self._staged()
@@ -222,6 +263,7 @@ class WorkingCopy:
         return status
 
     # -- recording changes ---------------------------------------------------------------
+    @_exclusive
     def add(self, paths: list[str]) -> int:
         """Stage the current content of these paths (files or folders; missing ones are deletions).
 
@@ -277,8 +319,11 @@ class WorkingCopy:
             raise InvalidInput(f"{raw} is a symbolic link: ImageHub versions files, not links")
         return "" if rel == "." else rel
 
+    @_exclusive
     def commit(self, message: str) -> dict[str, Any]:
         """Turn the staged changes into a local commit (sent by `push`)."""
+        if not message.strip():
+            raise InvalidInput("a commit needs a message: `imagehub commit -m 'what changed'`")
         index, staged = self._index(), self._staged()
         if not staged["put"] and not staged["delete"]:
             raise InvalidInput("nothing staged: `imagehub add PATH` first")
@@ -298,6 +343,7 @@ class WorkingCopy:
         return list(self._load("pending.json", []))
 
     # -- exchanging with the server --------------------------------------------------------
+    @_exclusive
     def push(
         self,
         *,
@@ -372,7 +418,10 @@ class WorkingCopy:
             raise
         made = []
         for record in pending:
-            puts = [RemoteEntry(path, blob, size) for path, (blob, size) in record["put"].items()]
+            puts = [
+                RemoteEntry(path, blob, size, media_type_of(path))
+                for path, (blob, size) in record["put"].items()
+            ]
             try:
                 commit = self.dataset.commit(
                     self.config["branch"],
@@ -408,6 +457,7 @@ class WorkingCopy:
             " `imagehub add` them again, then push"
         )
 
+    @_exclusive
     def checkout(
         self,
         ref: str,
@@ -448,7 +498,11 @@ class WorkingCopy:
         # From here on files change: until the end, only this checkout may run (and finish it).
         self._save(CHECKOUT_JOURNAL, {"ref": ref})
         for path in gone:  # first, so that a file can become a folder and the other way round
-            (self.root / path).unlink(missing_ok=True)
+            place = self.root / path
+            if place.is_dir() and not place.is_symlink():
+                continue  # the file is gone already, and a local folder took its place: kept
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):  # or a file took a folder's
+                place.unlink()
         _remove_empty_folders(self.root, gone)
         for entry in fetch:  # an empty folder where a file goes (what holds files was refused)
             if (place := self.root / entry.path).is_dir() and not place.is_symlink():
@@ -569,15 +623,18 @@ def _empty(folder: Path, *, remove: bool) -> None:
 
 
 def _refuse_unversionable(paths: list[str]) -> None:
-    """Names a dataset cannot hold (a backslash, a control character) are refused before
-    they reach a local commit that the server would turn away."""
+    """Names a dataset cannot hold (a backslash, a control character, too long) are refused
+    before they reach a local commit that the server would turn away."""
     for path in paths:
         try:
             validate_relative_path(path)
         except InvalidInput:
-            raise InvalidInput(
-                f"{path!r} cannot be versioned: rename it (no backslashes or control characters)"
-            ) from None
+            reason = (
+                "over 1024 bytes"
+                if len(path.encode()) > MAX_PATH_BYTES
+                else "no backslashes or control characters"
+            )
+            raise InvalidInput(f"{path!r} cannot be versioned: rename it ({reason})") from None
 
 
 def _holds_more_than(folder: Path, rel: str, removed: set[str]) -> bool:

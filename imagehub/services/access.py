@@ -339,8 +339,13 @@ def decide_request(
 
 def may_create_in(session: Session, principal: Principal, owner: str) -> None:
     """Datasets live in the creator's namespace or in an organisation they belong to; an
-    administrator may create them anywhere, but only under a user or organisation that exists."""
-    if principal.is_admin or owner == principal.username or principal.user_id is None:
+    administrator may create them anywhere, but only under a user or organisation that exists.
+    A read-only token, or one limited to a dataset, creates none."""
+    if principal.token_scope is not None and principal.token_scope < Role.WRITE:
+        raise Forbidden("a read-only API token cannot create datasets")
+    if principal.token_dataset_id is not None:
+        raise Forbidden("an API token limited to one dataset cannot create datasets")
+    if principal.site_admin or owner == principal.username or principal.user_id is None:
         if principal.user_id is None:
             raise Forbidden("sign in to create datasets")
         named = (
@@ -360,9 +365,27 @@ def may_create_in(session: Session, principal: Principal, owner: str) -> None:
         raise Forbidden(f"you cannot create datasets under {owner!r}")
 
 
+def user_may_write(session: Session, username: str, dataset: Dataset) -> bool:
+    """Whether the account named ``username`` may write ``dataset`` now (with a session's powers)."""
+    user = session.scalar(select(account_queries.User).where(account_queries.User.username == username))
+    if user is None or not user.is_active:
+        return False
+    return role_of(session, Principal(user.id, user.username, user.is_admin), dataset) >= Role.WRITE
+
+
 def readable(session: Session, principal: Principal, candidates: list[Dataset]) -> list[Dataset]:
     """The datasets of a listing that the caller may see."""
     return [d for d in candidates if role_of(session, principal, d) >= Role.READ]
+
+
+def readable_of(session: Session, principal: Principal, owner: str) -> list[Dataset]:
+    """Every dataset of ``owner`` the caller may see."""
+    found: list[Dataset] = []
+    after: int | None = 0
+    while after is not None:
+        page, after = readable_page(session, principal, owner=owner, after=after, limit=1000)
+        found.extend(page)
+    return found
 
 
 def readable_page(

@@ -27,7 +27,12 @@ class AuthenticationFailed(ImageHubError):
 
 
 # First path segments the portal and API use, so no user or organisation may own them.
-RESERVED_NAMES = frozenset({"api", "static", "login", "logout", "purpose", "explore", "settings"})
+# Paths of the portal, and the names the system itself acts under in the audit trail and in
+# check results (a user called "pipeline" would otherwise pass for the imaging pipeline).
+RESERVED_NAMES = frozenset(
+    {"api", "static", "login", "logout", "purpose", "explore", "settings", "lakefs"}
+    | {"pipeline", "system", "cli", "anonymous"}
+)
 
 
 def validate_username(name: str) -> str:
@@ -126,7 +131,7 @@ def link_oidc_user(
         return user
     base = re.sub(r"[^A-Za-z0-9-]", "-", preferred or email.split("@")[0] or "user").strip("-")[:56] or "user"
     name, n = base, 1
-    while _namespace_taken(session, name):
+    while _namespace_taken(session, name) or name.lower() in RESERVED_NAMES:
         n += 1
         name = f"{base}-{n}"
     user = User(username=name, email=email, full_name=full_name, oidc_issuer=issuer, oidc_subject=subject)
@@ -181,9 +186,10 @@ def list_tokens(session: Session, user: User) -> list[ApiToken]:
     return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id)))
 
 
-def revoke_token(session: Session, *, user: User, token_id: int, actor: str) -> None:
+def revoke_token(session: Session, *, user: User, token_id: int, actor: str, any_user: bool = False) -> None:
+    """Revoke one of ``user``'s tokens, or anyone's with ``any_user`` (a site administrator)."""
     token = session.get(ApiToken, token_id)
-    if token is None or (token.user_id != user.id and not user.is_admin):
+    if token is None or (token.user_id != user.id and not any_user):
         raise NotFound(f"no token {token_id}")
     token.revoked_at = utcnow()
     audit.record(session, actor=actor, action="token.revoke", object=f"token:{token_id}")

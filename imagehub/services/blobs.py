@@ -7,9 +7,11 @@ from typing import BinaryIO
 
 from sqlalchemy.orm import Session
 
-from imagehub.core.errors import InvalidInput
-from imagehub.core.vcs import BlobId, BlobStore
+from imagehub.core.errors import InvalidInput, NotFound
+from imagehub.core.vcs import BlobId, BlobStore, ChangeSet, RefKind, Repository
+from imagehub.core.vcs.repository import MissingBlobs
 from imagehub.core.vcs.types import validate_blob_id
+from imagehub.models import holders
 from imagehub.models.vcs import SqlBlobIndex
 from imagehub.services.platform import Platform
 
@@ -62,6 +64,36 @@ def upload_bundle(session: Session, platform: Platform, body: BinaryIO) -> list[
     return stored
 
 
-def missing(session: Session, blobs: Iterable[str]) -> set[BlobId]:
-    """The have/want answer: which of these blobs the server lacks (ids must be SHA-256 hex)."""
-    return SqlBlobIndex(session).missing(validate_blob_id(b) for b in blobs)
+def missing(session: Session, blobs: Iterable[str], *, holder: int) -> set[BlobId]:
+    """The have/want answer for user ``holder``: which of these blobs they must send, the
+    ones the server lacks and the ones they never uploaded (ids must be SHA-256 hex). So the
+    answer tells nobody what anyone else stored, and the bytes they send prove they hold them."""
+    wanted = {validate_blob_id(b) for b in blobs}
+    return SqlBlobIndex(session).missing(wanted) | (wanted - holders.held(session, holder, wanted))
+
+
+def record_holder(session: Session, holder: int, stored: Iterable[tuple[BlobId, int]]) -> None:
+    """``holder`` uploaded these blobs: they may name them in commits from now on."""
+    holders.record(session, holder, (blob for blob, _ in stored))
+
+
+def require_held(session: Session, holder: int, repo: Repository, branch: str, changes: ChangeSet) -> None:
+    """Refuse a commit from a client that names blobs it never uploaded (409, as blobs the
+    server lacks): a blob id seen somewhere must not open bytes of a dataset one cannot read.
+    Putting back the entry a path already has needs no upload."""
+    wanted = {BlobId(e.blob) for e in changes.puts.values()}
+    unproven = wanted - holders.held(session, holder, wanted)
+    if not unproven:
+        return
+    head = repo.get_ref(branch, RefKind.BRANCH).commit
+    puts = changes.puts.values()
+    needed = {BlobId(e.blob) for e in puts if e.blob in unproven and _blob_at(repo, head, e.path) != e.blob}
+    if needed:
+        raise MissingBlobs(needed)
+
+
+def _blob_at(repo: Repository, commit: str, path: str) -> str | None:
+    try:
+        return repo.stat(commit, path).blob
+    except NotFound:
+        return None

@@ -20,7 +20,7 @@ from sqlalchemy import or_, select
 
 from imagehub.core.compute.local import LocalExecutor
 from imagehub.core.errors import InvalidInput, NotFound
-from imagehub.core.imaging import dicomjson, qido, stow
+from imagehub.core.imaging import dicomjson, part10, qido, stow
 from imagehub.core.imaging.frames import PixelLayout, decode_frames, read_header
 from imagehub.core.imaging.render import Rendering, render
 from imagehub.core.vcs import BlobId, BlobStore, ChangeSet, Entry, RefKind, Repository, blob_key
@@ -82,6 +82,7 @@ class StowOutcome:
 _INDEXED: _Lru[tuple[int, str], bool] = _Lru(10_000)
 _INSTANCES: _Lru[tuple[int, str, str], Instance] = _Lru(100_000)  # (dataset, commit, SOP UID)
 _LAYOUTS: _Lru[str, PixelLayout] = _Lru(10_000)  # by blob
+_PART10: _Lru[str, bool] = _Lru(100_000)  # whether a blob is a Part-10 file as stored
 _HEADERS: _Lru[tuple[str, str], dict[str, Any]] = _Lru(2_048)  # DICOM JSON by (blob, instance URL)
 _INDEXING = threading.Lock()  # one on-demand indexing at a time in this process
 
@@ -123,9 +124,7 @@ def search(
 ) -> list[dict[str, Any]]:
     """QIDO-RS results as DICOM JSON; ``study`` and ``series`` are the ones the URL names."""
     records = _records(platform, ref, (study,) if study else query.uids("StudyInstanceUID"))
-    if series:
-        records = [r for r in records if r["SeriesInstanceUID"] == series]
-    fixed = frozenset(lvl for lvl, uid in ((qido.Level.STUDY, study), (qido.Level.SERIES, series)) if uid)
+    fixed = {lvl: uid for lvl, uid in ((qido.Level.STUDY, study), (qido.Level.SERIES, series)) if uid}
     found = qido.search(records, level, query, fixed=fixed)
     return [dicomjson.attributes({**item, "RetrieveURL": _retrieve_url(urls, level, item)}) for item in found]
 
@@ -137,6 +136,25 @@ def _retrieve_url(urls: dicomjson.Urls, level: qido.Level, item: qido.Record) ->
     if level is qido.Level.SERIES:
         return urls.series(study, item["SeriesInstanceUID"])
     return urls.instance(study, item["SeriesInstanceUID"], item["SOPInstanceUID"])
+
+
+def _blobs_of_sops(platform: Platform, ref: CommitRef, sops: Sequence[str]) -> dict[str, set[str]]:
+    """The blobs holding each of these SOP Instance UIDs in an indexed version, whatever their path."""
+    held: dict[str, set[str]] = {}
+    with platform.sessions() as session:
+        for start in range(0, len(sops), 500):
+            rows = session.execute(
+                select(ImagingFile.sop_uid, CommitFile.blob)
+                .join(CommitFile, CommitFile.blob == ImagingFile.blob)
+                .where(
+                    CommitFile.dataset_id == ref.dataset_id,
+                    CommitFile.commit_id == ref.commit_id,
+                    ImagingFile.sop_uid.in_(sops[start : start + 500]),
+                )
+            )
+            for sop, blob in rows:
+                held.setdefault(str(sop), set()).add(blob)
+    return held
 
 
 def _records(platform: Platform, ref: CommitRef, studies: Sequence[str] | None) -> list[dict[str, Any]]:
@@ -217,8 +235,17 @@ def middle_instance(platform: Platform, ref: CommitRef, study: str, series: str)
 
 
 def read(platform: Platform, item: Instance) -> Iterator[bytes]:
-    """The stored Part-10 bytes, as they were stored, chunk by chunk."""
-    return BlobStore(platform.store).open(BlobId(item.blob))
+    """The Part-10 bytes of an instance, chunk by chunk: as stored, or for a file stored
+    without its preamble and file meta information, with them added."""
+    known = _PART10.get(item.blob)
+    if known is None:
+        with _open(platform, item) as handle:
+            known = part10.is_part10(handle.read(part10.HEAD))
+        _PART10.put(item.blob, known)
+    if known:
+        return BlobStore(platform.store).open(BlobId(item.blob))
+    with _open(platform, item) as handle:
+        return iter([part10.as_part10(handle)])
 
 
 def _open(platform: Platform, item: Instance) -> BinaryIO:
@@ -321,6 +348,11 @@ def store(
     verdicts = [stow.check(part, f"part {number}", study) for number, part in enumerate(parts, 1)]
     stored: list[stow.Accepted] = []
     failed = [v for v in verdicts if isinstance(v, stow.Rejected)]
+    with platform.sessions() as session:
+        dataset = session.get_one(Dataset, dataset_id)
+        name, head_id = dataset.full_name, datasets.repository(session, dataset).resolve(branch).id
+    sops = [v.sop for v in verdicts if isinstance(v, stow.Accepted)]
+    held = _blobs_of_sops(platform, version(platform, dataset_id, name, head_id), sops)  # at any path
     with platform.sessions.begin() as session:
         dataset = session.get_one(Dataset, dataset_id)
         repo = datasets.repository(session, dataset)
@@ -330,18 +362,18 @@ def store(
         uploaded = blobs.upload_many(session, platform, [part for part, _ in accepted])
         for (_, verdict), (blob, size) in zip(accepted, uploaded, strict=True):
             present = changes.puts.get(verdict.path) or repo.tree.get(head.tree, verdict.path)
-            if present is not None and present.blob != blob:
+            known = {present.blob} if present is not None else held.get(verdict.sop, set())
+            if known and known != {blob}:
                 detail = f"SOP Instance {verdict.sop} is stored already, with other content"
                 failed.append(stow.Rejected(verdict.sop_class, verdict.sop, stow.DUPLICATE, detail))
                 continue
-            if present is None:
+            if not known:
                 changes.put(Entry(verdict.path, blob, size, DICOM))
             stored.append(verdict)
         commit = None
         if changes:
             message = f"STOW-RS: {len(changes.puts)} instances"
             commit = repo.commit(branch, changes, author=author, message=message)
-        name = dataset.full_name
     if commit is not None:
         version(platform, dataset_id, name, commit.id)
     return StowOutcome(stored, failed, commit.id if commit else None)

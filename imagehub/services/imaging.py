@@ -451,6 +451,23 @@ def series(platform: Platform, ref: CommitRef) -> list[SeriesRow]:
         return rows
 
 
+FINAL_STEPS = ("series_thumbnails", "nifti_volumes")  # the last assets of a version's run
+
+
+def processed(platform: Platform, dataset_id: int, commit_id: str) -> bool:
+    """Whether the pipeline's run for the commit has finished: its last steps are recorded.
+    Series rows alone say nothing: a DICOMweb search indexes a version on first use."""
+    with platform.sessions() as session:
+        done = session.scalars(
+            select(Materialization.asset).where(
+                Materialization.dataset_id == dataset_id,
+                Materialization.commit_id == commit_id,
+                Materialization.asset.in_(FINAL_STEPS),
+            )
+        ).all()
+    return set(done) == set(FINAL_STEPS)
+
+
 def record_materialization(
     platform: Platform, ref: CommitRef, asset: str, code_version: str, summary: dict[str, Any], seconds: float
 ) -> None:

@@ -284,7 +284,9 @@ def link_series(
     The series must be known at that commit, which means the imaging pipeline has run for it.
     """
     issue = get(session, dataset, number)
-    ref, uid, path = ref.strip(), series_instance_uid.strip(), path.strip()
+    uid, path = series_instance_uid.strip(), path.strip()
+    if ref != ref.strip():  # the access check judged the ref as sent: resolve exactly that
+        raise InvalidInput(f"no branch, tag or commit named {ref!r}: remove the spaces around it")
     if not ref or len(ref) > MAX_REF:
         raise InvalidInput(f"name a branch, tag or commit (at most {MAX_REF} characters)")
     if not uid:

@@ -13,13 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from imagehub.core.errors import InvalidInput
+from imagehub.core.media import media_type_of
 from imagehub.core.vcs import BlobBatch, BlobId, BlobStore, ChangeSet, Commit, Entry, RefKind
 from imagehub.models import dataset as dataset_queries
 from imagehub.models.vcs import SqlBlobIndex
 from imagehub.services import datasets
 from imagehub.services.platform import Platform
 
-MEDIA_TYPES = {".dcm": "application/dicom", ".nii": "application/x-nifti", ".gz": "application/gzip"}
 WORKERS = min(8, (os.cpu_count() or 2) * 2)
 READ_WHOLE = 16 * 1024 * 1024
 
@@ -69,7 +69,7 @@ def import_folder(
                 path.relative_to(folder).as_posix(),
                 blob,
                 size,
-                MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream"),
+                media_type_of(path.name),
             )
         )
     with platform.sessions.begin() as session:

@@ -17,6 +17,7 @@ from imagehub.core.storage import ObjectInfo, ObjectNotFound
 from imagehub.core.vcs import BlobId, BlobStore, CommitId, blob_key
 from imagehub.core.vcs.maintenance import FsckReport, Reachable, fsck, mark
 from imagehub.models import releases as release_queries
+from imagehub.models import staging
 from imagehub.models import vcs as vcs_queries
 from imagehub.models.base import utcnow
 from imagehub.models.vcs import SqlBlobIndex, SqlCommitStore, SqlDeltaStore, SqlNodeStore
@@ -49,6 +50,7 @@ def collect_garbage(
     with platform.sessions() as session:
         roots = _roots(session, cutoff)
         reachable = mark(SqlCommitStore(session, None), SqlNodeStore(session), roots)
+        reachable.blobs |= _staged_blobs(session)
     if dry_run:
         with platform.sessions() as session:
             would = vcs_queries.sweep_candidates(session, reachable, cutoff)
@@ -59,6 +61,7 @@ def collect_garbage(
         vcs_queries.hold_references(session)
         made_meanwhile = _roots(session, cutoff) - roots
         mark(SqlCommitStore(session, None), SqlNodeStore(session), made_meanwhile, into=reachable)
+        reachable.blobs |= _staged_blobs(session)
         deleted_commits = vcs_queries.sweep_commits(session, reachable.commits, cutoff)
         deleted_nodes = vcs_queries.sweep_nodes(session, reachable.nodes, cutoff)
         doomed = vcs_queries.sweep_blobs(session, reachable.blobs, cutoff)
@@ -90,6 +93,11 @@ def _roots(session: Session, cutoff: datetime) -> set[CommitId]:
     """Where marking starts: every branch, tag and release, and every commit made since the cutoff."""
     releases = {CommitId(c) for c in release_queries.all_commits(session)}
     return vcs_queries.all_ref_commits(session) | vcs_queries.commits_since(session, cutoff) | releases
+
+
+def _staged_blobs(session: Session) -> set[BlobId]:
+    """Blobs staged on a branch but not committed yet: kept until committed or reset."""
+    return {BlobId(b) for b in staging.staged_blobs(session)}
 
 
 def _delete_if_stale(platform: Platform, key: str, cutoff: datetime) -> int | None:

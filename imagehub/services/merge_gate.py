@@ -10,13 +10,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from imagehub.core.auth.policy import Principal, Role
-from imagehub.core.errors import NotFound
 from imagehub.core.vcs import Repository
 from imagehub.models.dataset import Dataset
 from imagehub.models.proposals import Proposal
 from imagehub.services import access, checks, reviews
-from imagehub.services.accounts import get_user
 from imagehub.services.checks import Blocked, CheckState
 from imagehub.services.reviews import Approvals
 
@@ -94,20 +91,12 @@ def _fork_reasons(session: Session, fork: Dataset, dataset: Dataset, found: list
         )
     for state in found:
         outside = state.reported_by and state.reported_by != checks.PIPELINE_ACTOR
-        if state.passed and outside and not _may_write(session, state.reported_by, dataset):
+        if state.passed and outside and not access.user_may_write(session, state.reported_by, dataset):
             reasons.append(
                 f"check {state.name} was reported by {state.reported_by}, "
                 f"who may not write {dataset.full_name}"
             )
     return reasons
-
-
-def _may_write(session: Session, username: str, dataset: Dataset) -> bool:
-    try:
-        user = get_user(session, username)
-    except NotFound:
-        return False
-    return access.role_of(session, Principal(user.id, user.username, user.is_admin), dataset) >= Role.WRITE
 
 
 def require_ready(session: Session, dataset: Dataset, repo: Repository, proposal: Proposal) -> Readiness:

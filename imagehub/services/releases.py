@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from imagehub.core.auth.policy import is_phi_branch
 from imagehub.core.errors import Conflict, InvalidInput, NotFound
 from imagehub.core.vcs import Repository
 from imagehub.models import releases as queries
@@ -82,15 +81,15 @@ def create(
     doi: str = "",
     authors: Sequence[str] = (),
 ) -> Release:
-    """Tag ``ref`` as ``tag`` and record the release; refused for a PHI-bearing branch, and
+    """Tag ``ref`` as ``tag`` and record the release; refused for raw (PHI) data, and
     for a shared (internal or public) dataset until the PHI gate has passed on the commit."""
     if not title.strip():
         raise InvalidInput("a release needs a title")
     doi = doi.strip()
     if doi and not DOI.match(doi):
         raise InvalidInput(f"{doi!r} is not a DOI (expected 10.<registrant>/<suffix>)")
-    if is_phi_branch(access.facts(dataset), ref):
-        raise access.Forbidden(f"{ref!r} is a PHI-bearing branch: it cannot be released")
+    if access.opens_phi(session, dataset, ref):  # by commit: raw~1 or a raw commit's id too
+        raise access.Forbidden(f"{ref!r} holds raw (PHI) data: it cannot be released")
     if queries.by_tag(session, dataset.id, tag) is not None:
         raise Conflict(f"release {tag!r} already exists in {dataset.full_name}: releases are immutable")
     names = [a.strip() for a in authors if a.strip()]

@@ -24,7 +24,7 @@ from imagehub.models.dataset import Dataset
 from imagehub.models.imaging import SeriesRow
 from imagehub.models.proposals import Proposal
 from imagehub.models.reviews import VERDICTS, BranchRule, Review, ReviewComment
-from imagehub.services import audit, checks, proposal_source
+from imagehub.services import access, audit, checks, proposal_source
 from imagehub.services.access import Forbidden
 
 MAX_BODY = 20_000
@@ -219,6 +219,8 @@ def approvals(session: Session, dataset: Dataset, repo: Repository, proposal: Pr
     for review in reviews(session, proposal):
         if review.verdict != "comment":
             latest[review.reviewer] = review
+    for reviewer in [r for r in latest if not access.user_may_write(session, r, dataset)]:
+        del latest[reviewer]  # a reviewer who lost write access no longer counts, either way
     approved = sorted(r for r, v in latest.items() if v.verdict == "approve" and v.commit_id == head)
     stale = sorted(r for r, v in latest.items() if v.verdict == "approve" and v.commit_id != head)
     blocked = sorted(r for r, v in latest.items() if v.verdict == "request_changes")

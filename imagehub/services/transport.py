@@ -45,10 +45,25 @@ def _part_key(session_id: str, index: int) -> str:
 
 
 def start_upload(session: Session, *, dataset: Dataset, blob: str, size: int, actor: str) -> UploadSession:
-    """A new upload session (or, when the blob is already stored, none is needed: size 0 left)."""
+    """An upload session for the blob: the one this person already opened for it, so that an
+    upload cut short (a killed command, a dropped connection) resumes from its acknowledged
+    offset whichever client starts it again, else a new one."""
     validate_blob_id(blob)
     if size < 0:
         raise InvalidInput("size must not be negative")
+    earlier = session.scalars(
+        select(UploadSession)
+        .where(
+            UploadSession.dataset_id == dataset.id,
+            UploadSession.blob == blob,
+            UploadSession.size == size,
+            UploadSession.created_by == actor,
+        )
+        .order_by(UploadSession.received.desc())
+        .limit(1)
+    ).first()
+    if earlier is not None:
+        return earlier
     upload = UploadSession(id=uuid.uuid4().hex, dataset_id=dataset.id, blob=blob, size=size, created_by=actor)
     session.add(upload)
     session.flush()
@@ -101,27 +116,35 @@ def complete_upload(session: Session, platform: Platform, *, dataset: Dataset, u
     if upload.received != upload.size and not sent_direct:
         raise OffsetMismatch(upload.received)
     blob = BlobId(upload.blob)
+    digest = hashlib.sha256()
+
+    def parts() -> Iterator[bytes]:
+        sources = [direct] if sent_direct else [_part_key(upload.id, i) for i in range(upload.parts)]
+        for source in sources:
+            for piece in platform.store.get(source):
+                digest.update(piece)
+                yield piece
+
+    def refuse_unless_matching() -> None:
+        if digest.hexdigest() != blob:
+            raise BlobMismatch(f"the uploaded bytes hash to {digest.hexdigest()}, not {blob}")
+
     try:
         key = blob_key(blob)
         if (kept := platform.store.refresh(key)) is None:
-            digest = hashlib.sha256()
-
-            def parts() -> Iterator[bytes]:
-                sources = [direct] if sent_direct else [_part_key(upload.id, i) for i in range(upload.parts)]
-                for source in sources:
-                    for piece in platform.store.get(source):
-                        digest.update(piece)
-                        yield piece
-
             staging = f"uploads/{upload.id}/assembled"
             platform.store.put(staging, parts())
             if digest.hexdigest() != blob:
                 platform.store.delete(staging)
-                raise BlobMismatch(f"the uploaded bytes hash to {digest.hexdigest()}, not {blob}")
+            refuse_unless_matching()
             platform.store.put(key, platform.store.get(staging))
             platform.store.delete(staging)
         elif kept.size != upload.size:  # stored before: its size is the truth
             raise BlobMismatch(f"blob {blob} is {kept.size} bytes, not {upload.size}")
+        else:  # stored before: the bytes are checked all the same, as proof the sender holds them
+            for _ in parts():
+                pass
+            refuse_unless_matching()
         SqlBlobIndex(session).register([(blob, upload.size)])
     except BaseException:
         # The parts are gone whatever happened, so the session must go too, for good: the

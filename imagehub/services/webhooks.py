@@ -82,7 +82,10 @@ def events_of(hook: Webhook) -> list[str]:
 
 
 def _url(url: str) -> str:
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # an unbalanced IPv6 bracket, say
+        raise InvalidInput(f"{url.strip()!r} is not a URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidInput("a webhook URL must be an http:// or https:// URL with a host")
     try:

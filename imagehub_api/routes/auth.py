@@ -10,9 +10,10 @@ from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 
+from imagehub.core.auth.policy import Role
 from imagehub.core.auth.ratelimit import RateLimiter
 from imagehub.core.errors import NotFound
-from imagehub.services import accounts, audit
+from imagehub.services import access, accounts, audit
 from imagehub.services.platform import Platform
 from imagehub_api.deps import PlatformDep, PrincipalDep, SessionDep
 from imagehub_api.errors import TooManyAttempts
@@ -114,10 +115,11 @@ def create_token(
     _limit(request, "token")
     dataset_id = None
     if body.dataset:
-        from imagehub.services import datasets
-
         owner, _, name = body.dataset.partition("/")
-        dataset_id = datasets.get(session, owner=owner, name=name).id
+        found = access.decide(session, principal, owner=owner, name=name, need=Role.READ, refs=[], purpose="")
+        dataset_id = found.dataset.id
+    if not principal.may_issue(Role.parse(body.scope), dataset_id):
+        raise access.Forbidden("an API token can only issue tokens no wider than itself (scope and dataset)")
     issued = accounts.create_token(
         session,
         user=accounts.get_user(session, principal.username),
@@ -159,7 +161,9 @@ def list_tokens(principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
 @requires(Policy.AUTHENTICATED)
 def revoke_token(token_id: int, principal: PrincipalDep, session: SessionDep) -> None:
     user = accounts.get_user(session, principal.username)
-    accounts.revoke_token(session, user=user, token_id=token_id, actor=principal.username)
+    accounts.revoke_token(
+        session, user=user, token_id=token_id, actor=principal.username, any_user=principal.site_admin
+    )
 
 
 @router.get("/oidc/login", operation_id="auth-oidc-login")

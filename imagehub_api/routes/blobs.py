@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from imagehub.services import blobs
-from imagehub_api.deps import DatasetDep, PlatformDep, SessionDep
+from imagehub_api.deps import DatasetDep, HolderDep, PlatformDep, SessionDep
 from imagehub_api.errors import BINARY_BODY, UploadTooLarge
 from imagehub_api.security import Policy, requires
 
@@ -27,9 +27,10 @@ class HaveWant(BaseModel):
 
 @router.post("/missing", operation_id="blobs-missing")
 @requires(Policy.DATASET_WRITE)
-def missing_blobs(_ctx: DatasetDep, session: SessionDep, body: HaveWant) -> dict[str, Any]:
-    """Which of these blob ids the server lacks, so a client uploads only those."""
-    return {"missing": sorted(blobs.missing(session, body.blobs))}
+def missing_blobs(_ctx: DatasetDep, session: SessionDep, holder: HolderDep, body: HaveWant) -> dict[str, Any]:
+    """Which of these blobs the caller must upload: those the server lacks, and those the
+    caller never uploaded themselves (whoever else did, the answer does not say)."""
+    return {"missing": sorted(blobs.missing(session, body.blobs, holder=holder))}
 
 
 @router.post(
@@ -40,16 +41,17 @@ def missing_blobs(_ctx: DatasetDep, session: SessionDep, body: HaveWant) -> dict
 )
 @requires(Policy.DATASET_WRITE)
 async def upload_bundle(
-    _ctx: DatasetDep, session: SessionDep, platform: PlatformDep, request: Request
+    _ctx: DatasetDep, session: SessionDep, platform: PlatformDep, holder: HolderDep, request: Request
 ) -> dict[str, Any]:
     """Many small blobs in one request: records of ``[sha256 hex][size, 8 bytes big-endian][bytes]``."""
-    body = await _spool(request, platform.settings.max_upload_bytes, BUNDLE_IN_MEMORY)
+    body = await spool(request, platform.settings.max_upload_bytes, BUNDLE_IN_MEMORY)
     with io.BytesIO(body) if isinstance(body, bytes) else body as records:  # BytesIO shares the bytes
         stored = await run_in_threadpool(blobs.upload_bundle, session, platform, records)
+    await run_in_threadpool(blobs.record_holder, session, holder, stored)
     return {"stored": len(stored), "bytes": sum(size for _, size in stored)}
 
 
-async def _spool(request: Request, cap: int, in_memory: int = SPOOL_IN_MEMORY) -> bytes | BinaryIO:
+async def spool(request: Request, cap: int, in_memory: int = SPOOL_IN_MEMORY) -> bytes | BinaryIO:
     """The request body, refusing bodies over ``cap`` bytes: as bytes up to ``in_memory``
     bytes, else as a temporary file (which the caller closes).
 
@@ -93,13 +95,19 @@ async def _spool(request: Request, cap: int, in_memory: int = SPOOL_IN_MEMORY) -
 )
 @requires(Policy.DATASET_WRITE)
 async def upload_blob(
-    _ctx: DatasetDep, session: SessionDep, platform: PlatformDep, blob_id: str, request: Request
+    _ctx: DatasetDep,
+    session: SessionDep,
+    platform: PlatformDep,
+    holder: HolderDep,
+    blob_id: str,
+    request: Request,
 ) -> dict[str, Any]:
     """Upload raw bytes; they must hash to ``blob_id`` or nothing is kept (422)."""
-    body = await _spool(request, platform.settings.max_upload_bytes)
+    body = await spool(request, platform.settings.max_upload_bytes)
     try:
         blob, size = await run_in_threadpool(blobs.upload, session, platform, body, expected=blob_id)
     finally:
         if not isinstance(body, bytes):
             body.close()
+    await run_in_threadpool(blobs.record_holder, session, holder, [(blob, size)])
     return {"blob": blob, "size": size}

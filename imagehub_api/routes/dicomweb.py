@@ -25,6 +25,7 @@ from imagehub.services.platform import Platform
 from imagehub_api import multipart
 from imagehub_api.deps import DatasetContext, DatasetDep, PlatformDep, SessionDep
 from imagehub_api.security import Policy, client_ip, requires
+from imagehub_api.urls import public_base
 
 router = APIRouter(prefix="/api/v1/datasets/{owner}/{name}/refs/{ref}/dicomweb", tags=["dicomweb"])
 DICOM_JSON = "application/dicom+json"
@@ -54,7 +55,7 @@ class Call:
         return self._version
 
     def urls(self) -> dicomjson.Urls:
-        base = str(self.request.base_url).rstrip("/")
+        base = public_base(self.request)
         ref = quote(self.ref, safe="")
         return dicomjson.Urls(f"{base}/api/v1/datasets/{self.ctx.full_name}/refs/{ref}/dicomweb")
 
@@ -74,6 +75,11 @@ def _call(ctx: DatasetDep, session: SessionDep, platform: PlatformDep, request: 
 CallDep = Annotated[Call, Depends(_call)]
 
 
+FUZZY_WARNING = (
+    '299 imagehub: "The fuzzymatching parameter is not supported. Only literal matching has been performed."'
+)
+
+
 def _json(body: Any, status_code: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status_code, media_type=DICOM_JSON)
 
@@ -86,7 +92,10 @@ def _search(
     found = dicomweb.search(
         call.platform, call.version(), level, query, call.urls(), study=study, series=series
     )
-    return _json(found)
+    answer = _json(found)
+    if query.fuzzy:  # PS3.18 8.3.4.1: say that matching stayed literal
+        answer.headers["Warning"] = FUZZY_WARNING
+    return answer
 
 
 @router.get("/studies", operation_id="dicomweb-search-studies")

@@ -39,7 +39,7 @@ def list_series(ctx: DatasetDep, platform: PlatformDep, ref: str) -> dict[str, A
     rows = imaging.series_at(platform, ctx.dataset.id, commit.id, ctx.full_name)
     return {
         "commit": commit.id,
-        "processed": bool(rows) or ctx.repo.count(commit.id) == 0,
+        "processed": imaging.processed(platform, ctx.dataset.id, commit.id) or ctx.repo.count(commit.id) == 0,
         "items": [
             {
                 "series_key": row.series_key,

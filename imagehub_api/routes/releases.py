@@ -17,6 +17,7 @@ from imagehub.models.releases import Release
 from imagehub.services import releases
 from imagehub_api.deps import DatasetDep, SessionDep
 from imagehub_api.security import Policy, requires
+from imagehub_api.urls import public_base
 
 router = APIRouter(prefix="/api/v1/datasets/{owner}/{name}/releases", tags=["releases"])
 
@@ -98,7 +99,7 @@ def citation(
 ) -> PlainTextResponse:
     """CITATION.cff or BibTeX for the release, as an attachment."""
     found = releases.get(session, ctx.dataset, tag)
-    url = f"{request.base_url}{owner}/{name}/releases/{tag}"
+    url = f"{public_base(request)}/{owner}/{name}/releases/{tag}"
     if format == "bibtex":
         text, filename = releases.citation_bibtex(found, ctx.dataset, url), f"{tag}.bib"
     else:

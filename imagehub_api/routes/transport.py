@@ -14,9 +14,10 @@ from imagehub.core.errors import NotFound
 from imagehub.core.vcs import BlobId, BlobStore, Entry, blob_key
 from imagehub.models.transport import UploadSession
 from imagehub.services import blobs, transport
-from imagehub_api.deps import DatasetDep, PlatformDep, SessionDep
+from imagehub_api.deps import DatasetDep, HolderDep, PlatformDep, SessionDep
 from imagehub_api.errors import BINARY_BODY, UploadTooLarge
 from imagehub_api.pagination import page as paginate
+from imagehub_api.routes.blobs import spool
 from imagehub_api.security import Policy, client_ip, requires
 
 router = APIRouter(prefix="/api/v1/datasets/{owner}/{name}", tags=["transport"])
@@ -39,11 +40,13 @@ def _state(upload: UploadSession, direct_url: str | None = None) -> dict[str, An
     responses={200: {"description": "The server already has the blob: nothing to upload"}},
 )
 @requires(Policy.DATASET_WRITE)
-def start_upload(ctx: DatasetDep, session: SessionDep, platform: PlatformDep, body: UploadStart) -> Any:
-    """Open a resumable upload, unless the server already has the blob (200, nothing to send)."""
+def start_upload(
+    ctx: DatasetDep, session: SessionDep, platform: PlatformDep, holder: HolderDep, body: UploadStart
+) -> Any:
+    """Open a resumable upload, unless the caller uploaded the blob before (200, nothing to send)."""
     if body.size > platform.settings.max_upload_bytes:
         raise UploadTooLarge(f"{body.size} bytes exceeds the {platform.settings.max_upload_bytes}-byte limit")
-    if not blobs.missing(session, [body.blob]):
+    if not blobs.missing(session, [body.blob], holder=holder):
         return JSONResponse({"id": None, "blob": body.blob, "complete": True}, status_code=200)
     upload = transport.start_upload(
         session, dataset=ctx.dataset, blob=body.blob, size=body.size, actor=ctx.actor
@@ -72,8 +75,10 @@ async def upload_chunk(
     request: Request,
     offset: int = Query(ge=0, description="Byte offset this chunk starts at"),
 ) -> dict[str, Any]:
-    """Append one chunk at ``offset``; any other offset gets 409 with the offset to resume from."""
-    chunk = await request.body()
+    """Append one chunk at ``offset``; any other offset gets 409 with the offset to resume from.
+    A chunk over the limit is refused (413) as soon as it passes it, not after it is read."""
+    chunk = await spool(request, transport.MAX_CHUNK, in_memory=transport.MAX_CHUNK)
+    assert isinstance(chunk, bytes)  # never spilled: the cap is the in-memory size
     upload = await run_in_threadpool(
         transport.append_chunk,
         session,
@@ -89,10 +94,13 @@ async def upload_chunk(
 @router.post("/uploads/{upload_id}/complete", operation_id="transport-complete-upload")
 @requires(Policy.DATASET_WRITE)
 def complete_upload(
-    ctx: DatasetDep, session: SessionDep, platform: PlatformDep, upload_id: str
+    ctx: DatasetDep, session: SessionDep, platform: PlatformDep, holder: HolderDep, upload_id: str
 ) -> dict[str, Any]:
     """Check the whole content against the blob id; only then does the blob exist."""
+    upload = transport.get_upload(session, dataset=ctx.dataset, upload_id=upload_id)
+    size = upload.size
     blob = transport.complete_upload(session, platform, dataset=ctx.dataset, upload_id=upload_id)
+    blobs.record_holder(session, holder, [(blob, size)])
     return {"blob": blob, "complete": True}
 
 

@@ -6,10 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter, Header, Query, Request, status
 from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
 
 from imagehub.core.vcs import BlobStore, Change, Commit, Entry, RefKind
-from imagehub.services import access, merge_gate
-from imagehub_api.deps import DatasetDep, PlatformDep, SessionDep
+from imagehub.services import access, blobs, merge_gate
+from imagehub.services.platform import Platform
+from imagehub_api.deps import DatasetContext, DatasetDep, HolderDep, PlatformDep, SessionDep
 from imagehub_api.errors import BINARY_BODY, ErrorBody
 from imagehub_api.pagination import page as paginate
 from imagehub_api.ranges import parse_range
@@ -24,15 +26,20 @@ Limit = Query(1000, ge=1, le=10_000)
     "/branches/{branch}/commits", status_code=status.HTTP_201_CREATED, operation_id="versions-commit"
 )
 @requires(Policy.DATASET_WRITE)
-def commit(ctx: DatasetDep, branch: str, body: CommitCreate) -> dict[str, Any]:
+def commit(
+    ctx: DatasetDep, session: SessionDep, holder: HolderDep, branch: str, body: CommitCreate
+) -> dict[str, Any]:
     """Apply a change set (puts, deletes, prefix deletes) atomically as one commit.
 
-    Every referenced blob must have been uploaded; with ``expected_parent`` the commit is
-    refused (409) if someone else moved the branch first.
+    Every blob it puts must have been uploaded by the caller (409 names those that were
+    not); with ``expected_parent`` the commit is refused (409) if someone else moved the
+    branch first.
     """
+    changes = body.changes.to_change_set()
+    blobs.require_held(session, holder, ctx.repo, branch, changes)
     created = ctx.repo.commit(
         branch,
-        body.changes.to_change_set(),
+        changes,
         author=ctx.actor,
         message=body.message,
         metadata=body.metadata,
@@ -105,7 +112,21 @@ def get_object(
     if_range: str | None = Header(None, alias="If-Range"),
 ) -> StreamingResponse:
     """The bytes of one path at a version; honours a single HTTP ``Range`` (and ``If-Range``)."""
-    entry = ctx.repo.stat(ref, path)
+    return send_entry(ctx, session, platform, request, ref, ctx.repo.stat(ref, path), range_header, if_range)
+
+
+def send_entry(
+    ctx: DatasetContext,
+    session: Session,
+    platform: Platform,
+    request: Request,
+    ref: str,
+    entry: Entry,
+    range_header: str | None,
+    if_range: str | None,
+) -> StreamingResponse:
+    """A path's bytes (or the requested range of them), on record in the audit trail."""
+    path = entry.path
     etag = f'"{entry.blob}"'
     span = parse_range(range_header, entry.size, if_range=if_range, etag=etag)
     ctx.record(
@@ -169,6 +190,13 @@ def merge(ctx: DatasetDep, session: SessionDep, body: MergeCreate) -> dict[str, 
 
 @router.post("/branches/{branch}/revert", status_code=status.HTTP_201_CREATED, operation_id="versions-revert")
 @requires(Policy.DATASET_WRITE)
-def revert(ctx: DatasetDep, branch: str, body: RevertCreate) -> dict[str, Any]:
+def revert(ctx: DatasetDep, session: SessionDep, branch: str, body: RevertCreate) -> dict[str, Any]:
+    """Undo one commit's changes on a branch. Undoing a commit only the PHI branches hold
+    would bring raw data back onto a plain branch, so that is refused (403)."""
     ctx.repo.get_ref(branch, RefKind.BRANCH)
-    return ctx.repo.revert(branch, body.commit, author=ctx.actor, parent_number=body.parent_number).as_dict()
+    access.refuse_phi_copy(session, ctx.dataset, body.commit, branch)
+    made = ctx.repo.revert(branch, body.commit, author=ctx.actor, parent_number=body.parent_number)
+    ctx.record(
+        session, "branch.revert", ref=branch, commit=made.id, details={"reverted": made.metadata["reverts"]}
+    )
+    return made.as_dict()

@@ -18,6 +18,7 @@ from imagehub.services.pipeline import CODE_VERSIONS
 from imagehub.services.platform import Platform
 from imagehub_api.deps import DatasetContext, DatasetDep, PlatformDep, SessionDep
 from imagehub_api.security import Policy, requires
+from imagehub_api.urls import public_base
 from imagehub_api.web.render import page
 
 router = APIRouter(prefix="/{owner}/{name}", include_in_schema=False)
@@ -69,7 +70,7 @@ def home(
         **frame(ctx, "home", ref, commit),
         "summary": summary,
         "readme": browse.readme(platform, ctx.repo, commit) if commit else None,
-        "clone_command": f"imagehub clone {ctx.full_name} --url {str(request.base_url).rstrip('/')}",
+        "clone_command": f"imagehub clone {ctx.full_name} --url {public_base(request)}",
     }
     return page(request, "dataset_home.html", context)
 

@@ -8,6 +8,7 @@ from fastapi.responses import HTMLResponse
 from imagehub.services import releases
 from imagehub_api.deps import DatasetDep, SessionDep
 from imagehub_api.security import Policy, requires
+from imagehub_api.urls import public_base
 from imagehub_api.web.dataset import frame
 from imagehub_api.web.render import page
 
@@ -33,8 +34,8 @@ def list_page(
 @requires(Policy.DATASET_READ)
 def detail(request: Request, ctx: DatasetDep, session: SessionDep, tag: str) -> HTMLResponse:
     found = releases.get(session, ctx.dataset, tag)
-    url = f"{request.base_url}{ctx.full_name}/releases/{tag}"
-    base = str(request.base_url).rstrip("/")
+    base = public_base(request)
+    url = f"{base}/{ctx.full_name}/releases/{tag}"
     context = {
         **frame(ctx, "releases", tag, ctx.repo.resolve(found.commit_id)),
         "release": found,

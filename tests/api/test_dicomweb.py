@@ -5,11 +5,13 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
 import pydicom
 import pytest
+import requests
 from dicomweb_client.api import DICOMwebClient
 from PIL import Image
 
@@ -21,6 +23,8 @@ from tests.support.accounts import bearer, make_user
 from tests.support.datasets import commit_files
 from tests.support.dicom_files import pydicom_file
 from tests.support.live_server import live_server
+from tests.support.platforms import migrated_platform
+from tests.support.ports import free_port
 
 DS = "/api/v1/datasets/lab/scans"
 OTHER_FILES = ["CT_small.dcm", "MR_small.dcm", "rtdose.dcm", "JPGExtended.dcm", "SC_rgb_rle_2frame.dcm"]
@@ -252,6 +256,18 @@ def test_a_version_committed_otherwise_is_indexed_on_first_search(hub: Hub) -> N
     assert study["0020000D"]["Value"] == [small.StudyInstanceUID]
     older = hub.client(ref="main~1").search_for_studies()
     assert older == []
+    changed = pydicom.dcmread(pydicom_file("CT_small.dcm"))
+    changed.PatientName = "Someone^Else"  # the same instance, other content, stored elsewhere
+    with pytest.raises(requests.HTTPError) as refused:
+        hub.client().store_instances([changed])
+    assert refused.value.response.status_code == 409
+    (failure,) = pydicom.Dataset.from_json(refused.value.response.json()).FailedSOPSequence
+    assert (failure.ReferencedSOPInstanceUID, failure.FailureReason) == (small.SOPInstanceUID, 0x0111)
+    again = hub.client().store_instances([small])  # the very bytes: already stored, no commit
+    assert len(again.ReferencedSOPSequence) == 1
+    assert len(hub.client().search_for_instances(small.StudyInstanceUID)) == 1
+    (only,) = hub.client().search_for_studies()
+    assert only["00100010"]["Value"][0]["Alphabetic"] == str(small.PatientName)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -317,3 +333,45 @@ def test_partial_failures_and_refusals(hub: Hub) -> None:
     with hub.http() as http:
         assert http.get(raw).status_code == 428  # the owner states a purpose of use first
         assert http.get(raw, headers={"X-Purpose-Of-Use": "QA"}).status_code == 200
+
+
+def test_with_a_public_url_the_absolute_uris_reach_the_server_whatever_the_host_header(
+    tmp_path: Path, ct_series: list[pydicom.Dataset]
+) -> None:
+    """dicomweb-client leaves the port out of its Host header; IMAGEHUB_PUBLIC_URL makes the
+    RetrieveURL and BulkDataURI it gets back usable as they are."""
+    port = free_port()
+    public = f"http://127.0.0.1:{port}"
+    with migrated_platform(tmp_path / "var", public_url=public) as platform:
+        token = make_user(platform, "lab")
+        with platform.sessions.begin() as session:
+            datasets.create(session, owner="lab", name="scans", author="lab")
+        with live_server(create_app(platform), port=port) as base:
+            client = DICOMwebClient(url=f"{base}{DS}/refs/main/dicomweb", headers=bearer(token))
+            ct = ct_series[0]
+            client.store_instances([ct])
+            header = client.retrieve_instance_metadata(
+                ct.StudyInstanceUID, ct.SeriesInstanceUID, ct.SOPInstanceUID
+            )
+            pixels = header["7FE00010"]["BulkDataURI"]
+            assert pixels.startswith(f"{public}{DS}/refs/main/dicomweb/")
+            assert client.retrieve_bulkdata(pixels) == [ct.PixelData]
+            fuzzy = httpx.get(
+                f"{base}{DS}/refs/main/dicomweb/studies",
+                params={"PatientName": "*", "fuzzymatching": "true"},
+                headers=bearer(token),
+            )
+            assert fuzzy.headers["Warning"].startswith("299 ")
+            assert len(fuzzy.json()) == 1
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_files_stored_without_part10_framing_are_served_as_part10(hub: Hub) -> None:
+    bare = {name: pydicom_file(name).read_bytes() for name in ("ExplVR_BigEndNoMeta.dcm", "rtstruct.dcm")}
+    commit_files(hub.platform, "lab", "scans", "main", {f"legacy/{n}": b for n, b in bare.items()})
+    client = hub.client()
+    for name, stored in bare.items():
+        original = pydicom.dcmread(io.BytesIO(stored), force=True)
+        (got,) = client.retrieve_study(original.StudyInstanceUID)  # a strict reader: raised before
+        assert got.SOPInstanceUID == original.SOPInstanceUID, name
+        assert got.file_meta.MediaStorageSOPInstanceUID == original.SOPInstanceUID

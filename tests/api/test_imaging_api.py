@@ -44,6 +44,8 @@ def test_series_and_thumbnails_of_a_processed_version(platform: Platform) -> Non
     ):
         before = http.get(f"{DS}/refs/main/series").json()
         assert (before["commit"], before["processed"], before["items"]) == (commit.id, False, [])
+        assert http.get(f"{DS}/refs/main/dicomweb/studies").status_code == 200  # indexes the version
+        assert http.get(f"{DS}/refs/main/series").json()["processed"] is False  # yet no run has been
 
         key = partition_key("lab/scans", commit.id)
         with instance_for_test() as instance:

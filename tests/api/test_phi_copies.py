@@ -56,3 +56,50 @@ def test_a_direct_merge_of_a_raw_commit_is_refused_however_it_is_named(world: Wo
         )
         assert merged.status_code == 403, (source, merged.text)
     assert world.head("main") != raw_head
+
+
+def test_json_bodies_are_checked_whatever_their_content_type_spelling(world: World) -> None:
+    """FastAPI reads ``application/*+json`` and any letter case as JSON: so must the gate."""
+    world.push("raw", {"p1/ct.dcm": b"PHI"})
+    for content_type in ("APPLICATION/JSON", "application/x+json", "application/json; charset=utf-8"):
+        tagged = world.http.post(
+            f"{DS}/tags",
+            content=b'{"name": "peek", "ref": "raw"}',
+            headers={**world.as_("wes"), "Content-Type": content_type},
+        )
+        assert tagged.status_code == 403, (content_type, tagged.text)
+
+
+def test_reverting_a_raw_commit_onto_a_plain_branch_is_refused(world: World) -> None:
+    world.push("raw", {"p1/ct.dcm": b"PHI"})
+    cleared = world.push("raw", {"p1/ct.dcm": None})
+    headers = {**world.as_("olga"), **PURPOSE}
+    for commit in ("raw", cleared):
+        reverted = world.http.post(f"{DS}/branches/main/revert", json={"commit": commit}, headers=headers)
+        assert reverted.status_code == 403, (commit, reverted.text)
+    qc_commit = world.head("qc")
+    undone = world.http.post(f"{DS}/branches/qc/revert", json={"commit": qc_commit}, headers=headers)
+    assert undone.status_code == 201
+    assert ("branch.revert", "olga") in world.actions("branch.revert")
+
+
+def test_a_raw_commit_cannot_be_released_by_any_name(world: World) -> None:
+    raw_head = world.push("raw", {"p1/ct.dcm": b"PHI"})
+    world.push("raw", {"p2/ct.dcm": b"more PHI"})
+    headers = {**world.as_("olga"), **PURPOSE}
+    for n, ref in enumerate(("raw", "raw~1", raw_head)):
+        body = {"ref": ref, "tag": f"v{n}", "title": "raw"}
+        released = world.http.post(f"{DS}/releases", json=body, headers=headers)
+        assert released.status_code == 403, (ref, released.text)
+
+
+def test_an_issue_link_resolves_the_ref_exactly_as_the_gate_saw_it(world: World) -> None:
+    world.push("raw", {"p1/ct.dcm": b"PHI"})
+    made = world.http.post(f"{DS}/issues", json={"title": "odd slice"}, headers=world.as_("wes"))
+    link = {"ref": " raw", "series_instance_uid": "1.2.3"}
+    linked = world.http.post(
+        f"{DS}/issues/{made.json()['number']}/series", json=link, headers=world.as_("wes")
+    )
+    assert linked.status_code == 422
+    assert "remove the spaces" in linked.json()["detail"]
+    assert world.head("raw") not in linked.text

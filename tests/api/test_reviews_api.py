@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from imagehub.models.imaging import SeriesRow
-from imagehub.services import audit, datasets
+from imagehub.services import access, audit, datasets
 from imagehub.services.platform import Platform
 from tests.support.reviewing import DS, PROPOSALS, World, world_of
 
@@ -268,3 +268,17 @@ def test_readiness_is_for_readers_only(world: World) -> None:
     }
     assert world.http.get(f"{PROPOSALS}/{number}/readiness", headers=world.as_("eve")).status_code == 404
     assert world.http.get(f"{PROPOSALS}/9/readiness", headers=world.as_("rita")).status_code == 404
+
+
+def test_approvals_count_only_while_the_reviewer_may_still_write(world: World) -> None:
+    assert world.protect(required_approvals=1).status_code == 200
+    number = world.open_proposal()
+    assert world.review(number, "walt", "approve").status_code == 201
+    assert world.readiness(number)["ready"] is True
+    with world.platform.sessions.begin() as session:
+        dataset = datasets.get(session, owner="olga", name="brain")
+        access.revoke(session, dataset=dataset, actor="olga", username="walt")
+    gone = world.readiness(number)
+    assert gone["ready"] is False
+    assert gone["approvals"]["approved_by"] == []
+    assert world.merge(number).status_code == 409

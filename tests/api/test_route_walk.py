@@ -15,6 +15,7 @@ from fastapi.routing import iter_route_contexts
 from imagehub.services import datasets
 from imagehub.services.platform import Platform
 from imagehub_api.app import create_app
+from imagehub_api.errors import API_PREFIXES
 from imagehub_api.security import Policy, policy_of
 from tests.support.accounts import bearer, make_user
 from tests.support.datasets import commit_files
@@ -103,7 +104,7 @@ def test_no_route_hands_a_private_dataset_to_strangers(
             assert not leaks(response), f"{who} {method} {path} leaked: {response.text[:200]}"
             dataset_route = "{owner}" in path and policy not in (Policy.PUBLIC, Policy.AUTHENTICATED)
             # Portal pages answer an anonymous browser with a redirect to the sign-in page.
-            signed_out = 401 if path.startswith("/api/") else 303
+            signed_out = 401 if path.startswith(API_PREFIXES) else 303
             denied = DENIED | {signed_out}
             if dataset_route or policy is Policy.SITE_ADMIN:
                 assert response.status_code in denied, f"{who} {method} {path} -> {response.status_code}"

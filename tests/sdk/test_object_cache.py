@@ -273,3 +273,24 @@ def test_downloads_of_one_blob_take_turns_and_never_reach_a_cached_object(tmp_pa
     thread.join()
     assert seen_by_second == [(True, b"")]
     assert cache.path(blob).read_bytes() == content  # the late writer never reached it
+
+
+def test_an_object_written_through_a_hard_link_is_never_served_again(tmp_path: Path) -> None:
+    """What an editor does to a read-only hard-linked file (make it writable, write in
+    place): the object's sealed time moves, so the cache hashes it, drops it, and a pull
+    fetches it anew instead of handing the edit to every other working copy."""
+    cache = ObjectCache(tmp_path / "cache")
+    blob = _cached(cache, b"the dataset's bytes")
+    kept = _cached(cache, b"bytes nobody edits")
+    working = tmp_path / "wc" / "scan.dcm"
+    working.parent.mkdir()
+    os.link(cache.path(blob), working)
+    working.chmod(0o644)
+    with working.open("r+b") as handle:
+        handle.write(b"THE")
+    assert not cache.has(blob, len(b"the dataset's bytes"))
+    assert not cache.path(blob).exists()
+    assert working.read_bytes().startswith(b"THE")  # the user's edit stays theirs
+    os.utime(cache.path(kept))  # touched, not changed: hashed once, then sealed again
+    assert cache.has(kept)
+    assert cache.path(kept).stat().st_mtime_ns == objects.SEALED_NS

@@ -16,9 +16,9 @@ from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
 from sqlalchemy import text
 
-from imagehub.core.errors import InvalidInput
+from imagehub.core.errors import Conflict, InvalidInput
 from imagehub.sdk import objects
-from imagehub.sdk.client import BUNDLE_FILES, Client, RemoteDataset, RemoteEntry, bundled
+from imagehub.sdk.client import BUNDLE_FILES, UPLOAD_CHUNK, Client, RemoteDataset, RemoteEntry, bundled
 from imagehub.sdk.http import RemoteConflict, RemoteError, RemoteInvalid, RemoteNotFound
 from imagehub.sdk.ingest import ingest_folder
 from imagehub.sdk.objects import ObjectCache
@@ -450,3 +450,52 @@ def test_a_stopping_pool_leaves_other_pools_alone() -> None:
     with pytest.raises(Stopped):
         stopped[0].result(10)
     check_stop()  # outside any pool: never stops
+
+
+def test_a_pull_folder_holds_exactly_the_version_pulled_last(server: Server) -> None:
+    client = server.client()
+    client.create_dataset("lab/pins")
+    seed = server.tmp / "seed-pins"
+    write_files(seed, {"a.nii.gz": b"a1", "b.nii.gz": b"b1"})
+    v1 = ingest_folder(client, seed, "lab/pins", "main").commit
+    later = server.tmp / "later-pins"
+    write_files(later, {"a.nii.gz": b"a2", "c.nii.gz": b"c2"})
+    ingest_folder(client, later, "lab/pins", "main")
+    remote = client.dataset("lab/pins")
+    remote.commit("main", message="b is withdrawn", deletes=["b.nii.gz"])
+    out = server.tmp / "pinned"
+    remote.pull("main", out)
+    assert sorted(p.name for p in out.glob("*.nii.gz")) == ["a.nii.gz", "c.nii.gz"]
+    assert remote.pull(v1, out) == v1
+    assert sorted(p.name for p in out.glob("*.nii.gz")) == ["a.nii.gz", "b.nii.gz"]  # c went with main
+    assert (out / "a.nii.gz").read_bytes() == b"a1"
+    (out / "c.nii.gz").write_bytes(b"someone's own file")
+    with pytest.raises(Conflict, match="not from the earlier pull"):
+        remote.pull("main", out)
+    assert (out / "c.nii.gz").read_bytes() == b"someone's own file"
+    mine = server.tmp / "mine"
+    write_files(mine, {"notes.txt": b"mine"})
+    with pytest.raises(InvalidInput, match="not empty"):
+        remote.pull("main", mine)
+
+
+def test_a_large_upload_started_again_resumes_where_it_stopped(server: Server) -> None:
+    """What `ingest` does after Ctrl-C: it starts the upload afresh, and the server hands back
+    the session it already had, so only the missing chunks travel."""
+    client = server.client()
+    client.create_dataset("lab/again")
+    remote = client.dataset("lab/again")
+    content = os.urandom(UPLOAD_CHUNK * 2 + 1000)
+    blob = hashlib.sha256(content).hexdigest()
+    path = server.tmp / "big.nii"
+    path.write_bytes(content)
+    first, _ = remote.start_upload(blob, len(content))
+    remote.api.json(
+        "PUT", f"{remote.base}/uploads/{first}", params={"offset": 0}, content=content[:UPLOAD_CHUNK]
+    )
+    again, _ = remote.start_upload(blob, len(content))
+    assert again == first
+    sent: list[int] = []
+    remote.upload(path, blob, progress=sent.append)
+    assert sum(sent) == len(content) - UPLOAD_CHUNK
+    assert remote.missing([blob]) == set()

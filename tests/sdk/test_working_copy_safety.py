@@ -15,7 +15,7 @@ import pytest
 from imagehub.core.errors import Conflict, InvalidInput
 from imagehub.sdk.client import Client
 from imagehub.sdk.ingest import ingest_folder
-from imagehub.sdk.workcopy import WorkingCopy
+from imagehub.sdk.workcopy import WorkingCopy, _refuse_unversionable
 from tests.conftest import Server
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -249,7 +249,7 @@ def test_a_damaged_cached_copy_is_named_dropped_and_cached_again(server: Server)
         cached = copy.cache.path(hashlib.sha256(content).hexdigest())
         cached.chmod(0o644)
         cached.write_bytes(bytes(size))  # same size, other bytes: what a crash can leave
-        with pytest.raises(InvalidInput, match=f"damaged copy of '{name}'"):
+        with pytest.raises(InvalidInput, match=f"(damaged copy of|cut short what was staged for) '{name}'"):
             copy.push()
         copy.add([name])
         copy.push()
@@ -357,3 +357,49 @@ def test_a_checkout_cut_short_must_be_finished_before_another(
     assert copy.unfinished_checkout() is None
     assert copy.status().clean
     assert copy.config["branch"] == "relabelled"
+
+
+@pytest.mark.parametrize(("removed", "local_shape"), [("notes", "notes/keep.txt"), ("d/f", "d")])
+def test_a_removed_file_whose_place_took_another_shape_locally_does_not_stop_a_pull(
+    server: Server, removed: str, local_shape: str
+) -> None:
+    """The server removes a file; locally a folder stands where it was (or a file where its
+    folder was). The pull goes through and the local files stay, untracked."""
+    seeded(server, "shape", {removed: b"tracked", "other.dcm": b"o"})
+    mine = WorkingCopy.clone(server.url, "lab/shape", server.tmp / "mine")
+    theirs = WorkingCopy.clone(server.url, "lab/shape", server.tmp / "theirs")
+    change(theirs, {removed: None})
+    theirs.push()
+    top = removed.split("/")[0]
+    if (mine.root / removed).is_file():
+        (mine.root / removed).unlink()
+    if (mine.root / top).is_dir():
+        (mine.root / top).rmdir()
+    write(mine.root, {local_shape: b"mine"})
+    mine.pull()
+    assert mine.unfinished_checkout() is None
+    assert (mine.root / local_shape).read_bytes() == b"mine"
+    assert mine.status().added == [local_shape]
+
+
+def test_commits_need_a_message_and_names_a_working_copy_could_not_hold_are_refused(server: Server) -> None:
+    seeded(server, "rules", {"a.dcm": b"1"})
+    copy = WorkingCopy.clone(server.url, "lab/rules", server.tmp / "copy")
+    write(copy.root, {"b.dcm": b"2"})
+    copy.add(["b.dcm"])
+    with pytest.raises(InvalidInput, match="needs a message"):
+        copy.commit("  ")
+    write(copy.root, {"x/.ImageHub/notes.txt": b"n", "x/c.dcm": b"3", "scan.imagehub-tmp": b"a real file"})
+    copy.add(["x", "scan.imagehub-tmp"])  # state folders, in any case, are never a dataset's
+    assert copy.status().staged == ["b.dcm", "scan.imagehub-tmp", "x/c.dcm"]
+    with pytest.raises(InvalidInput, match="over 1024 bytes"):
+        _refuse_unversionable(["n" * 1100])
+
+
+def test_a_working_copy_inside_another_is_left_alone(server: Server) -> None:
+    seeded(server, "outer", {"a.dcm": b"1"})
+    seeded(server, "inner", {"b.dcm": b"2"})
+    outer = WorkingCopy.clone(server.url, "lab/outer", server.tmp / "outer")
+    WorkingCopy.clone(server.url, "lab/inner", outer.root / "nested")
+    assert outer.add(["."]) == 1
+    assert outer.status().staged == ["nested/b.dcm"]

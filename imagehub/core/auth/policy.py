@@ -46,6 +46,23 @@ class Principal:
     def anonymous(self) -> bool:
         return self.user_id is None
 
+    @property
+    def unrestricted(self) -> bool:
+        """A session or a full token: no ceiling below admin, no single-dataset limit."""
+        return self.token_scope in (None, Role.ADMIN) and self.token_dataset_id is None
+
+    @property
+    def site_admin(self) -> bool:
+        """Site-wide powers need an administrator's session or unrestricted token: a narrower
+        token of theirs is only as strong as it says."""
+        return self.is_admin and self.unrestricted
+
+    def may_issue(self, scope: Role, dataset_id: int | None) -> bool:
+        """Whether a token of ``scope`` (limited to ``dataset_id``) is no wider than this caller."""
+        if self.token_scope is not None and scope > self.token_scope:
+            return False
+        return self.token_dataset_id is None or dataset_id == self.token_dataset_id
+
 
 ANONYMOUS = Principal(user_id=None, username="anonymous")
 

@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     ray_num_cpus: int | None = None  # local Ray only; None: every core
     ray_object_store_mb: int = 512  # local Ray only; bounded so a laptop keeps its memory
     pipeline_batch_size: int = 64  # instances per Ray task
+    # The URL clients reach this server at, for the absolute URLs in answers (DICOMweb's
+    # RetrieveURL and BulkDataURI, clone commands, release links). None: the request's Host,
+    # which some clients (dicomweb-client) send without the port.
+    public_url: str | None = None
     dagster_url: str = "http://127.0.0.1:3000"  # the Dagster UI the portal links into
     webhook_poll_seconds: float = 2.0  # how often the server sends due webhook deliveries; <= 0: never
     webhook_timeout_seconds: float = 10.0  # per delivery attempt

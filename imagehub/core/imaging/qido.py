@@ -103,7 +103,6 @@ _UID_OF = {
     Level.SERIES: "SeriesInstanceUID",
     Level.INSTANCE: "SOPInstanceUID",
 }
-_IGNORED = frozenset({"fuzzymatching"})
 _LIST_VRS = frozenset({"UI", "CS"})  # a comma or backslash separates alternatives
 _DATE = re.compile(r"^\d{8}\Z")
 _TIME = re.compile(r"^\d{2,6}(\.\d{1,6})?\Z")
@@ -123,6 +122,7 @@ class Query:
     include_all: bool = False
     limit: int | None = None
     offset: int = 0
+    fuzzy: bool = False  # fuzzy matching was asked for: matching stays literal, and the answer says so
 
     def uids(self, keyword: str) -> tuple[str, ...] | None:
         """The UIDs a UID filter allows, so that callers can narrow what they load; ``None`` when any."""
@@ -152,8 +152,11 @@ def parse_query(pairs: Iterable[tuple[str, str]]) -> Query:
     include_all = False
     limit: int | None = None
     offset = 0
+    fuzzy = False
     for key, value in pairs:
-        if key == "limit":
+        if key == "fuzzymatching":
+            fuzzy = value.lower() == "true"
+        elif key == "limit":
             limit = _count(key, value)
         elif key == "offset":
             offset = _count(key, value)
@@ -163,15 +166,15 @@ def parse_query(pairs: Iterable[tuple[str, str]]) -> Query:
                     include_all = True
                 else:
                     include.add(keyword_of(item))
-        elif key not in _IGNORED:
+        else:
             keyword = keyword_of(key)
             if keyword not in SEARCHABLE:
                 raise InvalidQuery(f"cannot search on {keyword}; searchable: {', '.join(sorted(SEARCHABLE))}")
             include.add(keyword)
-            if value:
+            if value not in ("", "*"):  # empty, or a lone "*": universal matching
                 values[keyword].append(value)
     filters = tuple(Filter(k, tuple(v), _predicate(k, v)) for k, v in values.items())
-    return Query(filters, frozenset(include), include_all, limit, offset)
+    return Query(filters, frozenset(include), include_all, limit, offset, fuzzy)
 
 
 def record(metadata: Mapping[str, Any]) -> dict[str, Any]:
@@ -180,21 +183,24 @@ def record(metadata: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def search(
-    records: Iterable[Record], level: Level, query: Query, *, fixed: frozenset[Level] = frozenset()
+    records: Iterable[Record], level: Level, query: Query, *, fixed: Mapping[Level, str] | None = None
 ) -> list[dict[str, Any]]:
     """The matching studies, series or instances, in a stable order, one page of them.
 
-    Each result also carries the attributes of the levels above it, or only their UIDs for
-    the levels ``fixed`` by the URL (a search of one study's series).
+    ``fixed`` holds the UIDs the URL names (a search of one study's series): results lie
+    inside them and carry only those UIDs for their levels, other results the attributes of
+    the levels above them. Study and series counts are always of the whole study or series.
     """
+    fixed = fixed or {}
     found: dict[tuple[str, ...], dict[str, Any]] = {}
     for full in _with_aggregates(records):
-        if all(f.test(full.get(f.keyword)) for f in query.filters):
+        inside = all(full.get(_UID_OF[lvl]) == uid for lvl, uid in fixed.items())
+        if inside and all(f.test(full.get(f.keyword)) for f in query.filters):
             key = tuple(full[_UID_OF[lvl]] for lvl in (*_ABOVE[level], level))
             found.setdefault(key, full)
     ordered = sorted(found.values(), key=lambda r: _order(r, level))
     end = None if query.limit is None else query.offset + query.limit
-    keys = return_keys(level, query, fixed=fixed)
+    keys = return_keys(level, query, fixed=frozenset(fixed))
     return [{k: r.get(k) for k in keys} for r in ordered[query.offset : end]]
 
 
@@ -269,10 +275,10 @@ def _predicate(keyword: str, sent: Sequence[str]) -> Callable[[Any], bool]:
     compiled = [re.compile(_wildcard(p), flags) for p in patterns]
 
     def matches(value: Any) -> bool:
-        candidates = value if isinstance(value, list) else [value]
-        return any(
-            isinstance(c, str) and any(pattern.fullmatch(c) for pattern in compiled) for c in candidates
-        )
+        candidates = [c for c in (value if isinstance(value, list) else [value]) if isinstance(c, str)]
+        if vr == "PN":  # a name matches by its whole value or by any one of its component groups
+            candidates += [group for c in candidates if "=" in c for group in c.split("=") if group]
+        return any(pattern.fullmatch(c) for c in candidates for pattern in compiled)
 
     return matches
 

@@ -81,10 +81,17 @@ def test_study_matching(pairs: list[tuple[str, str]], expected: list[str]) -> No
 
 
 def test_series_and_instances_are_ordered_by_number_and_scoped_by_the_url() -> None:
-    series = find(Level.SERIES, [], fixed=frozenset({Level.STUDY}))
-    assert uids(series, "SeriesInstanceUID") == ["1.2.1", "1.1.1", "1.1.2", "1.3.1"]
+    series = find(Level.SERIES, [], fixed={Level.STUDY: "1.1"})
+    assert uids(series, "SeriesInstanceUID") == ["1.1.1", "1.1.2"]
     assert "PatientName" not in series[0]  # the URL fixed the study: only its UID comes back
-    assert series[1]["NumberOfSeriesRelatedInstances"] == 2
+    assert series[0]["NumberOfSeriesRelatedInstances"] == 2
+    within = find(
+        Level.INSTANCE,
+        [("includefield", "NumberOfStudyRelatedInstances")],
+        fixed={Level.STUDY: "1.1", Level.SERIES: "1.1.1"},
+    )
+    assert uids(within, "SOPInstanceUID") == ["1.1.1.2", "1.1.1.1"]
+    assert within[0]["NumberOfStudyRelatedInstances"] == 3  # the whole study, not the series the URL names
     unscoped = find(Level.SERIES, [("SeriesNumber", "2")])
     assert uids(unscoped, "SeriesInstanceUID") == ["1.1.2"]
     assert unscoped[0]["PatientName"] == "DOE^JANE"  # a search of all series returns study attributes
@@ -153,3 +160,27 @@ def test_records_come_from_inspected_headers_with_study_attributes(tmp_path: Pat
     assert (len(item["PatientBirthDate"]), len(item["StudyTime"])) == (8, 6)
     assert (item["StudyID"], item["StudyDescription"]) == ("1", "CT CHEST ABDOMEN WITH CONTRAST")
     assert (item["Rows"], item["NumberOfFrames"], item["Modality"]) == (32, 1, "CT")
+
+
+def test_a_lone_star_matches_every_record_even_without_a_value() -> None:
+    records = [*RECORDS, instance("1.4", "1.4.1", "1.4.1.1", PatientID=None, StudyDate="20260101")]
+    every = search(records, Level.STUDY, parse_query([("PatientID", "*")]))
+    assert len(every) == 4
+    assert "PatientID" in every[0]
+
+
+@pytest.mark.parametrize(
+    "sent", ["Yamada^Tarou", "山田^太郎", "*^Tarou", "やまだ*", "Yamada^Tarou=山田^太郎=やまだ^たろう"]
+)
+def test_a_name_matches_by_any_of_its_component_groups(sent: str) -> None:
+    records = [
+        *RECORDS,
+        instance("1.5", "1.5.1", "1.5.1.1", PatientName="Yamada^Tarou=山田^太郎=やまだ^たろう"),
+    ]
+    found = search(records, Level.STUDY, parse_query([("PatientName", sent)]))
+    assert uids(found, "StudyInstanceUID") == ["1.5"]
+
+
+def test_fuzzy_matching_is_noted_not_performed() -> None:
+    assert parse_query([("fuzzymatching", "true")]).fuzzy
+    assert not parse_query([("fuzzymatching", "false")]).fuzzy

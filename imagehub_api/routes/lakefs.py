@@ -1,0 +1,502 @@
+"""A lakeFS-compatible subset of the REST API, one lakeFS "server" per owner.
+
+The lakeFS SDKs point at ``{base}/lakefs/{owner}/api/v1``; the owner's
+datasets are their repositories. They authenticate with an ImageHub API token, as a
+Bearer token or as the secret of Basic credentials. Where an operation exists in ImageHub
+already (branches, tags, merges, deletes) the route calls that operation's own handler, so
+every access rule, gate and audit event applies unchanged; these routes only reshape
+requests and answers. Object writes go to the branch's staging area (``services.staging``)
+until a commit, as lakeFS clients expect.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import PlainTextResponse, StreamingResponse
+from pydantic import BaseModel, Field
+
+from imagehub.core.errors import Conflict, InvalidInput
+from imagehub.core.vcs import Change, ChangeKind, Commit, Entry, MergeStrategy, Ref, RefKind
+from imagehub.models.dataset import Dataset
+from imagehub.services import access, creation
+from imagehub.services.staging import Workspace
+from imagehub_api.deps import DatasetContext, DatasetDep, PlatformDep, PrincipalDep, SessionDep
+from imagehub_api.errors import BINARY_BODY
+from imagehub_api.routes import datasets as dataset_routes
+from imagehub_api.routes import refs as ref_routes
+from imagehub_api.routes import versions as version_routes
+from imagehub_api.routes.blobs import spool
+from imagehub_api.schemas import BranchCreate, MergeCreate, TagCreate, UserMetadata
+from imagehub_api.security import Policy, requires
+
+router = APIRouter(prefix="/lakefs/{owner}/api/v1", tags=["lakeFS-compatible"])
+Amount = Query(100, ge=-1, le=1000, description="Items per page (-1 or 0: the default, 100)")
+MAX_PER_PAGE = 1000
+STRATEGIES = {"": MergeStrategy.FAIL, "dest-wins": MergeStrategy.OURS, "source-wins": MergeStrategy.THEIRS}
+
+
+class RepositoryCreation(BaseModel):
+    name: str
+    storage_namespace: str = Field("", description="Ignored: ImageHub stores every dataset in its own store")
+    default_branch: str = "main"
+
+
+class BranchCreation(BaseModel):
+    name: str
+    source: str
+
+
+class CommitCreation(BaseModel):
+    message: str = Field(min_length=1)
+    metadata: UserMetadata = Field(default_factory=dict)
+    allow_empty: bool = False
+
+
+class MergeRequest(BaseModel):
+    message: str = ""
+    metadata: UserMetadata = Field(default_factory=dict)
+    strategy: Literal["", "dest-wins", "source-wins"] = ""
+    squash_merge: bool = False
+
+
+class TagCreation(BaseModel):
+    id: str
+    ref: str
+
+
+class ResetCreation(BaseModel):
+    type: Literal["reset", "object", "common_prefix"]
+    path: str = ""
+
+
+class PathList(BaseModel):
+    paths: list[str] = Field(max_length=1000)
+
+
+def _page(results: list[dict[str, Any]], has_more: bool, next_offset: str) -> dict[str, Any]:
+    pagination = {
+        "has_more": has_more,
+        "next_offset": next_offset if has_more else "",
+        "results": len(results),
+        "max_per_page": MAX_PER_PAGE,
+    }
+    return {"pagination": pagination, "results": results}
+
+
+def _amount(amount: int) -> int:
+    return amount if amount > 0 else 100
+
+
+def _repository(dataset: Dataset) -> dict[str, Any]:
+    return {
+        "id": dataset.name,
+        "creation_date": int(dataset.created_at.timestamp()),
+        "default_branch": dataset.default_branch,
+        "storage_namespace": f"imagehub://{dataset.full_name}",
+        "read_only": False,
+    }
+
+
+def _ref(ref: Ref) -> dict[str, Any]:
+    return {"id": ref.name, "commit_id": ref.commit}
+
+
+def _commit(commit: Commit) -> dict[str, Any]:
+    return {
+        "id": commit.id,
+        "parents": list(commit.parents),
+        "committer": commit.author,
+        "message": commit.message,
+        "creation_date": int(commit.created_at.timestamp()),
+        "meta_range_id": commit.tree,
+        "metadata": {key: str(value) for key, value in commit.metadata.items()},
+        "generation": commit.generation,
+    }
+
+
+def _object(entry: Entry, mtime: int) -> dict[str, Any]:
+    return {
+        "path": entry.path,
+        "path_type": "object",
+        "physical_address": f"imagehub://blobs/{entry.blob}",
+        "checksum": entry.blob,
+        "size_bytes": entry.size,
+        "mtime": mtime,
+        "content_type": entry.media_type,
+        "metadata": {},
+    }
+
+
+def _folder(path: str) -> dict[str, Any]:
+    return {"path": path, "path_type": "common_prefix", "physical_address": "", "checksum": "", "mtime": 0}
+
+
+DIFF_TYPES = {ChangeKind.ADDED: "added", ChangeKind.REMOVED: "removed", ChangeKind.MODIFIED: "changed"}
+
+
+def _diff(change: Change) -> dict[str, Any]:
+    side = change.right or change.left
+    assert side is not None
+    kind = DIFF_TYPES[change.kind]
+    return {"type": kind, "path": change.path, "path_type": "object", "size_bytes": side.size}
+
+
+def _workspace(ctx: DatasetContext, session: SessionDep) -> Workspace:
+    return Workspace(session, ctx.dataset, ctx.repo)
+
+
+# Repositories -----------------------------------------------------------------------------
+
+
+@router.get("/repositories", operation_id="lakefs-list-repositories")
+@requires(Policy.AUTHENTICATED)
+def list_repositories(
+    owner: str,
+    session: SessionDep,
+    principal: PrincipalDep,
+    prefix: str = "",
+    after: str = "",
+    amount: int = Amount,
+) -> dict[str, Any]:
+    """The owner's datasets the caller may read, by name."""
+    readable = access.readable_of(session, principal, owner)
+    wanted = (d for d in readable if d.name.startswith(prefix) and d.name > after)
+    names = sorted(wanted, key=lambda d: d.name)
+    shown = names[: _amount(amount)]
+    more = len(names) > len(shown)
+    return _page([_repository(d) for d in shown], more, shown[-1].name if shown else "")
+
+
+@router.post("/repositories", status_code=status.HTTP_201_CREATED, operation_id="lakefs-create-repository")
+@requires(Policy.AUTHENTICATED)
+def create_repository(
+    owner: str, body: RepositoryCreation, session: SessionDep, principal: PrincipalDep, platform: PlatformDep
+) -> dict[str, Any]:
+    """A private dataset ``owner/name`` with its default branch and an empty first commit."""
+    made = creation.create_dataset(
+        session, platform, principal, owner=owner, name=body.name, default_branch=body.default_branch
+    )
+    return _repository(made)
+
+
+@router.get("/repositories/{name}", operation_id="lakefs-get-repository")
+@requires(Policy.DATASET_READ)
+def get_repository(ctx: DatasetDep) -> dict[str, Any]:
+    return _repository(ctx.dataset)
+
+
+@router.delete(
+    "/repositories/{name}", status_code=status.HTTP_204_NO_CONTENT, operation_id="lakefs-delete-repository"
+)
+@requires(Policy.DATASET_ADMIN)
+def delete_repository(ctx: DatasetDep, session: SessionDep) -> None:
+    """A soft delete, as for every dataset: an administrator can restore it."""
+    dataset_routes.delete_dataset(ctx, session)
+
+
+# Branches ---------------------------------------------------------------------------------
+
+
+def _refs(ctx: DatasetContext, kind: RefKind, prefix: str, after: str, amount: int) -> dict[str, Any]:
+    found = ctx.repo.list_refs(kind, prefix=prefix, after=after, limit=_amount(amount) + 1)
+    shown = found[: _amount(amount)]
+    return _page([_ref(r) for r in shown], len(found) > len(shown), shown[-1].name if shown else "")
+
+
+@router.get("/repositories/{name}/branches", operation_id="lakefs-list-branches")
+@requires(Policy.DATASET_READ)
+def list_branches(ctx: DatasetDep, prefix: str = "", after: str = "", amount: int = Amount) -> dict[str, Any]:
+    return _refs(ctx, RefKind.BRANCH, prefix, after, amount)
+
+
+@router.post(
+    "/repositories/{name}/branches",
+    status_code=status.HTTP_201_CREATED,
+    operation_id="lakefs-create-branch",
+    response_class=PlainTextResponse,
+)
+@requires(Policy.DATASET_WRITE)
+def create_branch(ctx: DatasetDep, session: SessionDep, body: BranchCreation) -> PlainTextResponse:
+    """Answers with the commit the branch starts at, as plain text (as lakeFS does)."""
+    made = ref_routes.create_branch(ctx, session, BranchCreate(name=body.name, source=body.source))
+    return PlainTextResponse(str(made["commit_id"]), status_code=status.HTTP_201_CREATED)
+
+
+@router.get("/repositories/{name}/branches/{branch}", operation_id="lakefs-get-branch")
+@requires(Policy.DATASET_READ)
+def get_branch(ctx: DatasetDep, branch: str) -> dict[str, Any]:
+    return _ref(ctx.repo.get_ref(branch, RefKind.BRANCH))
+
+
+@router.delete(
+    "/repositories/{name}/branches/{branch}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    operation_id="lakefs-delete-branch",
+)
+@requires(Policy.DATASET_WRITE)
+def delete_branch(ctx: DatasetDep, session: SessionDep, branch: str) -> None:
+    """Its uncommitted changes go with it."""
+    ref_routes.delete_branch(ctx, session, branch)
+
+
+@router.put(
+    "/repositories/{name}/branches/{branch}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    operation_id="lakefs-reset-branch",
+)
+@requires(Policy.DATASET_WRITE)
+def reset_branch(ctx: DatasetDep, session: SessionDep, branch: str, body: ResetCreation) -> None:
+    """Drop uncommitted changes: all of them, one object's, or those under a prefix."""
+    workspace = _workspace(ctx, session)
+    if body.type == "reset":
+        workspace.reset(branch)
+    elif not body.path:
+        raise InvalidInput(f"a reset of type {body.type!r} needs a path")
+    elif body.type == "object":
+        workspace.reset_path(branch, body.path)
+    else:
+        workspace.reset(branch, body.path)
+
+
+@router.get("/repositories/{name}/branches/{branch}/diff", operation_id="lakefs-diff-branch")
+@requires(Policy.DATASET_READ)
+def uncommitted(
+    ctx: DatasetDep, session: SessionDep, branch: str, prefix: str = "", after: str = "", amount: int = Amount
+) -> dict[str, Any]:
+    """The branch's uncommitted changes."""
+    changes = [c for c in _workspace(ctx, session).uncommitted(branch, prefix) if c.path > after]
+    shown = changes[: _amount(amount)]
+    return _page([_diff(c) for c in shown], len(changes) > len(shown), shown[-1].path if shown else "")
+
+
+# Commits ----------------------------------------------------------------------------------
+
+
+@router.post(
+    "/repositories/{name}/branches/{branch}/commits",
+    status_code=status.HTTP_201_CREATED,
+    operation_id="lakefs-commit",
+)
+@requires(Policy.DATASET_WRITE)
+def commit(ctx: DatasetDep, session: SessionDep, branch: str, body: CommitCreation) -> dict[str, Any]:
+    """Everything staged on the branch, as one commit (422 when nothing is staged)."""
+    made = _workspace(ctx, session).commit(
+        branch, author=ctx.actor, message=body.message, metadata=body.metadata, allow_empty=body.allow_empty
+    )
+    return _commit(made)
+
+
+@router.get("/repositories/{name}/commits/{commit}", operation_id="lakefs-get-commit")
+@requires(Policy.DATASET_READ)
+def get_commit(ctx: DatasetDep, commit: str) -> dict[str, Any]:
+    return _commit(ctx.repo.resolve(commit))
+
+
+@router.get("/repositories/{name}/refs/{ref}/commits", operation_id="lakefs-log")
+@requires(Policy.DATASET_READ)
+def log(
+    ctx: DatasetDep,
+    ref: str,
+    after: str = "",
+    amount: int = Amount,
+    objects: list[str] = Query([]),
+    prefixes: list[str] = Query([]),
+) -> dict[str, Any]:
+    """History from ``ref``, newest first; filtered by at most one object or prefix."""
+    paths = objects + prefixes
+    if len(paths) > 1:
+        raise InvalidInput("the log filters by one object or prefix at a time")
+    found = ctx.repo.log(ref, path=paths[0] if paths else "", after=after, limit=_amount(amount) + 1)
+    shown = found[: _amount(amount)]
+    return _page([_commit(c) for c in shown], len(found) > len(shown), shown[-1].id if shown else "")
+
+
+# Objects ----------------------------------------------------------------------------------
+
+
+@router.get(
+    "/repositories/{name}/refs/{ref}/objects",
+    operation_id="lakefs-get-object",
+    response_class=StreamingResponse,
+    responses={200: BINARY_BODY, 206: BINARY_BODY},
+)
+@router.head("/repositories/{name}/refs/{ref}/objects", operation_id="lakefs-head-object")
+@requires(Policy.DATASET_READ)
+def get_object(
+    ctx: DatasetDep,
+    session: SessionDep,
+    platform: PlatformDep,
+    request: Request,
+    ref: str,
+    path: str,
+    range_header: str | None = Header(None, alias="Range"),
+) -> Response:
+    """The object's bytes at ``ref``: a branch shows its uncommitted changes."""
+    entry = _workspace(ctx, session).stat(ref, path)
+    if request.method == "HEAD":
+        headers = {"Content-Length": str(entry.size), "ETag": f'"{entry.blob}"', "Accept-Ranges": "bytes"}
+        return Response(status_code=200, headers=headers, media_type=entry.media_type)
+    return version_routes.send_entry(ctx, session, platform, request, ref, entry, range_header, None)
+
+
+@router.get("/repositories/{name}/refs/{ref}/objects/stat", operation_id="lakefs-stat-object")
+@requires(Policy.DATASET_READ)
+def stat_object(ctx: DatasetDep, session: SessionDep, ref: str, path: str) -> dict[str, Any]:
+    return _object(_workspace(ctx, session).stat(ref, path), _mtime(ctx, ref))
+
+
+@router.get("/repositories/{name}/refs/{ref}/objects/ls", operation_id="lakefs-list-objects")
+@requires(Policy.DATASET_READ)
+def list_objects(
+    ctx: DatasetDep,
+    session: SessionDep,
+    ref: str,
+    prefix: str = "",
+    after: str = "",
+    amount: int = Amount,
+    delimiter: str = "",
+) -> dict[str, Any]:
+    """Objects under ``prefix`` in path order; with a ``delimiter``, folders fold into one row."""
+    found, more = _workspace(ctx, session).listing(
+        ref, prefix=prefix, after=after, amount=_amount(amount), delimiter=delimiter
+    )
+    mtime = _mtime(ctx, ref)
+    rows = [_folder(item) if isinstance(item, str) else _object(item, mtime) for item in found]
+    return _page(rows, more, rows[-1]["path"] if rows else "")
+
+
+def _mtime(ctx: DatasetContext, ref: str) -> int:
+    """When the version was made: manifests keep no per-file times."""
+    return int(ctx.repo.resolve(ref).created_at.timestamp())
+
+
+@router.post(
+    "/repositories/{name}/branches/{branch}/objects",
+    status_code=status.HTTP_201_CREATED,
+    operation_id="lakefs-upload-object",
+    openapi_extra={"requestBody": {**BINARY_BODY, "required": True}},
+)
+@requires(Policy.DATASET_WRITE)
+async def upload_object(
+    ctx: DatasetDep, session: SessionDep, platform: PlatformDep, request: Request, branch: str, path: str
+) -> dict[str, Any]:
+    """Stage bytes at ``path``: the body itself, or its ``content`` part when multipart."""
+    media_type = request.headers.get("content-type", "")
+    if media_type.startswith("multipart/form-data"):
+        form = await request.form()
+        content = form.get("content")
+        if content is None or isinstance(content, str):
+            raise InvalidInput("a multipart upload carries the object in a file part named 'content'")
+        body: Any = content.file
+        media_type = content.content_type or ""
+    else:
+        body = await spool(request, platform.settings.max_upload_bytes)
+    try:
+        entry = await run_in_threadpool(
+            _workspace(ctx, session).upload, platform, branch, path, body, media_type
+        )
+    finally:
+        if not isinstance(body, bytes):
+            body.close()
+    return _object(entry, _mtime(ctx, branch))
+
+
+@router.delete(
+    "/repositories/{name}/branches/{branch}/objects",
+    status_code=status.HTTP_204_NO_CONTENT,
+    operation_id="lakefs-delete-object",
+)
+@requires(Policy.DATASET_WRITE)
+def delete_object(ctx: DatasetDep, session: SessionDep, branch: str, path: str) -> None:
+    """Stage the object's removal."""
+    _workspace(ctx, session).remove(branch, path)
+
+
+@router.post("/repositories/{name}/branches/{branch}/objects/delete", operation_id="lakefs-delete-objects")
+@requires(Policy.DATASET_WRITE)
+def delete_objects(ctx: DatasetDep, session: SessionDep, branch: str, body: PathList) -> dict[str, Any]:
+    workspace = _workspace(ctx, session)
+    for path in body.paths:
+        workspace.remove(branch, path)
+    return {"errors": []}
+
+
+# Diff and merge ---------------------------------------------------------------------------
+
+
+@router.get("/repositories/{name}/refs/{left}/diff/{right}", operation_id="lakefs-diff-refs")
+@requires(Policy.DATASET_READ)
+def diff_refs(
+    ctx: DatasetDep,
+    left: str,
+    right: str,
+    prefix: str = "",
+    after: str = "",
+    amount: int = Amount,
+    delimiter: str = "",
+) -> dict[str, Any]:
+    """Committed differences from ``left`` to ``right``."""
+    if delimiter:
+        raise InvalidInput("diffs list every changed object: leave out the delimiter")
+    found = ctx.repo.diff(left, right, prefix=prefix, after=after, limit=_amount(amount) + 1)
+    shown = found[: _amount(amount)]
+    return _page([_diff(c) for c in shown], len(found) > len(shown), shown[-1].path if shown else "")
+
+
+@router.post("/repositories/{name}/refs/{source}/merge/{destination}", operation_id="lakefs-merge")
+@requires(Policy.DATASET_WRITE)
+def merge(
+    ctx: DatasetDep, session: SessionDep, source: str, destination: str, body: MergeRequest | None = None
+) -> dict[str, Any]:
+    """A three-way merge through ImageHub's own merge, gates included; ``dest-wins`` and
+    ``source-wins`` settle conflicts, else they are a 409."""
+    body = body or MergeRequest()
+    if body.squash_merge:
+        raise InvalidInput("squash merges are not supported: merges keep both parents")
+    if _workspace(ctx, session).uncommitted(destination):
+        raise Conflict(f"branch {destination!r} has uncommitted changes: commit or reset them first")
+    request = MergeCreate(
+        source=source,
+        destination=destination,
+        strategy=STRATEGIES[body.strategy],
+        message=body.message,
+        metadata=body.metadata,
+    )
+    return {"reference": version_routes.merge(ctx, session, request)["id"]}
+
+
+# Tags -------------------------------------------------------------------------------------
+
+
+@router.get("/repositories/{name}/tags", operation_id="lakefs-list-tags")
+@requires(Policy.DATASET_READ)
+def list_tags(ctx: DatasetDep, prefix: str = "", after: str = "", amount: int = Amount) -> dict[str, Any]:
+    return _refs(ctx, RefKind.TAG, prefix, after, amount)
+
+
+@router.post(
+    "/repositories/{name}/tags", status_code=status.HTTP_201_CREATED, operation_id="lakefs-create-tag"
+)
+@requires(Policy.DATASET_WRITE)
+def create_tag(ctx: DatasetDep, session: SessionDep, body: TagCreation) -> dict[str, Any]:
+    made = ref_routes.create_tag(ctx, session, TagCreate(name=body.id, ref=body.ref))
+    return {"id": made["name"], "commit_id": made["commit_id"]}
+
+
+@router.get("/repositories/{name}/tags/{tag}", operation_id="lakefs-get-tag")
+@requires(Policy.DATASET_READ)
+def get_tag(ctx: DatasetDep, tag: str) -> dict[str, Any]:
+    return _ref(ctx.repo.get_ref(tag, RefKind.TAG))
+
+
+@router.delete(
+    "/repositories/{name}/tags/{tag}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    operation_id="lakefs-delete-tag",
+)
+@requires(Policy.DATASET_ADMIN)
+def delete_tag(ctx: DatasetDep, session: SessionDep, tag: str) -> None:
+    ref_routes.delete_tag(ctx, session, tag)

@@ -1,0 +1,224 @@
+"""The lakeFS-compatible API, driven by the real lakeFS Python SDK against a live server."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import lakefs_sdk
+import pytest
+from lakefs_sdk.exceptions import ApiException
+
+from imagehub.core.vcs import BlobStore
+from imagehub.services import access, audit, datasets
+from imagehub.services.maintenance import collect_garbage
+from imagehub.services.platform import Platform
+from imagehub_api.app import create_app
+from tests.support.accounts import make_user
+from tests.support.live_server import live_server
+
+
+@dataclass
+class Lake:
+    base: str
+    platform: Platform
+    tokens: dict[str, str]
+
+    def client(self, who: str = "lab", *, basic: bool = False) -> lakefs_sdk.ApiClient:
+        config = lakefs_sdk.Configuration(host=f"{self.base}/lakefs/lab/api/v1")
+        if basic:
+            config.username, config.password = who, self.tokens[who]
+        else:
+            config.access_token = self.tokens[who]
+        return lakefs_sdk.ApiClient(config)
+
+
+@pytest.fixture
+def lake(platform: Platform) -> Iterator[Lake]:
+    tokens = {who: make_user(platform, who) for who in ("lab", "rita", "wes")}
+    with live_server(create_app(platform)) as base:
+        yield Lake(base, platform, tokens)
+
+
+def status_of(call: object) -> int:
+    assert isinstance(call, ApiException)
+    return int(call.status)
+
+
+def refused(fn: object, *args: object, **kwargs: object) -> ApiException:
+    with pytest.raises(ApiException) as caught:
+        fn(*args, **kwargs)  # type: ignore[operator]
+    return caught.value
+
+
+def upload(client: lakefs_sdk.ApiClient, branch: str, path: str, data: bytes) -> lakefs_sdk.ObjectStats:
+    """The SDK sends a file it reads from disk, as a multipart part named ``content``."""
+    with tempfile.NamedTemporaryFile() as file:
+        file.write(data)
+        file.flush()
+        return lakefs_sdk.ObjectsApi(client).upload_object("scans", branch, path, content=file.name)
+
+
+def read(client: lakefs_sdk.ApiClient, ref: str, path: str) -> bytes:
+    return bytes(lakefs_sdk.ObjectsApi(client).get_object("scans", ref, path))
+
+
+def make_repository(client: lakefs_sdk.ApiClient) -> lakefs_sdk.Repository:
+    creation = lakefs_sdk.RepositoryCreation(name="scans", storage_namespace="local://ignored")
+    return lakefs_sdk.RepositoriesApi(client).create_repository(creation)
+
+
+def test_stage_commit_branch_diff_merge_and_tag(lake: Lake) -> None:
+    client = lake.client()
+    made = make_repository(client)
+    assert (made.id, made.default_branch) == ("scans", "main")
+    repos = lakefs_sdk.RepositoriesApi(client).list_repositories()
+    assert [r.id for r in repos.results] == ["scans"]
+    objects, commits = lakefs_sdk.ObjectsApi(client), lakefs_sdk.CommitsApi(client)
+    branches, refs = lakefs_sdk.BranchesApi(client), lakefs_sdk.RefsApi(client)
+
+    stats = upload(client, "main", "p1/ct/001.dcm", b"slice one")
+    assert (stats.path, stats.size_bytes, stats.content_type) == ("p1/ct/001.dcm", 9, "application/dicom")
+    upload(client, "main", "p1/ct/002.dcm", b"slice two")
+    upload(client, "main", "README.md", b"# scans")
+    pending = branches.diff_branch("scans", "main")
+    assert [(d.type, d.path) for d in pending.results] == [
+        ("added", "README.md"),
+        ("added", "p1/ct/001.dcm"),
+        ("added", "p1/ct/002.dcm"),
+    ]
+    assert read(client, "main", "p1/ct/002.dcm") == b"slice two"  # a branch shows what is staged
+    folded = objects.list_objects("scans", "main", delimiter="/")
+    assert [(o.path, o.path_type) for o in folded.results] == [
+        ("README.md", "object"),
+        ("p1/", "common_prefix"),
+    ]
+
+    first = commits.commit(
+        "scans", "main", lakefs_sdk.CommitCreation(message="first scans", metadata={"site": "A"})
+    )
+    assert first.parents
+    assert first.metadata == {"site": "A"}
+    assert first.committer == "lab"
+    assert branches.diff_branch("scans", "main").results == []
+    assert commits.get_commit("scans", first.id).message == "first scans"
+    assert [c.id for c in refs.log_commits("scans", "main", amount=1).results] == [first.id]
+
+    assert branches.create_branch("scans", lakefs_sdk.BranchCreation(name="fix", source="main")) == first.id
+    upload(client, "fix", "p1/ct/001.dcm", b"slice one, fixed")
+    objects.delete_object("scans", "fix", "README.md")
+    assert read(client, "main", "p1/ct/001.dcm") == b"slice one"  # staged on fix only
+    assert status_of(refused(objects.stat_object, "scans", "fix", "README.md")) == 404
+    fixed = commits.commit("scans", "fix", lakefs_sdk.CommitCreation(message="fix slice one"))
+    diff = refs.diff_refs("scans", "main", "fix")
+    assert [(d.type, d.path, d.size_bytes) for d in diff.results] == [
+        ("removed", "README.md", 7),
+        ("changed", "p1/ct/001.dcm", 16),
+    ]
+
+    merged = refs.merge_into_branch("scans", "fix", "main", merge=lakefs_sdk.Merge(message="take the fix"))
+    assert lakefs_sdk.BranchesApi(client).get_branch("scans", "main").commit_id == merged.reference
+    assert commits.get_commit("scans", merged.reference).parents == [first.id, fixed.id]
+    assert read(client, "main", "p1/ct/001.dcm") == b"slice one, fixed"
+    assert read(client, first.id, "p1/ct/001.dcm") == b"slice one"  # an old version by commit id
+
+    tags = lakefs_sdk.TagsApi(client)
+    tags.create_tag("scans", lakefs_sdk.TagCreation(id="v1", ref="main"))
+    assert tags.get_tag("scans", "v1").commit_id == merged.reference
+    assert status_of(refused(tags.create_tag, "scans", lakefs_sdk.TagCreation(id="v1", ref=first.id))) == 409
+
+
+def test_conflicts_strategies_and_refusals(lake: Lake) -> None:
+    client = lake.client()
+    make_repository(client)
+    commits, branches = lakefs_sdk.CommitsApi(client), lakefs_sdk.BranchesApi(client)
+    refs = lakefs_sdk.RefsApi(client)
+    upload(client, "main", "a.dcm", b"base")
+    commits.commit("scans", "main", lakefs_sdk.CommitCreation(message="base"))
+    branches.create_branch("scans", lakefs_sdk.BranchCreation(name="other", source="main"))
+    for branch, data in (("main", b"ours"), ("other", b"theirs")):
+        upload(client, branch, "a.dcm", data)
+        commits.commit("scans", branch, lakefs_sdk.CommitCreation(message=f"edit on {branch}"))
+
+    assert status_of(refused(refs.merge_into_branch, "scans", "other", "main")) == 409
+    upload(client, "main", "b.dcm", b"uncommitted")
+    dirty = refused(
+        refs.merge_into_branch, "scans", "other", "main", merge=lakefs_sdk.Merge(strategy="source-wins")
+    )
+    assert status_of(dirty) == 409
+    assert "uncommitted" in str(dirty.body)
+    branches.reset_branch("scans", "main", lakefs_sdk.ResetCreation(type="object", path="b.dcm"))
+    assert branches.diff_branch("scans", "main").results == []
+    refs.merge_into_branch("scans", "other", "main", merge=lakefs_sdk.Merge(strategy="source-wins"))
+    assert read(client, "main", "a.dcm") == b"theirs"
+
+    nothing = refused(commits.commit, "scans", "main", lakefs_sdk.CommitCreation(message="empty"))
+    assert status_of(nothing) == 422
+    assert "nothing to commit" in str(nothing.body)
+    assert status_of(refused(upload, client, "main", "../escape", b"x")) == 422
+    assert status_of(refused(read, client, "main", "missing.dcm")) == 404
+    with lake.platform.sessions.begin() as session:
+        repo = datasets.repository(session, datasets.get(session, owner="lab", name="scans"))
+        repo.set_protected("main", True)
+    assert status_of(refused(upload, client, "main", "c.dcm", b"x")) == 409
+
+
+def test_access_rules_and_basic_credentials(lake: Lake) -> None:
+    make_repository(lake.client())
+    rita, wes = lake.client("rita"), lake.client("wes")
+    assert lakefs_sdk.RepositoriesApi(rita).list_repositories().results == []
+    assert status_of(refused(lakefs_sdk.RepositoriesApi(rita).get_repository, "scans")) == 404
+    with lake.platform.sessions.begin() as session:
+        dataset = datasets.get(session, owner="lab", name="scans")
+        access.grant(session, dataset=dataset, role="read", actor="lab", username="rita")
+    assert [r.id for r in lakefs_sdk.RepositoriesApi(rita).list_repositories().results] == ["scans"]
+    assert status_of(refused(upload, rita, "main", "x.dcm", b"x")) == 403
+    assert (
+        status_of(
+            refused(
+                lakefs_sdk.RepositoriesApi(wes).create_repository,
+                lakefs_sdk.RepositoryCreation(name="theirs", storage_namespace="local://x"),
+            )
+        )
+        == 403
+    )
+
+    basic = lake.client("lab", basic=True)
+    upload(basic, "main", "by-basic.dcm", b"ok")
+    assert read(basic, "main", "by-basic.dcm") == b"ok"
+    wrong = lakefs_sdk.Configuration(host=f"{lake.base}/lakefs/lab/api/v1", username="lab", password="nope")
+    denied = refused(lakefs_sdk.BranchesApi(lakefs_sdk.ApiClient(wrong)).list_branches, "scans")
+    assert status_of(denied) == 401
+    assert "message" in str(denied.body)
+    with lake.platform.sessions() as session:
+        downloads = audit.search(session, action="object.download", dataset="lab/scans")
+    assert downloads
+    assert downloads[-1].actor == "lab"
+
+
+def test_staged_objects_survive_gc_until_reset(lake: Lake) -> None:
+    client = lake.client()
+    make_repository(client)
+    stats = upload(client, "main", "kept.dcm", b"staged for a long time")
+    upload(client, "main", "dropped.dcm", b"staged, then reset")
+    dropped = lakefs_sdk.ObjectsApi(client).stat_object("scans", "main", "dropped.dcm").checksum
+    branches = lakefs_sdk.BranchesApi(client)
+    branches.reset_branch("scans", "main", lakefs_sdk.ResetCreation(type="common_prefix", path="dropped"))
+
+    report = collect_garbage(lake.platform, grace=timedelta(0))
+    assert report.deleted_blobs == 1
+    store = BlobStore(lake.platform.store)
+    assert store.exists(stats.checksum)
+    assert not store.exists(dropped)
+    made = lakefs_sdk.CommitsApi(client).commit(
+        "scans", "main", lakefs_sdk.CommitCreation(message="late commit")
+    )
+    assert read(client, made.id, "kept.dcm") == b"staged for a long time"
+
+    branches.create_branch("scans", lakefs_sdk.BranchCreation(name="scratch", source="main"))
+    upload(client, "scratch", "only-staged.dcm", b"goes with the branch")
+    branches.delete_branch("scans", "scratch")
+    branches.create_branch("scans", lakefs_sdk.BranchCreation(name="scratch", source="main"))
+    assert branches.diff_branch("scans", "scratch").results == []
