@@ -16,7 +16,8 @@ from sqlalchemy.exc import DataError, DBAPIError
 from starlette.exceptions import HTTPException
 
 from imagehub.core.db.engine import is_contention, reason
-from imagehub.core.errors import Conflict, ImageHubError, InvalidInput, NotFound
+from imagehub.core.errors import Conflict, ImageHubError, InvalidInput, NotFound, PreconditionFailed
+from imagehub.core.storage import StorageError
 from imagehub.core.vcs import BlobMismatch
 from imagehub.services.access import Forbidden, PurposeRequired
 from imagehub.services.accounts import AuthenticationFailed
@@ -37,6 +38,10 @@ class UploadTooLarge(ImageHubError):
 
 class TooManyAttempts(ImageHubError):
     """Rate limit reached on a credential endpoint."""
+
+
+class ServiceUnavailable(ImageHubError):
+    """Something the server depends on (an identity provider, say) cannot be reached now."""
 
 
 class ErrorBody(BaseModel):
@@ -71,11 +76,14 @@ _STATUS: list[tuple[type[ImageHubError], int]] = [
     (PurposeRequired, 428),
     (NotFound, 404),
     (Conflict, 409),
+    (PreconditionFailed, 412),
     (InvalidInput, 422),
     (BlobMismatch, 422),
     (RangeNotSatisfiable, 416),
     (UploadTooLarge, 413),
     (TooManyAttempts, 429),
+    (StorageError, 503),  # the object store is down or misconfigured: the server's problem, retried
+    (ServiceUnavailable, 503),
 ]
 
 
@@ -128,7 +136,10 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, HTTPException)
         if is_portal(request) and exc.status_code >= 400:
             return _portal_error(request, exc.status_code, str(exc.detail))
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        body = {"detail": exc.detail}
+        if request.url.path.startswith(LAKEFS_PREFIX):
+            body["message"] = str(exc.detail)
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     async def handle_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
@@ -157,7 +168,7 @@ def install_error_handlers(app: FastAPI) -> None:
         log.warning("database contention on %s %s: %s", request.method, request.url.path, reason(exc))
         if is_portal(request):
             return _portal_error(request, 503, CONTENTION)
-        body = {"error": "Contention", "detail": CONTENTION}
+        body = _error_body(request, "Contention", CONTENTION)
         return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
 
     app.add_exception_handler(ImageHubError, handle)

@@ -12,13 +12,17 @@ from typing import Any, BinaryIO, cast
 from fastapi import Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from python_multipart.exceptions import MultipartParseError
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 
 from imagehub.core.errors import ImageHubError, InvalidInput
 from imagehub_api.errors import UploadTooLarge
 
 SPOOL_IN_MEMORY = 8 * 1024 * 1024
 Part = tuple[str, Iterable[bytes]]  # Content-Type, body chunks
+
+
+class MalformedBody(ImageHubError):
+    """The multipart body does not parse (answered with 400, as DICOMweb asks)."""
 
 
 class UnsupportedMediaType(ImageHubError):
@@ -60,22 +64,44 @@ async def read(request: Request, part_type: str, cap: int) -> list[BinaryIO]:
     reader = _Parts(part_type)
     parser = MultipartParser(boundary, reader.callbacks())  # type: ignore[arg-type]
     received = 0
+    preamble = _Preamble(b"--" + boundary)
     try:
         async for chunk in request.stream():
             received += len(chunk)
             if received > cap:
                 raise UploadTooLarge(f"upload exceeds the {cap}-byte limit")
-            parser.write(chunk)
-        parser.finalize()
+            parser.write(preamble.past(chunk))
+        if parser.state != MultipartState.END:
+            raise MalformedBody("the multipart/related body ends before its closing boundary")
     except MultipartParseError as error:
         reader.close()
-        raise InvalidInput(f"malformed multipart/related body: {error}") from error
+        raise MalformedBody(f"malformed multipart/related body: {error}") from error
     except BaseException:
         reader.close()
         raise
     if not reader.parts:
-        raise InvalidInput("the multipart/related body has no parts")
+        raise MalformedBody("the multipart/related body has no parts")
     return reader.parts
+
+
+class _Preamble:
+    """What comes before the first boundary, which RFC 2046 lets a sender put there and a
+    reader ignore; the parser takes the body from the boundary on."""
+
+    def __init__(self, delimiter: bytes) -> None:
+        self.delimiter = delimiter
+        self.held: bytes | None = b""  # None once the first boundary was found
+
+    def past(self, chunk: bytes) -> bytes:
+        if self.held is None:
+            return chunk
+        self.held += chunk
+        at = self.held.find(self.delimiter)
+        if at < 0:
+            self.held = self.held[-len(self.delimiter) :]  # may hold the boundary's start
+            return b""
+        rest, self.held = self.held[at:], None
+        return rest
 
 
 class _Parts:

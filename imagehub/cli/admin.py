@@ -99,7 +99,7 @@ def token_create(
     name: str = typer.Option(..., help="What the token is for."),
     scope: str = typer.Option("read", help="read, write or admin."),
     dataset: str = typer.Option("", help="Limit to one dataset (owner/name)."),
-    expires_days: int = typer.Option(90, help="Days until it expires (0: never)."),
+    expires_days: int = typer.Option(90, min=0, max=3650, help="Days until it expires (0: never)."),
 ) -> None:
     """Issue an API token; it is printed once and stored only as a hash."""
     from imagehub.services import accounts, datasets
@@ -213,7 +213,9 @@ def audit_export(
 
 @audit_app.command("purge")
 def audit_purge(
-    retention_days: int = typer.Option(None, help="Default: IMAGEHUB_AUDIT_RETENTION_DAYS."),
+    retention_days: int = typer.Option(
+        None, min=1, max=36_500, help="Default: IMAGEHUB_AUDIT_RETENTION_DAYS."
+    ),
 ) -> None:
     """Delete events older than the retention period, unless a legal hold covers them."""
     from imagehub.services import audit

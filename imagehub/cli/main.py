@@ -11,6 +11,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from imagehub import __version__
@@ -86,7 +87,7 @@ def doctor() -> None:
     table = Table("check", "state", "detail", "fix")
     for item in findings:
         state = "[green]ok[/]" if item.ok else ("[red]FAIL[/]" if item.required else "[yellow]missing[/]")
-        table.add_row(item.name, state, item.detail, "" if item.ok else item.fix)
+        table.add_row(item.name, state, escape(item.detail), "" if item.ok else escape(item.fix))
     console.print(table)
     if any(item.required and not item.ok for item in findings):
         raise typer.Exit(1)
@@ -127,7 +128,7 @@ def fsck(deep: bool = typer.Option(False, "--deep", help="Re-hash every blob's b
 
     report = check_integrity(migrated_platform(), deep=deep)
     for problem in report.problems:
-        console.print(f"[red]problem:[/] {problem}", highlight=False)
+        console.print(f"[red]problem:[/] {escape(str(problem))}", highlight=False)
     console.print(
         f"checked {report.commits} commits, {report.nodes} tree nodes, {report.blobs} blobs,"
         f" {report.deltas} deltas"
@@ -216,7 +217,7 @@ def main() -> None:
     try:
         app()
     except ImageHubError as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
 
 

@@ -27,3 +27,7 @@ class Conflict(ImageHubError):
 
 class InvalidInput(ImageHubError):
     """A value given by the user is malformed."""
+
+
+class PreconditionFailed(ImageHubError):
+    """A condition the caller set on a write (If-Match, If-None-Match) does not hold."""

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import BigInteger, ForeignKey, String, delete, select, tuple_
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from imagehub.core.errors import NotFound
 from imagehub.core.vcs import Entry
 from imagehub.models.base import Base, UTCDateTime, utcnow
 from imagehub.models.upsert import upsert
@@ -64,7 +66,12 @@ def stage(session: Session, ref: int, path: str, entry: Entry | None) -> None:
         "token": uuid.uuid4().hex,
         "staged_at": utcnow(),
     }
-    upsert(session, StagedRow.__table__, [row], touch=("blob", "size", "media_type", "token", "staged_at"))
+    try:
+        upsert(
+            session, StagedRow.__table__, [row], touch=("blob", "size", "media_type", "token", "staged_at")
+        )
+    except IntegrityError:  # the branch was deleted meanwhile (its row is gone)
+        raise NotFound(f"the branch was deleted while {path!r} was being staged") from None
 
 
 def staged(session: Session, ref: int, prefix: str = "") -> list[Staged]:

@@ -24,7 +24,7 @@ from typing import BinaryIO
 
 from imagehub.core.errors import InvalidInput
 from imagehub.core.fileio import write_fully
-from imagehub.sdk.parallel import transfer_pool
+from imagehub.sdk.parallel import check_stop, transfer_pool
 
 FICLONE = 0x40049409  # ioctl that makes a copy-on-write clone (btrfs, xfs, ...)
 CHUNK = 1024 * 1024
@@ -356,6 +356,7 @@ def _hash_stream(handle: BinaryIO, copy: BinaryIO | None) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
     while chunk := handle.read(CHUNK):
+        check_stop()  # Ctrl-C stops a large file part way, not after the whole of it
         digest.update(chunk)
         size += len(chunk)
         if copy is not None:

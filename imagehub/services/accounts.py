@@ -17,6 +17,7 @@ from imagehub.core.errors import Conflict, ImageHubError, InvalidInput, NotFound
 from imagehub.models import accounts as queries
 from imagehub.models.accounts import ApiToken, Org, OrgMember, Team, TeamMember, User, WebSession
 from imagehub.models.base import utcnow
+from imagehub.models.dataset import Dataset
 from imagehub.services import audit
 
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}\Z")
@@ -44,9 +45,12 @@ def validate_username(name: str) -> str:
 
 
 def _namespace_taken(session: Session, name: str) -> bool:
+    """A user's, an organisation's, or one that datasets live under (made by an administrator
+    or `imagehub samples`, deleted ones too): whoever took it would own those datasets."""
     return (
         queries.user_by_name(session, name) is not None
         or session.scalar(select(Org.id).where(Org.name == name)) is not None
+        or session.scalar(select(Dataset.id).where(Dataset.owner == name).limit(1)) is not None
     )
 
 

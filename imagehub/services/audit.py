@@ -198,9 +198,17 @@ def release_legal_hold(session: Session, *, actor: str, hold_id: int) -> None:
     )
 
 
+MIN_RETENTION_DAYS, MAX_RETENTION_DAYS = 1, 36_500  # a day, a century
+
+
 def purge(session: Session, *, actor: str, retention_days: int) -> int:
     """Delete events older than the retention period, oldest first, stopping at the
     first one a legal hold covers, so what remains is still one unbroken chain."""
+    if not MIN_RETENTION_DAYS <= retention_days <= MAX_RETENTION_DAYS:
+        raise InvalidInput(
+            f"the retention period must be {MIN_RETENTION_DAYS} to {MAX_RETENTION_DAYS} days,"
+            f" not {retention_days}"
+        )
     cutoff = utcnow() - timedelta(days=retention_days)
     holds = list(session.scalars(select(LegalHold).where(LegalHold.released_at.is_(None))))
     if any(h.dataset == "" for h in holds):

@@ -9,8 +9,6 @@ still link up.
 from __future__ import annotations
 
 import json
-import os
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,7 @@ from imagehub.core.auth.sealing import derive_key
 from imagehub.core.deid.instance import deidentify_file
 from imagehub.core.deid.table import EDITION
 from imagehub.core.errors import InvalidInput
+from imagehub.core.secret_files import kept_secret
 from imagehub.services.deid_work import PolicySpec, build_policy
 
 DEFAULT_SECRET_FILE = Path("~/.config/imagehub/deid-secret")
@@ -36,15 +35,7 @@ class FolderResult:
 
 def load_secret(path: Path) -> str:
     """The user's de-identification secret, created (mode 0600) on first use."""
-    path = path.expanduser()
-    if path.is_file():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        value = secrets.token_urlsafe(32)
-        handle.write(value)
-    return value
+    return kept_secret(path.expanduser(), what="de-identification secret")
 
 
 def deidentify_folder(

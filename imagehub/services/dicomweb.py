@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Generic, TypeVar
 
+from pydicom.uid import UID
 from sqlalchemy import or_, select
 
 from imagehub.core.compute.local import LocalExecutor
@@ -80,7 +81,7 @@ class StowOutcome:
 
 
 _INDEXED: _Lru[tuple[int, str], bool] = _Lru(10_000)
-_INSTANCES: _Lru[tuple[int, str, str], Instance] = _Lru(100_000)  # (dataset, commit, SOP UID)
+_INSTANCES: _Lru[tuple[int, str, str, str], Instance] = _Lru(100_000)  # (dataset, commit, series, SOP)
 _LAYOUTS: _Lru[str, PixelLayout] = _Lru(10_000)  # by blob
 _PART10: _Lru[str, bool] = _Lru(100_000)  # whether a blob is a Part-10 file as stored
 _HEADERS: _Lru[tuple[str, str], dict[str, Any]] = _Lru(2_048)  # DICOM JSON by (blob, instance URL)
@@ -206,17 +207,18 @@ def _instances(platform: Platform, ref: CommitRef, study: str, series: str | Non
         stmt = stmt.where(ImagingFile.series_uid == series)
     with platform.sessions() as session:
         rows = session.execute(stmt).all()
-    found: dict[str, Instance] = {}
+    found: dict[tuple[str, str], Instance] = {}  # by (series, SOP): a UID reused across series stays in each
     for row in rows:
-        if row.sop_uid and row.series_uid and row.sop_uid not in found:
-            found[row.sop_uid] = Instance(study, row.series_uid, row.sop_uid, row.path, row.blob, row.size)
-            _INSTANCES.put((ref.dataset_id, ref.commit_id, row.sop_uid), found[row.sop_uid])
+        key = (row.series_uid, row.sop_uid)
+        if row.sop_uid and row.series_uid and key not in found:
+            found[key] = Instance(study, row.series_uid, row.sop_uid, row.path, row.blob, row.size)
+            _INSTANCES.put((ref.dataset_id, ref.commit_id, *key), found[key])
     return list(found.values())
 
 
 def instance(platform: Platform, ref: CommitRef, study: str, series: str, sop: str) -> Instance:
     """One instance; a miss loads (and caches) its whole series, which a viewer reads next."""
-    found = _INSTANCES.get((ref.dataset_id, ref.commit_id, sop))
+    found = _INSTANCES.get((ref.dataset_id, ref.commit_id, series, sop))
     if found is None:
         found = next((i for i in _instances(platform, ref, study, series) if i.sop == sop), None)
     if found is None or (found.study, found.series) != (study, series):
@@ -276,8 +278,14 @@ def _instance_metadata(platform: Platform, item: Instance, urls: dicomjson.Urls)
         _LAYOUTS.put(item.blob, layout)
     pixel = (layout.tag, layout.vr) if layout else None
     found = dicomjson.header(ds, urls.bulkdata(item.study, item.series, item.sop), pixel=pixel)
-    syntax = dicomjson.attributes({"AvailableTransferSyntaxUID": ds.file_meta.get("TransferSyntaxUID")})
-    return dict(sorted({**found, **syntax}.items()))
+    stored_syntax = ds.file_meta.get("TransferSyntaxUID")
+    extra: dict[str, Any] = {"AvailableTransferSyntaxUID": stored_syntax}
+    colour = str(ds.get("PhotometricInterpretation", ""))
+    if stored_syntax and UID(stored_syntax).is_encapsulated and colour.startswith("YBR"):
+        # Compressed colour frames are decoded to interleaved RGB, and a viewer reads the
+        # frames by these attributes: YBR here would have it convert the colours again.
+        extra |= {"PhotometricInterpretation": "RGB", "PlanarConfiguration": 0}
+    return dict(sorted({**found, **dicomjson.attributes(extra)}.items()))
 
 
 def _layout(platform: Platform, item: Instance, numbers: Sequence[int]) -> PixelLayout:

@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from imagehub.core.imaging.synthetic import write_ct_study
+from imagehub.core.vcs import RefKind
+from imagehub.models import dataset as dataset_queries
+from imagehub.services import datasets
 from imagehub.services.local_import import import_folder
 from imagehub.services.platform import Platform
 
@@ -91,6 +94,9 @@ def load_samples(
             plans.append((f"{owner}/nifti", "main", nifti, "nibabel's NIfTI test volumes (3D and 4D)"))
 
         for dataset, branch, folder, message in plans:
+            if _present(platform, dataset, branch):  # loaded by an earlier run (cut short or not)
+                say(f"{dataset}@{branch}: there already, left as it is")
+                continue
             commit = import_folder(
                 platform, folder, dataset=dataset, branch=branch, author=AUTHOR, message=message
             )
@@ -98,3 +104,12 @@ def load_samples(
             say(f"{dataset}@{branch}: {files} files, commit {commit.id[:12]}")
             loaded.append(Sample(dataset, branch, commit.id, files))
     return loaded
+
+
+def _present(platform: Platform, dataset: str, branch: str) -> bool:
+    owner, _, name = dataset.partition("/")
+    with platform.sessions() as session:
+        found = dataset_queries.get_live(session, owner=owner, name=name)
+        if found is None:
+            return False
+        return datasets.repository(session, found).stores.refs.get(branch, RefKind.BRANCH) is not None

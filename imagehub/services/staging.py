@@ -12,11 +12,11 @@ from typing import BinaryIO
 
 from sqlalchemy.orm import Session
 
-from imagehub.core.errors import NotFound
+from imagehub.core.errors import Conflict, NotFound, PreconditionFailed
 from imagehub.core.media import OCTET_STREAM, media_type_of
 from imagehub.core.paths import validate_relative_path
 from imagehub.core.vcs import Change, ChangeSet, Commit, Entry, RefKind, Repository
-from imagehub.core.vcs.repository import ProtectedBranch
+from imagehub.core.vcs.repository import BranchMoved, ProtectedBranch
 from imagehub.models import staging as staged_rows
 from imagehub.models.dataset import Dataset
 from imagehub.models.staging import Staged
@@ -24,6 +24,8 @@ from imagehub.services import blobs
 from imagehub.services.platform import Platform
 
 PAGE = 1000
+FIRST_PAGE = 16
+COMMIT_TRIES = 5
 PAST_EVERY_CHAR = chr(0x10FFFF)  # appended to a folder, sorts after everything inside it
 
 
@@ -47,18 +49,50 @@ class Workspace:
         return self._branch_row(branch)
 
     def upload(
-        self, platform: Platform, branch: str, path: str, body: bytes | BinaryIO, media_type: str = ""
+        self,
+        platform: Platform,
+        branch: str,
+        path: str,
+        body: bytes | BinaryIO,
+        media_type: str = "",
+        *,
+        if_absent: bool = False,
+        if_match: str | None = None,
     ) -> Entry:
         """Store the bytes and stage them at ``path``; the type is told by the name when the
-        client sends none of its own."""
+        client sends none of its own. ``if_absent`` and ``if_match`` (an ETag) are lakeFS's
+        conditional writes: the upload is refused (412) unless the condition holds."""
         validate_relative_path(path)
-        ref = self._writable(branch)
+        self._writable(branch)
+        current = self._current(branch, path)
+        if if_absent and current is not None:
+            raise PreconditionFailed(f"{path!r} exists on branch {branch!r}")
+        if if_match is not None and (current is None or current.blob != if_match.strip('"')):
+            raise PreconditionFailed(f"{path!r} on branch {branch!r} is not at ETag {if_match}")
+        self._refuse_clash(branch, path)
         blob, size = blobs.upload(self.session, platform, body)
         if not media_type or media_type == OCTET_STREAM:
             media_type = media_type_of(path)
         entry = Entry(path, blob, size, media_type)
-        staged_rows.stage(self.session, ref, path, entry)
+        staged_rows.stage(self.session, self._branch_row(branch), path, entry)  # the row as it is now
         return entry
+
+    def _current(self, branch: str, path: str) -> Entry | None:
+        try:
+            return self.stat(branch, path)
+        except NotFound:
+            return None
+
+    def _refuse_clash(self, branch: str, path: str) -> None:
+        """No path may be a file and a folder at once: refused when staged, not at the commit
+        (where it would hold back everything else staged on the branch)."""
+        if next(self.entries(branch, prefix=path + "/"), None) is not None:
+            raise Conflict(f"{path!r} is a folder on branch {branch!r}: it cannot also be a file")
+        parts = path.split("/")
+        for depth in range(1, len(parts)):
+            folder = "/".join(parts[:depth])
+            if self._current(branch, folder) is not None:
+                raise Conflict(f"{folder!r} is a file on branch {branch!r}: {path!r} cannot lie inside it")
 
     def remove(self, branch: str, path: str) -> None:
         """Stage a delete; a path that exists nowhere is no error, as in lakeFS."""
@@ -96,20 +130,29 @@ class Workspace:
     def entries(self, ref: str, *, prefix: str = "", after: str = "") -> Iterator[Entry]:
         """Every path under ``prefix`` after ``after``, staged changes included, in order."""
         commit = self.repo.resolve(ref).id
+        return self._merged(commit, self._pending(ref, prefix), prefix, after)
+
+    def _pending(self, ref: str, prefix: str) -> list[Staged]:
         branch = self._staging_of(ref)
-        pending = staged_rows.staged(self.session, branch, prefix) if branch is not None else []
-        return _overlay(self._committed(commit, prefix, after), (s for s in pending if s.path > after))
+        return staged_rows.staged(self.session, branch, prefix) if branch is not None else []
+
+    def _merged(self, commit: str, pending: list[Staged], prefix: str, after: str) -> Iterator[Entry]:
+        later = (s for s in pending if s.path > after)
+        return _overlay(self._committed(commit, prefix, after), later)
 
     def listing(
         self, ref: str, *, prefix: str, after: str, amount: int, delimiter: str = ""
     ) -> tuple[list[Entry | str], bool]:
         """One page of entries, with paths sharing a folder below ``prefix`` folded into that
         folder (a ``str``) when a ``delimiter`` is given; and whether more follow."""
-        cursor = after + PAST_EVERY_CHAR if delimiter and after.endswith(delimiter) else after
+        commit = self.repo.resolve(ref).id
+        pending = self._pending(ref, prefix)  # read once, however many folders are skipped
+        folder_cursor = delimiter and after.endswith(delimiter) and len(after) > len(prefix)
+        cursor = after + PAST_EVERY_CHAR if folder_cursor else after
         found: list[Entry | str] = []
         while len(found) <= amount:
             folded = None
-            for entry in self.entries(ref, prefix=prefix, after=cursor):
+            for entry in self._merged(commit, pending, prefix, cursor):
                 cut = entry.path.find(delimiter, len(prefix)) if delimiter else -1
                 if cut >= 0:
                     folded = entry.path[: cut + len(delimiter)]
@@ -120,16 +163,20 @@ class Workspace:
             if folded is None:
                 break
             found.append(folded)
-            cursor = folded + PAST_EVERY_CHAR  # skip the rest of the folder
+            cursor = folded + PAST_EVERY_CHAR  # skip the rest of the folder (paths hold no U+10FFFF)
         return found[:amount], len(found) > amount
 
     def _committed(self, commit: str, prefix: str, after: str) -> Iterator[Entry]:
+        """The commit's entries, in pages that grow: a listing that skips from folder to
+        folder reads a few entries of each, not a thousand."""
+        page_size = FIRST_PAGE
         while True:
-            page = self.repo.list_objects(commit, prefix=prefix, after=after, limit=PAGE)
+            page = self.repo.list_objects(commit, prefix=prefix, after=after, limit=page_size)
             yield from page
-            if len(page) < PAGE:
+            if len(page) < page_size:
                 return
             after = page[-1].path
+            page_size = min(page_size * 4, PAGE)
 
     def uncommitted(self, branch: str, prefix: str = "") -> list[Change]:
         """What a commit of ``branch`` would change now, in path order."""
@@ -150,21 +197,31 @@ class Workspace:
     def commit(
         self, branch: str, *, author: str, message: str, metadata: dict[str, str], allow_empty: bool
     ) -> Commit:
-        """Everything staged on ``branch`` as one commit on its head."""
+        """Everything staged on ``branch`` as one commit on its head. lakeFS clients send no
+        expected head, so a commit that loses a race to another writer is made again on the
+        new head (as lakeFS does), with whatever is still staged then."""
         ref = self._branch_row(branch)
-        head = self.repo.get_ref(branch, RefKind.BRANCH).commit
-        pending = staged_rows.staged(self.session, ref)
-        made = self.repo.commit(
-            branch,
-            self._change_set(head, pending),
-            author=author,
-            message=message,
-            metadata=metadata,
-            expected_parent=head,
-            allow_empty=allow_empty,
-        )
-        staged_rows.clear(self.session, ref, pending)
-        return made
+        tries = 0
+        while True:
+            tries += 1
+            head = self.repo.get_ref(branch, RefKind.BRANCH).commit
+            pending = staged_rows.staged(self.session, ref)
+            try:
+                made = self.repo.commit(
+                    branch,
+                    self._change_set(head, pending),
+                    author=author,
+                    message=message,
+                    metadata=metadata,
+                    expected_parent=head,
+                    allow_empty=allow_empty,
+                )
+            except BranchMoved:
+                if tries == COMMIT_TRIES:
+                    raise
+                continue
+            staged_rows.clear(self.session, ref, pending)
+            return made
 
     def _change_set(self, head: str, pending: Iterable[Staged]) -> ChangeSet:
         changes = ChangeSet()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import httpx
 from authlib.integrations.base_client.errors import OAuthError
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import RedirectResponse
@@ -16,7 +17,7 @@ from imagehub.core.errors import NotFound
 from imagehub.services import access, accounts, audit
 from imagehub.services.platform import Platform
 from imagehub_api.deps import PlatformDep, PrincipalDep, SessionDep
-from imagehub_api.errors import TooManyAttempts
+from imagehub_api.errors import ServiceUnavailable, TooManyAttempts
 from imagehub_api.oidc import OIDC_NAME, oidc_client
 from imagehub_api.security import PURPOSE_COOKIE, SESSION_COOKIE, Policy, client_ip, requires
 
@@ -173,7 +174,10 @@ async def oidc_login(request: Request) -> Response:
     client = oidc_client(request.app)
     if client is None:
         raise NotFound("OIDC sign-in is not configured on this server")
-    return await client.authorize_redirect(request, str(request.url_for("auth-oidc-callback")))  # type: ignore[no-any-return]
+    try:
+        return await client.authorize_redirect(request, str(request.url_for("auth-oidc-callback")))  # type: ignore[no-any-return]
+    except httpx.HTTPError as exc:
+        raise ServiceUnavailable(f"the OpenID Connect provider cannot be reached now: {exc}") from None
 
 
 @router.get("/oidc/callback", name="auth-oidc-callback", operation_id="auth-oidc-callback")

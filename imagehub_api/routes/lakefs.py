@@ -11,7 +11,8 @@ until a commit, as lakeFS clients expect.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from functools import partial
+from typing import Any, BinaryIO, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
@@ -24,7 +25,7 @@ from imagehub.models.dataset import Dataset
 from imagehub.services import access, creation
 from imagehub.services.staging import Workspace
 from imagehub_api.deps import DatasetContext, DatasetDep, PlatformDep, PrincipalDep, SessionDep
-from imagehub_api.errors import BINARY_BODY
+from imagehub_api.errors import BINARY_BODY, UploadTooLarge
 from imagehub_api.routes import datasets as dataset_routes
 from imagehub_api.routes import refs as ref_routes
 from imagehub_api.routes import versions as version_routes
@@ -302,14 +303,16 @@ def log(
     ref: str,
     after: str = "",
     amount: int = Amount,
-    objects: list[str] = Query([]),
-    prefixes: list[str] = Query([]),
+    objects: list[str] = Query([], description="Commits that changed one of these exact paths"),
+    prefixes: list[str] = Query([], description="Commits that changed a path starting with one of these"),
+    stop_at: str = "",
+    since: str = "",
+    first_parent: bool = False,
 ) -> dict[str, Any]:
-    """History from ``ref``, newest first; filtered by at most one object or prefix."""
-    paths = objects + prefixes
-    if len(paths) > 1:
-        raise InvalidInput("the log filters by one object or prefix at a time")
-    found = ctx.repo.log(ref, path=paths[0] if paths else "", after=after, limit=_amount(amount) + 1)
+    """History from ``ref``, newest first."""
+    if stop_at or since or first_parent:
+        raise InvalidInput("stop_at, since and first_parent are not supported: page with after instead")
+    found = ctx.repo.log(ref, after=after, limit=_amount(amount) + 1, objects=objects, prefixes=prefixes)
     shown = found[: _amount(amount)]
     return _page([_commit(c) for c in shown], len(found) > len(shown), shown[-1].id if shown else "")
 
@@ -333,9 +336,12 @@ def get_object(
     ref: str,
     path: str,
     range_header: str | None = Header(None, alias="Range"),
+    if_none_match: str | None = Header(None),
 ) -> Response:
     """The object's bytes at ``ref``: a branch shows its uncommitted changes."""
     entry = _workspace(ctx, session).stat(ref, path)
+    if if_none_match is not None and if_none_match.strip('"') == entry.blob:
+        return Response(status_code=304, headers={"ETag": f'"{entry.blob}"'})
     if request.method == "HEAD":
         headers = {"Content-Length": str(entry.size), "ETag": f'"{entry.blob}"', "Accept-Ranges": "bytes"}
         return Response(status_code=200, headers=headers, media_type=entry.media_type)
@@ -381,27 +387,56 @@ def _mtime(ctx: DatasetContext, ref: str) -> int:
 )
 @requires(Policy.DATASET_WRITE)
 async def upload_object(
-    ctx: DatasetDep, session: SessionDep, platform: PlatformDep, request: Request, branch: str, path: str
+    ctx: DatasetDep,
+    session: SessionDep,
+    platform: PlatformDep,
+    request: Request,
+    branch: str,
+    path: str,
+    if_none_match: str | None = Header(None, description='"*": only if the path holds no object yet'),
+    if_match: str | None = Header(None, description="Only if the path's object has this ETag"),
 ) -> dict[str, Any]:
     """Stage bytes at ``path``: the body itself, or its ``content`` part when multipart."""
+    if if_none_match not in (None, "*"):
+        raise InvalidInput('If-None-Match takes only "*" on uploads')
+    cap = platform.settings.max_upload_bytes
     media_type = request.headers.get("content-type", "")
+    body: bytes | BinaryIO
     if media_type.startswith("multipart/form-data"):
-        form = await request.form()
-        content = form.get("content")
-        if content is None or isinstance(content, str):
-            raise InvalidInput("a multipart upload carries the object in a file part named 'content'")
-        body: Any = content.file
-        media_type = content.content_type or ""
+        body, media_type = await _content_part(request, cap)
     else:
-        body = await spool(request, platform.settings.max_upload_bytes)
+        body = await spool(request, cap)
     try:
         entry = await run_in_threadpool(
-            _workspace(ctx, session).upload, platform, branch, path, body, media_type
+            partial(
+                _workspace(ctx, session).upload,
+                platform,
+                branch,
+                path,
+                body,
+                media_type,
+                if_absent=if_none_match == "*",
+                if_match=if_match,
+            )
         )
     finally:
         if not isinstance(body, bytes):
             body.close()
     return _object(entry, _mtime(ctx, branch))
+
+
+async def _content_part(request: Request, cap: int) -> tuple[BinaryIO, str]:
+    """The file part named ``content`` of a multipart upload (what the lakeFS SDKs send),
+    refused past the upload limit: by its declared length before reading, else after."""
+    if int(request.headers.get("content-length") or 0) > cap:
+        raise UploadTooLarge(f"upload exceeds the {cap}-byte limit")
+    form = await request.form()
+    content = form.get("content")
+    if content is None or isinstance(content, str):
+        raise InvalidInput("a multipart upload carries the object in a file part named 'content'")
+    if (content.size or 0) > cap:
+        raise UploadTooLarge(f"upload exceeds the {cap}-byte limit")
+    return content.file, content.content_type or ""
 
 
 @router.delete(
@@ -437,10 +472,16 @@ def diff_refs(
     after: str = "",
     amount: int = Amount,
     delimiter: str = "",
+    type: Literal["three_dot", "two_dot"] = Query(
+        "three_dot", description="three_dot (lakeFS's default): from the refs' merge base; two_dot: from left"
+    ),
 ) -> dict[str, Any]:
-    """Committed differences from ``left`` to ``right``."""
+    """Committed differences from ``left`` (or, three-dot, from its merge base with
+    ``right``) to ``right``."""
     if delimiter:
         raise InvalidInput("diffs list every changed object: leave out the delimiter")
+    if type == "three_dot":
+        left = ctx.repo.merge_base(left, right)
     found = ctx.repo.diff(left, right, prefix=prefix, after=after, limit=_amount(amount) + 1)
     shown = found[: _amount(amount)]
     return _page([_diff(c) for c in shown], len(found) > len(shown), shown[-1].path if shown else "")

@@ -309,6 +309,16 @@ def test_partial_failures_and_refusals(hub: Hub) -> None:
         pydicom.Dataset.from_json(stow([part10(changed)]).json()).FailedSOPSequence[0].FailureReason == 0x0111
     )
     assert stow([good], content_type="application/dicom+json").status_code == 415
+    headers = {"Content-Type": 'multipart/related; type="application/dicom"; boundary=XyZ'}
+    part = b"--XyZ\r\nContent-Type: application/dicom\r\n\r\n" + good + b"\r\n"
+    with hub.http() as http:
+        cut = http.post("/studies", content=part, headers=headers)  # no closing boundary
+        assert cut.status_code == 400
+        assert "before its closing boundary" in cut.json()["detail"]
+        prefaced = http.post(
+            "/studies", content=b"a preamble, to ignore\r\n" + part + b"--XyZ--\r\n", headers=headers
+        )
+        assert prefaced.status_code == 200  # RFC 2046 allows a preamble; the instance is stored already
 
     reader = make_user(hub.platform, "rita")
     with hub.platform.sessions.begin() as session:
@@ -375,3 +385,21 @@ def test_files_stored_without_part10_framing_are_served_as_part10(hub: Hub) -> N
         (got,) = client.retrieve_study(original.StudyInstanceUID)  # a strict reader: raised before
         assert got.SOPInstanceUID == original.SOPInstanceUID, name
         assert got.file_meta.MediaStorageSOPInstanceUID == original.SOPInstanceUID
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("name", ["SC_rgb_jpeg_dcmtk.dcm", "examples_ybr_color.dcm"])
+def test_compressed_colour_frames_and_their_metadata_agree(hub: Hub, name: str) -> None:
+    """Frames of a compressed YBR file are decoded to RGB, and the metadata a viewer reads
+    them by says RGB, so no viewer converts the colours twice."""
+    stored = pydicom.dcmread(pydicom_file(name))
+    commit_files(hub.platform, "lab", "scans", "main", {f"colour/{name}": pydicom_file(name).read_bytes()})
+    client = hub.client()
+    uids = (stored.StudyInstanceUID, stored.SeriesInstanceUID, stored.SOPInstanceUID)
+    header = pydicom.Dataset.from_json(client.retrieve_instance_metadata(*uids))
+    assert (header.PhotometricInterpretation, header.PlanarConfiguration) == ("RGB", 0)
+    (frame,) = client.retrieve_instance_frames(*uids, frame_numbers=[1])
+    pixels = stored.pixel_array  # pydicom's RGB, interleaved
+    first = pixels[0] if int(stored.get("NumberOfFrames", 1)) > 1 else pixels
+    assert frame == first.astype("uint8").tobytes()
+    assert len(frame) == stored.Rows * stored.Columns * 3

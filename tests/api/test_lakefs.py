@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
+import httpx
 import lakefs_sdk
 import pytest
 from lakefs_sdk.exceptions import ApiException
@@ -18,6 +21,7 @@ from imagehub.services.platform import Platform
 from imagehub_api.app import create_app
 from tests.support.accounts import make_user
 from tests.support.live_server import live_server
+from tests.support.platforms import migrated_platform
 
 
 @dataclass
@@ -33,6 +37,9 @@ class Lake:
         else:
             config.access_token = self.tokens[who]
         return lakefs_sdk.ApiClient(config)
+
+    def bearer(self, who: str = "lab") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[who]}"}
 
 
 @pytest.fixture
@@ -222,3 +229,116 @@ def test_staged_objects_survive_gc_until_reset(lake: Lake) -> None:
     branches.delete_branch("scans", "scratch")
     branches.create_branch("scans", lakefs_sdk.BranchCreation(name="scratch", source="main"))
     assert branches.diff_branch("scans", "scratch").results == []
+
+
+def test_listings_fold_folders_page_by_page_and_paths_take_no_noncharacters(lake: Lake) -> None:
+    client = lake.client()
+    make_repository(client)
+    for path in ("a/1.dcm", "a/2.dcm", "b/x/1.dcm", "c.dcm"):
+        upload(client, "main", path, path.encode())
+    objects = lakefs_sdk.ObjectsApi(client)
+    seen, after = [], ""
+    while True:
+        page = objects.list_objects("scans", "main", delimiter="/", amount=1, after=after)
+        seen += [o.path for o in page.results]
+        if not page.pagination.has_more:
+            break
+        after = page.pagination.next_offset
+    assert seen == ["a/", "b/", "c.dcm"]
+    inside = objects.list_objects("scans", "main", prefix="a/", delimiter="/", after="a/")
+    assert [o.path for o in inside.results] == ["a/1.dcm", "a/2.dcm"]
+    assert status_of(refused(upload, client, "main", "a/\U0010ffffz", b"x")) == 422
+
+
+def test_uploads_refuse_clashes_and_honour_conditions(lake: Lake) -> None:
+    client = lake.client()
+    make_repository(client)
+    objects = lakefs_sdk.ObjectsApi(client)
+    upload(client, "main", "n/x.dcm", b"inside n")
+    assert status_of(refused(upload, client, "main", "n", b"a file where a folder is")) == 409
+    assert status_of(refused(upload, client, "main", "n/x.dcm/y", b"inside a file")) == 409
+
+    def put(**conditions: str) -> lakefs_sdk.ObjectStats:
+        with tempfile.NamedTemporaryFile() as file:
+            file.write(b"again")
+            file.flush()
+            return objects.upload_object("scans", "main", "n/x.dcm", content=file.name, **conditions)
+
+    assert status_of(refused(put, if_none_match="*")) == 412
+    assert status_of(refused(put, if_match='"0"')) == 412
+    etag = objects.stat_object("scans", "main", "n/x.dcm").checksum
+    assert put(if_match=etag).size_bytes == 5
+    made = lakefs_sdk.CommitsApi(client).commit("scans", "main", lakefs_sdk.CommitCreation(message="n"))
+    assert read(client, made.id, "n/x.dcm") == b"again"
+    url = f"{lake.base}/lakefs/lab/api/v1/repositories/scans/refs/main/objects"
+    current = objects.stat_object("scans", "main", "n/x.dcm").checksum
+    for tag, status in ((current, 304), (etag, 200)):
+        headers = {"If-None-Match": f'"{tag}"', **lake.bearer()}
+        assert httpx.get(url, params={"path": "n/x.dcm"}, headers=headers).status_code == status
+
+
+def test_diffs_are_three_dot_by_default_and_logs_filter_as_lakefs_does(lake: Lake) -> None:
+    client = lake.client()
+    make_repository(client)
+    commits, refs = lakefs_sdk.CommitsApi(client), lakefs_sdk.RefsApi(client)
+    lakefs_sdk.BranchesApi(client).create_branch(
+        "scans", lakefs_sdk.BranchCreation(name="feat", source="main")
+    )
+    upload(client, "main", "main-only.dcm", b"m")
+    commits.commit("scans", "main", lakefs_sdk.CommitCreation(message="on main"))
+    upload(client, "feat", "p1/ct", b"f")
+    first = commits.commit("scans", "feat", lakefs_sdk.CommitCreation(message="p1/ct"))
+    upload(client, "feat", "p10/y", b"g")
+    second = commits.commit("scans", "feat", lakefs_sdk.CommitCreation(message="p10/y"))
+    assert [(d.type, d.path) for d in refs.diff_refs("scans", "main", "feat").results] == [
+        ("added", "p1/ct"),
+        ("added", "p10/y"),
+    ]
+    two_dot = refs.diff_refs("scans", "main", "feat", type="two_dot")
+    assert ("removed", "main-only.dcm") in [(d.type, d.path) for d in two_dot.results]
+    ids = lambda **kw: [c.id for c in refs.log_commits("scans", "feat", **kw).results]  # noqa: E731
+    assert ids(prefixes=["p1"]) == [second.id, first.id]  # a string prefix, not a folder
+    assert ids(objects=["p1/ct"]) == [first.id]
+    assert ids(objects=["p1/c"]) == []
+    assert status_of(refused(refs.log_commits, "scans", "feat", stop_at="main")) == 422
+
+
+def test_upload_limit_holds_for_multipart_uploads(tmp_path: Path, database_url: str) -> None:
+    with migrated_platform(tmp_path / "var", database_url, max_upload_bytes=1000) as platform:
+        token = make_user(platform, "lab")
+        with live_server(create_app(platform)) as base:
+            small = Lake(base, platform, {"lab": token})
+            make_repository(small.client())
+            assert status_of(refused(upload, small.client(), "main", "big.dcm", b"x" * 5000)) == 413
+            assert upload(small.client(), "main", "ok.dcm", b"x" * 500).size_bytes == 500
+
+
+def test_commits_racing_on_one_branch_are_all_made(lake: Lake) -> None:
+    make_repository(lake.client())
+
+    def stage_and_commit(n: int) -> int:
+        client = lake.client()
+        upload(client, "main", f"racer-{n}.dcm", str(n).encode())
+        try:
+            lakefs_sdk.CommitsApi(client).commit(
+                "scans", "main", lakefs_sdk.CommitCreation(message=f"racer {n}")
+            )
+        except ApiException as exc:
+            return int(exc.status)
+        return 201
+
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(stage_and_commit, range(6)))
+    assert 409 not in answers  # a lost race is made again on the new head, as lakeFS does
+    assert set(answers) <= {201, 422}  # 422: another racer's commit took this one's file too
+    listed = lakefs_sdk.ObjectsApi(lake.client()).list_objects("scans", "main", amount=100)
+    assert sorted(o.path for o in listed.results) == [f"racer-{n}.dcm" for n in range(6)]
+    assert lakefs_sdk.BranchesApi(lake.client()).diff_branch("scans", "main").results == []
+
+
+def test_errors_lakefs_clients_read_carry_a_message(lake: Lake) -> None:
+    missing = httpx.get(
+        f"{lake.base}/lakefs/lab/api/v1/config", headers={"Authorization": f"Bearer {lake.tokens['lab']}"}
+    )
+    assert missing.status_code == 404
+    assert "message" in missing.json()

@@ -130,3 +130,9 @@ def test_unwritable_data_dir_is_one_clear_line(env: dict[str, str], tmp_path: Pa
     blocker.write_text("x")
     env["IMAGEHUB_DATA_DIR"] = str(blocker / "var")
     assert "not writable" in one_line_error(run(["doctor"], env))
+
+
+def test_error_text_is_printed_as_it_is_not_as_markup(env: dict[str, str]) -> None:
+    assert run(["migrate"], env).returncode == 0
+    result = run(["token", "create", "x[/]y", "--name", "a"], env)
+    assert "x[/]y" in one_line_error(result)

@@ -35,6 +35,10 @@ def test_samples_become_one_commit_each_for_the_sensor(platform: Platform, setti
         ("demo/dicom-zoo", "main"),
         ("demo/nifti", "main"),
     }
+    again = run(["samples", "--mr-series", str(ROOT / "tests" / "data" / "volume")], env)
+    assert again.returncode == 0, again.stderr  # a second run (or one after Ctrl-C) finishes the set
+    assert "there already, left as it is" in again.stdout
+    assert {(h.dataset, h.branch) for h in branch_heads(platform)} == heads
 
 
 def test_workspace_loads_the_code_location(tmp_path: Path) -> None:

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from imagehub.core.config import Settings, ensure_data_dir, load_settings, resolve_secret_key
+from imagehub.core.db.engine import make_engine
 from imagehub.core.errors import ConfigError
+from imagehub.core.redact import masked_url
 from imagehub.core.storage import open_store
 
 
@@ -91,3 +93,62 @@ def test_unwritable_data_dir_is_reported(tmp_path: Path) -> None:
 def test_bad_storage_urls(url: str) -> None:
     with pytest.raises(ConfigError):
         open_store(url)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("IMAGEHUB_SESSION_HOURS", "nan"),
+        ("IMAGEHUB_SESSION_HOURS", "-5"),
+        ("IMAGEHUB_LOGIN_ATTEMPTS_PER_MINUTE", "0"),
+        ("IMAGEHUB_PIPELINE_BATCH_SIZE", "0"),
+        ("IMAGEHUB_RAY_NUM_CPUS", "0"),
+        ("IMAGEHUB_MAX_UPLOAD_BYTES", "-1"),
+        ("IMAGEHUB_AUDIT_RETENTION_DAYS", "-3"),
+    ],
+)
+def test_numbers_that_would_break_the_server_are_refused(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=name.removeprefix("IMAGEHUB_").lower()):
+        load_settings()
+
+
+def test_an_unreadable_settings_file_is_one_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    broken = tmp_path / "bad.toml"
+    broken.write_text("port = \n")
+    monkeypatch.setenv("IMAGEHUB_CONFIG", str(broken))
+    with pytest.raises(ConfigError, match="cannot read the settings file"):
+        load_settings()
+
+
+def test_an_empty_secret_file_is_refused_not_used(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "d")
+    ensure_data_dir(settings)
+    (tmp_path / "d" / "secret_key").write_text("")
+    with pytest.raises(ConfigError, match="is empty"):
+        resolve_secret_key(settings)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgres ql://admin:TopSecret@db/x",
+        "postgresql://admin:TopSecret@db:notaport/x",
+        "postgresql+asyncpg://a:TopSecret@db/x",
+    ],
+)
+def test_bad_database_urls_are_named_without_their_password(url: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        make_engine(url)
+    assert "TopSecret" not in str(refused.value)
+
+
+def test_bad_s3_settings_are_one_clear_error() -> None:
+    settings = Settings(storage_url="s3://bucket/p", s3_endpoint_url="localhost:5005")
+    with pytest.raises(ConfigError, match="S3 settings"):
+        open_store("s3://bucket/p", settings)
+    assert "TopSecret" not in masked_url("file://admin:TopSecret@host/x")

@@ -16,7 +16,7 @@ from typing import BinaryIO
 import pytest
 
 from imagehub.core.errors import InvalidInput
-from imagehub.sdk import objects
+from imagehub.sdk import objects, parallel
 from imagehub.sdk.objects import ObjectCache
 
 
@@ -294,3 +294,17 @@ def test_an_object_written_through_a_hard_link_is_never_served_again(tmp_path: P
     os.utime(cache.path(kept))  # touched, not changed: hashed once, then sealed again
     assert cache.has(kept)
     assert cache.path(kept).stat().st_mtime_ns == objects.SEALED_NS
+
+
+def test_hashing_a_large_file_stops_when_its_command_does(tmp_path: Path) -> None:
+    """Ctrl-C sets the pool's stop flag: a file being hashed stops at its next chunk."""
+    big = tmp_path / "big.bin"
+    big.write_bytes(bytes(3 * objects.CHUNK))
+    stop = threading.Event()
+    parallel._join(stop)
+    try:
+        stop.set()
+        with pytest.raises(parallel.Stopped):
+            objects.sha256_file(big)
+    finally:
+        parallel._join(threading.Event())

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from imagehub.core.errors import InvalidInput
-from imagehub.services import accounts, checks
+from imagehub.core.errors import Conflict, InvalidInput
+from imagehub.services import accounts, checks, datasets
 from imagehub.services.platform import Platform
 
 
@@ -32,3 +32,19 @@ def test_system_names_are_reserved_however_the_account_is_made(platform: Platfor
             preferred="carol",
         )
         assert usual.username == "carol"
+
+
+def test_a_namespace_datasets_live_under_cannot_be_taken_by_a_new_account(platform: Platform) -> None:
+    with platform.sessions.begin() as session:
+        datasets.create(session, owner="demo", name="ct-study", author="cli")
+        with pytest.raises(Conflict, match="taken"):
+            accounts.create_user(session, username="demo", password="long enough password", actor="test")
+        claimed = accounts.link_oidc_user(
+            session,
+            issuer="https://idp.test",
+            subject="7",
+            email="demo@x.test",
+            full_name="D",
+            preferred="demo",
+        )
+        assert claimed.username == "demo-2"

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text, update
 from sqlalchemy.exc import DBAPIError
 
+from imagehub.core.errors import InvalidInput
 from imagehub.models.audit import AuditEvent, AuditHead
 from imagehub.services import audit
 from imagehub.services.platform import Platform
@@ -146,3 +147,13 @@ def test_the_purge_switch_removes_only_the_oldest_events(platform: Platform) -> 
         conn.execute(text(f"DELETE FROM audit_events WHERE id <= {events[1].id}"))
     with platform.sessions() as session:
         assert [e.id for e in audit.search(session, limit=10)] == [e.id for e in events[2:]]
+
+
+@pytest.mark.parametrize("days", [0, -1, 100_000])
+def test_a_retention_period_outside_a_day_to_a_century_is_refused(platform: Platform, days: int) -> None:
+    with platform.sessions.begin() as session:
+        audit.record(session, actor="ops", action="test.event")
+    with platform.sessions.begin() as session, pytest.raises(InvalidInput, match="retention period"):
+        audit.purge(session, actor="ops", retention_days=days)
+    with platform.sessions() as session:
+        assert [e.action for e in audit.search(session)] == ["test.event"]

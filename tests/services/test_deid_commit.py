@@ -114,6 +114,7 @@ def test_commits_on_ordinary_branches_are_not_deidentified(platform: Platform, c
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_reidentification_map_is_sealed_admin_only_and_audited(platform: Platform, corpus: PhiCorpus) -> None:
+    owner = make_user(platform, "lab")  # before the datasets that will live under the name
     raw = _raw_commit(platform, corpus, keep_map=True)
     done = _run(platform, raw)
     with platform.sessions() as session:
@@ -121,7 +122,6 @@ def test_reidentification_map_is_sealed_admin_only_and_audited(platform: Platfor
     assert b"DOE_JOHN" not in sealed
     assert not [s for s in corpus.sentinels if s.encode() in sealed]
 
-    owner = make_user(platform, "lab")
     reader = make_user(platform, "reader")
     with platform.sessions.begin() as session:
         access.grant(

@@ -18,7 +18,8 @@ DS = "/lab/studies"
 
 
 @pytest.fixture
-def seeded(platform: Platform) -> SeededStudies:
+def seeded(platform: Platform, server: Server) -> SeededStudies:
+    """Seeded once the server made the account ``lab``, whose namespace the studies live under."""
     return seed_studies(platform)
 
 

@@ -9,12 +9,12 @@ under ``./var``.
 from __future__ import annotations
 
 import os
-import secrets
+import tomllib
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -23,6 +23,7 @@ from pydantic_settings import (
 )
 
 from imagehub.core.errors import ConfigError
+from imagehub.core.secret_files import kept_secret
 
 CONFIG_FILE_ENV = "IMAGEHUB_CONFIG"
 DEFAULT_CONFIG_FILE = Path("imagehub.toml")
@@ -57,28 +58,28 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     host: str = "127.0.0.1"
     port: int = 8000
-    session_hours: float = 12.0
+    session_hours: float = Field(12.0, gt=0, le=24 * 365)
     cookie_secure: bool | None = None  # default: on in production
-    login_attempts_per_minute: int = 10
-    max_upload_bytes: int = 5 * 1024**3
-    audit_retention_days: int | None = None  # None keeps the audit trail forever
+    login_attempts_per_minute: int = Field(10, ge=1)
+    max_upload_bytes: int = Field(5 * 1024**3, ge=1)
+    audit_retention_days: int | None = Field(None, ge=1, le=36_500)  # None keeps the audit trail forever
     oidc_issuer: str | None = None
     oidc_client_id: str | None = None
     oidc_client_secret: SecretStr | None = None
     oidc_scopes: str = "openid email profile"
     compute: Literal["ray", "local"] = "ray"  # where per-instance pipeline work runs
     ray_address: str | None = None  # None: RAY_ADDRESS if set, else a local Ray
-    ray_num_cpus: int | None = None  # local Ray only; None: every core
-    ray_object_store_mb: int = 512  # local Ray only; bounded so a laptop keeps its memory
-    pipeline_batch_size: int = 64  # instances per Ray task
+    ray_num_cpus: int | None = Field(None, ge=1)  # local Ray only; None: every core
+    ray_object_store_mb: int = Field(512, ge=75)  # local Ray only; Ray takes no less than 75 MiB
+    pipeline_batch_size: int = Field(64, ge=1)  # instances per Ray task
     # The URL clients reach this server at, for the absolute URLs in answers (DICOMweb's
     # RetrieveURL and BulkDataURI, clone commands, release links). None: the request's Host,
     # which some clients (dicomweb-client) send without the port.
     public_url: str | None = None
     dagster_url: str = "http://127.0.0.1:3000"  # the Dagster UI the portal links into
     webhook_poll_seconds: float = 2.0  # how often the server sends due webhook deliveries; <= 0: never
-    webhook_timeout_seconds: float = 10.0  # per delivery attempt
-    webhook_max_attempts: int = 8  # then a delivery is marked failed
+    webhook_timeout_seconds: float = Field(10.0, gt=0)  # per delivery attempt
+    webhook_max_attempts: int = Field(8, ge=1)  # then a delivery is marked failed
     webhook_backoff_seconds: float = 10.0  # wait after the first failure, doubled after each next one
     webhook_backoff_cap_seconds: float = 3600.0  # longest wait between two attempts
     # let hooks reach loopback, private, link-local... addresses: intranet receivers; tests on loopback
@@ -155,14 +156,7 @@ def resolve_secret_key(settings: Settings) -> str:
         if not value:
             raise ConfigError("IMAGEHUB_SECRET_KEY is empty")
         return value
-    key_file = ensure_data_dir(settings) / SECRET_KEY_FILE
-    if key_file.is_file():
-        return key_file.read_text().strip()
-    value = secrets.token_urlsafe(48)
-    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(value)
-    return value
+    return kept_secret(ensure_data_dir(settings) / SECRET_KEY_FILE, what="secret key", random_bytes=48)
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -176,3 +170,5 @@ def load_settings(**overrides: object) -> Settings:
             f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigError(f"invalid settings: {problems}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
+        raise ConfigError(f"cannot read the settings file {config_file_path()}: {exc}") from None

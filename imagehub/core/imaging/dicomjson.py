@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+import numpy as np
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
@@ -65,29 +66,56 @@ def attributes(values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def header(
-    ds: Dataset, bulk_uri: BulkUri, *, pixel: tuple[int, str] | None = None, path: str = ""
+    ds: Dataset,
+    bulk_uri: BulkUri,
+    *,
+    pixel: tuple[int, str] | None = None,
+    path: str = "",
+    big_endian: bool | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Every element of ``ds`` (read up to its pixel data); ``pixel`` is the tag and VR of the
     pixel data element the file holds, which comes last and only by reference."""
-    out = {f"{tag:08X}": _element(ds, tag, f"{path}{tag:08X}", bulk_uri) for tag in sorted(ds.keys())}
+    big = _big_endian(ds) if big_endian is None else big_endian
+    out = {f"{tag:08X}": _element(ds, tag, f"{path}{tag:08X}", bulk_uri, big) for tag in sorted(ds.keys())}
     if pixel is not None:
         key = f"{pixel[0]:08X}"
         out[key] = {"vr": pixel[1], "BulkDataURI": bulk_uri(key)}
     return out
 
 
-def _element(ds: Dataset, tag: int, path: str, bulk_uri: BulkUri) -> dict[str, Any]:
+def _element(ds: Dataset, tag: int, path: str, bulk_uri: BulkUri, big: bool) -> dict[str, Any]:
     raw = _raw(ds, tag)  # before conversion replaces it
     try:
         element = ds[tag]
         if element.VR == "SQ":
-            items = [header(item, bulk_uri, path=f"{path}/{n}/") for n, item in enumerate(element.value)]
+            items = [
+                header(item, bulk_uri, path=f"{path}/{n}/", big_endian=big)
+                for n, item in enumerate(element.value)
+            ]
             return {"vr": "SQ", "Value": items}
-        return element.to_json_dict(lambda _: bulk_uri(path), BULK_THRESHOLD)
+        return _little_endian(element, big).to_json_dict(lambda _: bulk_uri(path), BULK_THRESHOLD)
     except Exception:  # a malformed value (bad VR, bad number): sent as its raw bytes, as UN
         if len(raw) > BULK_THRESHOLD * 3 // 4:
             return {"vr": "UN", "BulkDataURI": bulk_uri(path)}
         return {"vr": "UN", "InlineBinary": base64.b64encode(raw).decode("ascii")} if raw else {"vr": "UN"}
+
+
+WORD_BYTES = {"OW": 2, "OL": 4, "OF": 4, "OD": 8, "OV": 8}  # binary VRs whose words have a byte order
+
+
+def _big_endian(ds: Dataset) -> bool:
+    return ds.original_encoding[1] is False
+
+
+def _little_endian(element: DataElement, big: bool) -> DataElement:
+    """The element with its binary words in little-endian order, as DICOM JSON and bulk data
+    carry them (PS3.18 F.2.7); a big-endian file's words are swapped."""
+    size = WORD_BYTES.get(element.VR)
+    value = element.value
+    if not big or size is None or not isinstance(value, bytes) or len(value) % size:
+        return element
+    swapped = np.frombuffer(value, dtype=f">u{size}").astype(f"<u{size}").tobytes()
+    return DataElement(element.tag, element.VR, swapped)
 
 
 def _raw(ds: Dataset, tag: int) -> bytes:
@@ -100,6 +128,7 @@ def bulk_value(ds: Dataset, path: str) -> bytes:
     """The value a ``header`` BulkDataURI path names: ``TAG`` or ``TAG/ITEM/TAG/...``."""
     steps = path.strip("/").split("/")
     current: Any = ds
+    big = _big_endian(ds)
     try:
         for number, step in enumerate(steps):
             if number % 2:
@@ -107,7 +136,7 @@ def bulk_value(ds: Dataset, path: str) -> bytes:
             else:
                 tag, raw = int(step, 16), _raw(current, int(step, 16))
                 try:
-                    current = current[tag].value
+                    current = _little_endian(current[tag], big).value
                 except Exception:  # what ``header`` sent as raw bytes
                     current = raw
     except (KeyError, IndexError, ValueError, TypeError, AttributeError):

@@ -216,11 +216,13 @@ def return_keys(level: Level, query: Query, *, fixed: frozenset[Level] = frozens
 
 
 def _with_aggregates(records: Iterable[Record]) -> list[dict[str, Any]]:
-    """Each instance (the first of duplicate SOP Instance UIDs) with its study's and series' counts."""
-    by_study: dict[str, dict[str, Record]] = defaultdict(dict)
+    """Each instance (the first of a SOP Instance UID repeated in one series) with its study's
+    and series' counts; a UID repeated in another series is that series' instance too."""
+    by_study: dict[str, dict[tuple[str, str], Record]] = defaultdict(dict)
     for item in records:
         if item.get("StudyInstanceUID") and item.get("SeriesInstanceUID") and item.get("SOPInstanceUID"):
-            by_study[item["StudyInstanceUID"]].setdefault(item["SOPInstanceUID"], item)
+            key = (item["SeriesInstanceUID"], item["SOPInstanceUID"])
+            by_study[item["StudyInstanceUID"]].setdefault(key, item)
     out = []
     for members in by_study.values():
         series = Counter(m["SeriesInstanceUID"] for m in members.values())

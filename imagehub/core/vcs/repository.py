@@ -10,7 +10,7 @@ diff, merge), so a lakeFS-backed implementation can stand in for this one.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
@@ -316,6 +316,13 @@ class Repository:
             raise BranchMoved(f"branch {ref.name!r} moved while committing: pull and retry") from None
         return commit
 
+    def merge_base(self, left: str, right: str) -> CommitId:
+        """The newest commit both refs hold in their history."""
+        base = merge_base(self.stores.commits, self.resolve(left).id, self.resolve(right).id)
+        if base is None:
+            raise InvalidInput(f"{left!r} and {right!r} share no history")
+        return base
+
     def merge(
         self,
         source: str,
@@ -473,30 +480,47 @@ class Repository:
             trees.append(commit.tree)
         return trees[-2::-1] if commit.id == older.id else []
 
-    def log(self, ref: str, *, path: str = "", after: str = "", limit: int = 100) -> list[Commit]:
-        """Commits reachable from ``ref``, newest first; with ``path``, only those that changed it."""
+    def log(
+        self,
+        ref: str,
+        *,
+        path: str = "",
+        after: str = "",
+        limit: int = 100,
+        objects: Sequence[str] = (),
+        prefixes: Sequence[str] = (),
+    ) -> list[Commit]:
+        """Commits reachable from ``ref``, newest first. With ``path``, only those that changed
+        it or anything in the folder it names; with ``objects`` and ``prefixes`` (as lakeFS
+        filters), those that changed one of these exact paths or a path starting with one
+        of these strings."""
         _page_limit(limit)
         history = walk_history(self.stores.commits, self.resolve(ref).id)
         if after:
             history = _skip_through(history, after)
         if path:
-            history = (c for c in history if self._touches(c, path))
+            objects, prefixes = [*objects, path], [*prefixes, path.rstrip("/") + "/"]
+        if objects or prefixes:
+            history = (c for c in history if self._touches(c, objects, prefixes))
         return list(islice(history, limit))
 
-    def _touches(self, commit: Commit, path: str) -> bool:
-        """Whether the commit changed ``path`` or anything under ``path/`` from its first parent."""
+    def _touches(self, commit: Commit, objects: Sequence[str], prefixes: Sequence[str]) -> bool:
+        """Whether the commit changed one of ``objects``, or a path starting with one of
+        ``prefixes``, from its first parent."""
         parent_tree = (
             get_commit(self.stores.commits, commit.parents[0]).tree if commit.parents else EMPTY_TREE_ID
         )
-        below = path.rstrip("/") + "/"
         recorded = self.differ.recorded(parent_tree, commit.tree)
         if recorded is not None:
-            return any(c.path == path or c.path.startswith(below) for c in recorded)
-        if self.tree.get(parent_tree, path) != self.tree.get(commit.tree, path):
+            return any(c.path in objects or c.path.startswith(tuple(prefixes)) for c in recorded)
+        if any(self.tree.get(parent_tree, p) != self.tree.get(commit.tree, p) for p in objects):
             return True
-        start, end = prefix_range(below)
-        changes = diff_trees(self.reader, parent_tree, commit.tree, start, end, eager=False)
-        return next(changes, None) is not None
+        for prefix in prefixes:
+            start, end = prefix_range(prefix)
+            changes = diff_trees(self.reader, parent_tree, commit.tree, start, end, eager=False)
+            if next(changes, None) is not None:
+                return True
+        return False
 
 
 def _folder_of(path: str) -> str:

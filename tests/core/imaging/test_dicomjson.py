@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import warnings
 
+import numpy as np
 import pydicom
 import pytest
+from pydicom.dataset import FileMetaDataset
+from pydicom.uid import ExplicitVRBigEndian, generate_uid
 
 from imagehub.core.errors import NotFound
 from imagehub.core.imaging.dicomjson import Urls, attributes, bulk_value, header
@@ -111,3 +115,21 @@ def test_bulk_value_of_anything_but_bulk_data_is_not_found(path: str) -> None:
     ds = pydicom.dcmread(pydicom_file("CT_small.dcm"), stop_before_pixels=True)
     with pytest.raises(NotFound, match="no bulk data"):
         bulk_value(ds, path)
+
+
+def test_words_of_a_big_endian_file_leave_in_little_endian_order() -> None:
+    """PS3.18 F.2.7: InlineBinary and bulk data are little endian, whatever the file's order."""
+    ds = pydicom.Dataset()
+    ds.SOPClassUID, ds.SOPInstanceUID = "1.2.840.10008.5.1.4.1.1.7", generate_uid()
+    small, large = np.arange(8, dtype=">u2").tobytes(), np.arange(4096, dtype=">u2").tobytes()
+    ds.add_new(0x60003000, "OW", small)  # overlay data: inline
+    ds.add_new(0x60023000, "OW", large)  # a second overlay: by reference
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRBigEndian
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    read, _ = read_header(io.BytesIO(buffer.getvalue()), "big.dcm")
+    built = header(read, URLS.bulkdata("1", "2", "3"))
+    inline = base64.b64decode(built["60003000"]["InlineBinary"])
+    assert np.frombuffer(inline, "<u2").tolist() == list(range(8))
+    assert np.frombuffer(bulk_value(read, "60023000"), "<u2").tolist() == list(range(4096))

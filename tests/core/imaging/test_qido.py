@@ -184,3 +184,11 @@ def test_a_name_matches_by_any_of_its_component_groups(sent: str) -> None:
 def test_fuzzy_matching_is_noted_not_performed() -> None:
     assert parse_query([("fuzzymatching", "true")]).fuzzy
     assert not parse_query([("fuzzymatching", "false")]).fuzzy
+
+
+def test_a_sop_instance_uid_reused_in_another_series_is_found_in_both() -> None:
+    records = [*RECORDS, instance("1.1", "1.1.9", "1.1.1.1", SeriesNumber=9)]  # 1.1.1.1 again, elsewhere
+    series = search(records, Level.SERIES, parse_query([("StudyInstanceUID", "1.1")]))
+    assert uids(series, "SeriesInstanceUID") == ["1.1.1", "1.1.2", "1.1.9"]
+    studies = search(records, Level.STUDY, parse_query([("includefield", "NumberOfStudyRelatedInstances")]))
+    assert {s["StudyInstanceUID"]: s["NumberOfStudyRelatedInstances"] for s in studies}["1.1"] == 4
