@@ -126,6 +126,7 @@ def token_create(
 
 @token_app.command("revoke")
 def token_revoke(token_id: int, username: str = typer.Option(..., help="The token's owner.")) -> None:
+    """Revoke one of a user's API tokens (its id is in `imagehub token create`'s output)."""
     from imagehub.services import accounts
 
     with migrated_platform().sessions.begin() as session:
@@ -137,6 +138,7 @@ def token_revoke(token_id: int, username: str = typer.Option(..., help="The toke
 
 @org_app.command("create")
 def org_create(name: str, owner: str = typer.Option(..., help="The first owner's username.")) -> None:
+    """Create an organisation; its first owner may create datasets under its name."""
     from imagehub.services import accounts
 
     with migrated_platform().sessions.begin() as session:
@@ -148,6 +150,7 @@ def org_create(name: str, owner: str = typer.Option(..., help="The first owner's
 def org_add_member(
     org: str, username: str, role: str = typer.Option("member", help="owner or member")
 ) -> None:
+    """Add a user to an organisation, as a member or an owner."""
     from imagehub.services import accounts
 
     with migrated_platform().sessions.begin() as session:
@@ -157,6 +160,7 @@ def org_add_member(
 
 @org_app.command("team-create")
 def team_create(org: str, team: str) -> None:
+    """Create a team in an organisation; datasets can grant roles to it."""
     from imagehub.services import accounts
 
     with migrated_platform().sessions.begin() as session:
@@ -166,6 +170,7 @@ def team_create(org: str, team: str) -> None:
 
 @org_app.command("team-add")
 def team_add(org: str, team: str, username: str) -> None:
+    """Add a user to a team of an organisation."""
     from imagehub.services import accounts
 
     with migrated_platform().sessions.begin() as session:
@@ -197,6 +202,8 @@ def audit_export(
     """Write the whole trail as CSV or JSON lines."""
     from imagehub.services import audit
 
+    if format not in audit.EXPORT_FORMATS:
+        raise InvalidInput(f"unknown format {format!r}: use {' or '.join(audit.EXPORT_FORMATS)}")
     platform = migrated_platform()
     with platform.sessions.begin() as session:
         audit.record(session, actor=ACTOR, action="audit.export", details={"format": format})

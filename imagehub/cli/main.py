@@ -80,10 +80,10 @@ def serve(
 @app.command()
 def doctor() -> None:
     """Check configuration, database, storage and system tools; print fixes."""
+    from imagehub.cli.platform import existing_platform
     from imagehub.services.doctor import diagnose
-    from imagehub.services.platform import build_platform
 
-    findings = diagnose(build_platform())
+    findings = diagnose(existing_platform())
     table = Table("check", "state", "detail", "fix")
     for item in findings:
         state = "[green]ok[/]" if item.ok else ("[red]FAIL[/]" if item.required else "[yellow]missing[/]")
@@ -213,12 +213,21 @@ app.add_typer(release_app, name="release")
 
 
 def main() -> None:
-    """Console-script entry: run the app, turning domain errors into one line."""
+    """Console-script entry: run the app, turning domain errors, and files the command was
+    pointed at that cannot be read or written, into one line."""
     try:
         app()
     except ImageHubError as exc:
-        err_console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        _fail(str(exc))
+    except OSError as exc:  # a path given on the command line: missing, a folder, not ours...
+        _fail(f"{exc.filename or 'a file'}: {exc.strerror or exc}")
+    except UnicodeDecodeError:
+        _fail("a file given to the command is not text (UTF-8)")
+
+
+def _fail(message: str) -> None:
+    err_console.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    sys.exit(2)
 
 
 if __name__ == "__main__":

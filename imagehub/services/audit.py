@@ -23,6 +23,7 @@ from imagehub.core.audit import GENESIS, AuditRecord, ChainBreak, chain_hash, ve
 from imagehub.core.errors import InvalidInput, NotFound
 from imagehub.models.audit import AuditEvent, AuditHead, LegalHold
 from imagehub.models.base import utcnow
+from imagehub.models.dataset import Dataset
 
 EXPORT_FIELDS = [f for f in AuditRecord.__dataclass_fields__]
 # The address of the client whose request is being served (set by the API for each request).
@@ -150,10 +151,13 @@ def _purge_anchors(session: Session) -> set[str]:
     return {json.loads(details).get("anchor", "") for details in purges}
 
 
+EXPORT_FORMATS = ("csv", "json")
+
+
 def export(session: Session, fmt: str) -> Iterator[str]:
     """The whole trail as CSV or JSON lines, streamed."""
-    if fmt not in ("csv", "json"):
-        raise InvalidInput("format must be csv or json")
+    if fmt not in EXPORT_FORMATS:
+        raise InvalidInput(f"format must be {' or '.join(EXPORT_FORMATS)}")
     for index, rec in enumerate(_all(session)):
         row = asdict(rec)
         row["at"] = rec.at.isoformat()
@@ -170,6 +174,11 @@ def export(session: Session, fmt: str) -> Iterator[str]:
 
 
 def add_legal_hold(session: Session, *, actor: str, reason: str, dataset: str = "") -> LegalHold:
+    """Hold the events of one dataset (live or deleted), or with no dataset, all of them."""
+    owner, _, name = dataset.partition("/")
+    named = select(Dataset.id).where(Dataset.owner == owner, Dataset.name == name).limit(1)
+    if dataset and session.scalar(named) is None:
+        raise NotFound(f"no dataset {dataset!r}, live or deleted, to hold the events of")
     hold = LegalHold(dataset=dataset, reason=reason, created_by=actor)
     session.add(hold)
     session.flush()

@@ -91,6 +91,10 @@ def test_gc_refuses_a_negative_grace_period(env: dict[str, str]) -> None:
 
 
 def test_doctor_reports_and_fails_until_migrated(env: dict[str, str]) -> None:
+    nowhere = one_line_error(run(["doctor"], env))  # no data directory: no second instance made
+    assert "no ImageHub data directory" in nowhere
+    assert not Path(env["IMAGEHUB_DATA_DIR"]).exists()
+    Path(env["IMAGEHUB_DATA_DIR"]).mkdir()
     before = run(["doctor"], env)
     assert before.returncode == 1
     assert "FAIL" in before.stdout
@@ -129,7 +133,7 @@ def test_unwritable_data_dir_is_one_clear_line(env: dict[str, str], tmp_path: Pa
     blocker = tmp_path / "file"
     blocker.write_text("x")
     env["IMAGEHUB_DATA_DIR"] = str(blocker / "var")
-    assert "not writable" in one_line_error(run(["doctor"], env))
+    assert "not writable" in one_line_error(run(["migrate"], env))
 
 
 def test_error_text_is_printed_as_it_is_not_as_markup(env: dict[str, str]) -> None:

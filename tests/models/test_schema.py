@@ -5,12 +5,20 @@ from __future__ import annotations
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.orm import Session
 
 from imagehub.core.db import make_engine
 from imagehub.models import Base
-from imagehub.models.schema import SchemaBehind, head_revision, require_current, schema_state, upgrade
+from imagehub.models.schema import (
+    MigrationFailed,
+    SchemaAhead,
+    SchemaBehind,
+    head_revision,
+    require_current,
+    schema_state,
+    upgrade,
+)
 from imagehub.services import datasets
 
 
@@ -58,4 +66,34 @@ def test_one_name_space_for_refs_migrates_over_reused_dataset_names(database_url
         datasets.delete(session, owner="lab", name="x")
         datasets.create(session, owner="lab", name="x", author="t")
     assert upgrade(engine).up_to_date
+    engine.dispose()
+
+
+def test_a_branch_and_a_tag_of_one_name_stop_the_migration_with_what_to_do(database_url: str) -> None:
+    engine = make_engine(database_url)
+    upgrade(engine, "0016")
+    with Session(engine) as session, session.begin():
+        repo = datasets.repository(session, datasets.create(session, owner="lab", name="x", author="t"))
+        repo.create_branch("v1", "main")
+        session.execute(
+            text(
+                "INSERT INTO vcs_refs (repository_id, kind, name, commit_id, protected, message, created_at,"
+                " updated_at) SELECT repository_id, 'tag', name, commit_id, false, '', created_at, updated_at"
+                " FROM vcs_refs WHERE name = 'v1'"
+            )
+        )
+    with pytest.raises(MigrationFailed, match="delete one of each pair"):
+        upgrade(engine)
+    assert schema_state(engine).current == "0016"  # nothing half done
+    engine.dispose()
+
+
+def test_a_database_a_newer_imagehub_migrated_is_left_alone(database_url: str) -> None:
+    engine = make_engine(database_url)
+    upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    for attempt in (upgrade, require_current):
+        with pytest.raises(SchemaAhead, match="newer than this ImageHub"):
+            attempt(engine)
     engine.dispose()

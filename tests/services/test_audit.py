@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import text, update
 from sqlalchemy.exc import DBAPIError
 
-from imagehub.core.errors import InvalidInput
+from imagehub.core.errors import InvalidInput, NotFound
 from imagehub.models.audit import AuditEvent, AuditHead
-from imagehub.services import audit
+from imagehub.services import audit, datasets
 from imagehub.services.platform import Platform
 
 
@@ -89,6 +89,9 @@ def test_retention_purge_respects_legal_holds(platform: Platform, monkeypatch: p
     fill(platform, 3, dataset="lab/held")
     fill(platform, 3, dataset="lab/free")
     with platform.sessions.begin() as session:
+        with pytest.raises(NotFound, match="no dataset"):
+            audit.add_legal_hold(session, actor="counsel", reason="litigation", dataset="lab/nowhere")
+        datasets.create(session, owner="lab", name="held", author="lab")
         hold = audit.add_legal_hold(session, actor="counsel", reason="litigation", dataset="lab/held")
     future = audit.utcnow() + timedelta(days=400)  # seen from then, every event so far is past 30 days
     with platform.sessions.begin() as session:

@@ -225,6 +225,8 @@ def _on_dataset(ds: pydicom.Dataset, policy: Policy, tools: Tools) -> _Tagged:
         )
     else:
         pixels = _unread_pixels(ds, policy)
+    for tag in [element.tag for element in ds if element.tag.group == 0]:
+        del ds[tag]  # command elements belong to network messages, and no file may carry them
     out = io.BytesIO()
     try:
         ds.save_as(out, enforce_file_format=True)

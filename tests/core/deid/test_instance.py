@@ -103,3 +103,13 @@ def test_the_basic_profile_holds_pixels_that_may_carry_text_for_review(setup: tu
     ct = deidentify_file(Path(get_testdata_file("CT_small.dcm")).read_bytes(), *setup)
     assert ct.output is not None
     assert not ct.needs_review
+
+
+def test_command_elements_left_in_a_file_do_not_withhold_it(setup: tuple[Policy, Tools]) -> None:
+    """The repository's own MR series carries a Command Group Length (0000,0000), which no
+    file may hold and pydicom refuses to write: de-identification drops it."""
+    data = (Path(__file__).parents[2] / "data" / "volume" / "brain_001.dcm").read_bytes()
+    assert 0x00000000 in pydicom.dcmread(io.BytesIO(data))
+    result = deidentify_file(data, *setup)
+    assert result.output is not None, result.error
+    assert not [e for e in pydicom.dcmread(io.BytesIO(result.output)) if e.tag.group == 0]

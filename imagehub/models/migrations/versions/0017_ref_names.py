@@ -9,6 +9,8 @@ Revises: 0016
 import sqlalchemy as sa
 from alembic import op
 
+from imagehub.models.schema import MigrationRefused
+
 revision = "0017"
 down_revision = "0016"
 branch_labels = None
@@ -28,9 +30,10 @@ def upgrade() -> None:
     )
     if twins:
         owner, dataset, name = twins[0]
-        raise RuntimeError(
+        raise MigrationRefused(
             f"{len(twins)} ref name(s) are both a branch and a tag, such as {name!r} in {owner}/{dataset}:"
-            " delete one of each pair, then migrate again"
+            " with the ImageHub version you upgraded from, delete one of each pair (DELETE"
+            " /api/v1/datasets/{owner}/{name}/tags/{tag}, or the branch), then migrate again"
         )
     op.create_index("uq_vcs_refs_one_name", "vcs_refs", ["repository_id", "name"], unique=True)
 
