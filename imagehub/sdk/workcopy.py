@@ -61,16 +61,22 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _exclusive(method: F) -> F:
-    """One command at a time reads and rewrites a working copy's state: another one, in this
-    process or another, waits its turn (two `status` runs, or `add` beside `commit`, once
-    lost an index update or crashed on each other's temporary file)."""
+    """One command at a time reads and rewrites a working copy's state (two `status` runs,
+    or `add` beside `commit`, once lost an index update or crashed on each other's temporary
+    file). Another one is refused at once, as git does, rather than left waiting silently
+    behind a long push."""
 
     @functools.wraps(method)
     def locked(self: WorkingCopy, *args: Any, **kwargs: Any) -> Any:
         if self._locked:
             return method(self, *args, **kwargs)
         with (self.state / "lock").open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise Conflict(
+                    f"another imagehub command is working in {self.root}: run this one when it is done"
+                ) from None
             self._locked = True
             try:
                 return method(self, *args, **kwargs)

@@ -4,6 +4,7 @@ and local commits survive a branch that moved on."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 from collections.abc import Iterator
@@ -403,3 +404,13 @@ def test_a_working_copy_inside_another_is_left_alone(server: Server) -> None:
     WorkingCopy.clone(server.url, "lab/inner", outer.root / "nested")
     assert outer.add(["."]) == 1
     assert outer.status().staged == ["nested/b.dcm"]
+
+
+def test_a_second_command_in_a_working_copy_is_refused_while_one_runs(server: Server) -> None:
+    seeded(server, "busy", {"a.dcm": b"1"})
+    copy = WorkingCopy.clone(server.url, "lab/busy", server.tmp / "copy")
+    with (copy.state / "lock").open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # what a running push holds
+        with pytest.raises(Conflict, match="another imagehub command is working"):
+            copy.status()
+    assert copy.status().clean  # free again once it is done
