@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from imagehub import __version__
-from imagehub.core.errors import ImageHubError
+from imagehub.core.errors import ConfigError, ImageHubError
 
 app = typer.Typer(
     name="imagehub",
@@ -72,9 +72,22 @@ def serve(
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = load_settings(**overrides)
     platform = migrated_platform(settings)
+    _refuse_taken_port(settings.host, settings.port)
     base = f"http://{settings.host}:{settings.port}"
     console.print(f"ImageHub {__version__} on {base}  (API docs: {base}/api/docs)")
     uvicorn.run(create_app(platform), host=settings.host, port=settings.port, log_level="info")
+
+
+def _refuse_taken_port(host: str, port: int) -> None:
+    """One line, before the banner, when another process listens there already."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
 @app.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -140,3 +141,15 @@ def test_error_text_is_printed_as_it_is_not_as_markup(env: dict[str, str]) -> No
     assert run(["migrate"], env).returncode == 0
     result = run(["token", "create", "x[/]y", "--name", "a"], env)
     assert "x[/]y" in one_line_error(result)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_serve_on_a_port_in_use_is_one_line_before_any_banner(env: dict[str, str]) -> None:
+    assert run(["migrate"], env).returncode == 0
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run(["serve", "--host", "127.0.0.1", "--port", str(port)], env)
+    assert f"cannot listen on 127.0.0.1:{port}" in one_line_error(result)
+    assert "ImageHub" not in result.stdout
