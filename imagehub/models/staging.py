@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, String, delete, select, tuple_
+from sqlalchemy import BigInteger, ForeignKey, String, delete, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -53,6 +53,20 @@ def ref_id(session: Session, repository_id: int, branch: str) -> int | None:
             RefRow.repository_id == repository_id, RefRow.kind == "branch", RefRow.name == branch
         )
     )
+
+
+def lock_branch(session: Session, ref: int) -> None:
+    """Hold the branch's row until the transaction ends. An update that changes nothing
+    locks the row on PostgreSQL and takes SQLite's single write lock, so reads made after
+    it see every write that came before, and no write comes between."""
+    found = session.execute(
+        update(RefRow)
+        .where(RefRow.id == ref)
+        .values(id=RefRow.id)
+        .execution_options(synchronize_session=False)
+    )
+    if found.rowcount != 1:  # type: ignore[attr-defined]
+        raise NotFound("the branch was deleted while its changes were being staged")
 
 
 def stage(session: Session, ref: int, path: str, entry: Entry | None) -> None:

@@ -30,6 +30,7 @@ from imagehub.models.deid import DeidRun, ReidMap
 from imagehub.models.vcs import SqlBlobIndex
 from imagehub.services import audit, datasets
 from imagehub.services.deid_work import (
+    OCR_ENGINES,
     DeidOutcome,
     DeidTask,
     PolicySpec,
@@ -239,9 +240,6 @@ def read_reid_map(
     )
     opened: dict[str, Any] = json.loads(unseal(platform.secret_key, f"reid:{dataset.id}", sealed.sealed))
     return opened
-
-
-OCR_ENGINES = ("tesseract", "easyocr", "none")
 
 
 def policy_dict(dataset: dataset_queries.Dataset) -> dict[str, Any]:

@@ -55,12 +55,17 @@ class DeidOutcome:
 _engines: dict[PolicySpec, tuple[Policy, Tools]] = {}
 
 
+OCR_ENGINES = ("tesseract", "easyocr", "none")
+
+
 def build_policy(spec: PolicySpec) -> tuple[Policy, Tools]:
     """Engines for a policy; checked up front so a bad profile or recipe fails the run once."""
     if spec.profile not in PROFILES:
         raise InvalidInput(
             f"unknown de-identification profile {spec.profile!r} (known: {', '.join(PROFILES)})"
         )
+    if spec.ocr not in OCR_ENGINES:
+        raise InvalidInput(f"unknown OCR engine {spec.ocr!r} (known: {', '.join(OCR_ENGINES)})")
     if spec not in _engines:
         recipe = parse_recipe(spec.recipe)
         policy = Policy(

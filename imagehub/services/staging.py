@@ -64,18 +64,32 @@ class Workspace:
         conditional writes: the upload is refused (412) unless the condition holds."""
         validate_relative_path(path)
         self._writable(branch)
-        current = self._current(branch, path)
-        if if_absent and current is not None:
-            raise PreconditionFailed(f"{path!r} exists on branch {branch!r}")
-        if if_match is not None and (current is None or current.blob != if_match.strip('"')):
-            raise PreconditionFailed(f"{path!r} on branch {branch!r} is not at ETag {if_match}")
+        self._check_conditions(branch, path, if_absent, if_match)  # before the bytes are stored
         self._refuse_clash(branch, path)
         blob, size = blobs.upload(self.session, platform, body)
         if not media_type or media_type == OCTET_STREAM:
             media_type = media_type_of(path)
         entry = Entry(path, blob, size, media_type)
-        staged_rows.stage(self.session, self._branch_row(branch), path, entry)  # the row as it is now
+        ref = self._locked(branch)
+        self._check_conditions(branch, path, if_absent, if_match)  # again, now nobody can write between
+        staged_rows.stage(self.session, ref, path, entry)
         return entry
+
+    def _locked(self, branch: str) -> int:
+        """The branch's row, held until the transaction ends: writes to what is staged on one
+        branch take turns, so a conditional upload's check and its write are one step."""
+        ref = self._branch_row(branch)
+        staged_rows.lock_branch(self.session, ref)
+        return ref
+
+    def _check_conditions(self, branch: str, path: str, if_absent: bool, if_match: str | None) -> None:
+        if not if_absent and if_match is None:
+            return
+        current = self._current(branch, path)
+        if if_absent and current is not None:
+            raise PreconditionFailed(f"{path!r} exists on branch {branch!r}")
+        if if_match is not None and (current is None or current.blob != if_match.strip('"')):
+            raise PreconditionFailed(f"{path!r} on branch {branch!r} is not at ETag {if_match}")
 
     def _current(self, branch: str, path: str) -> Entry | None:
         try:
@@ -97,7 +111,8 @@ class Workspace:
     def remove(self, branch: str, path: str) -> None:
         """Stage a delete; a path that exists nowhere is no error, as in lakeFS."""
         validate_relative_path(path)
-        staged_rows.stage(self.session, self._writable(branch), path, None)
+        self._writable(branch)
+        staged_rows.stage(self.session, self._locked(branch), path, None)
 
     def reset(self, branch: str, prefix: str = "") -> int:
         """Drop what is staged on ``branch`` (under ``prefix``); how many paths were dropped."""

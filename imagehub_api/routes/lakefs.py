@@ -26,6 +26,7 @@ from imagehub.services import access, creation
 from imagehub.services.staging import Workspace
 from imagehub_api.deps import DatasetContext, DatasetDep, PlatformDep, PrincipalDep, SessionDep
 from imagehub_api.errors import BINARY_BODY, UploadTooLarge
+from imagehub_api.ranges import parse_range
 from imagehub_api.routes import datasets as dataset_routes
 from imagehub_api.routes import refs as ref_routes
 from imagehub_api.routes import versions as version_routes
@@ -343,8 +344,9 @@ def get_object(
     if if_none_match is not None and if_none_match.strip('"') == entry.blob:
         return Response(status_code=304, headers={"ETag": f'"{entry.blob}"'})
     if request.method == "HEAD":
-        headers = {"Content-Length": str(entry.size), "ETag": f'"{entry.blob}"', "Accept-Ranges": "bytes"}
-        return Response(status_code=200, headers=headers, media_type=entry.media_type)
+        span = parse_range(range_header, entry.size, if_range=None, etag=f'"{entry.blob}"')
+        headers = version_routes.entry_headers(entry, span)
+        return Response(status_code=206 if span else 200, headers=headers, media_type=entry.media_type)
     return version_routes.send_entry(ctx, session, platform, request, ref, entry, range_header, None)
 
 

@@ -138,13 +138,22 @@ def send_entry(
         details={"blob": entry.blob, "range": range_header or ""},
     )
     start, end = span or (0, entry.size)
-    headers = {"Accept-Ranges": "bytes", "Content-Length": str(end - start), "ETag": etag}
-    if span:
-        headers["Content-Range"] = f"bytes {start}-{end - 1}/{entry.size}"
     body = BlobStore(platform.store).open(entry.blob, start, end)  # type: ignore[arg-type]
     return StreamingResponse(
-        body, status_code=206 if span else 200, media_type=entry.media_type, headers=headers
+        body,
+        status_code=206 if span else 200,
+        media_type=entry.media_type,
+        headers=entry_headers(entry, span),
     )
+
+
+def entry_headers(entry: Entry, span: tuple[int, int] | None) -> dict[str, str]:
+    """Length, tag and range headers of a path's bytes, shared by GET and HEAD answers."""
+    start, end = span or (0, entry.size)
+    headers = {"Accept-Ranges": "bytes", "Content-Length": str(end - start), "ETag": f'"{entry.blob}"'}
+    if span:
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{entry.size}"
+    return headers
 
 
 @router.get("/diff", operation_id="versions-diff")

@@ -275,6 +275,9 @@ def test_uploads_refuse_clashes_and_honour_conditions(lake: Lake) -> None:
     for tag, status in ((current, 304), (etag, 200)):
         headers = {"If-None-Match": f'"{tag}"', **lake.bearer()}
         assert httpx.get(url, params={"path": "n/x.dcm"}, headers=headers).status_code == status
+    ranged = httpx.head(url, params={"path": "n/x.dcm"}, headers={"Range": "bytes=1-2", **lake.bearer()})
+    assert (ranged.status_code, ranged.headers["content-length"]) == (206, "2")
+    assert ranged.headers["content-range"] == "bytes 1-2/5"
 
 
 def test_diffs_are_three_dot_by_default_and_logs_filter_as_lakefs_does(lake: Lake) -> None:
@@ -334,6 +337,27 @@ def test_commits_racing_on_one_branch_are_all_made(lake: Lake) -> None:
     listed = lakefs_sdk.ObjectsApi(lake.client()).list_objects("scans", "main", amount=100)
     assert sorted(o.path for o in listed.results) == [f"racer-{n}.dcm" for n in range(6)]
     assert lakefs_sdk.BranchesApi(lake.client()).diff_branch("scans", "main").results == []
+
+
+def test_of_racing_uploads_only_if_absent_one_is_made(lake: Lake) -> None:
+    make_repository(lake.client())
+    objects = lakefs_sdk.ObjectsApi(lake.client())
+
+    def create(n: int) -> int:
+        with tempfile.NamedTemporaryFile() as file:
+            file.write(f"writer {n}".encode())
+            file.flush()
+            try:
+                objects.upload_object("scans", "main", "once.dcm", content=file.name, if_none_match="*")
+            except ApiException as exc:
+                return int(exc.status)
+        return 201
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(create, range(8)))
+    assert sorted(answers) == [201] + [412] * 7
+    winner = answers.index(201)
+    assert read(lake.client(), "main", "once.dcm") == f"writer {winner}".encode()
 
 
 def test_errors_lakefs_clients_read_carry_a_message(lake: Lake) -> None:

@@ -75,6 +75,11 @@ def test_folder_is_deidentified_mirrored_and_reported(tmp_path: Path) -> None:
     refused = run(["deid", str(tmp_path / "in"), "--out", str(tmp_path / "out")], _env(tmp_path))
     assert refused.returncode == 2
     assert "not empty" in refused.stderr
+    bogus = run(
+        ["deid", str(tmp_path / "in"), "--out", str(tmp_path / "new"), "--ocr", "bogus"], _env(tmp_path)
+    )
+    assert bogus.returncode == 2
+    assert "tesseract, easyocr, none" in bogus.stderr
 
 
 def test_same_secret_gives_the_same_uids_across_runs(tmp_path: Path) -> None:
