@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
+
+import boto3
 import httpx
 
 from imagehub.core.config import Settings
 from imagehub.services.platform import Platform, build_platform
 from imagehub_api.app import create_app
+from tests.conftest import S3_CREDENTIALS
+from tests.support.accounts import bearer, make_user
+from tests.support.datasets import commit_files
 from tests.support.live_server import live_server
+from tests.support.platforms import migrated_platform
 
 
 def test_health_reports_every_dependency(platform: Platform) -> None:
@@ -44,3 +52,35 @@ def test_openapi_docs_are_served(platform: Platform) -> None:
     assert "swagger" in docs.text.lower()
     assert "/api/v1/health" in spec["paths"]
     assert spec["paths"]["/api/v1/health"]["get"]["operationId"] == "health-get"
+
+
+def test_an_object_store_that_went_away_answers_503(
+    tmp_path: Path, database_url: str, moto_endpoint: str
+) -> None:
+    bucket = f"ih-{uuid.uuid4().hex[:10]}"
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1", **S3_CREDENTIALS)
+    s3.create_bucket(Bucket=bucket)
+    s3_settings = {
+        "storage_url": f"s3://{bucket}/store",
+        "s3_endpoint_url": moto_endpoint,
+        "s3_region": "us-east-1",
+        "s3_access_key_id": "testing",
+        "s3_secret_access_key": "testing",
+    }
+    with migrated_platform(tmp_path, database_url, **s3_settings) as platform:
+        token = make_user(platform, "lab")
+        with live_server(create_app(platform)) as base:
+            made = httpx.post(
+                f"{base}/api/v1/datasets", json={"owner": "lab", "name": "scans"}, headers=bearer(token)
+            )
+            assert made.status_code == 201, made.text
+            commit_files(platform, "lab", "scans", "main", {"a.dcm": b"bytes"})
+            url = f"{base}/api/v1/datasets/lab/scans/refs/main/objects/content"
+            where = {"path": "a.dcm"}
+            assert httpx.get(url, params=where, headers=bearer(token)).content == b"bytes"
+            for listed in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
+                s3.delete_object(Bucket=bucket, Key=listed["Key"])
+            s3.delete_bucket(Bucket=bucket)
+            gone = httpx.get(url, params=where, headers=bearer(token))
+    assert gone.status_code == 503, gone.text
+    assert "NoSuchBucket" in gone.json()["detail"]

@@ -54,3 +54,12 @@ def test_oidc_routes_say_when_not_configured(tmp_path: Path) -> None:
         response = httpx.get(f"{base}/api/v1/auth/oidc/login")
     assert response.status_code == 404
     assert "not configured" in response.json()["detail"]
+
+
+def test_an_unreachable_provider_answers_503(tmp_path: Path) -> None:
+    nobody = f"http://127.0.0.1:{free_port()}"
+    oidc = {"oidc_issuer": nobody, "oidc_client_id": "imagehub", "oidc_client_secret": "s"}
+    with migrated_platform(tmp_path, **oidc) as platform, live_server(create_app(platform)) as base:
+        response = httpx.get(f"{base}/api/v1/auth/oidc/login")
+    assert response.status_code == 503
+    assert "cannot be reached now" in response.json()["detail"]

@@ -7,12 +7,16 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import httpx
 import pytest
+import typer.main
 
 from imagehub import __version__
+from imagehub.cli.main import app
 from tests.support.ports import free_port
 
 IMAGEHUB = str(Path(sys.executable).with_name("imagehub"))
@@ -153,3 +157,16 @@ def test_serve_on_a_port_in_use_is_one_line_before_any_banner(env: dict[str, str
         result = run(["serve", "--host", "127.0.0.1", "--port", str(port)], env)
     assert f"cannot listen on 127.0.0.1:{port}" in one_line_error(result)
     assert "ImageHub" not in result.stdout
+
+
+def test_every_command_and_group_says_what_it_does() -> None:
+    """`imagehub --help` and each group's help list one line per command: none is blank."""
+
+    def walk(command: click.Command, trail: str) -> Iterator[tuple[str, click.Command]]:
+        yield trail, command
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from walk(sub, f"{trail} {name}")
+
+    commands = list(walk(typer.main.get_command(app), "imagehub"))
+    assert len(commands) > 30
+    assert [trail for trail, command in commands if not (command.help or command.short_help)] == []

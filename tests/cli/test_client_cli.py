@@ -97,3 +97,15 @@ def test_ingest_clone_change_push_pull(server: Server) -> None:
     outside = cli(["status"], work, env)
     assert outside.returncode == 2
     assert "not inside an ImageHub working copy" in outside.stderr
+
+    # A working copy at a tag has no branch: log and diff start from the commit it holds.
+    assert cli(["clone", "lab/scans", "c", "--ref", "v1"], work, env).returncode == 0
+    detached = cli(["log"], work / "c", env)
+    assert detached.returncode == 0, detached.stderr
+    assert "third slice" in detached.stdout
+    assert "fourth" not in detached.stdout
+    since = cli(["diff", "v1~1"], work / "c", env)
+    assert since.returncode == 0, since.stderr
+    assert "p1/ct3.dcm" in since.stdout
+    pushed_types = {e.path: e.media_type for e in server.client().dataset("lab/scans").files("main")}
+    assert pushed_types["p1/ct3.dcm"] == pushed_types["p1/ct1.dcm"] == "application/dicom"
