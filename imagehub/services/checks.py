@@ -14,20 +14,25 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from imagehub.core.auth.policy import is_phi_branch
 from imagehub.core.errors import Conflict, InvalidInput
+from imagehub.core.vcs import RefKind
 from imagehub.models import checks as queries
 from imagehub.models.base import utcnow
 from imagehub.models.checks import STATUSES, CheckResult
 from imagehub.models.dataset import Dataset
 from imagehub.models.reviews import BranchRule
+from imagehub.models.vcs import RefRow
 from imagehub.services import access, audit, webhooks
+from imagehub.services.deid_work import dataset_screening
 from imagehub.services.imaging import CommitRef
-from imagehub.services.pipeline import dagster_asset_url
+from imagehub.services.pipeline import dagster_asset_url, partition_key
 from imagehub.services.platform import Platform
 
 METADATA, THUMBNAILS, PHI_GATE = "metadata-complete", "thumbnails", "phi-gate"
@@ -177,21 +182,74 @@ def required_for_release(dataset: Dataset) -> list[str]:
     return [PHI_GATE] if dataset.visibility in SHARED_VISIBILITIES else []
 
 
-def states(session: Session, dataset: Dataset, commit_id: str, names: Iterable[str]) -> list[CheckState]:
-    found = {row.name: row for row in results(session, dataset, commit_id)}
-    return [
-        CheckState(
-            n,
-            found[n].status,
-            found[n].summary,
-            found[n].details_url,
-            found[n].updated_at.isoformat(),
-            found[n].reported_by,
+def states(
+    session: Session,
+    dataset: Dataset,
+    commit_id: str,
+    names: Iterable[str],
+    *,
+    judge: Dataset | None = None,
+) -> list[CheckState]:
+    """The required checks' results on a commit of ``dataset``, as ``judge`` (the dataset the
+    data would enter; by default the same) counts them."""
+    found = {row.name: _state(row, judge or dataset) for row in results(session, dataset, commit_id)}
+    return [found.get(n) or CheckState(n, "pending", "not reported yet", "", "") for n in names]
+
+
+def _state(row: CheckResult, judge: Dataset) -> CheckState:
+    """A passed PHI gate counts only under the policy ``judge`` screens with now: a scan
+    under a looser recipe, since put back, proves nothing."""
+    status, summary = row.status, row.summary
+    if row.name == PHI_GATE and status == "success" and _screened_with(row) != dataset_screening(judge):
+        status = "stale"
+        summary = (
+            f"passed under another de-identification policy than {judge.full_name}'s current one; "
+            "the pipeline screens the commit again under the current policy"
         )
-        if n in found
-        else CheckState(n, "pending", "not reported yet", "", "")
-        for n in names
-    ]
+    return CheckState(row.name, status, summary, row.details_url, row.updated_at.isoformat(), row.reported_by)
+
+
+def _screened_with(row: CheckResult) -> str:
+    policy = json.loads(row.details).get("policy")
+    return str(policy.get("screening", "")) if isinstance(policy, dict) else ""
+
+
+@dataclass(frozen=True)
+class Rescreen:
+    """A branch head whose PHI gate ran under a policy its dataset has since changed."""
+
+    partition_key: str
+    screening: str
+    reported_at: datetime
+
+    @property
+    def run_key(self) -> str:
+        """One run per policy and per result: a run that fails is not asked for again."""
+        return f"{self.partition_key}:screening:{self.screening}:{self.reported_at.isoformat()}"
+
+
+def rescreens(platform: Platform, known: set[str]) -> list[Rescreen]:
+    """Branch heads among the ``known`` partitions whose ``phi-gate`` result was screened
+    under another policy than their dataset's current one, each once."""
+    with platform.sessions() as session:
+        rows = session.execute(
+            select(Dataset, CheckResult)
+            .join(CheckResult, CheckResult.dataset_id == Dataset.id)
+            .join(RefRow, (RefRow.repository_id == Dataset.id) & (RefRow.commit_id == CheckResult.commit_id))
+            .where(
+                Dataset.deleted_at.is_(None),
+                RefRow.kind == RefKind.BRANCH.value,
+                CheckResult.name == PHI_GATE,
+                CheckResult.reported_by == PIPELINE_ACTOR,
+            )
+        )
+        found: dict[str, Rescreen] = {}
+        for dataset, row in rows.tuples():
+            key = partition_key(dataset.full_name, row.commit_id)
+            current = dataset_screening(dataset)
+            if key in known and _screened_with(row) != current:
+                found[key] = Rescreen(key, current, row.updated_at)
+    return [found[key] for key in sorted(found)]
 
 
 def report_url(dataset: Dataset, commit_id: str, name: str) -> str:

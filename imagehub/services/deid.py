@@ -130,6 +130,9 @@ def _commit_output(
         for path, o in good
     )
     tree, _ = repo.build_tree(entries)
+    head = repo.resolve(dataset.deid_branch)
+    if head.tree == tree and head.metadata.get("deidentified_from") == ref.commit_id:
+        return head  # a rerun that de-identified to the same files: no new commit (and no new run)
     return repo.commit_tree(
         dataset.deid_branch,
         tree,

@@ -7,6 +7,7 @@ de-identifies it and stores the result as a new blob; only the outcome travels b
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ from imagehub.core.deid.text import TextScrubber
 from imagehub.core.errors import ImageHubError, InvalidInput
 from imagehub.core.storage import worker_store
 from imagehub.core.vcs import BlobId, BlobStore, blob_key
+from imagehub.models.dataset import Dataset
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,24 @@ class PolicySpec:
     scan_all_pixels: bool
     uid_key: bytes
     date_key: bytes
+
+    @property
+    def screening(self) -> str:
+        return screening(self.profile, self.recipe, self.ocr, self.scan_all_pixels)
+
+
+def dataset_screening(dataset: Dataset) -> str:
+    """The digest of the policy ``dataset`` screens for PHI with now."""
+    return screening(
+        dataset.deid_profile, dataset.deid_recipe, dataset.deid_ocr, dataset.deid_scan_all_pixels
+    )
+
+
+def screening(profile: str, recipe: str, ocr: str, scan_all_pixels: bool) -> str:
+    """What a PHI scan's verdict depends on in a policy, as one short digest: a ``phi-gate``
+    result counts only for a dataset screening the same way now."""
+    parts = json.dumps([profile, recipe, ocr, scan_all_pixels])
+    return hashlib.sha256(parts.encode()).hexdigest()[:24]
 
 
 @dataclass(frozen=True)

@@ -311,6 +311,7 @@ def _replace_commit_rows(
     series: list[dict[str, Any]],
 ) -> None:
     scope = (ref.dataset_id, ref.commit_id)
+    series = _keeping_derived(session, ref, series)
     session.execute(
         delete(CommitFile).where(CommitFile.dataset_id == scope[0], CommitFile.commit_id == scope[1])
     )
@@ -331,6 +332,22 @@ def _replace_commit_rows(
         session.execute(insert(CommitFile), list(chunk))
     if series:
         session.execute(insert(SeriesRow), series)
+
+
+DERIVED = ("thumbnail_key", "thumbnail_error", "nifti_key", "nifti_error")
+
+
+def _keeping_derived(session: Session, ref: CommitRef, series: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Series rows for a re-run of the metadata step alone: a series whose members are as
+    before keeps the thumbnail and volume made from them, which no later step would remake."""
+    before = {row.series_key: row for row in _series_of(session, ref)}
+    kept = []
+    for row in series:
+        old = before.get(row["series_key"])
+        if old is not None and old.members == row["members"]:
+            row = {**row, **{name: getattr(old, name) for name in DERIVED}}
+        kept.append(row)
+    return kept
 
 
 def _series_tasks(session: Session, ref: CommitRef) -> list[SeriesTask]:

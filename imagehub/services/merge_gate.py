@@ -53,7 +53,7 @@ def readiness(session: Session, dataset: Dataset, repo: Repository, proposal: Pr
     head = about.commit
     approvals = reviews.approvals(session, dataset, repo, proposal)
     names = checks.required(dataset, proposal.target_branch, rule)
-    found = checks.states(session, about.dataset, head, names)
+    found = checks.states(session, about.dataset, head, names, judge=dataset)
     reasons = []
     if len(approvals.approved_by) < approvals.required:
         reasons.append(

@@ -26,7 +26,7 @@ from typing import Any
 from imagehub.core.compute import Executor
 from imagehub.core.config import Settings
 from imagehub.core.deid.table import EDITION
-from imagehub.core.deid.verify import Finding, scan_file
+from imagehub.core.deid.verify import SCANNER_VERSION, Finding, scan_file
 from imagehub.core.errors import ImageHubError
 from imagehub.core.storage import ObjectStore, worker_store
 from imagehub.core.vcs import BlobId, blob_key
@@ -35,7 +35,6 @@ from imagehub.services import checks, datasets
 from imagehub.services.deid import BATCH, OCR_GPU_SHARE, policy_spec
 from imagehub.services.deid_work import PolicySpec, build_policy
 from imagehub.services.imaging import CommitRef
-from imagehub.services.pipeline import CODE_VERSIONS
 from imagehub.services.platform import Platform
 
 CACHE_PREFIX = "derived/phi-scans"
@@ -78,7 +77,7 @@ def policy_fingerprint(spec: PolicySpec) -> str:
     """What a scan result depends on besides the bytes: the policy, the scanner and the standard.
     The dataset's UID and date keys are not part of it: the scan never uses them."""
     parts = [
-        CODE_VERSIONS["phi_gate"],
+        SCANNER_VERSION,
         EDITION,
         spec.profile,
         spec.recipe,
@@ -156,6 +155,7 @@ def _details(
             "recipe": bool(spec.recipe.strip()),
             "ocr": spec.ocr,
             "scan_all_pixels": spec.scan_all_pixels,
+            "screening": spec.screening,
         },
         "counts": counts,
         "files": {

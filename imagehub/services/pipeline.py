@@ -17,6 +17,7 @@ from urllib.parse import quote
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from imagehub.core.deid.verify import SCANNER_VERSION
 from imagehub.core.errors import InvalidInput
 from imagehub.core.vcs import RefKind
 from imagehub.core.vcs.nodes import EMPTY_TREE_ID
@@ -38,7 +39,7 @@ CODE_VERSIONS: dict[str, str] = {
     "series_thumbnails": "2",  # 2: each frame of an enhanced object keeps its own rescale
     "nifti_volumes": "2",  # 2: volumes of enhanced (multi-frame) and RT dose objects
     "deidentified_commit": "1",
-    "phi_gate": "1",
+    "phi_gate": f"2-s{SCANNER_VERSION}",  # 2: the report names the policy it screened under
 }
 
 
@@ -94,8 +95,11 @@ def new_partitions(platform: Platform, known: set[str]) -> list[str]:
     return list(fresh)
 
 
-def stale_partitions(platform: Platform, versions: Mapping[str, str], known: set[str]) -> list[str]:
-    """Known partitions whose assets were last built by another code version."""
+def stale_partitions(
+    platform: Platform, versions: Mapping[str, str], known: set[str]
+) -> dict[str, dict[str, str]]:
+    """Known partitions whose assets were last built by another code version: for each, the
+    stale assets and the version each was built by."""
     with platform.sessions() as session:
         rows = session.execute(
             select(
@@ -108,12 +112,12 @@ def stale_partitions(platform: Platform, versions: Mapping[str, str], known: set
             .join(Dataset, Dataset.id == Materialization.dataset_id)
             .where(Dataset.deleted_at.is_(None))
         )
-        stale = {
-            partition_key(f"{owner}/{name}", commit)
-            for owner, name, commit, asset, version in rows
-            if asset in versions and versions[asset] != version
-        }
-    return sorted(stale & known)
+        stale: dict[str, dict[str, str]] = {}
+        for owner, name, commit, asset, version in rows:
+            key = partition_key(f"{owner}/{name}", commit)
+            if key in known and asset in versions and versions[asset] != version:
+                stale.setdefault(key, {})[asset] = version
+    return {key: stale[key] for key in sorted(stale)}
 
 
 def commit_ref(platform: Platform, key: str) -> CommitRef:

@@ -16,7 +16,7 @@ from imagehub.services import access, audit, checks, datasets
 from imagehub.services.platform import Platform
 from tests.support.accounts import PASSWORD
 from tests.support.datasets import commit_files
-from tests.support.reviewing import DS, PROPOSALS, World, world_of
+from tests.support.reviewing import DS, PROPOSALS, World, screened_under, world_of
 
 
 @pytest.fixture
@@ -100,7 +100,15 @@ def test_a_shared_datasets_checks_are_read_on_the_fork(platform: Platform) -> No
         with world.platform.sessions.begin() as session:
             fork_dataset = datasets.get(session, owner="rita", name="brain-fix")
             for name in checks.PIPELINE_CHECKS:
-                checks.report(session, fork_dataset, fork_head, name, status="success", reporter="pipeline")
+                checks.report(
+                    session,
+                    fork_dataset,
+                    fork_head,
+                    name,
+                    status="success",
+                    reporter="pipeline",
+                    details=screened_under(fork_dataset),
+                )
         assert world.readiness(number)["ready"] is True
         assert world.merge(number, "olga").status_code == 200
 
@@ -231,7 +239,15 @@ def test_a_forks_checks_count_only_as_this_dataset_would_trust_them(platform: Pl
         with world.platform.sessions.begin() as session:
             fork_dataset = datasets.get(session, owner="rita", name="brain-fix")
             for name in checks.PIPELINE_CHECKS:
-                checks.report(session, fork_dataset, head, name, status="success", reporter="pipeline")
+                checks.report(
+                    session,
+                    fork_dataset,
+                    head,
+                    name,
+                    status="success",
+                    reporter="pipeline",
+                    details=screened_under(fork_dataset),
+                )
             checks.report(session, fork_dataset, head, "ci-lint", status="success", reporter="rita")
             fork_dataset.deid_ocr = "none"  # the fork's owner loosened its screening
         reasons = world.readiness(number)["reasons"]
@@ -243,6 +259,32 @@ def test_a_forks_checks_count_only_as_this_dataset_would_trust_them(platform: Pl
             checks.report(session, fork_dataset, head, "ci-lint", status="success", reporter="wes")
         assert world.readiness(number)["ready"] is True
         assert world.merge(number, "olga").status_code == 200
+
+
+def test_a_phi_gate_passed_under_a_looser_policy_since_put_back_does_not_count(platform: Platform) -> None:
+    with world_of(platform, visibility="internal") as world:
+        forked = fork(world)
+        head = commit_files(world.platform, "rita", "brain-fix", "main", {"a.dcm": b"fixed"}).id
+        number = propose(world, forked)["response"].json()["number"]  # type: ignore[attr-defined]
+        with world.platform.sessions.begin() as session:
+            fork_dataset = datasets.get(session, owner="rita", name="brain-fix")
+            fork_dataset.deid_recipe = "FORMAT dicom\n%header\nKEEP PatientName\n"
+            for name in checks.PIPELINE_CHECKS:  # the pipeline ran under the loosened recipe
+                checks.report(
+                    session,
+                    fork_dataset,
+                    head,
+                    name,
+                    status="success",
+                    reporter="pipeline",
+                    details=screened_under(fork_dataset),
+                )
+            fork_dataset.deid_recipe = ""  # and the recipe is put back, to match upstream
+        ready = world.readiness(number)
+        assert ready["ready"] is False
+        assert {c["name"]: c["status"] for c in ready["checks"]}["phi-gate"] == "stale"
+        assert any("check phi-gate is stale" in r for r in ready["reasons"])
+        assert world.merge(number, "olga").status_code == 409
 
 
 def test_nobody_forges_a_forks_origin_through_commit_metadata(world: World) -> None:

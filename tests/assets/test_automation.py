@@ -16,15 +16,16 @@ from dagster import (
 )
 
 from imagehub.core.imaging.synthetic import write_ct_study
-from imagehub.services import datasets, imaging
+from imagehub.services import checks, datasets, imaging
 from imagehub.services.pipeline import CODE_VERSIONS, branch_heads, partition_key
 from imagehub.services.platform import Platform
-from imagehub_assets.automation import new_commits, reprocess_stale
+from imagehub_assets.automation import CODE_TAG, new_commits, reprocess_stale
 from imagehub_assets.partitions import dataset_commits
 from tests.assets.conftest import resources_for
 from tests.cli.test_cli import run
 from tests.conftest import Server
 from tests.support.datasets import commit_files
+from tests.support.reviewing import screened_under
 
 
 def _tick(instance: DagsterInstance, platform: Platform) -> SensorResult | SkipReason:
@@ -72,6 +73,42 @@ def test_sensor_ignores_deleted_datasets(platform: Platform, instance: DagsterIn
     assert isinstance(_tick(instance, platform), SkipReason)
 
 
+def test_a_changed_deid_policy_screens_branch_heads_again_once(
+    platform: Platform, instance: DagsterInstance
+) -> None:
+    _make_dataset(platform)
+    head = commit_files(platform, "lab", "scans", "main", {"a.dcm": b"first"})
+    key = partition_key("lab/scans", head.id)
+    instance.add_dynamic_partitions(dataset_commits.name, [key])
+
+    def gate_reports() -> None:
+        with platform.sessions.begin() as session:
+            dataset = datasets.get(session, owner="lab", name="scans")
+            checks.report(
+                session,
+                dataset,
+                head.id,
+                checks.PHI_GATE,
+                status="success",
+                reporter=checks.PIPELINE_ACTOR,
+                details=screened_under(dataset),
+            )
+
+    gate_reports()
+    assert isinstance(_tick(instance, platform), SkipReason)
+    with platform.sessions.begin() as session:
+        datasets.get(
+            session, owner="lab", name="scans"
+        ).deid_recipe = "FORMAT dicom\n%header\nREMOVE Modality\n"
+    result = _tick(instance, platform)
+    assert isinstance(result, SensorResult)
+    assert [r.partition_key for r in result.run_requests] == [key]
+    assert [k.to_user_string() for k in result.run_requests[0].asset_selection or []] == ["phi_gate"]
+    assert result.run_requests[0].tags["imagehub/reason"] == "deid-policy"
+    gate_reports()  # the gate ran under the new policy
+    assert isinstance(_tick(instance, platform), SkipReason)
+
+
 def test_schedule_reruns_partitions_built_by_older_code(
     platform: Platform, instance: DagsterInstance
 ) -> None:
@@ -89,6 +126,9 @@ def test_schedule_reruns_partitions_built_by_older_code(
     assert isinstance(requests, list)
     assert [r.partition_key for r in requests] == [keys[0]]
     assert requests[0].tags["imagehub/reason"] == "code-version"
+    # the stale asset and what is built from it, not the de-identification or the PHI gate
+    selected = [k.to_user_string() for k in requests[0].asset_selection or []]
+    assert selected == ["instance_metadata", "nifti_volumes", "series_thumbnails"]
 
     # The daemon makes the rerun; while it waits in the queue, the next tick asks for nothing.
     instance.add_run(
@@ -107,6 +147,14 @@ def test_schedule_reruns_partitions_built_by_older_code(
     )
     with build_schedule_context(instance=instance, resources=resources_for(platform)) as context:
         assert isinstance(reprocess_stale(context), SkipReason)
+
+    # Built by a later version, then the code is rolled back: a change again, so a rerun.
+    imaging.record_materialization(platform, ref, "instance_metadata", "9-newer", {}, 0.1)
+    with build_schedule_context(instance=instance, resources=resources_for(platform)) as context:
+        rollback = reprocess_stale(context)
+    assert isinstance(rollback, list)
+    assert [r.partition_key for r in rollback] == [keys[0]]
+    assert rollback[0].tags[CODE_TAG] != requests[0].tags[CODE_TAG]
 
 
 def test_cli_ingest_ends_in_a_commit_the_sensor_picks_up(

@@ -27,11 +27,11 @@ from sqlalchemy import make_url, select
 
 from imagehub.core.vcs import Commit
 from imagehub.models import dataset as dataset_queries
-from imagehub.models.imaging import CommitFile, ImagingFile
+from imagehub.models.imaging import CommitFile, ImagingFile, SeriesRow
 from imagehub.services import datasets, imaging
 from imagehub.services.pipeline import partition_key
 from imagehub.services.platform import Platform
-from imagehub_assets.assets import ASSETS
+from imagehub_assets.assets import ASSETS, instance_metadata
 from imagehub_assets.automation import new_commits
 from imagehub_assets.partitions import dataset_commits
 from tests.assets.conftest import resources_for
@@ -197,6 +197,31 @@ def test_a_new_commit_extracts_only_changed_files(platform: Platform, instance: 
     with platform.sessions() as session:
         paths = set(session.scalars(select(CommitFile.path).where(CommitFile.commit_id == first.id)))
     assert paths == {"ct.dcm", "mr.dcm", "broken.dcm"}
+
+
+def test_the_metadata_step_run_again_alone_keeps_thumbnails_and_volumes(
+    platform: Platform, instance: DagsterInstance
+) -> None:
+    commit = _commit(platform, {f"mr/{p.name}": p.read_bytes() for p in sorted(VOLUME.glob("*.dcm"))})
+    key, _ = _materialize(platform, instance, commit)
+
+    def derived() -> list[tuple[str | None, str | None]]:
+        with platform.sessions() as session:
+            rows = session.scalars(select(SeriesRow).where(SeriesRow.commit_id == commit.id))
+            return [(row.thumbnail_key, row.nifti_key) for row in rows]
+
+    before = derived()
+    assert before
+    assert all(thumbnail and volume for thumbnail, volume in before)
+    again = materialize(
+        ASSETS,
+        selection=[instance_metadata.key],
+        partition_key=key,
+        instance=instance,
+        resources=resources_for(platform),
+    )
+    assert again.success
+    assert derived() == before
 
 
 @pytest.mark.postgres

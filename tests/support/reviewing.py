@@ -10,7 +10,9 @@ from typing import Any
 import httpx
 
 from imagehub.core.vcs import RefKind
+from imagehub.models.dataset import Dataset
 from imagehub.services import access, audit, checks, datasets
+from imagehub.services.deid_work import dataset_screening
 from imagehub.services.platform import Platform
 from imagehub_api.app import create_app
 from tests.support.accounts import bearer, make_user
@@ -77,6 +79,7 @@ class World:
                     reporter=checks.PIPELINE_ACTOR,
                     summary=f"{name}: {status}",
                     details_url=f"http://dagster.test/assets/{name}",
+                    details=screened_under(dataset),
                 )
 
     def actions(self, prefix: str) -> list[tuple[str, str]]:
@@ -100,3 +103,8 @@ def world_of(platform: Platform, visibility: str = "private") -> Iterator[World]
     commit_files(platform, "olga", "brain", "qc", {"a.dcm": b"QC"})
     with live_server(create_app(platform)) as base, httpx.Client(base_url=base) as http:
         yield World(http, platform, tokens)
+
+
+def screened_under(dataset: Dataset) -> dict[str, Any]:
+    """The part of the pipeline's report that says which policy its PHI scan used."""
+    return {"policy": {"screening": dataset_screening(dataset)}}

@@ -59,6 +59,8 @@ from imagehub.core.deid.uids import UidMapper
 from imagehub.core.imaging import Unreadable, inspect
 from imagehub.core.imaging.sniff import nifti_header_size, sniff
 
+SCANNER_VERSION = "1"  # bump when a file's scan would change: cached scans are keyed by it
+
 FindingKind = Literal["tag", "text", "pixels"]
 PixelStatus = Literal["read", "skipped", "not at risk", "no pixel data"]
 FileKind = Literal["dicom", "nifti", "other"]
