@@ -35,10 +35,14 @@ class BranchCreate(BaseModel):
     source: str = Field(description="Branch, tag or commit the new branch starts at")
 
 
+MESSAGE_LIMIT = 64 * 1024  # characters of a commit, tag or merge message: each is copied to every hook
+Message = Annotated[str, Field(max_length=MESSAGE_LIMIT)]
+
+
 class TagCreate(BaseModel):
     name: str
     ref: str
-    message: str = ""
+    message: Message = ""
 
 
 class Protection(BaseModel):
@@ -119,7 +123,7 @@ UserMetadata = Annotated[dict[str, str], AfterValidator(_user_metadata)]
 
 
 class CommitCreate(BaseModel):
-    message: str = Field(min_length=1)
+    message: Message = Field(min_length=1)
     changes: Changes = Field(default_factory=Changes)
     metadata: UserMetadata = Field(default_factory=dict)
     expected_parent: str | None = Field(None, description="Refuse the commit unless the branch is still here")
@@ -130,7 +134,7 @@ class MergeCreate(BaseModel):
     source: str
     destination: str
     strategy: MergeStrategy = MergeStrategy.FAIL
-    message: str = ""
+    message: Message = ""
     metadata: UserMetadata = Field(default_factory=dict)
 
 

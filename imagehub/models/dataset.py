@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fnmatch
+import json
 from datetime import datetime
 
 from sqlalchemy import Boolean, Index, String, Text, select
@@ -46,6 +48,10 @@ class Dataset(Base):
     def full_name(self) -> str:
         """``owner/name``, as people and URLs name a dataset."""
         return f"{self.owner}/{self.name}"
+
+    def is_phi_branch(self, branch: str) -> bool:
+        """Whether ``branch`` matches one of the dataset's PHI (raw) branch patterns."""
+        return any(fnmatch.fnmatchcase(branch, pattern) for pattern in json.loads(self.phi_branches))
 
 
 def get_live(session: Session, *, owner: str, name: str) -> Dataset | None:

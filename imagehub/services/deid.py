@@ -9,7 +9,6 @@ re-identification map, sealed, and readable by admins alone.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import time
 from collections.abc import Callable
@@ -75,10 +74,9 @@ def policy_spec(platform: Platform, dataset: dataset_queries.Dataset) -> PolicyS
 
 def is_phi_commit(session: Session, dataset: dataset_queries.Dataset, commit_id: str) -> bool:
     """Whether the commit is the head of one of the dataset's PHI (raw) branches."""
-    patterns = json.loads(dataset.phi_branches)
     repo = datasets.repository(session, dataset)
     return any(
-        ref.commit == commit_id and any(fnmatch.fnmatchcase(ref.name, p) for p in patterns)
+        ref.commit == commit_id and dataset.is_phi_branch(ref.name)
         for ref in repo.list_refs(RefKind.BRANCH, limit=1000)
     )
 
@@ -272,7 +270,7 @@ def update_policy(
         parse_recipe(changes["recipe"])
     if "branch" in changes:
         validate_ref_name(changes["branch"], RefKind.BRANCH)
-        if any(fnmatch.fnmatchcase(changes["branch"], p) for p in json.loads(dataset.phi_branches)):
+        if dataset.is_phi_branch(changes["branch"]):
             raise InvalidInput(f"{changes['branch']!r} matches a raw (PHI) branch pattern")
     columns = {
         "profile": "deid_profile",

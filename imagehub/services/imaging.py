@@ -143,7 +143,9 @@ _MAX_UID = 64  # DICOM's limit, and the columns'
 
 def _trusted(result: Extracted) -> Extracted:
     """A UID longer than DICOM allows cannot be trusted to group the file, and no column
-    holds it: the file is reported with the reason instead of failing the commit's rows."""
+    holds it: the file is reported with the reason instead of failing the commit's rows.
+    NUL characters are dropped from its text."""
+    result = Extracted(result.blob, result.kind, _without_nul(result.reason), _without_nul(result.metadata))
     meta = result.metadata or {}
     for key, keyword in _UIDS.items():
         value = meta.get(key)
@@ -151,6 +153,18 @@ def _trusted(result: Extracted) -> Extracted:
             reason = f"invalid DICOM: its {keyword} has {len(value)} characters, past the {_MAX_UID} allowed"
             return Extracted(result.blob, "unreadable", reason, None)
     return result
+
+
+def _without_nul(value: Any) -> Any:
+    """The value with NUL characters dropped from its text: a NUL inside a DICOM string is
+    out of the standard, and PostgreSQL refuses it in any text column."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_without_nul(v) for v in value)
+    return value
 
 
 def _cut(value: Any, length: int) -> str | None:

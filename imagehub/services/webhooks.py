@@ -19,6 +19,7 @@ the URL is set and again before every attempt, unless ``webhook_allow_private_ne
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import ipaddress
@@ -34,7 +35,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from sqlalchemy import select, update
@@ -42,6 +43,7 @@ from sqlalchemy.orm import Session
 
 from imagehub.core.config import Settings
 from imagehub.core.errors import Conflict, InvalidInput, NotFound
+from imagehub.core.redact import masked_url
 from imagehub.core.vcs import CommitId
 from imagehub.models import webhooks as queries
 from imagehub.models.base import utcnow
@@ -56,9 +58,10 @@ PING = "ping"  # sent on request only, to test a hook; no hook subscribes to it
 MAX_PAGE = 1000
 MAX_URL = 2048
 MAX_SECRET = 255
+MAX_HOOKS = 50  # per dataset: each event is stored once per hook
 USER_AGENT = "ImageHub-Webhooks/1"
 SIGNATURE_HEADER = "X-ImageHub-Signature-256"
-LEASE_MARGIN = timedelta(seconds=60)  # beyond the request timeout, before a claim lapses
+LEASE_MARGIN = timedelta(seconds=60)  # beyond the attempt's timeout, before a claim lapses
 _log = logging.getLogger(__name__)
 
 
@@ -88,10 +91,14 @@ def _url(url: str) -> str:
         raise InvalidInput(f"{url.strip()!r} is not a URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidInput("a webhook URL must be an http:// or https:// URL with a host")
+    if not url.strip().isascii() or any(char.isspace() or not char.isprintable() for char in url.strip()):
+        raise InvalidInput("a webhook URL must be printable ASCII without spaces: percent-encode the rest")
     try:
-        parts.port  # noqa: B018 - parsing the port is the check
+        port = parts.port
     except ValueError:
-        raise InvalidInput("a webhook URL's port must be a number from 0 to 65535") from None
+        port = 0
+    if port == 0:
+        raise InvalidInput("a webhook URL's port must be a number from 1 to 65535")
     if len(url.strip()) > MAX_URL:
         raise InvalidInput(f"a webhook URL may have at most {MAX_URL} characters")
     return url.strip()
@@ -137,19 +144,23 @@ def _resolve(host: str) -> list[IPAddress]:
 
 def refusal(url: str) -> str | None:
     """Why a hook may not be sent to ``url`` (None: it may): its host does not resolve, or
-    any address it resolves to is not public. The address itself is not named, so that
-    the answer tells nothing of internal DNS."""
+    any address it resolves to is not public. The address itself is not named."""
+    return _vetted(url)[0]
+
+
+def _vetted(url: str) -> tuple[str | None, str]:
+    """(why a hook may not be sent to ``url``, or None; the public address to connect to)."""
     host = urlsplit(url).hostname or ""
     try:
         addresses = _resolve(host)
     except OSError:
-        return f"{host} does not resolve"
+        return f"{host} does not resolve", ""
     if not addresses:
-        return f"{host} does not resolve"
+        return f"{host} does not resolve", ""
     kinds = sorted({kind for kind in map(_kind, addresses) if kind})
     if kinds:
-        return f"{host} resolves to a private address ({', '.join(kinds)})"
-    return None
+        return f"{host} resolves to a private address ({', '.join(kinds)})", ""
+    return None, str(addresses[0])
 
 
 def _target(url: str, allow_private_networks: bool) -> str:
@@ -207,6 +218,8 @@ def create_hook(
     URL reach non-public addresses; else such a URL, or one whose host does not resolve,
     is refused.
     """
+    if len(queries.hooks_of(session, dataset.id, limit=MAX_HOOKS)) >= MAX_HOOKS:
+        raise Conflict(f"{dataset.full_name} has {MAX_HOOKS} webhooks, the most a dataset may have")
     hook = Webhook(
         dataset_id=dataset.id,
         url=_target(_url(url), allow_private_networks),
@@ -218,7 +231,16 @@ def create_hook(
     )
     session.add(hook)
     session.flush()
-    _record(session, dataset, hook, actor, "create", url=hook.url, events=events_of(hook), active=active)
+    _record(
+        session,
+        dataset,
+        hook,
+        actor,
+        "create",
+        url=masked_url(hook.url),
+        events=events_of(hook),
+        active=active,
+    )
     return hook
 
 
@@ -254,7 +276,8 @@ def update_hook(
     """
     changed: dict[str, object] = {}
     if url is not None:
-        hook.url = changed["url"] = _target(_url(url), allow_private_networks)
+        hook.url = _target(_url(url), allow_private_networks)
+        changed["url"] = masked_url(hook.url)
     if events is not None:
         hook.events = _events(events)
         changed["events"] = events_of(hook)
@@ -271,7 +294,7 @@ def update_hook(
 
 def delete_hook(session: Session, dataset: Dataset, hook: Webhook, *, actor: str) -> None:
     """Remove the hook with its delivery log."""
-    _record(session, dataset, hook, actor, "delete", url=hook.url)
+    _record(session, dataset, hook, actor, "delete", url=masked_url(hook.url))
     session.delete(hook)
     session.flush()
 
@@ -324,8 +347,17 @@ def emit(session: Session, dataset: Dataset, event: str, payload: Mapping[str, A
 def record_push(
     session: Session, dataset: Dataset, branch: str, before: str, after: str, actor: str, message: str
 ) -> int:
-    """Announce that ``branch`` moved from ``before`` to ``after``."""
-    payload = {"branch": branch, "before": before, "after": after, "actor": actor, "message": message}
+    """Announce that ``branch`` moved from ``before`` to ``after``. A raw (PHI) branch's
+    commit message may name a patient, and receivers state no purpose: it is left out."""
+    phi = dataset.is_phi_branch(branch)
+    payload = {
+        "branch": branch,
+        "before": before,
+        "after": after,
+        "actor": actor,
+        "message": "" if phi else message,
+        "phi_branch": phi,
+    }
     return emit(session, dataset, "push", payload)
 
 
@@ -406,21 +438,55 @@ class Reply:
 
 
 class WebhookSender(Protocol):
-    def send(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> Reply:
-        """POST ``body``; raise on any network failure."""
+    def send(
+        self, url: str, body: bytes, headers: Mapping[str, str], timeout: float, address: str = ""
+    ) -> Reply:
+        """POST ``body`` (to ``address``, when given, instead of looking the host up again),
+        taking no more than ``timeout`` seconds in all; raise on any network failure."""
 
 
 class HttpSender:
-    """The default driver: httpx, no redirects followed, reading no more than an excerpt."""
+    """The default driver: httpx, no redirects followed, reading no more than an excerpt.
 
-    def send(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> Reply:
-        with httpx.stream("POST", url, content=body, headers=dict(headers), timeout=timeout) as response:
+    The timeout bounds the whole attempt: httpx's own bounds each read, so a receiver that
+    trickles a byte at a time would otherwise hold a sender for as long as it likes."""
+
+    def send(
+        self, url: str, body: bytes, headers: Mapping[str, str], timeout: float, address: str = ""
+    ) -> Reply:
+        try:
+            return asyncio.run(asyncio.wait_for(self._post(url, body, headers, timeout, address), timeout))
+        except TimeoutError:
+            raise TimeoutError(f"no complete answer within {timeout:g} s") from None
+
+    async def _post(
+        self, url: str, body: bytes, headers: Mapping[str, str], timeout: float, address: str
+    ) -> Reply:
+        sent_headers, extensions = dict(headers), dict[str, Any]()
+        if address:  # connect to the address that was checked, naming the host as the URL does
+            url, sent_headers["Host"], extensions = _pinned(url, address)
+        async with (
+            httpx.AsyncClient(timeout=timeout) as client,
+            client.stream("POST", url, content=body, headers=sent_headers, extensions=extensions) as response,
+        ):
             excerpt = bytearray()
-            for chunk in response.iter_bytes():
+            async for chunk in response.aiter_bytes():
                 excerpt += chunk
                 if len(excerpt) >= EXCERPT_BYTES:
                     break
         return Reply(response.status_code, excerpt[:EXCERPT_BYTES].decode("utf-8", "replace"))
+
+
+def _pinned(url: str, address: str) -> tuple[str, str, dict[str, Any]]:
+    """``url`` with its host replaced by ``address``; the Host header and (for TLS) the
+    server name that still name the host, so that virtual hosts and certificates work."""
+    parts = urlsplit(url)
+    userinfo, _, host = parts.netloc.rpartition("@")
+    netloc = (f"[{address}]" if ":" in address else address) + (
+        f":{parts.port}" if parts.port is not None else ""
+    )
+    extensions = {"sni_hostname": parts.hostname or ""} if parts.scheme == "https" else {}
+    return urlunsplit(parts._replace(netloc=f"{userinfo}@{netloc}" if userinfo else netloc)), host, extensions
 
 
 @dataclass(frozen=True)
@@ -461,13 +527,17 @@ def _claim(platform: Platform, now: datetime) -> _Job | None:
     The conditional update makes the claim safe on every backend (a second dispatcher
     finds the row no longer due); on PostgreSQL SKIP LOCKED also keeps dispatchers from
     queueing behind each other's row locks. A dispatcher that dies mid-send leaves the
-    lease to lapse, and the delivery is sent again. Deliveries of inactive hooks wait.
+    lease to lapse, and the delivery is sent again. Deliveries of inactive hooks wait, and
+    those of a deleted dataset (until it is restored).
     """
     lease = now + timedelta(seconds=platform.settings.webhook_timeout_seconds) + LEASE_MARGIN
+    sendable = select(Webhook.id).join(Dataset, Dataset.id == Webhook.dataset_id)
     due = (
         WebhookDelivery.state == "pending",
         WebhookDelivery.next_attempt_at <= now,
-        WebhookDelivery.webhook_id.in_(select(Webhook.id).where(Webhook.active.is_(True))),
+        WebhookDelivery.webhook_id.in_(
+            sendable.where(Webhook.active.is_(True), Dataset.deleted_at.is_(None))
+        ),
     )
     with platform.sessions.begin() as session:
         while True:
@@ -506,9 +576,10 @@ def _claim(platform: Platform, now: datetime) -> _Job | None:
 def _attempt(
     sender: WebhookSender, job: _Job, timeout: float, started_at: datetime, *, allow_private_networks: bool
 ) -> _Outcome:
-    if not allow_private_networks:  # again: DNS may have changed since the URL was checked
+    address = ""
+    if not allow_private_networks:  # again, and connect to what was checked: DNS may change
         clock = time.monotonic()
-        reason = refusal(job.url)
+        reason, address = _vetted(job.url)
         if reason:
             elapsed = int((time.monotonic() - clock) * 1000)
             return _Outcome(started_at, elapsed, None, f"refused: {reason}", "")
@@ -521,7 +592,7 @@ def _attempt(
     }
     clock = time.monotonic()
     try:
-        reply = sender.send(job.url, job.body, headers, timeout)
+        reply = sender.send(job.url, job.body, headers, timeout, address)
     except Exception as exc:  # whatever the receiver or the network does is logged, never raised
         elapsed = int((time.monotonic() - clock) * 1000)
         return _Outcome(started_at, elapsed, None, f"{type(exc).__name__}: {exc}", "")
@@ -603,9 +674,10 @@ def deliver_due(
 
 
 class WebhookDispatcher:
-    """Sends due deliveries from a background thread, every ``webhook_poll_seconds``.
+    """Sends due deliveries from ``webhook_senders`` background threads, polling every
+    ``webhook_poll_seconds``: a receiver that is slow to answer holds one of them.
 
-    ``stop`` returns once the delivery in flight, if any, is settled (at most one
+    ``stop`` returns once the deliveries in flight, if any, are settled (at most one
     request timeout).
     """
 
@@ -613,14 +685,19 @@ class WebhookDispatcher:
         self._platform = platform
         self._sender = sender or HttpSender()
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="imagehub-webhooks", daemon=True)
+        self._threads = [
+            threading.Thread(target=self._run, name=f"imagehub-webhooks-{n}", daemon=True)
+            for n in range(platform.settings.webhook_senders)
+        ]
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         self._stopping.set()
-        self._thread.join()
+        for thread in self._threads:
+            thread.join()
 
     def _run(self) -> None:
         while not self._stopping.is_set():

@@ -31,7 +31,7 @@ from imagehub_api.routes import datasets as dataset_routes
 from imagehub_api.routes import refs as ref_routes
 from imagehub_api.routes import versions as version_routes
 from imagehub_api.routes.blobs import spool
-from imagehub_api.schemas import BranchCreate, MergeCreate, TagCreate, UserMetadata
+from imagehub_api.schemas import BranchCreate, MergeCreate, Message, TagCreate, UserMetadata
 from imagehub_api.security import Policy, requires
 
 router = APIRouter(prefix="/lakefs/{owner}/api/v1", tags=["lakeFS-compatible"])
@@ -52,13 +52,13 @@ class BranchCreation(BaseModel):
 
 
 class CommitCreation(BaseModel):
-    message: str = Field(min_length=1)
+    message: Message = Field(min_length=1)
     metadata: UserMetadata = Field(default_factory=dict)
     allow_empty: bool = False
 
 
 class MergeRequest(BaseModel):
-    message: str = ""
+    message: Message = ""
     metadata: UserMetadata = Field(default_factory=dict)
     strategy: Literal["", "dest-wins", "source-wins"] = ""
     squash_merge: bool = False

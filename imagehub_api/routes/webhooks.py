@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
+from imagehub.core.redact import masked_url
 from imagehub.models.webhooks import Webhook, WebhookAttempt
 from imagehub.services import webhooks
 from imagehub_api.deps import DatasetDep, PlatformDep, SessionDep
@@ -39,7 +40,7 @@ class HookUpdate(BaseModel):
 def hook_dict(hook: Webhook) -> dict[str, Any]:
     return {
         "id": hook.id,
-        "url": hook.url,
+        "url": masked_url(hook.url),  # a password in it is a secret, shown only when set
         "events": webhooks.events_of(hook),
         "active": hook.active,
         "created_by": hook.created_by,

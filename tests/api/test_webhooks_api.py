@@ -3,6 +3,7 @@ what the answers show, the delivery log, ping and redeliver, and the server's ow
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import time
@@ -18,7 +19,7 @@ import pytest
 from imagehub.core.config import Settings
 from imagehub.models.base import utcnow
 from imagehub.sdk.client import Client, RemoteDataset, RemoteEntry
-from imagehub.services import access, datasets, webhooks
+from imagehub.services import access, audit, datasets, webhooks
 from imagehub.services.platform import Platform
 from imagehub_api.app import create_app
 from tests.support.accounts import bearer, make_user
@@ -190,6 +191,10 @@ BAD_HOOKS = [  # (body, what the answer says)
     ({"url": "ftp://example.org/hook", "events": ["push"]}, "must be an http:// or https:// URL"),
     ({"url": "not a url", "events": ["push"]}, "must be an http:// or https:// URL"),
     ({"url": "http://127.0.0.1:99999/hook", "events": ["push"]}, "port must be a number"),
+    ({"url": "http://127.0.0.1:0/hook", "events": ["push"]}, "port must be a number from 1"),
+    ({"url": "https://example.org/a\nb", "events": ["push"]}, "printable ASCII without spaces"),
+    ({"url": "https://example.org/a b", "events": ["push"]}, "printable ASCII without spaces"),
+    ({"url": "https://example.org/\u00e9", "events": ["push"]}, "percent-encode"),
     ({"url": "https://example.org/" + "x" * 2048, "events": ["push"]}, "at most 2048 characters"),
     ({"url": "https://example.org/", "events": ["pushed", "push"]}, "unknown event(s) pushed; known: push"),
     ({"url": "https://example.org/", "events": ["ping"]}, "unknown event(s) ping"),
@@ -217,6 +222,34 @@ def test_bad_input_is_refused_with_a_clear_message(world: World) -> None:
     unknown = world.http.post(f"{HOOKS}/{hook['id']}/deliveries/nope/redeliver", headers=olga)
     assert unknown.status_code == 404
     assert "no delivery nope" in unknown.json()["detail"]
+
+
+def test_a_password_in_a_hook_url_is_masked_everywhere_but_sent(world: World) -> None:
+    olga = world.as_("olga")
+    with_password = world.receiver.url.replace("http://", "http://svc:Sup3rS3cret@")
+    created = world.http.post(HOOKS, json={"url": with_password, "events": ["push"]}, headers=olga)
+    assert created.status_code == 201, created.text
+    listed = world.http.get(HOOKS, headers=olga)
+    assert "Sup3rS3cret" not in created.text + listed.text
+    assert listed.json()["results"][0]["url"] == with_password.replace("Sup3rS3cret", "***")
+    with world.platform.sessions() as session:
+        events = audit.search(session, action="webhook.create", limit=10)
+    assert events
+    assert "Sup3rS3cret" not in str([e.details for e in events])
+    world.push("main", "a.dcm", b"A")
+    assert webhooks.deliver_due(world.platform) == 1
+    [got] = world.receiver.received
+    assert got.headers["authorization"] == "Basic " + base64.b64encode(b"svc:Sup3rS3cret").decode()
+
+
+def test_a_dataset_holds_a_bounded_number_of_hooks(world: World) -> None:
+    for _ in range(webhooks.MAX_HOOKS):
+        world.hook(["push"])
+    refused = world.http.post(
+        HOOKS, json={"url": world.receiver.url, "events": ["push"]}, headers=world.as_("olga")
+    )
+    assert refused.status_code == 409
+    assert f"{webhooks.MAX_HOOKS} webhooks" in refused.json()["detail"]
 
 
 def test_the_log_shows_every_attempt_then_ping_and_redeliver(world: World) -> None:

@@ -49,6 +49,20 @@ def test_over_long_values_are_reported_per_file(platform: Platform) -> None:
     assert sorted(codes, key=str) == sorted([("CT", None), ("M" * 16, "B" * 64), (None, None)], key=str)
 
 
+def test_a_nul_inside_a_text_value_is_dropped_not_fatal(platform: Platform) -> None:
+    with platform.sessions.begin() as session:
+        datasets.create(session, owner="lab", name="odd", author="t")
+    files = {"nul.dcm": altered(SeriesDescription="AB\x00CD", PatientName="DOE\x00^JOHN")}
+    commit = commit_files(platform, "lab", "odd", "main", files)
+    ref = imaging.resolve_commit(platform, "lab/odd", commit.id)
+    summary = imaging.index_metadata(platform, LocalExecutor(), ref)
+    assert (summary.counts["dicom"], summary.failures) == (1, {})
+    with platform.sessions() as session:
+        row = session.scalars(select(ImagingFile)).one()
+    assert row.series_description == "ABCD"
+    assert "\\u0000" not in row.attributes
+
+
 def test_two_runs_storing_the_same_new_blobs_at_once_both_succeed(platform: Platform) -> None:
     results = [
         Extracted(f"{n:064x}", "unreadable", "not imaging", None) for n in range(1, 200)

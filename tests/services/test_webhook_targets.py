@@ -21,6 +21,7 @@ from imagehub.core.errors import InvalidInput
 from imagehub.services import datasets, webhooks
 from imagehub.services.platform import Platform
 from tests.support.datasets import commit_files
+from tests.support.webhook_receiver import webhook_receiver
 from tests.support.webhooks import dataset_of, subscribe
 
 PUBLIC = "93.184.216.34"  # never contacted: the sender in these tests records, it sends nothing
@@ -59,9 +60,13 @@ class RecordingSender:
 
     def __init__(self) -> None:
         self.sent: list[str] = []
+        self.addresses: list[str] = []
 
-    def send(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> webhooks.Reply:
+    def send(
+        self, url: str, body: bytes, headers: Mapping[str, str], timeout: float, address: str = ""
+    ) -> webhooks.Reply:
         self.sent.append(url)
+        self.addresses.append(address)
         return webhooks.Reply(200, "ok")
 
 
@@ -147,6 +152,34 @@ def test_a_delivery_to_a_host_turned_private_is_a_failed_attempt_with_no_request
     )
     [attempt] = logged.attempts
     assert (attempt.status_code, attempt.error, attempt.response_excerpt) == (None, refused, "")
+
+
+def test_a_delivery_connects_to_the_address_that_was_checked(
+    brain: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A name that resolves to a public address for the check and to loopback for the
+    connection (DNS rebinding) reaches the public one: the sender is handed what was checked."""
+    answers = iter([[PUBLIC], [PUBLIC], ["127.0.0.1"]])
+
+    def getaddrinfo(host: str, port: object, *args: Any, **kwargs: Any) -> list[Any]:
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, 0)) for a in next(answers)]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    subscribe(brain, "https://rebind.example/hook", ["push"])  # the first lookup
+    commit_files(brain, "lab", "brain", "main", {"a.dcm": b"A"})
+    sender = RecordingSender()
+    assert webhooks.deliver_due(brain, sender=sender) == 1  # the second
+    assert (sender.sent, sender.addresses) == (["https://rebind.example/hook"], [PUBLIC])
+
+
+def test_the_http_sender_connects_to_the_given_address_under_the_urls_host_name() -> None:
+    with webhook_receiver() as receiver:
+        port = receiver.url.rsplit(":", 1)[1].split("/")[0]
+        url = f"http://hooks.example:{port}/in"  # a name nothing resolves here
+        reply = webhooks.HttpSender().send(url, b"{}", {"X-ImageHub-Event": "ping"}, 5, "127.0.0.1")
+        assert reply.status_code == 200
+        [received] = receiver.wait_for(1)
+    assert (received.path, received.headers["host"]) == ("/in", f"hooks.example:{port}")
 
 
 def test_a_hook_set_while_allowed_is_not_sent_once_the_setting_is_off(brain: Platform) -> None:

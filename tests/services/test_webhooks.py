@@ -3,6 +3,9 @@ every event after its action, the outbox under rollback, retries with backoff.""
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -84,7 +87,28 @@ def test_a_delivery_is_signed_with_the_hooks_secret(brain: Platform, receiver: R
         "after": pushed.id,
         "actor": "tester",
         "message": "first scan",
+        "phi_branch": False,
     }
+
+
+def test_a_push_to_a_raw_branch_leaves_its_message_out(brain: Platform, receiver: Receiver) -> None:
+    subscribe(brain, receiver.url, ["push"])
+    with brain.sessions.begin() as session:
+        repo_of(session).create_branch("raw", "main")
+    commit_files(brain, "lab", "brain", "raw", {"a.dcm": b"A"}, message="import of DOE^JOHN MRN 1234567")
+    assert webhooks.deliver_due(brain) == 1
+    [got] = receiver.received
+    assert (got.json()["payload"]["message"], got.json()["payload"]["phi_branch"]) == ("", True)
+    assert b"DOE^JOHN" not in got.body
+
+
+def test_a_deleted_datasets_deliveries_wait_until_it_is_restored(brain: Platform, receiver: Receiver) -> None:
+    subscribe(brain, receiver.url, ["push"])
+    commit_files(brain, "lab", "brain", "main", {"a.dcm": b"A"})
+    with brain.sessions.begin() as session:
+        datasets.delete(session, owner="lab", name="brain")
+    assert webhooks.deliver_due(brain) == 0
+    assert receiver.received == []
 
 
 def test_every_event_arrives_after_its_action(brain: Platform, receiver: Receiver) -> None:
@@ -266,6 +290,36 @@ def test_an_unreachable_receiver_is_logged_as_an_attempt(brain: Platform) -> Non
     [attempt] = logged.attempts
     assert attempt.status_code is None
     assert attempt.error.startswith("ConnectError")
+
+
+def test_a_receiver_that_trickles_its_answer_is_cut_off_at_the_timeout() -> None:
+    """httpx bounds each read; the attempt as a whole is bounded too."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def trickle() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 200 OK\r\n")
+            while not stop.wait(0.2):
+                try:
+                    connection.sendall(b"X")
+                except OSError:
+                    return
+
+    server = threading.Thread(target=trickle, daemon=True)
+    server.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/slow"
+    started = time.monotonic()
+    try:
+        with pytest.raises(TimeoutError, match="no complete answer within 1 s"):
+            webhooks.HttpSender().send(url, b"{}", {}, 1.0)
+        assert time.monotonic() - started < 3
+    finally:
+        stop.set()
+        listener.close()
+        server.join(5)
 
 
 def test_deleting_a_hook_drops_its_pending_deliveries(brain: Platform, receiver: Receiver) -> None:

@@ -78,10 +78,11 @@ class Settings(BaseSettings):
     public_url: str | None = None
     dagster_url: str = "http://127.0.0.1:3000"  # the Dagster UI the portal links into
     webhook_poll_seconds: float = 2.0  # how often the server sends due webhook deliveries; <= 0: never
-    webhook_timeout_seconds: float = Field(10.0, gt=0)  # per delivery attempt
-    webhook_max_attempts: int = Field(8, ge=1)  # then a delivery is marked failed
-    webhook_backoff_seconds: float = 10.0  # wait after the first failure, doubled after each next one
-    webhook_backoff_cap_seconds: float = 3600.0  # longest wait between two attempts
+    webhook_timeout_seconds: float = Field(10.0, gt=0, le=300)  # per delivery attempt, all of it
+    webhook_max_attempts: int = Field(8, ge=1, le=100)  # then a delivery is marked failed
+    webhook_backoff_seconds: float = Field(10.0, ge=0, le=86_400)  # after the first failure, then doubled
+    webhook_backoff_cap_seconds: float = Field(3600.0, ge=0, le=7 * 86_400)  # longest wait between two
+    webhook_senders: int = Field(4, ge=1, le=64)  # deliveries sent at once, so one slow receiver holds one
     # let hooks reach loopback, private, link-local... addresses: intranet receivers; tests on loopback
     webhook_allow_private_networks: bool = False
 

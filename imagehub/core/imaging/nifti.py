@@ -150,9 +150,15 @@ def _metadata(header: Any) -> InstanceMetadata:
         series_description=description or None,
         frames=math.prod(shape[3:]),
         shape=shape,
-        spacing=tuple(float(zoom) for zoom in header.get_zooms()),
+        spacing=_spacing(header.get_zooms()),
         orientation="".join(codes) if None not in codes else None,
     )
+
+
+def _spacing(zooms: Any) -> tuple[float, ...] | None:
+    """The voxel sizes; "nan" or "inf" in pixdim is no spacing (and not valid JSON either)."""
+    found = tuple(float(zoom) for zoom in zooms)
+    return found if all(math.isfinite(size) for size in found) else None
 
 
 def encode_nifti(volume: NDArray[Any], affine: NDArray[np.float64]) -> bytes:

@@ -183,6 +183,17 @@ def test_nifti_written_with_nibabel(tmp_path: Path) -> None:
     assert (meta.kind, meta.shape, meta.frames, meta.orientation) == ("nifti", (6, 7, 5, 3), 3, "RAS")
 
 
+@pytest.mark.parametrize("odd", [float("nan"), float("inf")])
+def test_nifti_pixdim_of_nan_or_inf_is_no_spacing(tmp_path: Path, odd: float) -> None:
+    image = nib.Nifti1Image(np.ones((4, 4, 4), dtype=np.int16), np.eye(4))
+    image.header["pixdim"][2] = odd
+    nib.save(image, tmp_path / "odd.nii")
+    meta = inspect(tmp_path / "odd.nii", "odd.nii")
+    assert isinstance(meta, InstanceMetadata)
+    assert meta.spacing is None
+    json.dumps(meta.to_dict(), allow_nan=False)
+
+
 # --- Unreadable files ----------------------------------------------------------------------------
 
 
