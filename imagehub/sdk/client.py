@@ -27,6 +27,9 @@ from imagehub.sdk.parallel import check_stop, transfer_pool
 UPLOAD_CHUNK = 8 * 1024 * 1024
 BUNDLE_FILES = 2000
 DOWNLOAD_BUNDLE_BYTES = 64 * 1024 * 1024  # enough bundles to keep every worker busy
+# Direct transfers with object storage: no bound on the whole (large files take what they
+# take), but an endpoint that accepts and then says nothing is given up on.
+STORAGE_TIMEOUT = httpx.Timeout(connect=15, read=120, write=120, pool=15)
 Progress = Callable[[int], None]  # called with bytes just transferred
 T = TypeVar("T")
 
@@ -209,7 +212,7 @@ class RemoteDataset:
                     "GET", f"{self.base}/refs/{ref}/objects/url", params={"path": entry.path}
                 )["url"]
             source = (
-                httpx.stream("GET", direct, headers=headers, timeout=None)
+                httpx.stream("GET", direct, headers=headers, timeout=STORAGE_TIMEOUT)
                 if direct
                 else self.api.http.stream(
                     "GET",
@@ -371,7 +374,9 @@ class RemoteDataset:
         """Send the whole file straight to object storage, then let the server verify it."""
         size = path.stat().st_size
         with path.open("rb") as handle:
-            response = httpx.put(url, content=handle, headers={"Content-Length": str(size)}, timeout=None)
+            response = httpx.put(
+                url, content=handle, headers={"Content-Length": str(size)}, timeout=STORAGE_TIMEOUT
+            )
         if response.status_code >= 300:
             raise RemoteError(
                 f"object storage refused the upload (HTTP {response.status_code})",

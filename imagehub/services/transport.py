@@ -18,6 +18,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from imagehub.core.errors import Conflict, InvalidInput, NotFound
+from imagehub.core.storage import StorageError
 from imagehub.core.vcs import BlobId, BlobMismatch, Entry, Repository, blob_key
 from imagehub.core.vcs.types import validate_blob_id
 from imagehub.models.base import utcnow
@@ -79,6 +80,10 @@ def _direct_key(session_id: str) -> str:
     return f"uploads/{session_id}/direct"
 
 
+def _assembled_key(session_id: str) -> str:
+    return f"uploads/{session_id}/assembled"
+
+
 def get_upload(session: Session, *, dataset: Dataset, upload_id: str) -> UploadSession:
     upload = session.get(UploadSession, upload_id)
     if upload is None or upload.dataset_id != dataset.id:
@@ -131,24 +136,27 @@ def complete_upload(session: Session, platform: Platform, *, dataset: Dataset, u
 
     try:
         key = blob_key(blob)
-        if (kept := platform.store.refresh(key)) is None:
-            staging = f"uploads/{upload.id}/assembled"
+        kept = platform.store.refresh(key)
+        if kept is None or kept.size != upload.size:  # new, or stored damaged (cut short): written
+            staging = _assembled_key(upload.id)
             platform.store.put(staging, parts())
             if digest.hexdigest() != blob:
                 platform.store.delete(staging)
             refuse_unless_matching()
             platform.store.put(key, platform.store.get(staging))
             platform.store.delete(staging)
-        elif kept.size != upload.size:  # stored before: its size is the truth
-            raise BlobMismatch(f"blob {blob} is {kept.size} bytes, not {upload.size}")
         else:  # stored before: the bytes are checked all the same, as proof the sender holds them
             for _ in parts():
                 pass
             refuse_unless_matching()
         SqlBlobIndex(session).register([(blob, upload.size)])
+    except StorageError:
+        platform.store.delete(_assembled_key(upload.id))
+        raise  # the storage failed, not the upload: its parts stay for the client to complete again
     except BaseException:
-        # The parts are gone whatever happened, so the session must go too, for good: the
-        # caller's transaction rolls back with the error, so the row is removed in its own.
+        # The upload is refused (or abandoned): its parts go, and the session with them, for
+        # good: the caller's transaction rolls back with the error, so the row is removed in
+        # its own.
         _discard(platform, upload)
         with platform.sessions.begin() as own:
             own.execute(delete(UploadSession).where(UploadSession.id == upload.id))
@@ -162,6 +170,7 @@ def _discard(platform: Platform, upload: UploadSession) -> None:
     for index in range(upload.parts):
         platform.store.delete(_part_key(upload.id, index))
     platform.store.delete(_direct_key(upload.id))
+    platform.store.delete(_assembled_key(upload.id))
 
 
 def expire_uploads(session: Session, platform: Platform) -> int:

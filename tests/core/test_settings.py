@@ -96,6 +96,19 @@ def test_bad_storage_urls(url: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("url", "endpoint"),
+    [
+        ("s3://AKID:TopSecret99@bucket/store", None),
+        ("s3://bucket/store", "http://minio:TopSecret99@host:9000"),
+    ],
+)
+def test_s3_credentials_in_a_url_are_refused_without_showing_them(url: str, endpoint: str | None) -> None:
+    with pytest.raises(ConfigError, match="credentials do not belong in a URL") as refused:
+        open_store(url, Settings(s3_endpoint_url=endpoint))
+    assert "TopSecret99" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
     ("name", "value"),
     [
         ("IMAGEHUB_SESSION_HOURS", "nan"),

@@ -145,11 +145,13 @@ def test_a_commit_after_the_sweep_fails_cleanly(platform: Platform, history: dic
 def test_fsck_reports_missing_and_corrupt_blobs(platform: Platform, history: dict[str, str]) -> None:
     with platform.sessions() as session:
         entry = repo_of(session).stat("main", "kept/a")
-    platform.store.put(blob_key(entry.blob), b"tampered")  # type: ignore[arg-type]
+    platform.store.put(blob_key(entry.blob), b"!" * entry.size)  # type: ignore[arg-type]
     quick = check_integrity(platform)
-    assert quick.ok  # present, and only --deep re-hashes
+    assert quick.ok  # present at its size, and only --deep re-hashes
     deep = check_integrity(platform, deep=True)
     assert [p for p in deep.problems if "does not hash" in p]
+    platform.store.put(blob_key(entry.blob), b"cut")  # type: ignore[arg-type]
+    assert any(f"is 3 bytes, not {entry.size}" in p for p in check_integrity(platform).problems)
     platform.store.delete(blob_key(entry.blob))  # type: ignore[arg-type]
     missing = check_integrity(platform)
     assert any("is missing" in p and "kept/a" in p for p in missing.problems)

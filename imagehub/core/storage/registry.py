@@ -27,6 +27,13 @@ def open_store(url: str, settings: Settings | None = None) -> ObjectStore:
     if parsed.scheme == "s3":
         if not parsed.netloc:
             raise ConfigError(f"storage URL {shown!r} names no bucket; use s3://bucket/prefix")
+        endpoint = (settings.s3_endpoint_url or "") if settings else ""
+        if "@" in parsed.netloc or "@" in urlparse(endpoint).netloc:
+            raise ConfigError(
+                f"S3 credentials do not belong in a URL ({shown!r}, {masked_url(endpoint)!r}), where "
+                "health checks and errors would show them: set IMAGEHUB_S3_ACCESS_KEY_ID and "
+                "IMAGEHUB_S3_SECRET_ACCESS_KEY, or boto3's own configuration"
+            )
         from imagehub.core.storage.s3 import S3Store
 
         secret = settings.s3_secret_access_key if settings else None

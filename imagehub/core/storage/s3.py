@@ -15,6 +15,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from imagehub.core.redact import masked_url
 from imagehub.core.storage.base import (
     CHUNK_SIZE,
     ImmediateBatch,
@@ -68,13 +69,20 @@ class S3Store:
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.url = f"s3://{bucket}/{self.prefix}"
+        self._bucket_seen = False
         self._client: Any = boto3.client(
             "s3",
             endpoint_url=endpoint_url,
-            region_name=region or "us-east-1",
+            region_name=region,  # None: boto3's own chain (AWS_DEFAULT_REGION, ~/.aws/config)
             aws_access_key_id=access_key_id,
             aws_secret_access_key=secret_access_key,
-            config=Config(retries={"max_attempts": 5, "mode": "standard"}, signature_version="s3v4"),
+            # botocore waits 60 s per read over 5 tries: a silent endpoint held each call ~6 min
+            config=Config(
+                retries={"max_attempts": 3, "mode": "standard"},
+                signature_version="s3v4",
+                connect_timeout=10,
+                read_timeout=30,
+            ),
         )
         self._transfer = TransferConfig(
             multipart_threshold=MULTIPART_THRESHOLD,
@@ -110,12 +118,30 @@ class S3Store:
                 if exc.response.get("Error", {}).get("Code") == "InvalidRange":
                     return iter(())
                 raise
-        return response["Body"].iter_chunks(CHUNK_SIZE)  # type: ignore[no-any-return]
+        return _translated(key, response["Body"].iter_chunks(CHUNK_SIZE))
 
     def stat(self, key: str) -> ObjectInfo:
-        with _errors(key):
-            head = self._client.head_object(Bucket=self.bucket, Key=self._key(key))
+        try:
+            with _errors(key):
+                head = self._client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except ObjectNotFound:
+            self._require_bucket()
+            raise
         return ObjectInfo(key=key, size=head["ContentLength"], modified=head.get("LastModified"))
+
+    def _require_bucket(self) -> None:
+        """A HEAD answers a bare 404 for a missing bucket as for a missing key: asked once,
+        so that a bucket that is gone reads as a storage error, never as every object lost."""
+        if self._bucket_seen:
+            return
+        with _errors(""):
+            try:
+                self._client.head_bucket(Bucket=self.bucket)
+            except ClientError as exc:
+                if str(exc.response.get("Error", {}).get("Code", "")) in _NOT_FOUND_CODES:
+                    raise StorageError(f"S3 bucket {self.bucket!r} does not exist") from exc
+                raise
+        self._bucket_seen = True
 
     def exists(self, key: str) -> bool:
         try:
@@ -170,6 +196,13 @@ class S3Store:
             )
 
 
+def _translated(key: str, chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The body's chunks; a connection that drops part way is a storage error too, not a
+    botocore one that callers would take for damaged bytes."""
+    with _errors(key):
+        yield from chunks
+
+
 @contextmanager
 def _errors(key: str) -> Iterator[None]:
     """Translate boto errors into StorageError / ObjectNotFound with the key named."""
@@ -181,4 +214,4 @@ def _errors(key: str) -> Iterator[None]:
             raise ObjectNotFound(f"no object {key!r}") from exc
         raise StorageError(f"S3 error on {key!r}: {code or exc}") from exc
     except BotoCoreError as exc:
-        raise StorageError(f"S3 unreachable: {exc}") from exc
+        raise StorageError(f"S3 unreachable: {masked_url(str(exc))}") from exc

@@ -17,7 +17,7 @@ from typing import BinaryIO, Protocol
 
 from imagehub.core.errors import ImageHubError
 from imagehub.core.storage import ObjectStore
-from imagehub.core.storage.base import PutBatch, Source, iter_source
+from imagehub.core.storage.base import ObjectNotFound, PutBatch, Source, iter_source
 from imagehub.core.vcs.types import BlobId, validate_blob_id
 
 SPOOL_IN_MEMORY = 8 * 1024 * 1024
@@ -48,10 +48,19 @@ class BlobStore:
     def exists(self, blob: BlobId) -> bool:
         return self.store.exists(blob_key(blob))
 
-    def keep(self, blob: BlobId) -> bool:
-        """Whether the blob's bytes are stored, refreshed if so: a writer that finds them and
-        skips writing them must not have them swept a moment later as old garbage."""
-        return self.store.refresh(blob_key(blob)) is not None
+    def stored_size(self, blob: BlobId) -> int | None:
+        """The size of the blob's stored object, or None when there is none."""
+        try:
+            return self.store.stat(blob_key(blob)).size
+        except ObjectNotFound:
+            return None
+
+    def keep(self, blob: BlobId, size: int) -> bool:
+        """Whether the blob's bytes are stored whole, refreshed if so: a writer that finds
+        them and skips writing them must not have them swept a moment later as old garbage.
+        An object of another size is damaged (cut short, say): the writer replaces it."""
+        kept = self.store.refresh(blob_key(blob))
+        return kept is not None and kept.size == size
 
     def put_stream(
         self, source: bytes | BinaryIO | Iterable[bytes], expected: str | None = None
@@ -73,7 +82,7 @@ class BlobStore:
     ) -> tuple[BlobId, int]:
         if isinstance(source, bytes):  # already in memory: hashed and written as it is
             blob = _checked(hashlib.sha256(source), expected)
-            if not self.keep(blob):
+            if not self.keep(blob, len(source)):
                 write(blob_key(blob), source)
             return blob, len(source)
         digest = hashlib.sha256()
@@ -84,7 +93,7 @@ class BlobStore:
                 spool.write(chunk)
                 size += len(chunk)
             blob = _checked(digest, expected)
-            if not self.keep(blob):
+            if not self.keep(blob, size):
                 spool.seek(0)
                 write(blob_key(blob), spool)
         return blob, size

@@ -84,7 +84,8 @@ def fsck(
     ``roots`` maps each commit to start from to what names it (a dataset's ref), for the
     report.
 
-    Reports problems; never repairs. ``deep`` re-hashes every blob's bytes.
+    Reports problems; never repairs. Each blob's stored size is compared with the size the
+    tree records; ``deep`` also re-hashes every blob's bytes.
     """
     report = FsckReport()
     try:
@@ -123,8 +124,13 @@ def fsck(
                 if blob in seen_blobs:
                     continue
                 seen_blobs.add(blob)
-                if not blobs.exists(blob):
+                stored = blobs.stored_size(blob)
+                if stored is None:
                     report.problems.append(f"blob {blob} of {item[0]!r} is missing (commit {owner})")
+                elif stored != item[2]:
+                    report.problems.append(
+                        f"blob {blob} of {item[0]!r} is {stored} bytes, not {item[2]} (commit {owner})"
+                    )
                 elif deep and not blobs.verify(blob):
                     report.problems.append(f"blob {blob} of {item[0]!r} does not hash to its id")
     report.nodes = len(seen_nodes)
