@@ -6,7 +6,7 @@ import fnmatch
 import json
 from datetime import datetime
 
-from sqlalchemy import Boolean, Index, String, Text, select
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from imagehub.models.base import Base, UTCDateTime, utcnow
@@ -52,6 +52,21 @@ class Dataset(Base):
     def is_phi_branch(self, branch: str) -> bool:
         """Whether ``branch`` matches one of the dataset's PHI (raw) branch patterns."""
         return any(fnmatch.fnmatchcase(branch, pattern) for pattern in json.loads(self.phi_branches))
+
+
+class DatasetLineage(Base):
+    """Which dataset a derived dataset was made from (it may be no more visible than that one)."""
+
+    __tablename__ = "dataset_lineage"
+
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+
+
+def source_of(session: Session, dataset: Dataset) -> Dataset | None:
+    """The dataset ``dataset`` was derived from, if it was."""
+    found = session.get(DatasetLineage, dataset.id)
+    return session.get(Dataset, found.source_id) if found else None
 
 
 def get_live(session: Session, *, owner: str, name: str) -> Dataset | None:

@@ -27,7 +27,7 @@ from imagehub.core.vcs.commits import merge_base
 from imagehub.models import accounts as account_queries
 from imagehub.models.accounts import AccessRequest, DatasetGrant, Team
 from imagehub.models.base import utcnow
-from imagehub.models.dataset import Dataset
+from imagehub.models.dataset import Dataset, source_of
 from imagehub.services import audit, datasets
 from imagehub.services.accounts import get_team, get_user
 
@@ -234,6 +234,18 @@ def list_grants(session: Session, dataset: Dataset) -> list[dict[str, object]]:
     return out
 
 
+def _refuse_wider_than_source(session: Session, dataset: Dataset, visibility: str) -> None:
+    """A derived dataset shows its source's data: it may be no more visible than the source
+    is now, or a reader of a private dataset could publish it with two clicks."""
+    source = source_of(session, dataset)
+    order = datasets.VISIBILITIES
+    if source is not None and order.index(visibility) > order.index(source.visibility):
+        raise Forbidden(
+            f"{dataset.full_name} was derived from {source.visibility} {source.full_name}: "
+            f"it may be at most {source.visibility}"
+        )
+
+
 def update_settings(
     session: Session,
     *,
@@ -248,6 +260,7 @@ def update_settings(
     if visibility is not None:
         if visibility not in datasets.VISIBILITIES:
             raise InvalidInput(f"visibility must be one of {', '.join(datasets.VISIBILITIES)}")
+        _refuse_wider_than_source(session, dataset, visibility)
         dataset.visibility = changes["visibility"] = visibility
     if phi_branches is not None:
         dataset.phi_branches = json.dumps(phi_branches)

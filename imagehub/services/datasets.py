@@ -19,7 +19,7 @@ from imagehub.core.vcs.changes import prefix_range
 from imagehub.core.vcs.types import Entry
 from imagehub.models import dataset as dataset_queries
 from imagehub.models.base import utcnow
-from imagehub.models.dataset import Dataset
+from imagehub.models.dataset import Dataset, DatasetLineage
 from imagehub.models.vcs import SqlBlobIndex, SqlCommitStore, SqlDeltaStore, SqlNodeStore
 from imagehub.services import webhooks
 
@@ -164,6 +164,7 @@ def derive(
     derived = create(
         session, owner=owner, name=name, author=author, description=description, visibility=source.visibility
     )
+    session.add(DatasetLineage(dataset_id=derived.id, source_id=source.id))
     target = repository(session, derived)
     tree = commit.tree
     if prefixes:

@@ -10,10 +10,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from imagehub.core.vcs import Repository
+from imagehub.core.errors import InvalidInput, NotFound
+from imagehub.core.vcs import CommitId, RefKind, Repository
+from imagehub.core.vcs.commits import merge_base
 from imagehub.models.dataset import Dataset
 from imagehub.models.proposals import Proposal
-from imagehub.services import access, checks, reviews
+from imagehub.services import access, checks, forks, reviews
 from imagehub.services.checks import Blocked, CheckState
 from imagehub.services.reviews import Approvals
 
@@ -49,12 +51,15 @@ def readiness(session: Session, dataset: Dataset, repo: Repository, proposal: Pr
         settled = f"proposal #{proposal.number} is {proposal.state}"
         return Readiness(proposal.merged_commit or "", Approvals(required, [], [], []), [], [settled], [])
     # The pipeline reports checks where the commit lives: a fork's proposal, on the fork.
-    about = reviews.reviewed(session, dataset, repo, proposal)
+    try:
+        about = reviews.reviewed(session, dataset, repo, proposal)
+    except (NotFound, InvalidInput) as gone:  # its branch, or the fork, is gone
+        return Readiness("", Approvals(0, [], [], []), [], [f"the source is gone: {gone}"], [])
     head = about.commit
     approvals = reviews.approvals(session, dataset, repo, proposal)
     names = checks.required(dataset, proposal.target_branch, rule)
     found = checks.states(session, about.dataset, head, names, judge=dataset)
-    reasons = []
+    reasons = _merge_reasons(session, dataset, repo, proposal, about.dataset, head)
     if len(approvals.approved_by) < approvals.required:
         reasons.append(
             f"{approvals.required} approval(s) on the current head required, "
@@ -66,6 +71,30 @@ def readiness(session: Session, dataset: Dataset, repo: Repository, proposal: Pr
     if about.dataset.id != dataset.id:
         reasons += _fork_reasons(session, about.dataset, dataset, found)
     return Readiness(head, approvals, found, reasons, checks.blocking_dicts(about.dataset, head, found))
+
+
+def _merge_reasons(
+    session: Session, dataset: Dataset, repo: Repository, proposal: Proposal, origin: Dataset, head: str
+) -> list[str]:
+    """What the merge itself would refuse, beside approvals and checks: so that "ready"
+    means the button works."""
+    try:
+        target = repo.get_ref(proposal.target_branch, RefKind.BRANCH).commit
+    except NotFound:
+        return [f"the target branch {proposal.target_branch!r} no longer exists"]
+    reasons = []
+    fork = origin if origin.id != dataset.id else None
+    try:
+        access.refuse_phi_flow(dataset, proposal.source_branch, proposal.target_branch, source_dataset=fork)
+    except access.Forbidden as refused:
+        reasons.append(str(refused))
+    if fork is None and merge_base(repo.stores.commits, target, CommitId(head)) == head:
+        reasons.append(f"nothing to merge: {proposal.target_branch!r} already holds the source's head")
+    if fork is not None:
+        branch = forks.fork_branch(session, dataset, fork, proposal.source_branch, at=head)
+        if branch.base.tree == branch.head.tree:
+            reasons.append(f"nothing to merge: {fork.full_name} is as it was derived or last merged")
+    return reasons
 
 
 def _screening(dataset: Dataset) -> tuple[object, ...]:

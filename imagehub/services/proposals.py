@@ -123,7 +123,10 @@ def _check_branches(
         found = forks.fork_branch(session, dataset, fork, source)
         access.refuse_phi_flow(dataset, source, target, source_dataset=fork)
         if found.head.tree == found.base.tree:
-            raise InvalidInput(f"{found.label} has not changed since it was derived: nothing to propose")
+            raise InvalidInput(
+                f"{found.label} has not changed since it was derived or since its last merged proposal: "
+                "nothing to propose"
+            )
     duplicate = _open_duplicate(session, dataset, fork, source, target)
     if duplicate is not None:
         raise Conflict(f"proposal #{duplicate.number} already proposes {source!r} into {target!r}")

@@ -10,6 +10,7 @@ reviewer approves.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -144,6 +145,8 @@ def _series_at(session: Session, dataset: Dataset, commit_id: str, location: Loc
         raise InvalidInput(
             f"no series {location.series_key!r} at {commit_id[:12]} (has the pipeline indexed it yet?)"
         )
+    if not (math.isfinite(location.x) and math.isfinite(location.y)):
+        raise InvalidInput("x and y must be pixel positions, not infinity or nan")
     if location.slice_index < 0 or location.x < 0 or location.y < 0:
         raise InvalidInput("slice, x and y must not be negative")
     if row.kind == "dicom" and location.slice_index >= row.instances:

@@ -14,12 +14,14 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from imagehub.core.auth.policy import Role
 from imagehub.core.vcs import MergeStrategy
 from imagehub.models.proposals import Proposal
 from imagehub.services import proposals
-from imagehub_api.deps import DatasetDep, SessionDep
+from imagehub.services.access import Forbidden
+from imagehub_api.deps import DatasetContext, DatasetDep, SessionDep
 from imagehub_api.gates import gate_new_proposal, gated_proposal
 from imagehub_api.pagination import page as paginate
 from imagehub_api.security import Policy, requires
@@ -116,9 +118,22 @@ def get(ctx: DatasetDep, session: SessionDep, request: Request, number: int) -> 
     return proposal_dict(found, proposals.summary(session, ctx.dataset, ctx.repo, found))
 
 
+def _managed(session: Session, ctx: DatasetContext, request: Request, number: int) -> Proposal:
+    """A proposal its author or a writer may edit, close or reopen: a fork's author may read
+    the target only, and still owns what they proposed."""
+    found = gated_proposal(session, ctx, request, number, Role.READ)
+    if ctx.role < Role.WRITE and found.author != ctx.actor:
+        raise Forbidden(f"write access to {ctx.dataset.full_name}, or being the proposal's author, is needed")
+    return found
+
+
 @router.patch("/{number}", operation_id="proposals-update")
-@requires(Policy.DATASET_WRITE)
-def update(ctx: DatasetDep, session: SessionDep, number: int, body: ProposalUpdate) -> dict[str, Any]:
+@requires(Policy.DATASET_READ)
+def update(
+    ctx: DatasetDep, session: SessionDep, request: Request, number: int, body: ProposalUpdate
+) -> dict[str, Any]:
+    """Change the title, description or reviewers (the author, or anyone who may write)."""
+    _managed(session, ctx, request, number)
     updated = proposals.update(
         session,
         ctx.dataset,
@@ -128,19 +143,24 @@ def update(ctx: DatasetDep, session: SessionDep, number: int, body: ProposalUpda
         description=body.description,
         reviewers=body.reviewers,
     )
-    return proposal_dict(updated)
+    return proposal_dict(updated, proposals.summary(session, ctx.dataset, ctx.repo, updated))
 
 
 @router.post("/{number}/close", operation_id="proposals-close")
-@requires(Policy.DATASET_WRITE)
-def close(ctx: DatasetDep, session: SessionDep, number: int) -> dict[str, Any]:
+@requires(Policy.DATASET_READ)
+def close(ctx: DatasetDep, session: SessionDep, request: Request, number: int) -> dict[str, Any]:
+    """Close without merging (the author, or anyone who may write)."""
+    _managed(session, ctx, request, number)
     return proposal_dict(proposals.close(session, ctx.dataset, number, actor=ctx.actor))
 
 
 @router.post("/{number}/reopen", operation_id="proposals-reopen")
-@requires(Policy.DATASET_WRITE)
-def reopen(ctx: DatasetDep, session: SessionDep, number: int) -> dict[str, Any]:
-    return proposal_dict(proposals.reopen(session, ctx.dataset, ctx.repo, number, actor=ctx.actor))
+@requires(Policy.DATASET_READ)
+def reopen(ctx: DatasetDep, session: SessionDep, request: Request, number: int) -> dict[str, Any]:
+    """Open a closed proposal again (the author, or anyone who may write)."""
+    _managed(session, ctx, request, number)
+    reopened = proposals.reopen(session, ctx.dataset, ctx.repo, number, actor=ctx.actor)
+    return proposal_dict(reopened, proposals.summary(session, ctx.dataset, ctx.repo, reopened))
 
 
 @router.post("/{number}/merge", operation_id="proposals-merge")

@@ -168,7 +168,9 @@ def detail(
     """What merging would bring, from where the branches split to the source's head."""
     found = gated_proposal(session, ctx, request, number, Role.READ)
     context = _page_context(request, ctx, session, platform, found, after, series)
-    if is_htmx(request) and "file_changes" in context:
+    if is_htmx(request) and "file_changes" in context:  # the next page of changed files
+        if "changes_full_name" in context:  # a fork's: they open in the fork
+            context = {**context, "full_name": context["changes_full_name"]}
         return page(request, "_file_changes.html", context)
     return page(request, "proposal.html", context)
 

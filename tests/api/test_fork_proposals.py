@@ -143,6 +143,47 @@ def test_only_forks_one_may_read_and_with_changes(world: World) -> None:
     assert "eve/unrelated:main is not derived from olga/brain" in unrelated.text
 
 
+def test_a_fork_may_be_no_more_visible_than_its_source(world: World) -> None:
+    forked = fork(world)  # a reader's fork of a private dataset, private like it
+    settings = f"/api/v1/datasets/{forked}/settings"
+    for wider in ("public", "internal"):
+        refused = world.http.patch(settings, json={"visibility": wider}, headers=world.as_("rita"))
+        assert refused.status_code == 403, refused.text
+        assert "derived from private olga/brain: it may be at most private" in refused.json()["detail"]
+    assert world.http.get(f"/api/v1/datasets/{forked}", headers=world.as_("eve")).status_code == 404
+    with world.platform.sessions.begin() as session:
+        access.update_settings(
+            session,
+            dataset=datasets.get(session, owner="olga", name="brain"),
+            actor="olga",
+            visibility="internal",
+        )
+    allowed = world.http.patch(settings, json={"visibility": "internal"}, headers=world.as_("rita"))
+    assert allowed.status_code == 200, allowed.text
+
+
+def test_a_forks_author_edits_closes_and_reopens_their_own_proposal(world: World) -> None:
+    forked = fork(world)
+    commit_files(world.platform, "rita", "brain-fix", "main", {"a.dcm": b"fixed"})
+    number = propose(world, forked)["response"].json()["number"]  # type: ignore[attr-defined]
+    rita, eve = world.as_("rita"), world.as_("eve")
+    edited = world.http.patch(f"{PROPOSALS}/{number}", json={"title": "Fix a.dcm, v2"}, headers=rita)
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["summary"] is not None
+    assert world.http.post(f"{PROPOSALS}/{number}/close", headers=rita).json()["state"] == "closed"
+    reopened = world.http.post(f"{PROPOSALS}/{number}/reopen", headers=rita)
+    assert (reopened.json()["state"], reopened.json()["summary"] is not None) == ("open", True)
+    with world.platform.sessions.begin() as session:  # another reader, who is not its author
+        access.grant(
+            session,
+            dataset=datasets.get(session, owner="olga", name="brain"),
+            role="read",
+            actor="olga",
+            username="eve",
+        )
+    assert world.http.post(f"{PROPOSALS}/{number}/close", headers=eve).status_code == 403
+
+
 def test_cli_opens_a_proposal_from_a_fork(world: World) -> None:
     forked = fork(world)
     commit_files(world.platform, "rita", "brain-fix", "main", {"a.dcm": b"fixed"})
@@ -199,6 +240,8 @@ def test_a_reader_opens_one_from_the_portal_and_sees_the_forks_files(world: Worl
         page = web.get(opened.headers["location"]).text
         assert "<code>rita/brain-fix:main</code> into" in page
         assert f'href="/rita/brain-fix/file/{head}?path=a.dcm"' in page  # the file opens in the fork
+        more = web.get(opened.headers["location"], headers={"HX-Request": "true"})  # "More changes"
+        assert f'href="/rita/brain-fix/file/{head}?path=a.dcm"' in more.text
         link = re.search(r'<p id="fork-changes">.*?<a href="([^"]+)"', page, flags=re.DOTALL)
         assert link is not None
         compare = web.get(link.group(1).replace("&amp;", "&"))

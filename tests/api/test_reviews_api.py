@@ -11,6 +11,7 @@ import pytest
 from imagehub.models.imaging import SeriesRow
 from imagehub.services import access, audit, datasets
 from imagehub.services.platform import Platform
+from tests.support.datasets import commit_files
 from tests.support.reviewing import DS, PROPOSALS, World, world_of
 
 SERIES = "1.2.826.0.1.3680043.8.498.7"
@@ -233,6 +234,10 @@ def test_pinned_comments_name_a_series_and_a_slice_in_it(world: World) -> None:
     assert pin(SERIES, -1) == 422
     assert pin(SERIES, 1, x=-3) == 422
     assert pin("1.2.3.4", 0) == 422
+    for far in ("1e400", "-1e400"):  # JSON numbers past a float's range parse as infinity
+        raw = f'{{"body": "x", "location": {{"series": "{SERIES}", "slice": 0, "x": {far}, "y": 1}}}}'
+        headers = {**world.as_("walt"), "Content-Type": "application/json"}
+        assert world.http.post(url, content=raw, headers=headers).status_code == 422
     general = world.http.post(url, json={"body": "overall fine"}, headers=world.as_("rita"))
     assert general.status_code == 201
 
@@ -248,6 +253,37 @@ def test_pinned_comments_name_a_series_and_a_slice_in_it(world: World) -> None:
     with world.platform.sessions() as session:
         pinned = audit.search(session, action="proposal.comment", dataset="olga/brain")
         assert [e.details["on"] for e in pinned] == ["image", "image", "proposal"]
+
+
+def test_readiness_says_what_the_merge_would_refuse(world: World) -> None:
+    merged_directly = world.open_proposal()
+    done = world.http.post(
+        f"{DS}/merges", json={"source": "qc", "destination": "main"}, headers=world.as_("wes")
+    )
+    assert done.status_code == 201, done.text
+    ready = world.readiness(merged_directly)
+    assert ready["ready"] is False
+    assert any("nothing to merge" in reason for reason in ready["reasons"])
+
+    with world.platform.sessions.begin() as session:
+        repo = datasets.repository(session, datasets.get(session, owner="olga", name="brain"))
+        repo.create_branch("target", "main")
+        repo.create_branch("side", "main")
+    commit_files(world.platform, "olga", "brain", "qc", {"b.dcm": b"B"})
+    commit_files(world.platform, "olga", "brain", "side", {"c.dcm": b"C"})
+    into_gone = world.open_proposal(target="target")
+    assert world.http.delete(f"{DS}/branches/target", headers=world.as_("olga")).status_code == 204
+    gone = world.readiness(into_gone)
+    assert gone["reasons"] == ["the target branch 'target' no longer exists"]
+    refused = world.merge(into_gone)
+    assert refused.status_code == 409
+    assert "no longer exists" in refused.json()["detail"]
+
+    from_gone = world.open_proposal(source="side")
+    assert world.http.delete(f"{DS}/branches/side", headers=world.as_("olga")).status_code == 204
+    vanished = world.readiness(from_gone)
+    assert vanished["ready"] is False
+    assert vanished["reasons"][0].startswith("the source is gone")
 
 
 def test_readiness_is_for_readers_only(world: World) -> None:
