@@ -6,12 +6,15 @@ import io
 from pathlib import Path
 
 import numpy as np
+import pydicom
 from PIL import Image
 from playwright.sync_api import BrowserContext, Page
+from pydicom.data import get_testdata_file
 
 from imagehub.services import datasets
 from tests.support.browser import artifacts_dir
-from tests.support.portal import Portal
+from tests.support.datasets import commit_files
+from tests.support.portal import Portal, run_pipeline
 
 READY = 60_000  # ms; software WebGL on a loaded two-core machine is slow the first time
 
@@ -189,3 +192,25 @@ def test_the_first_slice_is_drawn_from_its_frame_before_the_viewer_code_runs(
     assert stats["gray"]
     assert page.evaluate("window.__firstRender") is not None  # the preview counts as the first image
     (artifacts_dir() / "ct-preview.png").write_bytes(preview.screenshot())
+
+
+def test_palette_colour_and_secondary_captures_without_modality_render(
+    context: BrowserContext, portal: Portal
+) -> None:
+    """A palette table arrives as InlineBinary, which Cornerstone does not read, and a capture
+    with no Modality and no orientation stalled its NM check: both hung on "loading"."""
+    platform = portal.platform
+    with platform.sessions.begin() as session:
+        datasets.create(session, owner="lab", name="captures", author="lab")
+    names = {"palette": "OBXXXX1A.dcm", "capture": "SC_jpeg_no_color_transform.dcm"}
+    files: dict[str, bytes | None] = {
+        f"{k}.dcm": Path(get_testdata_file(v)).read_bytes() for k, v in names.items()
+    }
+    commit = commit_files(platform, "lab", "captures", "main", files)
+    run_pipeline(platform, "lab/captures", commit)
+    for kind, name in names.items():
+        series = pydicom.dcmread(get_testdata_file(name), stop_before_pixels=True).SeriesInstanceUID
+        page = open_viewer(context, f"/lab/captures/view/main?series={series}")
+        shown = pixels(page, "#viewer-main .ih-viewport canvas", f"{kind}-rendered")
+        assert shown.std() > 10, f"the {kind} is blank"
+        page.close()

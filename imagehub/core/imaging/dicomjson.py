@@ -22,6 +22,10 @@ from imagehub.core.errors import NotFound
 
 # Binary values whose base64 form is longer than this are sent by reference.
 BULK_THRESHOLD = 1024
+# Palette colour tables (red, green, blue) are inline whatever their size (128 KiB at most):
+# a viewer needs them to draw the first frame, and fetching three bulk values would delay it.
+PALETTE_DATA = frozenset({0x00281201, 0x00281202, 0x00281203})
+INLINE_ALWAYS = 1 << 30
 BulkUri = Callable[[str], str]  # path of an element ("00540016/0/00181072") -> its URL
 
 
@@ -93,7 +97,8 @@ def _element(ds: Dataset, tag: int, path: str, bulk_uri: BulkUri, big: bool) -> 
                 for n, item in enumerate(element.value)
             ]
             return {"vr": "SQ", "Value": items}
-        return _little_endian(element, big).to_json_dict(lambda _: bulk_uri(path), BULK_THRESHOLD)
+        threshold = INLINE_ALWAYS if tag in PALETTE_DATA else BULK_THRESHOLD
+        return _little_endian(element, big).to_json_dict(lambda _: bulk_uri(path), threshold)
     except Exception:  # a malformed value (bad VR, bad number): sent as its raw bytes, as UN
         if len(raw) > BULK_THRESHOLD * 3 // 4:
             return {"vr": "UN", "BulkDataURI": bulk_uri(path)}

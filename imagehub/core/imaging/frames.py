@@ -63,6 +63,8 @@ def parse_frame_list(text: str) -> list[int]:
         raise InvalidQuery(f"frame list {text!r} must be frame numbers from 1, separated by commas")
     if len(numbers) > MAX_FRAMES_PER_REQUEST:
         raise InvalidQuery(f"at most {MAX_FRAMES_PER_REQUEST} frames per request")
+    if len(set(numbers)) != len(numbers):  # each repeat would be decoded and sent again
+        raise InvalidQuery(f"frame list {text[:100]!r} names a frame more than once")
     return numbers
 
 
@@ -120,24 +122,32 @@ def decode_frames(source: Source, name: str, indices: Sequence[int]) -> list[byt
         allocated = header.integer(ds, "BitsAllocated") or 8
         bits = frame_bits(ds)
         if not syntax.is_encapsulated and bits and bits % 8 == 0:
-            data, length = _pixel_value(ds), bits // 8
-            big = syntax == ExplicitVRBigEndian
-            return [_little_endian(data[i * length : (i + 1) * length], allocated, big) for i in indices]
+            data, vr = _pixel_value(ds)
+            if syntax == ExplicitVRBigEndian:
+                data = _little_endian(data, _word_bytes(vr, allocated))
+            length = bits // 8
+            return [data[i * length : (i + 1) * length] for i in indices]
         return [_array_bytes(pixel_array(ds, index=i), allocated) for i in indices]
 
 
-def _pixel_value(ds: Dataset) -> bytes:
+def _pixel_value(ds: Dataset) -> tuple[bytes, str]:
     for keyword in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"):
         if keyword in ds:
-            return bytes(ds[keyword].value)
+            return bytes(ds[keyword].value), str(ds[keyword].VR)
     raise InvalidInput("the instance has no pixel data")
 
 
-def _little_endian(data: bytes, allocated: int, big: bool) -> bytes:
-    if not big or allocated <= 8:
+def _word_bytes(vr: str, allocated: int) -> int:
+    """How many bytes a big-endian file swapped together: samples, or the 16-bit words of OW
+    even when the samples are bytes (8-bit data stored as OW)."""
+    return max(allocated // 8, 2 if vr == "OW" else 1)
+
+
+def _little_endian(data: bytes, size: int) -> bytes:
+    if size == 1:
         return data
-    size = allocated // 8
-    return np.frombuffer(data, dtype=f">u{size}").astype(f"<u{size}").tobytes()
+    whole = len(data) - len(data) % size
+    return np.frombuffer(data[:whole], dtype=f">u{size}").astype(f"<u{size}").tobytes() + data[whole:]
 
 
 def _array_bytes(values: NDArray[Any], allocated: int) -> bytes:

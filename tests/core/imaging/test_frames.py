@@ -21,6 +21,7 @@ NATIVE_IN_PLACE = [
 ]
 DECODED = [
     "MR_small_bigendian.dcm",
+    "SC_rgb_small_odd_big_endian.dcm",  # 8-bit samples in OW words, swapped in pairs
     "rtdose_expb.dcm",
     "image_dfl.dcm",  # deflated
     "JPGExtended.dcm",
@@ -80,3 +81,9 @@ def test_frame_lists_are_numbers_from_one(text: str) -> None:
     with pytest.raises(InvalidQuery, match="frame numbers from 1"):
         parse_frame_list(text)
     assert parse_frame_list("3,1,20") == [3, 1, 20]
+
+
+def test_a_frame_list_names_each_frame_once() -> None:
+    """Repeats would each be decoded and sent: a 14 KB URL asked for 900 MB of one frame."""
+    with pytest.raises(InvalidQuery, match="more than once"):
+        parse_frame_list(",".join(["1"] * 7000))

@@ -20,6 +20,12 @@ export const Tag = {
   WindowCenter: '00281050',
   WindowWidth: '00281051',
   WindowExplanation: '00281055',
+  RedPaletteDescriptor: '00281101',
+  GreenPaletteDescriptor: '00281102',
+  BluePaletteDescriptor: '00281103',
+  RedPaletteData: '00281201',
+  GreenPaletteData: '00281202',
+  BluePaletteData: '00281203',
 } as const;
 
 function values(instance: DicomJsonInstance, tag: string): unknown[] | undefined {

@@ -18,6 +18,19 @@ import { type LeftTool, type ViewerTools, createTools } from './tools';
 
 const { Events, ViewportType } = Enums;
 
+/** How long the first image may take: a frame the loader fails to decode inside its own
+ * promise chain is reported nowhere, and the viewer would say "loading" for ever. */
+const FIRST_RENDER_MS = 60_000;
+
+function stalled(ms: number): Promise<never> {
+  return new Promise((_, reject) => {
+    setTimeout(
+      () => reject(new Error(`the first image did not render within ${ms / 1000} s: its pixels may be in a form this viewer cannot draw`)),
+      ms,
+    );
+  });
+}
+
 interface SliceWaiter {
   index: number;
   resolve: () => void;
@@ -112,7 +125,7 @@ export function mountDicom(container: HTMLElement, head?: HeadStart): DicomViewe
       total,
       center: voi?.center ?? 0,
       width: voi?.width ?? 0,
-      zoom: viewport.getZoom(),
+      zoom: viewport.getZoom() || 1, // undefined before the camera first settles
     });
   };
 
@@ -196,7 +209,7 @@ export function mountDicom(container: HTMLElement, head?: HeadStart): DicomViewe
     if (firstFrame) offerFrame(firstFrame);
     await viewport.setStack(stack.imageIds, 0);
     viewport.render();
-    await firstRender;
+    await Promise.race([firstRender, stalled(FIRST_RENDER_MS)]);
     if (destroyed) return;
     hideFallback(container);
     setState(container, 'ready');

@@ -59,14 +59,43 @@ export function orderInstances(instances: DicomJsonInstance[]): DicomJsonInstanc
  * write) so Cornerstone falls back to the pixel range instead of rendering a black image.
  */
 export function sanitizeInstance(instance: DicomJsonInstance): DicomJsonInstance {
-  const widths = getNumbers(instance, Tag.WindowWidth);
-  const centers = getNumbers(instance, Tag.WindowCenter);
+  const copy = withPaletteValues({ ...instance });
+  const widths = getNumbers(copy, Tag.WindowWidth);
+  const centers = getNumbers(copy, Tag.WindowCenter);
   if ((widths || centers) && !(widths && centers && widths.every((w) => w > 0))) {
-    const copy = { ...instance };
     delete copy[Tag.WindowCenter];
     delete copy[Tag.WindowWidth];
     delete copy[Tag.WindowExplanation];
-    return copy;
+  }
+  // Cornerstone's NM check reads Modality and stalls without it (secondary captures often
+  // have none, nor an orientation): "OT", the standard's "other", is what it means.
+  if (!getString(copy, Tag.Modality)) copy[Tag.Modality] = { vr: 'CS', Value: ['OT'] };
+  return copy;
+}
+
+const PALETTES = [
+  [Tag.RedPaletteDescriptor, Tag.RedPaletteData],
+  [Tag.GreenPaletteDescriptor, Tag.GreenPaletteData],
+  [Tag.BluePaletteDescriptor, Tag.BluePaletteData],
+] as const;
+
+/**
+ * Palette colour tables arrive as InlineBinary (OW, little endian), which the loader's
+ * metadata provider does not read: it takes `Value`. Entries are 16-bit words, or bytes
+ * when the table is as many bytes long as it has entries.
+ */
+function withPaletteValues(instance: DicomJsonInstance): DicomJsonInstance {
+  for (const [descriptorTag, dataTag] of PALETTES) {
+    const inline = instance[dataTag]?.InlineBinary;
+    if (!inline || instance[dataTag]?.Value) continue;
+    const bytes = Uint8Array.from(atob(inline), (c) => c.charCodeAt(0));
+    const entries = getNumber(instance, descriptorTag) || 65536;
+    const words = new DataView(bytes.buffer);
+    const values =
+      bytes.length >= entries * 2
+        ? Array.from({ length: entries }, (_, i) => words.getUint16(i * 2, true))
+        : Array.from(bytes.subarray(0, entries));
+    instance[dataTag] = { vr: 'OW', Value: values };
   }
   return instance;
 }
