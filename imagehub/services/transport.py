@@ -174,12 +174,20 @@ def _discard(platform: Platform, upload: UploadSession) -> None:
 
 
 def expire_uploads(session: Session, platform: Platform) -> int:
-    """Forget sessions that received nothing for days, with their parts."""
+    """Forget sessions that received nothing for days, with their parts; and remove, days
+    old, what no session owns: a direct upload sent again after its session completed (its
+    URL stays valid for an hour), or parts a crash left behind."""
+    cutoff = utcnow() - STALE_AFTER
     last_active = func.coalesce(UploadSession.touched_at, UploadSession.created_at)
-    stale = list(session.scalars(select(UploadSession).where(last_active < utcnow() - STALE_AFTER)))
+    stale = list(session.scalars(select(UploadSession).where(last_active < cutoff)))
     for upload in stale:
         _discard(platform, upload)
         session.delete(upload)
+    live = set(session.scalars(select(UploadSession.id))) - {upload.id for upload in stale}
+    for info in platform.store.list("uploads/"):
+        owner = info.key.split("/")[1]
+        if owner not in live and info.modified is not None and info.modified < cutoff:
+            platform.store.delete(info.key)
     return len(stale)
 
 

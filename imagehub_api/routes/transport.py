@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import chain
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, status
@@ -139,13 +140,23 @@ def download_bundle(
         details={"bundle": True, "bytes": sum(e.size for e in entries)},
     )
     store = BlobStore(platform.store)
+    # The first file is opened before the answer starts: storage that is down or refuses the
+    # server is a 503 the client can read, not a 200 cut off after its headers.
+    first = _started(store.open(BlobId(entries[0].blob))) if entries else iter(())
 
     def records() -> Iterator[bytes]:
-        for entry in entries:
+        for n, entry in enumerate(entries):
             yield entry.blob.encode("ascii") + entry.size.to_bytes(8, "big")
-            yield from store.open(BlobId(entry.blob))
+            yield from first if n == 0 else store.open(BlobId(entry.blob))
 
     return StreamingResponse(records(), media_type="application/octet-stream")
+
+
+def _started(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """``chunks`` with the first one already read (errors of the read raised now)."""
+    opened = iter(chunks)
+    head = next(opened, None)
+    return opened if head is None else chain([head], opened)
 
 
 @router.get("/refs/{ref}/objects/url", operation_id="transport-direct-download")

@@ -82,5 +82,8 @@ def test_an_object_store_that_went_away_answers_503(
                 s3.delete_object(Bucket=bucket, Key=listed["Key"])
             s3.delete_bucket(Bucket=bucket)
             gone = httpx.get(url, params=where, headers=bearer(token))
+            bundle = f"{base}/api/v1/datasets/lab/scans/refs/main/bundle"
+            no_bundle = httpx.post(bundle, json={"paths": ["a.dcm"]}, headers=bearer(token))
     assert gone.status_code == 503, gone.text
     assert "NoSuchBucket" in gone.json()["detail"]
+    assert no_bundle.status_code == 503, no_bundle.text  # before the answer starts, not cut off after

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -180,6 +181,28 @@ def test_gc_forgets_abandoned_upload_sessions(platform: Platform, history: dict[
     with platform.sessions() as session:
         assert session.get(UploadSession, upload_id) is None
     assert list(platform.store.list(f"uploads/{upload_id}/")) == []
+
+
+def test_gc_removes_upload_objects_no_session_owns_once_days_old(platform: Platform) -> None:
+    """A direct upload sent again after its session completed, or parts a crash left."""
+    from imagehub.core.storage.local import FileStore
+    from imagehub.services import transport
+
+    store = platform.store
+    assert isinstance(store, FileStore)
+    with platform.sessions.begin() as session:
+        datasets.create(session, owner="lab", name="gc", author="t")
+        live = transport.start_upload(
+            session, dataset=datasets.get(session, owner="lab", name="gc"), blob="d" * 64, size=10, actor="t"
+        ).id
+    old = (utcnow() - timedelta(days=3)).timestamp()
+    for key in ("uploads/gone-session/direct", "uploads/recent-orphan/direct", f"uploads/{live}/0"):
+        store.put(key, b"bytes")
+        if key != "uploads/recent-orphan/direct":
+            os.utime(store.root / key, (old, old))
+    collect_garbage(platform, grace=timedelta(hours=1))
+    left = sorted(info.key for info in store.list("uploads/"))
+    assert left == sorted(["uploads/recent-orphan/direct", f"uploads/{live}/0"])
 
 
 @pytest.fixture
