@@ -144,23 +144,39 @@ def _resolve(host: str) -> list[IPAddress]:
 
 def refusal(url: str) -> str | None:
     """Why a hook may not be sent to ``url`` (None: it may): its host does not resolve, or
-    any address it resolves to is not public. The address itself is not named."""
+    any address it resolves to is not public."""
     return _vetted(url)[0]
 
 
 def _vetted(url: str) -> tuple[str | None, str]:
-    """(why a hook may not be sent to ``url``, or None; the public address to connect to)."""
+    """(why a hook may not be sent to ``url``, or None; the public address to connect to).
+
+    An address typed as such is told its kind; a name that is not public is not told
+    whether it resolves at all, so that hooks cannot map the internal DNS."""
     host = urlsplit(url).hostname or ""
+    hidden = f"{host} does not resolve to a public address"
     try:
         addresses = _resolve(host)
     except OSError:
-        return f"{host} does not resolve", ""
-    if not addresses:
-        return f"{host} does not resolve", ""
+        return hidden, ""
     kinds = sorted({kind for kind in map(_kind, addresses) if kind})
+    if not addresses or (kinds and not _is_literal(host)):
+        return hidden, ""
     if kinds:
-        return f"{host} resolves to a private address ({', '.join(kinds)})", ""
+        return f"{host} is a private address ({', '.join(kinds)})", ""
     return None, str(addresses[0])
+
+
+def _is_literal(host: str) -> bool:
+    """An address in any spelling (``2130706433`` and ``0x7f.1`` are 127.0.0.1 too)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            socket.inet_aton(host)
+        except OSError:
+            return False
+    return True
 
 
 def _target(url: str, allow_private_networks: bool) -> str:
