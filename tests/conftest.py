@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
@@ -80,3 +83,27 @@ def moto_endpoint() -> Iterator[str]:
     server.start()
     yield f"http://127.0.0.1:{port}"
     server.stop()
+
+
+@dataclass(frozen=True)
+class S3Storage:
+    """A fresh bucket on the moto server, a client to it, and platform settings storing there."""
+
+    client: Any
+    bucket: str
+    settings: dict[str, str]
+
+
+@pytest.fixture
+def s3_storage(moto_endpoint: str) -> S3Storage:
+    bucket = f"ih-{uuid.uuid4().hex[:10]}"
+    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1", **S3_CREDENTIALS)
+    client.create_bucket(Bucket=bucket)
+    settings = {
+        "storage_url": f"s3://{bucket}/store",
+        "s3_endpoint_url": moto_endpoint,
+        "s3_region": "us-east-1",
+        "s3_access_key_id": S3_CREDENTIALS["aws_access_key_id"],
+        "s3_secret_access_key": S3_CREDENTIALS["aws_secret_access_key"],
+    }
+    return S3Storage(client, bucket, settings)

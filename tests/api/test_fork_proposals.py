@@ -16,7 +16,7 @@ from imagehub.services import access, audit, checks, datasets
 from imagehub.services.platform import Platform
 from tests.support.accounts import PASSWORD
 from tests.support.datasets import commit_files
-from tests.support.reviewing import DS, PROPOSALS, World, screened_under, world_of
+from tests.support.reviewing import DS, PROPOSALS, World, pipeline_passed, world_of
 
 
 @pytest.fixture
@@ -99,16 +99,7 @@ def test_a_shared_datasets_checks_are_read_on_the_fork(platform: Platform) -> No
         assert f"/rita/brain-fix/commits/{fork_head}/checks/phi-gate" in reports
         with world.platform.sessions.begin() as session:
             fork_dataset = datasets.get(session, owner="rita", name="brain-fix")
-            for name in checks.PIPELINE_CHECKS:
-                checks.report(
-                    session,
-                    fork_dataset,
-                    fork_head,
-                    name,
-                    status="success",
-                    reporter="pipeline",
-                    details=screened_under(fork_dataset),
-                )
+            pipeline_passed(session, fork_dataset, fork_head)
         assert world.readiness(number)["ready"] is True
         assert world.merge(number, "olga").status_code == 200
 
@@ -281,16 +272,7 @@ def test_a_forks_checks_count_only_as_this_dataset_would_trust_them(platform: Pl
         number = propose(world, forked)["response"].json()["number"]  # type: ignore[attr-defined]
         with world.platform.sessions.begin() as session:
             fork_dataset = datasets.get(session, owner="rita", name="brain-fix")
-            for name in checks.PIPELINE_CHECKS:
-                checks.report(
-                    session,
-                    fork_dataset,
-                    head,
-                    name,
-                    status="success",
-                    reporter="pipeline",
-                    details=screened_under(fork_dataset),
-                )
+            pipeline_passed(session, fork_dataset, head)
             checks.report(session, fork_dataset, head, "ci-lint", status="success", reporter="rita")
             fork_dataset.deid_ocr = "none"  # the fork's owner loosened its screening
         reasons = world.readiness(number)["reasons"]
@@ -312,16 +294,7 @@ def test_a_phi_gate_passed_under_a_looser_policy_since_put_back_does_not_count(p
         with world.platform.sessions.begin() as session:
             fork_dataset = datasets.get(session, owner="rita", name="brain-fix")
             fork_dataset.deid_recipe = "FORMAT dicom\n%header\nKEEP PatientName\n"
-            for name in checks.PIPELINE_CHECKS:  # the pipeline ran under the loosened recipe
-                checks.report(
-                    session,
-                    fork_dataset,
-                    head,
-                    name,
-                    status="success",
-                    reporter="pipeline",
-                    details=screened_under(fork_dataset),
-                )
+            pipeline_passed(session, fork_dataset, head)  # under the loosened recipe
             fork_dataset.deid_recipe = ""  # and the recipe is put back, to match upstream
         ready = world.readiness(number)
         assert ready["ready"] is False

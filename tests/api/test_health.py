@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
-import boto3
 import httpx
 
 from imagehub.core.config import Settings
 from imagehub.services.platform import Platform, build_platform
 from imagehub_api.app import create_app
-from tests.conftest import S3_CREDENTIALS
+from tests.conftest import S3Storage
 from tests.support.accounts import bearer, make_user
 from tests.support.datasets import commit_files
 from tests.support.live_server import live_server
@@ -55,19 +53,10 @@ def test_openapi_docs_are_served(platform: Platform) -> None:
 
 
 def test_an_object_store_that_went_away_answers_503(
-    tmp_path: Path, database_url: str, moto_endpoint: str
+    tmp_path: Path, database_url: str, s3_storage: S3Storage
 ) -> None:
-    bucket = f"ih-{uuid.uuid4().hex[:10]}"
-    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1", **S3_CREDENTIALS)
-    s3.create_bucket(Bucket=bucket)
-    s3_settings = {
-        "storage_url": f"s3://{bucket}/store",
-        "s3_endpoint_url": moto_endpoint,
-        "s3_region": "us-east-1",
-        "s3_access_key_id": "testing",
-        "s3_secret_access_key": "testing",
-    }
-    with migrated_platform(tmp_path, database_url, **s3_settings) as platform:
+    s3, bucket = s3_storage.client, s3_storage.bucket
+    with migrated_platform(tmp_path, database_url, **s3_storage.settings) as platform:
         token = make_user(platform, "lab")
         with live_server(create_app(platform)) as base:
             made = httpx.post(

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import uuid
 from pathlib import Path
 from typing import Any
 
-import boto3
 import httpx
 import pytest
 
@@ -18,27 +16,17 @@ from imagehub.sdk.objects import ObjectCache
 from imagehub.sdk.workcopy import WorkingCopy
 from imagehub.services.platform import Platform
 from imagehub_api.app import create_app
-from tests.conftest import S3_CREDENTIALS
+from tests.conftest import S3Storage
 from tests.support.accounts import make_user
 from tests.support.live_server import live_server
 from tests.support.platforms import migrated_platform
 
 
 def test_large_files_go_directly_to_and_from_s3(
-    tmp_path: Path, database_url: str, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, database_url: str, s3_storage: S3Storage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bucket = f"ih-{uuid.uuid4().hex[:10]}"
-    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1", **S3_CREDENTIALS)
-    s3.create_bucket(Bucket=bucket)
-    s3_settings = {
-        "storage_url": f"s3://{bucket}/store",
-        "s3_endpoint_url": moto_endpoint,
-        "s3_region": "us-east-1",
-        "s3_access_key_id": "testing",
-        "s3_secret_access_key": "testing",
-    }
-    with migrated_platform(tmp_path / "server", database_url, **s3_settings) as platform:
-        run_direct_transfers(platform, s3, bucket, tmp_path, monkeypatch)
+    with migrated_platform(tmp_path / "server", database_url, **s3_storage.settings) as platform:
+        run_direct_transfers(platform, s3_storage.client, s3_storage.bucket, tmp_path, monkeypatch)
 
 
 def run_direct_transfers(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from sqlalchemy.orm import Session
 
 from imagehub.core.vcs import RefKind
 from imagehub.models.dataset import Dataset
@@ -108,3 +109,17 @@ def world_of(platform: Platform, visibility: str = "private") -> Iterator[World]
 def screened_under(dataset: Dataset) -> dict[str, Any]:
     """The part of the pipeline's report that says which policy its PHI scan used."""
     return {"policy": {"screening": dataset_screening(dataset)}}
+
+
+def pipeline_passed(session: Session, dataset: Dataset, commit_id: str) -> None:
+    """The pipeline's three checks passed on ``commit_id``, screened under the dataset's policy."""
+    for name in checks.PIPELINE_CHECKS:
+        checks.report(
+            session,
+            dataset,
+            commit_id,
+            name,
+            status="success",
+            reporter=checks.PIPELINE_ACTOR,
+            details=screened_under(dataset),
+        )
