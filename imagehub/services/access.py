@@ -221,16 +221,19 @@ def revoke(session: Session, *, dataset: Dataset, actor: str, username: str = ""
 
 
 def list_grants(session: Session, dataset: Dataset) -> list[dict[str, object]]:
+    """Each grant, a team named ``org/team`` as grants and revocations name it."""
     rows = session.execute(
-        select(DatasetGrant, Team.name)
+        select(DatasetGrant, Team.name, account_queries.Org.name)
         .outerjoin(Team, Team.id == DatasetGrant.team_id)
+        .outerjoin(account_queries.Org, account_queries.Org.id == Team.org_id)
         .where(DatasetGrant.dataset_id == dataset.id)
         .order_by(DatasetGrant.id)
     )
     out: list[dict[str, object]] = []
-    for grant_row, team_name in rows:
+    for grant_row, team_name, org_name in rows:
         user = session.get(account_queries.User, grant_row.user_id) if grant_row.user_id else None
-        out.append({"user": user.username if user else None, "team": team_name, "role": grant_row.role})
+        team = f"{org_name}/{team_name}" if team_name else None
+        out.append({"user": user.username if user else None, "team": team, "role": grant_row.role})
     return out
 
 
@@ -293,10 +296,24 @@ def request_access(
     """Ask for a role; the requester must send back the exact agreement text they accept."""
     if principal.user_id is None:
         raise InvalidInput("sign in to request access")
+    if principal.token_scope is not None and principal.token_scope < Role.WRITE:
+        raise Forbidden("a read-only API token cannot request access")
     if not purpose.strip():
         raise InvalidInput("state the purpose of the access")
     if accepted_agreement != dataset.agreement:
         raise InvalidInput("the data-use agreement you accepted is not the current one; read it again")
+    wanted = Role.parse(role)
+    if _granted(session, dataset, principal.user_id) >= wanted:
+        raise Conflict(f"you already hold a grant of {wanted.name.lower()} or more on {dataset.full_name}")
+    pending = select(AccessRequest.id).where(
+        AccessRequest.dataset_id == dataset.id,
+        AccessRequest.user_id == principal.user_id,
+        AccessRequest.status == "pending",
+    )
+    if (waiting := session.scalar(pending.limit(1))) is not None:
+        raise Conflict(
+            f"your access request {waiting} to {dataset.full_name} is still waiting for a decision"
+        )
     request = AccessRequest(
         dataset_id=dataset.id,
         user_id=principal.user_id,
@@ -333,6 +350,11 @@ def decide_request(
         raise NotFound(f"no access request {request_id}")
     if request.status != "pending":
         raise Conflict(f"access request {request_id} was already {request.status}")
+    if approve and request.agreement_sha256 != hashlib.sha256(dataset.agreement.encode()).hexdigest():
+        raise Conflict(
+            f"access request {request_id} accepted an earlier data-use agreement: deny it, and the "
+            "requester asks again under the current one"
+        )
     request.status = "approved" if approve else "denied"
     request.decided_by, request.decided_at, request.decision_note = actor, utcnow(), note
     user = session.get(account_queries.User, request.user_id)
@@ -345,9 +367,19 @@ def decide_request(
         object=f"request:{request_id}",
         details={"user": user.username, "role": request.role, "note": note},
     )
-    if approve:
+    if approve and _granted(session, dataset, request.user_id) < Role.parse(request.role):
         grant(session, dataset=dataset, role=request.role, actor=actor, username=user.username)
     return request
+
+
+def _granted(session: Session, dataset: Dataset, user_id: int) -> Role:
+    """The role a user's own grant on the dataset gives (an approval never lowers it)."""
+    found = session.scalar(
+        select(DatasetGrant.role).where(
+            DatasetGrant.dataset_id == dataset.id, DatasetGrant.user_id == user_id
+        )
+    )
+    return Role.parse(found) if found else Role.NONE
 
 
 def may_create_in(session: Session, principal: Principal, owner: str) -> None:

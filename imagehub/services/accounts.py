@@ -264,6 +264,13 @@ def add_org_member(session: Session, *, org: str, username: str, role: str, acto
     if found is None:
         raise NotFound(f"no organisation {org!r}")
     user = get_user(session, username)
+    owners = set(
+        session.scalars(
+            select(OrgMember.user_id).where(OrgMember.org_id == found.id, OrgMember.role == "owner")
+        )
+    )
+    if role != "owner" and owners == {user.id}:
+        raise Conflict(f"{username} is the only owner of {org}: make another member owner first")
     session.merge(OrgMember(org_id=found.id, user_id=user.id, role=role))
     audit.record(
         session,
@@ -279,6 +286,8 @@ def create_team(session: Session, *, org: str, name: str, actor: str) -> Team:
     if found is None:
         raise NotFound(f"no organisation {org!r}")
     validate_username(name)
+    if session.scalar(select(Team.id).where(Team.org_id == found.id, Team.name == name)) is not None:
+        raise Conflict(f"team {org}/{name} already exists")
     team = Team(org_id=found.id, name=name)
     session.add(team)
     session.flush()
@@ -298,6 +307,9 @@ def get_team(session: Session, *, org: str, name: str) -> Team:
 def add_team_member(session: Session, *, org: str, team: str, username: str, actor: str) -> None:
     found = get_team(session, org=org, name=team)
     user = get_user(session, username)
+    member = select(OrgMember.user_id).where(OrgMember.org_id == found.org_id, OrgMember.user_id == user.id)
+    if session.scalar(member) is None:
+        raise InvalidInput(f"{username} is not a member of {org}: add them to the organisation first")
     session.merge(TeamMember(team_id=found.id, user_id=user.id))
     audit.record(
         session,

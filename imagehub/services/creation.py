@@ -1,11 +1,15 @@
 """Creating a dataset on a person's behalf: the dataset, its audit event, and, when asked
-for, the datasheet template as the first version's README.md (REST and portal alike)."""
+for, the datasheet template as the first version's README.md (REST and portal alike). A
+member who creates one under their organisation (which only its owners administer) is
+granted admin on it, or they could not see what they made."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlalchemy.orm import Session
 
-from imagehub.core.auth.policy import Principal
+from imagehub.core.auth.policy import Principal, Role
 from imagehub.models.dataset import Dataset
 from imagehub.services import access, audit, datasets, datasheet
 from imagehub.services.platform import Platform
@@ -41,6 +45,11 @@ def create_dataset(
         dataset=f"{owner}/{name}",
         details={"visibility": visibility, "datasheet": with_datasheet},
     )
+    person = replace(principal, token_scope=None, token_dataset_id=None)  # the user, whatever the token
+    if access.role_of(session, person, dataset) < Role.ADMIN:  # a member creating under their org
+        access.grant(
+            session, dataset=dataset, role="admin", actor=principal.username, username=principal.username
+        )
     if with_datasheet:
         datasheet.add_template(session, platform, dataset, branch=default_branch, author=principal.username)
     return dataset

@@ -6,9 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
-from imagehub.core.auth.policy import Role
+from imagehub.core.auth.policy import Principal, Role
+from imagehub.core.errors import NotFound
 from imagehub.models.accounts import AccessRequest
+from imagehub.models.dataset import Dataset
 from imagehub.services import access, datasets
 from imagehub_api.deps import DatasetDep, PrincipalDep, SessionDep
 from imagehub_api.schemas import dataset_dict
@@ -89,12 +92,24 @@ def update_settings(ctx: DatasetDep, session: SessionDep, body: SettingsBody) ->
 
 @router.get("/agreement", operation_id="access-get-agreement")
 @requires(Policy.AUTHENTICATED)
-def get_agreement(owner: str, name: str, session: SessionDep) -> dict[str, Any]:
-    """The data-use agreement a requester must accept (for internal and public datasets)."""
-    dataset = datasets.get(session, owner=owner, name=name)
-    if dataset.visibility == "private":
-        raise access.AccessDenied(f"dataset {owner}/{name} not found")
-    return {"agreement": dataset.agreement}
+def get_agreement(owner: str, name: str, session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
+    """The data-use agreement a requester must accept (for datasets they can see)."""
+    return {"agreement": _requestable(session, principal, owner, name).agreement}
+
+
+def _requestable(session: Session, principal: Principal, owner: str, name: str) -> Dataset:
+    """A dataset the caller may ask for more access to: one they can see, through a token
+    that may reach it. Anything else answers exactly as a dataset that does not exist."""
+    hidden = access.AccessDenied(f"dataset {owner}/{name} not found")
+    try:
+        dataset = datasets.get(session, owner=owner, name=name)
+    except NotFound:
+        raise hidden from None
+    if principal.token_dataset_id not in (None, dataset.id):
+        raise hidden
+    if dataset.visibility == "private" and access.role_of(session, principal, dataset) < Role.READ:
+        raise hidden
+    return dataset
 
 
 @router.post("/access-requests", status_code=status.HTTP_201_CREATED, operation_id="access-request")
@@ -102,10 +117,9 @@ def get_agreement(owner: str, name: str, session: SessionDep) -> dict[str, Any]:
 def request_access(
     owner: str, name: str, session: SessionDep, principal: PrincipalDep, body: RequestBody
 ) -> dict[str, Any]:
-    """Ask for a role on a dataset, accepting its data-use agreement."""
-    dataset = datasets.get(session, owner=owner, name=name)
-    if dataset.visibility == "private" and access.role_of(session, principal, dataset) < Role.READ:
-        raise access.AccessDenied(f"dataset {owner}/{name} not found")
+    """Ask for a role on a dataset, accepting its data-use agreement; one request waits at a
+    time, and a role the caller already has is not asked for."""
+    dataset = _requestable(session, principal, owner, name)
     created = access.request_access(
         session,
         dataset=dataset,

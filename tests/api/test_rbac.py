@@ -25,6 +25,7 @@ def world(platform: Platform) -> Iterator[dict[str, object]]:
         olga = accounts.get_user(session, "olga")
         accounts.create_org(session, name="radiology", owner=olga, actor="test")
         accounts.create_team(session, org="radiology", name="annotators", actor="test")
+        accounts.add_org_member(session, org="radiology", username="tom", role="member", actor="test")
         accounts.add_team_member(session, org="radiology", team="annotators", username="tom", actor="test")
         datasets.create(session, owner="radiology", name="brain", author="olga")
         repo = datasets.repository(session, datasets.get(session, owner="radiology", name="brain"))
@@ -76,7 +77,7 @@ def test_grants_teams_and_org_owners(world: dict[str, object]) -> None:
     assert {(g["user"], g["team"], g["role"]) for g in grants} == {
         ("rita", None, "read"),
         ("wes", None, "write"),
-        (None, "annotators", "read"),
+        (None, "radiology/annotators", "read"),
     }
     assert (
         http.post(f"{DS}/grants/revoke", json={"user": "rita"}, headers=as_(world, "olga")).status_code == 204
@@ -135,6 +136,9 @@ def test_access_request_with_agreement(world: dict[str, object]) -> None:
     olga, eve = as_(world, "olga"), as_(world, "eve")
     body = {"role": "read", "purpose": "train a skull-stripping model", "accepted_agreement": AGREEMENT}
     assert http.post(f"{DS}/access-requests", json=body, headers=eve).status_code == 404  # private: invisible
+    for path in (f"{DS}/agreement", "/api/v1/datasets/radiology/no-such-dataset/agreement"):
+        hidden = http.get(path, headers=eve)  # a private dataset answers as one that does not exist
+        assert (hidden.status_code, hidden.json()["error"]) == (404, "AccessDenied")
     http.patch(f"{DS}/settings", json={"visibility": "internal", "agreement": AGREEMENT}, headers=olga)
     http.patch(f"{DS}/settings", json={"visibility": "internal"}, headers=olga)
     assert http.get(f"{DS}/agreement", headers=eve).json()["agreement"] == AGREEMENT
@@ -145,6 +149,8 @@ def test_access_request_with_agreement(world: dict[str, object]) -> None:
     made = http.post(f"{DS}/access-requests", json=body, headers=eve)
     assert made.status_code == 201
     request_id = made.json()["id"]
+    again = http.post(f"{DS}/access-requests", json=body, headers=eve)
+    assert (again.status_code, "still waiting" in again.json()["detail"]) == (409, True)
     assert http.get(f"{DS}/access-requests", headers=eve).status_code == 403
     pending = http.get(f"{DS}/access-requests", headers=olga).json()["results"]
     assert [r["id"] for r in pending] == [request_id]
@@ -158,6 +164,22 @@ def test_access_request_with_agreement(world: dict[str, object]) -> None:
     )
     http.patch(f"{DS}/settings", json={"visibility": "private"}, headers=olga)
     assert http.get(DS, headers=eve).status_code == 200  # the approved grant, not the visibility
+    assert http.post(f"{DS}/access-requests", json=body, headers=eve).status_code == 409  # has read already
+
+    # A request made under an earlier agreement is not approved; an approval never lowers a grant.
+    asked = http.post(f"{DS}/access-requests", json={**body, "role": "write"}, headers=eve).json()["id"]
+    revised = AGREEMENT + " (revised)"
+    http.patch(f"{DS}/settings", json={"agreement": revised}, headers=olga)
+    stale = http.post(f"{DS}/access-requests/{asked}/decision", json={"approve": True}, headers=olga)
+    assert (stale.status_code, "earlier data-use agreement" in stale.json()["detail"]) == (409, True)
+    http.post(f"{DS}/access-requests/{asked}/decision", json={"approve": False}, headers=olga)
+    renewed = {**body, "role": "write", "accepted_agreement": revised}
+    asked = http.post(f"{DS}/access-requests", json=renewed, headers=eve).json()["id"]
+    assert http.put(f"{DS}/grants", json={"user": "eve", "role": "admin"}, headers=olga).is_success
+    approved = http.post(f"{DS}/access-requests/{asked}/decision", json={"approve": True}, headers=olga)
+    assert approved.json()["status"] == "approved"
+    grants = http.get(f"{DS}/grants", headers=olga).json()["results"]
+    assert [g["role"] for g in grants if g["user"] == "eve"] == ["admin"]
 
 
 def test_admin_audit_page_lists_and_filters(world: dict[str, object], platform: Platform) -> None:
@@ -207,3 +229,18 @@ def test_paging_through_datasets_passes_over_hidden_ones(
     assert seen == ["eve/first", "eve/second"]
     everything = http.get("/api/v1/datasets", params={"limit": 100}, headers=as_(world, "olga")).json()
     assert len(everything["results"]) == 18  # radiology/brain and the 17 hidden from eve
+
+
+def test_an_org_member_administers_the_dataset_they_create_under_it(world: dict[str, object]) -> None:
+    http: httpx.Client = world["http"]  # type: ignore[assignment]
+    tom = as_(world, "tom")  # a member of radiology, not an owner
+    made = http.post("/api/v1/datasets", json={"owner": "radiology", "name": "tom-set"}, headers=tom)
+    assert made.status_code == 201, made.text
+    assert http.get("/api/v1/datasets/radiology/tom-set", headers=tom).status_code == 200
+    grants = http.get("/api/v1/datasets/radiology/tom-set/grants", headers=tom).json()["results"]
+    assert [(g["user"], g["role"]) for g in grants] == [("tom", "admin")]
+    olga = as_(world, "olga")  # the org's owner made one too: no grant needed, none made
+    assert http.post(
+        "/api/v1/datasets", json={"owner": "radiology", "name": "olga-set"}, headers=olga
+    ).is_success
+    assert http.get("/api/v1/datasets/radiology/olga-set/grants", headers=olga).json()["results"] == []

@@ -37,3 +37,22 @@ def test_a_namespace_datasets_live_under_cannot_be_taken_by_a_new_account(platfo
         datasets.create(session, owner="demo", name="ct-study", author="cli")
         signed_up(session, "demo", Conflict, "taken")
         assert first_oidc_sign_in(session, "demo") == "demo-2"
+
+
+def test_an_organisation_keeps_an_owner_and_its_teams_hold_its_members(platform: Platform) -> None:
+    with platform.sessions.begin() as session:
+        for name in ("alice", "dave", "carol"):
+            accounts.create_user(session, username=name, password="long enough password", actor="test")
+        accounts.create_org(session, name="lab", owner=accounts.get_user(session, "alice"), actor="test")
+        with pytest.raises(Conflict, match="only owner of lab"):
+            accounts.add_org_member(session, org="lab", username="alice", role="member", actor="test")
+        accounts.add_org_member(session, org="lab", username="dave", role="owner", actor="test")
+        accounts.add_org_member(
+            session, org="lab", username="alice", role="member", actor="test"
+        )  # dave owns it
+        accounts.create_team(session, org="lab", name="qc", actor="test")
+        with pytest.raises(Conflict, match="team lab/qc already exists"):
+            accounts.create_team(session, org="lab", name="qc", actor="test")
+        with pytest.raises(InvalidInput, match="carol is not a member of lab"):
+            accounts.add_team_member(session, org="lab", team="qc", username="carol", actor="test")
+        accounts.add_team_member(session, org="lab", team="qc", username="alice", actor="test")
