@@ -94,7 +94,22 @@ class Api:
         purpose = purpose or os.environ.get(PURPOSE_ENV)
         if purpose:
             headers[PURPOSE_HEADER] = purpose
-        self.http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        self._headers, self._timeout = headers, timeout
+        self._client: httpx.Client | None = None
+        self._pid = 0
+
+    @property
+    def http(self) -> httpx.Client:
+        """This process's connections. A forked DataLoader worker opens its own: sharing the
+        parent's sockets, workers would read each other's answers (another file's bytes)."""
+        if self._client is None or self._pid != os.getpid():
+            self._client = httpx.Client(base_url=self.url, headers=self._headers, timeout=self._timeout)
+            self._pid = os.getpid()
+        return self._client
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable (spawned DataLoader workers): the connections stay behind."""
+        return {**self.__dict__, "_client": None, "_pid": 0}
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One call; a request the server turned away for a concurrent write (503 with
@@ -115,7 +130,9 @@ class Api:
         return self.request(method, path, **kwargs).json()
 
     def close(self) -> None:
-        self.http.close()
+        if self._client is not None and self._pid == os.getpid():
+            self._client.close()
+        self._client = None
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from imagehub.sdk.client import RemoteDataset
 from imagehub.sdk.ingest import ingest_folder
 from imagehub.sdk.training import PinnedDataset, monai_data_dicts
 from tests.conftest import Server
@@ -52,3 +54,39 @@ def test_dataloader_iterates_a_pinned_version(server: Server) -> None:
     latest = monai_data_dicts(remote, "main", server.tmp / "latest")
     assert len(latest) == 5
     assert {item["commit"] for item in latest} != {v1}
+
+
+class _Streamed(torch.utils.data.Dataset[bytes]):
+    """Reads each file through the SDK in the worker, as a streaming dataset would."""
+
+    def __init__(self, remote: RemoteDataset, commit: str, paths: list[str]) -> None:
+        self.remote, self.commit, self.paths = remote, commit, paths
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> bytes:
+        return self.remote.open(self.paths[index], self.commit)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("start", ["fork", "spawn"])
+def test_workers_reading_through_the_sdk_each_get_their_own_files(server: Server, start: str) -> None:
+    """Forked workers shared the parent's connection and read each other's answers; spawned
+    ones could not be started, as the dataset did not pickle."""
+    client = server.client()
+    source = server.tmp / "files"
+    source.mkdir()
+    expected = {f"f{i:03d}.bin": f"content of file {i}".encode() * (i + 1) for i in range(40)}
+    for name, data in expected.items():
+        (source / name).write_bytes(data)
+    commit = ingest_folder(client, source, "lab/many", "main", "forty files").commit
+    remote = client.dataset("lab/many")
+    paths = sorted(expected)
+    assert remote.files(commit)  # the parent has used its connection before the workers start
+    streamed = _Streamed(remote, commit, paths)
+    loader = DataLoader(
+        streamed, batch_size=None, num_workers=4, multiprocessing_context=start, persistent_workers=False
+    )
+    got = list(loader)
+    assert [bytes(item) for item in got] == [expected[p] for p in paths]
