@@ -20,6 +20,7 @@ import httpx
 
 from imagehub.core.errors import Conflict, InvalidInput
 from imagehub.core.paths import validate_relative_path
+from imagehub.core.vcs.types import is_full_id
 from imagehub.sdk.http import Api, RemoteConflict, RemoteError, RemoteNotFound, error_from, reaching
 from imagehub.sdk.objects import CHUNK, ObjectCache, sha256_handle
 from imagehub.sdk.parallel import check_stop, transfer_pool
@@ -173,14 +174,23 @@ class RemoteDataset:
 
     def open(self, path: str, ref: str) -> bytes:
         """The bytes of one file at a version (through the local cache)."""
-        entry = self.api.json("GET", f"{self.base}/refs/{ref}/objects/stat", params={"path": path})
-        self.fetch(RemoteEntry(**entry), ref)
+        commit = self.pinned(ref)
+        entry = self.api.json("GET", f"{self.base}/refs/{commit}/objects/stat", params={"path": path})
+        self.fetch(RemoteEntry(**entry), commit)
         return self.client.cache.path(entry["blob"]).read_bytes()
+
+    def pinned(self, ref: str) -> str:
+        """The commit ``ref`` names now, so that the requests that follow agree though a branch
+        moves meanwhile (a full commit id is taken as it is)."""
+        return ref if is_full_id(ref) else self.resolve(ref)
 
     def log(self, ref: str, limit: int = 50) -> list[dict[str, Any]]:
         return list(self.api.json("GET", f"{self.base}/log", params={"ref": ref, "limit": limit})["results"])
 
     def diff(self, left: str, right: str, prefix: str = "") -> list[dict[str, Any]]:
+        """Every change from ``left`` to ``right``, the two pinned first: pages of a diff of
+        a branch that moves meanwhile would mix two versions."""
+        left, right = self.pinned(left), self.pinned(right)
         out: list[dict[str, Any]] = []
         after = ""
         while True:

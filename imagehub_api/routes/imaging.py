@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from imagehub.core.errors import NotFound
+from imagehub.core.vcs.types import is_full_id
 from imagehub.models.imaging import SeriesRow
 from imagehub.services import imaging
 from imagehub.services.platform import Platform
@@ -20,7 +21,13 @@ from imagehub_api.deps import DatasetContext, DatasetDep, PlatformDep, SessionDe
 from imagehub_api.security import Policy, client_ip, requires
 
 router = APIRouter(prefix="/api/v1/datasets/{owner}/{name}", tags=["imaging"])
-PNG_CACHE = {"Cache-Control": "private, max-age=86400"}  # derived from content: never changes
+
+
+def cached(ref: str) -> dict[str, str]:
+    """Caching for what is derived from a version: a day when ``ref`` is a commit id (its
+    content never changes), revalidated each time when it names a branch that may move."""
+    lasting = is_full_id(ref)
+    return {"Cache-Control": "private, max-age=86400" if lasting else "private, no-cache"}
 
 
 def _series(ctx: DatasetContext, platform: Platform, ref: str, series_key: str) -> SeriesRow:
@@ -72,7 +79,7 @@ def series_thumbnail(
         raise NotFound(f"no thumbnail for series {series_key!r} at {ref!r} (has the pipeline run?)")
     ctx.record(session, "image.view", ref=ref, object=series_key, ip=client_ip(request), details={})
     return Response(
-        imaging.derived_bytes(platform, row.thumbnail_key), media_type="image/png", headers=PNG_CACHE
+        imaging.derived_bytes(platform, row.thumbnail_key), media_type="image/png", headers=cached(ref)
     )
 
 
@@ -90,7 +97,7 @@ def series_nifti(
     ctx.record(
         session, "image.view", ref=ref, object=series_key, ip=client_ip(request), details={"nifti": True}
     )
-    headers = {**PNG_CACHE, "Content-Disposition": 'inline; filename="series.nii.gz"'}
+    headers = {**cached(ref), "Content-Disposition": 'inline; filename="series.nii.gz"'}
     return Response(
         imaging.derived_bytes(platform, row.nifti_key), media_type="application/gzip", headers=headers
     )
@@ -111,4 +118,4 @@ def object_thumbnail(
     entry = ctx.repo.stat(ref, path)
     png = imaging.instance_thumbnail_png(platform, entry, size)
     ctx.record(session, "image.view", ref=ref, object=path, ip=client_ip(request), details={"size": size})
-    return Response(png, media_type="image/png", headers=PNG_CACHE)
+    return Response(png, media_type="image/png", headers=cached(ref))

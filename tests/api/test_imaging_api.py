@@ -75,6 +75,9 @@ def test_series_and_thumbnails_of_a_processed_version(platform: Platform) -> Non
         assert max(Image.open(io.BytesIO(small.content)).size) == 64
         again = http.get(f"{DS}/refs/main/objects/thumbnail", params={"path": "mr/brain_003.dcm", "size": 64})
         assert again.content == small.content  # served from the derived store the second time
+        assert small.headers["cache-control"] == "private, no-cache"  # a branch moves: revalidate
+        pinned = http.get(f"{DS}/refs/{commit.id}/objects/thumbnail", params={"path": "mr/brain_003.dcm"})
+        assert pinned.headers["cache-control"] == "private, max-age=86400"  # a commit never changes
         not_image = http.get(f"{DS}/refs/main/objects/thumbnail", params={"path": "notes.txt"})
         assert not_image.status_code == 422
         too_big = http.get(f"{DS}/refs/main/objects/thumbnail", params={"path": "ct.dcm", "size": 5000})
@@ -84,6 +87,7 @@ def test_series_and_thumbnails_of_a_processed_version(platform: Platform) -> Non
         viewed = audit.search(session, action="image.view", dataset="lab/scans")
     assert [(e.actor, e.object) for e in viewed] == [
         ("lab", by_modality["CT"]["series_key"]),
+        ("lab", "mr/brain_003.dcm"),
         ("lab", "mr/brain_003.dcm"),
         ("lab", "mr/brain_003.dcm"),
     ]

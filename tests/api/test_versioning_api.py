@@ -180,6 +180,8 @@ def test_conflicts_are_409_with_details(client: httpx.Client) -> None:
         ),
         ("post", f"{DS}/branches/main/commits", {"message": "m"}, 422),
         ("post", f"{DS}/branches", {"name": "main\n", "source": "main"}, 422),
+        ("post", f"{DS}/branches", {"name": "ad75ab03", "source": "main"}, 422),  # reads as a commit id
+        ("post", f"{DS}/tags", {"name": "a" * 64, "ref": "main"}, 422),
         ("post", "/api/v1/datasets", {"owner": "lab", "name": "brain2\n"}, 422),
         ("get", f"{DS}/refs/main/objects?prefix=%F4%8F%BF%BF", None, 200),
         ("get", f"{DS}/diff?left=main&right=main&prefix=a%F4%8F%BF%BF", None, 200),

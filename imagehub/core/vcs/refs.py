@@ -40,12 +40,21 @@ class Ref:
         }
 
 
+MIN_COMMIT_PREFIX = 7  # hex digits that name a commit
+
+
 def validate_ref_name(name: str, kind: RefKind | str = "ref") -> str:
-    """Letters, digits, ``_ . -``; no ``..``, no ``.lock`` suffix, at most 200 characters."""
+    """Letters, digits, ``_ . -``; no ``..``, no ``.lock`` suffix, at most 200 characters;
+    never what could be read as a commit id, so that a pinned id always means that commit."""
     if not _NAME.match(name) or ".." in name or name.endswith((".lock", ".")):
         raise InvalidInput(
             f"invalid {kind} name {name!r}: use letters, digits, '_', '.' and '-' (up to 200), "
             "starting with a letter, digit or '_'"
+        )
+    if len(name) >= MIN_COMMIT_PREFIX and all(c in "0123456789abcdef" for c in name):
+        raise InvalidInput(
+            f"invalid {kind} name {name!r}: it reads as a commit id; add a letter that is not a-f "
+            f"(e.g. 'v{name}' or 'run-{name}')"
         )
     return name
 

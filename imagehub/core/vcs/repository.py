@@ -25,6 +25,7 @@ from imagehub.core.vcs.diff import diff_trees
 from imagehub.core.vcs.merge import MergeStrategy, merge_trees
 from imagehub.core.vcs.nodes import EMPTY_TREE_ID, NodeReader, NodeStore
 from imagehub.core.vcs.refs import (
+    MIN_COMMIT_PREFIX,
     Ref,
     RefConflict,
     RefKind,
@@ -36,7 +37,6 @@ from imagehub.core.vcs.tree import Edit, NodeWriter, Tree
 from imagehub.core.vcs.types import BlobId, Change, Commit, CommitId, Entry, NodeId
 
 MAX_PAGE = 10_000
-MIN_COMMIT_PREFIX = 7
 MAX_LINE = 32  # commits a diff or merge follows (one lookup each) to compose recorded deltas
 
 

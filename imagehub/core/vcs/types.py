@@ -22,6 +22,11 @@ CommitId = NewType("CommitId", str)
 _HEX64 = re.compile(r"^[0-9a-f]{64}\Z")
 
 
+def is_full_id(value: str) -> bool:
+    """Whether ``value`` is a whole content address (a commit's or a blob's), not a name."""
+    return _HEX64.match(value) is not None
+
+
 def validate_blob_id(value: str) -> BlobId:
     if not _HEX64.match(value):
         raise InvalidInput(f"invalid blob id {value!r}: expected 64 lowercase hex digits (SHA-256)")
