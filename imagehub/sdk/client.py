@@ -7,11 +7,13 @@ commit = brain.pull("v1.0", "data/brain")      # returns the exact commit pulled
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -128,6 +130,7 @@ class Client:
 
 
 PULL_MARK = ".imagehub-pull.json"  # in a folder a pull filled: which version of which dataset
+PULL_LOCK = ".imagehub-pull.lock"  # held while a pull fills the folder
 
 
 class RemoteDataset:
@@ -308,27 +311,36 @@ class RemoteDataset:
         ``dest`` is a new or empty folder, or one an earlier pull of this dataset filled: then
         the files of that version this one lacks are removed, so the folder holds exactly
         this version (a glob over it finds no file of another). Files of someone else's in
-        the way are never overwritten."""
+        the way are never overwritten. A pull cut short is simply run again; pulls into one
+        folder take turns (every rank of a distributed job may call this)."""
         commit, rows = self.entries(ref, prefix)
         root = Path(dest)
         entries = list(rows)
-        stale = self._left_by_earlier_pull(root, {e.path for e in entries})
-        self.fetch_all(entries, commit, workers=workers, progress=progress)
-        for path in stale:
-            (root / path).unlink(missing_ok=True)
-        self.client.cache.materialise_all([(e.blob, root / e.path) for e in entries], workers)
-        mark = {"dataset": self.full_name, "commit": commit, "prefix": prefix}
-        (root / PULL_MARK).write_text(json.dumps(mark))
+        with _pull_lock(root):
+            earlier = self._earlier_pulls(root)
+            stale = self._left_by(root, earlier, {e.path for e in entries})
+            self.fetch_all(entries, commit, workers=workers, progress=progress)
+            now = {"commit": commit, "prefix": prefix}
+            self._mark(root, [*earlier, now])  # before placing: a run cut short knows what it placed
+            for path in stale:
+                (root / path).unlink(missing_ok=True)
+            self.client.cache.materialise_all([(e.blob, root / e.path) for e in entries], workers)
+            self._mark(root, [now])
         return commit
 
-    def _left_by_earlier_pull(self, root: Path, wanted: set[str]) -> list[str]:
-        """What an earlier pull into ``root`` placed that this one does not; refused when
+    def _mark(self, root: Path, pulls: list[dict[str, str]]) -> None:
+        """Record which versions' files the folder may hold (the last one is the current)."""
+        mark = {"dataset": self.full_name, **pulls[-1], "pulls": pulls}
+        temporary = root / f"{PULL_MARK}.{os.getpid()}"
+        temporary.write_text(json.dumps(mark))
+        temporary.replace(root / PULL_MARK)
+
+    def _earlier_pulls(self, root: Path) -> list[dict[str, str]]:
+        """The versions an earlier pull (or one cut short) placed in ``root``; refused when
         ``root`` holds files no pull of this dataset placed."""
-        if root.exists() and not root.is_dir():
-            raise InvalidInput(f"{root} exists and is not a folder")
         mark = root / PULL_MARK
         if not mark.is_file():
-            if root.exists() and any(root.iterdir()):
+            if any(p.name != PULL_LOCK for p in root.iterdir()):
                 raise InvalidInput(
                     f"{root} is not empty: pull into a new or empty folder, or one a pull of"
                     f" {self.full_name} made"
@@ -337,8 +349,17 @@ class RemoteDataset:
         earlier = json.loads(mark.read_text())
         if earlier.get("dataset") != self.full_name:
             raise InvalidInput(f"{root} holds a pull of {earlier.get('dataset')}, not of {self.full_name}")
-        _, rows = self.entries(earlier["commit"], earlier.get("prefix", ""))
-        placed = {e.path for e in rows}
+        pulls: list[dict[str, str]] = earlier.get("pulls") or [
+            {"commit": earlier["commit"], "prefix": earlier.get("prefix", "")}
+        ]
+        return pulls
+
+    def _left_by(self, root: Path, earlier: list[dict[str, str]], wanted: set[str]) -> list[str]:
+        """What the earlier pulls placed that this one does not; refused when a file this one
+        places is in the way and no earlier pull placed it."""
+        placed: set[str] = set()
+        for pull in earlier:
+            placed |= {e.path for e in self.entries(pull["commit"], pull.get("prefix", ""))[1]}
         if in_the_way := sorted(p for p in wanted - placed if (root / p).exists()):
             raise Conflict(
                 f"{root / in_the_way[0]} is not from the earlier pull ({len(in_the_way)} file(s)):"
@@ -490,3 +511,20 @@ class RemoteDataset:
     ) -> dict[str, Any]:
         body = {"source": source, "destination": destination, "strategy": strategy, "message": message}
         return dict(self.api.json("POST", f"{self.base}/merges", json=body))
+
+
+@contextmanager
+def _pull_lock(root: Path) -> Iterator[None]:
+    """Pulls into one folder take turns: the second waits, then finds the first's files."""
+    if root.exists() and not root.is_dir():
+        raise InvalidInput(f"{root} exists and is not a folder")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInput(f"cannot make the folder {root}: {exc.strerror}") from None
+    with (root / PULL_LOCK).open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -9,6 +9,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -499,3 +500,44 @@ def test_a_large_upload_started_again_resumes_where_it_stopped(server: Server) -
     remote.upload(path, blob, progress=sent.append)
     assert sum(sent) == len(content) - UPLOAD_CHUNK
     assert remote.missing([blob]) == set()
+
+
+def test_a_pull_cut_short_runs_again_and_pulls_into_one_folder_take_turns(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = server.client()
+    client.create_dataset("lab/cut")
+    seed = server.tmp / "seed-cut"
+    write_files(seed, {f"v/{i:02d}.nii.gz": f"one {i}".encode() for i in range(12)})
+    v1 = ingest_folder(client, seed, "lab/cut", "main").commit
+    remote = client.dataset("lab/cut")
+    out = server.tmp / "cut"
+    assert remote.pull(v1, out) == v1
+    changed = server.tmp / "seed-cut-2"
+    write_files(changed, {f"v/{i:02d}.nii.gz": f"two {i}".encode() for i in range(12, 20)})
+    ingest_folder(client, changed, "lab/cut", "main")
+    remote.commit("main", message="drop the first four", deletes=[f"v/{i:02d}.nii.gz" for i in range(4)])
+
+    real = objects.ObjectCache.materialise
+    placed: list[Path] = []
+
+    def interrupted(self: objects.ObjectCache, blob: str, dest: Path) -> None:
+        if len(placed) == 5:
+            raise KeyboardInterrupt
+        placed.append(dest)
+        real(self, blob, dest)
+
+    monkeypatch.setattr(objects.ObjectCache, "materialise", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        remote.pull("main", out, workers=1)
+    monkeypatch.setattr(objects.ObjectCache, "materialise", real)
+    head = remote.pull("main", out)  # run again: it finishes
+    want = {f"v/{i:02d}.nii.gz" for i in range(4, 20)}
+    assert {p.relative_to(out).as_posix() for p in out.rglob("*.nii.gz")} == want
+    assert json.loads((out / ".imagehub-pull.json").read_text())["commit"] == head
+
+    other = server.tmp / "ranks"  # every rank of a distributed job pulls into the same folder
+    with ThreadPoolExecutor(3) as pool:
+        commits = list(pool.map(lambda _: remote.pull("main", other), range(3)))
+    assert commits == [head] * 3
+    assert {p.relative_to(other).as_posix() for p in other.rglob("*.nii.gz")} == want
