@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from imagehub.core.errors import InvalidInput
 from imagehub.sdk.client import RemoteDataset
 
 
@@ -33,7 +34,10 @@ def monai_data_dicts(
 ) -> list[dict[str, Any]]:
     """MONAI-style items ``{key: file, "commit": id, "path": dataset path}`` of a pinned version."""
     commit, files = pull_pinned(remote, ref, dest, pattern)
-    root = Path(dest)
+    return _items(commit, files, Path(dest), key)
+
+
+def _items(commit: str, files: list[Path], root: Path, key: str) -> list[dict[str, Any]]:
     return [{key: str(f), "commit": commit, "path": f.relative_to(root).as_posix()} for f in files]
 
 
@@ -41,8 +45,11 @@ def load_volume(path: Path) -> torch.Tensor:
     """A volume as a float tensor, read with MONAI's LoadImage (channel first)."""
     from monai.transforms import EnsureChannelFirst, LoadImage  # type: ignore[attr-defined]
 
-    image = LoadImage(image_only=True)(str(path))
-    return torch.as_tensor(EnsureChannelFirst()(image), dtype=torch.float32)
+    try:
+        image = LoadImage(image_only=True)(str(path))
+        return torch.as_tensor(EnsureChannelFirst()(image), dtype=torch.float32)
+    except Exception as exc:  # MONAI's own errors are tracebacks deep in its readers
+        raise InvalidInput(f"{path} cannot be read as an image volume ({type(exc).__name__}: {exc})") from exc
 
 
 class PinnedDataset(Dataset[dict[str, Any]]):
@@ -67,9 +74,21 @@ class PinnedDataset(Dataset[dict[str, Any]]):
 
     @classmethod
     def from_remote(
-        cls, remote: RemoteDataset, ref: str, dest: str | Path, pattern: str = "*.nii*", **kwargs: Any
+        cls,
+        remote: RemoteDataset,
+        ref: str,
+        dest: str | Path,
+        pattern: str = "*.nii*",
+        *,
+        key: str = "image",
+        **kwargs: Any,
     ) -> PinnedDataset:
-        return cls(monai_data_dicts(remote, ref, dest, pattern), **kwargs)
+        """Pull ``ref`` and serve its files matching ``pattern``; none matching is an error,
+        as a training run on nothing would still seem to record a version."""
+        commit, files = pull_pinned(remote, ref, dest, pattern)
+        if not files:
+            raise InvalidInput(f"no file of {remote.full_name} at {commit[:12]} matches {pattern!r}")
+        return cls(_items(commit, files, Path(dest), key), key=key, **kwargs)
 
     def __len__(self) -> int:
         return len(self.items)

@@ -10,9 +10,10 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from imagehub.core.errors import InvalidInput
 from imagehub.sdk.client import RemoteDataset
 from imagehub.sdk.ingest import ingest_folder
-from imagehub.sdk.training import PinnedDataset, monai_data_dicts
+from imagehub.sdk.training import PinnedDataset, load_volume, monai_data_dicts
 from tests.conftest import Server
 
 
@@ -54,6 +55,14 @@ def test_dataloader_iterates_a_pinned_version(server: Server) -> None:
     latest = monai_data_dicts(remote, "main", server.tmp / "latest")
     assert len(latest) == 5
     assert {item["commit"] for item in latest} != {v1}
+
+    labelled = PinnedDataset.from_remote(remote, "v1", server.tmp / "pulled", key="label")
+    assert labelled[0]["label"].shape == (1, 8, 8, 4)
+    with pytest.raises(InvalidInput, match=r"no file of lab/mri at [0-9a-f]{12} matches '\*\.dcm'"):
+        PinnedDataset.from_remote(remote, "v1", server.tmp / "pulled", pattern="*.dcm")
+    (server.tmp / "not-a-volume.nii").write_bytes(b"not an image at all")
+    with pytest.raises(InvalidInput, match="cannot be read as an image volume"):
+        load_volume(server.tmp / "not-a-volume.nii")
 
 
 class _Streamed(torch.utils.data.Dataset[bytes]):
