@@ -215,7 +215,7 @@ def update(
         normalised = normalise_labels(labels)
         issue.labels = json.dumps(normalised)
         changed["labels"] = normalised
-    if assignee is not None:
+    if assignee is not None and assignee != (issue.assignee or ""):  # a form sends it back unchanged
         issue.assignee = changed["assignee"] = _assignee(session, dataset, assignee)
     issue.updated_at = utcnow()
     _record(session, dataset, issue, actor, "update", changed=changed)

@@ -92,13 +92,16 @@ def create(
         raise access.Forbidden(f"{ref!r} holds raw (PHI) data: it cannot be released")
     if queries.by_tag(session, dataset.id, tag) is not None:
         raise Conflict(f"release {tag!r} already exists in {dataset.full_name}: releases are immutable")
+    taken = select(Release.tag).where(Release.dataset_id == dataset.id, Release.doi == doi)
+    if doi and (named := session.scalar(taken.limit(1))) is not None:
+        raise Conflict(f"DOI {doi} already names release {named!r}: a DOI names one version")
     names = [a.strip() for a in authors if a.strip()]
     commit_id = repo.resolve(ref).id
     checks.require_passed(session, dataset, commit_id, checks.required_for_release(dataset))
     try:
         created = repo.create_tag(tag, commit_id, message=title.strip())
-    except Conflict:
-        raise Conflict(f"tag {tag!r} already exists in {dataset.full_name}: tags are immutable") from None
+    except Conflict as taken_name:  # a tag, or a branch: they share one name space
+        raise Conflict(f"{taken_name}: a release needs a name no tag or branch has") from None
     summary = _summarise(session, dataset, repo, created.commit)
     release = Release(
         dataset_id=dataset.id,
@@ -194,7 +197,11 @@ def citation_cff(release: Release, dataset: Dataset, url: str) -> str:
 
 
 def _bib(value: str) -> str:
-    return value.replace("\\", "\\textbackslash{}").replace("{", "\\{").replace("}", "\\}")
+    """Text safe inside a BibTeX field: braces escaped, then backslashes spelled out (after,
+    so that the command's own braces stay as they are)."""
+    return "\\textbackslash{}".join(
+        part.replace("{", "\\{").replace("}", "\\}") for part in value.split("\\")
+    )
 
 
 def citation_bibtex(release: Release, dataset: Dataset, url: str) -> str:

@@ -242,5 +242,9 @@ def link_series(ctx: DatasetDep, session: SessionDep, number: int, body: SeriesL
     "/{number}/series/{link_id}", status_code=status.HTTP_204_NO_CONTENT, operation_id="issues-unlink-series"
 )
 @requires(Policy.DATASET_WRITE)
-def unlink_series(ctx: DatasetDep, session: SessionDep, number: int, link_id: int) -> None:
+def unlink_series(ctx: DatasetDep, session: SessionDep, request: Request, number: int, link_id: int) -> None:
+    """Remove a linked series; one the caller may not open (raw data) they may not remove."""
+    link = session.get(IssueSeriesLink, link_id)
+    if link is not None:
+        gate_refs(session, ctx, request, Role.READ, [link.commit_id])
     issues.unlink_series(session, ctx.dataset, number, link_id, actor=ctx.actor)

@@ -88,8 +88,18 @@ def test_round_trip(world: World) -> None:
         ["qc"],
         "rita",
     )
+    with world.platform.sessions.begin() as session:  # rita loses access; the issue keeps her
+        access.revoke(
+            session, dataset=datasets.get(session, owner="olga", name="brain"), actor="olga", username="rita"
+        )
+    relabelled = world.call("PATCH", f"{ISSUES}/1", json={"labels": ["qc", "x"], "assignee": "rita"})
+    assert relabelled.status_code == 200, relabelled.text  # the portal form sends the assignee back
+    assert world.call("PATCH", f"{ISSUES}/1", json={"assignee": "eve"}).status_code == 422
     unassigned = world.call("PATCH", f"{ISSUES}/1", json={"assignee": ""}).json()
     assert unassigned["assignee"] is None
+    with world.platform.sessions.begin() as session:
+        brain = datasets.get(session, owner="olga", name="brain")
+        access.grant(session, dataset=brain, role="read", actor="olga", username="rita")
     commented = world.call("POST", f"{ISSUES}/1/comments", json={"body": "Re-acquire?"})
     assert commented.status_code == 201, commented.text
     assert commented.json()["author"] == "wes"
@@ -108,6 +118,7 @@ def test_round_trip(world: World) -> None:
         ("issue.comment", "wes", "issue:1"),
         ("issue.create", "wes", "issue:1"),
         ("issue.reopen", "wes", "issue:1"),
+        ("issue.update", "wes", "issue:1"),
         ("issue.update", "wes", "issue:1"),
         ("issue.update", "wes", "issue:1"),
     ]
@@ -225,6 +236,8 @@ def test_series_in_raw_data_are_gated(world: World) -> None:
     assert linked.status_code == 201, linked.text
     hidden = world.call("GET", f"{ISSUES}/1", "wes").json()["series"]
     assert hidden == [{"id": linked.json()["id"], "withheld": True}]
+    unseen = f"{ISSUES}/1/series/{linked.json()['id']}"
+    assert world.call("DELETE", unseen, "wes", headers=PURPOSE).status_code == 403  # what wes may not see
     assert world.call("GET", f"{ISSUES}/1", "olga").json()["series"][0]["withheld"] is True  # no purpose
     shown = world.call("GET", f"{ISSUES}/1", "olga", headers=PURPOSE).json()["series"]
     assert (shown[0]["series_instance_uid"], shown[0]["withheld"]) == (uid, False)

@@ -49,6 +49,18 @@ def test_round_trip(world: tuple[httpx.Client, dict[str, str]]) -> None:
     assert "v1.0.bib" in bib.headers["content-disposition"]
     assert "author = {Ada Lovelace}" in bib.text
 
+    same_doi = {**body, "tag": "v1.1", "title": "Second"}
+    refused = http.post(RELEASES, json=same_doi, headers=bearer(tokens["olga"]))
+    assert (refused.status_code, "already names release 'v1.0'" in refused.json()["detail"]) == (409, True)
+    branch_name = {"ref": "main", "tag": "main", "title": "Named like the branch"}
+    clash = http.post(RELEASES, json=branch_name, headers=bearer(tokens["olga"]))
+    assert clash.status_code == 409
+    assert "no tag or branch has" in clash.json()["detail"]
+    odd = {"ref": "main", "tag": "v2", "title": "T", "authors": ["A\\B {x}"]}
+    assert http.post(RELEASES, json=odd, headers=bearer(tokens["olga"])).status_code == 201
+    bib = http.get(f"{RELEASES}/v2/citation", params={"format": "bibtex"}, headers=bearer(tokens["rita"]))
+    assert "author = {A\\textbackslash{}B \\{x\\}}" in bib.text
+
 
 def test_roles(world: tuple[httpx.Client, dict[str, str]]) -> None:
     http, tokens = world
