@@ -132,13 +132,17 @@ def tree_size(session: Session, repo: Repository, commit: Commit) -> Size:
     return Size(files, total)
 
 
-def readme(platform: Platform, repo: Repository, commit: Commit) -> tuple[str, str] | None:
-    """(path, text) of the datasheet at the root of a commit, if there is one small enough to show."""
+def readme(platform: Platform, repo: Repository, commit: Commit) -> tuple[str, str | None] | None:
+    """(path, text) of the datasheet at the root of a commit, if there is one; the text is
+    None when it is too large to show (the page says so rather than "no datasheet")."""
     for name in README_NAMES:
         entry = repo.tree.get(commit.tree, name)
-        if entry is not None and entry.size <= README_MAX_BYTES:
-            data = b"".join(BlobStore(platform.store).open(BlobId(entry.blob), 0, entry.size))
-            return name, data.decode("utf-8", errors="replace")
+        if entry is None:
+            continue
+        if entry.size > README_MAX_BYTES:
+            return name, None
+        data = b"".join(BlobStore(platform.store).open(BlobId(entry.blob), 0, entry.size))
+        return name, data.decode("utf-8", errors="replace")
     return None
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from imagehub.services import audit, datasets
 from tests.support.accounts import PASSWORD
+from tests.support.datasets import commit_files
 from tests.support.portal import Portal
 
 DS = "/lab/scans"
@@ -90,6 +91,16 @@ def test_home_renders_the_datasheet_safely_with_stats_and_clone_command(
     assert re.search(r"<th>Files</th><td>24</td>", page)  # 20 MR, a volume, its labels, README, notes
     size = web.get(f"{DS}/-/size/main").text
     assert 'title="24 files"' in size
+
+
+def test_a_datasheet_too_large_to_show_is_named_not_offered_again(portal: Portal, web: httpx.Client) -> None:
+    with portal.platform.sessions.begin() as session:
+        datasets.create(session, owner="lab", name="big-sheet", author="lab")
+    commit_files(portal.platform, "lab", "big-sheet", "main", {"README.md": b"# Big\n" + b"x" * 600_000})
+    page = web.get("/lab/big-sheet", params={"ref": "main"}).text
+    assert 'id="datasheet-too-large"' in page
+    assert 'href="/lab/big-sheet/file/main?path=README.md"' in page
+    assert 'id="add-datasheet"' not in page
 
 
 def test_tree_pages_folders_and_loads_more_rows_as_a_fragment(portal: Portal, web: httpx.Client) -> None:
