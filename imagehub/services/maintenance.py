@@ -57,6 +57,7 @@ def collect_garbage(
         return _report(reachable, would.commits, would.nodes, would.blobs, would.blob_bytes, dry_run=True)
     with platform.sessions.begin() as session:
         expire_uploads(session, platform)  # abandoned upload sessions and their parts
+    platform.store.sweep_unfinished()  # what writers that died left in the store itself
     with platform.sessions.begin() as session:
         vcs_queries.hold_references(session)
         made_meanwhile = _roots(session, cutoff) - roots

@@ -118,6 +118,10 @@ class ObjectStore(Protocol):
         """A URL a remote client can PUT the object's bytes to directly, or None when the
         store cannot take uploads that bypass the server (local disk)."""
 
+    def sweep_unfinished(self) -> int:
+        """Remove what writers that died left behind, days old (temporary files; S3 multipart
+        uploads, whose parts are stored and billed but never listed); how many."""
+
 
 class ImmediateBatch:
     """A batch for stores whose every put is already durable on return (object storage)."""

@@ -49,16 +49,18 @@ class FileStore:
             (self.root / _TMP_DIR).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StorageError(f"cannot create storage directory {self.root}: {exc.strerror}") from exc
-        self._sweep_stale_temps()
+        self.sweep_unfinished()
 
-    def _sweep_stale_temps(self) -> None:
+    def sweep_unfinished(self) -> int:
         """Remove what killed writers left behind (a killed import leaves every file of its batch)."""
-        cutoff = time.time() - _STALE_TEMP_SECONDS
+        cutoff, swept = time.time() - _STALE_TEMP_SECONDS, 0
         with os.scandir(self.root / _TMP_DIR) as entries:
             for entry in entries:
                 with contextlib.suppress(FileNotFoundError):
                     if entry.stat(follow_symlinks=False).st_mtime < cutoff:
                         os.unlink(entry.path)
+                        swept += 1
+        return swept
 
     def _path(self, key: str) -> Path:
         return self.root / validate_key(key)

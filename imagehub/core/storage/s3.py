@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO
 
 import boto3
@@ -31,6 +32,7 @@ from imagehub.core.storage.reader import ranged_reader
 
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
 _NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
+STALE_UPLOAD = timedelta(days=1)  # a multipart upload begun this long ago belongs to a writer that died
 
 
 class _ChunkReader:
@@ -186,6 +188,23 @@ class S3Store:
                 Params={"Bucket": self.bucket, "Key": self._key(key)},
                 ExpiresIn=expires_in,
             )
+
+    def sweep_unfinished(self) -> int:
+        """Abort multipart uploads begun days ago under this store's prefix: a writer killed
+        part way leaves its parts stored, billed and never listed."""
+        cutoff, swept = datetime.now(UTC) - STALE_UPLOAD, 0
+        with _errors(self.prefix):
+            pages = self._client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket, Prefix=self.prefix
+            )
+            for page in pages:
+                for upload in page.get("Uploads", []):
+                    if upload["Initiated"] < cutoff:
+                        self._client.abort_multipart_upload(
+                            Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                        )
+                        swept += 1
+        return swept
 
     def presign_upload(self, key: str, expires_in: int = 3600) -> str | None:
         with _errors(key):
