@@ -116,7 +116,8 @@ def _with_downstream(assets: Iterable[str]) -> list[AssetKey]:
 
 
 def _change(built: dict[str, str]) -> str:
-    """The versions a rerun replaces and the ones it brings: a rollback is a change too."""
+    """The builds a rerun replaces and the versions it brings: a rollback is a change too,
+    and so is a later return to a version (its builds are newer)."""
     pairs = {asset: [old, CODE_VERSIONS[asset]] for asset, old in built.items()}
     return hashlib.sha256(json.dumps(pairs, sort_keys=True).encode()).hexdigest()[:12]
 

@@ -203,8 +203,8 @@ def _state(row: CheckResult, judge: Dataset) -> CheckState:
     if row.name == PHI_GATE and status == "success" and _screened_with(row) != dataset_screening(judge):
         status = "stale"
         summary = (
-            f"passed under another de-identification policy than {judge.full_name}'s current one; "
-            "the pipeline screens the commit again under the current policy"
+            f"passed under another de-identification policy than {judge.full_name}'s current one: "
+            "the pipeline screens branch heads again by itself; for another commit, run its phi_gate"
         )
     return CheckState(row.name, status, summary, row.details_url, row.updated_at.isoformat(), row.reported_by)
 

@@ -333,11 +333,18 @@ def link_series(
     return link
 
 
-def unlink_series(session: Session, dataset: Dataset, number: int, link_id: int, *, actor: str) -> None:
+def series_link(session: Session, dataset: Dataset, number: int, link_id: int) -> IssueSeriesLink:
+    """One series link of issue ``number``."""
     issue = get(session, dataset, number)
     link = session.get(IssueSeriesLink, link_id)
     if link is None or link.issue_id != issue.id:
         raise NotFound(f"issue #{number} has no series link {link_id}")
+    return link
+
+
+def unlink_series(session: Session, dataset: Dataset, number: int, link_id: int, *, actor: str) -> None:
+    link = series_link(session, dataset, number, link_id)
+    issue = get(session, dataset, number)
     session.delete(link)
     issue.updated_at = utcnow()
     session.flush()

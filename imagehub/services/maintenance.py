@@ -8,12 +8,13 @@ meantime wins: its row survives, or its commit fails cleanly with "blob missing"
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from imagehub.core.storage import ObjectInfo, ObjectNotFound
+from imagehub.core.storage import ObjectInfo, ObjectNotFound, StorageError
 from imagehub.core.vcs import BlobId, BlobStore, CommitId, blob_key
 from imagehub.core.vcs.maintenance import FsckReport, Reachable, fsck, mark
 from imagehub.models import releases as release_queries
@@ -25,6 +26,8 @@ from imagehub.services.platform import Platform
 from imagehub.services.transport import expire_uploads
 
 DEFAULT_GRACE = timedelta(hours=6)
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,10 @@ def collect_garbage(
         return _report(reachable, would.commits, would.nodes, would.blobs, would.blob_bytes, dry_run=True)
     with platform.sessions.begin() as session:
         expire_uploads(session, platform)  # abandoned upload sessions and their parts
-    platform.store.sweep_unfinished()  # what writers that died left in the store itself
+    try:  # what writers that died left in the store itself; a store that will not say is no reason to stop
+        platform.store.sweep_unfinished()
+    except StorageError as refused:
+        _log.warning("left unfinished writes in place: %s", refused)
     with platform.sessions.begin() as session:
         vcs_queries.hold_references(session)
         made_meanwhile = _roots(session, cutoff) - roots

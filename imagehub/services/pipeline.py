@@ -99,7 +99,8 @@ def stale_partitions(
     platform: Platform, versions: Mapping[str, str], known: set[str]
 ) -> dict[str, dict[str, str]]:
     """Known partitions whose assets were last built by another code version: for each, the
-    stale assets and the version each was built by."""
+    stale assets and the build each comes from (its version and when it was made: a second
+    change between the same two versions, after a rollback, is a change again)."""
     with platform.sessions() as session:
         rows = session.execute(
             select(
@@ -108,15 +109,16 @@ def stale_partitions(
                 Materialization.commit_id,
                 Materialization.asset,
                 Materialization.code_version,
+                Materialization.materialized_at,
             )
             .join(Dataset, Dataset.id == Materialization.dataset_id)
             .where(Dataset.deleted_at.is_(None))
         )
         stale: dict[str, dict[str, str]] = {}
-        for owner, name, commit, asset, version in rows:
+        for owner, name, commit, asset, version, built_at in rows:
             key = partition_key(f"{owner}/{name}", commit)
             if key in known and asset in versions and versions[asset] != version:
-                stale.setdefault(key, {})[asset] = version
+                stale.setdefault(key, {})[asset] = f"{version}@{built_at.isoformat()}"
     return {key: stale[key] for key in sorted(stale)}
 
 

@@ -148,8 +148,8 @@ def refusal(url: str) -> str | None:
     return _vetted(url)[0]
 
 
-def _vetted(url: str) -> tuple[str | None, str]:
-    """(why a hook may not be sent to ``url``, or None; the public address to connect to).
+def _vetted(url: str) -> tuple[str | None, tuple[str, ...]]:
+    """(why a hook may not be sent to ``url``, or None; the public addresses to connect to).
 
     An address typed as such is told its kind; a name that is not public is not told
     whether it resolves at all, so that hooks cannot map the internal DNS."""
@@ -158,13 +158,13 @@ def _vetted(url: str) -> tuple[str | None, str]:
     try:
         addresses = _resolve(host)
     except OSError:
-        return hidden, ""
+        return hidden, ()
     kinds = sorted({kind for kind in map(_kind, addresses) if kind})
     if not addresses or (kinds and not _is_literal(host)):
-        return hidden, ""
+        return hidden, ()
     if kinds:
-        return f"{host} is a private address ({', '.join(kinds)})", ""
-    return None, str(addresses[0])
+        return f"{host} is a private address ({', '.join(kinds)})", ()
+    return None, tuple(dict.fromkeys(map(str, addresses)))
 
 
 def _is_literal(host: str) -> bool:
@@ -291,6 +291,8 @@ def update_hook(
     A new URL is checked as in ``create_hook``.
     """
     changed: dict[str, object] = {}
+    if url is not None and url.strip() == masked_url(hook.url) != hook.url:
+        url = None  # the URL as listed, its password masked, sent back unchanged: kept as it is
     if url is not None:
         hook.url = _target(_url(url), allow_private_networks)
         changed["url"] = masked_url(hook.url)
@@ -455,10 +457,11 @@ class Reply:
 
 class WebhookSender(Protocol):
     def send(
-        self, url: str, body: bytes, headers: Mapping[str, str], timeout: float, address: str = ""
+        self, url: str, body: bytes, headers: Mapping[str, str], timeout: float, addresses: Sequence[str] = ()
     ) -> Reply:
-        """POST ``body`` (to ``address``, when given, instead of looking the host up again),
-        taking no more than ``timeout`` seconds in all; raise on any network failure."""
+        """POST ``body`` (to the first of ``addresses`` that takes a connection, when given,
+        instead of looking the host up again), taking no more than ``timeout`` seconds in
+        all; raise on any network failure."""
 
 
 class HttpSender:
@@ -468,12 +471,25 @@ class HttpSender:
     trickles a byte at a time would otherwise hold a sender for as long as it likes."""
 
     def send(
-        self, url: str, body: bytes, headers: Mapping[str, str], timeout: float, address: str = ""
+        self, url: str, body: bytes, headers: Mapping[str, str], timeout: float, addresses: Sequence[str] = ()
     ) -> Reply:
         try:
-            return asyncio.run(asyncio.wait_for(self._post(url, body, headers, timeout, address), timeout))
+            return asyncio.run(
+                asyncio.wait_for(self._post_any(url, body, headers, timeout, addresses), timeout)
+            )
         except TimeoutError:
             raise TimeoutError(f"no complete answer within {timeout:g} s") from None
+
+    async def _post_any(
+        self, url: str, body: bytes, headers: Mapping[str, str], timeout: float, addresses: Sequence[str]
+    ) -> Reply:
+        """Each address in turn until one takes the connection, as a lookup's caller would."""
+        for address in addresses[:-1]:
+            try:
+                return await self._post(url, body, headers, timeout, address)
+            except httpx.ConnectError:
+                continue
+        return await self._post(url, body, headers, timeout, addresses[-1] if addresses else "")
 
     async def _post(
         self, url: str, body: bytes, headers: Mapping[str, str], timeout: float, address: str
@@ -592,10 +608,10 @@ def _claim(platform: Platform, now: datetime) -> _Job | None:
 def _attempt(
     sender: WebhookSender, job: _Job, timeout: float, started_at: datetime, *, allow_private_networks: bool
 ) -> _Outcome:
-    address = ""
+    addresses: tuple[str, ...] = ()
     if not allow_private_networks:  # again, and connect to what was checked: DNS may change
         clock = time.monotonic()
-        reason, address = _vetted(job.url)
+        reason, addresses = _vetted(job.url)
         if reason:
             elapsed = int((time.monotonic() - clock) * 1000)
             return _Outcome(started_at, elapsed, None, f"refused: {reason}", "")
@@ -608,7 +624,7 @@ def _attempt(
     }
     clock = time.monotonic()
     try:
-        reply = sender.send(job.url, job.body, headers, timeout, address)
+        reply = sender.send(job.url, job.body, headers, timeout, addresses)
     except Exception as exc:  # whatever the receiver or the network does is logged, never raised
         elapsed = int((time.monotonic() - clock) * 1000)
         return _Outcome(started_at, elapsed, None, f"{type(exc).__name__}: {exc}", "")

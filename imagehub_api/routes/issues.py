@@ -244,7 +244,6 @@ def link_series(ctx: DatasetDep, session: SessionDep, number: int, body: SeriesL
 @requires(Policy.DATASET_WRITE)
 def unlink_series(ctx: DatasetDep, session: SessionDep, request: Request, number: int, link_id: int) -> None:
     """Remove a linked series; one the caller may not open (raw data) they may not remove."""
-    link = session.get(IssueSeriesLink, link_id)
-    if link is not None:
-        gate_refs(session, ctx, request, Role.READ, [link.commit_id])
+    link = issues.series_link(session, ctx.dataset, number, link_id)
+    gate_refs(session, ctx, request, Role.READ, [link.commit_id])
     issues.unlink_series(session, ctx.dataset, number, link_id, actor=ctx.actor)

@@ -16,12 +16,12 @@ from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from imagehub.core.auth.policy import Role
+from imagehub.core.auth.policy import Principal, Role
 from imagehub.core.vcs import MergeStrategy
 from imagehub.models.proposals import Proposal
-from imagehub.services import proposals
+from imagehub.services import access, proposals
 from imagehub.services.access import Forbidden
-from imagehub_api.deps import DatasetContext, DatasetDep, SessionDep
+from imagehub_api.deps import DatasetContext, DatasetDep, PrincipalDep, SessionDep
 from imagehub_api.gates import gate_new_proposal, gated_proposal
 from imagehub_api.pagination import page as paginate
 from imagehub_api.security import Policy, requires
@@ -118,22 +118,35 @@ def get(ctx: DatasetDep, session: SessionDep, request: Request, number: int) -> 
     return proposal_dict(found, proposals.summary(session, ctx.dataset, ctx.repo, found))
 
 
-def _managed(session: Session, ctx: DatasetContext, request: Request, number: int) -> Proposal:
-    """A proposal its author or a writer may edit, close or reopen: a fork's author may read
-    the target only, and still owns what they proposed."""
+def _managed(
+    session: Session, ctx: DatasetContext, principal: Principal, request: Request, number: int
+) -> Proposal:
+    """A proposal a writer may edit, close or reopen, and so may the author of one from a
+    fork they may still write (a fork's author may only read the target), through a token
+    that may write."""
     found = gated_proposal(session, ctx, request, number, Role.READ)
-    if ctx.role < Role.WRITE and found.author != ctx.actor:
-        raise Forbidden(f"write access to {ctx.dataset.full_name}, or being the proposal's author, is needed")
+    if ctx.role >= Role.WRITE:
+        return found
+    fork = found.source_dataset
+    if found.author != ctx.actor or fork is None or access.role_of(session, principal, fork) < Role.WRITE:
+        raise Forbidden(
+            f"write access to {ctx.dataset.full_name} is needed (for your proposal from a fork: to the fork)"
+        )
     return found
 
 
 @router.patch("/{number}", operation_id="proposals-update")
 @requires(Policy.DATASET_READ)
 def update(
-    ctx: DatasetDep, session: SessionDep, request: Request, number: int, body: ProposalUpdate
+    ctx: DatasetDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    request: Request,
+    number: int,
+    body: ProposalUpdate,
 ) -> dict[str, Any]:
     """Change the title, description or reviewers (the author, or anyone who may write)."""
-    _managed(session, ctx, request, number)
+    _managed(session, ctx, principal, request, number)
     updated = proposals.update(
         session,
         ctx.dataset,
@@ -148,17 +161,21 @@ def update(
 
 @router.post("/{number}/close", operation_id="proposals-close")
 @requires(Policy.DATASET_READ)
-def close(ctx: DatasetDep, session: SessionDep, request: Request, number: int) -> dict[str, Any]:
+def close(
+    ctx: DatasetDep, session: SessionDep, principal: PrincipalDep, request: Request, number: int
+) -> dict[str, Any]:
     """Close without merging (the author, or anyone who may write)."""
-    _managed(session, ctx, request, number)
+    _managed(session, ctx, principal, request, number)
     return proposal_dict(proposals.close(session, ctx.dataset, number, actor=ctx.actor))
 
 
 @router.post("/{number}/reopen", operation_id="proposals-reopen")
 @requires(Policy.DATASET_READ)
-def reopen(ctx: DatasetDep, session: SessionDep, request: Request, number: int) -> dict[str, Any]:
+def reopen(
+    ctx: DatasetDep, session: SessionDep, principal: PrincipalDep, request: Request, number: int
+) -> dict[str, Any]:
     """Open a closed proposal again (the author, or anyone who may write)."""
-    _managed(session, ctx, request, number)
+    _managed(session, ctx, principal, request, number)
     reopened = proposals.reopen(session, ctx.dataset, ctx.repo, number, actor=ctx.actor)
     return proposal_dict(reopened, proposals.summary(session, ctx.dataset, ctx.repo, reopened))
 

@@ -12,9 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from imagehub.cli.main import app
-from imagehub.services import access, audit, checks, datasets
+from imagehub.services import access, accounts, audit, checks, datasets
 from imagehub.services.platform import Platform
-from tests.support.accounts import PASSWORD
+from tests.support.accounts import PASSWORD, bearer
 from tests.support.datasets import commit_files
 from tests.support.reviewing import DS, PROPOSALS, World, pipeline_passed, world_of
 
@@ -173,6 +173,10 @@ def test_a_forks_author_edits_closes_and_reopens_their_own_proposal(world: World
             username="eve",
         )
     assert world.http.post(f"{PROPOSALS}/{number}/close", headers=eve).status_code == 403
+    with world.platform.sessions.begin() as session:  # rita's read-only token writes nothing
+        rita_user = accounts.get_user(session, "rita")
+        reading = accounts.create_token(session, user=rita_user, name="ro", scope="read", actor="rita").secret
+    assert world.http.post(f"{PROPOSALS}/{number}/close", headers=bearer(reading)).status_code == 403
 
 
 def test_cli_opens_a_proposal_from_a_fork(world: World) -> None:

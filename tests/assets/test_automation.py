@@ -156,6 +156,22 @@ def test_schedule_reruns_partitions_built_by_older_code(
     assert [r.partition_key for r in rollback] == [keys[0]]
     assert rollback[0].tags[CODE_TAG] != requests[0].tags[CODE_TAG]
 
+    # That rerun ran; the partition was later built by "9-newer" again (a redeploy): the same
+    # pair of versions, but a newer build, so it is asked for once more.
+    instance.add_run(
+        DagsterRun(
+            job_name="process_commit",
+            status=DagsterRunStatus.SUCCESS,
+            tags={**rollback[0].tags, "dagster/partition": keys[0]},
+        )
+    )
+    imaging.record_materialization(platform, ref, "instance_metadata", "9-newer", {}, 0.1)
+    with build_schedule_context(instance=instance, resources=resources_for(platform)) as context:
+        again = reprocess_stale(context)
+    assert isinstance(again, list)
+    assert [r.partition_key for r in again] == [keys[0]]
+    assert again[0].tags[CODE_TAG] not in (rollback[0].tags[CODE_TAG], requests[0].tags[CODE_TAG])
+
 
 def test_cli_ingest_ends_in_a_commit_the_sensor_picks_up(
     server: Server, platform: Platform, instance: DagsterInstance, tmp_path: Path

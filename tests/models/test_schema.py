@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from imagehub.core.db import make_engine
 from imagehub.models import Base
+from imagehub.models.dataset import Dataset, source_of
 from imagehub.models.schema import (
     MigrationFailed,
     SchemaAhead,
@@ -96,4 +97,24 @@ def test_a_database_a_newer_imagehub_migrated_is_left_alone(database_url: str) -
     for attempt in (upgrade, require_current):
         with pytest.raises(SchemaAhead, match="newer than this ImageHub"):
             attempt(engine)
+    engine.dispose()
+
+
+def test_datasets_derived_before_lineage_was_kept_get_their_source(database_url: str) -> None:
+    """Migration 0022 finds a derived dataset's source in the commit that derived it, so a
+    copy made before the upgrade cannot be published either."""
+    engine = make_engine(database_url)
+    upgrade(engine, "0021")
+    with Session(engine) as session, session.begin():
+        source = datasets.create(session, owner="lab", name="src", author="t")
+        copy = datasets.create(session, owner="rita", name="copy", author="t")
+        repo = datasets.repository(session, copy)
+        tree = datasets.repository(session, source).resolve("main").tree
+        repo.commit_tree("main", tree, author="t", message="derived", metadata={"derived_from": "lab/src"})
+        copy_id, source_id = copy.id, source.id
+    assert upgrade(engine).up_to_date
+    with Session(engine) as session:
+        found = source_of(session, session.get_one(Dataset, copy_id))
+        assert found is not None
+        assert found.id == source_id
     engine.dispose()

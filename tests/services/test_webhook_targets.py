@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,13 +60,13 @@ class RecordingSender:
 
     def __init__(self) -> None:
         self.sent: list[str] = []
-        self.addresses: list[str] = []
+        self.addresses: list[tuple[str, ...]] = []
 
     def send(
-        self, url: str, body: bytes, headers: Mapping[str, str], timeout: float, address: str = ""
+        self, url: str, body: bytes, headers: Mapping[str, str], timeout: float, addresses: Sequence[str] = ()
     ) -> webhooks.Reply:
         self.sent.append(url)
-        self.addresses.append(address)
+        self.addresses.append(tuple(addresses))
         return webhooks.Reply(200, "ok")
 
 
@@ -173,14 +173,15 @@ def test_a_delivery_connects_to_the_address_that_was_checked(
     commit_files(brain, "lab", "brain", "main", {"a.dcm": b"A"})
     sender = RecordingSender()
     assert webhooks.deliver_due(brain, sender=sender) == 1  # the second
-    assert (sender.sent, sender.addresses) == (["https://rebind.example/hook"], [PUBLIC])
+    assert (sender.sent, sender.addresses) == (["https://rebind.example/hook"], [(PUBLIC,)])
 
 
 def test_the_http_sender_connects_to_the_given_address_under_the_urls_host_name() -> None:
     with webhook_receiver() as receiver:
         port = receiver.url.rsplit(":", 1)[1].split("/")[0]
         url = f"http://hooks.example:{port}/in"  # a name nothing resolves here
-        reply = webhooks.HttpSender().send(url, b"{}", {"X-ImageHub-Event": "ping"}, 5, "127.0.0.1")
+        dead = "127.0.0.2"  # the receiver listens on 127.0.0.1 only: refused here, the next is tried
+        reply = webhooks.HttpSender().send(url, b"{}", {"X-ImageHub-Event": "ping"}, 5, (dead, "127.0.0.1"))
         assert reply.status_code == 200
         [received] = receiver.wait_for(1)
     assert (received.path, received.headers["host"]) == ("/in", f"hooks.example:{port}")

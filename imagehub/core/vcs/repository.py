@@ -34,7 +34,7 @@ from imagehub.core.vcs.refs import (
     validate_ref_name,
 )
 from imagehub.core.vcs.tree import Edit, NodeWriter, Tree
-from imagehub.core.vcs.types import BlobId, Change, Commit, CommitId, Entry, NodeId
+from imagehub.core.vcs.types import BlobId, Change, Commit, CommitId, Entry, NodeId, is_full_id
 
 MAX_PAGE = 10_000
 MAX_LINE = 32  # commits a diff or merge follows (one lookup each) to compose recorded deltas
@@ -101,6 +101,8 @@ class Repository:
         return commit
 
     def _resolve_base(self, name: str) -> CommitId:
+        if is_full_id(name) and self.stores.commits.find_prefix(name, limit=1):
+            return CommitId(name)  # a whole commit id is that commit, whatever a ref is named
         for kind in (RefKind.BRANCH, RefKind.TAG):
             ref = self.stores.refs.get(name, kind)
             if ref is not None:
