@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from imagehub.core.errors import NotFound
-from imagehub.core.vcs import BlobId, Commit, CommitId, NodeId, Ref, RefConflict, RefKind, Stores
+from imagehub.core.vcs import BlobId, Commit, CommitId, NodeId, Ref, RefConflict, RefKind, Repository, Stores
 
 
 class MemoryNodes:
@@ -98,3 +98,13 @@ def memory_stores() -> Stores:
         blobs=MemoryBlobIndex(),
         deltas=MemoryDeltas(),
     )
+
+
+def repository_holding(*blobs: tuple[BlobId, int]) -> Repository:
+    """A new in-memory repository with ``main`` and the given blobs stored."""
+    stores = memory_stores()
+    assert isinstance(stores.blobs, MemoryBlobIndex)
+    stores.blobs.register(list(blobs))
+    repository = Repository(stores)
+    repository.init("main", author="tester")
+    return repository

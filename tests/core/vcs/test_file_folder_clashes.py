@@ -7,19 +7,14 @@ import pytest
 from imagehub.core.errors import InvalidInput
 from imagehub.core.vcs import BlobId, ChangeSet, Entry, Repository
 from imagehub.core.vcs.tree import Tree
-from tests.support.memory_stores import MemoryBlobIndex, memory_stores
+from tests.support.memory_stores import repository_holding
 
 BLOB = BlobId("ab" * 32)
 
 
 @pytest.fixture
 def repo() -> Repository:
-    stores = memory_stores()
-    assert isinstance(stores.blobs, MemoryBlobIndex)
-    stores.blobs.register([(BLOB, 1)])
-    repository = Repository(stores)
-    repository.init("main", author="tester")
-    return repository
+    return repository_holding((BLOB, 1))
 
 
 def put_all(repo: Repository, paths: list[str]) -> None:

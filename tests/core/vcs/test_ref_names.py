@@ -7,19 +7,14 @@ import pytest
 
 from imagehub.core.errors import InvalidInput
 from imagehub.core.vcs import BlobId, ChangeSet, Entry, Ref, RefKind, Repository
-from tests.support.memory_stores import MemoryBlobIndex, memory_stores
+from tests.support.memory_stores import repository_holding
 
 BLOB = BlobId("cd" * 32)
 
 
 @pytest.fixture
 def repo() -> Repository:
-    stores = memory_stores()
-    assert isinstance(stores.blobs, MemoryBlobIndex)
-    stores.blobs.register([(BLOB, 1)])
-    repository = Repository(stores)
-    repository.init("main", author="tester")
-    return repository
+    return repository_holding((BLOB, 1))
 
 
 @pytest.mark.parametrize("name", ["ad75ab03", "2024120", "a" * 64])
