@@ -85,7 +85,7 @@ def reprocess_stale(
     the stale assets run: a rerun of thumbnails makes no new de-identified commit."""
     stale = stale_partitions(imagehub.platform(), CODE_VERSIONS, _known(context))
     changes = {key: _change(built) for key, built in stale.items()}
-    done = _rerun(context, set(changes.values()))
+    done = _rerun(context)
     requests = [
         RunRequest(
             partition_key=key,
@@ -122,11 +122,11 @@ def _change(built: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(pairs, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def _rerun(context: ScheduleEvaluationContext, changes: set[str]) -> set[tuple[str, str]]:
-    """(partition, change) pairs that have a rerun, whatever its status."""
-    found = set()
-    for change in changes:
-        for run in context.instance.get_runs(filters=RunsFilter(tags={CODE_TAG: change})):
-            if (key := run.tags.get(PARTITION_TAG)) is not None:
-                found.add((key, change))
-    return found
+def _rerun(context: ScheduleEvaluationContext) -> set[tuple[str, str]]:
+    """(partition, change) pairs that have a rerun, whatever its status: one query."""
+    runs = context.instance.get_runs(filters=RunsFilter(tags={REASON_TAG: "code-version"}))
+    return {
+        (key, change)
+        for run in runs
+        if (key := run.tags.get(PARTITION_TAG)) is not None and (change := run.tags.get(CODE_TAG)) is not None
+    }
