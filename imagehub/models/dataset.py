@@ -74,3 +74,11 @@ def get_live(session: Session, *, owner: str, name: str) -> Dataset | None:
     return session.scalar(
         select(Dataset).where(Dataset.owner == owner, Dataset.name == name, Dataset.deleted_at.is_(None))
     )
+
+
+def lock_dataset(session: Session, dataset: Dataset) -> None:
+    """Hold the dataset's row until the transaction ends, so that a check made afterwards
+    (the next number, a per-dataset limit) still holds when the row it guards is inserted.
+    PostgreSQL takes a row lock; SQLite has one writer at a time, and a transaction that
+    read before another wrote fails to write instead."""
+    session.execute(select(Dataset.id).where(Dataset.id == dataset.id).with_for_update())

@@ -27,7 +27,7 @@ from imagehub.core.vcs.commits import merge_base
 from imagehub.models import accounts as account_queries
 from imagehub.models.accounts import AccessRequest, DatasetGrant, Team
 from imagehub.models.base import utcnow
-from imagehub.models.dataset import Dataset, source_of
+from imagehub.models.dataset import Dataset, lock_dataset, source_of
 from imagehub.services import audit, datasets
 from imagehub.services.accounts import get_team, get_user
 
@@ -305,6 +305,7 @@ def request_access(
     wanted = Role.parse(role)
     if _granted(session, dataset, principal.user_id) >= wanted:
         raise Conflict(f"you already hold a grant of {wanted.name.lower()} or more on {dataset.full_name}")
+    lock_dataset(session, dataset)  # one pending request per person, even when two race
     pending = select(AccessRequest.id).where(
         AccessRequest.dataset_id == dataset.id,
         AccessRequest.user_id == principal.user_id,

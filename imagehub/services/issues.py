@@ -21,7 +21,7 @@ from imagehub.core.errors import Conflict, InvalidInput, NotFound
 from imagehub.core.vcs import Repository
 from imagehub.models import issues as queries
 from imagehub.models.base import utcnow
-from imagehub.models.dataset import Dataset
+from imagehub.models.dataset import Dataset, lock_dataset
 from imagehub.models.issues import STATES, Issue, IssueComment, IssueSeriesLink
 from imagehub.services import access, audit
 from imagehub.services.accounts import get_user
@@ -134,8 +134,7 @@ def create(
     cleaned = _title(title)
     normalised = normalise_labels(labels)
     assigned = _assignee(session, dataset, assignee)
-    # Lock the dataset row so that two issues opened at once get different numbers.
-    session.execute(select(Dataset.id).where(Dataset.id == dataset.id).with_for_update())
+    lock_dataset(session, dataset)  # two issues opened at once get different numbers
     now = utcnow()
     issue = Issue(
         dataset_id=dataset.id,

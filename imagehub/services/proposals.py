@@ -21,7 +21,7 @@ from imagehub.core.vcs import CommitId, MergeStrategy, RefKind, Repository
 from imagehub.core.vcs.commits import CommitStore, merge_base
 from imagehub.models import proposals as queries
 from imagehub.models.base import utcnow
-from imagehub.models.dataset import Dataset
+from imagehub.models.dataset import Dataset, lock_dataset
 from imagehub.models.proposals import STATES, Proposal
 from imagehub.services import access, audit, forks, merge_gate, proposal_source, webhooks
 from imagehub.services.accounts import get_user
@@ -151,8 +151,7 @@ def create(
         raise InvalidInput("a proposal needs a title")
     fork = _fork_of(dataset, source_dataset)
     _check_branches(session, dataset, repo, source, target, fork)
-    # Lock the dataset row so that two proposals opened at once get different numbers.
-    session.execute(select(Dataset.id).where(Dataset.id == dataset.id).with_for_update())
+    lock_dataset(session, dataset)  # two proposals opened at once get different numbers
     now = utcnow()
     proposal = Proposal(
         dataset_id=dataset.id,

@@ -47,7 +47,7 @@ from imagehub.core.redact import masked_url
 from imagehub.core.vcs import CommitId
 from imagehub.models import webhooks as queries
 from imagehub.models.base import utcnow
-from imagehub.models.dataset import Dataset
+from imagehub.models.dataset import Dataset, lock_dataset
 from imagehub.models.vcs import SqlCommitStore, SqlRefStore
 from imagehub.models.webhooks import EXCERPT_BYTES, Webhook, WebhookAttempt, WebhookDelivery
 from imagehub.services import audit
@@ -234,11 +234,13 @@ def create_hook(
     URL reach non-public addresses; else such a URL, or one whose host does not resolve,
     is refused.
     """
+    target = _target(_url(url), allow_private_networks)  # resolves the host: before the lock
+    lock_dataset(session, dataset)  # two hooks added at once both count against the limit
     if len(queries.hooks_of(session, dataset.id, limit=MAX_HOOKS)) >= MAX_HOOKS:
         raise Conflict(f"{dataset.full_name} has {MAX_HOOKS} webhooks, the most a dataset may have")
     hook = Webhook(
         dataset_id=dataset.id,
-        url=_target(_url(url), allow_private_networks),
+        url=target,
         events=_events(events),
         secret=_secret(secret),
         active=active,

@@ -1,16 +1,20 @@
-"""Two writers on one branch over PostgreSQL: one wins, the other is told, nothing is lost."""
+"""Racing writers over PostgreSQL: one wins, the others are told, nothing is lost or doubled."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import Session
 
+from imagehub.core.auth.policy import Principal
+from imagehub.core.errors import Conflict
 from imagehub.core.vcs import BranchMoved
-from imagehub.services import datasets
+from imagehub.services import access, accounts, datasets, webhooks
 from imagehub.services.platform import Platform
+from tests.support.accounts import make_user
 from tests.support.datasets import commit_in
 from tests.support.platforms import migrated_platform
 from tests.support.postgres import fresh_database
@@ -68,3 +72,67 @@ def test_concurrent_commits_never_overwrite_each_other(pg_platform: Platform) ->
     assert set(wins) <= set(history)  # every acknowledged commit is in the history
     assert len(history) == len(wins) + 1  # and nothing else (plus the initial commit)
     assert not paths & set(losses)  # a refused write left no trace
+
+
+def _race(platform: Platform, attempts: int, attempt: Callable[[Session], object]) -> list[str]:
+    """Run ``attempt`` in ``attempts`` transactions that all reach it at once; what each
+    ended with: ``"ok"`` or the error's class name."""
+    barrier = threading.Barrier(attempts)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def one() -> None:
+        with platform.sessions() as session:
+            session.begin()
+            datasets.get(session, owner="lab", name="race")  # every transaction has read ...
+            barrier.wait()  # ... before any of them writes
+            try:
+                attempt(session)
+                session.commit()
+                outcome = "ok"
+            except (Conflict, BranchMoved) as exc:
+                session.rollback()
+                outcome = type(exc).__name__
+        with lock:
+            outcomes.append(outcome)
+
+    threads = [threading.Thread(target=one) for _ in range(attempts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return sorted(outcomes)
+
+
+def test_racing_access_requests_leave_one_waiting(pg_platform: Platform) -> None:
+    make_user(pg_platform, "ann")
+    with pg_platform.sessions.begin() as session:
+        user = accounts.get_user(session, "ann")
+        principal = Principal(user_id=user.id, username="ann")
+
+    def ask(session: Session) -> object:
+        dataset = datasets.get(session, owner="lab", name="race")
+        return access.request_access(
+            session, dataset=dataset, principal=principal, role="read", purpose="study", accepted_agreement=""
+        )
+
+    assert _race(pg_platform, 3, ask) == ["Conflict", "Conflict", "ok"]
+    with pg_platform.sessions() as session:
+        assert len(access.list_requests(session, datasets.get(session, owner="lab", name="race"))) == 1
+
+
+def test_racing_webhooks_stop_at_the_limit(pg_platform: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(webhooks, "MAX_HOOKS", 2)
+
+    def add(session: Session) -> object:
+        dataset = datasets.get(session, owner="lab", name="race")
+        return webhooks.create_hook(
+            session,
+            dataset,
+            actor="t",
+            url="http://127.0.0.1:9/hook",
+            events=["push"],
+            allow_private_networks=True,
+        )
+
+    assert _race(pg_platform, 4, add) == ["Conflict", "Conflict", "ok", "ok"]
