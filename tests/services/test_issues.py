@@ -117,6 +117,17 @@ def test_filters_and_seek_pages(platform: Platform, brain: Commit) -> None:
             numbers(limit=0)
 
 
+def test_text_search_folds_case_beyond_ascii(platform: Platform, brain: Commit) -> None:
+    open_issue(platform, "Ödem nach Bestrahlung")
+    open_issue(platform, "Odem spelled without the umlaut")
+    with platform.sessions.begin() as session:
+        dataset = dataset_of(session)
+        dataset.description = "ÆBLE cohort, ÉTUDE pilote"
+        found = issues.list_issues(session, dataset, text="öDEM")
+        assert [i.number for i in found] == [1]
+        assert [d.name for d in datasets.list_datasets(session, text="étude")] == [dataset.name]
+
+
 def test_update_close_reopen_and_audit(platform: Platform, brain: Commit) -> None:
     open_issue(platform, assignee="rita")
     with platform.sessions.begin() as session:

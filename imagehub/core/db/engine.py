@@ -36,7 +36,13 @@ def _normalise(url: str) -> URL:
     return parsed
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _prepare_sqlite(dbapi_connection: Any, _record: object) -> None:
+    # SQLite's own lower() folds ASCII only: searches for "Ödem" would miss "ödem".
+    dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
     # WAL lets readers run beside the single writer; busy_timeout waits instead of failing.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -67,7 +73,7 @@ def make_engine(url: str) -> Engine:
             f"database driver {parsed.drivername!r} is not installed: use sqlite:// or postgresql://"
         ) from exc
     if parsed.get_backend_name() == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _prepare_sqlite)
     return engine
 
 
