@@ -16,11 +16,13 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    Failure,
     MaterializeResult,
     MetadataValue,
     asset,
 )
 
+from imagehub.core.errors import NotFound
 from imagehub.services import checks, deid, imaging
 from imagehub.services.imaging import CommitRef, Completeness, StepSummary
 from imagehub.services.phi_gate import verify_commit
@@ -42,6 +44,19 @@ def _progress(context: AssetExecutionContext, what: str) -> Callable[[int, int],
             context.log.info(f"{what}: {done}/{total}")
 
     return report
+
+
+def _commit(context: AssetExecutionContext, imagehub: ImageHubResource) -> CommitRef:
+    """The partition's commit. A run requested before its dataset was deleted (or the
+    commit collected) stops at once with one line saying so, and is not retried."""
+    try:
+        return commit_ref(imagehub.platform(), context.partition_key)
+    except NotFound as exc:
+        raise Failure(
+            description=f"nothing to build for {context.partition_key}: {exc}; "
+            "it went after the run was requested",
+            allow_retries=False,
+        ) from None
 
 
 def _metadata(ref: CommitRef, figures: dict[str, Any]) -> dict[str, Any]:
@@ -98,7 +113,7 @@ def _check(
 def raw_commit(context: AssetExecutionContext, imagehub: ImageHubResource) -> MaterializeResult:  # type: ignore[type-arg]
     """The dataset commit as pushed: its author, message, files and bytes."""
     started = time.perf_counter()
-    ref = commit_ref(imagehub.platform(), context.partition_key)
+    ref = _commit(context, imagehub)
     described = imaging.describe_commit(imagehub.platform(), ref)
     summary = StepSummary(
         counts={"files": described["files"], "bytes": described["bytes"]},
@@ -123,7 +138,7 @@ def instance_metadata(
     context: AssetExecutionContext, imagehub: ImageHubResource, ray: RayResource
 ) -> MaterializeResult:  # type: ignore[type-arg]
     """Per-instance header metadata in ImageHub's database (the basis of search), and series."""
-    ref = commit_ref(imagehub.platform(), context.partition_key)
+    ref = _commit(context, imagehub)
     summary = imaging.index_metadata(imagehub.platform(), ray.executor(), ref, _progress(context, "metadata"))
     for path, reason in summary.failures.items():
         context.log.warning(f"{path}: {reason}")
@@ -154,7 +169,7 @@ def series_thumbnails(
     context: AssetExecutionContext, imagehub: ImageHubResource, ray: RayResource
 ) -> MaterializeResult:  # type: ignore[type-arg]
     """A windowed PNG of the middle slice of every series and NIfTI volume."""
-    ref = commit_ref(imagehub.platform(), context.partition_key)
+    ref = _commit(context, imagehub)
     summary = imaging.render_series_thumbnails(
         imagehub.platform(), ray.executor(), ref, _progress(context, "thumbnails")
     )
@@ -184,7 +199,7 @@ def nifti_volumes(
     context: AssetExecutionContext, imagehub: ImageHubResource, ray: RayResource
 ) -> MaterializeResult:  # type: ignore[type-arg]
     """Every DICOM series as a NIfTI volume with its geometry, ready for training."""
-    ref = commit_ref(imagehub.platform(), context.partition_key)
+    ref = _commit(context, imagehub)
     summary = imaging.convert_series_to_nifti(
         imagehub.platform(), ray.executor(), ref, _progress(context, "nifti")
     )
@@ -206,7 +221,7 @@ def deidentified_commit(
     context: AssetExecutionContext, imagehub: ImageHubResource, ray: RayResource
 ) -> MaterializeResult:  # type: ignore[type-arg]
     """A raw branch's commit de-identified into a commit on the dataset's de-identified branch."""
-    ref = commit_ref(imagehub.platform(), context.partition_key)
+    ref = _commit(context, imagehub)
     done = deid.deidentify_commit(imagehub.platform(), ray.executor(), ref, _progress(context, "de-identify"))
     counts = {"instances": done.instances, "failed": done.failed, "needs_review": done.needs_review}
     summary = StepSummary(counts=counts, seconds=done.seconds)
@@ -246,7 +261,7 @@ def phi_gate(
 ) -> MaterializeResult:  # type: ignore[type-arg]
     """Every DICOM and NIfTI file scanned for PHI under the dataset's policy: ImageHub's
     required check phi-gate, which merges into shared branches and releases wait for."""
-    ref = commit_ref(imagehub.platform(), context.partition_key)
+    ref = _commit(context, imagehub)
     found = verify_commit(imagehub.platform(), ray.executor(), ref, _progress(context, "PHI gate"))
     summary = StepSummary(counts=found.counts, seconds=found.seconds)
     for path, number in sorted(found.flagged.items()):

@@ -224,6 +224,28 @@ def test_the_metadata_step_run_again_alone_keeps_thumbnails_and_volumes(
     assert derived() == before
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_run_for_a_deleted_dataset_says_so_in_one_line(
+    platform: Platform, instance: DagsterInstance
+) -> None:
+    commit = _commit(platform, {"notes/README.txt": b"notes"})
+    key = partition_key("lab/scans", commit.id)
+    instance.add_dynamic_partitions(dataset_commits.name, [key])
+    with platform.sessions.begin() as session:  # deleted after the sensor asked for the run
+        datasets.delete(session, owner="lab", name="scans")
+    result = materialize(
+        ASSETS, partition_key=key, instance=instance, resources=resources_for(platform), raise_on_error=False
+    )
+    assert not result.success
+    failure = next(event for event in result.all_events if event.is_step_failure)
+    error = failure.step_failure_data.error
+    assert error is not None
+    assert error.cls_name == "Failure"
+    assert error.message.strip().endswith("it went after the run was requested")
+    assert "dataset 'lab/scans' not found" in error.message
+    assert failure.step_failure_data.user_failure_data is not None  # Dagster's own Failure, not retried
+
+
 @pytest.mark.postgres
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_pipeline_runs_on_the_postgres_dagster_instance(
