@@ -24,6 +24,7 @@ from imagehub.core.auth.policy import (
 from imagehub.core.errors import Conflict, InvalidInput, NotFound
 from imagehub.core.vcs import RefKind
 from imagehub.core.vcs.commits import merge_base
+from imagehub.core.vcs.types import is_full_id
 from imagehub.models import accounts as account_queries
 from imagehub.models.accounts import AccessRequest, DatasetGrant, Team
 from imagehub.models.base import utcnow
@@ -147,12 +148,14 @@ def opens_phi(session: Session, dataset: Dataset, expression: str) -> bool:
     """Whether a ref expression reaches data only the PHI branches hold.
 
     A branch is judged by name; any other ref (tag, commit id, ``~n``) is safe only if it
-    is already in the history of a branch that is not PHI-bearing.
+    is already in the history of a branch that is not PHI-bearing. A name that is a whole
+    commit id names that commit first (as the engine resolves it), even where an older
+    branch bears the same name.
     """
     dataset_facts = facts(dataset)
     repo = datasets.repository(session, dataset)
     base = expression.split("~")[0].split("^")[0]
-    branch = repo.stores.refs.get(base, RefKind.BRANCH)
+    branch = None if is_full_id(base) else repo.stores.refs.get(base, RefKind.BRANCH)
     if branch is not None and base == expression:
         return is_phi_branch(dataset_facts, base)
     try:

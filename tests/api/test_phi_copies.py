@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from imagehub.core.vcs import Ref, RefKind
+from imagehub.services import datasets
 from imagehub.services.platform import Platform
 from tests.support.reviewing import DS, World, world_of
 
@@ -45,6 +47,21 @@ def test_raw_data_stays_in_phi_branches(world: World) -> None:
     assert branch(world, "plain", "main") == 201
     assert derive(world, "leaked", "raw") == 403
     assert derive(world, "copy", "main") == 201
+
+
+def test_an_old_branch_named_like_a_raw_commit_id_does_not_open_that_commit(world: World) -> None:
+    raw_head = world.push("raw", {"p1/ct.dcm": b"PATIENT NAME: JOHN DOE"})
+    with world.platform.sessions.begin() as session:  # made before names like ids were refused
+        repo = datasets.repository(session, datasets.get(session, owner="olga", name="brain"))
+        repo.stores.refs.create(Ref(raw_head, RefKind.BRANCH, repo.get_ref("main", RefKind.BRANCH).commit))
+    reader = world.as_("rita")
+    listed = world.http.get(f"{DS}/refs/{raw_head}/objects", headers=reader)
+    assert listed.status_code == 403  # the id names the raw commit, as the engine resolves it
+    content = world.http.get(
+        f"{DS}/refs/{raw_head}/objects/content", params={"path": "p1/ct.dcm"}, headers=reader
+    )
+    assert content.status_code == 403
+    assert derive(world, "leaked", raw_head) == 403
 
 
 def test_a_direct_merge_of_a_raw_commit_is_refused_however_it_is_named(world: World) -> None:
