@@ -485,22 +485,27 @@ class HttpSender:
     async def _post_any(
         self, url: str, body: bytes, headers: Mapping[str, str], timeout: float, addresses: Sequence[str]
     ) -> Reply:
-        """Each address in turn until one takes the connection, as a lookup's caller would."""
+        """Each address in turn until one takes the connection, as a lookup's caller would;
+        each has its share of the time to connect, so one that drops packets (an IPv6
+        address behind a firewall) leaves time for the next."""
+        bounds = httpx.Timeout(timeout, connect=timeout / max(len(addresses), 1))
         for address in addresses[:-1]:
             try:
-                return await self._post(url, body, headers, timeout, address)
-            except httpx.ConnectError:
+                return await self._post(url, body, headers, bounds, address)
+            except (httpx.ConnectError, httpx.ConnectTimeout):
                 continue
-        return await self._post(url, body, headers, timeout, addresses[-1] if addresses else "")
+        return await self._post(url, body, headers, bounds, addresses[-1] if addresses else "")
 
     async def _post(
-        self, url: str, body: bytes, headers: Mapping[str, str], timeout: float, address: str
+        self, url: str, body: bytes, headers: Mapping[str, str], timeout: httpx.Timeout, address: str
     ) -> Reply:
         sent_headers, extensions = dict(headers), dict[str, Any]()
         if address:  # connect to the address that was checked, naming the host as the URL does
             url, sent_headers["Host"], extensions = _pinned(url, address)
+        # No proxy from the environment: a proxy would connect wherever its own lookup says
+        # (undoing the pinning), and would see the address, not the host name, for TLS.
         async with (
-            httpx.AsyncClient(timeout=timeout) as client,
+            httpx.AsyncClient(timeout=timeout, trust_env=False) as client,
             client.stream("POST", url, content=body, headers=sent_headers, extensions=extensions) as response,
         ):
             excerpt = bytearray()

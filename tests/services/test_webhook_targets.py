@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import re
 import socket
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +187,36 @@ def test_the_http_sender_connects_to_the_given_address_under_the_urls_host_name(
         assert reply.status_code == 200
         [received] = receiver.wait_for(1)
     assert (received.path, received.headers["host"]) == ("/in", f"hooks.example:{port}")
+
+
+@contextmanager
+def black_hole(address: str, port: int) -> Iterator[None]:
+    """A listener at ``address:port`` whose queue is full, so further connections hang
+    unanswered, as behind a firewall that drops packets."""
+    with socket.create_server((address, port), backlog=0) as listener:
+        waiting = [socket.socket() for _ in range(3)]
+        for peer in waiting:
+            peer.setblocking(False)
+            peer.connect_ex(listener.getsockname())
+        try:
+            yield
+        finally:
+            for peer in waiting:
+                peer.close()
+
+
+def test_an_address_that_drops_connections_leaves_time_for_the_next(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # a proxy would get nowhere: not used
+    with webhook_receiver() as receiver:
+        port = int(receiver.url.rsplit(":", 1)[1].split("/")[0])
+        with black_hole("127.0.0.3", port):
+            started = time.monotonic()
+            reply = webhooks.HttpSender().send(
+                f"http://hooks.example:{port}/in", b"{}", {}, 4, ("127.0.0.3", "127.0.0.1")
+            )
+        assert reply.status_code == 200
+        assert 1.5 < time.monotonic() - started < 3.5  # half of the 4 s went to the silent address
+        assert len(receiver.wait_for(1)) == 1
 
 
 def test_a_hook_set_while_allowed_is_not_sent_once_the_setting_is_off(brain: Platform) -> None:
