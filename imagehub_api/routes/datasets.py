@@ -89,25 +89,15 @@ def derive_dataset(
     ctx: DatasetDep, body: DatasetDerive, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     """A new dataset from a ref of this one, or a subset of its paths, without copying data."""
-    access.may_create_in(session, principal, body.owner)
-    access.refuse_phi_copy(session, ctx.dataset, body.ref)
-    derived = datasets.derive(
+    derived = creation.derive_dataset(
         session,
+        principal,
         source=ctx.dataset,
         ref=body.ref,
         owner=body.owner,
         name=body.name,
-        author=ctx.actor,
         prefixes=body.prefixes,
         description=body.description,
-    )
-    audit.record(
-        session,
-        actor=ctx.actor,
-        action="dataset.derive",
-        dataset=derived.full_name,
-        ref=body.ref,
-        details={"source": ctx.full_name, "prefixes": body.prefixes or []},
     )
     return dataset_dict(derived)
 

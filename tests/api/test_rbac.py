@@ -244,3 +244,15 @@ def test_an_org_member_administers_the_dataset_they_create_under_it(world: dict[
         "/api/v1/datasets", json={"owner": "radiology", "name": "olga-set"}, headers=olga
     ).is_success
     assert http.get("/api/v1/datasets/radiology/olga-set/grants", headers=olga).json()["results"] == []
+
+
+def test_an_org_member_administers_the_dataset_they_derive_under_it(world: dict[str, object]) -> None:
+    http: httpx.Client = world["http"]  # type: ignore[assignment]
+    tom = as_(world, "tom")
+    team = {"team": "radiology/annotators", "role": "read"}
+    assert http.put(f"{DS}/grants", json=team, headers=as_(world, "olga")).is_success
+    body = {"owner": "radiology", "name": "tom-copy", "ref": "main"}
+    assert http.post(f"{DS}/derive", json=body, headers=tom).status_code == 201
+    assert http.get("/api/v1/datasets/radiology/tom-copy", headers=tom).status_code == 200
+    grants = http.get("/api/v1/datasets/radiology/tom-copy/grants", headers=tom).json()["results"]
+    assert [(g["user"], g["role"]) for g in grants] == [("tom", "admin")]
