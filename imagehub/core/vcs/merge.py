@@ -62,18 +62,19 @@ def merge_trees(
     writer: NodeWriter,
     ours_via: Sequence[NodeId] = (),
     theirs_via: Sequence[NodeId] = (),
-) -> NodeId:
-    """The merged manifest; raises MergeConflict under the ``fail`` strategy.
+) -> tuple[NodeId, list[Edit]]:
+    """The merged manifest, and the edits that made it from ``ours`` (none when it is one
+    side's tree whole); raises MergeConflict under the ``fail`` strategy.
 
     Each side's changes come from recorded deltas when there are some: between the
     base and that side directly, or along the trees of its line of commits (``*_via``),
     so only the paths that changed are looked at.
     """
     if theirs in (base, ours):
-        return ours
+        return ours, []
     if ours == base:
         _record_fast_forward(differ, base, theirs, theirs_via, writer)
-        return theirs
+        return theirs, []
     our_changes = {c.path: c.right for c in differ.diff(base, ours, via=ours_via)}
     edits: list[Edit] = []
     conflicts: list[PathConflict] = []
@@ -90,7 +91,7 @@ def merge_trees(
             conflicts.append(PathConflict(change.path, change.left, ours_entry, change.right))
     if conflicts:
         raise MergeConflict(conflicts)
-    return Tree(differ.reader).apply(ours, edits, writer)
+    return Tree(differ.reader).apply(ours, edits, writer), edits
 
 
 def _record_fast_forward(

@@ -212,12 +212,17 @@ class Repository:
         self._refuse_file_folder_clashes(head.tree, dict(edits), writer.deltas.get((head.tree, tree)))
         return self._advance(ref, writer, tree, (head.id,), author, message, metadata or {})
 
-    def _refuse_merged_clashes(self, before: NodeId, after: NodeId, writer: NodeWriter) -> None:
+    def _refuse_merged_clashes(
+        self, before: NodeId, after: NodeId, writer: NodeWriter, edits: Sequence[Edit]
+    ) -> None:
         """A merge or revert that combined the two sides onto ``before`` (a fast-forward takes
-        a tree as it was) is held to what a commit is: no path both a file and a folder."""
+        a tree as it was) is held to what a commit is: no path both a file and a folder.
+        Edits too many to record as a delta are checked as they are, like a commit's."""
         recorded = writer.deltas.get((before, after))
         if recorded is not None:
             self._refuse_file_folder_clashes(before, {c.path: c.right for c in recorded}, recorded)
+        elif edits:
+            self._refuse_file_folder_clashes(before, dict(edits), None)
 
     def _refuse_file_folder_clashes(
         self, head: NodeId, edits: Mapping[str, object], recorded: list[Change] | None
@@ -348,7 +353,7 @@ class Repository:
             raise InvalidInput(f"{destination!r} already contains {source!r}: nothing to merge")
         base = get_commit(self.stores.commits, base_id) if base_id else None
         writer = NodeWriter()
-        tree = merge_trees(
+        tree, edits = merge_trees(
             self.differ,
             base=base.tree if base else EMPTY_TREE_ID,
             ours=ours.tree,
@@ -359,7 +364,7 @@ class Repository:
             theirs_via=self._line(base, theirs) if base else (),
         )
         text = message or f"Merge {source} into {destination}"
-        self._refuse_merged_clashes(ours.tree, tree, writer)
+        self._refuse_merged_clashes(ours.tree, tree, writer, edits)
         return self._advance(ref, writer, tree, (ours.id, theirs.id), author, text, metadata or {})
 
     def merge_foreign(
@@ -385,12 +390,12 @@ class Repository:
             raise ProtectedBranch(f"branch {destination!r} is protected: open a change proposal and merge it")
         ours = get_commit(self.stores.commits, ref.commit)
         writer = NodeWriter()
-        tree = merge_trees(
+        tree, edits = merge_trees(
             self.differ, base=base_tree, ours=ours.tree, theirs=theirs_tree, strategy=strategy, writer=writer
         )
         if tree == ours.tree:
             raise InvalidInput(f"{destination!r} already has these changes: nothing to merge")
-        self._refuse_merged_clashes(ours.tree, tree, writer)
+        self._refuse_merged_clashes(ours.tree, tree, writer, edits)
         return self._advance(ref, writer, tree, (ours.id,), author, message, metadata or {})
 
     def revert(self, branch: str, target: str, *, author: str, parent_number: int = 1) -> Commit:
@@ -404,7 +409,7 @@ class Repository:
         parent = self._parent(reverted, parent_number, target)
         head = get_commit(self.stores.commits, ref.commit)
         writer = NodeWriter()
-        tree = merge_trees(
+        tree, edits = merge_trees(
             self.differ,
             base=reverted.tree,
             ours=head.tree,
@@ -419,7 +424,7 @@ class Repository:
             )
         message = f'Revert "{reverted.message.splitlines()[0] if reverted.message else reverted.id[:12]}"'
         metadata: dict[str, str] = {"reverts": reverted.id}
-        self._refuse_merged_clashes(head.tree, tree, writer)
+        self._refuse_merged_clashes(head.tree, tree, writer, edits)
         return self._advance(ref, writer, tree, (head.id,), author, message, metadata)
 
     def commit_tree(

@@ -6,6 +6,7 @@ import pytest
 
 from imagehub.core.errors import InvalidInput
 from imagehub.core.vcs import BlobId, ChangeSet, Entry, Repository
+from imagehub.core.vcs import tree as tree_module
 from imagehub.core.vcs.tree import Tree
 from tests.support.memory_stores import repository_holding
 
@@ -17,11 +18,15 @@ def repo() -> Repository:
     return repository_holding((BLOB, 1))
 
 
-def put_all(repo: Repository, paths: list[str]) -> None:
+def puts(paths: list[str]) -> ChangeSet:
     changes = ChangeSet()
     for path in paths:
         changes.put(Entry(path, BLOB, 1))
-    repo.commit("main", changes, author="tester", message="m")
+    return changes
+
+
+def put_all(repo: Repository, paths: list[str]) -> None:
+    repo.commit("main", puts(paths), author="tester", message="m")
 
 
 def test_a_bulk_load_cannot_put_a_file_where_a_folder_is(repo: Repository) -> None:
@@ -48,3 +53,25 @@ def test_a_bulk_load_into_new_folders_looks_into_the_head_once_per_folder(
     # "new" (empty in the head, so its series are not looked into) and "old/extra.dcm",
     # whose folder holds files.
     assert sorted(lookups) == ["new/", "old/", "old/extra.dcm/"]
+
+
+@pytest.mark.parametrize("how", ["merge", "revert"])
+def test_a_merge_or_revert_too_large_to_record_is_checked_too(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    monkeypatch.setattr(tree_module, "RECORDED_CHANGES", 5)  # as with 10,000 changes and more
+    put_all(repo, ["keep.dcm"])
+    repo.create_branch("feature", "main")
+    if how == "merge":
+        put_all(repo, ["x"])
+        repo.commit("feature", puts(["x/y", *(f"many/{i}.dcm" for i in range(10))]), author="t", message="m")
+        with pytest.raises(InvalidInput, match="'x' would be both a file and a folder"):
+            repo.merge("feature", "main", author="t")
+    else:
+        put_all(repo, ["x/y", *(f"many/{i}.dcm" for i in range(10))])
+        removing = ChangeSet().delete_prefix("many/").delete("x/y")
+        removal = repo.commit("main", removing, author="t", message="m")
+        put_all(repo, ["x"])
+        with pytest.raises(InvalidInput, match="'x' would be both a file and a folder"):
+            repo.revert("main", removal.id, author="t")
+    assert repo.stat("main", "x").path == "x"  # the branch stayed where it was
