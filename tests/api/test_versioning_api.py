@@ -229,9 +229,9 @@ def test_a_commit_must_give_each_blob_its_true_size(client: httpx.Client) -> Non
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_an_expected_parent_too_short_to_name_a_commit_is_refused(client: httpx.Client) -> None:
+def test_an_expected_parent_that_cannot_name_a_commit_is_refused(client: httpx.Client) -> None:
     head = client.get(f"{DS}/branches/main").json()["commit_id"]
-    for guess in ("", head[:1], head[:6]):
+    for guess in ("", head[:1], head[:6], head.upper(), head + "00", "mainbranch"):
         response = commit(client, "main", {"x": b"x"}, expected_parent=guess)
         assert response.status_code == 422, (guess, response.text)
     assert client.get(f"{DS}/branches/main").json()["commit_id"] == head

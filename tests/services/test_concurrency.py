@@ -31,7 +31,7 @@ def pg_platform(tmp_path: Path) -> Iterator[Platform]:
         yield platform
 
 
-def test_concurrent_commits_never_overwrite_each_other(pg_platform: Platform) -> None:
+def test_concurrent_commits_from_one_head_never_overwrite_each_other(pg_platform: Platform) -> None:
     wins: list[str] = []
     losses: list[str] = []
     lock = threading.Lock()
@@ -40,12 +40,11 @@ def test_concurrent_commits_never_overwrite_each_other(pg_platform: Platform) ->
         with pg_platform.sessions() as session:
             session.begin()
             repo = datasets.repository(session, datasets.get(session, owner="lab", name="race"))
-            repo.resolve("main")  # both writers read the same head ...
-            barrier.wait()  # ... then race to move it
+            head = repo.resolve("main").id  # both writers read the same head ...
+            barrier.wait()  # ... then race to move it from there
+            files = {f"w{index}/r{round_no}": b"%d" % index}
             try:
-                commit = commit_in(
-                    session, pg_platform, "lab", "race", "main", {f"w{index}/r{round_no}": b"%d" % index}, "w"
-                )
+                commit = commit_in(session, pg_platform, "lab", "race", "main", files, "w", head)
                 session.commit()
                 with lock:
                     wins.append(commit.id)
@@ -72,6 +71,33 @@ def test_concurrent_commits_never_overwrite_each_other(pg_platform: Platform) ->
     assert set(wins) <= set(history)  # every acknowledged commit is in the history
     assert len(history) == len(wins) + 1  # and nothing else (plus the initial commit)
     assert not paths & set(losses)  # a refused write left no trace
+
+
+def test_concurrent_commits_that_name_no_parent_all_land(pg_platform: Platform) -> None:
+    """A writer that did not say which head it built on accepts any: losing the race to
+    move the branch, its change is applied again on the new head."""
+    barrier = threading.Barrier(WRITERS)
+    landed: list[str] = []
+
+    def writer(index: int) -> None:
+        with pg_platform.sessions() as session:
+            session.begin()
+            datasets.repository(session, datasets.get(session, owner="lab", name="race")).resolve("main")
+            barrier.wait()
+            commit_in(session, pg_platform, "lab", "race", "main", {f"w{index}": b"%d" % index}, "w")
+            session.commit()
+            landed.append(f"w{index}")
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(WRITERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(landed) == WRITERS
+    with pg_platform.sessions() as session:
+        repo = datasets.repository(session, datasets.get(session, owner="lab", name="race"))
+        assert len(list(repo.log("main", limit=100))) == WRITERS + 1
+        assert {e.path for e in repo.list_objects("main")} == set(landed)
 
 
 def _race(platform: Platform, attempts: int, attempt: Callable[[Session], object]) -> list[str]:

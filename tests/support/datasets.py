@@ -30,6 +30,7 @@ def commit_in(
     branch: str,
     files: dict[str, bytes | None],
     message: str,
+    expected_parent: str | None = None,
 ) -> Commit:
     changes = ChangeSet()
     for path, content in files.items():
@@ -39,4 +40,4 @@ def commit_in(
             blob, size = blobs.upload(session, platform, content)
             changes.put(Entry(path, blob, size, "application/dicom"))
     repo = datasets.repository(session, datasets.get(session, owner=owner, name=name))
-    return repo.commit(branch, changes, author="tester", message=message)
+    return repo.commit(branch, changes, author="tester", message=message, expected_parent=expected_parent)

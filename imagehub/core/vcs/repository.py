@@ -37,6 +37,7 @@ from imagehub.core.vcs.tree import Edit, NodeWriter, Tree
 from imagehub.core.vcs.types import BlobId, Change, Commit, CommitId, Entry, NodeId, is_full_id
 
 MAX_PAGE = 10_000
+COMMIT_ATTEMPTS = 5  # a commit with no expected parent, applied again after losing a race
 MAX_LINE = 32  # commits a diff or merge follows (one lookup each) to compose recorded deltas
 
 
@@ -73,6 +74,10 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _is_commit_prefix(value: str) -> bool:
+    return MIN_COMMIT_PREFIX <= len(value) <= 64 and all(c in "0123456789abcdef" for c in value)
+
+
 def _page_limit(limit: int) -> int:
     if not 0 < limit <= MAX_PAGE:
         raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
@@ -107,7 +112,7 @@ class Repository:
             ref = self.stores.refs.get(name, kind)
             if ref is not None:
                 return ref.commit
-        if len(name) >= MIN_COMMIT_PREFIX and all(c in "0123456789abcdef" for c in name):
+        if _is_commit_prefix(name):
             found = self.stores.commits.find_prefix(name, limit=2)
             if len(found) == 1:
                 return found[0]
@@ -186,12 +191,36 @@ class Repository:
         expected_parent: str | None = None,
         allow_empty: bool = False,
     ) -> Commit:
-        """Apply a change set to a branch as one new commit."""
+        """Apply a change set to a branch as one new commit. Without ``expected_parent`` the
+        caller accepts whatever head the branch has, so a commit that lost a race to another
+        writer is applied again on the new head (a few times) instead of failing."""
+        if expected_parent is not None and not _is_commit_prefix(expected_parent):
+            raise InvalidInput(
+                f"expected_parent must be {MIN_COMMIT_PREFIX} to 64 lowercase hex digits of a commit id"
+            )
+        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+            try:
+                return self._commit_once(
+                    branch, changes, author, message, metadata, expected_parent, allow_empty
+                )
+            except BranchMoved:
+                if expected_parent is not None or attempt == COMMIT_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _commit_once(
+        self,
+        branch: str,
+        changes: ChangeSet,
+        author: str,
+        message: str,
+        metadata: dict[str, str] | None,
+        expected_parent: str | None,
+        allow_empty: bool,
+    ) -> Commit:
         ref = self.get_ref(branch, RefKind.BRANCH)
         if ref.protected:
             raise ProtectedBranch(f"branch {branch!r} is protected: open a change proposal and merge instead")
-        if expected_parent is not None and len(expected_parent) < MIN_COMMIT_PREFIX:
-            raise InvalidInput(f"expected_parent needs at least {MIN_COMMIT_PREFIX} hex digits of a commit")
         if expected_parent is not None and not ref.commit.startswith(expected_parent):
             raise BranchMoved(
                 f"branch {branch!r} is at {ref.commit[:12]}, not {expected_parent[:12]}: pull and retry"
