@@ -26,6 +26,9 @@ from imagehub.services.platform import Platform
 from imagehub.services.transport import expire_uploads
 
 DEFAULT_GRACE = timedelta(hours=6)
+# The folders ImageHub writes in its store: a bucket given without a prefix may hold other
+# applications' objects too, and their unfinished uploads are not gc's to abort.
+KEY_SPACES = ("blobs/", "uploads/", "derived/", "volumes/")
 
 _log = logging.getLogger(__name__)
 
@@ -61,7 +64,7 @@ def collect_garbage(
     with platform.sessions.begin() as session:
         expire_uploads(session, platform)  # abandoned upload sessions and their parts
     try:  # what writers that died left in the store itself; a store that will not say is no reason to stop
-        platform.store.sweep_unfinished()
+        platform.store.sweep_unfinished(under=KEY_SPACES)
     except StorageError as refused:
         _log.warning("left unfinished writes in place: %s", refused)
     with platform.sessions.begin() as session:

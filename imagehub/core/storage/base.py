@@ -6,7 +6,7 @@ that multi-GB objects never sit in memory.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -118,9 +118,10 @@ class ObjectStore(Protocol):
         """A URL a remote client can PUT the object's bytes to directly, or None when the
         store cannot take uploads that bypass the server (local disk)."""
 
-    def sweep_unfinished(self) -> int:
+    def sweep_unfinished(self, under: Sequence[str] = ("",)) -> int:
         """Remove what writers that died left behind, days old (temporary files; S3 multipart
-        uploads, whose parts are stored and billed but never listed); how many."""
+        uploads, whose parts are stored and billed but never listed), for keys starting with
+        one of ``under`` (a bucket may be shared with other applications); how many."""
 
 
 class ImmediateBatch:

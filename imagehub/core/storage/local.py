@@ -15,7 +15,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,8 +51,9 @@ class FileStore:
             raise StorageError(f"cannot create storage directory {self.root}: {exc.strerror}") from exc
         self.sweep_unfinished()
 
-    def sweep_unfinished(self) -> int:
-        """Remove what killed writers left behind (a killed import leaves every file of its batch)."""
+    def sweep_unfinished(self, under: Sequence[str] = ("",)) -> int:
+        """Remove what killed writers left behind (a killed import leaves every file of its
+        batch). Unfinished files wait in the store's own folder, whatever key they were for."""
         cutoff, swept = time.time() - _STALE_TEMP_SECONDS, 0
         with os.scandir(self.root / _TMP_DIR) as entries:
             for entry in entries:

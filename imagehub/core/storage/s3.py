@@ -6,7 +6,7 @@ HTTP Range requests, so neither direction holds a whole object in memory.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO
@@ -189,21 +189,22 @@ class S3Store:
                 ExpiresIn=expires_in,
             )
 
-    def sweep_unfinished(self) -> int:
-        """Abort multipart uploads begun days ago under this store's prefix: a writer killed
-        part way leaves its parts stored, billed and never listed."""
+    def sweep_unfinished(self, under: Sequence[str] = ("",)) -> int:
+        """Abort multipart uploads begun days ago under this store's prefix and ``under``: a
+        writer killed part way leaves its parts stored, billed and never listed."""
         cutoff, swept = datetime.now(UTC) - STALE_UPLOAD, 0
-        with _errors(self.prefix):
-            pages = self._client.get_paginator("list_multipart_uploads").paginate(
-                Bucket=self.bucket, Prefix=self.prefix
-            )
-            for page in pages:
-                for upload in page.get("Uploads", []):
-                    if upload["Initiated"] < cutoff:
-                        self._client.abort_multipart_upload(
-                            Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
-                        )
-                        swept += 1
+        for prefix in (self.prefix + key for key in under):
+            with _errors(prefix):
+                pages = self._client.get_paginator("list_multipart_uploads").paginate(
+                    Bucket=self.bucket, Prefix=prefix
+                )
+                for page in pages:
+                    for upload in page.get("Uploads", []):
+                        if upload["Initiated"] < cutoff:
+                            self._client.abort_multipart_upload(
+                                Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                            )
+                            swept += 1
         return swept
 
     def presign_upload(self, key: str, expires_in: int = 3600) -> str | None:
