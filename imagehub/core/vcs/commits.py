@@ -35,34 +35,49 @@ def get_commit(store: CommitStore, commit_id: CommitId) -> Commit:
 
 
 def merge_base(store: CommitStore, left: CommitId, right: CommitId) -> CommitId | None:
-    """A best common ancestor of two commits (None when histories are unrelated).
+    """A best common ancestor of two commits (None when histories are unrelated): the
+    newest of ``merge_bases``."""
+    bases = merge_bases(store, left, right)
+    return bases[0] if bases else None
+
+
+_LEFT, _RIGHT, _BOTH, _BELOW_A_BASE = 1, 2, 3, 4
+
+
+def merge_bases(store: CommitStore, left: CommitId, right: CommitId) -> list[CommitId]:
+    """Every best common ancestor of two commits (none descends from another), newest
+    first. Criss-cross merges leave more than one.
 
     Commits are visited newest generation first, so every child has passed its marks
-    down before a parent is looked at; the first commit reached from both sides is a
-    common ancestor that no other common ancestor descends from.
+    down before a parent is looked at: a commit reached from both sides is a best common
+    ancestor unless it lies below one found already. The walk ends once everything left
+    to visit lies below one.
     """
     if left == right:
-        return left
-    marks: dict[CommitId, int] = {left: 1, right: 2}
+        return [left]
+    marks: dict[CommitId, int] = {left: _LEFT, right: _RIGHT}
     commits = store.get_many([left, right])
     heap = [(-commits[c].generation, c) for c in (left, right)]
     heapq.heapify(heap)
     done: set[CommitId] = set()
-    while heap:
+    found: list[CommitId] = []
+    while heap and not all(marks[c] & _BELOW_A_BASE for _, c in heap):
         _, commit_id = heapq.heappop(heap)
         if commit_id in done:
             continue
         done.add(commit_id)
-        if marks[commit_id] == 3:
-            return commit_id
+        mark = marks[commit_id]
+        if mark == _BOTH:
+            found.append(commit_id)
+            mark |= _BELOW_A_BASE  # its ancestors are common too, but not best
         parents = commits[commit_id].parents
         missing = [p for p in parents if p not in commits]
         if missing:
             commits.update(store.get_many(missing))
         for parent in parents:
-            marks[parent] = marks.get(parent, 0) | marks[commit_id]
+            marks[parent] = marks.get(parent, 0) | mark
             heapq.heappush(heap, (-commits[parent].generation, parent))
-    return None
+    return found
 
 
 def walk_history(store: CommitStore, head: CommitId) -> Iterator[Commit]:

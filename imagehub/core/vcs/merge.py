@@ -62,9 +62,12 @@ def merge_trees(
     writer: NodeWriter,
     ours_via: Sequence[NodeId] = (),
     theirs_via: Sequence[NodeId] = (),
+    conflicts_keep_base: bool = False,
 ) -> tuple[NodeId, list[Edit]]:
     """The merged manifest, and the edits that made it from ``ours`` (none when it is one
     side's tree whole); raises MergeConflict under the ``fail`` strategy.
+    ``conflicts_keep_base`` (for the virtual base of a criss-cross merge) gives a
+    conflicting path its base version instead, whatever the strategy.
 
     Each side's changes come from recorded deltas when there are some: between the
     base and that side directly, or along the trees of its line of commits (``*_via``),
@@ -85,7 +88,9 @@ def merge_trees(
         ours_entry = our_changes[change.path]
         if ours_entry == change.right:
             continue  # both sides made the same change
-        if strategy is MergeStrategy.THEIRS:
+        if conflicts_keep_base:
+            edits.append((change.path, change.left))
+        elif strategy is MergeStrategy.THEIRS:
             edits.append((change.path, change.right))
         elif strategy is MergeStrategy.FAIL:
             conflicts.append(PathConflict(change.path, change.left, ours_entry, change.right))

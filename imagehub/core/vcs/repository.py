@@ -19,7 +19,7 @@ from imagehub.core.errors import Conflict, InvalidInput, NotFound
 from imagehub.core.hashing import canonical_json
 from imagehub.core.vcs.blobs import BlobIndex
 from imagehub.core.vcs.changes import ChangeSet, prefix_range
-from imagehub.core.vcs.commits import CommitStore, get_commit, merge_base, walk_history
+from imagehub.core.vcs.commits import CommitStore, get_commit, merge_base, merge_bases, walk_history
 from imagehub.core.vcs.deltas import DeltaStore, Differ, encode_delta
 from imagehub.core.vcs.diff import diff_trees
 from imagehub.core.vcs.merge import MergeStrategy, merge_trees
@@ -377,14 +377,14 @@ class Repository:
             raise ProtectedBranch(f"branch {destination!r} is protected: open a change proposal and merge it")
         theirs = self.resolve(source)
         ours = get_commit(self.stores.commits, ref.commit)
-        base_id = merge_base(self.stores.commits, ours.id, theirs.id)
-        if base_id == theirs.id:
+        bases = merge_bases(self.stores.commits, ours.id, theirs.id)
+        if bases == [theirs.id]:
             raise InvalidInput(f"{destination!r} already contains {source!r}: nothing to merge")
-        base = get_commit(self.stores.commits, base_id) if base_id else None
+        base = get_commit(self.stores.commits, bases[0]) if len(bases) == 1 else None
         writer = NodeWriter()
         tree, edits = merge_trees(
             self.differ,
-            base=base.tree if base else EMPTY_TREE_ID,
+            base=base.tree if base else self._virtual_base(bases),
             ours=ours.tree,
             theirs=theirs.tree,
             strategy=strategy,
@@ -395,6 +395,31 @@ class Repository:
         text = message or f"Merge {source} into {destination}"
         self._refuse_merged_clashes(ours.tree, tree, writer, edits)
         return self._advance(ref, writer, tree, (ours.id, theirs.id), author, text, metadata or {})
+
+    def _virtual_base(self, bases: list[CommitId]) -> NodeId:
+        """The base of a criss-cross merge, as git builds it: the best common ancestors
+        merged together on their own base, recursively; a path they disagree on keeps the
+        older version, so that the real merge sees both sides' changes to it. The tree is
+        stored at once (the merge reads it); nothing refers to it, and gc removes it."""
+        if not bases:
+            return EMPTY_TREE_ID
+        first = get_commit(self.stores.commits, bases[0])
+        tree = first.tree
+        for other_id in bases[1:]:
+            other = get_commit(self.stores.commits, other_id)
+            writer = NodeWriter()
+            tree, _ = merge_trees(
+                self.differ,
+                base=self._virtual_base(merge_bases(self.stores.commits, first.id, other.id)),
+                ours=tree,
+                theirs=other.tree,
+                strategy=MergeStrategy.FAIL,
+                writer=writer,
+                conflicts_keep_base=True,
+            )
+            if writer.created:
+                self.stores.nodes.put_many(writer.created)
+        return tree
 
     def merge_foreign(
         self,

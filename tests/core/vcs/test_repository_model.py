@@ -36,6 +36,22 @@ def three_way(base: Snapshot, ours: Snapshot, theirs: Snapshot, strategy: MergeS
     return result
 
 
+def keep_base_on_conflict(base: Snapshot, ours: Snapshot, theirs: Snapshot) -> Snapshot:
+    """The merge that builds a criss-cross merge's virtual base: each side's own changes,
+    and the base's version where both changed a path differently."""
+    result = dict(ours)
+    for path in set(base) | set(ours) | set(theirs):
+        b, o, t = base.get(path), ours.get(path), theirs.get(path)
+        if t in (b, o):
+            continue
+        chosen = b if o != b else t
+        if chosen is None:
+            result.pop(path, None)
+        else:
+            result[path] = chosen
+    return result
+
+
 class History(RuleBasedStateMachine):
     @initialize()
     def start(self) -> None:
@@ -55,6 +71,25 @@ class History(RuleBasedStateMachine):
     def _record(self, commit_id: str, parents: tuple[str, ...], snapshot: Snapshot) -> None:
         self.snapshots[commit_id] = snapshot
         self.parents[commit_id] = parents
+
+    def _generation(self, commit_id: str) -> int:
+        return 1 + max((self._generation(p) for p in self.parents[commit_id]), default=0)
+
+    def _best_bases(self, left: str, right: str) -> list[str]:
+        """Common ancestors that no other common ancestor descends from, newest first."""
+        common = self._ancestors(left) & self._ancestors(right)
+        best = [c for c in common if not any(c in self._ancestors(o) - {o} for o in common)]
+        return sorted(best, key=lambda c: (-self._generation(c), c))
+
+    def _virtual_base(self, bases: list[str]) -> Snapshot:
+        """git's recursive base: the best bases merged on their own bases in turn."""
+        if not bases:
+            return {}
+        snapshot = self.snapshots[bases[0]]
+        for other in bases[1:]:
+            inner = self._virtual_base(self._best_bases(bases[0], other))
+            snapshot = keep_base_on_conflict(inner, snapshot, self.snapshots[other])
+        return snapshot
 
     def _ancestors(self, commit_id: str) -> set[str]:
         seen, todo = set(), [commit_id]
@@ -117,7 +152,23 @@ class History(RuleBasedStateMachine):
     def merge(self, source: str, destination: str, strategy: MergeStrategy) -> None:
         if source not in self.branches or destination not in self.branches or source == destination:
             return
-        ours_id, theirs_id = self.branches[destination], self.branches[source]
+        self._merge(source, self.branches[source], destination, strategy)
+
+    @precondition(lambda self: len(self.snapshots) > 2)
+    @rule(
+        destination=st.sampled_from(["main", "b1", "b2", "b3"]),
+        strategy=st.sampled_from(list(MergeStrategy)),
+        data=st.data(),
+    )
+    def merge_commit(self, destination: str, strategy: MergeStrategy, data: st.DataObject) -> None:
+        """Merging an older commit, not a branch head, is what makes criss-cross histories."""
+        if destination not in self.branches:
+            return
+        source = data.draw(st.sampled_from(sorted(self.snapshots)))
+        self._merge(source, source, destination, strategy)
+
+    def _merge(self, source: str, theirs_id: str, destination: str, strategy: MergeStrategy) -> None:
+        ours_id = self.branches[destination]
         if theirs_id in self._ancestors(ours_id):
             with pytest.raises(InvalidInput):
                 self.repo.merge(source, destination, author="tester", strategy=strategy)
@@ -126,20 +177,13 @@ class History(RuleBasedStateMachine):
             merged = self.repo.merge(source, destination, author="tester", strategy=strategy)
         except MergeConflict:
             merged = None
-        common = self._ancestors(ours_id) & self._ancestors(theirs_id)
-        best = {c for c in common if not any(c in self._ancestors(o) - {o} for o in common)}
-        bases = best or {None}
-        outcomes = [
-            three_way(
-                self.snapshots[b] if b else {}, self.snapshots[ours_id], self.snapshots[theirs_id], strategy
-            )
-            for b in bases
-        ]
+        base = self._virtual_base(self._best_bases(ours_id, theirs_id))
+        expected = three_way(base, self.snapshots[ours_id], self.snapshots[theirs_id], strategy)
         if merged is None:
-            assert None in outcomes
+            assert expected is None
             return
         actual = {e.path: e for e in self.repo.list_objects(merged.id, limit=1000)}
-        assert actual in outcomes
+        assert actual == expected
         assert merged.parents == (ours_id, theirs_id)
         self._record(merged.id, merged.parents, actual)
         self.branches[destination] = merged.id
