@@ -69,6 +69,17 @@ def source_of(session: Session, dataset: Dataset) -> Dataset | None:
     return session.get(Dataset, found.source_id) if found else None
 
 
+def derived_from(session: Session, dataset: Dataset) -> list[Dataset]:
+    """The live datasets derived from ``dataset`` (directly)."""
+    query = (
+        select(Dataset)
+        .join(DatasetLineage, DatasetLineage.dataset_id == Dataset.id)
+        .where(DatasetLineage.source_id == dataset.id, Dataset.deleted_at.is_(None))
+        .order_by(Dataset.id)
+    )
+    return list(session.scalars(query))
+
+
 def get_live(session: Session, *, owner: str, name: str) -> Dataset | None:
     """The dataset named ``owner/name`` that has not been deleted."""
     return session.scalar(

@@ -28,7 +28,7 @@ from imagehub.core.vcs.types import is_full_id
 from imagehub.models import accounts as account_queries
 from imagehub.models.accounts import AccessRequest, DatasetGrant, Team
 from imagehub.models.base import utcnow
-from imagehub.models.dataset import Dataset, lock_dataset, source_of
+from imagehub.models.dataset import Dataset, derived_from, lock_dataset, source_of
 from imagehub.services import audit, datasets
 from imagehub.services.accounts import get_team, get_user
 
@@ -252,6 +252,23 @@ def _refuse_wider_than_source(session: Session, dataset: Dataset, visibility: st
         )
 
 
+def _narrow_derived(session: Session, dataset: Dataset, actor: str) -> None:
+    """Datasets derived from ``dataset`` share its data: once it is less visible, so are
+    they (and theirs), whoever owns them. The data's owner can always restrict it."""
+    order = datasets.VISIBILITIES
+    for derived in derived_from(session, dataset):
+        if order.index(derived.visibility) > order.index(dataset.visibility):
+            derived.visibility = dataset.visibility
+            audit.record(
+                session,
+                actor=actor,
+                action="permission.settings",
+                dataset=derived.full_name,
+                details={"visibility": dataset.visibility, "narrowed_with": dataset.full_name},
+            )
+            _narrow_derived(session, derived, actor)
+
+
 def update_settings(
     session: Session,
     *,
@@ -268,6 +285,7 @@ def update_settings(
             raise InvalidInput(f"visibility must be one of {', '.join(datasets.VISIBILITIES)}")
         _refuse_wider_than_source(session, dataset, visibility)
         dataset.visibility = changes["visibility"] = visibility
+        _narrow_derived(session, dataset, actor)
     if phi_branches is not None:
         dataset.phi_branches = json.dumps(phi_branches)
         changes["phi_branches"] = phi_branches

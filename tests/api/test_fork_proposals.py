@@ -151,6 +151,15 @@ def test_a_fork_may_be_no_more_visible_than_its_source(world: World) -> None:
         )
     allowed = world.http.patch(settings, json={"visibility": "internal"}, headers=world.as_("rita"))
     assert allowed.status_code == 200, allowed.text
+    olga_settings = "/api/v1/datasets/olga/brain/settings"
+    narrowed = world.http.patch(olga_settings, json={"visibility": "private"}, headers=world.as_("olga"))
+    assert narrowed.status_code == 200, narrowed.text
+    assert world.http.get(f"/api/v1/datasets/{forked}", headers=world.as_("eve")).status_code == 404
+    with world.platform.sessions() as session:  # the fork followed its source, on the record
+        owner, name = forked.split("/")
+        assert datasets.get(session, owner=owner, name=name).visibility == "private"
+        events = audit.search(session, action="permission.settings", dataset=forked, limit=5)
+        assert [e.details.get("narrowed_with") for e in events] == [None, "olga/brain"]  # oldest first
 
 
 def test_a_forks_author_edits_closes_and_reopens_their_own_proposal(world: World) -> None:
