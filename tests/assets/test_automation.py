@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+import yaml
 from dagster import (
     DagsterInstance,
     DagsterRun,
@@ -13,7 +15,10 @@ from dagster import (
     SkipReason,
     build_schedule_context,
     build_sensor_context,
+    instance_for_test,
 )
+from dagster._core.events import RunFailureReason
+from dagster._core.execution.retries import auto_reexecution_should_retry_run
 
 from imagehub.core.imaging.synthetic import write_ct_study
 from imagehub.services import checks, datasets, imaging
@@ -26,6 +31,8 @@ from tests.cli.test_cli import run
 from tests.conftest import Server
 from tests.support.datasets import commit_files
 from tests.support.reviewing import screened_under
+
+ROOT = Path(__file__).parents[2]
 
 
 def _tick(instance: DagsterInstance, platform: Platform) -> SensorResult | SkipReason:
@@ -188,3 +195,14 @@ def test_cli_ingest_ends_in_a_commit_the_sensor_picks_up(
     requested = _tick(instance, platform)
     assert isinstance(requested, SensorResult)
     assert [r.partition_key for r in requested.run_requests] == [heads[0].partition_key]
+
+
+@pytest.mark.parametrize("config", [ROOT / "dagster.yaml", ROOT / "deploy" / "dagster" / "dagster.yaml"])
+def test_a_run_cut_short_runs_again_and_a_failed_asset_waits(config: Path) -> None:
+    """What the daemon asks before it launches a retry, under the shipped instance files."""
+    settings = yaml.safe_load(config.read_text())["run_retries"]
+    assert settings == {"enabled": True, "max_retries": 2, "retry_on_asset_or_op_failure": False}
+    with instance_for_test(overrides={"run_retries": settings}) as instance:
+        run = instance.add_run(DagsterRun(job_name="process_commit", status=DagsterRunStatus.FAILURE))
+        assert auto_reexecution_should_retry_run(instance, run, RunFailureReason.UNEXPECTED_TERMINATION)
+        assert not auto_reexecution_should_retry_run(instance, run, RunFailureReason.STEP_FAILURE)
