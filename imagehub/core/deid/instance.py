@@ -20,6 +20,7 @@ import nibabel as nib
 import pydicom
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from imagehub.core.deid import (
     DateShifter,
@@ -227,12 +228,40 @@ def _on_dataset(ds: pydicom.Dataset, policy: Policy, tools: Tools) -> _Tagged:
         pixels = _unread_pixels(ds, policy)
     for tag in [element.tag for element in ds if element.tag.group == 0]:
         del ds[tag]  # command elements belong to network messages, and no file may carry them
+    _complete_file_meta(ds)
     out = io.BytesIO()
     try:
         ds.save_as(out, enforce_file_format=True)
     except (ValueError, TypeError, AttributeError, OSError) as exc:  # the message may quote a value
         raise _Unwritable(type(exc).__name__) from exc
     return _Tagged(ds, out.getvalue(), tags, recipe_applied, pixels, kept)
+
+
+_ENCODINGS = {  # (implicit VR, little endian) of a file read without File Meta
+    (True, True): ImplicitVRLittleEndian,
+    (False, True): ExplicitVRLittleEndian,
+    (False, False): ExplicitVRBigEndian,
+}
+
+
+def _complete_file_meta(ds: pydicom.Dataset) -> None:
+    """A file read without its File Meta (a bare dataset, as some exporters write) is
+    written out as a Part-10 file: its transfer syntax is the encoding it was read in, and
+    its storage UIDs are the (de-identified) instance's own."""
+    meta = ds.file_meta
+    if "TransferSyntaxUID" not in meta:
+        encoding = _ENCODINGS.get(tuple(ds.original_encoding))  # type: ignore[arg-type]
+        if encoding is None:
+            raise _Unwritable("no transfer syntax: the file says neither its own nor how it was encoded")
+        meta.TransferSyntaxUID = encoding
+    for stored, own in (
+        ("MediaStorageSOPClassUID", "SOPClassUID"),
+        ("MediaStorageSOPInstanceUID", "SOPInstanceUID"),
+    ):
+        if stored not in meta:
+            if own not in ds:
+                raise _Unwritable(f"no {own}: a file without File Meta needs one to be written")
+            setattr(meta, stored, ds[own].value)
 
 
 def _dicom(data: bytes, policy: Policy, tools: Tools, *, force: bool) -> InstanceResult:

@@ -113,3 +113,16 @@ def test_command_elements_left_in_a_file_do_not_withhold_it(setup: tuple[Policy,
     result = deidentify_file(data, *setup)
     assert result.output is not None, result.error
     assert not [e for e in pydicom.dcmread(io.BytesIO(result.output)) if e.tag.group == 0]
+
+
+@pytest.mark.parametrize("name", ["ExplVR_LitEndNoMeta.dcm", "ExplVR_BigEndNoMeta.dcm"])
+def test_a_file_without_file_meta_is_written_as_a_part_10_file(
+    name: str, setup: tuple[Policy, Tools]
+) -> None:
+    source = pydicom.dcmread(get_testdata_file(name), force=True)
+    result = deidentify_file(Path(get_testdata_file(name)).read_bytes(), *setup)
+    assert result.output is not None, result.error
+    written = pydicom.dcmread(io.BytesIO(result.output))  # a preamble and File Meta: no force needed
+    assert written.file_meta.MediaStorageSOPInstanceUID == written.SOPInstanceUID != source.SOPInstanceUID
+    assert written.file_meta.MediaStorageSOPClassUID == source.SOPClassUID
+    assert written.original_encoding == source.original_encoding
