@@ -9,12 +9,14 @@ import typer
 from rich.console import Console
 
 from imagehub.sdk.client import Client
-from imagehub.sdk.credentials import token_for
+from imagehub.sdk.credentials import chosen_server, token_for
 
 console = Console()
 
 DatasetArg = typer.Argument(..., help="owner/name")
-UrlOpt = typer.Option(..., "--url", envvar="IMAGEHUB_URL", help="The ImageHub server.")
+UrlOpt = typer.Option(
+    None, "--url", envvar="IMAGEHUB_URL", help="The ImageHub server (default: the one you last logged in to)."
+)
 PurposeOpt = typer.Option(
     None, "--purpose", envvar="IMAGEHUB_PURPOSE", help="Purpose of use, required for raw (PHI) branches."
 )
@@ -22,10 +24,11 @@ PurposeOpt = typer.Option(
 
 @contextmanager
 def dataset_endpoint(
-    url: str, dataset: str, purpose: str | None, resource: str
+    url: str | None, dataset: str, purpose: str | None, resource: str
 ) -> Iterator[tuple[Client, str]]:
     """An SDK client signed in as `imagehub login` left it, and the path of one of the dataset's resources."""
-    client = Client(url, token_for(url), purpose=purpose)
+    server = chosen_server(url)
+    client = Client(server, token_for(server), purpose=purpose)
     try:
         yield client, f"{client.dataset(dataset).base}/{resource}"
     finally:

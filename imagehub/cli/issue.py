@@ -39,7 +39,7 @@ def create(
     body: str = typer.Option("", "--body", "-b", help="Details (markdown)."),
     labels: list[str] = typer.Option([], "--label", "-l", help="A label (repeatable)."),
     assignee: str = typer.Option("", "--assignee", "-a", help="A user who can read the dataset."),
-    url: str = UrlOpt,
+    url: str | None = UrlOpt,
 ) -> None:
     """Open an issue."""
     request = {"title": title, "body": body, "labels": labels, "assignee": assignee}
@@ -56,7 +56,7 @@ def list_(
     assignee: str = typer.Option("", "--assignee", "-a", help="Only issues assigned to this user."),
     text: str = typer.Option("", "--search", "-q", help="Only issues whose title contains this."),
     limit: int = typer.Option(50, "--limit", min=1, max=1000),
-    url: str = UrlOpt,
+    url: str | None = UrlOpt,
 ) -> None:
     """List issues by number."""
     params: dict[str, str | int] = {"state": state, "limit": limit}
@@ -81,7 +81,7 @@ def list_(
 
 @issue_app.command()
 def show(
-    dataset: str = DatasetArg, number: int = NumberArg, url: str = UrlOpt, purpose: str = PurposeOpt
+    dataset: str = DatasetArg, number: int = NumberArg, url: str | None = UrlOpt, purpose: str = PurposeOpt
 ) -> None:
     """One issue, its linked series and its comments."""
     with dataset_endpoint(url, dataset, purpose, "issues") as (client, path):
@@ -111,7 +111,7 @@ def edit(
         None, "--label", "-l", help="The labels, replacing all of them (repeatable; --label '' clears)."
     ),
     assignee: str | None = typer.Option(None, "--assignee", "-a", help="A new assignee; '' unassigns."),
-    url: str = UrlOpt,
+    url: str | None = UrlOpt,
 ) -> None:
     """Change an issue's title, description, labels or assignee; what is not given stays."""
     request = {
@@ -131,7 +131,7 @@ def comment(
     dataset: str = DatasetArg,
     number: int = NumberArg,
     body: str = typer.Option(..., "--body", "-b", help="The comment (markdown)."),
-    url: str = UrlOpt,
+    url: str | None = UrlOpt,
 ) -> None:
     """Add a comment to an issue."""
     with dataset_endpoint(url, dataset, None, "issues") as (client, path):
@@ -140,7 +140,7 @@ def comment(
 
 
 @issue_app.command()
-def close(dataset: str = DatasetArg, number: int = NumberArg, url: str = UrlOpt) -> None:
+def close(dataset: str = DatasetArg, number: int = NumberArg, url: str | None = UrlOpt) -> None:
     """Close an issue (done, or not going to be done)."""
     with dataset_endpoint(url, dataset, None, "issues") as (client, path):
         closed = client.api.json("POST", f"{path}/{number}/close")
@@ -148,7 +148,7 @@ def close(dataset: str = DatasetArg, number: int = NumberArg, url: str = UrlOpt)
 
 
 @issue_app.command()
-def reopen(dataset: str = DatasetArg, number: int = NumberArg, url: str = UrlOpt) -> None:
+def reopen(dataset: str = DatasetArg, number: int = NumberArg, url: str | None = UrlOpt) -> None:
     """Open a closed issue again."""
     with dataset_endpoint(url, dataset, None, "issues") as (client, path):
         opened = client.api.json("POST", f"{path}/{number}/reopen")
@@ -163,7 +163,7 @@ def link(
     ref: str = typer.Option(..., "--ref", "-r", help="Branch, tag or commit it is seen at (pinned)."),
     file: str = typer.Option("", "--path", help="One file of the series, optional."),
     note: str = typer.Option("", "--note", "-n"),
-    url: str = UrlOpt,
+    url: str | None = UrlOpt,
     purpose: str = PurposeOpt,
 ) -> None:
     """Link a series, pinned at the commit a ref names now, to an issue."""
@@ -179,7 +179,7 @@ def unlink(
     dataset: str = DatasetArg,
     number: int = NumberArg,
     link_id: int = typer.Argument(..., help="The link's id, as `imagehub issue show` lists it."),
-    url: str = UrlOpt,
+    url: str | None = UrlOpt,
 ) -> None:
     """Remove a series link from an issue."""
     with dataset_endpoint(url, dataset, None, "issues") as (client, path):

@@ -47,7 +47,7 @@ def create(
     title: str = typer.Option(..., "--title", help="One line saying what the change is."),
     description: str = typer.Option("", "--description", "-d"),
     reviewers: list[str] = typer.Option([], "--reviewer", help="A user to review it (repeatable)."),
-    url: str = UrlOpt,
+    url: str | None = UrlOpt,
     purpose: str = PurposeOpt,
 ) -> None:
     """Propose merging one branch into another, or a derived dataset's branch back (--from)."""
@@ -65,7 +65,7 @@ def list_(
     dataset: str = DatasetArg,
     state: str = typer.Option("open", "--state", help="open, merged, closed or all."),
     limit: int = typer.Option(50, "--limit", min=1, max=1000),
-    url: str = UrlOpt,
+    url: str | None = UrlOpt,
 ) -> None:
     """List proposals by number."""
     with dataset_endpoint(url, dataset, None, "proposals") as (client, path):
@@ -82,7 +82,10 @@ def list_(
 
 @proposal_app.command()
 def show(
-    dataset: str = DatasetArg, number: int = typer.Argument(...), url: str = UrlOpt, purpose: str = PurposeOpt
+    dataset: str = DatasetArg,
+    number: int = typer.Argument(...),
+    url: str | None = UrlOpt,
+    purpose: str = PurposeOpt,
 ) -> None:
     """One proposal and what merging it would bring."""
     with dataset_endpoint(url, dataset, purpose, "proposals") as (client, path):
@@ -104,7 +107,7 @@ def merge(
     number: int = typer.Argument(...),
     strategy: str = typer.Option("fail", "--strategy", help="fail, ours or theirs on conflicting paths."),
     message: str = typer.Option("", "-m", "--message"),
-    url: str = UrlOpt,
+    url: str | None = UrlOpt,
     purpose: str = PurposeOpt,
 ) -> None:
     """Merge an open proposal (the way into a protected branch)."""

@@ -34,7 +34,7 @@ def create(
     notes: str = typer.Option("", "--notes"),
     doi: str = typer.Option("", "--doi"),
     authors: list[str] = typer.Option([], "--author", help="An author (repeatable)."),
-    url: str = UrlOpt,
+    url: str | None = UrlOpt,
     purpose: str = PurposeOpt,
 ) -> None:
     """Release ``ref`` as ``tag``."""
@@ -49,7 +49,7 @@ def create(
 def list_(
     dataset: str = DatasetArg,
     limit: int = typer.Option(50, "--limit", min=1, max=1000),
-    url: str = UrlOpt,
+    url: str | None = UrlOpt,
 ) -> None:
     """List releases, newest first."""
     with dataset_endpoint(url, dataset, None, "releases") as (client, path):
@@ -65,10 +65,11 @@ def list_(
 
 
 @release_app.command()
-def show(dataset: str = DatasetArg, tag: str = typer.Argument(...), url: str = UrlOpt) -> None:
+def show(dataset: str = DatasetArg, tag: str = typer.Argument(...), url: str | None = UrlOpt) -> None:
     """One release: its commit, notes and frozen summary."""
     with dataset_endpoint(url, dataset, None, "releases") as (client, path):
         found = client.api.json("GET", f"{path}/{tag}")
+        server = client.api.url
     say(f"{found['tag']}: {found['title']}")
     say(f"commit {found['commit']}, by {found['created_by']} on {found['created_at'][:10]}")
     if found["doi"]:
@@ -80,7 +81,7 @@ def show(dataset: str = DatasetArg, tag: str = typer.Argument(...), url: str = U
         say("")
         say(found["notes"])
     say("")
-    say(f"download: imagehub clone {dataset} --ref {found['tag']}")
+    say(f"download: imagehub clone {dataset} --ref {found['tag']} --url {server}")
 
 
 @release_app.command()
@@ -88,7 +89,7 @@ def cite(
     dataset: str = DatasetArg,
     tag: str = typer.Argument(...),
     format: str = typer.Option("cff", "--format", help="cff or bibtex."),
-    url: str = UrlOpt,
+    url: str | None = UrlOpt,
 ) -> None:
     """Print the release's citation (CITATION.cff or BibTeX)."""
     with dataset_endpoint(url, dataset, None, "releases") as (client, path):

@@ -19,8 +19,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from imagehub.cli.dataset_cli import UrlOpt
 from imagehub.sdk.client import Client
-from imagehub.sdk.credentials import save_token, token_for
+from imagehub.sdk.credentials import chosen_server, save_token, token_for
 from imagehub.sdk.workcopy import WorkingCopy
 
 console = Console()
@@ -61,13 +62,13 @@ def login(url: str, token: str = typer.Option(None, help="API token (prompted fo
 def clone(
     dataset: str = typer.Argument(..., help="owner/name"),
     dest: Path = typer.Argument(None, help="Folder to create (default: the dataset's name)."),
-    url: str = typer.Option(..., "--url", envvar="IMAGEHUB_URL", help="The ImageHub server."),
+    url: str | None = UrlOpt,
     ref: str = typer.Option(None, "--ref", help="Branch, tag or commit (default: the default branch)."),
 ) -> None:
     """Copy a dataset version into a new working copy."""
-    target = dest or Path(dataset.split("/")[-1])
+    target, server = dest or Path(dataset.split("/")[-1]), chosen_server(url)
     with transfer_bar("clone") as (advance, total):
-        copy = WorkingCopy.clone(url, dataset, target, ref=ref, progress=advance, on_total=total)
+        copy = WorkingCopy.clone(server, dataset, target, ref=ref, progress=advance, on_total=total)
     console.print(
         f"cloned {dataset}@{copy.config['head'][:12]} into {target} ({len(copy.head_manifest())} files)"
     )
@@ -75,7 +76,7 @@ def clone(
 
 def create(
     dataset: str = typer.Argument(..., help="owner/name"),
-    url: str = typer.Option(..., "--url", envvar="IMAGEHUB_URL", help="The ImageHub server."),
+    url: str | None = UrlOpt,
     description: str = typer.Option("", "--description", "-d", help="One line about the data."),
     visibility: str = typer.Option("private", "--visibility", help="private, internal or public."),
     datasheet: bool = typer.Option(
@@ -83,13 +84,14 @@ def create(
     ),
 ) -> None:
     """Create a dataset on the server (clone it next to add data)."""
-    client = Client(url, token_for(url))
+    server = chosen_server(url)
+    client = Client(server, token_for(server))
     try:
         client.create_dataset(dataset, description=description, visibility=visibility, datasheet=datasheet)
     finally:
         client.close()
     note = " with a datasheet template in README.md" if datasheet else ""
-    console.print(f"created {dataset}{note}; next: imagehub clone {dataset} --url {url}", highlight=False)
+    console.print(f"created {dataset}{note}; next: imagehub clone {dataset} --url {server}", highlight=False)
 
 
 def status() -> None:
@@ -228,7 +230,7 @@ def ingest(
     branch_name: str = typer.Option(
         "raw", "--branch", help="Branch to commit to (created from the default)."
     ),
-    url: str = typer.Option(..., "--url", envvar="IMAGEHUB_URL"),
+    url: str | None = UrlOpt,
     message: str = typer.Option("", "-m", help="Commit message."),
     purpose: str = typer.Option(
         None, "--purpose", envvar="IMAGEHUB_PURPOSE", help="Purpose of use, required for raw (PHI) branches."
@@ -237,7 +239,8 @@ def ingest(
     """Import a whole folder as one commit: hash, upload what is missing, commit."""
     from imagehub.sdk.ingest import ingest_folder
 
-    client = Client(url, token_for(url), purpose=purpose)
+    server = chosen_server(url)
+    client = Client(server, token_for(server), purpose=purpose)
     try:
         with transfer_bar("ingest") as (advance, total):
             result = ingest_folder(

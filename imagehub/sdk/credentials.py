@@ -1,4 +1,5 @@
-"""Where `imagehub login` keeps API tokens: one JSON file, readable by its owner only."""
+"""Where `imagehub login` keeps API tokens (one JSON file, readable by its owner only) and
+which server it signed in to last, the one commands use when given no ``--url``."""
 
 from __future__ import annotations
 
@@ -6,10 +7,16 @@ import json
 import os
 from pathlib import Path
 
+from imagehub.core.errors import ConfigError
+
 
 def credentials_file() -> Path:
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "imagehub" / "credentials.json"
+
+
+def _last_server_file() -> Path:
+    return credentials_file().with_name("server")
 
 
 def save_token(url: str, token: str) -> Path:
@@ -21,7 +28,18 @@ def save_token(url: str, token: str) -> Path:
     with os.fdopen(fd, "w") as handle:
         json.dump(stored, handle, indent=1)
     os.chmod(path, 0o600)
+    _last_server_file().write_text(url.rstrip("/") + "\n")
     return path
+
+
+def chosen_server(url: str | None) -> str:
+    """``url`` when given (``--url`` or ``IMAGEHUB_URL``), else the server of the last login."""
+    if url:
+        return url
+    last = _last_server_file()
+    if last.is_file() and (saved := last.read_text().strip()):
+        return saved
+    raise ConfigError("which server? pass --url (or set IMAGEHUB_URL), or sign in once: imagehub login URL")
 
 
 def token_for(url: str) -> str | None:

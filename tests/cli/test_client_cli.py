@@ -109,3 +109,20 @@ def test_ingest_clone_change_push_pull(server: Server) -> None:
     assert "p1/ct3.dcm" in since.stdout
     pushed_types = {e.path: e.media_type for e in server.client().dataset("lab/scans").files("main")}
     assert pushed_types["p1/ct3.dcm"] == pushed_types["p1/ct1.dcm"] == "application/dicom"
+
+
+def test_commands_use_the_server_of_the_last_login(server: Server) -> None:
+    env = {**os.environ, "XDG_CONFIG_HOME": str(server.tmp / "config"), "COLUMNS": "200"}
+    for name in ("IMAGEHUB_URL", "IMAGEHUB_TOKEN"):
+        env.pop(name, None)
+    work = server.tmp
+    unknown = cli(["create", "lab/later"], work, env)
+    assert unknown.returncode == 2
+    assert "which server? pass --url (or set IMAGEHUB_URL), or sign in once" in unknown.stderr
+    assert cli(["login", server.url, "--token", server.token], work, env).returncode == 0
+    created = cli(["create", "lab/later"], work, env)
+    assert created.returncode == 0, created.stderr
+    assert f"next: imagehub clone lab/later --url {server.url}" in created.stdout
+    assert cli(["clone", "lab/later", "later"], work, env).returncode == 0
+    listed = cli(["release", "list", "lab/later"], work, env)
+    assert listed.returncode == 0, listed.stderr
