@@ -145,17 +145,32 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
+_NOT_THE_API = (
+    "the server answered with a web page, not ImageHub's API: "
+    "the URL must be the server's root, such as http://imagehub:8000"
+)
+
+
 def error_from(response: httpx.Response) -> RemoteError:
     try:
         body = response.json()
     except ValueError:
-        body = {"detail": response.text[:500]}
+        page = response.headers.get("content-type", "").startswith("text/html")
+        body = {"detail": _NOT_THE_API if page else response.text[:500]}
     if not isinstance(body, dict):
         body = {"detail": str(body)}
     detail = body.get("detail") or response.reason_phrase
     if isinstance(detail, list):  # FastAPI validation errors
         detail = "; ".join(f"{'.'.join(map(str, d.get('loc', [])))}: {d.get('msg')}" for d in detail)
+    if response.status_code == 404 and detail == "Not Found":  # no such route, not a missing thing
+        detail = (
+            f"{response.url.path} is no address of ImageHub's API: check the names, "
+            "and that the URL is the server's root"
+        )
+    if response.status_code == 401 and "Authorization" not in response.request.headers:
+        root = f"{response.url.scheme}://{response.url.netloc.decode()}"
+        detail = f"no token for {root}: run imagehub login {root} (or set IMAGEHUB_TOKEN)"
     if response.status_code == 428:  # the server names its header; a client user sets it like this
-        detail = f"{detail}: pass --purpose (or set {PURPOSE_ENV})"
+        detail = f"{detail}: pass --purpose (or set {PURPOSE_ENV}; in Python, Client(..., purpose=...))"
     kind = _BY_STATUS.get(response.status_code, RemoteError)
     return kind(f"{detail} (HTTP {response.status_code})", response.status_code, body)

@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 
 from imagehub.core.errors import InvalidInput
-from imagehub.sdk.http import Api
+from imagehub.sdk.client import Client
+from imagehub.sdk.http import Api, RemoteError
 from imagehub.sdk.objects import ObjectCache
+from tests.conftest import Server
 
 
 @pytest.mark.parametrize("url", ["http://[::1", "ftp://files.example", "not a url", "http://"])
@@ -34,3 +36,20 @@ def test_a_cache_folder_that_cannot_be_used_is_named(tmp_path: Path, where: str)
     (tmp_path / "file-not-folder").write_text("a file")
     with pytest.raises(InvalidInput, match="IMAGEHUB_CACHE_DIR"):
         ObjectCache(tmp_path / where if not where.startswith("/") else Path(where))
+
+
+@pytest.mark.parametrize(
+    ("url", "dataset", "why"),
+    [
+        ("{root}/lab/brain", "lab/brain", "answered with a web page, not ImageHub's API"),  # a portal page
+        ("{root}/api/v1", "lab/brain", "is no address of ImageHub's API"),  # the API's own prefix twice
+    ],
+)
+def test_a_url_that_is_not_the_servers_root_is_named_as_such(
+    server: Server, url: str, dataset: str, why: str
+) -> None:
+    client = Client(url.format(root=server.url), server.token)
+    with pytest.raises(RemoteError) as refused:
+        client.dataset(dataset).resolve("main")
+    assert why in str(refused.value)
+    assert "<" not in str(refused.value)  # no markup from the page
