@@ -8,11 +8,12 @@ start message is touched; bodies pass straight through.
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from imagehub.core.media import OCTET_STREAM, inline_type
 from imagehub_api.web.render import VERSION_PARAM
 
 SECURITY_HEADERS = {
@@ -29,6 +30,9 @@ PAGE_CSP = (
     "img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'"
 )
 HSTS = "max-age=31536000; includeSubDomains"
+# Stored files are the uploader's bytes: opened as a page they could run script as the portal.
+# A sandboxed document has an opaque origin and may load nothing.
+STORED_CSP = "sandbox; default-src 'none'"
 
 
 def cache_policy(path: str, query: str) -> str:
@@ -38,6 +42,17 @@ def cache_policy(path: str, query: str) -> str:
     if path.startswith("/static/viewer/assets/") or (path.startswith("/static/") and versioned):
         return "public, max-age=31536000, immutable"
     return "no-cache" if path.startswith("/static/") else "no-store"
+
+
+def stored_file_headers(path: str, media_type: str) -> dict[str, str]:
+    """Headers of a response carrying a dataset file's bytes: a type that could run script
+    (or one that is no valid header value) goes out as a byte stream to save, never shown."""
+    shown = inline_type(media_type)
+    headers = {"Content-Type": shown or OCTET_STREAM, "Content-Security-Policy": STORED_CSP}
+    if shown is None:
+        name = quote(path.rsplit("/", 1)[-1], safe="")
+        headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{name}"
+    return headers
 
 
 class SecurityHeaders:
@@ -58,7 +73,7 @@ class SecurityHeaders:
                 headers = MutableHeaders(scope=message)
                 headers.update(SECURITY_HEADERS)
                 if not path.startswith("/api/docs"):
-                    headers["Content-Security-Policy"] = PAGE_CSP
+                    headers.setdefault("Content-Security-Policy", PAGE_CSP)  # stored files keep theirs
                 if self.secure_cookies:
                     headers["Strict-Transport-Security"] = HSTS
                 headers.setdefault("Cache-Control", cache_policy(path, query))

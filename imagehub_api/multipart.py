@@ -16,6 +16,7 @@ from python_multipart.multipart import MultipartParser, MultipartState, parse_op
 
 from imagehub.core.errors import ImageHubError, InvalidInput
 from imagehub_api.errors import UploadTooLarge
+from imagehub_api.headers import STORED_CSP
 
 SPOOL_IN_MEMORY = 8 * 1024 * 1024
 Part = tuple[str, Iterable[bytes]]  # Content-Type, body chunks
@@ -45,7 +46,10 @@ def response(parts: Iterable[Part], part_type: str) -> StreamingResponse:
     """A multipart/related response whose parts are produced only as the client reads them."""
     boundary = uuid.uuid4().hex
     media_type = f'multipart/related; type="{part_type}"; boundary={boundary}'
-    return StreamingResponse(encode(parts, boundary), media_type=media_type)
+    # the parts are stored files' bytes: never a page that runs script as the portal
+    return StreamingResponse(
+        encode(parts, boundary), media_type=media_type, headers={"Content-Security-Policy": STORED_CSP}
+    )
 
 
 async def read(request: Request, part_type: str, cap: int) -> list[BinaryIO]:

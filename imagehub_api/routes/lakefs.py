@@ -346,7 +346,7 @@ def get_object(
     if request.method == "HEAD":
         span = parse_range(range_header, entry.size, if_range=None, etag=f'"{entry.blob}"')
         headers = version_routes.entry_headers(entry, span)
-        return Response(status_code=206 if span else 200, headers=headers, media_type=entry.media_type)
+        return Response(status_code=206 if span else 200, headers=headers)
     return version_routes.send_entry(ctx, session, platform, request, ref, entry, range_header, None)
 
 

@@ -12,11 +12,13 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from imagehub.core.errors import NotFound
+from imagehub.core.media import OCTET_STREAM
 from imagehub.core.vcs import BlobId, BlobStore, Entry, blob_key
 from imagehub.models.transport import UploadSession
 from imagehub.services import blobs, transport
 from imagehub_api.deps import DatasetDep, HolderDep, PlatformDep, SessionDep
 from imagehub_api.errors import BINARY_BODY, UploadTooLarge
+from imagehub_api.headers import stored_file_headers
 from imagehub_api.pagination import page as paginate
 from imagehub_api.routes.blobs import spool
 from imagehub_api.security import Policy, client_ip, requires
@@ -149,7 +151,7 @@ def download_bundle(
             yield entry.blob.encode("ascii") + entry.size.to_bytes(8, "big")
             yield from first if n == 0 else store.open(BlobId(entry.blob))
 
-    return StreamingResponse(records(), media_type="application/octet-stream")
+    return StreamingResponse(records(), headers=stored_file_headers("bundle", OCTET_STREAM))
 
 
 def _started(chunks: Iterator[bytes]) -> Iterator[bytes]:

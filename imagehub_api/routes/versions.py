@@ -13,6 +13,7 @@ from imagehub.services import access, blobs, merge_gate
 from imagehub.services.platform import Platform
 from imagehub_api.deps import DatasetContext, DatasetDep, HolderDep, PlatformDep, SessionDep
 from imagehub_api.errors import BINARY_BODY, ErrorBody
+from imagehub_api.headers import stored_file_headers
 from imagehub_api.pagination import page as paginate
 from imagehub_api.ranges import parse_range
 from imagehub_api.schemas import CommitCreate, MergeCreate, RevertCreate
@@ -139,18 +140,18 @@ def send_entry(
     )
     start, end = span or (0, entry.size)
     body = BlobStore(platform.store).open(entry.blob, start, end)  # type: ignore[arg-type]
-    return StreamingResponse(
-        body,
-        status_code=206 if span else 200,
-        media_type=entry.media_type,
-        headers=entry_headers(entry, span),
-    )
+    return StreamingResponse(body, status_code=206 if span else 200, headers=entry_headers(entry, span))
 
 
 def entry_headers(entry: Entry, span: tuple[int, int] | None) -> dict[str, str]:
-    """Length, tag and range headers of a path's bytes, shared by GET and HEAD answers."""
+    """Type, length, tag and range headers of a path's bytes, shared by GET and HEAD answers."""
     start, end = span or (0, entry.size)
-    headers = {"Accept-Ranges": "bytes", "Content-Length": str(end - start), "ETag": f'"{entry.blob}"'}
+    headers = {
+        **stored_file_headers(entry.path, entry.media_type),
+        "Accept-Ranges": "bytes",
+        "Content-Length": str(end - start),
+        "ETag": f'"{entry.blob}"',
+    }
     if span:
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{entry.size}"
     return headers

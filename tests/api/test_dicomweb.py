@@ -148,6 +148,7 @@ def test_store_search_and_retrieve(
         )
         assert response.headers["content-type"].startswith('multipart/related; type="application/dicom"')
         assert parts_of(response) == [("application/dicom", part10(ct))]
+        assert response.headers["content-security-policy"] == "sandbox; default-src 'none'"
     whole = client.retrieve_series(ct.StudyInstanceUID, ct.SeriesInstanceUID)
     assert sorted(ds.SOPInstanceUID for ds in whole) == sorted(ds.SOPInstanceUID for ds in ct_series)
 

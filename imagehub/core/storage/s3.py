@@ -32,6 +32,12 @@ from imagehub.core.storage.reader import ranged_reader
 
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
 _NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
+# A presigned PUT lets its holder store any Content-Type with the bytes; downloads say what
+# S3 must answer instead, so a stored page is never shown by a browser that follows the URL.
+DOWNLOAD_ONLY = {
+    "ResponseContentType": "application/octet-stream",
+    "ResponseContentDisposition": "attachment",
+}
 STALE_UPLOAD = timedelta(days=1)  # a multipart upload begun this long ago belongs to a writer that died
 
 
@@ -185,7 +191,7 @@ class S3Store:
         with _errors(key):
             return self._client.generate_presigned_url(  # type: ignore[no-any-return]
                 "get_object",
-                Params={"Bucket": self.bucket, "Key": self._key(key)},
+                Params={"Bucket": self.bucket, "Key": self._key(key), **DOWNLOAD_ONLY},
                 ExpiresIn=expires_in,
             )
 
