@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 
+from imagehub.core.media import MEDIA_TYPE_RULE, is_media_type
 from imagehub.core.vcs import ChangeSet, Entry, MergeStrategy
 from imagehub.models.dataset import Dataset
 
@@ -61,6 +62,14 @@ class EntryIn(BaseModel):
     size: int = Field(ge=0)
     media_type: str = "application/octet-stream"
     summary: dict[str, Any] | None = None
+
+    @field_validator("media_type")
+    @classmethod
+    def _header_value(cls, media_type: str) -> str:
+        """Every download sends it back as Content-Type: it must be a header value."""
+        if not is_media_type(media_type):
+            raise ValueError(MEDIA_TYPE_RULE)
+        return media_type
 
     @field_validator("summary")
     @classmethod

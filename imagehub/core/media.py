@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+import re
 
 OCTET_STREAM = "application/octet-stream"
 MEDIA_TYPES = {".dcm": "application/dicom", ".nii": "application/x-nifti", ".gz": "application/gzip"}
@@ -19,6 +20,23 @@ INLINE_TYPES = frozenset(
         "text/csv",
     }
 )
+
+
+# RFC 9110 (was 7231) section 8.3.1: type "/" subtype *( OWS ";" OWS parameter ), ASCII only.
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_QUOTED = r'"(?:[\t !#-\[\]-~]|\\[\t -~])*"'
+_MEDIA_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}(?:[ \t]*;[ \t]*{_TOKEN}=(?:{_TOKEN}|{_QUOTED}))*")
+MEDIA_TYPE_LIMIT = 255  # what the staging table's column holds
+MEDIA_TYPE_RULE = (
+    "a media type is type/subtype with optional ;name=value parameters, in ASCII,"
+    f" at most {MEDIA_TYPE_LIMIT} characters"
+)
+
+
+def is_media_type(value: str) -> bool:
+    """Whether ``value`` may be stored as a file's media type: every download sends it back
+    in a header, where a line break or a non-ASCII character cannot go."""
+    return len(value) <= MEDIA_TYPE_LIMIT and _MEDIA_TYPE.fullmatch(value) is not None
 
 
 def media_type_of(name: str) -> str:

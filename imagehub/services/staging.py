@@ -12,8 +12,8 @@ from typing import BinaryIO
 
 from sqlalchemy.orm import Session
 
-from imagehub.core.errors import Conflict, NotFound, PreconditionFailed
-from imagehub.core.media import OCTET_STREAM, media_type_of
+from imagehub.core.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
+from imagehub.core.media import MEDIA_TYPE_RULE, OCTET_STREAM, is_media_type, media_type_of
 from imagehub.core.paths import validate_relative_path
 from imagehub.core.vcs import Change, ChangeSet, Commit, Entry, RefKind, Repository
 from imagehub.core.vcs.repository import BranchMoved, ProtectedBranch
@@ -63,6 +63,8 @@ class Workspace:
         client sends none of its own. ``if_absent`` and ``if_match`` (an ETag) are lakeFS's
         conditional writes: the upload is refused (412) unless the condition holds."""
         validate_relative_path(path)
+        if media_type and not is_media_type(media_type):
+            raise InvalidInput(f"Content-Type {media_type[:100]!r}: {MEDIA_TYPE_RULE}")
         self._writable(branch)
         self._check_conditions(branch, path, if_absent, if_match)  # before the bytes are stored
         self._refuse_clash(branch, path)

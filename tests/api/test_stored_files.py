@@ -9,6 +9,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from imagehub.core.vcs import ChangeSet, Entry
+from imagehub.services import datasets
 from imagehub.services.platform import Platform
 from imagehub_api.app import create_app
 from tests.support.accounts import bearer, make_user
@@ -92,3 +94,49 @@ def test_portal_pages_keep_their_own_policy(http: httpx.Client) -> None:
     page = httpx.get(f"{http.base_url}/lab/pub", follow_redirects=True)  # a visitor, signed out
     assert page.status_code == 200
     assert page.headers["content-security-policy"].startswith("default-src 'self'")
+
+
+BAD_TYPES = [
+    "text/plain\r\nSet-Cookie: imagehub_session=attacker",
+    "text/" + "x" * 300,
+    "text/html\u00e9",
+    "",
+    "text",
+]
+
+
+@pytest.mark.parametrize("media_type", BAD_TYPES)
+def test_a_media_type_no_header_can_carry_is_refused_at_commit(http: httpx.Client, media_type: str) -> None:
+    blob = hashlib.sha256(PAGE).hexdigest()
+    put = {"path": "odd.txt", "blob": blob, "size": len(PAGE), "media_type": media_type}
+    refused = http.post(f"{DS}/branches/main/commits", json={"message": "odd", "changes": {"put": [put]}})
+    assert refused.status_code == 422
+    assert "media type is type/subtype" in refused.text
+    assert http.get(f"{DS}/refs/main/objects/stat", params={"path": "odd.txt"}).status_code == 404
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_lakefs_uploads_refuse_such_a_content_type(http: httpx.Client) -> None:
+    objects = "/lakefs/lab/api/v1/repositories/pub/branches/main/objects"
+    for media_type in (b"text/" + b"x" * 300, "text/html\u00e9".encode("latin-1")):
+        refused = http.post(
+            objects, params={"path": "odd.txt"}, content=PAGE, headers={"Content-Type": media_type}
+        )
+        assert refused.status_code == 422, refused.text
+        assert "media type is type/subtype" in refused.text
+    made = http.post(objects, params={"path": "odd.txt"}, content=PAGE, headers={"Content-Type": "text/csv"})
+    assert made.status_code == 201
+    assert made.json()["content_type"] == "text/csv"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_type_stored_before_the_check_still_downloads(platform: Platform, http: httpx.Client) -> None:
+    with platform.sessions.begin() as session:
+        repo = datasets.repository(session, datasets.get(session, owner="lab", name="pub"))
+        blob = hashlib.sha256(PAGE).hexdigest()
+        changes = ChangeSet().put(Entry("old.txt", blob, len(PAGE), BAD_TYPES[0]))
+        repo.commit("main", changes, author="lab", message="from before the check")
+    for response in downloads(http, "old.txt"):
+        assert response.status_code in (200, 206)
+        assert response.headers["content-type"] == "application/octet-stream"
+        assert "set-cookie" not in response.headers
