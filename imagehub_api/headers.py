@@ -11,9 +11,11 @@ from __future__ import annotations
 from urllib.parse import parse_qs, quote
 
 from starlette.datastructures import MutableHeaders
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from imagehub.core.media import OCTET_STREAM, inline_type
+from imagehub_api.security import SESSION_COOKIE, STALE_SESSION
 from imagehub_api.web.render import VERSION_PARAM
 
 SECURITY_HEADERS = {
@@ -55,10 +57,23 @@ def stored_file_headers(path: str, media_type: str) -> dict[str, str]:
     return headers
 
 
+def _sets_session(headers: MutableHeaders) -> bool:
+    """Whether the answer already sets the session cookie (a sign-in over an ended session)."""
+    return any(value.startswith(f"{SESSION_COOKIE}=") for value in headers.getlist("set-cookie"))
+
+
+def _expired_cookie(name: str, *, secure: bool) -> str:
+    """The Set-Cookie value that makes a browser drop ``name``, as the sign-in sets it."""
+    response = Response()
+    response.delete_cookie(name, path="/", secure=secure, httponly=True, samesite="lax")
+    return response.headers["set-cookie"]
+
+
 class SecurityHeaders:
     def __init__(self, app: ASGIApp, *, secure_cookies: bool) -> None:
         self.app = app
         self.secure_cookies = secure_cookies
+        self.expired_session = _expired_cookie(SESSION_COOKIE, secure=secure_cookies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -77,6 +92,8 @@ class SecurityHeaders:
                 if self.secure_cookies:
                     headers["Strict-Transport-Security"] = HSTS
                 headers.setdefault("Cache-Control", cache_policy(path, query))
+                if scope.get("state", {}).get(STALE_SESSION) and not _sets_session(headers):
+                    headers.append("Set-Cookie", self.expired_session)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -28,6 +28,7 @@ from imagehub.services import access, accounts, audit
 from imagehub.services.platform import Platform
 
 SESSION_COOKIE = "imagehub_session"
+STALE_SESSION = "stale_session"  # request state: the cookie sent opens no session, so clear it
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 PURPOSE_HEADER = "X-Purpose-Of-Use"
@@ -76,14 +77,19 @@ def client_ip(request: Request) -> str:
 
 
 def _resolve_principal(platform: Platform, request: Request) -> tuple[Principal, str | None]:
-    """The caller and, for cookie sessions, the CSRF token their writes must echo."""
+    """The caller and, for cookie sessions, the CSRF token their writes must echo. A session
+    cookie that no longer opens a session is a visitor's: ended sessions must not lock a
+    browser out of the sign-in page. The answer then clears the cookie (see headers.py)."""
     authorization = request.headers.get("authorization", "")
     with platform.sessions.begin() as session:
         if authorization:
             return accounts.principal_for_token(session, _token_of(authorization)), None
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie:
-            return accounts.principal_for_session(session, cookie)
+            try:
+                return accounts.principal_for_session(session, cookie)
+            except accounts.AuthenticationFailed:
+                setattr(request.state, STALE_SESSION, True)
     return ANONYMOUS, None
 
 
@@ -152,7 +158,12 @@ async def enforce(request: Request) -> None:
     route = request.scope.get("route")
     policy = policy_of(getattr(route, "endpoint", None))
     platform: Platform = request.app.state.platform
-    principal, csrf = await run_in_threadpool(_resolve_principal, platform, request)
+    try:
+        principal, csrf = await run_in_threadpool(_resolve_principal, platform, request)
+    except accounts.AuthenticationFailed:
+        if policy is not Policy.PUBLIC:
+            raise
+        principal, csrf = ANONYMOUS, None  # a bad token does not shut the public routes
     request.state.principal = principal
     request.state.csrf = csrf
     if policy is Policy.PUBLIC:
