@@ -54,13 +54,13 @@ def user_passwd(
     username: str,
     password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
 ) -> None:
-    """Set a user's password."""
+    """Set a user's password; it signs the user out of every browser (API tokens stay)."""
     from imagehub.services import accounts
 
     password = _read_password(password_stdin)
     with migrated_platform().sessions.begin() as session:
         accounts.set_password(session, username=username, password=password, actor=ACTOR)
-    console.print(f"password of {username} changed")
+    console.print(f"password of {username} changed; their browser sessions are ended, API tokens kept")
 
 
 @user_app.command("admin")

@@ -99,7 +99,11 @@ def get_user(session: Session, username: str) -> User:
 
 
 def set_password(session: Session, *, username: str, password: str, actor: str) -> None:
-    get_user(session, username).password_hash = hash_password(password)
+    """A new password ends every browser session of the account: one signed in with the old
+    password (perhaps the reason for the change) must not go on. API tokens stay."""
+    user = get_user(session, username)
+    user.password_hash = hash_password(password)
+    session.execute(delete(WebSession).where(WebSession.user_id == user.id))
     audit.record(session, actor=actor, action="user.password", object=f"user:{username}")
 
 

@@ -1,14 +1,19 @@
-"""Browser sessions that end: a browser still sending their cookie is a visitor, not locked out."""
+"""Browser sessions that end (expired, signed out, a new password): a browser still sending
+their cookie is a visitor, not locked out, and no session outlives its password."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import delete
+from typer.testing import CliRunner
 
+from imagehub.cli.main import app
 from imagehub.models.accounts import WebSession
+from imagehub.services import accounts
 from imagehub.services.platform import Platform
 from imagehub_api.app import create_app
 from tests.support.accounts import PASSWORD, bearer, make_user
@@ -75,3 +80,29 @@ def test_a_bad_token_is_refused_only_where_a_sign_in_is_needed(base: str) -> Non
         assert http.get("/api/v1/health").status_code == 200
         assert http.get("/login").status_code == 200
         assert http.get("/api/v1/auth/me").status_code == 401
+
+
+def test_a_new_password_ends_every_browser_session_but_keeps_tokens(
+    base: str, platform: Platform, tmp_path: Path, database_url: str
+) -> None:
+    make_user(platform, "bob")
+    with platform.sessions.begin() as session:
+        alice = accounts.get_user(session, "alice")
+        token = accounts.create_token(session, user=alice, name="script", scope="read", actor="test").secret
+    laptop, stolen, bobs = (httpx.Client(base_url=base) for _ in range(3))
+    with laptop, stolen, bobs:
+        for browser in (laptop, stolen):
+            assert browser.post("/api/v1/auth/login", json=SIGN_IN).status_code == 200
+        assert bobs.post("/api/v1/auth/login", json={**SIGN_IN, "username": "bob"}).status_code == 200
+        env = {"IMAGEHUB_DATA_DIR": str(tmp_path / "var"), "IMAGEHUB_DATABASE_URL": database_url}
+        args = ["user", "passwd", "alice", "--password-stdin"]
+        changed = CliRunner().invoke(app, args, input="a brand new passphrase\n", env=env)
+        assert changed.exit_code == 0, changed.output
+        assert "browser sessions are ended" in changed.output
+        for browser in (laptop, stolen):
+            assert browser.get("/api/v1/auth/me").status_code == 401
+        assert bobs.get("/api/v1/auth/me").json()["username"] == "bob"  # only alice's sessions end
+        assert httpx.get(f"{base}/api/v1/auth/me", headers=bearer(token)).status_code == 200
+        again = laptop.post("/api/v1/auth/login", json={**SIGN_IN, "password": "a brand new passphrase"})
+        assert again.status_code == 200
+        assert laptop.get("/api/v1/auth/me").json()["username"] == "alice"
