@@ -212,7 +212,9 @@ def principal_for_token(session: Session, secret: str) -> Principal:
     if user is None or not user.is_active:
         raise AuthenticationFailed("the token's account is disabled")
     token.last_used_at = now
-    return Principal(user.id, user.username, user.is_admin, Role.parse(token.scope), token.dataset_id)
+    return Principal(
+        user.id, user.username, user.is_admin, Role.parse(token.scope), token.dataset_id, token.id
+    )
 
 
 # -- web sessions -------------------------------------------------------------------------

@@ -141,6 +141,9 @@ def create_token(
 @router.get("/tokens", operation_id="auth-list-tokens")
 @requires(Policy.AUTHENTICATED)
 def list_tokens(principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+    """The caller's tokens: for a session or an unrestricted token only."""
+    if not principal.unrestricted:
+        raise access.Forbidden("listing tokens needs a session or an unrestricted admin token")
     tokens = accounts.list_tokens(session, accounts.get_user(session, principal.username))
     return {
         "results": [
@@ -161,6 +164,10 @@ def list_tokens(principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
 @router.delete("/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT, operation_id="auth-revoke-token")
 @requires(Policy.AUTHENTICATED)
 def revoke_token(token_id: int, principal: PrincipalDep, session: SessionDep) -> None:
+    """A session or an unrestricted token revokes any of the caller's tokens; a narrower
+    token only itself."""
+    if not principal.may_revoke(token_id):
+        raise access.Forbidden("a restricted token may revoke only itself: use a session or an admin token")
     user = accounts.get_user(session, principal.username)
     accounts.revoke_token(
         session, user=user, token_id=token_id, actor=principal.username, any_user=principal.site_admin

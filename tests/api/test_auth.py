@@ -174,3 +174,29 @@ def check_headers_cap_and_paths(platform: Platform) -> None:
             )
             assert listing.status_code == 404
             assert b"root:" not in listing.content
+
+
+def test_a_restricted_token_lists_no_tokens_and_revokes_only_itself(base: str, platform: Platform) -> None:
+    with platform.sessions.begin() as session:
+        alice = accounts.get_user(session, "alice")
+        scans = datasets.create(session, owner="alice", name="scans", author="alice")
+        made = {
+            name: accounts.create_token(session, user=alice, name=name, scope=scope, actor="test", **limit)
+            for name, scope, limit in (
+                ("admin", "admin", {}),
+                ("read", "read", {}),
+                ("write", "write", {}),
+                ("scans", "admin", {"dataset_id": scans.id}),
+            )
+        }
+    ids = {name: issued.token.id for name, issued in made.items()}
+    admin, read = bearer(made["admin"].secret), bearer(made["read"].secret)
+    tokens = f"{base}/api/v1/auth/tokens"
+    for restricted in (read, bearer(made["scans"].secret)):
+        assert httpx.get(tokens, headers=restricted).status_code == 403
+        assert httpx.delete(f"{tokens}/{ids['admin']}", headers=restricted).status_code == 403
+    assert httpx.get(f"{base}/api/v1/auth/me", headers=admin).status_code == 200  # still valid
+    assert set(made) <= {t["name"] for t in httpx.get(tokens, headers=admin).json()["results"]}
+    assert httpx.delete(f"{tokens}/{ids['write']}", headers=admin).status_code == 204
+    assert httpx.delete(f"{tokens}/{ids['read']}", headers=read).status_code == 204  # itself: a leak ends
+    assert httpx.get(f"{base}/api/v1/auth/me", headers=read).status_code == 401

@@ -41,6 +41,7 @@ class Principal:
     is_admin: bool = False
     token_scope: Role | None = None  # an API token's ceiling, None for sessions
     token_dataset_id: int | None = None  # a token limited to one dataset
+    token_id: int | None = None  # the API token calling, None for sessions
 
     @property
     def anonymous(self) -> bool:
@@ -56,6 +57,11 @@ class Principal:
         """Site-wide powers need an administrator's session or unrestricted token: a narrower
         token of theirs is only as strong as it says."""
         return self.is_admin and self.unrestricted
+
+    def may_revoke(self, token_id: int) -> bool:
+        """A restricted token may revoke itself, no other: one leaked read token must not
+        end its owner's wider tokens (nor list them)."""
+        return self.unrestricted or token_id == self.token_id
 
     def may_issue(self, scope: Role, dataset_id: int | None) -> bool:
         """Whether a token of ``scope`` (limited to ``dataset_id``) is no wider than this caller."""
