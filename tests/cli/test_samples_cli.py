@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -58,3 +59,15 @@ def test_workspace_loads_the_code_location(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Validation successful for code location imagehub" in result.stderr + result.stdout
+
+
+def test_the_demo_stops_before_it_starts_when_the_dagster_port_is_taken(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        env = {**os.environ, "DAGSTER_PORT": str(port), "DAGSTER_HOME": str(tmp_path / "dagster")}
+        result = subprocess.run(
+            ["bash", str(ROOT / "scripts" / "demo.sh")], env=env, capture_output=True, text=True, timeout=60
+        )
+    assert result.returncode == 2
+    assert f"port {port} is taken: stop what listens there, or set DAGSTER_PORT" in result.stderr
+    assert not (tmp_path / "dagster").exists()  # nothing was started or written
