@@ -5,30 +5,54 @@ from __future__ import annotations
 from imagehub.core.errors import InvalidInput
 
 MAX_PATH_BYTES = 1024
+STATE_FOLDER = ".imagehub"  # where a working copy keeps its state, in any letter case
 
 
 def validate_relative_path(value: str, what: str = "path") -> str:
-    """Refuse anything that could escape a root or alias another path.
+    """Refuse anything that could escape a root or alias another path, or that no working
+    copy could hold.
 
     Empty, absolute, ``.``/``..``/empty segments, backslashes, NUL and control
     characters, Unicode noncharacters, and text that is not valid Unicode (lone
-    surrogates) are all refused, so a path can be joined under a root safely.
+    surrogates) are all refused, so a path can be joined under a root safely. So is a
+    folder named ``.imagehub``: a checkout holding ``x/.imagehub/config.json`` would
+    send the token of whoever runs a command in ``x/`` to the server that file names.
     """
+    if reason := path_problem(value):
+        raise InvalidInput(f"invalid {what} {value!r}: {reason}")
+    return value
+
+
+def validate_stored_path(value: str, what: str = "path") -> str:
+    """A path a dataset may already hold, to read or delete: safe to join under a root, but
+    perhaps stored before ``.imagehub`` folders were refused (so that such a path can
+    still be removed)."""
+    if reason := path_problem(value, stored=True):
+        raise InvalidInput(f"invalid {what} {value!r}: {reason}")
+    return value
+
+
+def path_problem(value: str, *, stored: bool = False) -> str | None:
+    """Why ``value`` cannot be a new dataset path (or, ``stored``, an existing one), in a
+    few words; None when it can."""
     try:
         encoded = value.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate: no file system or client could hold it
-        raise InvalidInput(f"invalid {what} {value!r}") from None
-    if (
-        not value
-        or value.startswith("/")
-        or "\\" in value
-        or any(ord(ch) < 32 or _noncharacter(ord(ch)) for ch in value)
-        or len(encoded) > MAX_PATH_BYTES
-    ):
-        raise InvalidInput(f"invalid {what} {value!r}")
-    if any(part in ("", ".", "..") for part in value.split("/")):
-        raise InvalidInput(f"invalid {what} {value!r}")
-    return value
+        return "the name is not valid UTF-8"
+    if not value or value.startswith("/"):
+        return "paths are relative, with no leading /"
+    if "\\" in value or any(ord(ch) < 32 or _noncharacter(ord(ch)) for ch in value):
+        return "no backslashes, control characters or Unicode noncharacters"
+    if len(encoded) > MAX_PATH_BYTES:
+        return f"over {MAX_PATH_BYTES} bytes"
+    parts = value.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        return "no empty, '.' or '..' segments"
+    if stored:
+        return None
+    if any(part.casefold() == STATE_FOLDER for part in parts):
+        return f"a folder named {STATE_FOLDER}, where working copies keep their state"
+    return None
 
 
 def _noncharacter(code: int) -> bool:

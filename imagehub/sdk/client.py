@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import httpx
 
 from imagehub.core.errors import Conflict, InvalidInput
-from imagehub.core.paths import validate_relative_path
+from imagehub.core.paths import path_problem
 from imagehub.core.vcs.types import is_full_id
 from imagehub.sdk.http import Api, RemoteConflict, RemoteError, RemoteNotFound, error_from, reaching
 from imagehub.sdk.objects import CHUNK, ObjectCache, sha256_handle
@@ -151,7 +151,8 @@ class RemoteDataset:
         """The commit ``ref`` resolves to and every entry under ``prefix`` at that commit.
 
         Paths are checked here, so a server naming ``../`` or absolute paths can never make
-        a pull or checkout write outside its folder."""
+        a pull or checkout write outside its folder, nor place a ``.imagehub`` state folder
+        (whose config would send the token to a server it names)."""
         first = self.api.json("GET", f"{self.base}/refs/{ref}/plan", params={"prefix": prefix})
         commit = str(first["commit"])
 
@@ -159,7 +160,11 @@ class RemoteDataset:
             page = first
             while True:
                 for row in page["results"]:
-                    validate_relative_path(row["path"])
+                    if reason := path_problem(row["path"]):
+                        raise InvalidInput(
+                            f"{ref} holds {row['path']!r}, which no checkout may hold ({reason}):"
+                            " delete it on the server"
+                        )
                     yield RemoteEntry(**row)
                 if not page["next_after"]:
                     return

@@ -113,10 +113,24 @@ class WorkingCopy:
 
     @classmethod
     def find(cls, start: Path) -> WorkingCopy:
-        for candidate in (start.resolve(), *start.resolve().parents):
-            if (candidate / STATE_DIR / "config.json").is_file():
-                return cls(candidate)
-        raise NotAWorkingCopy(f"{start} is not inside an ImageHub working copy; run `imagehub clone` first")
+        """The working copy holding ``start``: the nearest folder up with a state folder.
+
+        One that a working copy further up tracks as files of its dataset is refused: it
+        came with the data (an older server let a dataset hold ``x/.imagehub/``), and its
+        config could name any server, which would then get the user's token."""
+        folders = [start.resolve(), *start.resolve().parents]
+        roots = [f for f in folders if (f / STATE_DIR / "config.json").is_file()]
+        if not roots:
+            raise NotAWorkingCopy(
+                f"{start} is not inside an ImageHub working copy; run `imagehub clone` first"
+            )
+        for outer in roots[1:]:
+            if planted := _tracked_state(outer, roots[0]):
+                raise NotAWorkingCopy(
+                    f"{roots[0] / STATE_DIR} is not a working copy but {planted!r}, files of the"
+                    f" working copy at {outer}: run imagehub there (and delete them from the dataset)"
+                )
+        return cls(roots[0])
 
     @classmethod
     def clone(
@@ -488,11 +502,6 @@ class WorkingCopy:
             raise Conflict("local commits are not pushed yet: `imagehub push` first")
         commit, rows = self.dataset.entries(ref)
         target = {e.path: e for e in rows}
-        if clash := sorted(p for p in target if p.split("/", 1)[0].casefold() == STATE_DIR):
-            raise InvalidInput(
-                f"{ref} holds {clash[0]!r}, inside the folder where a working copy keeps its state;"
-                " pull it with `RemoteDataset.pull` into a plain folder instead"
-            )
         if pending:
             target = self._with_local_commits(pending, target)
         current = self.head_manifest()
@@ -641,6 +650,19 @@ def _refuse_unversionable(paths: list[str]) -> None:
                 else "no backslashes or control characters"
             )
             raise InvalidInput(f"{path!r} cannot be versioned: rename it ({reason})") from None
+
+
+def _tracked_state(outer: Path, inner: Path) -> str | None:
+    """A file of the working copy at ``outer`` inside ``inner``'s state folder, if any."""
+    prefix = f"{inner.relative_to(outer).as_posix()}/"
+    try:
+        index = json.loads((outer / STATE_DIR / "index.json").read_text())
+    except (OSError, ValueError):  # no checkout there yet: it tracks nothing
+        return None
+    return next(
+        (p for p in index if p.startswith(prefix) and p[len(prefix) :].split("/")[0].casefold() == STATE_DIR),
+        None,
+    )
 
 
 def _holds_more_than(folder: Path, rel: str, removed: set[str]) -> bool:

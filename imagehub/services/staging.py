@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from imagehub.core.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from imagehub.core.media import MEDIA_TYPE_RULE, OCTET_STREAM, is_media_type, media_type_of
-from imagehub.core.paths import validate_relative_path
+from imagehub.core.paths import validate_relative_path, validate_stored_path
 from imagehub.core.vcs import Change, ChangeSet, Commit, Entry, RefKind, Repository
 from imagehub.core.vcs.repository import BranchMoved, ProtectedBranch
 from imagehub.models import staging as staged_rows
@@ -112,7 +112,7 @@ class Workspace:
 
     def remove(self, branch: str, path: str) -> None:
         """Stage a delete; a path that exists nowhere is no error, as in lakeFS."""
-        validate_relative_path(path)
+        validate_stored_path(path)
         self._writable(branch)
         staged_rows.stage(self.session, self._locked(branch), path, None)
 

@@ -248,6 +248,9 @@ def test_listings_fold_folders_page_by_page_and_paths_take_no_noncharacters(lake
     inside = objects.list_objects("scans", "main", prefix="a/", delimiter="/", after="a/")
     assert [o.path for o in inside.results] == ["a/1.dcm", "a/2.dcm"]
     assert status_of(refused(upload, client, "main", "a/\U0010ffffz", b"x")) == 422
+    planted = refused(upload, client, "main", "a/.ImageHub/config.json", b"{}")
+    assert status_of(planted) == 422
+    assert "a folder named .imagehub" in str(planted.body)
 
 
 def test_uploads_refuse_clashes_and_honour_conditions(lake: Lake) -> None:

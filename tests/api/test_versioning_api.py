@@ -468,3 +468,14 @@ def test_a_path_cannot_be_both_a_file_and_a_folder(client: httpx.Client) -> None
     merged = client.post(f"{DS}/merges", json={"source": "side", "destination": "main"})
     assert merged.status_code == 422, merged.text
     assert "both a file and a folder" in merged.json()["detail"]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_no_commit_puts_a_working_copy_state_folder_at_any_depth(client: httpx.Client) -> None:
+    """Checked out, ``scans/.imagehub/config.json`` would turn ``scans/`` into a working copy
+    of whatever server it names, and commands run there would send it the user's token."""
+    for path in ("scans/.imagehub/config.json", "a/.ImageHub/x", ".IMAGEHUB/config.json"):
+        response = commit(client, "main", {path: b"{}", "scans/ok.dcm": b"ok"})
+        assert response.status_code == 422, response.text
+        assert "a folder named .imagehub" in response.json()["detail"]
+    assert client.get(f"{DS}/refs/main/objects").json()["results"] == []

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
 from sqlalchemy import text
 
+from imagehub.core import paths
 from imagehub.core.errors import Conflict, InvalidInput
 from imagehub.sdk import objects
 from imagehub.sdk.client import BUNDLE_FILES, UPLOAD_CHUNK, Client, RemoteDataset, RemoteEntry, bundled
@@ -184,8 +185,8 @@ def test_add_reads_and_caches_only_what_it_stages(server: Server) -> None:
 
 
 @pytest.mark.parametrize("folder", [".imagehub", ".IMAGEHUB"])  # the same folder where case is ignored
-def test_a_version_with_files_in_the_state_folder_is_not_checked_out_over_it(
-    server: Server, folder: str
+def test_a_version_with_files_in_the_state_folder_is_refused_and_never_pulled(
+    server: Server, folder: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = server.client()
     remote = client.create_dataset("lab/odd")
@@ -195,12 +196,18 @@ def test_a_version_with_files_in_the_state_folder_is_not_checked_out_over_it(
     for name, content in files.items():
         remote.upload(seed / name, hashlib.sha256(content).hexdigest())
     puts = [RemoteEntry(n, hashlib.sha256(c).hexdigest(), len(c)) for n, c in files.items()]
-    remote.commit("main", message="odd", puts=puts)
-    with pytest.raises(InvalidInput, match="keeps its state"):
+    with pytest.raises(RemoteInvalid, match=r"a folder named \.imagehub"):
+        remote.commit("main", message="odd", puts=puts)
+    strict = paths.path_problem
+    with monkeypatch.context() as older:  # as an older server took it
+        older.setattr(paths, "path_problem", lambda value, stored=True: strict(value, stored=True))
+        remote.commit("main", message="odd", puts=puts)
+    with pytest.raises(InvalidInput, match="which no checkout may hold"):
         WorkingCopy.clone(server.url, "lab/odd", server.tmp / "wc")
     assert not (server.tmp / "wc" / "a.dcm").exists()
-    client.dataset("lab/odd").pull("main", server.tmp / "plain")  # a plain folder takes it as it is
-    assert (server.tmp / "plain" / folder / "staged.json").read_bytes() == b'{"put": {"x": 1}}'
+    with pytest.raises(InvalidInput, match="which no checkout may hold"):  # nor a plain folder
+        client.dataset("lab/odd").pull("main", server.tmp / "plain")
+    assert not (server.tmp / "plain" / folder).exists()
 
 
 def test_add_again_repairs_a_staged_object_the_cache_lost_and_push_says_so(server: Server) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from imagehub.core import paths
 from imagehub.core.errors import Conflict, InvalidInput
-from imagehub.sdk.client import Client
+from imagehub.sdk.client import Client, RemoteEntry
 from imagehub.sdk.ingest import ingest_folder
-from imagehub.sdk.workcopy import WorkingCopy, _refuse_unversionable
+from imagehub.sdk.workcopy import NotAWorkingCopy, WorkingCopy, _refuse_unversionable
 from tests.conftest import Server
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -29,6 +31,22 @@ def seeded(server: Server, name: str, files: dict[str, bytes]) -> Client:
     write(seed, files)
     ingest_folder(client, seed, f"lab/{name}", "main")
     return client
+
+
+def legacy_commit(
+    server: Server, name: str, files: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commit paths the server refuses today, as an older server took them."""
+    client = server.client()
+    dataset = client.dataset(f"lab/{name}")
+    seed = server.tmp / f"legacy-{name}"
+    write(seed, {hashlib.sha256(c).hexdigest(): c for c in files.values()})
+    ingest_folder(client, seed, f"lab/{name}", "main")  # the blobs, uploaded by this user
+    strict = paths.path_problem
+    with monkeypatch.context() as older:
+        older.setattr(paths, "path_problem", lambda value, stored=True: strict(value, stored=True))
+        puts = [RemoteEntry(p, hashlib.sha256(c).hexdigest(), len(c)) for p, c in files.items()]
+        dataset.commit("main", message="from an older server", puts=puts)
 
 
 def write(root: Path, files: dict[str, bytes]) -> None:
@@ -414,3 +432,36 @@ def test_a_second_command_in_a_working_copy_is_refused_while_one_runs(server: Se
         with pytest.raises(Conflict, match="another imagehub command is working"):
             copy.status()
     assert copy.status().clean  # free again once it is done
+
+
+def test_a_version_holding_a_state_folder_at_any_depth_is_never_checked_out(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dataset's ``scans/.imagehub/config.json`` would make every command run in ``scans/``
+    send the user's token to the server it names."""
+    seeded(server, "planted", {"scans/ok.dcm": b"ok"})
+    copy = WorkingCopy.clone(server.url, "lab/planted", server.tmp / "copy")
+    planted = b'{"url": "http://127.0.0.1:9", "dataset": "x/y", "branch": "main", "head": null}'
+    legacy_commit(server, "planted", {"scans/.IMAGEHUB/config.json": planted}, monkeypatch)
+    with pytest.raises(InvalidInput, match=r"holds 'scans/\.IMAGEHUB/config\.json', which no checkout"):
+        copy.pull()
+    assert not (copy.root / "scans" / ".IMAGEHUB").exists()
+    with pytest.raises(InvalidInput, match=r"a folder named \.imagehub"):
+        WorkingCopy.clone(server.url, "lab/planted", server.tmp / "again")
+    assert not (server.tmp / "again").exists()
+
+
+def test_a_state_folder_a_working_copy_tracks_is_not_taken_for_a_working_copy(server: Server) -> None:
+    """What a checkout by an older client left: the outer copy tracks the planted config."""
+    seeded(server, "hijack", {"scans/ok.dcm": b"ok"})
+    outer = WorkingCopy.clone(server.url, "lab/hijack", server.tmp / "outer")
+    planted = outer.root / "scans" / ".imagehub" / "config.json"
+    planted.parent.mkdir()
+    planted.write_text('{"url": "http://127.0.0.1:9", "dataset": "x/y", "branch": "main", "head": null}')
+    assert WorkingCopy.find(outer.root / "scans").root == outer.root / "scans"  # a nested clone is honoured
+    index = json.loads((outer.state / "index.json").read_text())
+    index["scans/.imagehub/config.json"] = [hashlib.sha256(planted.read_bytes()).hexdigest(), 1, 0, 0]
+    (outer.state / "index.json").write_text(json.dumps(index))
+    with pytest.raises(NotAWorkingCopy, match=r"files of the working copy at .*outer"):
+        WorkingCopy.find(outer.root / "scans")
+    assert WorkingCopy.find(outer.root).root == outer.root
