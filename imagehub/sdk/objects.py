@@ -2,8 +2,9 @@
 
 Objects live once under ``<cache>/objects/<aa>/<sha256>`` and are read-only. A
 working copy gets a reflink when the filesystem can clone, else a hard link to the
-read-only cache file (an edit in place then fails instead of corrupting the cache), else
-a copy.
+read-only cache file (at one path of the copy at most), else a copy. An editor may still
+make a linked file writable and write in place: the object's sealed time then moves, and
+the cache drops it rather than hand the edit on.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import stat
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -276,11 +277,18 @@ class ObjectCache:
             os.replace(temp, target)
         return target
 
-    def materialise(self, blob: str, dest: Path) -> str:
+    def materialise(self, blob: str, dest: Path, *, link: bool = True) -> str:
         """Place object ``blob`` at ``dest``; returns how: reflink, hardlink or copy.
 
-        A way that failed once on the destination's filesystem is not tried again there:
-        a failed reflink costs a file created and removed, per file of a pull."""
+        Not a hard link unless ``link``. A way that failed once on the destination's
+        filesystem is not tried again there: a failed reflink costs a file created and
+        removed, per file of a pull. An object whose sealed time moved since it was
+        checked is checked again (one stat when it did not), so an edit made through a
+        link meanwhile is never placed."""
+        if not self.has(blob):
+            raise InvalidInput(
+                f"the cached copy of {dest.name!r} changed or went while it was placed: run the command again"
+            )
         source = self.path(blob)
         dest.parent.mkdir(parents=True, exist_ok=True)
         # Named after a digest of the name: as long as ever, so a 255-byte name still gets one.
@@ -292,6 +300,8 @@ class ObjectCache:
             refused.add("hardlink")
         how = "copy"
         for way, attempt in (("reflink", _reflink), ("hardlink", _hardlink)):
+            if way == "hardlink" and not link:
+                continue
             if way not in refused:
                 if attempt(source, tmp):
                     how = way
@@ -302,18 +312,28 @@ class ObjectCache:
         os.replace(tmp, dest)
         return how
 
-    def materialise_all(self, placements: Sequence[tuple[str, Path]], workers: int) -> list[os.stat_result]:
+    def materialise_all(
+        self, placements: Sequence[tuple[str, Path]], workers: int, *, held: Collection[str] = ()
+    ) -> list[os.stat_result]:
         """Place many objects (blob, destination) on a few threads; the placed files' stats, in order.
 
-        A copy waits on the disk with the GIL released, so copies overlap; links cost
-        little either way. Ctrl-C or a failure cancels the placements not yet started."""
+        An object is hard-linked at one path of a tree at most, and at none when the tree
+        ``held`` it already at a path left in place: a linked file made writable and edited
+        in place then changes no sibling. A copy waits on the disk with the GIL released,
+        so copies overlap; links cost little either way. Ctrl-C or a failure cancels the
+        placements not yet started."""
+        linked = set(held)
+        plan = []
+        for blob, dest in placements:
+            plan.append((blob, dest, blob not in linked))
+            linked.add(blob)
 
-        def place(blob: str, dest: Path) -> os.stat_result:
-            self.materialise(blob, dest)
+        def place(blob: str, dest: Path, link: bool) -> os.stat_result:
+            self.materialise(blob, dest, link=link)
             return dest.stat()
 
         with transfer_pool(workers) as pool:
-            placed = [pool.submit(place, blob, dest) for blob, dest in placements]
+            placed = [pool.submit(place, *step) for step in plan]
             return [job.result() for job in placed]
 
 

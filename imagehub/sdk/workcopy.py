@@ -524,7 +524,10 @@ class WorkingCopy:
                 _remove_empty_tree(place)
         index = {p: r for p, r in self._index().items() if p in target}
         placements = [(entry.blob, self.root / entry.path) for entry in fetch]
-        for entry, st in zip(fetch, self.cache.materialise_all(placements, workers), strict=True):
+        written = {e.path for e in fetch}
+        kept = {record[0] for path, record in index.items() if path not in written}
+        placed = self.cache.materialise_all(placements, workers, held=kept)
+        for entry, st in zip(fetch, placed, strict=True):
             index[entry.path] = [entry.blob, entry.size, st.st_ino, st.st_mtime_ns]
         self._save("index.json", index)
         on_branch = self.dataset.branch(ref) is not None

@@ -296,6 +296,31 @@ def test_an_object_written_through_a_hard_link_is_never_served_again(tmp_path: P
     assert cache.path(kept).stat().st_mtime_ns == objects.SEALED_NS
 
 
+def test_an_object_is_hard_linked_at_one_path_of_a_tree_at_most(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two paths of one checkout sharing an inode would both change when one is made
+    writable and edited in place; the second gets its own copy."""
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)  # as any user but root: links are used
+    monkeypatch.setattr(objects, "_reflink", lambda source, dest: False)  # as on ext4
+    cache = ObjectCache(tmp_path / "cache")
+    twin, other = _cached(cache, b"same bytes"), _cached(cache, b"other bytes")
+    tree = tmp_path / "wc"
+    cache.materialise_all([(twin, tree / "a.dcm"), (twin, tree / "b.dcm"), (other, tree / "c.dcm")], 2)
+    inode = cache.path(twin).stat().st_ino
+    assert [(tree / n).stat().st_ino == inode for n in ("a.dcm", "b.dcm")] == [True, False]
+    assert (tree / "c.dcm").stat().st_ino == cache.path(other).stat().st_ino
+    cache.materialise_all([(twin, tree / "d.dcm")], 1, held={twin})  # a.dcm, kept, holds it
+    assert (tree / "d.dcm").stat().st_ino != inode
+    (tree / "a.dcm").chmod(0o644)
+    with (tree / "a.dcm").open("r+b") as handle:
+        handle.write(b"EDIT")
+    assert [(tree / n).read_bytes() for n in ("b.dcm", "d.dcm")] == [b"same bytes"] * 2
+    with pytest.raises(InvalidInput, match="changed or went while it was placed"):
+        cache.materialise(twin, tree / "e.dcm")  # the edit is never handed on
+    assert not (tree / "e.dcm").exists()
+
+
 def test_hashing_a_large_file_stops_when_its_command_does(tmp_path: Path) -> None:
     """Ctrl-C sets the pool's stop flag: a file being hashed stops at its next chunk."""
     big = tmp_path / "big.bin"

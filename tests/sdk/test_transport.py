@@ -528,11 +528,11 @@ def test_a_pull_cut_short_runs_again_and_pulls_into_one_folder_take_turns(
     real = objects.ObjectCache.materialise
     placed: list[Path] = []
 
-    def interrupted(self: objects.ObjectCache, blob: str, dest: Path) -> None:
+    def interrupted(self: objects.ObjectCache, blob: str, dest: Path, *, link: bool = True) -> None:
         if len(placed) == 5:
             raise KeyboardInterrupt
         placed.append(dest)
-        real(self, blob, dest)
+        real(self, blob, dest, link=link)
 
     monkeypatch.setattr(objects.ObjectCache, "materialise", interrupted)
     with pytest.raises(KeyboardInterrupt):

@@ -16,6 +16,7 @@ import pytest
 
 from imagehub.core import paths
 from imagehub.core.errors import Conflict, InvalidInput
+from imagehub.sdk import objects
 from imagehub.sdk.client import Client, RemoteEntry
 from imagehub.sdk.ingest import ingest_folder
 from imagehub.sdk.workcopy import NotAWorkingCopy, WorkingCopy, _refuse_unversionable
@@ -72,12 +73,12 @@ def interrupted_after(copy: WorkingCopy, files: int, monkeypatch: pytest.MonkeyP
     materialise = copy.cache.materialise
     placed = 0
 
-    def cut_short(blob: str, dest: Path) -> str:
+    def cut_short(blob: str, dest: Path, *, link: bool = True) -> str:
         nonlocal placed
         if placed == files:
             raise KeyboardInterrupt
         placed += 1
-        return materialise(blob, dest)
+        return materialise(blob, dest, link=link)
 
     monkeypatch.setattr(copy.cache, "materialise", cut_short)
     try:
@@ -465,3 +466,25 @@ def test_a_state_folder_a_working_copy_tracks_is_not_taken_for_a_working_copy(se
     with pytest.raises(NotAWorkingCopy, match=r"files of the working copy at .*outer"):
         WorkingCopy.find(outer.root / "scans")
     assert WorkingCopy.find(outer.root).root == outer.root
+
+
+def test_a_linked_file_edited_in_place_changes_no_sibling_and_no_later_checkout(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What vim's ``:w!`` does to a read-only hard-linked file: make it writable and write
+    in place. Other paths of the copy keep their bytes, both copies that share the object
+    say the file changed, and a new clone gets the dataset's bytes."""
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)  # as any user but root: links are used
+    monkeypatch.setattr(objects, "_reflink", lambda source, dest: False)  # as on ext4
+    seeded(server, "linked", {"notes_a.txt": b"original", "notes_b.txt": b"original"})
+    mine = WorkingCopy.clone(server.url, "lab/linked", server.tmp / "mine")
+    theirs = WorkingCopy.clone(server.url, "lab/linked", server.tmp / "theirs")
+    edited = mine.root / "notes_a.txt"
+    edited.chmod(0o644)
+    with edited.open("r+b") as handle:
+        handle.write(b"EDITED!!")
+    assert (mine.root / "notes_b.txt").read_bytes() == b"original"
+    assert mine.status().modified == ["notes_a.txt"]
+    assert theirs.status().modified == ["notes_a.txt"]  # the same inode: not silently changed
+    fresh = WorkingCopy.clone(server.url, "lab/linked", server.tmp / "fresh")
+    assert [(fresh.root / n).read_bytes() for n in ("notes_a.txt", "notes_b.txt")] == [b"original"] * 2
