@@ -111,9 +111,12 @@ def status() -> None:
         ("modified", result.modified, "yellow"),
         ("added", result.added, "cyan"),
         ("deleted", result.deleted, "red"),
+        ("link", result.links, "magenta"),
     ):
         for path in paths:
             console.print(f"  [{colour}]{label:9}[/] {path}", highlight=False)
+    if result.links:
+        console.print("symbolic links are never added: put the files themselves there", highlight=False)
     if result.clean:
         console.print("nothing to commit, working tree clean")
 

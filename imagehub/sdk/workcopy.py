@@ -31,6 +31,10 @@ from imagehub.sdk.parallel import transfer_pool
 
 STATE_DIR = ".imagehub"
 UNREADABLE = ": make it readable, or move it out of the working copy"
+_LINK = (
+    "{} is a symbolic link: ImageHub versions files, not links; put the file itself there,"
+    " or move the link out of the working copy"
+)
 CHECKOUT_JOURNAL = "checkout.json"  # names the checkout under way while it changes files
 HASH_WORKERS = min(8, (os.cpu_count() or 2) * 2)
 Manifest = dict[str, list[Any]]  # path -> [blob, size]
@@ -46,11 +50,12 @@ class Status:
     modified: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     staged: list[str] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)  # symbolic links: never versioned, never deletions
     hashed: int = 0  # files whose content had to be read
 
     @property
     def clean(self) -> bool:
-        return not (self.added or self.modified or self.deleted or self.staged)
+        return not (self.added or self.modified or self.deleted or self.staged or self.links)
 
 
 def _noop(_: int) -> None:
@@ -171,7 +176,9 @@ class WorkingCopy:
 
     # -- reading the tree ----------------------------------------------------------------
     def _walk(self) -> Iterator[tuple[str, os.DirEntry[str]]]:
-        """(path relative to the root, entry) of every file, by scandir: one stat per file."""
+        """(path relative to the root, entry) of every file and symbolic link, by scandir: one
+        stat per file. Links are for callers to name: a link left out silently would let
+        `add .` stage the file it replaced as a deletion."""
         pending = [("", str(self.root))]
         while pending:
             rel_dir, abs_dir = pending.pop()
@@ -188,7 +195,9 @@ class WorkingCopy:
                     if entry.is_dir(follow_symlinks=False):
                         if entry.name.lower() != STATE_DIR:  # ours, or a working copy's inside ours
                             pending.append((rel + "/", entry.path))
-                    elif entry.is_file(follow_symlinks=False) and not PLACING.fullmatch(entry.name):
+                    elif entry.is_symlink() or (
+                        entry.is_file(follow_symlinks=False) and not PLACING.fullmatch(entry.name)
+                    ):
                         yield rel, entry
 
     def _index(self) -> dict[str, list[Any]]:
@@ -213,10 +222,14 @@ class WorkingCopy:
     def _scan(self, known: dict[str, list[Any]], wanted: Callable[[str], bool]) -> dict[str, list[Any]]:
         """Every file as [blob, size, inode, mtime_ns]. A file whose stat matches ``known``
         is not read; other files that are ``wanted`` are hashed and cached in the same read,
-        several at once (blob None for the rest)."""
+        several at once (blob None for the rest). A wanted symbolic link is refused."""
         tree: dict[str, list[Any]] = {}
         to_take: list[str] = []
+        links: list[str] = []
         for rel, entry in self._walk():
+            if entry.is_symlink():
+                links += [rel] if wanted(rel) else []
+                continue
             st = entry.stat(follow_symlinks=False)
             record = known.get(rel)
             blob = None
@@ -231,6 +244,8 @@ class WorkingCopy:
             elif wanted(rel):  # new, changed, or its cached copy gone or cut short: read it
                 to_take.append(rel)
             tree[rel] = [blob, st.st_size, st.st_ino, st.st_mtime_ns]
+        if links:  # refused before anything is read: a link is no file, nor a deletion
+            raise InvalidInput(_LINK.format(min(links)))
         with transfer_pool(HASH_WORKERS) as pool:  # hashlib and file I/O release the GIL
             for rel, taken in zip(to_take, pool.map(self._take, to_take), strict=True):
                 if taken is None:
@@ -262,6 +277,9 @@ class WorkingCopy:
         refreshed = False
         for path, entry in self._walk():
             seen.add(path)
+            if entry.is_symlink():
+                status.links.append(path)
+                continue
             expected = effective.get(path)
             if expected is None:
                 status.added.append(path)
@@ -278,6 +296,7 @@ class WorkingCopy:
         status.deleted = sorted(p for p in effective if p not in seen)
         status.added.sort()
         status.modified.sort()
+        status.links.sort()
         if refreshed:
             self._save("index.json", index)
         return status
@@ -336,7 +355,7 @@ class WorkingCopy:
         except ValueError:
             raise InvalidInput(f"{raw}: outside the working copy at {self.root}") from None
         if full.is_symlink():
-            raise InvalidInput(f"{raw} is a symbolic link: ImageHub versions files, not links")
+            raise InvalidInput(_LINK.format(raw))
         return "" if rel == "." else rel
 
     @_exclusive

@@ -488,3 +488,23 @@ def test_a_linked_file_edited_in_place_changes_no_sibling_and_no_later_checkout(
     assert theirs.status().modified == ["notes_a.txt"]  # the same inode: not silently changed
     fresh = WorkingCopy.clone(server.url, "lab/linked", server.tmp / "fresh")
     assert [(fresh.root / n).read_bytes() for n in ("notes_a.txt", "notes_b.txt")] == [b"original"] * 2
+
+
+def test_links_are_named_by_status_and_refused_by_add_never_staged_as_deletions(server: Server) -> None:
+    """Data moved elsewhere with a link left in its place must not leave the dataset."""
+    seeded(server, "symlinks", {"real.dcm": b"real", "keep.dcm": b"keep"})
+    copy = WorkingCopy.clone(server.url, "lab/symlinks", server.tmp / "copy")
+    outside = server.tmp / "outside"
+    write(outside, {"scan.dcm": b"DATA"})
+    (copy.root / "link.dcm").symlink_to(outside / "scan.dcm")
+    (copy.root / "real.dcm").rename(outside / "real.dcm")
+    (copy.root / "real.dcm").symlink_to(outside / "real.dcm")
+    status = copy.status()
+    assert (status.links, status.deleted, status.clean) == (["link.dcm", "real.dcm"], [], False)
+    with pytest.raises(InvalidInput, match=r"link\.dcm is a symbolic link: ImageHub versions files"):
+        copy.add(["."])
+    assert copy.status().staged == []
+    (copy.root / "link.dcm").unlink()
+    with pytest.raises(InvalidInput, match=r"real\.dcm is a symbolic link"):
+        copy.add(["."])
+    assert copy.add(["keep.dcm"]) == 0  # a link elsewhere does not stop adding other paths
