@@ -394,17 +394,16 @@ class WorkingCopy:
         """Upload what the server lacks, then post each local commit; returns the new commit ids.
 
         With ``branch`` the commits go to that branch instead, made at the local head when it
-        does not exist, and the working copy follows it: the way out when the server's branch
-        moved on with changes to the same files (merge the two on the server then)."""
+        does not exist, and the working copy follows it once a commit lands there: the way
+        out when the server's branch moved on with changes to the same files (merge the two
+        on the server then). A push refused there leaves the copy on its branch."""
         pending = self.pending()
         if not pending:
             return []
-        if branch is not None and branch != self.config["branch"]:
-            if self.dataset.branch(branch) is None:
-                self.dataset.create_branch(branch, self.config["head"])
-            self.config["branch"] = branch
-            self._save("config.json", self.config)
-        if self.config["branch"] is None:
+        target = branch or self.config["branch"]
+        if branch is not None and branch != self.config["branch"] and self.dataset.branch(branch) is None:
+            self.dataset.create_branch(branch, self.config["head"])
+        if target is None:
             raise InvalidInput(
                 "not on a branch: `imagehub push --branch NAME` sends the commits to a new one"
             )
@@ -463,7 +462,7 @@ class WorkingCopy:
             ]
             try:
                 commit = self.dataset.commit(
-                    self.config["branch"],
+                    target,
                     message=record["message"],
                     puts=puts,
                     deletes=record["delete"],
@@ -476,7 +475,7 @@ class WorkingCopy:
                 # answer was lost): the local commit has nothing left to say.
                 self._save("pending.json", self.pending()[1:])
                 continue
-            self.config["head"] = commit["id"]
+            self.config["branch"], self.config["head"] = target, commit["id"]
             self._save("config.json", self.config)
             self._save("pending.json", self.pending()[1:])
             made.append(commit["id"])

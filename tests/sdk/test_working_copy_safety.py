@@ -207,6 +207,20 @@ def test_clashing_local_commits_go_to_a_new_branch(server: Server) -> None:
     assert dataset.open("a.dcm", merged["id"]) == b"mine"
 
 
+def test_a_push_refused_by_another_branch_leaves_the_copy_on_its_own(server: Server) -> None:
+    client = seeded(server, "refused", {"keep.dcm": b"1"})
+    dataset = client.dataset("lab/refused")
+    copy = WorkingCopy.clone(server.url, "lab/refused", server.tmp / "copy")
+    dataset.create_branch("other", "main")
+    change(WorkingCopy.clone(server.url, "lab/refused", server.tmp / "o", ref="other"), {"o.dcm": b"o"})
+    WorkingCopy.find(server.tmp / "o").push()  # other moved on: the copy's head is not its parent
+    change(copy, {"mine.dcm": b"mine"})
+    with pytest.raises(Conflict):
+        copy.push(branch="other")
+    assert (copy.config["branch"], WorkingCopy.find(copy.root).config["branch"]) == ("main", "main")
+    assert copy.push() != []  # still on main: its commit goes there
+
+
 def test_a_tag_or_commit_checkout_is_not_on_a_branch(server: Server) -> None:
     client = seeded(server, "detached", {"a.dcm": b"1"})
     client.dataset("lab/detached").create_tag("v1", "main")
