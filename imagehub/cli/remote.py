@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -20,6 +21,7 @@ from rich.progress import (
 from rich.table import Table
 
 from imagehub.cli.dataset_cli import UrlOpt
+from imagehub.core.paths import shown
 from imagehub.sdk.client import Client
 from imagehub.sdk.credentials import chosen_server, save_token, token_for
 from imagehub.sdk.workcopy import WorkingCopy
@@ -114,7 +116,7 @@ def status() -> None:
         ("link", result.links, "magenta"),
     ):
         for path in paths:
-            console.print(f"  [{colour}]{label:9}[/] {path}", highlight=False)
+            console.print(f"  [{colour}]{label:9}[/] {escape(shown(path))}", highlight=False)
     if result.links:
         console.print("symbolic links are never added: put the files themselves there", highlight=False)
     if result.clean:

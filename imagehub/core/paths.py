@@ -55,6 +55,12 @@ def path_problem(value: str, *, stored: bool = False) -> str | None:
     return None
 
 
+def shown(path: str) -> str:
+    """A path from the local file system as text any terminal prints: bytes of its name
+    that are not UTF-8 (decoded as lone surrogates) read as ``\\xNN``."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def _noncharacter(code: int) -> bool:
     """Unicode's noncharacters (U+FDD0..U+FDEF, and the last two of every plane) are never
     text; U+10FFFF serves as the bound past every path when listings skip a folder."""

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from imagehub.core.errors import Conflict, ImageHubError, InvalidInput
 from imagehub.core.media import media_type_of
-from imagehub.core.paths import MAX_PATH_BYTES, validate_relative_path
+from imagehub.core.paths import path_problem, shown
 from imagehub.sdk.client import UPLOAD_CHUNK, Client, Progress, RemoteDataset, RemoteEntry
 from imagehub.sdk.credentials import token_for
 from imagehub.sdk.http import RemoteInvalid, RemoteNotFound
@@ -659,18 +659,12 @@ def _empty(folder: Path, *, remove: bool) -> None:
 
 
 def _refuse_unversionable(paths: list[str]) -> None:
-    """Names a dataset cannot hold (a backslash, a control character, too long) are refused
-    before they reach a local commit that the server would turn away."""
+    """Names a dataset cannot hold (a backslash, a control character, too long, bytes that
+    are not UTF-8) are refused before they reach a local commit that the server would turn
+    away, each with its reason."""
     for path in paths:
-        try:
-            validate_relative_path(path)
-        except InvalidInput:
-            reason = (
-                "over 1024 bytes"
-                if len(path.encode()) > MAX_PATH_BYTES
-                else "no backslashes or control characters"
-            )
-            raise InvalidInput(f"{path!r} cannot be versioned: rename it ({reason})") from None
+        if reason := path_problem(path):
+            raise InvalidInput(f"'{shown(path)}' cannot be versioned: rename it ({reason})")
 
 
 def _tracked_state(outer: Path, inner: Path) -> str | None:

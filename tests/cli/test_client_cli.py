@@ -6,6 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
+from imagehub.sdk.workcopy import WorkingCopy
 from tests.cli.test_cli import IMAGEHUB
 from tests.conftest import Server
 
@@ -126,3 +127,20 @@ def test_commands_use_the_server_of_the_last_login(server: Server) -> None:
     assert cli(["clone", "lab/later", "later"], work, env).returncode == 0
     listed = cli(["release", "list", "lab/later"], work, env)
     assert listed.returncode == 0, listed.stderr
+
+
+def test_a_file_name_that_is_not_utf8_is_named_not_a_traceback(server: Server) -> None:
+    """Linux allows any bytes in a name; a dataset path is UTF-8 text."""
+    server.client().create_dataset("lab/names")
+    copy = WorkingCopy.clone(server.url, "lab/names", server.tmp / "copy")
+    (copy.root / "ok.dcm").write_bytes(b"ok")
+    Path(os.fsdecode(bytes(copy.root) + b"/bad\xff.dcm")).write_bytes(b"bad")
+    env = {**os.environ, "IMAGEHUB_URL": server.url}
+    status = cli(["status"], copy.root, env)
+    assert status.returncode == 0, status.stderr
+    assert "ok.dcm" in status.stdout
+    assert "bad" in status.stdout
+    refused = cli(["add", "."], copy.root, env)
+    assert refused.returncode == 2
+    assert "'bad\\xff.dcm' cannot be versioned: rename it (the name is not valid UTF-8)" in refused.stderr
+    assert copy.status().staged == []
