@@ -5,6 +5,7 @@ from __future__ import annotations
 from imagehub.core.errors import InvalidInput
 
 MAX_PATH_BYTES = 1024
+MAX_NAME_BYTES = 255  # one file or folder name: what ext4, xfs, btrfs and APFS can hold
 STATE_FOLDER = ".imagehub"  # where a working copy keeps its state, in any letter case
 
 
@@ -14,9 +15,10 @@ def validate_relative_path(value: str, what: str = "path") -> str:
 
     Empty, absolute, ``.``/``..``/empty segments, backslashes, NUL and control
     characters, Unicode noncharacters, and text that is not valid Unicode (lone
-    surrogates) are all refused, so a path can be joined under a root safely. So is a
-    folder named ``.imagehub``: a checkout holding ``x/.imagehub/config.json`` would
-    send the token of whoever runs a command in ``x/`` to the server that file names.
+    surrogates) are all refused, so a path can be joined under a root safely. So are
+    names over 255 bytes, which no checkout could hold, and a folder named ``.imagehub``:
+    a checkout holding ``x/.imagehub/config.json`` would send the token of whoever runs
+    a command in ``x/`` to the server that file names.
     """
     if reason := path_problem(value):
         raise InvalidInput(f"invalid {what} {value!r}: {reason}")
@@ -25,8 +27,8 @@ def validate_relative_path(value: str, what: str = "path") -> str:
 
 def validate_stored_path(value: str, what: str = "path") -> str:
     """A path a dataset may already hold, to read or delete: safe to join under a root, but
-    perhaps stored before ``.imagehub`` folders were refused (so that such a path can
-    still be removed)."""
+    perhaps stored before long names and ``.imagehub`` folders were refused (so that such
+    a path can still be removed)."""
     if reason := path_problem(value, stored=True):
         raise InvalidInput(f"invalid {what} {value!r}: {reason}")
     return value
@@ -50,6 +52,8 @@ def path_problem(value: str, *, stored: bool = False) -> str | None:
         return "no empty, '.' or '..' segments"
     if stored:
         return None
+    if any(len(part.encode("utf-8")) > MAX_NAME_BYTES for part in parts):
+        return f"a name over {MAX_NAME_BYTES} bytes (UTF-8), which no file system can hold"
     if any(part.casefold() == STATE_FOLDER for part in parts):
         return f"a folder named {STATE_FOLDER}, where working copies keep their state"
     return None

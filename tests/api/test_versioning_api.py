@@ -479,3 +479,11 @@ def test_no_commit_puts_a_working_copy_state_folder_at_any_depth(client: httpx.C
         assert response.status_code == 422, response.text
         assert "a folder named .imagehub" in response.json()["detail"]
     assert client.get(f"{DS}/refs/main/objects").json()["results"] == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_no_commit_puts_a_name_longer_than_a_checkout_can_hold(client: httpx.Client) -> None:
+    response = commit(client, "main", {"d/" + "x" * 300: b"1", "ok": b"2"})
+    assert response.status_code == 422, response.text
+    assert "a name over 255 bytes (UTF-8)" in response.json()["detail"]
+    assert commit(client, "main", {"d/" + "x" * 255: b"1"}).status_code == 201

@@ -522,3 +522,12 @@ def test_links_are_named_by_status_and_refused_by_add_never_staged_as_deletions(
     with pytest.raises(InvalidInput, match=r"real\.dcm is a symbolic link"):
         copy.add(["."])
     assert copy.add(["keep.dcm"]) == 0  # a link elsewhere does not stop adding other paths
+
+
+def test_a_version_holding_a_name_too_long_to_check_out_is_refused_by_name(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seeded(server, "longname", {"ok.dcm": b"ok"})
+    legacy_commit(server, "longname", {"d/" + "x" * 300: b"long"}, monkeypatch)
+    with pytest.raises(InvalidInput, match=r"holds 'd/x+', which no checkout may hold \(a name over 255"):
+        WorkingCopy.clone(server.url, "lab/longname", server.tmp / "copy")
