@@ -11,6 +11,8 @@ import httpx
 import pytest
 from sqlalchemy import event, text
 
+from imagehub.core.vcs import ChangeSet, Entry
+from imagehub.services import datasets
 from imagehub.services.platform import Platform
 from imagehub_api.app import create_app
 from imagehub_api.routes import blobs as blobs_routes
@@ -487,3 +489,24 @@ def test_no_commit_puts_a_name_longer_than_a_checkout_can_hold(client: httpx.Cli
     assert response.status_code == 422, response.text
     assert "a name over 255 bytes (UTF-8)" in response.json()["detail"]
     assert commit(client, "main", {"d/" + "x" * 255: b"1"}).status_code == 201
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_path_stored_before_the_rules_can_still_be_deleted(
+    client: httpx.Client, platform: Platform
+) -> None:
+    stored = commit(client, "main", {"scans/ok.dcm": b"ok"}).json()
+    planted = {"scans/.imagehub/config.json", "d/" + "x" * 300}
+    with platform.sessions.begin() as session:  # written by a version that allowed them
+        repo = datasets.repository(session, datasets.get(session, owner="lab", name="brain"))
+        blob = repo.stat("main", "scans/ok.dcm").blob
+        changes = ChangeSet()
+        changes.puts.update({path: Entry(path, blob, 2) for path in planted})
+        repo.commit("main", changes, author="old", message="before the rules", expected_parent=stored["id"])
+    body = {
+        "message": "tidy",
+        "changes": {"delete": ["scans/.imagehub/config.json"], "delete_prefix": ["d/"]},
+    }
+    assert client.post(f"{DS}/branches/main/commits", json=body).status_code == 201
+    listed = client.get(f"{DS}/refs/main/objects").json()["results"]
+    assert [e["path"] for e in listed] == ["scans/ok.dcm"]

@@ -6,7 +6,7 @@ import sys
 from dataclasses import dataclass, field
 
 from imagehub.core.errors import InvalidInput
-from imagehub.core.paths import validate_relative_path
+from imagehub.core.paths import validate_relative_path, validate_stored_path
 from imagehub.core.vcs.types import Entry, validate_blob_id
 
 
@@ -26,7 +26,7 @@ class ChangeSet:
         return self
 
     def delete(self, path: str) -> ChangeSet:
-        validate_relative_path(path)
+        validate_stored_path(path)  # a path stored before today's rules can still go
         self.puts.pop(path, None)
         self.deletes.add(path)
         return self
@@ -36,7 +36,7 @@ class ChangeSet:
         empty prefix, which would empty the whole dataset, is refused: name what goes."""
         if not prefix.rstrip("/"):
             raise InvalidInput("an empty prefix would delete every path: give the folders to delete")
-        validate_relative_path(prefix.rstrip("/"), "prefix")
+        validate_stored_path(prefix.rstrip("/"), "prefix")
         self.delete_prefixes.append(prefix)
         return self
 
