@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -101,14 +101,29 @@ def decide(
     if role < need:
         raise Forbidden(
             f"{need.name.lower()} access to {owner}/{name} is needed; you have {role.name.lower()}"
+            + _token_caps(session, principal, dataset, need)
         )
     phi = tuple(r for r in refs if opens_phi(session, dataset, r))
     if phi:
         if not may_read_phi(facts(dataset), role):
-            raise Forbidden(f"{', '.join(phi)} holds raw (PHI) data; it needs the {dataset.phi_role} role")
+            raise Forbidden(
+                f"{', '.join(phi)} holds raw (PHI) data; it needs the {dataset.phi_role} role"
+                + _token_caps(session, principal, dataset, Role.parse(dataset.phi_role))
+            )
         if not purpose.strip():
             raise PurposeRequired("raw (PHI) data: state a purpose of use (header X-Purpose-Of-Use)")
     return Decision(dataset, role, phi)
+
+
+def _token_caps(session: Session, principal: Principal, dataset: Dataset, need: Role) -> str:
+    """When the person holds the role but their API token's scope holds them below it, say
+    so: a newcomer's first token (read, by default) is the usual reason."""
+    if principal.token_scope is None or principal.token_scope >= need:
+        return ""
+    if role_of(session, replace(principal, token_scope=None), dataset) < need:
+        return ""
+    scope, wanted = principal.token_scope.name.lower(), need.name.lower()
+    return f" (you hold it, but this API token's scope, {scope}, caps it: use a token of scope {wanted})"
 
 
 def refuse_phi_flow(
