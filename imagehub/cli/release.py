@@ -37,7 +37,7 @@ def create(
     url: str | None = UrlOpt,
     purpose: str = PurposeOpt,
 ) -> None:
-    """Release ``ref`` as ``tag``."""
+    """Release a ref (branch, tag or commit) under a new, immutable tag."""
     body = {"ref": ref, "tag": tag, "title": title, "notes": notes, "doi": doi, "authors": authors}
     with dataset_endpoint(url, dataset, purpose, "releases") as (client, path):
         created = client.api.json("POST", path, json=body)

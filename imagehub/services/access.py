@@ -444,7 +444,10 @@ def may_create_in(session: Session, principal: Principal, owner: str) -> None:
         .where(account_queries.Org.name == owner, account_queries.OrgMember.user_id == principal.user_id)
     )
     if member_of is None:
-        raise Forbidden(f"you cannot create datasets under {owner!r}")
+        raise Forbidden(
+            f"you cannot create datasets under {owner!r}: "
+            "it is neither your user name nor an organisation you belong to"
+        )
 
 
 def user_may_write(session: Session, username: str, dataset: Dataset) -> bool:

@@ -234,6 +234,9 @@ def test_paging_through_datasets_passes_over_hidden_ones(
 def test_an_org_member_administers_the_dataset_they_create_under_it(world: dict[str, object]) -> None:
     http: httpx.Client = world["http"]  # type: ignore[assignment]
     tom = as_(world, "tom")  # a member of radiology, not an owner
+    elsewhere = http.post("/api/v1/datasets", json={"owner": "nosuchowner", "name": "x"}, headers=tom)
+    assert elsewhere.status_code == 403
+    assert "neither your user name nor an organisation you belong to" in elsewhere.json()["detail"]
     made = http.post("/api/v1/datasets", json={"owner": "radiology", "name": "tom-set"}, headers=tom)
     assert made.status_code == 201, made.text
     assert http.get("/api/v1/datasets/radiology/tom-set", headers=tom).status_code == 200
