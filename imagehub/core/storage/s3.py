@@ -6,6 +6,7 @@ HTTP Range requests, so neither direction holds a whole object in memory.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
@@ -38,6 +39,7 @@ DOWNLOAD_ONLY = {
     "ResponseContentType": "application/octet-stream",
     "ResponseContentDisposition": "attachment",
 }
+BUCKET_RECHECK_S = 60.0  # how long an answer that the bucket exists is trusted
 STALE_UPLOAD = timedelta(days=1)  # a multipart upload begun this long ago belongs to a writer that died
 
 
@@ -77,7 +79,7 @@ class S3Store:
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.url = f"s3://{bucket}/{self.prefix}"
-        self._bucket_seen = False
+        self._bucket_seen_at = -BUCKET_RECHECK_S  # monotonic time of the last answer that it exists
         self._client: Any = boto3.client(
             "s3",
             endpoint_url=endpoint_url,
@@ -138,9 +140,10 @@ class S3Store:
         return ObjectInfo(key=key, size=head["ContentLength"], modified=head.get("LastModified"))
 
     def _require_bucket(self) -> None:
-        """A HEAD answers a bare 404 for a missing bucket as for a missing key: asked once,
-        so that a bucket that is gone reads as a storage error, never as every object lost."""
-        if self._bucket_seen:
+        """A HEAD answers a bare 404 for a missing bucket as for a missing key: asked at
+        most once a minute, so that a bucket that is gone (even one deleted while the server
+        runs) reads as a storage error, never as every object lost."""
+        if time.monotonic() - self._bucket_seen_at < BUCKET_RECHECK_S:
             return
         with _errors(""):
             try:
@@ -149,7 +152,7 @@ class S3Store:
                 if str(exc.response.get("Error", {}).get("Code", "")) in _NOT_FOUND_CODES:
                     raise StorageError(f"S3 bucket {self.bucket!r} does not exist") from exc
                 raise
-        self._bucket_seen = True
+        self._bucket_seen_at = time.monotonic()
 
     def exists(self, key: str) -> bool:
         try:

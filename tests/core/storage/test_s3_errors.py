@@ -6,11 +6,14 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import IncompleteReadError
 
 from imagehub.core.config import Settings
 from imagehub.core.storage import ObjectNotFound, StorageError, open_store
+from imagehub.core.storage import s3 as s3_driver
+from tests.conftest import S3_CREDENTIALS
 
 
 def test_a_missing_bucket_is_a_storage_error_not_a_missing_object(s3_settings: Settings) -> None:
@@ -18,6 +21,20 @@ def test_a_missing_bucket_is_a_storage_error_not_a_missing_object(s3_settings: S
     with pytest.raises(StorageError, match="does not exist") as raised:
         store.stat("blobs/aa/bb/x")
     assert not isinstance(raised.value, ObjectNotFound)
+    with pytest.raises(StorageError, match="does not exist"):
+        store.exists("blobs/aa/bb/x")
+
+
+def test_a_bucket_deleted_while_the_server_runs_is_noticed(
+    s3_settings: Settings, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket = f"brief-{uuid.uuid4().hex[:10]}"
+    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1", **S3_CREDENTIALS)
+    client.create_bucket(Bucket=bucket)
+    store = open_store(f"s3://{bucket}/store", s3_settings)
+    assert store.exists("blobs/aa/bb/x") is False  # the bucket answered that it exists
+    client.delete_bucket(Bucket=bucket)
+    monkeypatch.setattr(s3_driver, "BUCKET_RECHECK_S", 0.0)  # as a minute later
     with pytest.raises(StorageError, match="does not exist"):
         store.exists("blobs/aa/bb/x")
 
