@@ -182,28 +182,21 @@ def required_for_release(dataset: Dataset) -> list[str]:
     return [PHI_GATE] if dataset.visibility in SHARED_VISIBILITIES else []
 
 
-def states(
-    session: Session,
-    dataset: Dataset,
-    commit_id: str,
-    names: Iterable[str],
-    *,
-    judge: Dataset | None = None,
-) -> list[CheckState]:
-    """The required checks' results on a commit of ``dataset``, as ``judge`` (the dataset the
-    data would enter; by default the same) counts them."""
-    found = {row.name: _state(row, judge or dataset) for row in results(session, dataset, commit_id)}
+def states(session: Session, dataset: Dataset, commit_id: str, names: Iterable[str]) -> list[CheckState]:
+    """The required checks' results on a commit of ``dataset``. (A fork's count toward its
+    source only while both screen alike: see ``merge_gate``.)"""
+    found = {row.name: _state(row, dataset) for row in results(session, dataset, commit_id)}
     return [found.get(n) or CheckState(n, "pending", "not reported yet", "", "") for n in names]
 
 
-def _state(row: CheckResult, judge: Dataset) -> CheckState:
-    """A passed PHI gate counts only under the policy ``judge`` screens with now: a scan
+def _state(row: CheckResult, dataset: Dataset) -> CheckState:
+    """A passed PHI gate counts only under the policy ``dataset`` screens with now: a scan
     under a looser recipe, since put back, proves nothing."""
     status, summary = row.status, row.summary
-    if row.name == PHI_GATE and status == "success" and _screened_with(row) != dataset_screening(judge):
+    if row.name == PHI_GATE and status == "success" and _screened_with(row) != dataset_screening(dataset):
         status = "stale"
         summary = (
-            f"passed under another de-identification policy than {judge.full_name}'s current one: "
+            f"passed under another de-identification policy than {dataset.full_name}'s current one: "
             "the pipeline screens branch heads again by itself; for another commit, run its phi_gate"
         )
     return CheckState(row.name, status, summary, row.details_url, row.updated_at.isoformat(), row.reported_by)

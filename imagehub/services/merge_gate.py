@@ -17,6 +17,7 @@ from imagehub.models.dataset import Dataset
 from imagehub.models.proposals import Proposal
 from imagehub.services import access, checks, forks, reviews
 from imagehub.services.checks import Blocked, CheckState
+from imagehub.services.deid_work import dataset_screening
 from imagehub.services.reviews import Approvals
 
 
@@ -58,7 +59,7 @@ def readiness(session: Session, dataset: Dataset, repo: Repository, proposal: Pr
     head = about.commit
     approvals = reviews.approvals(session, dataset, repo, proposal)
     names = checks.required(dataset, proposal.target_branch, rule)
-    found = checks.states(session, about.dataset, head, names, judge=dataset)
+    found = checks.states(session, about.dataset, head, names)
     reasons = _merge_reasons(session, dataset, repo, proposal, about.dataset, head)
     if len(approvals.approved_by) < approvals.required:
         reasons.append(
@@ -97,16 +98,10 @@ def _merge_reasons(
     return reasons
 
 
-def _screening(dataset: Dataset) -> tuple[object, ...]:
+def _screening(dataset: Dataset) -> tuple[str, str]:
     """What decides whether a dataset's PHI gate passes: its de-identification policy and its
     PHI branches."""
-    return (
-        dataset.deid_profile,
-        dataset.deid_recipe,
-        dataset.deid_ocr,
-        dataset.deid_scan_all_pixels,
-        dataset.phi_branches,
-    )
+    return dataset_screening(dataset), dataset.phi_branches
 
 
 def _fork_reasons(session: Session, fork: Dataset, dataset: Dataset, found: list[CheckState]) -> list[str]:
