@@ -23,7 +23,8 @@ fi
 
 # dagster dev runs the UI and the daemon (sensor, schedule, run queue) together.
 export IMAGEHUB_DAGSTER_URL=${IMAGEHUB_DAGSTER_URL:-http://127.0.0.1:$DAGSTER_PORT}  # the portal's links
-"$BIN/dagster" dev -w workspace.yaml -h 127.0.0.1 -p "$DAGSTER_PORT" &
+# Warnings only: the daemon's routine lines would scroll the admin password away.
+"$BIN/dagster" dev -w workspace.yaml -h 127.0.0.1 -p "$DAGSTER_PORT" --log-level warning &
 dagster_pid=$!
 trap 'kill $dagster_pid 2>/dev/null || true' EXIT
 echo "Dagster UI: $IMAGEHUB_DAGSTER_URL (runs start within 30 s of each new commit)"
