@@ -198,11 +198,16 @@ def test_palette_colour_and_secondary_captures_without_modality_render(
     context: BrowserContext, portal: Portal
 ) -> None:
     """A palette table arrives as InlineBinary, which Cornerstone does not read, and a capture
-    with no Modality and no orientation stalled its NM check: both hung on "loading"."""
+    with no Modality and no orientation stalled its NM check: both hung on "loading". Segmented
+    tables, which Cornerstone does not read either, drew black."""
     platform = portal.platform
     with platform.sessions.begin() as session:
         datasets.create(session, owner="lab", name="captures", author="lab")
-    names = {"palette": "OBXXXX1A.dcm", "capture": "SC_jpeg_no_color_transform.dcm"}
+    names = {
+        "palette": "OBXXXX1A.dcm",
+        "capture": "SC_jpeg_no_color_transform.dcm",
+        "segmented-palette": "gdcm-US-ALOKA-16.dcm",
+    }
     files: dict[str, bytes | None] = {
         f"{k}.dcm": Path(get_testdata_file(v)).read_bytes() for k, v in names.items()
     }

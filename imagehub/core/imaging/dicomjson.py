@@ -19,6 +19,7 @@ from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 
 from imagehub.core.errors import NotFound
+from imagehub.core.imaging import palette
 
 # Binary values whose base64 form is longer than this are sent by reference.
 BULK_THRESHOLD = 1024
@@ -78,9 +79,12 @@ def header(
     big_endian: bool | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Every element of ``ds`` (read up to its pixel data); ``pixel`` is the tag and VR of the
-    pixel data element the file holds, which comes last and only by reference."""
+    pixel data element the file holds, which comes last and only by reference. Segmented colour
+    tables are also sent expanded, as plain ones: viewers read no others."""
     big = _big_endian(ds) if big_endian is None else big_endian
     out = {f"{tag:08X}": _element(ds, tag, f"{path}{tag:08X}", bulk_uri, big) for tag in sorted(ds.keys())}
+    if not path:
+        out = dict(sorted({**out, **_plain_palette(ds, big)}.items()))
     if pixel is not None:
         key = f"{pixel[0]:08X}"
         out[key] = {"vr": pixel[1], "BulkDataURI": bulk_uri(key)}
@@ -103,6 +107,14 @@ def _element(ds: Dataset, tag: int, path: str, bulk_uri: BulkUri, big: bool) -> 
         if len(raw) > BULK_THRESHOLD * 3 // 4:
             return {"vr": "UN", "BulkDataURI": bulk_uri(path)}
         return {"vr": "UN", "InlineBinary": base64.b64encode(raw).decode("ascii")} if raw else {"vr": "UN"}
+
+
+def _plain_palette(ds: Dataset, big: bool) -> dict[str, dict[str, Any]]:
+    try:
+        found = palette.plain_tables(ds, big_endian=big)
+    except (ValueError, TypeError, KeyError):  # malformed tables: the header as it is
+        return {}
+    return {f"{e.tag:08X}": e.to_json_dict(None, INLINE_ALWAYS) for e in found}
 
 
 WORD_BYTES = {"OW": 2, "OL": 4, "OF": 4, "OD": 8, "OV": 8}  # binary VRs whose words have a byte order
