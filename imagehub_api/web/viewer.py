@@ -15,6 +15,7 @@ from imagehub.core.vcs import RefKind
 from imagehub.core.vcs.types import Commit
 from imagehub.models.imaging import SeriesRow
 from imagehub.services import browse
+from imagehub.services.imaging import DOCUMENT
 from imagehub_api.deps import DatasetContext, DatasetDep, PlatformDep, SessionDep
 from imagehub_api.security import Policy, requires
 from imagehub_api.web.assets import preloads
@@ -35,13 +36,19 @@ def content_url(root: str, path: str) -> str:
 
 
 def thumbnail_url(ctx: DatasetContext, commit: Commit, row: SeriesRow) -> str:
+    """Empty for a document series: it has no pixels, so the pipeline makes it no thumbnail."""
+    if row.kind == DOCUMENT:
+        return ""
     return f"{api_root(ctx, commit)}/series/thumbnail?series_key={quote(row.series_key, safe='')}"
 
 
 def widget(ctx: DatasetContext, commit: Commit, row: SeriesRow) -> dict[str, Any]:
-    """The data attributes the viewer widget mounts from (see viewer/src/main.ts)."""
+    """The data attributes the viewer widget mounts from (see viewer/src/main.ts); a document
+    series (SR, RT plan, RT structures) gets a panel saying so instead, as it has no frames."""
     root = api_root(ctx, commit)
     members: list[str] = json.loads(row.members)
+    if row.kind == DOCUMENT:
+        return {"kind": DOCUMENT}
     if row.kind == "nifti":
         return {
             "kind": "nifti",

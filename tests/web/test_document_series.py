@@ -1,0 +1,81 @@
+"""Series without pixel data (RT plans, structured reports) say so on the viewer pages, with no
+thumbnail and no viewer: both asked the server for images it cannot make and showed a 404."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+
+from imagehub.services import datasets
+from tests.support.datasets import commit_files
+from tests.support.portal import Portal, run_pipeline
+
+DS = "/lab/documents"
+DOCUMENTS = {"plan/rtplan.dcm": "rtplan.dcm", "report/sr.dcm": "test-SR.dcm"}
+
+
+@pytest.fixture(scope="module")
+def first(portal: Portal) -> str:
+    """Commits an RT plan and a structured report, then a CT beside them; the first commit's id."""
+    platform = portal.platform
+    with platform.sessions.begin() as session:
+        datasets.create(session, owner="lab", name="documents", author="lab")
+    files: dict[str, bytes | None] = {
+        path: Path(get_testdata_file(name)).read_bytes() for path, name in DOCUMENTS.items()
+    }
+    commit = commit_files(platform, "lab", "documents", "main", files)
+    run_pipeline(platform, "lab/documents", commit)
+    files = {"ct/ct.dcm": Path(get_testdata_file("CT_small.dcm")).read_bytes()}
+    run_pipeline(platform, "lab/documents", commit_files(platform, "lab", "documents", "main", files))
+    return commit.id
+
+
+@pytest.fixture(scope="module")
+def web(portal: Portal, first: str) -> Iterator[httpx.Client]:
+    with portal.browser() as client:
+        yield client
+
+
+def series_uid(name: str) -> str:
+    return str(pydicom.dcmread(get_testdata_file(name), stop_before_pixels=True).SeriesInstanceUID)
+
+
+def assert_document_panel(html: str, element_id: str) -> None:
+    panel = re.search(rf'<div class="document-series" id="{element_id}"[^>]*>(.*?)</div>', html, re.S)
+    assert panel, f"no document panel #{element_id}"
+    assert "This series is a document (no images)" in panel.group(1)
+    assert "<img" not in panel.group(1)
+
+
+@pytest.mark.parametrize("name", DOCUMENTS.values())
+def test_a_document_series_page_has_a_panel_not_a_viewer_or_thumbnail(web: httpx.Client, name: str) -> None:
+    page = web.get(f"{DS}/view/main", params={"series": series_uid(name)})
+    assert page.status_code == 200
+    assert_document_panel(page.text, "viewer-main")
+    assert "data-ih-viewer" not in page.text
+    assert "/series/thumbnail" not in page.text
+    assert "/static/viewer/viewer.js" not in page.text  # nothing to mount
+    assert f"{DS}/file/" in page.text  # its files are still listed
+
+
+def test_an_image_series_beside_it_still_gets_the_viewer(web: httpx.Client) -> None:
+    page = web.get(f"{DS}/view/main", params={"series": series_uid("CT_small.dcm")}).text
+    assert 'data-ih-viewer="dicom"' in page
+    assert "/series/thumbnail" in page
+    assert "document-series" not in page
+
+
+def test_comparing_a_document_series_shows_the_panel_on_both_sides(web: httpx.Client, first: str) -> None:
+    page = web.get(
+        f"{DS}/view-compare", params={"left": first, "right": "main", "series": series_uid("rtplan.dcm")}
+    ).text
+    assert_document_panel(page, "viewer-before")
+    assert_document_panel(page, "viewer-after")
+    assert "data-ih-viewer" not in page
+    assert "/series/thumbnail" not in page
