@@ -40,9 +40,9 @@ from imagehub_api.routes import (
     webhooks,
 )
 from imagehub_api.security import enforce
+from imagehub_api.web import api_docs, dataset, explore, history, new_dataset, session, viewer
 from imagehub_api.web import changes as change_pages
 from imagehub_api.web import checks as check_pages
-from imagehub_api.web import dataset, explore, history, new_dataset, session, viewer
 from imagehub_api.web import issues as issue_pages
 from imagehub_api.web import proposals as proposal_pages
 from imagehub_api.web import releases as release_pages
@@ -72,6 +72,7 @@ ROUTERS = (
     lakefs,
 )
 PORTAL = (
+    api_docs,
     session,
     explore,
     new_dataset,
@@ -99,9 +100,9 @@ def create_app(platform: Platform) -> FastAPI:
         title="ImageHub",
         version=__version__,
         description="Versioned, de-identified, reviewable medical-imaging datasets.",
-        docs_url="/api/docs",
+        docs_url=None,  # served by web/api_docs.py from local files, not from a CDN
         redoc_url=None,
-        openapi_url="/api/openapi.json",
+        openapi_url=api_docs.OPENAPI_URL,
         lifespan=lifespan,
         dependencies=[Depends(enforce)],  # the single enforcement point, for every route
     )

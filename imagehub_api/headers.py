@@ -25,8 +25,8 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
-# The API docs page loads Swagger UI from a CDN; everything else is same-origin only. The
-# viewer compiles its image codecs from WebAssembly and decodes in workers.
+# Every page is same-origin only, the API docs included. The viewer compiles its image codecs
+# from WebAssembly and decodes in workers.
 PAGE_CSP = (
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; "
     "img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'"
@@ -87,8 +87,7 @@ class SecurityHeaders:
                 message.setdefault("headers", [])  # ASGI lets a start message leave them out
                 headers = MutableHeaders(scope=message)
                 headers.update(SECURITY_HEADERS)
-                if not path.startswith("/api/docs"):
-                    headers.setdefault("Content-Security-Policy", PAGE_CSP)  # stored files keep theirs
+                headers.setdefault("Content-Security-Policy", PAGE_CSP)  # stored files keep theirs
                 if self.secure_cookies:
                     headers["Strict-Transport-Security"] = HSTS
                 headers.setdefault("Cache-Control", cache_policy(path, query))

@@ -50,10 +50,11 @@ postgres() {
 }
 
 viewer() {
-  # Browser viewer widgets (viewer/: TypeScript + Vite) -> imagehub_api/static/viewer/ and
-  # imagehub_api/static/vendor/htmx.min.js. Installs only when the lockfile changed, builds only
-  # when a source is newer than the output.
+  # Browser viewer widgets (viewer/: TypeScript + Vite) -> imagehub_api/static/viewer/, with
+  # htmx and Swagger UI copied to imagehub_api/static/vendor/. Installs only when the lockfile
+  # changed, builds only when a source is newer than the output or a copied file is missing.
   local dir=viewer out=imagehub_api/static/viewer/viewer.js stamp=viewer/node_modules/.imagehub-installed
+  local vendored=(imagehub_api/static/vendor/htmx.min.js imagehub_api/static/vendor/swagger-ui/swagger-ui-bundle.js)
   if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     echo "the viewer step needs Node.js (>= 20.19) and npm on PATH; install them (Debian: apt-get install nodejs npm)" >&2
     exit 1
@@ -68,7 +69,9 @@ viewer() {
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
     touch "$stamp"
   fi
-  if [[ ! -f $out || ! -f imagehub_api/static/vendor/htmx.min.js ]] ||
+  local missing=0 file
+  for file in "${vendored[@]}"; do [[ -f $file ]] || missing=1; done
+  if [[ ! -f $out ]] || ((missing)) ||
     [[ -n $(find "$dir/src" "$dir/package-lock.json" "$dir/vite.config.ts" "$dir"/tsconfig*.json -newer "$out" -print -quit) ]]; then
     say "building the viewer widgets"
     (cd "$dir" && npm run --silent build -- --logLevel warn)

@@ -21,15 +21,26 @@ const quietExternalized = (
 const here = dirname(fileURLToPath(import.meta.url));
 const staticDir = resolve(here, '../imagehub_api/static');
 
-// htmx is not bundled: the portal loads it as a plain script from /static/vendor/.
-function copyHtmx(): Plugin {
+// Files the portal loads as they are published, not bundled: htmx on every page, and Swagger UI
+// on /api/docs (served from here so that the page needs no CDN and keeps the portal's CSP).
+const VENDORED: Record<string, string> = {
+  'htmx.min.js': 'htmx.org/dist/htmx.min.js',
+  'swagger-ui/swagger-ui-bundle.js': 'swagger-ui-dist/swagger-ui-bundle.js',
+  'swagger-ui/swagger-ui.css': 'swagger-ui-dist/swagger-ui.css',
+  'swagger-ui/favicon-32x32.png': 'swagger-ui-dist/favicon-32x32.png',
+  'swagger-ui/LICENSE': 'swagger-ui-dist/LICENSE',
+};
+
+function copyVendored(): Plugin {
   return {
-    name: 'imagehub-copy-htmx',
+    name: 'imagehub-copy-vendored',
     apply: 'build',
     closeBundle() {
-      const target = resolve(staticDir, 'vendor/htmx.min.js');
-      mkdirSync(dirname(target), { recursive: true });
-      copyFileSync(resolve(here, 'node_modules/htmx.org/dist/htmx.min.js'), target);
+      for (const [target, source] of Object.entries(VENDORED)) {
+        const path = resolve(staticDir, 'vendor', target);
+        mkdirSync(dirname(path), { recursive: true });
+        copyFileSync(resolve(here, 'node_modules', source), path);
+      }
     },
   };
 }
@@ -37,7 +48,7 @@ function copyHtmx(): Plugin {
 export default defineConfig({
   // Chunk, worker and wasm URLs are emitted relative to this base.
   base: '/static/viewer/',
-  plugins: [copyHtmx()],
+  plugins: [copyVendored()],
   resolve: {
     alias: {
       // vtk.js's VTK-XML mesh readers (unused here) pull in xmlbuilder2, which needs Node's "events"

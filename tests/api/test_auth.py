@@ -12,6 +12,7 @@ import pytest
 from imagehub.services import accounts, datasets
 from imagehub.services.platform import Platform
 from imagehub_api.app import create_app
+from imagehub_api.headers import PAGE_CSP
 from tests.support.accounts import PASSWORD, bearer, make_user
 from tests.support.live_server import live_server
 from tests.support.platforms import migrated_platform
@@ -124,7 +125,7 @@ def test_security_headers_on_uploads_errors_docs_and_https(tmp_path: Path, datab
         assert (put.status_code, missing.status_code) == (201, 404)
         docs = httpx.get(f"{url}/api/docs")
         assert docs.status_code == 200
-        assert "content-security-policy" not in docs.headers  # Swagger UI loads from its CDN
+        assert docs.headers["content-security-policy"] == PAGE_CSP  # Swagger UI is served from here
         assert docs.headers["x-content-type-options"] == "nosniff"
 
 
