@@ -12,7 +12,7 @@ from importlib import resources
 from sqlalchemy.orm import Session
 
 from imagehub.core.errors import Conflict
-from imagehub.core.vcs import ChangeSet, Commit, Entry, RefKind
+from imagehub.core.vcs import ChangeSet, Commit, Entry
 from imagehub.models.dataset import Dataset
 from imagehub.services import audit, blobs, browse, datasets
 from imagehub.services.platform import Platform
@@ -33,14 +33,17 @@ def add_template(
 ) -> Commit:
     """Commit the template as the branch's ``README.md``; refused if a datasheet is there already."""
     repo = datasets.repository(session, dataset)
-    head = repo.resolve(repo.get_ref(branch, RefKind.BRANCH).commit)
-    present = [n for n in browse.README_NAMES if repo.tree.get(head.tree, n) is not None]
-    if present:
-        raise Conflict(f"branch {branch!r} already has a datasheet ({present[0]})")
     blob, size = blobs.upload(session, platform, [template(dataset).encode("utf-8")])
-    changes = ChangeSet()
-    changes.put(Entry(PATH, blob, size, MEDIA_TYPE))
-    made = repo.commit(branch, changes, author=author, message="Add a datasheet from the template")
+
+    def plan(head: Commit) -> tuple[ChangeSet, str]:
+        """On the head it will land on: one committed meanwhile is never overwritten."""
+        present = [n for n in browse.README_NAMES if repo.tree.get(head.tree, n) is not None]
+        if present:
+            raise Conflict(f"branch {branch!r} already has a datasheet ({present[0]})")
+        return ChangeSet().put(Entry(PATH, blob, size, MEDIA_TYPE)), "Add a datasheet from the template"
+
+    made = repo.commit_planned(branch, plan, author=author)
+    assert made is not None  # the plan always has a change
     audit.record(
         session,
         actor=author,

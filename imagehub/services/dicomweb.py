@@ -24,7 +24,7 @@ from imagehub.core.errors import InvalidInput, NotFound
 from imagehub.core.imaging import dicomjson, part10, qido, stow
 from imagehub.core.imaging.frames import PixelLayout, decode_frames, read_header
 from imagehub.core.imaging.render import Rendering, render
-from imagehub.core.vcs import BlobId, BlobStore, ChangeSet, Entry, RefKind, Repository, blob_key
+from imagehub.core.vcs import BlobId, BlobStore, ChangeSet, Commit, Entry, RefKind, Repository, blob_key
 from imagehub.models.dataset import Dataset
 from imagehub.models.imaging import CommitFile, ImagingFile
 from imagehub.models.vcs import BlobRow
@@ -361,27 +361,36 @@ def store(
         name, head_id = dataset.full_name, datasets.repository(session, dataset).resolve(branch).id
     sops = [v.sop for v in verdicts if isinstance(v, stow.Accepted)]
     held = _blobs_of_sops(platform, version(platform, dataset_id, name, head_id), sops)  # at any path
+    rejected = list(failed)
     with platform.sessions.begin() as session:
         dataset = session.get_one(Dataset, dataset_id)
         repo = datasets.repository(session, dataset)
-        head = repo.resolve(repo.get_ref(branch, RefKind.BRANCH).commit)
-        changes = ChangeSet()
-        accepted = [(p, v) for p, v in zip(parts, verdicts, strict=True) if isinstance(v, stow.Accepted)]
-        uploaded = blobs.upload_many(session, platform, [part for part, _ in accepted])
-        for (_, verdict), (blob, size) in zip(accepted, uploaded, strict=True):
-            present = changes.puts.get(verdict.path) or repo.tree.get(head.tree, verdict.path)
-            known = {present.blob} if present is not None else held.get(verdict.sop, set())
-            if known and known != {blob}:
-                detail = f"SOP Instance {verdict.sop} is stored already, with other content"
-                failed.append(stow.Rejected(verdict.sop_class, verdict.sop, stow.DUPLICATE, detail))
-                continue
-            if not known:
-                changes.put(Entry(verdict.path, blob, size, DICOM))
-            stored.append(verdict)
-        commit = None
-        if changes:
-            message = f"STOW-RS: {len(changes.puts)} instances"
-            commit = repo.commit(branch, changes, author=author, message=message)
+        accepted = [v for v in verdicts if isinstance(v, stow.Accepted)]
+        uploaded = blobs.upload_many(
+            session,
+            platform,
+            [p for p, v in zip(parts, verdicts, strict=True) if isinstance(v, stow.Accepted)],
+        )
+
+        def plan(head: Commit) -> tuple[ChangeSet, str] | None:
+            """Against the head the commit will land on: a racing STOW of the same instance
+            with other bytes is refused, never overwritten."""
+            changes = ChangeSet()
+            stored.clear()
+            failed[:] = rejected
+            for verdict, (blob, size) in zip(accepted, uploaded, strict=True):
+                present = changes.puts.get(verdict.path) or repo.tree.get(head.tree, verdict.path)
+                known = {present.blob} if present is not None else held.get(verdict.sop, set())
+                if known and known != {blob}:
+                    detail = f"SOP Instance {verdict.sop} is stored already, with other content"
+                    failed.append(stow.Rejected(verdict.sop_class, verdict.sop, stow.DUPLICATE, detail))
+                    continue
+                if not known:
+                    changes.put(Entry(verdict.path, blob, size, DICOM))
+                stored.append(verdict)
+            return (changes, f"STOW-RS: {len(changes.puts)} instances") if changes else None
+
+        commit = repo.commit_planned(branch, plan, author=author)
     if commit is not None:
         version(platform, dataset_id, name, commit.id)
     return StowOutcome(stored, failed, commit.id if commit else None)

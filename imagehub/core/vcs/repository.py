@@ -208,6 +208,26 @@ class Repository:
                     raise
         raise AssertionError("unreachable")
 
+    def commit_planned(
+        self, branch: str, plan: Callable[[Commit], tuple[ChangeSet, str] | None], *, author: str
+    ) -> Commit | None:
+        """A commit whose changes depend on what the branch holds (a duplicate check, say):
+        ``plan`` gets the head and answers the changes and their message (or None: nothing
+        to do), and they land on that head only; if another writer moved the branch
+        meanwhile, they are planned again on the new head."""
+        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+            head = get_commit(self.stores.commits, self.get_ref(branch, RefKind.BRANCH).commit)
+            planned = plan(head)
+            if planned is None:
+                return None
+            changes, message = planned
+            try:
+                return self.commit(branch, changes, author=author, message=message, expected_parent=head.id)
+            except BranchMoved:
+                if attempt == COMMIT_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
     def _commit_once(
         self,
         branch: str,
