@@ -6,7 +6,7 @@ import fnmatch
 import json
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Text, select
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from imagehub.models.base import Base, UTCDateTime, utcnow
@@ -90,6 +90,12 @@ def get_live(session: Session, *, owner: str, name: str) -> Dataset | None:
 def lock_dataset(session: Session, dataset: Dataset) -> None:
     """Hold the dataset's row until the transaction ends, so that a check made afterwards
     (the next number, a per-dataset limit) still holds when the row it guards is inserted.
-    PostgreSQL takes a row lock; SQLite has one writer at a time, and a transaction that
-    read before another wrote fails to write instead."""
-    session.execute(select(Dataset.id).where(Dataset.id == dataset.id).with_for_update())
+    An update that changes nothing: PostgreSQL locks the row, and SQLite, which ignores
+    ``FOR UPDATE`` and begins a transaction only at its first write, takes its one write
+    lock, so the check reads after any writer before it has committed."""
+    session.execute(
+        update(Dataset)
+        .where(Dataset.id == dataset.id)
+        .values(id=Dataset.id)
+        .execution_options(synchronize_session=False)
+    )

@@ -31,6 +31,18 @@ def pg_platform(tmp_path: Path) -> Iterator[Platform]:
         yield platform
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def each_platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platform]:
+    """The embedded default too: SQLite ignores FOR UPDATE, so a lock must be taken otherwise."""
+    if request.param == "postgresql":
+        yield request.getfixturevalue("pg_platform")
+        return
+    with migrated_platform(tmp_path) as platform:
+        with platform.sessions.begin() as session:
+            datasets.create(session, owner="lab", name="race", author="t")
+        yield platform
+
+
 def test_concurrent_commits_from_one_head_never_overwrite_each_other(pg_platform: Platform) -> None:
     wins: list[str] = []
     losses: list[str] = []
@@ -130,9 +142,9 @@ def _race(platform: Platform, attempts: int, attempt: Callable[[Session], object
     return sorted(outcomes)
 
 
-def test_racing_access_requests_leave_one_waiting(pg_platform: Platform) -> None:
-    make_user(pg_platform, "ann")
-    with pg_platform.sessions.begin() as session:
+def test_racing_access_requests_leave_one_waiting(each_platform: Platform) -> None:
+    make_user(each_platform, "ann")
+    with each_platform.sessions.begin() as session:
         user = accounts.get_user(session, "ann")
         principal = Principal(user_id=user.id, username="ann")
 
@@ -142,12 +154,12 @@ def test_racing_access_requests_leave_one_waiting(pg_platform: Platform) -> None
             session, dataset=dataset, principal=principal, role="read", purpose="study", accepted_agreement=""
         )
 
-    assert _race(pg_platform, 3, ask) == ["Conflict", "Conflict", "ok"]
-    with pg_platform.sessions() as session:
+    assert _race(each_platform, 3, ask) == ["Conflict", "Conflict", "ok"]
+    with each_platform.sessions() as session:
         assert len(access.list_requests(session, datasets.get(session, owner="lab", name="race"))) == 1
 
 
-def test_racing_webhooks_stop_at_the_limit(pg_platform: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_racing_webhooks_stop_at_the_limit(each_platform: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(webhooks, "MAX_HOOKS", 2)
 
     def add(session: Session) -> object:
@@ -161,4 +173,4 @@ def test_racing_webhooks_stop_at_the_limit(pg_platform: Platform, monkeypatch: p
             allow_private_networks=True,
         )
 
-    assert _race(pg_platform, 4, add) == ["Conflict", "Conflict", "ok", "ok"]
+    assert _race(each_platform, 4, add) == ["Conflict", "Conflict", "ok", "ok"]
