@@ -70,11 +70,12 @@ def source_of(session: Session, dataset: Dataset) -> Dataset | None:
 
 
 def derived_from(session: Session, dataset: Dataset) -> list[Dataset]:
-    """The live datasets derived from ``dataset`` (directly)."""
+    """The datasets derived from ``dataset`` (directly), deleted ones too: a restore brings
+    one back as it was."""
     query = (
         select(Dataset)
         .join(DatasetLineage, DatasetLineage.dataset_id == Dataset.id)
-        .where(DatasetLineage.source_id == dataset.id, Dataset.deleted_at.is_(None))
+        .where(DatasetLineage.source_id == dataset.id)
         .order_by(Dataset.id)
     )
     return list(session.scalars(query))

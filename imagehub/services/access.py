@@ -267,21 +267,28 @@ def _refuse_wider_than_source(session: Session, dataset: Dataset, visibility: st
         )
 
 
-def _narrow_derived(session: Session, dataset: Dataset, actor: str) -> None:
-    """Datasets derived from ``dataset`` share its data: once it is less visible, so are
-    they (and theirs), whoever owns them. The data's owner can always restrict it."""
+def _narrow_to(session: Session, dataset: Dataset, source: Dataset, actor: str) -> None:
+    """``dataset``, derived from ``source``, shares its data: it is no more visible than the
+    source, and neither is anything derived from it, deleted or not, whoever owns it. The
+    data's owner can always restrict it."""
     order = datasets.VISIBILITIES
+    if order.index(dataset.visibility) > order.index(source.visibility):
+        dataset.visibility = source.visibility
+        audit.record(
+            session,
+            actor=actor,
+            action="permission.settings",
+            dataset=dataset.full_name,
+            details={"visibility": source.visibility, "narrowed_with": source.full_name},
+        )
     for derived in derived_from(session, dataset):
-        if order.index(derived.visibility) > order.index(dataset.visibility):
-            derived.visibility = dataset.visibility
-            audit.record(
-                session,
-                actor=actor,
-                action="permission.settings",
-                dataset=derived.full_name,
-                details={"visibility": dataset.visibility, "narrowed_with": dataset.full_name},
-            )
-            _narrow_derived(session, derived, actor)
+        _narrow_to(session, derived, dataset, actor)
+
+
+def follow_source(session: Session, dataset: Dataset, actor: str) -> None:
+    """A dataset restored after its source became less visible becomes so too."""
+    if (source := source_of(session, dataset)) is not None:
+        _narrow_to(session, dataset, source, actor)
 
 
 def update_settings(
@@ -298,9 +305,11 @@ def update_settings(
     if visibility is not None:
         if visibility not in datasets.VISIBILITIES:
             raise InvalidInput(f"visibility must be one of {', '.join(datasets.VISIBILITIES)}")
+        lock_dataset(session, dataset)  # a copy derived meanwhile takes the new visibility
         _refuse_wider_than_source(session, dataset, visibility)
         dataset.visibility = changes["visibility"] = visibility
-        _narrow_derived(session, dataset, actor)
+        for derived in derived_from(session, dataset):
+            _narrow_to(session, derived, dataset, actor)
     if phi_branches is not None:
         dataset.phi_branches = json.dumps(phi_branches)
         changes["phi_branches"] = phi_branches

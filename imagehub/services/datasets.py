@@ -19,7 +19,7 @@ from imagehub.core.vcs.changes import prefix_range
 from imagehub.core.vcs.types import Entry
 from imagehub.models import dataset as dataset_queries
 from imagehub.models.base import utcnow
-from imagehub.models.dataset import Dataset, DatasetLineage
+from imagehub.models.dataset import Dataset, DatasetLineage, lock_dataset
 from imagehub.models.vcs import SqlBlobIndex, SqlCommitStore, SqlDeltaStore, SqlNodeStore
 from imagehub.services import webhooks
 
@@ -159,6 +159,7 @@ def derive(
     Zero-copy: the new manifest references the source's blobs; a full copy even reuses
     the source's tree as it is.
     """
+    lock_dataset(session, source)  # its visibility, read below, cannot change meanwhile
     source_repo = repository(session, source)
     commit = source_repo.resolve(ref)
     derived = create(

@@ -73,6 +73,7 @@ def restore_dataset(
 ) -> dict[str, Any]:
     """Undo a soft delete (site administrators)."""
     restored = datasets.restore(session, owner=owner, name=name, dataset_id=dataset_id)
+    access.follow_source(session, restored, actor)
     audit.record(
         session,
         actor=actor,

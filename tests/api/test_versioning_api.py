@@ -510,3 +510,20 @@ def test_a_path_stored_before_the_rules_can_still_be_deleted(
     assert client.post(f"{DS}/branches/main/commits", json=body).status_code == 201
     listed = client.get(f"{DS}/refs/main/objects").json()["results"]
     assert [e["path"] for e in listed] == ["scans/ok.dcm"]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_copy_restored_after_its_source_turned_private_is_private(
+    client: httpx.Client, platform: Platform
+) -> None:
+    admin = bearer(make_user(platform, "root", admin=True))
+    commit(client, "main", {"a": b"a"})
+    assert client.patch(f"{DS}/settings", json={"visibility": "public"}).status_code == 200
+    body = {"owner": "lab", "name": "copy", "ref": "main"}
+    assert client.post(f"{DS}/derive", json=body).json()["visibility"] == "public"
+    assert client.delete("/api/v1/datasets/lab/copy").status_code == 204
+    with platform.sessions.begin() as session:  # as a source narrowed before copies followed it
+        datasets.get(session, owner="lab", name="brain").visibility = "private"
+    restored = client.post("/api/v1/datasets/lab/copy/restore", headers=admin)
+    assert restored.status_code == 200, restored.text
+    assert restored.json()["visibility"] == "private"
