@@ -8,6 +8,7 @@ to the executor in batches; the database is written here, in the calling process
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -132,7 +133,8 @@ def _known_blobs(session: Session, blobs: Sequence[str]) -> set[str]:
     return known
 
 
-DOCUMENT = "document"  # the kind of a DICOM series without pixel data (SR, RTSTRUCT, RTPLAN)
+DOCUMENT = "document"  # a series with nothing to draw: DICOM without pixels (SR, RTSTRUCT, RTPLAN), CIFTI
+NIFTI_KEY = "nifti:"  # series keys of NIfTI files: the prefix and the blob
 _UIDS = {
     "study_instance_uid": "StudyInstanceUID",
     "series_instance_uid": "SeriesInstanceUID",
@@ -232,10 +234,11 @@ def _series_rows(
             dicom.append((entry.path, InstanceMetadata.from_dict(json.loads(row.attributes))))
             first.setdefault(row.series_uid, row)
         elif row.kind == "nifti":
-            key = f"nifti:{entry.blob}"
+            key = f"{NIFTI_KEY}{entry.blob}"
             if key not in volumes:
                 volumes.add(key)
-                rows.append(_series_row(ref, key, "nifti", row, [entry.path]))
+                kind = "nifti" if _on_a_grid(row) else DOCUMENT
+                rows.append(_series_row(ref, key, kind, row, [entry.path]))
             key_of[entry.path] = key
     pictured = {path for path, meta in dicom if meta.rows}
     for series in group_series(dicom):
@@ -249,6 +252,13 @@ def _series_rows(
     # Every path joins its series, a second copy of an instance too (it is a member once).
     key_of.update((path, meta.series_instance_uid) for path, meta in dicom if meta.series_instance_uid)
     return rows, key_of
+
+
+def _on_a_grid(row: ImagingFile) -> bool:
+    """Whether a NIfTI file holds an image on a spatial grid: CIFTI (surfaces and
+    grayordinates, 1 x 1 x 1 in space) holds none a slice viewer could draw."""
+    shape: list[int] = json.loads(row.attributes).get("shape") or []
+    return math.prod(shape[:3]) > 1
 
 
 def _series_row(

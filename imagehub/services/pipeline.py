@@ -35,7 +35,7 @@ SEPARATOR = "@"
 # re-runs every partition last built by another version, and the portal flags old builds.
 CODE_VERSIONS: dict[str, str] = {
     "raw_commit": "1",
-    "instance_metadata": f"2-x{EXTRACTOR_VERSION}",  # 2: documents; slices sharing a UID all stay
+    "instance_metadata": f"3-x{EXTRACTOR_VERSION}",  # 3: CIFTI is a document, not a volume to draw
     "series_thumbnails": "2",  # 2: each frame of an enhanced object keeps its own rescale
     "nifti_volumes": "2",  # 2: volumes of enhanced (multi-frame) and RT dose objects
     "deidentified_commit": "1",

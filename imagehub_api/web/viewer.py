@@ -15,7 +15,7 @@ from imagehub.core.vcs import RefKind
 from imagehub.core.vcs.types import Commit
 from imagehub.models.imaging import SeriesRow
 from imagehub.services import browse
-from imagehub.services.imaging import DOCUMENT
+from imagehub.services.imaging import DOCUMENT, NIFTI_KEY
 from imagehub_api.deps import DatasetContext, DatasetDep, PlatformDep, SessionDep
 from imagehub_api.security import Policy, requires
 from imagehub_api.web.assets import preloads
@@ -44,11 +44,12 @@ def thumbnail_url(ctx: DatasetContext, commit: Commit, row: SeriesRow) -> str:
 
 def widget(ctx: DatasetContext, commit: Commit, row: SeriesRow) -> dict[str, Any]:
     """The data attributes the viewer widget mounts from (see viewer/src/main.ts); a document
-    series (SR, RT plan, RT structures) gets a panel saying so instead, as it has no frames."""
+    series (SR, RT plan, RT structures; CIFTI) gets a panel saying so instead, as it has no
+    frames."""
     root = api_root(ctx, commit)
     members: list[str] = json.loads(row.members)
     if row.kind == DOCUMENT:
-        return {"kind": DOCUMENT}
+        return {"kind": DOCUMENT, "nifti": row.series_key.startswith(NIFTI_KEY)}
     if row.kind == "nifti":
         return {
             "kind": "nifti",

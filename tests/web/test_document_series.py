@@ -3,11 +3,13 @@ thumbnail and no viewer: both asked the server for images it cannot make and sho
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import nibabel
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
@@ -18,6 +20,7 @@ from tests.support.portal import Portal, run_pipeline
 
 DS = "/lab/documents"
 DOCUMENTS = {"plan/rtplan.dcm": "rtplan.dcm", "report/sr.dcm": "test-SR.dcm"}
+CIFTI = Path(nibabel.__file__).parent / "tests" / "data" / "row_major.dconn.nii"  # 1 x 1 x 1 in space
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +32,7 @@ def first(portal: Portal) -> str:
     files: dict[str, bytes | None] = {
         path: Path(get_testdata_file(name)).read_bytes() for path, name in DOCUMENTS.items()
     }
+    files["cifti/row_major.dconn.nii"] = CIFTI.read_bytes()
     commit = commit_files(platform, "lab", "documents", "main", files)
     run_pipeline(platform, "lab/documents", commit)
     files = {"ct/ct.dcm": Path(get_testdata_file("CT_small.dcm")).read_bytes()}
@@ -46,11 +50,22 @@ def series_uid(name: str) -> str:
     return str(pydicom.dcmread(get_testdata_file(name), stop_before_pixels=True).SeriesInstanceUID)
 
 
-def assert_document_panel(html: str, element_id: str) -> None:
+def assert_document_panel(
+    html: str, element_id: str, says: str = "This series is a document (no images)"
+) -> None:
     panel = re.search(rf'<div class="document-series" id="{element_id}"[^>]*>(.*?)</div>', html, re.S)
     assert panel, f"no document panel #{element_id}"
-    assert "This series is a document (no images)" in panel.group(1)
+    assert says in panel.group(1)
     assert "<img" not in panel.group(1)
+
+
+def test_a_cifti_file_says_it_holds_no_image_on_a_grid(web: httpx.Client) -> None:
+    """The pipeline made it no thumbnail (its check passed), and the viewer would draw one voxel."""
+    key = "nifti:" + hashlib.sha256(CIFTI.read_bytes()).hexdigest()
+    page = web.get(f"{DS}/view/main", params={"series": key})
+    assert page.status_code == 200
+    assert_document_panel(page.text, "viewer-main", "This file holds no image on a spatial grid")
+    assert 'data-ih-viewer="nifti"' not in page.text
 
 
 @pytest.mark.parametrize("name", DOCUMENTS.values())
