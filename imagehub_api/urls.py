@@ -12,3 +12,10 @@ def public_base(request: Request) -> str:
     leaves out the port), else the scheme and Host of the request; no trailing slash."""
     platform: Platform = request.app.state.platform
     return (platform.settings.public_url or str(request.base_url)).rstrip("/")
+
+
+def safe_next(target: str) -> str:
+    """Only same-site paths: a crafted ``next`` must not send a user off to another host."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target

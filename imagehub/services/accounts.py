@@ -46,11 +46,13 @@ def validate_username(name: str) -> str:
 
 def _namespace_taken(session: Session, name: str) -> bool:
     """A user's, an organisation's, or one that datasets live under (made by an administrator
-    or `imagehub samples`, deleted ones too): whoever took it would own those datasets."""
+    or `imagehub samples`, deleted ones too): whoever took it would own those datasets. Case
+    does not make a name new: ``Admin`` beside ``admin`` would read as the administrator."""
+    folded = name.lower()
     return (
-        queries.user_by_name(session, name) is not None
-        or session.scalar(select(Org.id).where(Org.name == name)) is not None
-        or session.scalar(select(Dataset.id).where(Dataset.owner == name).limit(1)) is not None
+        session.scalar(select(User.id).where(func.lower(User.username) == folded).limit(1)) is not None
+        or session.scalar(select(Org.id).where(func.lower(Org.name) == folded).limit(1)) is not None
+        or session.scalar(select(Dataset.id).where(func.lower(Dataset.owner) == folded).limit(1)) is not None
     )
 
 

@@ -9,6 +9,7 @@ import httpx
 from authlib.integrations.base_client.errors import OAuthError
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import RedirectResponse
+from joserfc.errors import JoseError
 from pydantic import BaseModel, Field
 
 from imagehub.core.auth.policy import Role
@@ -18,8 +19,9 @@ from imagehub.services import access, accounts, audit
 from imagehub.services.platform import Platform
 from imagehub_api.deps import PlatformDep, PrincipalDep, SessionDep
 from imagehub_api.errors import ServiceUnavailable, TooManyAttempts
-from imagehub_api.oidc import OIDC_NAME, oidc_client
+from imagehub_api.oidc import OIDC_NAME, callback_url, checked_issuer, claims_options, oidc_client
 from imagehub_api.security import PURPOSE_COOKIE, SESSION_COOKIE, Policy, client_ip, requires
+from imagehub_api.urls import safe_next
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -174,46 +176,77 @@ def revoke_token(token_id: int, principal: PrincipalDep, session: SessionDep) ->
     )
 
 
+NEXT_KEY = "imagehub_oidc_next"  # where the browser goes after signing in, kept with the state
+UNREACHABLE = "the OpenID Connect provider cannot be reached now: try again later"
+REFUSED = "sign-in with the identity provider failed"
+
+
 @router.get("/oidc/login", operation_id="auth-oidc-login")
 @requires(Policy.PUBLIC)
-async def oidc_login(request: Request) -> Response:
+async def oidc_login(request: Request, platform: PlatformDep, next: str = "/") -> Response:
     """Send the browser to the configured OpenID Connect provider."""
     client = oidc_client(request.app)
     if client is None:
         raise NotFound("OIDC sign-in is not configured on this server")
+    settings = platform.settings
     try:
-        return await client.authorize_redirect(request, str(request.url_for("auth-oidc-callback")))  # type: ignore[no-any-return]
-    except httpx.HTTPError as exc:
-        raise ServiceUnavailable(f"the OpenID Connect provider cannot be reached now: {exc}") from None
+        await checked_issuer(client, settings)
+        request.session[NEXT_KEY] = safe_next(next)
+        return await client.authorize_redirect(request, callback_url(request))  # type: ignore[no-any-return]
+    except httpx.HTTPError:
+        raise ServiceUnavailable(
+            "the OpenID Connect provider cannot be reached now: try again later"
+        ) from None
+    except ValueError as exc:  # a discovery document that is not JSON, or names another issuer
+        raise ServiceUnavailable(f"the OpenID Connect provider is misconfigured: {exc}") from None
 
 
 @router.get("/oidc/callback", name="auth-oidc-callback", operation_id="auth-oidc-callback")
 @requires(Policy.PUBLIC)
 async def oidc_callback(request: Request, platform: PlatformDep) -> Response:
-    """Finish the provider's sign-in: link or create the account, open a session."""
+    """Finish the provider's sign-in: link or create the account, open a session. Any token
+    the provider's answer does not prove is a refused sign-in (401), never an error page."""
     client = oidc_client(request.app)
     if client is None:
         raise NotFound("OIDC sign-in is not configured on this server")
+    settings = platform.settings
     try:
-        token = await client.authorize_access_token(request)
+        issuer = await checked_issuer(client, settings)
+        token = await client.authorize_access_token(request, claims_options=claims_options(issuer, settings))
     except OAuthError as exc:
         raise accounts.AuthenticationFailed(
             f"sign-in with the identity provider failed: {exc.error}"
         ) from exc
+    except httpx.HTTPError:
+        raise ServiceUnavailable(
+            "the OpenID Connect provider cannot be reached now: try again later"
+        ) from None
+    except (JoseError, ValueError) as exc:  # a forged, expired or misdirected ID token; a garbled answer
+        raise accounts.AuthenticationFailed(
+            f"{REFUSED}: its answer was refused ({type(exc).__name__})"
+        ) from None
     claims = token.get("userinfo") or {}
-    redirect = RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
-    issuer = str(platform.settings.oidc_issuer)
+    if not claims.get("sub"):
+        raise accounts.AuthenticationFailed(f"{REFUSED}: it sent no ID token (is 'openid' among the scopes?)")
+    redirect = RedirectResponse(
+        safe_next(request.session.pop(NEXT_KEY, "/")), status_code=status.HTTP_303_SEE_OTHER
+    )
+    configured = str(settings.oidc_issuer)
     with platform.sessions.begin() as session:
         user = accounts.link_oidc_user(
             session,
-            issuer=issuer,
+            issuer=configured,
             subject=str(claims["sub"]),
             email=str(claims.get("email", "")),
             full_name=str(claims.get("name", "")),
             preferred=str(claims.get("preferred_username", "")),
         )
         audit.record(
-            session, actor=user.username, action="auth.login", ip=client_ip(request), details={"oidc": issuer}
+            session,
+            actor=user.username,
+            action="auth.login",
+            ip=client_ip(request),
+            details={"oidc": configured},
         )
         _start_session(redirect, platform, session, user)
     request.session.pop(f"_state_{OIDC_NAME}", None)

@@ -13,6 +13,7 @@ from imagehub.services.access import Forbidden
 from imagehub_api.deps import PlatformDep, PrincipalDep, SessionDep
 from imagehub_api.routes.auth import login_user
 from imagehub_api.security import PURPOSE_COOKIE, SESSION_COOKIE, Policy, client_ip, requires
+from imagehub_api.urls import safe_next
 from imagehub_api.web.render import page
 
 router = APIRouter(include_in_schema=False)
@@ -30,13 +31,6 @@ def same_origin(request: Request) -> bool:
         return site in ("same-origin", "none")
     origin = request.headers.get("origin", "null")
     return origin == "null" or origin == str(request.base_url).rstrip("/")
-
-
-def safe_next(target: str) -> str:
-    """Only same-site paths: a crafted ``next`` must not send a user off to another host."""
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    return target
 
 
 @router.get("/login", response_class=HTMLResponse, operation_id="portal-login-form")

@@ -39,6 +39,16 @@ def test_a_namespace_datasets_live_under_cannot_be_taken_by_a_new_account(platfo
         assert first_oidc_sign_in(session, "demo") == "demo-2"
 
 
+def test_a_name_differing_only_in_case_is_taken(platform: Platform) -> None:
+    """``Admin`` beside ``admin`` would read as the administrator in reviews and the audit trail."""
+    with platform.sessions.begin() as session:
+        accounts.create_user(session, username="admin", password="long enough password", actor="test")
+        datasets.create(session, owner="Demo", name="ct-study", author="cli")
+        signed_up(session, "ADMIN", Conflict, "taken")
+        assert first_oidc_sign_in(session, "Admin") == "Admin-2"
+        assert first_oidc_sign_in(session, "demo") == "demo-2"
+
+
 def test_an_organisation_keeps_an_owner_and_its_teams_hold_its_members(platform: Platform) -> None:
     with platform.sessions.begin() as session:
         for name in ("alice", "dave", "carol"):
