@@ -29,7 +29,8 @@ def register_oidc(app: FastAPI, settings: Settings) -> None:
         client_id=settings.oidc_client_id,
         client_secret=secret,
         server_metadata_url=f"{str(settings.oidc_issuer).rstrip('/')}/.well-known/openid-configuration",
-        client_kwargs={"scope": settings.oidc_scopes},
+        # PKCE too: a code caught on its way back is no use without this sign-in's verifier
+        client_kwargs={"scope": settings.oidc_scopes, "code_challenge_method": "S256"},
     )
     app.state.oidc = oauth
 

@@ -54,6 +54,7 @@ def test_a_true_token_signs_in_and_goes_where_the_user_was_going(base: str, prov
     assert finish.headers["location"] == "/lab/brain"
     assert "imagehub_session" in finish.headers["set-cookie"]
     assert provider.redirects == ["https://hub.example.org/api/v1/auth/oidc/callback"]  # not the Host header
+    assert provider.challenges == ["S256"]  # PKCE
 
 
 @pytest.mark.parametrize(

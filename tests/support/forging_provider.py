@@ -30,6 +30,7 @@ class Provider:
     named_issuer: str = ""  # what discovery calls the issuer (default: the real one)
     nonces: dict[str, str | None] = field(default_factory=dict)  # code → nonce
     redirects: list[str] = field(default_factory=list)  # redirect_uri of each authorization
+    challenges: list[str] = field(default_factory=list)  # code_challenge_method of each
 
     def id_token(self, nonce: str | None) -> str:
         now = int(time.time())
@@ -92,6 +93,7 @@ def _handler(provider: Provider) -> type[BaseHTTPRequestHandler]:
                 code = secrets.token_urlsafe(8)
                 provider.nonces[code] = query.get("nonce")
                 provider.redirects.append(query["redirect_uri"])
+                provider.challenges.append(query.get("code_challenge_method", ""))
                 back = (
                     query["redirect_uri"] + "?" + urlencode({"code": code, "state": query.get("state", "")})
                 )
