@@ -20,7 +20,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from imagehub.core.audit import GENESIS, AuditRecord, ChainBreak, chain_hash, verify_chain
-from imagehub.core.errors import InvalidInput, NotFound
+from imagehub.core.errors import Conflict, InvalidInput, NotFound
 from imagehub.models.audit import AuditEvent, AuditHead, LegalHold
 from imagehub.models.base import utcnow
 from imagehub.models.dataset import Dataset
@@ -88,6 +88,20 @@ def _to_record(event: AuditEvent) -> AuditRecord:
     )
 
 
+class DamagedEvent(Conflict):
+    """An event altered in the database so that it can no longer even be read (its time or
+    details are not what ImageHub writes): a break in the trail, named by its id."""
+
+    def __init__(self, event_id: int) -> None:
+        super().__init__(
+            f"audit event {event_id} was altered and can no longer be read: the trail is broken there"
+        )
+        self.event_id = event_id
+
+
+_UNREADABLE = (ValueError, TypeError, OverflowError)  # an altered time or details column
+
+
 def search(
     session: Session,
     *,
@@ -113,7 +127,16 @@ def search(
         query = query.where(AuditEvent.at >= since)
     if until:
         query = query.where(AuditEvent.at < until)
-    return [_to_record(e) for e in session.scalars(query.order_by(AuditEvent.id).limit(limit))]
+    query = query.order_by(AuditEvent.id).limit(limit)
+    try:
+        return [_to_record(e) for e in session.scalars(query)]
+    except _UNREADABLE:
+        for event_id in session.scalars(query.with_only_columns(AuditEvent.id)):
+            try:
+                _to_record(session.scalars(select(AuditEvent).where(AuditEvent.id == event_id)).one())
+            except _UNREADABLE:
+                raise DamagedEvent(event_id) from None
+        raise
 
 
 def _all(session: Session, batch: int = 5000) -> Iterator[AuditRecord]:
@@ -134,7 +157,10 @@ def verify(session: Session) -> ChainBreak | None:
             newest[:] = [rec]
             yield rec
 
-    problem = verify_chain(remembering(_all(session)), anchor=head.anchor)
+    try:
+        problem = verify_chain(remembering(_all(session)), anchor=head.anchor)
+    except DamagedEvent as damaged:
+        return ChainBreak(damaged.event_id, "the event was altered: it can no longer be read")
     if problem is not None:
         return problem
     if head.anchor != GENESIS and head.anchor not in _purge_anchors(session):
@@ -147,8 +173,13 @@ def verify(session: Session) -> ChainBreak | None:
 
 def _purge_anchors(session: Session) -> set[str]:
     """The anchors retention purges recorded: the only ways the chain may start later."""
-    purges = session.scalars(select(AuditEvent.details).where(AuditEvent.action == "audit.purge"))
-    return {json.loads(details).get("anchor", "") for details in purges}
+    anchors = set()
+    for details in session.scalars(select(AuditEvent.details).where(AuditEvent.action == "audit.purge")):
+        try:
+            anchors.add(str(json.loads(details).get("anchor", "")))
+        except (ValueError, AttributeError):  # altered: vouches for nothing
+            continue
+    return anchors
 
 
 EXPORT_FORMATS = ("csv", "json")

@@ -85,6 +85,29 @@ def test_tampering_is_refused_or_detected(platform: Platform) -> None:
     assert "removed or reordered" in problem.reason
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # PostgreSQL refuses the edit itself
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("details", "not json"), ("at", "garbage"), ("at", 12345)],
+    ids=["details", "at-text", "at-number"],
+)
+def test_an_event_altered_past_reading_is_named_as_the_break(
+    platform: Platform, column: str, value: object
+) -> None:
+    fill(platform, 6)
+    with platform.engine.begin() as conn:
+        conn.execute(text(f"UPDATE audit_events SET {column} = :value WHERE id = 4"), {"value": value})
+    with platform.sessions() as session:
+        problem = audit.verify(session)
+        assert problem is not None
+        assert (problem.event_id, problem.reason) == (4, "the event was altered: it can no longer be read")
+        with pytest.raises(audit.DamagedEvent, match="audit event 4 was altered"):
+            list(audit.export(session, "json"))
+        with pytest.raises(audit.DamagedEvent, match="audit event 4 was altered"):
+            audit.search(session, limit=100)
+        assert len(audit.search(session, limit=3)) == 3  # the events before it still read
+
+
 def test_retention_purge_respects_legal_holds(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
     fill(platform, 3, dataset="lab/held")
     fill(platform, 3, dataset="lab/free")
