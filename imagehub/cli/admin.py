@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from imagehub.cli.platform import migrated_platform
@@ -24,7 +25,10 @@ audit_app = typer.Typer(help="Verify, export and maintain the audit trail.", no_
 
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
-        return sys.stdin.readline().rstrip("\n")
+        password = sys.stdin.readline().rstrip("\n")
+        if not password:
+            raise InvalidInput("no password on standard input: send one line holding it")
+        return password
     first = typer.prompt("password", hide_input=True)
     if typer.prompt("again", hide_input=True) != first:
         raise InvalidInput("the passwords differ")
@@ -73,6 +77,10 @@ def user_admin(username: str, revoke: bool = typer.Option(False, "--revoke")) ->
     console.print(f"{username} is {'no longer ' if revoke else ''}a site administrator")
 
 
+def _printable(text: str) -> str:
+    return escape("".join(c if c.isprintable() else "\N{REPLACEMENT CHARACTER}" for c in text))
+
+
 @user_app.command("list")
 def user_list() -> None:
     """List users."""
@@ -83,12 +91,13 @@ def user_list() -> None:
     table = Table("username", "email", "admin", "active", "sign-in")
     with migrated_platform().sessions() as session:
         for user in session.scalars(select(User).order_by(User.username)):
+            signs_in = "oidc" if user.oidc_subject else "password" if user.password_hash else "none"
             table.add_row(
                 user.username,
-                user.email,
+                _printable(user.email),  # from a provider or a form: no markup, no terminal codes
                 "yes" if user.is_admin else "",
                 "yes" if user.is_active else "no",
-                "oidc" if user.oidc_subject else "password",
+                signs_in,
             )
     console.print(table)
 
@@ -125,7 +134,10 @@ def token_create(
 
 
 @token_app.command("revoke")
-def token_revoke(token_id: int, username: str = typer.Option(..., help="The token's owner.")) -> None:
+def token_revoke(
+    token_id: int = typer.Argument(..., min=1, max=2**63 - 1),
+    username: str = typer.Option(..., help="The token's owner."),
+) -> None:
     """Revoke one of a user's API tokens (its id is in `imagehub token create`'s output)."""
     from imagehub.services import accounts
 

@@ -110,7 +110,15 @@ def set_password(session: Session, *, username: str, password: str, actor: str) 
 
 
 def set_admin(session: Session, *, username: str, is_admin: bool, actor: str) -> None:
-    get_user(session, username).is_admin = is_admin
+    """Grant or remove site administration; the last active administrator stays one."""
+    user = get_user(session, username)
+    if user.is_admin == is_admin:
+        raise Conflict(f"{username} is {'already' if is_admin else 'not'} a site administrator")
+    if not is_admin:
+        others = select(User.id).where(User.is_admin, User.is_active, User.id != user.id).limit(1)
+        if session.scalar(others) is None:
+            raise Conflict(f"{username} is the last site administrator: make another one first")
+    user.is_admin = is_admin
     audit.record(
         session,
         actor=actor,
@@ -201,6 +209,8 @@ def revoke_token(session: Session, *, user: User, token_id: int, actor: str, any
     token = session.get(ApiToken, token_id)
     if token is None or (token.user_id != user.id and not any_user):
         raise NotFound(f"no token {token_id}")
+    if token.revoked_at is not None:  # the first revocation's time is the one that matters
+        raise Conflict(f"token {token_id} was revoked already, at {token.revoked_at:%Y-%m-%d %H:%M} UTC")
     token.revoked_at = utcnow()
     audit.record(session, actor=actor, action="token.revoke", object=f"token:{token_id}")
 

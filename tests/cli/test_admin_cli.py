@@ -99,3 +99,33 @@ def test_first_admin_users_tokens_and_audit(env: dict[str, str], tmp_path: Path)
     for expected in ("user.create", "token.create", "dataset.create", "auth.login"):
         assert expected in actions
     assert secret not in out.read_text()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_admin_commands_refuse_what_would_go_wrong(env: dict[str, str]) -> None:
+    assert run(["migrate"], env).returncode == 0  # the first administrator: admin
+    empty = run_stdin(["user", "create", "nopw", "--password-stdin"], env, "")
+    assert empty.returncode == 2
+    assert "no password on standard input" in empty.stderr
+    hostile = ["user", "create", "eve", "--email", "[/]\x1b[31m", "--password-stdin"]
+    marked = run_stdin(hostile, env, "a long enough password\n")
+    assert marked.returncode == 0, marked.stderr
+    listed = run(["user", "list"], env)
+    assert listed.returncode == 0, listed.stderr
+    assert "[/]" in listed.stdout
+    assert "\x1b[31m" not in listed.stdout
+    last = run(["user", "admin", "admin", "--revoke"], env)
+    assert last.returncode == 2
+    assert "the last site administrator" in last.stderr
+    assert "is not a site administrator" in run(["user", "admin", "eve", "--revoke"], env).stderr
+    token_id = run(["token", "create", "eve", "--name", "ci"], env).stdout.split()[1]
+    assert run(["token", "revoke", token_id, "--username", "eve"], env).returncode == 0
+    again = run(["token", "revoke", token_id, "--username", "eve"], env)
+    assert again.returncode == 2
+    assert "was revoked already" in again.stderr
+    huge = run(["token", "revoke", "99999999999999999999", "--username", "eve"], env)
+    assert huge.returncode == 2
+    assert "Traceback" not in huge.stderr
+    nowhere = run(["serve", "--host", ""], env)
+    assert nowhere.returncode == 2
+    assert "host is empty" in nowhere.stderr

@@ -101,6 +101,13 @@ class Settings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
         return tuple(sources)
 
+    @field_validator("host")
+    @classmethod
+    def _host_named(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("host is empty: name an address (0.0.0.0 or :: to listen on every interface)")
+        return value
+
     @field_validator("port")
     @classmethod
     def _port_in_range(cls, value: int) -> int:
