@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select, text, update
@@ -124,9 +124,9 @@ def search(
     if dataset:
         query = query.where(AuditEvent.dataset == dataset)
     if since:
-        query = query.where(AuditEvent.at >= since)
+        query = query.where(AuditEvent.at >= _utc(since, "since"))
     if until:
-        query = query.where(AuditEvent.at < until)
+        query = query.where(AuditEvent.at < _utc(until, "until"))
     query = query.order_by(AuditEvent.id).limit(limit)
     try:
         return [_to_record(e) for e in session.scalars(query)]
@@ -137,6 +137,15 @@ def search(
             except _UNREADABLE:
                 raise DamagedEvent(event_id) from None
         raise
+
+
+def _utc(moment: datetime, name: str) -> datetime:
+    """A time without a zone is UTC, as the trail keeps it; one a zone pushes past the
+    calendar is refused."""
+    try:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput(f"{name} {moment.isoformat()} is outside the calendar in UTC") from None
 
 
 def _all(session: Session, batch: int = 5000) -> Iterator[AuditRecord]:

@@ -205,6 +205,14 @@ def test_admin_audit_page_lists_and_filters(world: dict[str, object], platform: 
         "event_id": None,
         "reason": None,
     }
+    naive = http.get("/api/v1/admin/audit", params={"since": "2000-01-01", "limit": 1}, headers=admin)
+    assert naive.status_code == 200  # a time without a zone is UTC
+    assert len(naive.json()["results"]) == 1
+    past_the_calendar = {"since": "9999-12-31T23:59:59-12:00"}
+    refused = http.get("/api/v1/admin/audit", params=past_the_calendar, headers=admin)
+    assert refused.status_code == 422
+    assert "outside the calendar" in refused.json()["detail"]
+    assert http.get("/admin/audit", params={"since": "2026-12-07"}, headers=admin).status_code == 200
 
 
 def test_paging_through_datasets_passes_over_hidden_ones(
