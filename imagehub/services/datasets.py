@@ -22,6 +22,7 @@ from imagehub.models.base import utcnow
 from imagehub.models.dataset import Dataset, DatasetLineage, lock_dataset
 from imagehub.models.vcs import SqlBlobIndex, SqlCommitStore, SqlDeltaStore, SqlNodeStore
 from imagehub.services import webhooks
+from imagehub.services.accounts import RESERVED_NAMES
 
 _OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}\Z")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\Z")
@@ -30,8 +31,12 @@ MAX_PAGE = 1000
 
 
 def validate_owner(owner: str) -> str:
+    """A name datasets may live under: not one the portal's paths or the system use, where
+    ``api/x`` would sit behind the API's routes and ``pipeline`` pass for the pipeline."""
     if not _OWNER.match(owner):
         raise InvalidInput(f"invalid owner {owner!r}: letters, digits and '-', up to 64")
+    if owner.lower() in RESERVED_NAMES:
+        raise InvalidInput(f"{owner!r} is reserved: datasets cannot live under it")
     return owner
 
 

@@ -17,7 +17,7 @@ from imagehub.core.media import media_type_of
 from imagehub.core.vcs import BlobBatch, BlobId, BlobStore, ChangeSet, Commit, Entry, RefKind
 from imagehub.models import dataset as dataset_queries
 from imagehub.models.vcs import SqlBlobIndex
-from imagehub.services import datasets
+from imagehub.services import audit, datasets
 from imagehub.services.platform import Platform
 
 WORKERS = min(8, (os.cpu_count() or 2) * 2)
@@ -77,6 +77,7 @@ def import_folder(
         found = dataset_queries.get_live(session, owner=owner, name=name)
         if found is None:
             found = datasets.create(session, owner=owner, name=name, author=author)
+            audit.record(session, actor=author, action="dataset.create", dataset=found.full_name)
         repo = datasets.repository(session, found)
         if repo.stores.refs.get(branch, RefKind.BRANCH) is None:
             repo.create_branch(branch, found.default_branch)

@@ -9,7 +9,7 @@ import pytest
 
 from imagehub.core.errors import InvalidInput
 from imagehub.core.vcs import BlobId, blob_key
-from imagehub.services import datasets
+from imagehub.services import audit, datasets
 from imagehub.services.local_import import import_folder
 from imagehub.services.platform import Platform
 
@@ -56,6 +56,15 @@ def test_import_commits_every_file_once_with_its_media_type(platform: Platform, 
     media = {path: entries[path].media_type for path in ("NOTES.txt", "volumes/brain.nii.gz")}
     assert media == {"NOTES.txt": "application/octet-stream", "volumes/brain.nii.gz": "application/gzip"}
     assert {e.media_type for p, e in entries.items() if p.endswith(".dcm")} == {"application/dicom"}
+    with platform.sessions() as session:  # the new dataset is on the audit trail
+        [created] = audit.search(session, action="dataset.create", limit=5)
+    assert (created.actor, created.dataset) == ("a", "lab/scans")
+
+
+def test_an_import_cannot_make_a_dataset_under_a_reserved_name(platform: Platform, tmp_path: Path) -> None:
+    _export(tmp_path / "export")
+    with pytest.raises(InvalidInput, match="'api' is reserved"):  # api/x would sit behind the API
+        import_folder(platform, tmp_path / "export", dataset="api/x", branch="main", author="a", message="m")
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
