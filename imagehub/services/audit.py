@@ -226,6 +226,8 @@ def _cell(value: object) -> object:
 
 def add_legal_hold(session: Session, *, actor: str, reason: str, dataset: str = "") -> LegalHold:
     """Hold the events of one dataset (live or deleted), or with no dataset, all of them."""
+    if not reason.strip():
+        raise InvalidInput("a legal hold needs a reason: the matter or request it serves")
     owner, _, name = dataset.partition("/")
     named = select(Dataset.id).where(Dataset.owner == owner, Dataset.name == name).limit(1)
     if dataset and session.scalar(named) is None:
@@ -271,12 +273,18 @@ def purge(session: Session, *, actor: str, retention_days: int) -> int:
         )
     cutoff = utcnow() - timedelta(days=retention_days)
     holds = list(session.scalars(select(LegalHold).where(LegalHold.released_at.is_(None))))
-    if any(h.dataset == "" for h in holds):
-        return 0
-    held = {h.dataset for h in holds}
+    if everything := next((h for h in holds if h.dataset == ""), None):
+        raise Conflict(
+            f"legal hold {everything.id} ({everything.reason}) holds every event: nothing was purged"
+        )
+    held = {h.dataset: h.id for h in holds}
     doomed: list[AuditRecord] = []
+    stopped_by = None
     for rec in _all(session):
-        if rec.at >= cutoff or rec.dataset in held:
+        if rec.at >= cutoff:
+            break
+        if rec.dataset in held:
+            stopped_by = held[rec.dataset]
             break
         doomed.append(rec)
     if not doomed:
@@ -296,6 +304,7 @@ def purge(session: Session, *, actor: str, retention_days: int) -> int:
             "through_id": doomed[-1].id,
             "anchor": doomed[-1].hash,
             "retention_days": retention_days,
+            "stopped_at_hold": stopped_by,  # the legal hold whose events come next, if any
         },
     )
     return len(doomed)

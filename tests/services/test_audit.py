@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text, update
 from sqlalchemy.exc import DBAPIError
 
-from imagehub.core.errors import InvalidInput, NotFound
+from imagehub.core.errors import Conflict, InvalidInput, NotFound
 from imagehub.models.audit import AuditEvent, AuditHead
 from imagehub.services import audit, datasets
 from imagehub.services.platform import Platform
@@ -106,6 +106,29 @@ def test_an_event_altered_past_reading_is_named_as_the_break(
         with pytest.raises(audit.DamagedEvent, match="audit event 4 was altered"):
             audit.search(session, limit=100)
         assert len(audit.search(session, limit=3)) == 3  # the events before it still read
+
+
+def test_a_purge_says_which_legal_hold_stopped_it(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fill(platform, 2, dataset="lab/free")
+    fill(platform, 2, dataset="lab/held")
+    with platform.sessions.begin() as session:
+        datasets.create(session, owner="lab", name="held", author="lab")
+        with pytest.raises(InvalidInput, match="needs a reason"):
+            audit.add_legal_hold(session, actor="counsel", reason="  ")
+        hold = audit.add_legal_hold(session, actor="counsel", reason="litigation", dataset="lab/held")
+    future = audit.utcnow() + timedelta(days=400)
+    with platform.sessions.begin() as session:
+        monkeypatch.setattr(audit, "utcnow", lambda: future)
+        assert audit.purge(session, actor="ops", retention_days=30) == 2  # up to the held events
+        monkeypatch.undo()
+    with platform.sessions.begin() as session:
+        [purged] = audit.search(session, action="audit.purge", limit=5)
+        assert purged.details["stopped_at_hold"] == hold.id
+        everything = audit.add_legal_hold(session, actor="counsel", reason="regulator's request")
+    with platform.sessions.begin() as session, pytest.raises(Conflict, match=f"legal hold {everything.id}"):
+        audit.purge(session, actor="ops", retention_days=30)
 
 
 def test_retention_purge_respects_legal_holds(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
