@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
+import os
+import socket
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -15,7 +18,19 @@ from imagehub.cli.platform import migrated_platform
 from imagehub.core.errors import InvalidInput
 
 console = Console()
-ACTOR = "cli"
+
+
+def _operator() -> str:
+    """Who ran an admin command, as the audit trail names them: ``cli:`` and the account on
+    the machine it ran on, since every administrator shares the command line's database."""
+    try:
+        account = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a bare container)
+        account = f"uid-{os.getuid()}"
+    return f"cli:{account}@{socket.gethostname()}"[:64]
+
+
+ACTOR = _operator()
 
 user_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 token_app = typer.Typer(help="Issue and revoke API tokens.", no_args_is_help=True)

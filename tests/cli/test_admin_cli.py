@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -123,6 +125,10 @@ def test_admin_commands_refuse_what_would_go_wrong(env: dict[str, str]) -> None:
     again = run(["token", "revoke", token_id, "--username", "eve"], env)
     assert again.returncode == 2
     assert "was revoked already" in again.stderr
+    exported = run(["audit", "export", "--format", "json"], env).stdout
+    trail = [json.loads(line) for line in exported.splitlines()]
+    [revoked] = [event for event in trail if event["action"] == "token.revoke"]
+    assert revoked["actor"] == f"cli:{getpass.getuser()}@{socket.gethostname()}"[:64]  # who, on which machine
     huge = run(["token", "revoke", "99999999999999999999", "--username", "eve"], env)
     assert huge.returncode == 2
     assert "Traceback" not in huge.stderr
