@@ -273,3 +273,28 @@ def audit_hold(
     with migrated_platform().sessions.begin() as session:
         hold = audit.add_legal_hold(session, actor=ACTOR, reason=reason, dataset=dataset)
     console.print(f"legal hold {hold.id} placed")
+
+
+@audit_app.command("holds")
+def audit_holds() -> None:
+    """List the legal holds in force."""
+    from imagehub.services import audit
+
+    table = Table("id", "covers", "reason", "placed by", "since")
+    with migrated_platform().sessions() as session:
+        for hold in audit.active_holds(session):
+            covers = hold.dataset or "every event"
+            table.add_row(
+                str(hold.id), covers, _printable(hold.reason), hold.created_by, f"{hold.created_at:%Y-%m-%d}"
+            )
+    console.print(table)
+
+
+@audit_app.command("release")
+def audit_release(hold_id: int = typer.Argument(..., min=1, max=2**63 - 1)) -> None:
+    """Release a legal hold (its id is in `imagehub audit holds`)."""
+    from imagehub.services import audit
+
+    with migrated_platform().sessions.begin() as session:
+        audit.release_legal_hold(session, actor=ACTOR, hold_id=hold_id)
+    console.print(f"legal hold {hold_id} released")

@@ -246,6 +246,13 @@ def add_legal_hold(session: Session, *, actor: str, reason: str, dataset: str = 
     return hold
 
 
+def active_holds(session: Session) -> list[LegalHold]:
+    """The legal holds in force, oldest first."""
+    return list(
+        session.scalars(select(LegalHold).where(LegalHold.released_at.is_(None)).order_by(LegalHold.id))
+    )
+
+
 def release_legal_hold(session: Session, *, actor: str, hold_id: int) -> None:
     hold = session.get(LegalHold, hold_id)
     if hold is None or hold.released_at is not None:
@@ -272,7 +279,7 @@ def purge(session: Session, *, actor: str, retention_days: int) -> int:
             f" not {retention_days}"
         )
     cutoff = utcnow() - timedelta(days=retention_days)
-    holds = list(session.scalars(select(LegalHold).where(LegalHold.released_at.is_(None))))
+    holds = active_holds(session)
     if everything := next((h for h in holds if h.dataset == ""), None):
         raise Conflict(
             f"legal hold {everything.id} ({everything.reason}) holds every event: nothing was purged"

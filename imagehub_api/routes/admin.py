@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from pydantic import BaseModel
 
 from imagehub.core.audit import AuditRecord
+from imagehub.models.audit import LegalHold
 from imagehub.services import audit
 from imagehub_api.deps import ActorDep, PrincipalDep, SessionDep
 from imagehub_api.pagination import page as paginate
@@ -78,8 +79,24 @@ def export_audit(
 @router.post("/api/v1/admin/legal-holds", status_code=status.HTTP_201_CREATED, operation_id="admin-hold-add")
 @requires(Policy.SITE_ADMIN)
 def add_hold(session: SessionDep, actor: ActorDep, body: HoldBody) -> dict[str, Any]:
-    hold = audit.add_legal_hold(session, actor=actor, reason=body.reason, dataset=body.dataset)
-    return {"id": hold.id, "dataset": hold.dataset, "reason": hold.reason}
+    return _hold_dict(audit.add_legal_hold(session, actor=actor, reason=body.reason, dataset=body.dataset))
+
+
+def _hold_dict(hold: LegalHold) -> dict[str, Any]:
+    return {
+        "id": hold.id,
+        "dataset": hold.dataset,
+        "reason": hold.reason,
+        "created_by": hold.created_by,
+        "created_at": hold.created_at.isoformat(),
+    }
+
+
+@router.get("/api/v1/admin/legal-holds", operation_id="admin-hold-list")
+@requires(Policy.SITE_ADMIN)
+def list_holds(session: SessionDep) -> dict[str, Any]:
+    """The legal holds in force (an empty dataset holds every event)."""
+    return {"results": [_hold_dict(hold) for hold in audit.active_holds(session)]}
 
 
 @router.delete(

@@ -213,6 +213,10 @@ def test_admin_audit_page_lists_and_filters(world: dict[str, object], platform: 
     assert refused.status_code == 422
     assert "outside the calendar" in refused.json()["detail"]
     assert http.get("/admin/audit", params={"since": "2026-12-07"}, headers=admin).status_code == 200
+    hold = http.post("/api/v1/admin/legal-holds", json={"reason": "subpoena 7"}, headers=admin).json()
+    holds = http.get("/api/v1/admin/legal-holds", headers=admin).json()["results"]
+    assert [(h["id"], h["dataset"], h["reason"]) for h in holds] == [(hold["id"], "", "subpoena 7")]
+    assert http.get("/api/v1/admin/legal-holds", headers=as_(world, "olga")).status_code == 403
 
 
 def test_paging_through_datasets_passes_over_hidden_ones(

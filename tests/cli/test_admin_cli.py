@@ -132,6 +132,18 @@ def test_admin_commands_refuse_what_would_go_wrong(env: dict[str, str]) -> None:
     huge = run(["token", "revoke", "99999999999999999999", "--username", "eve"], env)
     assert huge.returncode == 2
     assert "Traceback" not in huge.stderr
+    blank = run(["audit", "hold", " "], env)
+    assert blank.returncode == 2
+    assert "needs a reason" in blank.stderr
+    assert run(["audit", "hold", "regulator's request"], env).returncode == 0
+    held = run(["audit", "holds"], env).stdout
+    assert "every event" in held
+    assert "regulator's request" in held
+    refused = run(["audit", "purge", "--retention-days", "1"], env)
+    assert refused.returncode == 2
+    assert "legal hold 1 (regulator's request) holds every event" in refused.stderr
+    assert run(["audit", "release", "1"], env).returncode == 0
+    assert "every event" not in run(["audit", "holds"], env).stdout
     nowhere = run(["serve", "--host", ""], env)
     assert nowhere.returncode == 2
     assert "host is empty" in nowhere.stderr
