@@ -36,31 +36,43 @@ def get_commit(store: CommitStore, commit_id: CommitId) -> Commit:
 
 def merge_base(store: CommitStore, left: CommitId, right: CommitId) -> CommitId | None:
     """A best common ancestor of two commits (None when histories are unrelated): the
-    newest of ``merge_bases``."""
-    bases = merge_bases(store, left, right)
-    return bases[0] if bases else None
+    newest of ``merge_bases``, found without walking on to the others (an ancestry test
+    on a long history stops at the first)."""
+    return next(_best_bases(store, [left], right), None)
+
+
+def merge_bases(store: CommitStore, left: CommitId, right: CommitId) -> list[CommitId]:
+    """Every best common ancestor of two commits (none descends from another), newest
+    first. Criss-cross merges leave more than one."""
+    return list(_best_bases(store, [left], right))
+
+
+def merge_bases_of_many(store: CommitStore, lefts: list[CommitId], right: CommitId) -> list[CommitId]:
+    """The best common ancestors of ``right`` and a commit whose parents would be
+    ``lefts``: what git merges a further base of a criss-cross merge on."""
+    return list(_best_bases(store, lefts, right))
 
 
 _LEFT, _RIGHT, _BOTH, _BELOW_A_BASE = 1, 2, 3, 4
 
 
-def merge_bases(store: CommitStore, left: CommitId, right: CommitId) -> list[CommitId]:
-    """Every best common ancestor of two commits (none descends from another), newest
-    first. Criss-cross merges leave more than one.
+def _best_bases(store: CommitStore, lefts: list[CommitId], right: CommitId) -> Iterator[CommitId]:
+    """Best common ancestors of the ``lefts`` together and ``right``, newest first.
 
     Commits are visited newest generation first, so every child has passed its marks
     down before a parent is looked at: a commit reached from both sides is a best common
     ancestor unless it lies below one found already. The walk ends once everything left
     to visit lies below one.
     """
-    if left == right:
-        return [left]
-    marks: dict[CommitId, int] = {left: _LEFT, right: _RIGHT}
-    commits = store.get_many([left, right])
-    heap = [(-commits[c].generation, c) for c in (left, right)]
+    if right in lefts:
+        yield right
+        return
+    marks: dict[CommitId, int] = dict.fromkeys(lefts, _LEFT)
+    marks[right] = _RIGHT
+    commits = store.get_many(marks)
+    heap = [(-commits[c].generation, c) for c in marks]
     heapq.heapify(heap)
     done: set[CommitId] = set()
-    found: list[CommitId] = []
     while heap and not all(marks[c] & _BELOW_A_BASE for _, c in heap):
         _, commit_id = heapq.heappop(heap)
         if commit_id in done:
@@ -68,7 +80,7 @@ def merge_bases(store: CommitStore, left: CommitId, right: CommitId) -> list[Com
         done.add(commit_id)
         mark = marks[commit_id]
         if mark == _BOTH:
-            found.append(commit_id)
+            yield commit_id
             mark |= _BELOW_A_BASE  # its ancestors are common too, but not best
         parents = commits[commit_id].parents
         missing = [p for p in parents if p not in commits]
@@ -77,7 +89,6 @@ def merge_bases(store: CommitStore, left: CommitId, right: CommitId) -> list[Com
         for parent in parents:
             marks[parent] = marks.get(parent, 0) | mark
             heapq.heappush(heap, (-commits[parent].generation, parent))
-    return found
 
 
 def walk_history(store: CommitStore, head: CommitId) -> Iterator[Commit]:

@@ -19,7 +19,14 @@ from imagehub.core.errors import Conflict, InvalidInput, NotFound
 from imagehub.core.hashing import canonical_json
 from imagehub.core.vcs.blobs import BlobIndex
 from imagehub.core.vcs.changes import ChangeSet, prefix_range
-from imagehub.core.vcs.commits import CommitStore, get_commit, merge_base, merge_bases, walk_history
+from imagehub.core.vcs.commits import (
+    CommitStore,
+    get_commit,
+    merge_base,
+    merge_bases,
+    merge_bases_of_many,
+    walk_history,
+)
 from imagehub.core.vcs.deltas import DeltaStore, Differ, encode_delta
 from imagehub.core.vcs.diff import diff_trees
 from imagehub.core.vcs.merge import MergeStrategy, merge_trees
@@ -418,19 +425,19 @@ class Repository:
 
     def _virtual_base(self, bases: list[CommitId]) -> NodeId:
         """The base of a criss-cross merge, as git builds it: the best common ancestors
-        merged together on their own base, recursively; a path they disagree on keeps the
-        older version, so that the real merge sees both sides' changes to it. The tree is
-        stored at once (the merge reads it); nothing refers to it, and gc removes it."""
+        merged together one by one, each on its best common ancestors with all of those
+        merged before it, recursively; a path they disagree on keeps the older version, so
+        that the real merge sees both sides' changes to it. The tree is stored at once (the
+        merge reads it); nothing refers to it, and gc removes it."""
         if not bases:
             return EMPTY_TREE_ID
-        first = get_commit(self.stores.commits, bases[0])
-        tree = first.tree
-        for other_id in bases[1:]:
+        tree = get_commit(self.stores.commits, bases[0]).tree
+        for done, other_id in enumerate(bases[1:], start=1):
             other = get_commit(self.stores.commits, other_id)
             writer = NodeWriter()
             tree, _ = merge_trees(
                 self.differ,
-                base=self._virtual_base(merge_bases(self.stores.commits, first.id, other.id)),
+                base=self._virtual_base(merge_bases_of_many(self.stores.commits, bases[:done], other.id)),
                 ours=tree,
                 theirs=other.tree,
                 strategy=MergeStrategy.FAIL,

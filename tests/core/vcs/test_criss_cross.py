@@ -3,9 +3,13 @@ merge builds its base from both, as git does, so neither side's later change is 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
 from imagehub.core.vcs import BlobId, ChangeSet, Entry, Repository
-from imagehub.core.vcs.commits import merge_bases
-from tests.support.memory_stores import repository_holding
+from imagehub.core.vcs.commits import merge_base, merge_bases
+from imagehub.core.vcs.types import Commit, CommitId
+from tests.support.memory_stores import MemoryCommits, repository_holding
 
 ORIG, A, B = (BlobId(c * 64) for c in "abc")
 
@@ -45,3 +49,67 @@ def test_one_best_ancestor_is_found_alone() -> None:
     put(repo, "main", f=A)
     put(repo, "side", g=A)
     assert merge_bases(repo.stores.commits, repo.resolve("main").id, repo.resolve("side").id) == [base]
+
+
+def test_three_best_ancestors_merge_each_on_those_merged_before_it() -> None:
+    """Two of three bases share an ancestor the third lacks: git merges the third base on
+    the bases it shares with the other two together, not with the newest alone."""
+    v0, v1, v2, r, q = (BlobId(c * 64) for c in "01234")
+    repo = repository_holding(*((b, 1) for b in (v0, v1, v2, r, q)))
+    put(repo, "main", p=v0)
+    repo.create_branch("b1", "main")
+    repo.create_branch("x", "main")
+    put(repo, "b1", r=r)
+    put(repo, "b1", r=q)
+    b1 = put(repo, "b1", r=r)  # the newest base, which never touches p
+    put(repo, "x", p=v1)
+    repo.create_branch("b2", "x")
+    repo.create_branch("b3", "x")
+    b2 = put(repo, "b2", p=v2)
+    b3 = put(repo, "b3", q=q)
+    repo.create_branch("h1", b1)
+    repo.merge(b2, "h1", author="t")
+    repo.merge(b3, "h1", author="t")
+    repo.create_branch("h2", b3)
+    repo.merge(b1, "h2", author="t")
+    repo.merge(b2, "h2", author="t")
+    assert sorted(merge_bases(repo.stores.commits, repo.resolve("h1").id, repo.resolve("h2").id)) == sorted(
+        [b1, b2, b3]
+    )
+    put(repo, "h1", p=v0)  # h1 puts p back as it first was; h2 leaves it
+    merged = repo.merge("h2", "h1", author="t")
+    assert contents(repo, merged.id)["p"] == v0  # as git merges the same history
+
+
+class CountingCommits(MemoryCommits):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lookups = 0
+
+    def get_many(self, ids: Iterable[CommitId]) -> dict[CommitId, Commit]:
+        self.lookups += 1
+        return super().get_many(ids)
+
+
+def test_the_newest_base_is_found_without_walking_the_rest_of_history() -> None:
+    """An ancestry test (the PHI gate asks one on every read by tag) stops at the first
+    common ancestor, however long the history below it, even when an old branch merged in
+    later keeps the walk's other side alive."""
+    store = CountingCommits()
+
+    def make(*parents: CommitId) -> CommitId:
+        generation = 1 + max((store.commits[p].generation for p in parents), default=0)
+        commit_id = CommitId(f"{len(store.commits) + 1:064x}")
+        store.add(Commit(commit_id, "t", parents, "a", "m", datetime.now(UTC), {}, generation))
+        return commit_id
+
+    root = make()
+    old_side = make(root)
+    head = root
+    for _ in range(500):
+        head = make(head)
+    fork = head
+    main = make(make(head), old_side)
+    feature = make(fork)
+    assert merge_base(store, main, feature) == fork
+    assert store.lookups < 10
