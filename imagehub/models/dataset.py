@@ -93,10 +93,12 @@ def lock_dataset(session: Session, dataset: Dataset) -> None:
     (the next number, a per-dataset limit) still holds when the row it guards is inserted.
     An update that changes nothing: PostgreSQL locks the row, and SQLite, which ignores
     ``FOR UPDATE`` and begins a transaction only at its first write, takes its one write
-    lock, so the check reads after any writer before it has committed."""
+    lock, so the check reads after any writer before it has committed. The dataset is
+    read again under the lock: what was loaded before it may be stale."""
     session.execute(
         update(Dataset)
         .where(Dataset.id == dataset.id)
         .values(id=Dataset.id)
         .execution_options(synchronize_session=False)
     )
+    session.refresh(dataset)

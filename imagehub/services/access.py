@@ -255,12 +255,15 @@ def list_grants(session: Session, dataset: Dataset) -> list[dict[str, object]]:
     return out
 
 
-def _refuse_wider_than_source(session: Session, dataset: Dataset, visibility: str) -> None:
+def _wider(visibility: str, than: str) -> bool:
+    order = datasets.VISIBILITIES
+    return order.index(visibility) > order.index(than)
+
+
+def _refuse_wider_than_source(dataset: Dataset, source: Dataset | None, visibility: str) -> None:
     """A derived dataset shows its source's data: it may be no more visible than the source
     is now, or a reader of a private dataset could publish it with two clicks."""
-    source = source_of(session, dataset)
-    order = datasets.VISIBILITIES
-    if source is not None and order.index(visibility) > order.index(source.visibility):
+    if source is not None and _wider(visibility, source.visibility):
         raise Forbidden(
             f"{dataset.full_name} was derived from {source.visibility} {source.full_name}: "
             f"it may be at most {source.visibility}"
@@ -271,8 +274,7 @@ def _narrow_to(session: Session, dataset: Dataset, source: Dataset, actor: str) 
     """``dataset``, derived from ``source``, shares its data: it is no more visible than the
     source, and neither is anything derived from it, deleted or not, whoever owns it. The
     data's owner can always restrict it."""
-    order = datasets.VISIBILITIES
-    if order.index(dataset.visibility) > order.index(source.visibility):
+    if _wider(dataset.visibility, source.visibility):
         dataset.visibility = source.visibility
         audit.record(
             session,
@@ -305,8 +307,12 @@ def update_settings(
     if visibility is not None:
         if visibility not in datasets.VISIBILITIES:
             raise InvalidInput(f"visibility must be one of {', '.join(datasets.VISIBILITIES)}")
+        # Source first, then the dataset, then its copies (as a narrowing of the source
+        # takes them), so that two changes along one line of copies wait for each other.
+        if (source := source_of(session, dataset)) is not None:
+            lock_dataset(session, source)
         lock_dataset(session, dataset)  # a copy derived meanwhile takes the new visibility
-        _refuse_wider_than_source(session, dataset, visibility)
+        _refuse_wider_than_source(dataset, source, visibility)
         dataset.visibility = changes["visibility"] = visibility
         for derived in derived_from(session, dataset):
             _narrow_to(session, derived, dataset, actor)

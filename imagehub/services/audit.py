@@ -155,6 +155,17 @@ def _all(session: Session, batch: int = 5000) -> Iterator[AuditRecord]:
         after = page[-1].id
 
 
+def _events_before(session: Session, event_id: int, batch: int = 5000) -> Iterator[AuditRecord]:
+    """The events older than ``event_id``, oldest first: all readable when it is the first
+    that is not."""
+    after = 0
+    older = select(func.count()).where(AuditEvent.id < event_id)
+    while left := session.scalar(older.where(AuditEvent.id > after)):
+        page = search(session, after=after, limit=min(left, batch))
+        yield from page
+        after = page[-1].id
+
+
 def verify(session: Session) -> ChainBreak | None:
     """The first broken link of the whole trail, or None."""
     head = session.get(AuditHead, 1)
@@ -168,8 +179,9 @@ def verify(session: Session) -> ChainBreak | None:
 
     try:
         problem = verify_chain(remembering(_all(session)), anchor=head.anchor)
-    except DamagedEvent as damaged:
-        return ChainBreak(damaged.event_id, "the event was altered: it can no longer be read")
+    except DamagedEvent as damaged:  # the first unreadable event; a break may come before it
+        before = verify_chain(_events_before(session, damaged.event_id), anchor=head.anchor)
+        return before or ChainBreak(damaged.event_id, "the event was altered: it can no longer be read")
     if problem is not None:
         return problem
     if head.anchor != GENESIS and head.anchor not in _purge_anchors(session):

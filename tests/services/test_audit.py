@@ -221,3 +221,16 @@ def test_csv_cells_never_start_a_formula_while_json_stays_exact(platform: Platfo
     assert [r["purpose"] for r in rows] == ["'" + name for name in typed]
     assert [line["actor"] for line in lines] == typed
     assert [r["hash"] for r in rows] == [line["hash"] for line in lines]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # PostgreSQL refuses the edit itself
+def test_an_earlier_break_is_named_before_a_later_event_altered_past_reading(platform: Platform) -> None:
+    fill(platform, 6)
+    with platform.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_events SET actor = 'mallory' WHERE id = 2"))
+        conn.execute(text("UPDATE audit_events SET details = 'not json' WHERE id = 5"))
+    with platform.sessions() as session:
+        problem = audit.verify(session)
+    assert problem is not None
+    assert problem.event_id == 2
+    assert "altered" in problem.reason
