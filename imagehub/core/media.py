@@ -22,10 +22,11 @@ INLINE_TYPES = frozenset(
 )
 
 
-# RFC 9110 (was 7231) section 8.3.1: type "/" subtype *( OWS ";" OWS parameter ), ASCII only.
+# RFC 9110 (was 7231) section 8.3.1: type "/" subtype *( OWS ";" OWS [ parameter ] ), ASCII
+# only.
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _QUOTED = r'"(?:[\t !#-\[\]-~]|\\[\t -~])*"'
-_MEDIA_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}(?:[ \t]*;[ \t]*{_TOKEN}=(?:{_TOKEN}|{_QUOTED}))*")
+_MEDIA_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}(?:[ \t]*;[ \t]*(?:{_TOKEN}=(?:{_TOKEN}|{_QUOTED}))?)*")
 MEDIA_TYPE_LIMIT = 255  # what the staging table's column holds
 MEDIA_TYPE_RULE = (
     "a media type is type/subtype with optional ;name=value parameters, in ASCII,"

@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from imagehub.core.auth.passwords import hash_password, needs_rehash, verify_password
@@ -115,6 +115,14 @@ def set_admin(session: Session, *, username: str, is_admin: bool, actor: str) ->
     if user.is_admin == is_admin:
         raise Conflict(f"{username} is {'already' if is_admin else 'not'} a site administrator")
     if not is_admin:
+        # Hold every administrator's row first (an update that changes nothing), so that two
+        # administrators removing each other at once cannot both see the other remain.
+        session.execute(
+            update(User)
+            .where(User.is_admin)
+            .values(is_admin=User.is_admin)
+            .execution_options(synchronize_session=False)
+        )
         others = select(User.id).where(User.is_admin, User.is_active, User.id != user.id).limit(1)
         if session.scalar(others) is None:
             raise Conflict(f"{username} is the last site administrator: make another one first")

@@ -194,9 +194,7 @@ async def oidc_login(request: Request, platform: PlatformDep, next: str = "/") -
         request.session[NEXT_KEY] = safe_next(next)
         return await client.authorize_redirect(request, callback_url(request))  # type: ignore[no-any-return]
     except httpx.HTTPError:
-        raise ServiceUnavailable(
-            "the OpenID Connect provider cannot be reached now: try again later"
-        ) from None
+        raise ServiceUnavailable(UNREACHABLE) from None
     except ValueError as exc:  # a discovery document that is not JSON, or names another issuer
         raise ServiceUnavailable(f"the OpenID Connect provider is misconfigured: {exc}") from None
 
@@ -214,13 +212,9 @@ async def oidc_callback(request: Request, platform: PlatformDep) -> Response:
         issuer = await checked_issuer(client, settings)
         token = await client.authorize_access_token(request, claims_options=claims_options(issuer, settings))
     except OAuthError as exc:
-        raise accounts.AuthenticationFailed(
-            f"sign-in with the identity provider failed: {exc.error}"
-        ) from exc
+        raise accounts.AuthenticationFailed(f"{REFUSED}: {exc.error}") from exc
     except httpx.HTTPError:
-        raise ServiceUnavailable(
-            "the OpenID Connect provider cannot be reached now: try again later"
-        ) from None
+        raise ServiceUnavailable(UNREACHABLE) from None
     except (JoseError, ValueError) as exc:  # a forged, expired or misdirected ID token; a garbled answer
         raise accounts.AuthenticationFailed(
             f"{REFUSED}: its answer was refused ({type(exc).__name__})"

@@ -25,6 +25,7 @@ FILES = {
     "steal.js": "application/javascript",
     "page.txt": "TEXT/HTML; charset=utf-8",
     "notes.txt": "text/plain; charset=utf-8",
+    "empty-parameter.txt": "text/plain; charset=utf-8;",  # RFC 9110 allows an empty one
     "scan.dcm": "application/dicom",
 }
 
@@ -71,7 +72,10 @@ def test_active_types_are_sent_as_bytes_to_save_in_a_sandbox(http: httpx.Client,
     assert stat.json()["media_type"] == FILES[path]  # the listing keeps what was committed
 
 
-@pytest.mark.parametrize(("path", "shown"), [("notes.txt", "text/plain"), ("scan.dcm", "application/dicom")])
+@pytest.mark.parametrize(
+    ("path", "shown"),
+    [("notes.txt", "text/plain"), ("empty-parameter.txt", "text/plain"), ("scan.dcm", "application/dicom")],
+)
 def test_safe_types_are_shown_in_place_still_sandboxed(http: httpx.Client, path: str, shown: str) -> None:
     for response in downloads(http, path):
         assert response.headers["content-type"] == shown

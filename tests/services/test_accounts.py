@@ -1,12 +1,17 @@
-"""Names that are not free cannot be taken by a new account, by password sign-up or by OIDC:
-the names the system acts under, and namespaces that datasets already live under."""
+"""Accounts: names that are not free cannot be taken by a new account, by password sign-up
+or by OIDC (the names the system acts under, and namespaces that datasets already live
+under); organisations keep an owner; the site keeps an administrator."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from imagehub.core.errors import Conflict, ImageHubError, InvalidInput
+from imagehub.models.accounts import User
 from imagehub.services import accounts, checks, datasets
 from imagehub.services.platform import Platform
 
@@ -66,3 +71,35 @@ def test_an_organisation_keeps_an_owner_and_its_teams_hold_its_members(platform:
         with pytest.raises(InvalidInput, match="carol is not a member of lab"):
             accounts.add_team_member(session, org="lab", team="qc", username="carol", actor="test")
         accounts.add_team_member(session, org="lab", team="qc", username="alice", actor="test")
+
+
+def test_two_administrators_removing_each_other_at_once_leave_one(platform: Platform) -> None:
+    with platform.sessions.begin() as session:
+        for name in ("alice", "bob"):
+            accounts.create_user(
+                session, username=name, password="long enough password", actor="t", is_admin=True
+            )
+    refused: list[ImageHubError] = []
+
+    def bob_removes_alice() -> None:
+        try:
+            with platform.sessions.begin() as session:
+                accounts.set_admin(session, username="alice", is_admin=False, actor="bob")
+        except Conflict as exc:
+            refused.append(exc)
+
+    first = platform.sessions()
+    try:
+        first.begin()
+        accounts.set_admin(first, username="bob", is_admin=False, actor="alice")
+        second = threading.Thread(target=bob_removes_alice)
+        second.start()
+        second.join(timeout=1.5)  # it checks while alice's change is not yet committed
+        first.commit()
+    finally:
+        first.close()
+    second.join(timeout=30)
+    with platform.sessions() as session:
+        admins = session.scalars(select(User.username).where(User.is_admin)).all()
+    assert admins == ["alice"]
+    assert "last site administrator" in str(refused[0])
