@@ -31,6 +31,7 @@ from imagehub.models.upsert import upsert
 from imagehub.services import datasets
 from imagehub.services.imaging_work import (
     EXTRACTOR_VERSION,
+    STORAGE_FAILURE,
     Derived,
     Extracted,
     FileTask,
@@ -121,12 +122,16 @@ def describe_commit(platform: Platform, ref: CommitRef) -> dict[str, Any]:
 
 
 def _known_blobs(session: Session, blobs: Sequence[str]) -> set[str]:
+    """Blobs this extractor has a row for. Earlier versions recorded a storage outage as the
+    file's result; such a row is not known, so the blob is extracted again and the site heals."""
     known: set[str] = set()
     for chunk in _chunks(blobs):
         known.update(
             session.scalars(
                 select(ImagingFile.blob).where(
-                    ImagingFile.blob.in_(chunk), ImagingFile.extractor == EXTRACTOR_VERSION
+                    ImagingFile.blob.in_(chunk),
+                    ImagingFile.extractor == EXTRACTOR_VERSION,
+                    ImagingFile.reason.not_like(f"{STORAGE_FAILURE}%"),  # an outage's, earlier
                 )
             )
         )

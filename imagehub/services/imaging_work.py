@@ -26,10 +26,13 @@ from imagehub.core.imaging import (
     series_thumbnail,
     series_to_nifti,
 )
-from imagehub.core.storage import ObjectStore, worker_store
+from imagehub.core.storage import ObjectStore, StorageError, worker_store
 from imagehub.core.vcs import BlobId, blob_key
 
 EXTRACTOR_VERSION = "3"  # 2: study-level attributes (DICOMweb); 3: implicit VR values typed as explicit
+# The reason that rows of earlier versions gave a blob the store failed to return: a fault
+# of the storage, not of the file, so such rows are extracted again (see imaging._known_blobs).
+STORAGE_FAILURE = "cannot read stored blob:"
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,13 @@ def _inspect_blob(store: ObjectStore, task: FileTask) -> InstanceMetadata | Unre
         return inspect(stream, task.path)
 
 
+def _storage_failed(blob: str, error: StorageError) -> StorageError:
+    """The step's error when the store cannot return a blob (outage, or the object gone):
+    a fault of the site, never a finding about the file, so it fails the step rather than
+    being recorded as the file's result, which every later run would reuse."""
+    return StorageError(f"{STORAGE_FAILURE} {blob[:12]}: {error}")
+
+
 def extract_metadata(settings: Settings, tasks: Sequence[FileTask]) -> list[Extracted]:
     """Header metadata of each blob; a file that is not imaging is a result, not an error."""
     store = worker_store(settings)
@@ -78,8 +88,8 @@ def extract_metadata(settings: Settings, tasks: Sequence[FileTask]) -> list[Extr
     for task in tasks:
         try:
             found = _inspect_blob(store, task)
-        except ImageHubError as exc:  # the blob itself is missing or unreadable from storage
-            found = Unreadable(f"cannot read stored blob: {exc}")
+        except StorageError as exc:
+            raise _storage_failed(task.blob, exc) from exc
         if isinstance(found, Unreadable):
             results.append(Extracted(task.blob, "unreadable", found.reason, None))
         else:
@@ -117,6 +127,8 @@ def render_thumbnails(settings: Settings, tasks: Sequence[SeriesTask]) -> list[D
                     task.series_key, _put_derived(store, "thumbnails", ".png", _thumbnail(store, task)), ""
                 )
             )
+        except StorageError:
+            raise  # an outage is the step's failure, not the series'
         except ImageHubError as exc:
             results.append(Derived(task.series_key, None, str(exc)))
         except Exception as exc:  # one odd series must not stop the commit's other series
@@ -153,6 +165,8 @@ def convert_to_nifti(settings: Settings, tasks: Sequence[SeriesTask]) -> list[De
                     "",
                 )
             )
+        except StorageError:
+            raise  # an outage is the step's failure, not the series'
         except ImageHubError as exc:
             results.append(Derived(task.series_key, None, str(exc)))
         except Exception as exc:  # one odd series must not stop the commit's other series

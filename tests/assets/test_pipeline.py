@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import itertools
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import nibabel as nib
 import nibabel.testing
@@ -25,10 +28,12 @@ from PIL import Image
 from pydicom.data import get_testdata_file
 from sqlalchemy import make_url, select
 
+from imagehub.core.storage import ObjectStore, StorageError
 from imagehub.core.vcs import Commit
 from imagehub.models import dataset as dataset_queries
 from imagehub.models.imaging import CommitFile, ImagingFile, SeriesRow
-from imagehub.services import datasets, imaging
+from imagehub.services import datasets, imaging, imaging_work
+from imagehub.services.imaging_work import Extracted
 from imagehub.services.pipeline import partition_key
 from imagehub.services.platform import Platform
 from imagehub_assets.assets import ASSETS, instance_metadata
@@ -301,3 +306,62 @@ def test_a_raw_commit_flows_into_the_deidentified_branch(
         requested = new_commits(context)
     assert isinstance(requested, SensorResult)
     assert [r.partition_key for r in requested.run_requests] == [partition_key("lab/scans", str(output))]
+
+
+class _Unreachable:
+    """The site's store with its reads failing, as during an outage of the bucket."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+    def open(self, key: str, size: int) -> BinaryIO:
+        raise StorageError("S3 unreachable: connection refused")
+
+    def get(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        raise StorageError("S3 unreachable: connection refused")
+
+
+def test_a_storage_outage_fails_the_run_and_records_nothing_about_the_files(
+    platform: Platform, instance: DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commit = _commit(platform, {f"mr/{p.name}": p.read_bytes() for p in sorted(VOLUME.glob("*.dcm"))})
+    key = partition_key("lab/scans", commit.id)
+    instance.add_dynamic_partitions(dataset_commits.name, [key])
+    store = imaging_work.worker_store(platform.settings)
+    monkeypatch.setattr(imaging_work, "worker_store", lambda settings: _Unreachable(store))
+    failed = materialize(
+        ASSETS,
+        partition_key=key,
+        instance=instance,
+        resources=resources_for(platform),
+        raise_on_error=False,
+    )
+    assert not failed.success
+    with platform.sessions() as session:
+        assert session.scalars(select(ImagingFile)).all() == []
+    blob = hashlib.sha256(next(VOLUME.glob("*.dcm")).read_bytes()).hexdigest()
+    for step in (imaging_work.render_thumbnails, imaging_work.convert_to_nifti):
+        with pytest.raises(StorageError, match="S3 unreachable"):
+            step(platform.settings, [imaging_work.SeriesTask("s", "dicom", (blob,), "a.dcm")])
+
+    monkeypatch.undo()
+    _materialize(platform, instance, commit)
+    ref = imaging.resolve_commit(platform, "lab/scans", commit.id)
+    assert [s.kind for s in imaging.series(platform, ref)] == ["dicom"]
+
+
+def test_rows_an_outage_left_are_extracted_again(platform: Platform, instance: DagsterInstance) -> None:
+    files = {f"mr/{p.name}": p.read_bytes() for p in sorted(VOLUME.glob("*.dcm"))}
+    commit = _commit(platform, files)
+    reason = "cannot read stored blob: S3 unreachable"  # as earlier versions recorded an outage
+    poisoned = [Extracted(hashlib.sha256(d).hexdigest(), "unreadable", reason, None) for d in files.values()]
+    with platform.sessions.begin() as session:
+        imaging.store_metadata_rows(session, poisoned)
+    _materialize(platform, instance, commit)
+    with platform.sessions() as session:
+        assert set(session.scalars(select(ImagingFile.kind))) == {"dicom"}
+    ref = imaging.resolve_commit(platform, "lab/scans", commit.id)
+    assert [s.kind for s in imaging.series(platform, ref)] == ["dicom"]

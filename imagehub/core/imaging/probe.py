@@ -6,6 +6,7 @@ import io
 from collections.abc import Callable
 from typing import BinaryIO
 
+from imagehub.core.errors import ImageHubError
 from imagehub.core.imaging.dicom import dicom_metadata, is_instance, metadata_from_head, read_dataset
 from imagehub.core.imaging.fragments import stream_reader
 from imagehub.core.imaging.metadata import InstanceMetadata, Unreadable, describe
@@ -77,6 +78,8 @@ def _guarded(prefix: str, read: Callable[[], Result]) -> Result:
     """Parsers fail on damaged bytes with every kind of exception; each becomes a short reason."""
     try:
         return read()
+    except ImageHubError:
+        raise  # the store failed to return the bytes (an outage): nothing about the file
     except Exception as error:
         return Unreadable(f"{prefix}: {describe(error)}")
 
