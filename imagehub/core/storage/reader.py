@@ -36,6 +36,14 @@ class _RangedRaw(io.RawIOBase):
         self._pos = max(0, base + offset)
         return self._pos
 
+    def readall(self) -> bytes:
+        """The rest of the object in one request: the default reads it 8 KiB (a request) at a time."""
+        if self._pos >= self._size:
+            return b""
+        data = b"".join(self._store.get(self._key, self._pos, self._size))
+        self._pos += len(data)
+        return data
+
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         end = min(self._size, self._pos + len(buffer))
         if end <= self._pos:
