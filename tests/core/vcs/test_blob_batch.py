@@ -45,3 +45,21 @@ def test_a_record_that_does_not_match_its_id_stops_the_batch_and_keeps_nothing(t
     with pytest.raises(BlobMismatch):
         tampered_bundle()
     assert not blobs.exists(good)
+
+
+def test_bytes_uploaded_under_their_id_repair_a_damaged_blob(tmp_path: Path) -> None:
+    objects = FileStore(tmp_path / "objects")
+    blobs = BlobStore(objects)
+    data = b"slice bytes " * 100
+    blob, _ = blobs.put_stream(data)
+    flipped = bytearray(data)
+    flipped[10] ^= 1
+    objects.put(blob_key(blob), bytes(flipped))  # damaged in the bucket, same size
+    blobs.put_stream(data)  # a writer without an id trusts an object of the right size
+    assert not blobs.verify(blob)
+    assert blobs.put_stream(iter([data]), expected=blob) == (blob, len(data))
+    assert blobs.verify(blob)
+    objects.delete(blob_key(blob))
+    with blobs.batch() as batch:
+        batch.put_stream(data, expected=blob)
+    assert blobs.verify(blob)
