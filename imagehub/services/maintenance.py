@@ -60,7 +60,9 @@ def collect_garbage(
     if dry_run:
         with platform.sessions() as session:
             would = vcs_queries.sweep_candidates(session, reachable, cutoff)
-        return _report(reachable, would.commits, would.nodes, would.blobs, would.blob_bytes, dry_run=True)
+        orphans, orphan_bytes = _unindexed_blobs(platform, cutoff, reachable.blobs, delete=False)
+        blobs, freed = would.blobs + orphans, would.blob_bytes + orphan_bytes
+        return _report(reachable, would.commits, would.nodes, blobs, freed, dry_run=True)
     with platform.sessions.begin() as session:
         expire_uploads(session, platform)  # abandoned upload sessions and their parts
     try:  # what writers that died left in the store itself; a store that will not say is no reason to stop
@@ -78,8 +80,8 @@ def collect_garbage(
     freed = 0
     for blob in doomed:  # rows are gone and committed; a writer storing the same bytes now refreshes them
         freed += _delete_if_stale(platform, blob_key(blob), cutoff) or 0
-    orphans, orphan_bytes = _delete_unindexed_blobs(platform, cutoff, reachable.blobs)
-    blobs_deleted, bytes_freed = len(doomed) + len(orphans), freed + orphan_bytes
+    orphans, orphan_bytes = _unindexed_blobs(platform, cutoff, reachable.blobs, delete=True)
+    blobs_deleted, bytes_freed = len(doomed) + orphans, freed + orphan_bytes
     return _report(reachable, deleted_commits, deleted_nodes, blobs_deleted, bytes_freed, dry_run=False)
 
 
@@ -117,9 +119,16 @@ def _delete_if_stale(platform: Platform, key: str, cutoff: datetime) -> int | No
         info = platform.store.stat(key)
     except ObjectNotFound:
         return None
+    size = _stale_size(info, cutoff)
+    if size is not None:
+        platform.store.delete(key)
+    return size
+
+
+def _stale_size(info: ObjectInfo, cutoff: datetime) -> int | None:
+    """The object's size when it is older than the cutoff (gc's to delete), else None."""
     if info.modified is not None and info.modified >= cutoff:
         return None
-    platform.store.delete(key)
     return info.size
 
 
@@ -136,27 +145,26 @@ def check_integrity(platform: Platform, *, deep: bool = False) -> FsckReport:
         )
 
 
-def _delete_unindexed_blobs(
-    platform: Platform, cutoff: datetime, reachable: set[BlobId]
-) -> tuple[list[BlobId], int]:
-    """Stored blob objects that never made it into the index (an upload whose transaction
-    failed), older than the cutoff. A reachable blob whose index row went missing is kept:
-    fsck reports it."""
-    deleted: list[BlobId] = []
-    freed = 0
+def _unindexed_blobs(
+    platform: Platform, cutoff: datetime, reachable: set[BlobId], *, delete: bool
+) -> tuple[int, int]:
+    """Delete (or, in a dry run, count) stored blob objects that never made it into the
+    index (an upload whose transaction failed), older than the cutoff: how many, and their
+    bytes. A reachable blob whose index row went missing is kept: fsck reports it."""
+    deleted = freed = 0
     batch: list[ObjectInfo] = []
 
     def flush() -> None:
-        nonlocal freed
+        nonlocal deleted, freed
         with platform.sessions() as session:
             unknown = SqlBlobIndex(session).missing(BlobId(o.key.rsplit("/", 1)[-1]) for o in batch)
         for info in batch:
             blob = BlobId(info.key.rsplit("/", 1)[-1])
             if blob not in unknown or blob in reachable:
                 continue
-            removed = _delete_if_stale(platform, info.key, cutoff)
+            removed = _delete_if_stale(platform, info.key, cutoff) if delete else _stale_size(info, cutoff)
             if removed is not None:
-                deleted.append(blob)
+                deleted += 1
                 freed += removed
         batch.clear()
 

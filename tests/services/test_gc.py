@@ -60,16 +60,20 @@ def test_grace_period_protects_recent_work(platform: Platform, history: dict[str
 
 
 def test_sweeps_only_the_unreachable(platform: Platform, history: dict[str, str]) -> None:
+    platform.store.put(blob_key(sha256(b"never-indexed").hexdigest()), b"never-indexed")  # type: ignore[arg-type]
     dry = collect_garbage(platform, grace=NOW, dry_run=True)
-    assert (dry.deleted_commits, dry.deleted_blobs) == (1, 2)  # what a real run removes, below
-    assert dry.freed_bytes == len(b"only-on-doomed") + len(b"uploaded-never-committed")
+    assert (dry.deleted_commits, dry.deleted_blobs) == (1, 3)  # what a real run removes, below
+    swept = (b"only-on-doomed", b"uploaded-never-committed", b"never-indexed")
+    assert dry.freed_bytes == sum(map(len, swept))
     assert stored(platform, b"only-on-doomed")
+    assert stored(platform, b"never-indexed")
     report = collect_garbage(platform, grace=NOW)
     assert not stored(platform, b"only-on-doomed")  # its branch is gone
     assert not stored(platform, b"uploaded-never-committed")
+    assert not stored(platform, b"never-indexed")
     assert stored(platform, b"kept-a")
     assert stored(platform, b"only-in-history")  # still reachable through main's history
-    assert report.deleted_blobs == 2
+    assert report.deleted_blobs == 3
     assert report.deleted_commits == 1
     assert check_integrity(platform, deep=True).ok
     commit_files(platform, "lab", "gc", "main", {"after-gc": b"fine"})
