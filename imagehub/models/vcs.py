@@ -377,6 +377,12 @@ def ref_names(session: Session) -> dict[CommitId, str]:
     return {CommitId(commit): f"{owner}/{name} {kind} {ref}" for commit, owner, name, kind, ref in rows}
 
 
+def recent_blobs(session: Session, limit: int) -> list[BlobId]:
+    """The blobs indexed last: a sample of what the site's store must hold."""
+    query = select(BlobRow.id).order_by(BlobRow.created_at.desc(), BlobRow.id).limit(limit)
+    return [BlobId(blob) for blob in session.scalars(query)]
+
+
 def commits_since(session: Session, cutoff: datetime) -> set[CommitId]:
     return {CommitId(c) for c in session.scalars(select(CommitRow.id).where(CommitRow.created_at >= cutoff))}
 

@@ -5,13 +5,18 @@ from __future__ import annotations
 import uuid
 from dataclasses import asdict, dataclass, field
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from imagehub import __version__
 from imagehub.core.db import check_connection, safe_url
 from imagehub.core.errors import ImageHubError
+from imagehub.core.vcs import blob_key
+from imagehub.models import vcs as vcs_queries
 from imagehub.models.schema import schema_state
 from imagehub.services.platform import Platform
 
 PROBE_PREFIX = ".health/"
+SAMPLED_BLOBS = 3
 
 
 @dataclass
@@ -60,6 +65,23 @@ def check_storage(platform: Platform) -> Check:
         return Check(False, f"{platform.store.url}: {exc.strerror or exc}")
     if echoed != payload:
         return Check(False, f"{platform.store.url}: probe object read back wrong")
+    return _holds_the_site(platform)
+
+
+def _holds_the_site(platform: Platform) -> Check:
+    """A working store may still be the wrong one (a mistyped bucket or prefix): some of the
+    blobs indexed last must be in it."""
+    try:
+        with platform.sessions() as session:
+            sample = vcs_queries.recent_blobs(session, SAMPLED_BLOBS)
+    except SQLAlchemyError:  # the database check reports it
+        return Check(True, platform.store.url)
+    if sample and not any(platform.store.exists(blob_key(blob)) for blob in sample):
+        detail = (
+            f"{platform.store.url}: holds none of the {len(sample)} blobs indexed last; "
+            "check IMAGEHUB_STORAGE_URL (bucket and prefix) points at this site's objects"
+        )
+        return Check(False, detail)
     return Check(True, platform.store.url)
 
 
