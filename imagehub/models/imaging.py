@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, delete, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from imagehub.models.base import Base, UTCDateTime, utcnow
+from imagehub.models.vcs import BlobRow, CommitRow
 
 
 class ImagingFile(Base):
@@ -77,3 +78,26 @@ class Materialization(Base):
     summary: Mapped[str] = mapped_column(Text, default="{}")
     seconds: Mapped[float] = mapped_column(Float)
     materialized_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def forget_removed_commits(session: Session) -> None:
+    """Drop the pipeline's rows of commits that gc removed, and the metadata of blobs that
+    neither the index nor any remaining commit names (rows are shared by blob across datasets)."""
+    for table in (CommitFile, SeriesRow, Materialization):
+        kept = select(CommitRow.id).where(
+            CommitRow.repository_id == table.dataset_id, CommitRow.id == table.commit_id
+        )
+        session.execute(delete(table).where(~kept.exists()))
+    session.execute(
+        delete(ImagingFile).where(
+            ImagingFile.blob.not_in(select(BlobRow.id)), ImagingFile.blob.not_in(select(CommitFile.blob))
+        )
+    )
+
+
+def derived_keys(session: Session) -> set[str]:
+    """The thumbnails and volumes that series rows name."""
+    keys: set[str] = set()
+    for thumbnail, volume in session.execute(select(SeriesRow.thumbnail_key, SeriesRow.nifti_key)):
+        keys.update(key for key in (thumbnail, volume) if key)
+    return keys

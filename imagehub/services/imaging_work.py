@@ -100,7 +100,7 @@ def extract_metadata(settings: Settings, tasks: Sequence[FileTask]) -> list[Extr
 def _put_derived(store: ObjectStore, kind: str, suffix: str, data: bytes) -> str:
     digest = hashlib.sha256(data).hexdigest()
     key = f"derived/{kind}/{digest[:2]}/{digest}{suffix}"
-    if not store.exists(key):
+    if store.refresh(key) is None:  # refreshed, gc leaves one a series row is about to name
         store.put(key, data)
     return key
 

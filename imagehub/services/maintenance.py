@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from imagehub.core.storage import ObjectInfo, ObjectNotFound, StorageError
 from imagehub.core.vcs import BlobId, BlobStore, CommitId, blob_key
 from imagehub.core.vcs.maintenance import FsckReport, Reachable, fsck, mark
+from imagehub.models import imaging as imaging_queries
 from imagehub.models import releases as release_queries
 from imagehub.models import staging
 from imagehub.models import vcs as vcs_queries
@@ -29,6 +30,7 @@ DEFAULT_GRACE = timedelta(hours=6)
 # The folders ImageHub writes in its store: a bucket given without a prefix may hold other
 # applications' objects too, and their unfinished uploads are not gc's to abort.
 KEY_SPACES = ("blobs/", "uploads/", "derived/", "volumes/")
+DERIVED_IMAGES = ("derived/thumbnails/", "derived/nifti/")  # named by the pipeline's series rows
 
 _log = logging.getLogger(__name__)
 
@@ -81,8 +83,23 @@ def collect_garbage(
     for blob in doomed:  # rows are gone and committed; a writer storing the same bytes now refreshes them
         freed += _delete_if_stale(platform, blob_key(blob), cutoff) or 0
     orphans, orphan_bytes = _unindexed_blobs(platform, cutoff, reachable.blobs, delete=True)
+    _sweep_derived(platform, cutoff)
     blobs_deleted, bytes_freed = len(doomed) + orphans, freed + orphan_bytes
     return _report(reachable, deleted_commits, deleted_nodes, blobs_deleted, bytes_freed, dry_run=False)
+
+
+def _sweep_derived(platform: Platform, cutoff: datetime) -> None:
+    """What the pipeline derived from commits now removed: their rows, then the thumbnails
+    and volumes no remaining row names (images of files a deleted raw branch held may show
+    PHI). Objects are content-addressed, so one that a surviving row also names stays; a
+    run storing one now refreshes it, and gc leaves what is younger than the cutoff."""
+    with platform.sessions.begin() as session:
+        imaging_queries.forget_removed_commits(session)
+        named = imaging_queries.derived_keys(session)
+    for prefix in DERIVED_IMAGES:
+        for info in platform.store.list(prefix):
+            if info.key not in named:
+                _delete_if_stale(platform, info.key, cutoff)
 
 
 def _report(

@@ -7,18 +7,22 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from hashlib import sha256
+from pathlib import Path
 
 import pytest
+from pydicom.data import get_testdata_file
 from sqlalchemy import delete, select, update
 
+from imagehub.core.compute.local import LocalExecutor
 from imagehub.core.errors import NotFound
 from imagehub.core.vcs import ChangeSet, Entry, MissingBlobs, RefKind, Repository, blob_key
 from imagehub.core.vcs.deltas import encode_delta
 from imagehub.core.vcs.maintenance import mark
 from imagehub.models import vcs as vcs_queries
 from imagehub.models.base import utcnow
+from imagehub.models.imaging import ImagingFile, SeriesRow
 from imagehub.models.vcs import BlobRow, DeltaRow, NodeRow, SqlCommitStore, SqlNodeStore
-from imagehub.services import blobs, datasets, maintenance
+from imagehub.services import blobs, datasets, imaging, maintenance
 from imagehub.services.maintenance import check_integrity, collect_garbage
 from imagehub.services.platform import Platform
 from tests.support.datasets import commit_files
@@ -334,3 +338,35 @@ def test_fsck_names_the_ref_of_a_missing_commit(platform: Platform, history: dic
         conn.execute(delete(vcs_queries.CommitRow).where(vcs_queries.CommitRow.id == head))
     report = check_integrity(platform)
     assert f"commit {head} is missing, but lab/gc branch main names it" in report.problems
+
+
+def test_gc_removes_what_the_pipeline_derived_from_removed_commits(platform: Platform) -> None:
+    with platform.sessions.begin() as session:
+        datasets.create(session, owner="lab", name="gc", author="t")
+    ct = Path(get_testdata_file("CT_small.dcm")).read_bytes()
+    kept = commit_files(platform, "lab", "gc", "main", {"ct.dcm": ct})
+    with platform.sessions.begin() as session:
+        repo_of(session).create_branch("raw", "main")
+    mr = Path(get_testdata_file("MR_small.dcm")).read_bytes()
+    gone = commit_files(platform, "lab", "gc", "raw", {"mr.dcm": mr})
+    for commit in (kept, gone):
+        ref = imaging.resolve_commit(platform, "lab/gc", commit.id)
+        imaging.index_metadata(platform, LocalExecutor(), ref)
+        imaging.render_series_thumbnails(platform, LocalExecutor(), ref)
+
+    def thumbnails(commit_id: str) -> set[str]:
+        with platform.sessions() as session:
+            rows = session.scalars(select(SeriesRow).where(SeriesRow.commit_id == commit_id))
+            return {row.thumbnail_key for row in rows if row.thumbnail_key}
+
+    kept_images, gone_images = thumbnails(kept.id), thumbnails(gone.id)
+    assert len(gone_images - kept_images) == 1  # the raw branch's MR; its CT is shared with main
+    with platform.sessions.begin() as session:
+        repo_of(session).delete_ref("raw", RefKind.BRANCH)
+    collect_garbage(platform, grace=NOW)
+    assert thumbnails(gone.id) == set()
+    assert thumbnails(kept.id) == kept_images
+    assert all(platform.store.exists(key) for key in kept_images)
+    assert not any(platform.store.exists(key) for key in gone_images - kept_images)
+    with platform.sessions() as session:
+        assert set(session.scalars(select(ImagingFile.blob))) == {sha256(ct).hexdigest()}
