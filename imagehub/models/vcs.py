@@ -427,8 +427,8 @@ def hold_references(session: Session) -> None:
     """Until this transaction ends, no other may add a commit or create or move a ref, so
     what gc last marked as reachable stays true while it deletes. Writers wait; those that
     build on a commit gc removed meanwhile then find it gone (``SqlCommitStore.hold``)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("LOCK TABLE vcs_refs, vcs_commits IN SHARE ROW EXCLUSIVE MODE"))
+    if session.get_bind().dialect.name == "postgresql":  # in the order a commit writes them
+        session.execute(text("LOCK TABLE vcs_commits, vcs_refs IN SHARE ROW EXCLUSIVE MODE"))
     else:  # SQLite's one write lock, taken now rather than at the first delete
         session.execute(delete(RefRow).where(false()))
 

@@ -397,7 +397,8 @@ def list_requests(session: Session, dataset: Dataset, status: str = "pending") -
 def decide_request(
     session: Session, *, dataset: Dataset, request_id: int, approve: bool, actor: str, note: str = ""
 ) -> AccessRequest:
-    request = session.get(AccessRequest, request_id)
+    lock_dataset(session, dataset)  # two decisions at once: the second sees the first
+    request = session.get(AccessRequest, request_id, populate_existing=True)
     if request is None or request.dataset_id != dataset.id:
         raise NotFound(f"no access request {request_id}")
     if request.status != "pending":

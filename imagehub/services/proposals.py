@@ -150,8 +150,8 @@ def create(
     if not title.strip():
         raise InvalidInput("a proposal needs a title")
     fork = _fork_of(dataset, source_dataset)
+    lock_dataset(session, dataset)  # two proposals opened at once: numbered apart, or one a duplicate
     _check_branches(session, dataset, repo, source, target, fork)
-    lock_dataset(session, dataset)  # two proposals opened at once get different numbers
     now = utcnow()
     proposal = Proposal(
         dataset_id=dataset.id,
@@ -255,6 +255,7 @@ def reopen(session: Session, dataset: Dataset, repo: Repository, number: int, *,
         raise Conflict(f"proposal #{number} is {proposal.state}: only closed proposals can be reopened")
     source = proposal_source.of(session, dataset, repo, proposal)
     fork = source.fork
+    lock_dataset(session, dataset)  # a proposal opened meanwhile is seen as a duplicate
     _check_branches(session, dataset, repo, proposal.source_branch, proposal.target_branch, fork)
     proposal.state, proposal.closed_by, proposal.updated_at = "open", None, utcnow()
     _record(session, dataset, proposal, actor, "reopen")

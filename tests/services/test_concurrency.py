@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from imagehub.core.auth.policy import Principal
 from imagehub.core.errors import Conflict
 from imagehub.core.vcs import BranchMoved
-from imagehub.services import access, accounts, datasets, webhooks
+from imagehub.services import access, accounts, datasets, maintenance, proposals, webhooks
 from imagehub.services.platform import Platform
 from tests.support.accounts import make_user
-from tests.support.datasets import commit_in
+from tests.support.datasets import commit_files, commit_in
 from tests.support.platforms import migrated_platform
 from tests.support.postgres import fresh_database
 
@@ -174,3 +177,82 @@ def test_racing_webhooks_stop_at_the_limit(each_platform: Platform, monkeypatch:
         )
 
     assert _race(each_platform, 4, add) == ["Conflict", "Conflict", "ok", "ok"]
+
+
+def test_racing_decisions_on_one_access_request_leave_one(each_platform: Platform) -> None:
+    make_user(each_platform, "ann")
+    with each_platform.sessions.begin() as session:
+        user = accounts.get_user(session, "ann")
+        dataset = datasets.get(session, owner="lab", name="race")
+        principal = Principal(user_id=user.id, username="ann")
+        asked = access.request_access(
+            session,
+            dataset=dataset,
+            principal=principal,
+            role="write",
+            purpose="study",
+            accepted_agreement="",
+        )
+        request_id = asked.id
+    verdicts = iter([True, False])
+
+    def decide(session: Session) -> object:
+        dataset = datasets.get(session, owner="lab", name="race")
+        approve = next(verdicts)
+        return access.decide_request(
+            session, dataset=dataset, request_id=request_id, approve=approve, actor="t"
+        )
+
+    assert _race(each_platform, 2, decide) == ["Conflict", "ok"]
+    with each_platform.sessions() as session:
+        dataset = datasets.get(session, owner="lab", name="race")
+        (decided,) = access.list_requests(session, dataset, status="")
+        granted = [g["user"] for g in access.list_grants(session, dataset)]
+    assert (decided.status == "approved") == (granted == ["ann"])
+
+
+def test_racing_proposals_of_one_change_open_one(each_platform: Platform) -> None:
+    commit_files(each_platform, "lab", "race", "main", {"a.dcm": b"1"})
+    with each_platform.sessions.begin() as session:
+        datasets.repository(session, datasets.get(session, owner="lab", name="race")).create_branch(
+            "qc", "main"
+        )
+    commit_files(each_platform, "lab", "race", "qc", {"b.dcm": b"2"})
+
+    def propose(session: Session) -> object:
+        dataset = datasets.get(session, owner="lab", name="race")
+        repo = datasets.repository(session, dataset)
+        return proposals.create(session, dataset, repo, actor="t", source="qc", target="main", title="qc")
+
+    assert _race(each_platform, 3, propose) == ["Conflict", "Conflict", "ok"]
+
+
+def test_gc_waits_for_a_commit_in_flight_without_a_deadlock(pg_platform: Platform) -> None:
+    """A commit writes its commit row, then moves its branch: gc takes the two tables in
+    the same order, so it waits behind the commit instead of deadlocking with it."""
+    failures: list[BaseException] = []
+
+    def gc() -> None:
+        try:
+            maintenance.collect_garbage(pg_platform, grace=timedelta(0))
+        except BaseException as exc:  # the test reports what gc died of
+            failures.append(exc)
+
+    sweeping = threading.Thread(target=gc)
+    with pg_platform.engine.connect() as writer, pg_platform.engine.connect() as monitor:
+        writer.execute(text("LOCK TABLE vcs_commits IN ROW EXCLUSIVE MODE"))  # a commit row written
+        sweeping.start()
+        waiting = text(
+            "SELECT 1 FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock' AND query LIKE 'LOCK TABLE vcs_%'"
+        )
+        for _ in range(600):
+            if monitor.execute(waiting).first():
+                break
+            monitor.rollback()
+            time.sleep(0.05)
+        time.sleep(1.5)  # past PostgreSQL's deadlock check
+        writer.execute(text("LOCK TABLE vcs_refs IN ROW EXCLUSIVE MODE"))  # then its branch moved
+        writer.rollback()
+    sweeping.join(timeout=60)
+    assert failures == []
