@@ -256,3 +256,24 @@ def test_gc_waits_for_a_commit_in_flight_without_a_deadlock(pg_platform: Platfor
         writer.rollback()
     sweeping.join(timeout=60)
     assert failures == []
+
+
+def test_racing_merges_into_one_branch_all_land(each_platform: Platform) -> None:
+    """A merge names no head to merge into: one that loses the race merges into the new head."""
+    commit_files(each_platform, "lab", "race", "main", {"a.dcm": b"1"})
+    with each_platform.sessions.begin() as session:
+        repo = datasets.repository(session, datasets.get(session, owner="lab", name="race"))
+        for index in range(3):
+            repo.create_branch(f"fix{index}", "main")
+    for index in range(3):
+        commit_files(each_platform, "lab", "race", f"fix{index}", {f"fix{index}.dcm": b"%d" % index})
+    branches = iter(f"fix{index}" for index in range(3))
+
+    def merge(session: Session) -> object:
+        repo = datasets.repository(session, datasets.get(session, owner="lab", name="race"))
+        return repo.merge(next(branches), "main", author="t")
+
+    assert _race(each_platform, 3, merge) == ["ok", "ok", "ok"]
+    with each_platform.sessions() as session:
+        repo = datasets.repository(session, datasets.get(session, owner="lab", name="race"))
+        assert {e.path for e in repo.list_objects("main")} == {"a.dcm", "fix0.dcm", "fix1.dcm", "fix2.dcm"}

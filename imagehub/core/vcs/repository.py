@@ -44,7 +44,7 @@ from imagehub.core.vcs.tree import Edit, NodeWriter, Tree
 from imagehub.core.vcs.types import BlobId, Change, Commit, CommitId, Entry, NodeId, is_full_id
 
 MAX_PAGE = 10_000
-COMMIT_ATTEMPTS = 5  # a commit with no expected parent, applied again after losing a race
+COMMIT_ATTEMPTS = 5  # a write naming no head to build on, applied again after losing a race
 MAX_LINE = 32  # commits a diff or merge follows (one lookup each) to compose recorded deltas
 
 
@@ -75,6 +75,18 @@ class Stores:
     nodes: NodeStore
     blobs: BlobIndex
     deltas: DeltaStore
+
+
+def _until_landed(attempt: Callable[[], Commit]) -> Commit:
+    """``attempt`` again, a few times, while another writer moves the branch first: for
+    writes whose caller named no head to build on."""
+    for tries in range(1, COMMIT_ATTEMPTS + 1):
+        try:
+            return attempt()
+        except BranchMoved:
+            if tries == COMMIT_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _now() -> datetime:
@@ -205,15 +217,11 @@ class Repository:
             raise InvalidInput(
                 f"expected_parent must be {MIN_COMMIT_PREFIX} to 64 lowercase hex digits of a commit id"
             )
-        for attempt in range(1, COMMIT_ATTEMPTS + 1):
-            try:
-                return self._commit_once(
-                    branch, changes, author, message, metadata, expected_parent, allow_empty
-                )
-            except BranchMoved:
-                if expected_parent is not None or attempt == COMMIT_ATTEMPTS:
-                    raise
-        raise AssertionError("unreachable")
+
+        def once() -> Commit:
+            return self._commit_once(branch, changes, author, message, metadata, expected_parent, allow_empty)
+
+        return once() if expected_parent is not None else _until_landed(once)
 
     def commit_planned(
         self, branch: str, plan: Callable[[Commit], tuple[ChangeSet, str] | None], *, author: str
@@ -399,10 +407,26 @@ class Repository:
     ) -> Commit:
         """Three-way merge of ``source`` into branch ``destination`` on their merge base; a
         protected destination takes merges only from a reviewed change proposal."""
-        ref = self.get_ref(destination, RefKind.BRANCH)
-        if ref.protected and not through_proposal:
+        if self.get_ref(destination, RefKind.BRANCH).protected and not through_proposal:
             raise ProtectedBranch(f"branch {destination!r} is protected: open a change proposal and merge it")
         theirs = self.resolve(source)
+        text = message or f"Merge {source} into {destination}"
+        # The caller names no head to merge into: one that moved meanwhile is merged into anew.
+        return _until_landed(
+            lambda: self._merge_once(source, theirs, destination, author, text, strategy, metadata or {})
+        )
+
+    def _merge_once(
+        self,
+        source: str,
+        theirs: Commit,
+        destination: str,
+        author: str,
+        text: str,
+        strategy: MergeStrategy,
+        metadata: dict[str, str],
+    ) -> Commit:
+        ref = self.get_ref(destination, RefKind.BRANCH)
         ours = get_commit(self.stores.commits, ref.commit)
         bases = merge_bases(self.stores.commits, ours.id, theirs.id)
         if bases == [theirs.id]:
@@ -419,9 +443,8 @@ class Repository:
             ours_via=self._line(base, ours) if base else (),
             theirs_via=self._line(base, theirs) if base else (),
         )
-        text = message or f"Merge {source} into {destination}"
         self._refuse_merged_clashes(ours.tree, tree, writer, edits)
-        return self._advance(ref, writer, tree, (ours.id, theirs.id), author, text, metadata or {})
+        return self._advance(ref, writer, tree, (ours.id, theirs.id), author, text, metadata)
 
     def _virtual_base(self, bases: list[CommitId]) -> NodeId:
         """The base of a criss-cross merge, as git builds it: the best common ancestors
@@ -466,28 +489,41 @@ class Repository:
         Manifests are shared between repositories but commits are not, so the result has
         one parent; ``metadata`` says where the changes came from.
         """
-        ref = self.get_ref(destination, RefKind.BRANCH)
-        if ref.protected and not through_proposal:
+        if self.get_ref(destination, RefKind.BRANCH).protected and not through_proposal:
             raise ProtectedBranch(f"branch {destination!r} is protected: open a change proposal and merge it")
-        ours = get_commit(self.stores.commits, ref.commit)
-        writer = NodeWriter()
-        tree, edits = merge_trees(
-            self.differ, base=base_tree, ours=ours.tree, theirs=theirs_tree, strategy=strategy, writer=writer
-        )
-        if tree == ours.tree:
-            raise InvalidInput(f"{destination!r} already has these changes: nothing to merge")
-        self._refuse_merged_clashes(ours.tree, tree, writer, edits)
-        return self._advance(ref, writer, tree, (ours.id,), author, message, metadata or {})
+
+        def once() -> Commit:
+            ref = self.get_ref(destination, RefKind.BRANCH)
+            ours = get_commit(self.stores.commits, ref.commit)
+            writer = NodeWriter()
+            tree, edits = merge_trees(
+                self.differ,
+                base=base_tree,
+                ours=ours.tree,
+                theirs=theirs_tree,
+                strategy=strategy,
+                writer=writer,
+            )
+            if tree == ours.tree:
+                raise InvalidInput(f"{destination!r} already has these changes: nothing to merge")
+            self._refuse_merged_clashes(ours.tree, tree, writer, edits)
+            return self._advance(ref, writer, tree, (ours.id,), author, message, metadata or {})
+
+        return _until_landed(once)
 
     def revert(self, branch: str, target: str, *, author: str, parent_number: int = 1) -> Commit:
-        """Undo one commit's changes on a branch, as a new commit (three-way, so later work stays)."""
-        ref = self.get_ref(branch, RefKind.BRANCH)
-        if ref.protected:
+        """Undo one commit's changes on a branch, as a new commit (three-way, so later work
+        stays; a branch that moved meanwhile is reverted on anew)."""
+        if self.get_ref(branch, RefKind.BRANCH).protected:
             raise ProtectedBranch(f"branch {branch!r} is protected: revert through a change proposal")
         reverted = self.resolve(target)
         if not reverted.parents:
             raise InvalidInput(f"commit {reverted.id[:12]} has no parent to revert to")
         parent = self._parent(reverted, parent_number, target)
+        return _until_landed(lambda: self._revert_once(branch, reverted, parent, author))
+
+    def _revert_once(self, branch: str, reverted: Commit, parent: Commit, author: str) -> Commit:
+        ref = self.get_ref(branch, RefKind.BRANCH)
         head = get_commit(self.stores.commits, ref.commit)
         writer = NodeWriter()
         tree, edits = merge_trees(
