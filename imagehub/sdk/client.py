@@ -16,7 +16,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import httpx
 
@@ -54,6 +54,14 @@ def bundled(items: list[T], size_of: Callable[[T], int], max_bytes: int) -> list
 
 def _no_progress(_: int) -> None:
     return None
+
+
+def _stoppable(handle: BinaryIO, progress: Progress) -> Iterator[bytes]:
+    """A file's bytes as a request body, checking between chunks whether to stop."""
+    while chunk := handle.read(CHUNK):
+        check_stop()
+        yield chunk
+        progress(len(chunk))
 
 
 @dataclass(frozen=True)
@@ -407,11 +415,16 @@ class RemoteDataset:
         return str(state["id"]), state.get("direct_url")
 
     def put_direct(self, path: Path, url: str, upload_id: str, progress: Progress = _no_progress) -> None:
-        """Send the whole file straight to object storage, then let the server verify it."""
+        """Send the whole file straight to object storage, then let the server verify it. The
+        body goes chunk by chunk so that Ctrl-C stops it at the next one; a send that stopped
+        or failed is never completed."""
         size = path.stat().st_size
-        with path.open("rb") as handle:
+        with path.open("rb") as handle, reaching(url):
             response = httpx.put(
-                url, content=handle, headers={"Content-Length": str(size)}, timeout=STORAGE_TIMEOUT
+                url,
+                content=_stoppable(handle, progress),
+                headers={"Content-Length": str(size)},
+                timeout=STORAGE_TIMEOUT,
             )
         if response.status_code >= 300:
             raise RemoteError(
@@ -419,7 +432,6 @@ class RemoteDataset:
                 response.status_code,
                 {"detail": response.text[:300]},
             )
-        progress(size)
         self.api.json("POST", f"{self.base}/uploads/{upload_id}/complete")
 
     def finish_upload(self, path: Path, upload_id: str, progress: Progress = _no_progress) -> None:

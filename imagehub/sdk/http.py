@@ -56,6 +56,13 @@ CONTENTION_RETRIES = 3  # sends of a request the server turned away for a concur
 MAX_RETRY_WAIT_S = 5.0
 
 
+def shown(url: str) -> str:
+    """``url`` fit for a message: scheme, host and path only. A presigned URL's query is a
+    credential (it opens the object for an hour, unaudited), so it never reaches a terminal or a log."""
+    parsed = httpx.URL(url)
+    return f"{parsed.scheme}://{parsed.netloc.decode()}{parsed.path}".rstrip("/")
+
+
 @contextmanager
 def reaching(url: str) -> Iterator[None]:
     """A refused connection, or one that drops part way through a body, as one clear error:
@@ -63,7 +70,7 @@ def reaching(url: str) -> Iterator[None]:
     try:
         yield
     except httpx.TransportError as exc:
-        raise RemoteError(f"cannot reach {url}, or it dropped the connection: {exc}", 0, {}) from exc
+        raise RemoteError(f"cannot reach {shown(url)}, or it dropped the connection: {exc}", 0, {}) from exc
 
 
 def server_url(url: str) -> str:

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from imagehub.sdk.client import Client
-from imagehub.sdk.http import RemoteInvalid
+from imagehub.sdk.client import Client, RemoteDataset
+from imagehub.sdk.http import RemoteError, RemoteInvalid
 from imagehub.sdk.objects import ObjectCache
+from imagehub.sdk.parallel import Stopped, check_stop, transfer_pool
 from imagehub.sdk.workcopy import WorkingCopy
 from imagehub.services.platform import Platform
 from imagehub_api.app import create_app
@@ -20,6 +24,7 @@ from tests.conftest import S3Storage
 from tests.support.accounts import make_user
 from tests.support.live_server import live_server
 from tests.support.platforms import migrated_platform
+from tests.support.ports import free_port
 
 
 def test_large_files_go_directly_to_and_from_s3(
@@ -77,3 +82,84 @@ def run_direct_transfers(
         with pytest.raises(RemoteInvalid, match="hash"):
             remote.api.json("POST", f"{remote.base}/uploads/{upload_id}/complete")
         assert remote.missing([claimed]) == {claimed}  # nothing unverified became a blob
+
+
+@dataclass(frozen=True)
+class DirectServer:
+    """A live server storing in S3, its dataset lab/ct, and the requests it saw."""
+
+    dataset: RemoteDataset
+    seen: list[str]
+    tmp: Path
+
+    def start(self, content: bytes) -> tuple[Path, str, str]:
+        """A local file of ``content`` and an upload session for it: (file, session id, direct URL)."""
+        path = self.tmp / "volume.dcm"
+        path.write_bytes(content)
+        upload_id, direct = self.dataset.start_upload(hashlib.sha256(content).hexdigest(), len(content))
+        assert upload_id is not None
+        assert direct is not None
+        return path, upload_id, direct
+
+
+@pytest.fixture
+def direct(tmp_path: Path, database_url: str, s3_storage: S3Storage) -> Iterator[DirectServer]:
+    with migrated_platform(tmp_path / "server", database_url, **s3_storage.settings) as platform:
+        token = make_user(platform, "lab")
+        app = create_app(platform)
+        seen: list[str] = []
+
+        @app.middleware("http")
+        async def count(request, call_next):  # type: ignore[no-untyped-def]
+            seen.append(f"{request.method} {request.url.path}")
+            return await call_next(request)
+
+        with live_server(app) as url:
+            client = Client(url, token, cache=ObjectCache(tmp_path / "cache"))
+            client.create_dataset("lab/ct")
+            yield DirectServer(client.dataset("lab/ct"), seen, tmp_path)
+
+
+def test_unreachable_storage_is_one_error_that_shows_no_signature(direct: DirectServer) -> None:
+    content = os.urandom(9 * 1024 * 1024)
+    path, upload_id, url = direct.start(content)
+    down = str(httpx.URL(url).copy_with(port=free_port()))
+    with pytest.raises(RemoteError, match="cannot reach") as refused:
+        direct.dataset.put_direct(path, down, upload_id)
+    message = str(refused.value)
+    assert httpx.URL(down).path in message
+    assert "?" not in message
+    assert "Signature" not in message
+    assert direct.dataset.missing([hashlib.sha256(content).hexdigest()])
+
+
+def test_ctrl_c_stops_a_direct_upload_part_way_and_never_completes_it(direct: DirectServer) -> None:
+    content = os.urandom(12 * 1024 * 1024)
+    path, upload_id, url = direct.start(content)
+    started = threading.Event()
+    sent: list[int] = []
+
+    def progress(size: int) -> None:
+        """The first chunk is out: wait until the command is stopping (Ctrl-C below)."""
+        sent.append(size)
+        started.set()
+        for _ in range(1000):
+            try:
+                check_stop()
+            except Stopped:
+                return
+            threading.Event().wait(0.01)
+
+    def ctrl_c() -> None:
+        with transfer_pool(1) as pool:
+            upload = pool.submit(direct.dataset.put_direct, path, url, upload_id, progress)
+            assert started.wait(30)
+            raise KeyboardInterrupt(upload)
+
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        ctrl_c()
+    upload = stopped.value.args[0]
+    assert isinstance(upload.exception(), Stopped)
+    assert sum(sent) < len(content)
+    assert not [r for r in direct.seen if r.endswith("/complete")]
+    assert direct.dataset.missing([hashlib.sha256(content).hexdigest()])
