@@ -24,6 +24,7 @@ from imagehub.cli.dataset_cli import UrlOpt
 from imagehub.core.paths import shown
 from imagehub.sdk.client import Client
 from imagehub.sdk.credentials import chosen_server, save_token, token_for
+from imagehub.sdk.http import PURPOSE_ENV
 from imagehub.sdk.workcopy import WorkingCopy
 
 console = Console()
@@ -45,8 +46,15 @@ def transfer_bar(label: str) -> Iterator[tuple[Callable[[int], None], Callable[[
         yield (lambda n: bar.advance(task, n)), (lambda total: bar.update(task, total=total))
 
 
-def _here() -> WorkingCopy:
-    return WorkingCopy.find(Path.cwd())
+# Raw (PHI) branches open only with a stated purpose: every command that reads or writes a
+# branch takes it, so the server's "pass --purpose" holds whichever command it answered.
+PurposeOpt = typer.Option(
+    None, "--purpose", envvar=PURPOSE_ENV, help="Purpose of use, required for raw (PHI) branches."
+)
+
+
+def _here(purpose: str | None = None) -> WorkingCopy:
+    return WorkingCopy.find(Path.cwd(), purpose=purpose)
 
 
 def login(url: str, token: str = typer.Option(None, help="API token (prompted for when omitted).")) -> None:
@@ -66,11 +74,14 @@ def clone(
     dest: Path = typer.Argument(None, help="Folder to create (default: the dataset's name)."),
     url: str | None = UrlOpt,
     ref: str = typer.Option(None, "--ref", help="Branch, tag or commit (default: the default branch)."),
+    purpose: str | None = PurposeOpt,
 ) -> None:
     """Copy a dataset version into a new working copy."""
     target, server = dest or Path(dataset.split("/")[-1]), chosen_server(url)
     with transfer_bar("clone") as (advance, total):
-        copy = WorkingCopy.clone(server, dataset, target, ref=ref, progress=advance, on_total=total)
+        copy = WorkingCopy.clone(
+            server, dataset, target, ref=ref, purpose=purpose, progress=advance, on_total=total
+        )
     console.print(
         f"cloned {dataset}@{copy.config['head'][:12]} into {target} ({len(copy.head_manifest())} files)"
     )
@@ -142,9 +153,10 @@ def push(
     branch: str = typer.Option(
         None, "--branch", help="Send the commits to this branch (made at the local head when missing)."
     ),
+    purpose: str | None = PurposeOpt,
 ) -> None:
     """Upload only what the server lacks (resuming interrupted uploads) and post local commits."""
-    copy = _here()
+    copy = _here(purpose)
     with transfer_bar("push") as (advance, total):
         made = copy.push(branch=branch, progress=advance, on_total=total)
     if not made:
@@ -153,17 +165,17 @@ def push(
         console.print(f"pushed {commit_id[:12]} to {copy.config['branch']}")
 
 
-def pull() -> None:
+def pull(purpose: str | None = PurposeOpt) -> None:
     """Bring the working copy up to its branch's latest commit."""
-    copy = _here()
+    copy = _here(purpose)
     with transfer_bar("pull") as (advance, total):
         head = copy.pull(progress=advance, on_total=total)
     console.print(f"{copy.config['branch']} is at {head[:12]}")
 
 
-def checkout(ref: str) -> None:
+def checkout(ref: str, purpose: str | None = PurposeOpt) -> None:
     """Switch the working copy to a branch, tag or commit."""
-    copy = _here()
+    copy = _here(purpose)
     with transfer_bar("checkout") as (advance, total):
         head = copy.checkout(ref, progress=advance, on_total=total)
     console.print(f"now at {ref} ({head[:12]})")
@@ -172,9 +184,10 @@ def checkout(ref: str) -> None:
 def branch(
     name: str = typer.Argument(None, help="Create this branch (omit to list)."),
     start: str = typer.Option(None, "--from", help="Where the new branch starts (default: current head)."),
+    purpose: str | None = PurposeOpt,
 ) -> None:
     """List branches, or create one on the server (constant time, nothing copied)."""
-    copy = _here()
+    copy = _here(purpose)
     if name is None:
         for ref in copy.dataset.branches():
             marker = "*" if ref["name"] == copy.config["branch"] else " "
@@ -185,10 +198,13 @@ def branch(
 
 
 def tag(
-    name: str = typer.Argument(None), ref: str = typer.Argument(None), message: str = typer.Option("", "-m")
+    name: str = typer.Argument(None),
+    ref: str = typer.Argument(None),
+    message: str = typer.Option("", "-m"),
+    purpose: str | None = PurposeOpt,
 ) -> None:
     """List tags, or create an immutable tag at a ref (default: current head)."""
-    copy = _here()
+    copy = _here(purpose)
     if name is None:
         for item in copy.dataset.tags():
             console.print(f"{item['name']:30} {item['commit_id'][:12]} {item['message']}", highlight=False)
@@ -197,9 +213,11 @@ def tag(
     console.print(f"tagged {made['commit_id'][:12]} as {name}")
 
 
-def log(ref: str = typer.Argument(None), limit: int = typer.Option(20, "-n")) -> None:
+def log(
+    ref: str = typer.Argument(None), limit: int = typer.Option(20, "-n"), purpose: str | None = PurposeOpt
+) -> None:
     """Commits of a ref, newest first."""
-    copy = _here()
+    copy = _here(purpose)
     for item in copy.dataset.log(ref or copy.config["branch"] or copy.config["head"], limit):
         console.print(
             f"[yellow]{item['id'][:12]}[/] {item['created_at'][:19]} {item['author']:12} "
@@ -208,9 +226,11 @@ def log(ref: str = typer.Argument(None), limit: int = typer.Option(20, "-n")) ->
         )
 
 
-def diff(left: str = typer.Argument(None), right: str = typer.Argument(None)) -> None:
+def diff(
+    left: str = typer.Argument(None), right: str = typer.Argument(None), purpose: str | None = PurposeOpt
+) -> None:
     """Changes between two refs (default: the branch head against the working copy's head)."""
-    copy = _here()
+    copy = _here(purpose)
     changes = copy.dataset.diff(
         left or copy.config["head"], right or copy.config["branch"] or copy.config["head"]
     )
@@ -221,10 +241,13 @@ def diff(left: str = typer.Argument(None), right: str = typer.Argument(None)) ->
 
 
 def merge(
-    source: str, into: str = typer.Option(None, "--into"), strategy: str = typer.Option("fail")
+    source: str,
+    into: str = typer.Option(None, "--into"),
+    strategy: str = typer.Option("fail"),
+    purpose: str | None = PurposeOpt,
 ) -> None:
     """Three-way merge on the server of SOURCE into a branch (default: the working copy's)."""
-    copy = _here()
+    copy = _here(purpose)
     made = copy.dataset.merge(source, into or copy.config["branch"], strategy)
     console.print(f"merged {source} into {into or copy.config['branch']}: {made['id'][:12]}")
 
@@ -237,9 +260,7 @@ def ingest(
     ),
     url: str | None = UrlOpt,
     message: str = typer.Option("", "-m", help="Commit message."),
-    purpose: str = typer.Option(
-        None, "--purpose", envvar="IMAGEHUB_PURPOSE", help="Purpose of use, required for raw (PHI) branches."
-    ),
+    purpose: str | None = PurposeOpt,
 ) -> None:
     """Import a whole folder as one commit: hash, upload what is missing, commit."""
     from imagehub.sdk.ingest import ingest_folder

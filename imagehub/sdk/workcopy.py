@@ -92,7 +92,7 @@ def _exclusive(method: F) -> F:
 
 
 class WorkingCopy:
-    def __init__(self, root: Path, cache: ObjectCache | None = None) -> None:
+    def __init__(self, root: Path, cache: ObjectCache | None = None, *, purpose: str | None = None) -> None:
         self._locked = False
         self.root = root.resolve()
         self.state = self.root / STATE_DIR
@@ -102,7 +102,8 @@ class WorkingCopy:
             )
         self.config: dict[str, Any] = self._load("config.json", {})
         self.cache = cache or ObjectCache()
-        self.client = Client(self.config["url"], token_for(self.config["url"]), cache=self.cache)
+        url = self.config["url"]
+        self.client = Client(url, token_for(url), cache=self.cache, purpose=purpose)
         self.dataset: RemoteDataset = self.client.dataset(self.config["dataset"])
 
     # -- state files ---------------------------------------------------------------------
@@ -117,7 +118,7 @@ class WorkingCopy:
         os.replace(tmp, path)
 
     @classmethod
-    def find(cls, start: Path) -> WorkingCopy:
+    def find(cls, start: Path, *, purpose: str | None = None) -> WorkingCopy:
         """The working copy holding ``start``: the nearest folder up with a state folder.
 
         One that a working copy further up tracks as files of its dataset is refused: it
@@ -135,7 +136,7 @@ class WorkingCopy:
                     f"{roots[0] / STATE_DIR} is not a working copy but {planted!r}, files of the"
                     f" working copy at {outer}: run imagehub there (and delete them from the dataset)"
                 )
-        return cls(roots[0])
+        return cls(roots[0], purpose=purpose)
 
     @classmethod
     def clone(
@@ -145,6 +146,7 @@ class WorkingCopy:
         dest: Path,
         *,
         ref: str | None = None,
+        purpose: str | None = None,
         progress: Progress = _noop,
         on_total: Callable[[int], None] = _noop,
     ) -> WorkingCopy:
@@ -157,7 +159,7 @@ class WorkingCopy:
         if dest.exists() and any(dest.iterdir()):
             raise InvalidInput(f"{dest} exists and is not empty")
         made = not dest.exists()
-        client = Client(url, token_for(url))
+        client = Client(url, token_for(url), purpose=purpose)
         try:
             info = client.dataset(dataset).info()
         finally:
@@ -167,7 +169,7 @@ class WorkingCopy:
         try:
             (dest / STATE_DIR).mkdir(parents=True, exist_ok=True)
             (dest / STATE_DIR / "config.json").write_text(json.dumps(config))
-            copy = cls(dest)
+            copy = cls(dest, purpose=purpose)
             copy.checkout(branch, progress=progress, on_total=on_total)
         except BaseException:
             _empty(dest, remove=made)

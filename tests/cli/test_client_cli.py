@@ -7,8 +7,11 @@ import subprocess
 from pathlib import Path
 
 from imagehub.sdk.workcopy import WorkingCopy
+from imagehub.services import datasets
+from imagehub.services.platform import Platform
 from tests.cli.test_cli import IMAGEHUB
 from tests.conftest import Server
+from tests.support.datasets import commit_files
 
 
 def cli(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -144,3 +147,27 @@ def test_a_file_name_that_is_not_utf8_is_named_not_a_traceback(server: Server) -
     assert refused.returncode == 2
     assert "'bad\\xff.dcm' cannot be versioned: rename it (the name is not valid UTF-8)" in refused.stderr
     assert copy.status().staged == []
+
+
+def test_every_command_that_opens_a_raw_branch_takes_purpose(server: Server, platform: Platform) -> None:
+    """The server's "pass --purpose" holds whichever command it answered."""
+    server.client().create_dataset("lab/phi")
+    with platform.sessions.begin() as session:
+        datasets.repository(session, datasets.get(session, owner="lab", name="phi")).create_branch(
+            "raw", "main"
+        )
+    commit_files(platform, "lab", "phi", "raw", {"p1/ct.dcm": b"PHI-BYTES"})
+    env = {**os.environ, "IMAGEHUB_URL": server.url}
+    env.pop("IMAGEHUB_PURPOSE", None)
+    work = server.tmp
+    refused = cli(["clone", "lab/phi", "raw", "--ref", "raw"], work, env)
+    assert refused.returncode == 2
+    assert "pass --purpose" in refused.stderr
+    why = ["--purpose", "QC of the de-identification"]
+    assert cli(["clone", "lab/phi", "raw", "--ref", "raw", *why], work, env).returncode == 0
+    assert (work / "raw" / "p1" / "ct.dcm").read_bytes() == b"PHI-BYTES"
+    copy = work / "raw"
+    for command in (["pull"], ["checkout", "raw"], ["log"], ["diff", "main", "raw"]):
+        assert cli(command, copy, env).returncode == 2, command
+        stated = cli([*command, *why], copy, env)
+        assert stated.returncode == 0, stated.stderr
