@@ -417,8 +417,19 @@ class RemoteDataset:
     def put_direct(self, path: Path, url: str, upload_id: str, progress: Progress = _no_progress) -> None:
         """Send the whole file straight to object storage, then let the server verify it. The
         body goes chunk by chunk so that Ctrl-C stops it at the next one; a send that stopped
-        or failed is never completed."""
+        or failed is never completed. A file the storage already holds whole (its completion
+        failed last time) is only completed."""
         size = path.stat().st_size
+        state = self.api.json("GET", f"{self.base}/uploads/{upload_id}")
+        if state.get("direct_size") == size:
+            progress(size)
+        else:
+            self._put(path, url, size, progress)
+        self.api.json("POST", f"{self.base}/uploads/{upload_id}/complete")
+
+    @staticmethod
+    def _put(path: Path, url: str, size: int, progress: Progress) -> None:
+        """One PUT of the file, its body read chunk by chunk with a check for Ctrl-C before each."""
         with path.open("rb") as handle, reaching(url):
             response = httpx.put(
                 url,
@@ -432,7 +443,6 @@ class RemoteDataset:
                 response.status_code,
                 {"detail": response.text[:300]},
             )
-        self.api.json("POST", f"{self.base}/uploads/{upload_id}/complete")
 
     def finish_upload(self, path: Path, upload_id: str, progress: Progress = _no_progress) -> None:
         """Send what the session still lacks (from its acknowledged offset), then complete it."""

@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from imagehub.core.errors import Conflict, InvalidInput, NotFound
-from imagehub.core.storage import StorageError
+from imagehub.core.storage import ObjectNotFound, StorageError
 from imagehub.core.vcs import BlobId, BlobMismatch, Entry, Repository, blob_key
 from imagehub.core.vcs.types import validate_blob_id
 from imagehub.models.base import utcnow
@@ -74,6 +74,16 @@ def start_upload(session: Session, *, dataset: Dataset, blob: str, size: int, ac
 def direct_upload_url(platform: Platform, upload: UploadSession) -> str | None:
     """Where the client may PUT the whole content straight into object storage (S3), if anywhere."""
     return platform.store.presign_upload(_direct_key(upload.id), expires_in=DIRECT_URL_SECONDS)
+
+
+def direct_size(platform: Platform, upload: UploadSession) -> int | None:
+    """How many bytes object storage holds of the session's direct upload (None: none). A
+    client whose send ended whole but whose completion failed (a dropped connection, a
+    killed command) completes it without sending the file again."""
+    try:
+        return platform.store.stat(_direct_key(upload.id)).size
+    except ObjectNotFound:
+        return None
 
 
 def _direct_key(session_id: str) -> str:

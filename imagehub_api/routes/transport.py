@@ -31,9 +31,10 @@ class UploadStart(BaseModel):
     size: int = Field(ge=0)
 
 
-def _state(upload: UploadSession, direct_url: str | None = None) -> dict[str, Any]:
+def _state(upload: UploadSession, **direct: str | int | None) -> dict[str, Any]:
+    """A session's progress; with S3, where its direct upload stands (``direct_url``, ``direct_size``)."""
     state = {"id": upload.id, "blob": upload.blob, "size": upload.size, "offset": upload.received}
-    return {**state, "direct_url": direct_url} if direct_url else state
+    return {**state, **{k: v for k, v in direct.items() if v is not None}}
 
 
 @router.post(
@@ -54,14 +55,18 @@ def start_upload(
     upload = transport.start_upload(
         session, dataset=ctx.dataset, blob=body.blob, size=body.size, actor=ctx.actor
     )
-    return _state(upload, transport.direct_upload_url(platform, upload))
+    return _state(upload, direct_url=transport.direct_upload_url(platform, upload))
 
 
 @router.get("/uploads/{upload_id}", operation_id="transport-upload-state")
 @requires(Policy.DATASET_WRITE)
-def upload_state(ctx: DatasetDep, session: SessionDep, upload_id: str) -> dict[str, Any]:
-    """How far an upload got: resume by sending the chunk that starts at ``offset``."""
-    return _state(transport.get_upload(session, dataset=ctx.dataset, upload_id=upload_id))
+def upload_state(
+    ctx: DatasetDep, session: SessionDep, platform: PlatformDep, upload_id: str
+) -> dict[str, Any]:
+    """How far an upload got: resume by sending the chunk that starts at ``offset``; a direct
+    upload (S3) whose ``direct_size`` is its size needs only completing."""
+    upload = transport.get_upload(session, dataset=ctx.dataset, upload_id=upload_id)
+    return _state(upload, direct_size=transport.direct_size(platform, upload))
 
 
 @router.put(

@@ -163,3 +163,16 @@ def test_ctrl_c_stops_a_direct_upload_part_way_and_never_completes_it(direct: Di
     assert sum(sent) < len(content)
     assert not [r for r in direct.seen if r.endswith("/complete")]
     assert direct.dataset.missing([hashlib.sha256(content).hexdigest()])
+
+
+def test_a_direct_upload_stored_whole_is_completed_without_sending_it_again(direct: DirectServer) -> None:
+    """The PUT ended, its completion did not (the command was killed): the next push only completes."""
+    content = os.urandom(9 * 1024 * 1024)
+    path, upload_id, url = direct.start(content)
+    assert httpx.put(url, content=content).status_code == 200
+    again, fresh = direct.dataset.start_upload(hashlib.sha256(content).hexdigest(), len(content))
+    assert again == upload_id
+    assert fresh is not None
+    unreachable = str(httpx.URL(fresh).copy_with(port=free_port()))  # no PUT could succeed
+    direct.dataset.put_direct(path, unreachable, upload_id)
+    assert not direct.dataset.missing([hashlib.sha256(content).hexdigest()])
