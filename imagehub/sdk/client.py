@@ -500,6 +500,13 @@ class RemoteDataset:
         }
         return dict(self.api.json("POST", f"{self.base}/branches/{branch}/commits", json=body))
 
+    def delete(self) -> None:
+        """Soft delete (an administrator can restore it)."""
+        self.api.request("DELETE", self.base)
+
+    def delete_branch(self, name: str) -> None:
+        self.api.request("DELETE", f"{self.base}/branches/{name}")
+
     def create_branch(self, name: str, source: str) -> dict[str, Any]:
         return dict(self.api.json("POST", f"{self.base}/branches", json={"name": name, "source": source}))
 

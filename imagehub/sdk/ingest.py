@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from imagehub.core.errors import InvalidInput
 from imagehub.core.media import media_type_of
 from imagehub.sdk.client import UPLOAD_CHUNK, Client, Progress, RemoteDataset, RemoteEntry
-from imagehub.sdk.http import RemoteInvalid, RemoteNotFound
+from imagehub.sdk.http import RemoteError, RemoteInvalid, RemoteNotFound
 from imagehub.sdk.objects import sha256_file
 from imagehub.sdk.parallel import transfer_pool
 
@@ -40,15 +42,14 @@ def ingest_folder(
     files = sorted(p for p in folder.rglob("*") if p.is_file() and not _hidden(p.relative_to(folder)))
     if not files:
         raise InvalidInput(f"{folder} holds no files to ingest (hidden files and folders are left out)")
+    remote, undo = _target(client, dataset, branch)
     try:
-        remote = client.dataset(dataset)
-        info = remote.info()
-    except RemoteNotFound:
-        remote = client.create_dataset(dataset)
-        info = remote.info()
-    if remote.branch(branch) is None:
-        remote.create_branch(branch, info["default_branch"])
-    _refused_now(remote, branch)
+        _refused_now(remote, branch)
+    except RemoteError:
+        with suppress(RemoteError):  # a token that may create but not delete leaves what it made
+            if undo is not None:
+                undo()
+        raise
     with transfer_pool(workers) as pool:
         blobs = list(pool.map(sha256_file, files))
     sizes = {blob: path.stat().st_size for blob, path in zip(blobs, files, strict=True)}
@@ -79,6 +80,23 @@ def ingest_folder(
         head = (remote.branch(branch) or {}).get("commit_id", "")
         return IngestResult(head, len(files), sent, unchanged=True)
     return IngestResult(made["id"], len(files), sent)
+
+
+def _target(client: Client, dataset: str, branch: str) -> tuple[RemoteDataset, Callable[[], None] | None]:
+    """The dataset and branch to ingest into, made when missing, and how to take back what
+    was made (None: nothing was). The server judges a commit only on a branch that exists,
+    so a refused ingest removes the dataset or branch it made rather than leave them behind."""
+    made: Callable[[], None] | None = None
+    try:
+        remote = client.dataset(dataset)
+        info = remote.info()
+    except RemoteNotFound:
+        remote = client.create_dataset(dataset)
+        info, made = remote.info(), remote.delete
+    if remote.branch(branch) is None:
+        remote.create_branch(branch, info["default_branch"])
+        made = made or partial(remote.delete_branch, branch)
+    return remote, made
 
 
 def _refused_now(remote: RemoteDataset, branch: str) -> None:

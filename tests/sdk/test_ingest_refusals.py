@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from imagehub.sdk.client import Client
-from imagehub.sdk.http import RemoteError
+from imagehub.sdk.http import RemoteError, RemoteNotFound
 from imagehub.sdk.ingest import ingest_folder
 from imagehub.sdk.objects import ObjectCache, sha256_file
 from imagehub.services.platform import Platform
@@ -29,9 +29,13 @@ def sent(client: Client, dataset: str, export: Path) -> bool:
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_raw_branch_without_a_purpose_is_refused_before_uploading(server: Server, export: Path) -> None:
+    client = server.client()
+    client.create_dataset("lab/seen")  # asks whether this person sent the file, anywhere
     with pytest.raises(RemoteError, match="state a purpose of use"):
-        ingest_folder(server.client(), export, "lab/scanner", "raw")
-    assert not sent(server.client(), "lab/scanner", export)
+        ingest_folder(client, export, "lab/scanner", "raw")
+    assert not sent(client, "lab/seen", export)
+    with pytest.raises(RemoteNotFound):  # the refused ingest left no dataset behind
+        client.dataset("lab/scanner").info()
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
