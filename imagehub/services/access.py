@@ -22,8 +22,8 @@ from imagehub.core.auth.policy import (
     may_read_phi,
 )
 from imagehub.core.errors import Conflict, InvalidInput, NotFound
-from imagehub.core.vcs import RefKind
-from imagehub.core.vcs.commits import merge_base
+from imagehub.core.vcs import CommitId, RefKind
+from imagehub.core.vcs.commits import in_history_of
 from imagehub.core.vcs.types import is_full_id
 from imagehub.models import accounts as account_queries
 from imagehub.models.accounts import AccessRequest, DatasetGrant, Team
@@ -168,6 +168,8 @@ def opens_phi(session: Session, dataset: Dataset, expression: str) -> bool:
     branch bears the same name.
     """
     dataset_facts = facts(dataset)
+    if not dataset_facts.phi_branches:
+        return False
     repo = datasets.repository(session, dataset)
     base = expression.split("~")[0].split("^")[0]
     branch = None if is_full_id(base) else repo.stores.refs.get(base, RefKind.BRANCH)
@@ -177,13 +179,12 @@ def opens_phi(session: Session, dataset: Dataset, expression: str) -> bool:
         target = repo.resolve(expression).id
     except (NotFound, InvalidInput):
         return False  # the route will answer 404/422 itself; nothing is opened
-    for ref in repo.list_refs(RefKind.BRANCH, limit=10_000):
-        if (
-            not is_phi_branch(dataset_facts, ref.name)
-            and merge_base(repo.stores.commits, target, ref.commit) == target
-        ):
-            return False
-    return True
+    safe_heads = [
+        CommitId(ref.commit)
+        for ref in repo.list_refs(RefKind.BRANCH, limit=10_000)
+        if not is_phi_branch(dataset_facts, ref.name)
+    ]
+    return not in_history_of(repo.stores.commits, safe_heads, CommitId(target))
 
 
 # -- changing who has access -----------------------------------------------------------------

@@ -91,6 +91,27 @@ def _best_bases(store: CommitStore, lefts: list[CommitId], right: CommitId) -> I
             heapq.heappush(heap, (-commits[parent].generation, parent))
 
 
+def in_history_of(store: CommitStore, heads: Iterable[CommitId], target: CommitId) -> bool:
+    """Whether ``target`` is one of ``heads`` or an ancestor of one. All heads are walked
+    together, a generation of parents per lookup, and never below the target's generation
+    (nothing there descends from it): the cost is the history above the target, once."""
+    found = store.get_many([target]).get(target)
+    if found is None:
+        return False
+    frontier = set(heads)
+    seen = set(frontier)
+    while frontier:
+        if target in frontier:
+            return True
+        parents: set[CommitId] = set()
+        for commit in store.get_many(frontier).values():
+            if commit.generation > found.generation:
+                parents.update(p for p in commit.parents if p not in seen)
+        seen |= parents
+        frontier = parents
+    return False
+
+
 def walk_history(store: CommitStore, head: CommitId) -> Iterator[Commit]:
     """Every ancestor of ``head`` (itself included), newest first, each once."""
     commits = store.get_many([head])
