@@ -168,8 +168,8 @@ async def enforce(request: Request) -> None:
     request.state.csrf = csrf
     if policy is Policy.PUBLIC:
         return
-    if principal.anonymous:
-        raise NotSignedIn("sign in, or send an API token as 'Authorization: Bearer <token>'")
+    if principal.anonymous and policy is not Policy.DATASET_READ:
+        raise _sign_in()
     if csrf is not None and request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "") or await _form_csrf(request)
         if not sent or not same(sent, csrf):
@@ -190,9 +190,18 @@ async def enforce(request: Request) -> None:
     refs += await _json_refs(request)
     purpose = stated_purpose(request)
     need = Role(policy.value)
-    request.state.decision = await run_in_threadpool(
-        _decide, platform, principal, params["owner"], params["name"], need, refs, purpose, client_ip(request)
-    )
+    args = (platform, principal, params["owner"], params["name"], need, refs, purpose, client_ip(request))
+    try:
+        request.state.decision = await run_in_threadpool(_decide, *args)
+    except (access.AccessDenied, access.Forbidden, access.PurposeRequired):
+        if principal.anonymous:  # a public dataset is read without signing in; anything else asks for it
+            raise _sign_in() from None
+        raise
+
+
+def _sign_in() -> NotSignedIn:
+    """What an anonymous caller hears wherever a sign-in might help: never whether a dataset exists."""
+    return NotSignedIn("sign in, or send an API token as 'Authorization: Bearer <token>'")
 
 
 def _decide(

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fastapi.routing import iter_route_contexts
 
-from imagehub.services import datasets
+from imagehub.services import audit, datasets
 from imagehub.services.platform import Platform
 from imagehub_api.app import create_app
 from imagehub_api.errors import API_PREFIXES
@@ -131,3 +131,45 @@ def test_undeclared_routes_are_for_site_admins_only(platform: Platform) -> None:
         assert httpx.get(f"{base}/api/v1/forgotten").status_code == 401
         assert httpx.get(f"{base}/api/v1/forgotten", headers=bearer(token)).status_code == 403
         assert httpx.get(f"{base}/api/v1/forgotten", headers=bearer(admin)).status_code == 200
+
+
+def test_anonymous_callers_read_public_datasets_and_nothing_more(platform: Platform) -> None:
+    """Visibility decides what an anonymous caller reads: every read route of a public dataset
+    answers them, every other dataset route asks them to sign in, and raw data stays closed
+    to them even where its role is `read` and a purpose is stated."""
+    make_user(platform, "lab")
+    with platform.sessions.begin() as session:
+        datasets.create(session, owner="lab", name="atlas", author="lab", visibility="public")
+        datasets.create(session, owner="lab", name="inside", author="lab", visibility="internal")
+        datasets.get(session, owner="lab", name="atlas").phi_role = "read"
+    commit_files(platform, "lab", "atlas", "main", {"atlas/ct-001.dcm": b"public pixels"})
+    with platform.sessions.begin() as session:
+        repo = datasets.repository(session, datasets.get(session, owner="lab", name="atlas"))
+        repo.create_tag("v1", "main")
+        repo.create_branch("raw", "main")
+    commit_files(platform, "lab", "atlas", "raw", {"raw/ct-001.dcm": SECRET_BYTES})
+    app = create_app(platform)
+    with live_server(app) as base, httpx.Client(base_url=base, timeout=30) as anonymous:
+        for method, path, endpoint in routes(app):
+            policy = policy_of(endpoint)
+            if "{owner}" not in path or policy in (Policy.PUBLIC, Policy.AUTHENTICATED):
+                continue
+            url = re.sub(r"\{name(:[^}]*)?\}", "atlas", path)
+            response = anonymous.request(method, fill(url), json={"ref": "main"} if method != "GET" else None)
+            asks_sign_in = response.status_code == 401 or response.headers.get("location", "").startswith(
+                "/login"
+            )
+            if policy is Policy.DATASET_READ:
+                assert response.status_code < 500, f"{method} {path} -> {response.status_code}"
+                assert not asks_sign_in, f"{method} {path} asks to sign in"
+            else:
+                assert asks_sign_in, f"{method} {path} -> {response.status_code}"
+        assert anonymous.get("/lab/atlas?ref=main").status_code == 200
+        assert anonymous.get("/api/v1/datasets/lab/atlas").json()["visibility"] == "public"
+        for hidden in ("/api/v1/datasets/lab/inside", "/api/v1/datasets/lab/none"):
+            assert anonymous.get(hidden).status_code == 401  # internal and absent read alike
+        raw = anonymous.get("/api/v1/datasets/lab/atlas/refs/raw/objects", headers={"X-Purpose-Of-Use": "qa"})
+        assert raw.status_code == 401
+        assert anonymous.get("/lab/atlas/tree/raw").headers["location"].startswith("/login?next=")
+    with platform.sessions.begin() as session:
+        assert audit.search(session, action="phi.open", dataset="lab/atlas", limit=5) == []
