@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from imagehub.core.auth.policy import Role
 from imagehub.core.errors import NotFound
-from imagehub.core.vcs import RefKind
+from imagehub.core.vcs import Ref, RefKind
+from imagehub.core.vcs.repository import MAX_PAGE
 from imagehub.core.vcs.types import Commit
 from imagehub.services import browse, datasheet, explore, pipeline
 from imagehub.services.pipeline import CODE_VERSIONS
@@ -34,9 +35,28 @@ def frame(ctx: DatasetContext, tab: str, ref: str, commit: Commit | None) -> dic
         "commit": commit,
         "tab": tab,
         "can_write": ctx.role >= Role.WRITE,
-        "branches": ctx.repo.list_refs(RefKind.BRANCH, limit=REFS_SHOWN),
-        "tags": ctx.repo.list_refs(RefKind.TAG, limit=REFS_SHOWN),
+        "branches": shown_refs(ctx, RefKind.BRANCH, {ctx.dataset.default_branch, ref}),
+        "tags": shown_refs(ctx, RefKind.TAG, {ref}),
     }
+
+
+def shown_refs(ctx: DatasetContext, kind: RefKind, wanted: set[str]) -> list[Ref]:
+    """The first REFS_SHOWN refs by name, and the ``wanted`` ones (the default branch, the
+    ref on screen) wherever they sort: pickers and forms must offer them beyond the first page."""
+    refs = ctx.repo.list_refs(kind, limit=REFS_SHOWN)
+    missing = wanted - {r.name for r in refs}
+    refs += [r for r in (ctx.repo.stores.refs.get(name, kind) for name in missing) if r is not None]
+    return sorted(refs, key=lambda r: r.name)
+
+
+def ref_count(ctx: DatasetContext, kind: RefKind) -> int:
+    """How many refs of a kind the dataset has, beyond those shown."""
+    total, after = 0, ""
+    while page := ctx.repo.list_refs(kind, after=after, limit=MAX_PAGE):
+        total, after = total + len(page), page[-1].name
+        if len(page) < MAX_PAGE:
+            break
+    return total
 
 
 def pipeline_panel(
@@ -71,6 +91,8 @@ def home(
         "summary": summary,
         "readme": browse.readme(platform, ctx.repo, commit) if commit else None,
         "clone_command": f"imagehub clone {ctx.full_name} --url {public_base(request)}",
+        "branch_count": ref_count(ctx, RefKind.BRANCH),
+        "tag_count": ref_count(ctx, RefKind.TAG),
     }
     return page(request, "dataset_home.html", context)
 

@@ -115,3 +115,24 @@ def test_release_pages_show_the_frozen_summary_and_citations(portal: Portal) -> 
     assert "@misc{lab_scans_v1_0" in page
     assert "imagehub clone lab/scans --ref v1.0" in page
     assert re.search(r"<th>Files</th><td>24</td>", page)
+
+
+def test_many_branches_still_offer_the_default_branch(portal: Portal) -> None:
+    """Past the first page of branches (which sort before `main` here), the proposal form
+    targets the default branch and the home page counts and lists it."""
+    with portal.platform.sessions.begin() as session:
+        dataset = datasets.create(session, owner="lab", name="many", author="lab")
+    commit_files(portal.platform, "lab", "many", "main", {"a.txt": b"a"})
+    with portal.platform.sessions.begin() as session:
+        repo = datasets.repository(session, dataset)
+        for n in range(1, 56):
+            repo.create_branch(f"exp-{n:02}", "main")
+    with portal.browser() as web:
+        form = web.get("/lab/many/proposals/new").text
+        into = re.search(r'<select name="target">(.*?)</select>', form, re.S)
+        assert into
+        assert '<option value="main" selected>' in into.group(1)
+        home = web.get("/lab/many?ref=main").text
+    assert "<th>Branches</th><td>56</td>" in home
+    assert '<a href="/lab/many/tree/main">main</a> <span class="badge">default</span>' in home
+    assert '<option value="main" selected>branch: main</option>' in home
