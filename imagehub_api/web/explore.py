@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
 
+from imagehub.core.auth.policy import Principal
 from imagehub.services import access, datasets, explore
 from imagehub_api.deps import PrincipalDep, SessionDep
 from imagehub_api.security import Policy, requires
@@ -25,13 +27,30 @@ def explore_page(
     modality: str = Query("", max_length=16),
     after: int = Query(0, ge=0),
 ) -> HTMLResponse:
-    batch = datasets.list_datasets(session, owner=owner or None, text=q, after=after, limit=PAGE)
-    visible = access.readable(session, principal, batch)
-    summaries = [explore.summarise(session, d) for d in visible]
-    shown = [s for s in summaries if explore.has_modality(s, modality)]
+    shown, next_after = _page(session, principal, q=q, owner=owner, modality=modality, after=after)
     context = {
         "summaries": shown,
         "filters": {"q": q, "owner": owner, "modality": modality},
-        "next_after": batch[-1].id if len(batch) == PAGE else None,
+        "next_after": next_after,
     }
     return page(request, "explore.html", context)
+
+
+def _page(
+    session: Session, principal: Principal, *, q: str, owner: str, modality: str, after: int
+) -> tuple[list[explore.Summary], int | None]:
+    """Up to PAGE summaries that pass every filter, and the id to continue after (None at the
+    end): batches are read until the page is full, so hidden or filtered-out datasets never
+    leave a page short while more follow."""
+    shown: list[explore.Summary] = []
+    while True:
+        batch = datasets.list_datasets(session, owner=owner or None, text=q, after=after, limit=PAGE)
+        for dataset in access.readable(session, principal, batch):
+            summary = explore.summarise(session, dataset)
+            if explore.has_modality(summary, modality):
+                shown.append(summary)
+                if len(shown) == PAGE:
+                    return shown, dataset.id
+        if len(batch) < PAGE:
+            return shown, None
+        after = batch[-1].id
