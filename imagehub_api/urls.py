@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from fastapi import Request
 
 from imagehub.services.platform import Platform
@@ -15,7 +17,10 @@ def public_base(request: Request) -> str:
 
 
 def safe_next(target: str) -> str:
-    """Only same-site paths: a crafted ``next`` must not send a user off to another host."""
+    """Only same-site paths: a crafted ``next`` must not send a user off to another host, nor
+    back to the sign-in page (which would nest ``next`` in itself)."""
     if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    if urlsplit(target).path == "/login":
         return "/"
     return target

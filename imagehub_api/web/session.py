@@ -33,9 +33,12 @@ def same_origin(request: Request) -> bool:
     return origin == "null" or origin == str(request.base_url).rstrip("/")
 
 
-@router.get("/login", response_class=HTMLResponse, operation_id="portal-login-form")
+@router.get("/login", response_class=HTMLResponse, operation_id="portal-login-form", response_model=None)
 @requires(Policy.PUBLIC)
-def login_form(request: Request, next: str = "/") -> HTMLResponse:
+def login_form(request: Request, principal: PrincipalDep, next: str = "/") -> Response:
+    """A signed-in visitor goes straight on to where the form would have sent them."""
+    if not principal.anonymous:
+        return RedirectResponse(safe_next(next), status_code=303)
     return page(request, "login.html", {"next": safe_next(next), "error": ""})
 
 

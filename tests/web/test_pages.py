@@ -320,3 +320,14 @@ def test_static_files_are_named_by_content_and_kept_for_good(web: httpx.Client) 
     plain = web.get("/static/portal/portal.css")
     assert plain.headers["cache-control"] == "no-cache"  # unversioned: revalidated
     assert web.get("/").headers["cache-control"] == "no-store"  # pages may carry PHI
+
+
+def test_the_sign_in_page_does_not_send_visitors_back_to_itself(portal: Portal) -> None:
+    with httpx.Client(base_url=portal.base) as anonymous:
+        form = anonymous.get("/login", params={"next": "/login?next=%2Flogin"}).text
+        assert 'href="/login?next=' not in form  # no header link to the page itself
+        assert 'name="next" value="/"' in form
+    with portal.browser() as signed_in:
+        away = signed_in.get("/login", params={"next": f"{DS}/tree/main"})
+        assert away.status_code == 303
+        assert away.headers["location"] == f"{DS}/tree/main"
