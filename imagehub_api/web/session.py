@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from imagehub.services import accounts, audit
 from imagehub.services.access import Forbidden
+from imagehub.services.platform import Platform
 from imagehub_api.deps import PlatformDep, PrincipalDep, SessionDep
 from imagehub_api.routes.auth import login_user
 from imagehub_api.security import PURPOSE_COOKIE, SESSION_COOKIE, Policy, client_ip, requires
@@ -33,13 +34,20 @@ def same_origin(request: Request) -> bool:
     return origin == "null" or origin == str(request.base_url).rstrip("/")
 
 
+def login_page(request: Request, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
+    """The sign-in form; it offers single sign-on only where OIDC is configured."""
+    platform: Platform = request.app.state.platform
+    sso = platform.settings.oidc_enabled
+    return page(request, "login.html", {**context, "sso": sso}, status_code=status_code)
+
+
 @router.get("/login", response_class=HTMLResponse, operation_id="portal-login-form", response_model=None)
 @requires(Policy.PUBLIC)
 def login_form(request: Request, principal: PrincipalDep, next: str = "/") -> Response:
     """A signed-in visitor goes straight on to where the form would have sent them."""
     if not principal.anonymous:
         return RedirectResponse(safe_next(next), status_code=303)
-    return page(request, "login.html", {"next": safe_next(next), "error": ""})
+    return login_page(request, {"next": safe_next(next), "error": ""})
 
 
 @router.post("/login", response_class=HTMLResponse, operation_id="portal-login")
@@ -59,7 +67,7 @@ def login(
         login_user(request, redirect, session, platform, username, password)
     except accounts.AuthenticationFailed:
         context = {"next": safe_next(next), "error": "Wrong username or password.", "username": username}
-        return page(request, "login.html", context, status_code=401)
+        return login_page(request, context, status_code=401)
     return redirect
 
 

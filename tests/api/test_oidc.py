@@ -33,6 +33,7 @@ def test_oidc_login_creates_then_reuses_the_account(tmp_path: Path, database_url
         oidc = {"oidc_issuer": issuer, "oidc_client_id": "imagehub", "oidc_client_secret": "oidc-test-secret"}
         with migrated_platform(tmp_path, database_url, **oidc) as platform:
             with live_server(create_app(platform), port=port):
+                assert 'href="/api/v1/auth/oidc/login?next=' in httpx.get(f"{base}/login").text
                 first = sign_in(base, "carol")
                 me = first.get("/api/v1/auth/me").json()
                 assert me["username"] == "carol"
@@ -52,6 +53,8 @@ def test_oidc_login_creates_then_reuses_the_account(tmp_path: Path, database_url
 def test_oidc_routes_say_when_not_configured(tmp_path: Path) -> None:
     with migrated_platform(tmp_path) as platform, live_server(create_app(platform)) as base:
         response = httpx.get(f"{base}/api/v1/auth/oidc/login")
+        form = httpx.get(f"{base}/login").text
+    assert "oidc/login" not in form  # the sign-in page offers no single sign-on
     assert response.status_code == 404
     assert "not configured" in response.json()["detail"]
 
