@@ -374,19 +374,24 @@ def store(
 
         def plan(head: Commit) -> tuple[ChangeSet, str] | None:
             """Against the head the commit will land on: a racing STOW of the same instance
-            with other bytes is refused, never overwritten."""
+            with other bytes is refused, never overwritten. A part counts as held once an
+            earlier part of this request was taken for its SOP Instance UID, whatever its path."""
             changes = ChangeSet()
             stored.clear()
             failed[:] = rejected
+            taken: dict[str, str] = {}  # SOP Instance UID -> blob, of this request's parts so far
             for verdict, (blob, size) in zip(accepted, uploaded, strict=True):
-                present = changes.puts.get(verdict.path) or repo.tree.get(head.tree, verdict.path)
-                known = {present.blob} if present is not None else held.get(verdict.sop, set())
+                present = repo.tree.get(head.tree, verdict.path)
+                known = {present.blob} if present is not None else set(held.get(verdict.sop, ()))
+                if verdict.sop in taken:
+                    known.add(taken[verdict.sop])
                 if known and known != {blob}:
                     detail = f"SOP Instance {verdict.sop} is stored already, with other content"
                     failed.append(stow.Rejected(verdict.sop_class, verdict.sop, stow.DUPLICATE, detail))
                     continue
                 if not known:
                     changes.put(Entry(verdict.path, blob, size, DICOM))
+                taken[verdict.sop] = blob
                 stored.append(verdict)
             return (changes, f"STOW-RS: {len(changes.puts)} instances") if changes else None
 

@@ -27,6 +27,7 @@ from tests.support.platforms import migrated_platform
 from tests.support.ports import free_port
 
 DS = "/api/v1/datasets/lab/scans"
+DICOM = "application/dicom"
 OTHER_FILES = ["CT_small.dcm", "MR_small.dcm", "rtdose.dcm", "JPGExtended.dcm", "SC_rgb_rle_2frame.dcm"]
 
 
@@ -66,6 +67,29 @@ class Hub:
         return httpx.Client(
             base_url=f"{self.base}{DS}/refs/main/dicomweb", headers=bearer(token or self.token)
         )
+
+
+def post_parts(
+    hub: Hub, parts: list[bytes], url: str = "/studies", token: str | None = None, content_type: str = DICOM
+) -> httpx.Response:
+    """A STOW-RS request of these parts, each labelled application/dicom."""
+    body = (
+        b"".join(b"--XyZ\r\nContent-Type: application/dicom\r\n\r\n" + p + b"\r\n" for p in parts)
+        + b"--XyZ--\r\n"
+    )
+    headers = {"Content-Type": f'multipart/related; type="{content_type}"; boundary=XyZ'}
+    with hub.http(token) as http:
+        return http.post(url, content=body, headers=headers)
+
+
+def stow_result(response: httpx.Response) -> pydicom.Dataset:
+    return pydicom.Dataset.from_json(response.json())
+
+
+def head_of(hub: Hub) -> str:
+    with hub.platform.sessions() as session:
+        dataset = datasets.get(session, owner="lab", name="scans")
+        return datasets.repository(session, dataset).resolve("main").id
 
 
 @pytest.fixture
@@ -277,22 +301,13 @@ def test_partial_failures_and_refusals(hub: Hub) -> None:
     study = pydicom.dcmread(io.BytesIO(good)).StudyInstanceUID
 
     def stow(
-        parts: list[bytes],
-        url: str = "/studies",
-        token: str | None = None,
-        content_type: str = "application/dicom",
+        parts: list[bytes], url: str = "/studies", token: str | None = None, content_type: str = DICOM
     ) -> httpx.Response:
-        body = (
-            b"".join(b"--XyZ\r\nContent-Type: application/dicom\r\n\r\n" + p + b"\r\n" for p in parts)
-            + b"--XyZ--\r\n"
-        )
-        headers = {"Content-Type": f'multipart/related; type="{content_type}"; boundary=XyZ'}
-        with hub.http(token) as http:
-            return http.post(url, content=body, headers=headers)
+        return post_parts(hub, parts, url, token, content_type)
 
     mixed = stow([good, b"not dicom at all" * 20])
     assert mixed.status_code == 202
-    result = pydicom.Dataset.from_json(mixed.json())
+    result = stow_result(mixed)
     assert [item.ReferencedSOPInstanceUID for item in result.ReferencedSOPSequence] == [
         pydicom.dcmread(io.BytesIO(good)).SOPInstanceUID
     ]
@@ -303,12 +318,10 @@ def test_partial_failures_and_refusals(hub: Hub) -> None:
 
     other = stow([ct_instance_bytes(seed=6, rows=32, columns=32)], url=f"/studies/{study}")
     assert other.status_code == 409  # none stored
-    assert pydicom.Dataset.from_json(other.json()).FailedSOPSequence[0].FailureReason == 0xA900
+    assert stow_result(other).FailedSOPSequence[0].FailureReason == 0xA900
     changed = pydicom.dcmread(io.BytesIO(good))
     changed.PatientID = "SOMEONE-ELSE"
-    assert (
-        pydicom.Dataset.from_json(stow([part10(changed)]).json()).FailedSOPSequence[0].FailureReason == 0x0111
-    )
+    assert stow_result(stow([part10(changed)])).FailedSOPSequence[0].FailureReason == 0x0111
     assert stow([good], content_type="application/dicom+json").status_code == 415
     headers = {"Content-Type": 'multipart/related; type="application/dicom"; boundary=XyZ'}
     part = b"--XyZ\r\nContent-Type: application/dicom\r\n\r\n" + good + b"\r\n"
@@ -344,6 +357,26 @@ def test_partial_failures_and_refusals(hub: Hub) -> None:
     with hub.http() as http:
         assert http.get(raw).status_code == 428  # the owner states a purpose of use first
         assert http.get(raw, headers={"X-Purpose-Of-Use": "QA"}).status_code == 200
+
+
+def test_one_request_never_stores_a_sop_instance_twice(hub: Hub) -> None:
+    """Two parts with one SOP Instance UID but other studies: the first is stored, the second
+    fails as a duplicate, exactly as it would in a later request."""
+    first = pydicom.dcmread(io.BytesIO(ct_instance_bytes(seed=8, rows=32, columns=32)))
+    second = pydicom.dcmread(io.BytesIO(ct_instance_bytes(seed=9, rows=32, columns=32)))
+    second.SOPInstanceUID = second.file_meta.MediaStorageSOPInstanceUID = first.SOPInstanceUID
+    answer = post_parts(hub, [part10(first), part10(second)])
+    assert answer.status_code == 202
+    result = stow_result(answer)
+    (stored,) = result.ReferencedSOPSequence
+    assert f"/studies/{first.StudyInstanceUID}/series/" in stored.RetrieveURL
+    (failure,) = result.FailedSOPSequence
+    assert (failure.ReferencedSOPInstanceUID, failure.FailureReason) == (first.SOPInstanceUID, 0x0111)
+    found = hub.client().search_for_instances(search_filters={"SOPInstanceUID": first.SOPInstanceUID})
+    assert [i["0020000D"]["Value"] for i in found] == [[first.StudyInstanceUID]]
+    head = head_of(hub)
+    again = post_parts(hub, [part10(first), part10(first)])  # the very bytes, twice: held already
+    assert (again.status_code, head_of(hub)) == (200, head)
 
 
 def test_with_a_public_url_the_absolute_uris_reach_the_server_whatever_the_host_header(
