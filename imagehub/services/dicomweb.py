@@ -385,7 +385,7 @@ def store(
                 known = {present.blob} if present is not None else set(held.get(verdict.sop, ()))
                 if verdict.sop in taken:
                     known.add(taken[verdict.sop])
-                if known and known != {blob}:
+                if known and blob not in known:
                     detail = f"SOP Instance {verdict.sop} is stored already, with other content"
                     failed.append(stow.Rejected(verdict.sop_class, verdict.sop, stow.DUPLICATE, detail))
                     continue

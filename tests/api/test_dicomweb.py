@@ -379,6 +379,24 @@ def test_one_request_never_stores_a_sop_instance_twice(hub: Hub) -> None:
     assert (again.status_code, head_of(hub)) == (200, head)
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_bytes_the_version_holds_are_stored_again_whatever_else_shares_their_uid(hub: Hub) -> None:
+    """An instance held at two paths with different bytes: sending either copy again succeeds
+    without a commit; only bytes the version does not hold are refused."""
+    original = ct_instance_bytes(seed=4, rows=32, columns=32)
+    changed = pydicom.dcmread(io.BytesIO(original))
+    changed.PatientID = "SOMEONE-ELSE"
+    commit_files(hub.platform, "lab", "scans", "main", {"a/ct.dcm": original, "b/ct.dcm": part10(changed)})
+    head = head_of(hub)
+    assert post_parts(hub, [original]).status_code == 200
+    assert post_parts(hub, [part10(changed)]).status_code == 200
+    assert head_of(hub) == head
+    changed.PatientID = "A-THIRD-ONE"
+    refused = post_parts(hub, [part10(changed)])
+    assert refused.status_code == 409
+    assert stow_result(refused).FailedSOPSequence[0].FailureReason == 0x0111
+
+
 def test_with_a_public_url_the_absolute_uris_reach_the_server_whatever_the_host_header(
     tmp_path: Path, ct_series: list[pydicom.Dataset]
 ) -> None:
