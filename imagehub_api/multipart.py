@@ -1,6 +1,7 @@
 """multipart/related bodies (RFC 2387) as DICOMweb uses them: written part by part while the
 parts are still being read from storage, and read with each part spooled to its own
-temporary file, so that neither a study going out nor one coming in is held in memory."""
+temporary file, all parts together holding at most ``IN_MEMORY`` bytes in memory, so that
+neither a study going out nor one coming in is held in memory."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from imagehub.core.errors import ImageHubError, InvalidInput
 from imagehub_api.errors import UploadTooLarge
 from imagehub_api.headers import STORED_CSP
 
-SPOOL_IN_MEMORY = 8 * 1024 * 1024
+IN_MEMORY = 64 * 1024 * 1024  # what all parts of one body may keep in memory; the rest go to disk
 Part = tuple[str, Iterable[bytes]]  # Content-Type, body chunks
 
 
@@ -65,7 +66,7 @@ async def read(request: Request, part_type: str, cap: int) -> list[BinaryIO]:
     boundary = options.get(b"boundary")
     if not boundary:
         raise InvalidInput("the multipart/related Content-Type has no boundary parameter")
-    reader = _Parts(part_type)
+    reader = _Parts(part_type, IN_MEMORY)
     parser = MultipartParser(boundary, reader.callbacks())  # type: ignore[arg-type]
     received = 0
     preamble = _Preamble(b"--" + boundary)
@@ -109,11 +110,14 @@ class _Preamble:
 
 
 class _Parts:
-    """Callbacks for python-multipart's streaming parser: one spooled file per part."""
+    """Callbacks for python-multipart's streaming parser: one spooled file per part, kept in
+    memory only while the parts read so far fit in ``in_memory`` bytes together."""
 
-    def __init__(self, part_type: str) -> None:
+    def __init__(self, part_type: str, in_memory: int) -> None:
         self.part_type = part_type
         self.parts: list[BinaryIO] = []
+        self._room = in_memory  # what earlier parts left of the memory budget
+        self._spool_limit = 0  # the current part's, past which it rolls over to disk
         self._field = b""
         self._value = b""
         self._headers: dict[bytes, bytes] = {}
@@ -126,16 +130,24 @@ class _Parts:
             "on_header_end": self._header_end,
             "on_headers_finished": self._headers_finished,
             "on_part_data": lambda data, start, end: self.parts[-1].write(data[start:end]),
-            "on_part_end": lambda: self.parts[-1].seek(0),
+            "on_part_end": self._end,
         }
 
     def _append(self, name: str, data: bytes) -> None:
         setattr(self, name, getattr(self, name) + data)
 
     def _begin(self) -> None:
-        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - closed by the caller
+        # A spool rolls over once it holds more than max_size bytes; 0 would mean never.
+        self._spool_limit = max(self._room, 1)
+        spool = tempfile.SpooledTemporaryFile(max_size=self._spool_limit)  # noqa: SIM115 - closed by the caller
         self.parts.append(cast(BinaryIO, spool))
         self._headers = {}
+
+    def _end(self) -> None:
+        size = self.parts[-1].tell()
+        if size <= self._spool_limit:  # not rolled over: it stays in memory
+            self._room -= size
+        self.parts[-1].seek(0)
 
     def _header_end(self) -> None:
         self._headers[self._field.strip().lower()] = self._value.strip()
