@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Generic, TypeVar
 
@@ -22,7 +22,7 @@ from sqlalchemy import or_, select
 from imagehub.core.compute.local import LocalExecutor
 from imagehub.core.errors import InvalidInput, NotFound
 from imagehub.core.imaging import dicomjson, part10, qido, stow
-from imagehub.core.imaging.frames import PixelLayout, decode_frames, read_header
+from imagehub.core.imaging.frames import PixelLayout, decode_frames, native_pixel_value, read_header
 from imagehub.core.imaging.render import Rendering, render
 from imagehub.core.vcs import BlobId, BlobStore, ChangeSet, Commit, Entry, RefKind, Repository, blob_key
 from imagehub.models.dataset import Dataset
@@ -314,16 +314,23 @@ def frames(platform: Platform, item: Instance, numbers: Sequence[int]) -> list[b
         return decode_frames(stream, item.path, [n - 1 for n in numbers])
 
 
-def bulkdata(platform: Platform, item: Instance, path: str) -> list[bytes]:
-    """What a metadata BulkDataURI names: every frame for the pixel data, else the one value."""
+def bulkdata(platform: Platform, item: Instance, path: str) -> list[Iterable[bytes]]:
+    """What a metadata BulkDataURI names, as parts of chunks: the one value, but compressed
+    pixel data frame by frame (PS3.18 8.7.3.3); native pixel data streamed where in place."""
     path = path.upper().strip("/")
     layout = _LAYOUTS.get(item.blob)
     if layout is None or path != f"{layout.tag:08X}":
         with _open(platform, item) as stream:
             ds, layout = read_header(stream, item.path)
         if layout is None or path != f"{layout.tag:08X}":
-            return [dicomjson.bulk_value(ds, path)]
-    return frames(platform, item, range(1, layout.frames + 1))
+            return [[dicomjson.bulk_value(ds, path)]]
+    if layout.encapsulated:
+        return [[frame] for frame in frames(platform, item, range(1, layout.frames + 1))]
+    span = layout.value_range()
+    if span is not None:
+        return [platform.store.get(blob_key(BlobId(item.blob)), *span)]
+    with _open(platform, item) as stream:
+        return [[native_pixel_value(stream, item.path)]]
 
 
 def rendered(platform: Platform, item: Instance, frame: int, rendering: Rendering) -> bytes:

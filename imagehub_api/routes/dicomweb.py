@@ -206,11 +206,11 @@ def retrieve_frames(call: CallDep, study: str, series: str, sop: str, frames: st
 @router.get(f"{INSTANCE}/bulkdata/{{path:path}}", operation_id="dicomweb-retrieve-bulkdata")
 @requires(Policy.DATASET_READ)
 def retrieve_bulkdata(call: CallDep, study: str, series: str, sop: str, path: str) -> StreamingResponse:
-    """WADO-RS: the value a metadata BulkDataURI names (pixel data comes frame by frame)."""
+    """WADO-RS: the value a metadata BulkDataURI names (compressed pixel data frame by frame)."""
     found = dicomweb.bulkdata(call.platform, call.instance(study, series, sop), path)
     call.viewed(sop, bulkdata=path)
     return multipart.response(
-        [("application/octet-stream", [data]) for data in found], "application/octet-stream"
+        [("application/octet-stream", chunks) for chunks in found], "application/octet-stream"
     )
 
 

@@ -187,6 +187,11 @@ def test_store_search_and_retrieve(
     private = hub.here(header["00431029"]["BulkDataURI"])  # 2 KiB of private OB data
     assert client.retrieve_bulkdata(private) == [small[0x00431029].value]
     assert client.retrieve_bulkdata(hub.here(header["7FE00010"]["BulkDataURI"])) == [small.PixelData]
+    dose = others["rtdose.dcm"]  # 15 frames: one value, not a part per frame
+    header = client.retrieve_instance_metadata(
+        dose.StudyInstanceUID, dose.SeriesInstanceUID, dose.SOPInstanceUID
+    )
+    assert client.retrieve_bulkdata(hub.here(header["7FE00010"]["BulkDataURI"])) == [dose.PixelData]
 
     # WADO-RS: frames as native little-endian bytes, decoded when the file is compressed
     def frames(ds: pydicom.Dataset, numbers: list[int]) -> list[bytes]:
@@ -195,7 +200,6 @@ def test_store_search_and_retrieve(
         )
 
     assert frames(ct, [1]) == [ct.PixelData]
-    dose = others["rtdose.dcm"]
     size = len(dose.PixelData) // 15
     assert frames(dose, [15, 2]) == [dose.PixelData[14 * size :], dose.PixelData[size : 2 * size]]
     jpeg = others["JPGExtended.dcm"]
@@ -236,7 +240,7 @@ def test_store_search_and_retrieve(
 
     with hub.platform.sessions() as session:
         viewed = audit.search(session, action="image.view", dataset="lab/scans", limit=1000)
-    assert len(viewed) == 15  # one per WADO request above that was answered with an image
+    assert len(viewed) == 17  # one per WADO request above that was answered with an image
     assert {e.object for e in viewed} >= {ct.SOPInstanceUID, ct.SeriesInstanceUID, dose.SOPInstanceUID}
 
 
@@ -437,6 +441,28 @@ def test_files_stored_without_part10_framing_are_served_as_part10(hub: Hub) -> N
         (got,) = client.retrieve_study(original.StudyInstanceUID)  # a strict reader: raised before
         assert got.SOPInstanceUID == original.SOPInstanceUID, name
         assert got.file_meta.MediaStorageSOPInstanceUID == original.SOPInstanceUID
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_pixel_data_by_bulk_data_uri_is_one_value_unless_compressed(hub: Hub) -> None:
+    """Native pixel data is one little-endian value whatever the file's byte order; compressed
+    pixel data comes a part per frame, decoded."""
+    names = ("rtdose_expb.dcm", "SC_rgb_rle_2frame.dcm")  # big endian; RLE
+    commit_files(
+        hub.platform, "lab", "scans", "main", {f"bulk/{n}": pydicom_file(n).read_bytes() for n in names}
+    )
+    client = hub.client()
+
+    def pixel_parts(name: str) -> list[bytes]:
+        ds = pydicom.dcmread(pydicom_file(name))
+        header = client.retrieve_instance_metadata(
+            ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID
+        )
+        return client.retrieve_bulkdata(hub.here(header["7FE00010"]["BulkDataURI"]))
+
+    assert pixel_parts("rtdose_expb.dcm") == [pydicom.dcmread(pydicom_file("rtdose.dcm")).PixelData]
+    rle = pydicom.dcmread(pydicom_file("SC_rgb_rle_2frame.dcm")).pixel_array
+    assert pixel_parts("SC_rgb_rle_2frame.dcm") == [rle[0].tobytes(), rle[1].tobytes()]
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -44,6 +44,7 @@ class PixelLayout:
     frames: int
     frame_length: int | None  # bytes of one native frame; None when frames are not whole bytes
     offset: int | None  # where frame 0 starts in the file, when frames can be read in place
+    encapsulated: bool = False  # compressed: the value is a fragment per frame, not one run of bytes
 
     def frame_range(self, index: int) -> tuple[int, int] | None:
         """The file's byte range ``[start, end)`` of frame ``index`` (0-based), if it is in place."""
@@ -51,6 +52,11 @@ class PixelLayout:
             return None
         start = self.offset + index * self.frame_length
         return start, start + self.frame_length
+
+    def value_range(self) -> tuple[int, int] | None:
+        """The file's byte range of every frame, if they are in place."""
+        first, last = self.frame_range(0), self.frame_range(self.frames - 1)
+        return (first[0], last[1]) if first and last else None
 
 
 MAX_FRAMES_PER_REQUEST = 10_000
@@ -109,7 +115,7 @@ def _layout(ds: Dataset, stream: BinaryIO) -> PixelLayout | None:
         and value_length != _UNDEFINED_LENGTH
         and value_length >= frames * length
     )
-    return PixelLayout(tag, vr, frames, length, start if in_place else None)
+    return PixelLayout(tag, vr, frames, length, start if in_place else None, syntax.is_encapsulated)
 
 
 def decode_frames(source: Source, name: str, indices: Sequence[int]) -> list[bytes]:
@@ -122,12 +128,32 @@ def decode_frames(source: Source, name: str, indices: Sequence[int]) -> list[byt
         allocated = header.integer(ds, "BitsAllocated") or 8
         bits = frame_bits(ds)
         if not syntax.is_encapsulated and bits and bits % 8 == 0:
-            data, vr = _pixel_value(ds)
-            if syntax == ExplicitVRBigEndian:
-                data = _little_endian(data, _word_bytes(vr, allocated))
+            data = _native_value(ds, syntax, allocated)
             length = bits // 8
             return [data[i * length : (i + 1) * length] for i in indices]
         return [_array_bytes(pixel_array(ds, index=i), allocated) for i in indices]
+
+
+def native_pixel_value(source: Source, name: str) -> bytes:
+    """Every frame of a native (uncompressed) instance in little-endian words, as one value:
+    what its BulkDataURI names when the frames cannot be read in place. Like a read in place,
+    it leaves out the byte that pads an odd-length value."""
+    with open_source(source) as stream, decoding(name):
+        kind = sniff(stream)
+        ds = read_dataset(stream, force=kind == "dicom-raw", pixels=True)
+        syntax = UID(ds.file_meta.get("TransferSyntaxUID") or ExplicitVRLittleEndian)
+        if syntax.is_encapsulated:
+            raise InvalidInput(f"{name}: compressed pixel data is one value per frame")
+        value = _native_value(ds, syntax, header.integer(ds, "BitsAllocated") or 8)
+        bits = frame_bits(ds)
+        if bits is None or bits % 8:
+            return value
+        return value[: (header.integer(ds, "NumberOfFrames") or 1) * bits // 8]
+
+
+def _native_value(ds: Dataset, syntax: UID, allocated: int) -> bytes:
+    data, vr = _pixel_value(ds)
+    return _little_endian(data, _word_bytes(vr, allocated)) if syntax == ExplicitVRBigEndian else data
 
 
 def _pixel_value(ds: Dataset) -> tuple[bytes, str]:

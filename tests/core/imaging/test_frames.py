@@ -8,7 +8,8 @@ import numpy as np
 import pydicom
 import pytest
 
-from imagehub.core.imaging.frames import decode_frames, parse_frame_list, read_header
+from imagehub.core.errors import InvalidInput
+from imagehub.core.imaging.frames import decode_frames, native_pixel_value, parse_frame_list, read_header
 from imagehub.core.imaging.qido import InvalidQuery
 from tests.support.dicom_files import pydicom_file
 
@@ -19,11 +20,14 @@ NATIVE_IN_PLACE = [
     "liver_1frame.dcm",
     "SC_rgb_small_odd.dcm",
 ]
-DECODED = [
+NATIVE_DECODED = [
     "MR_small_bigendian.dcm",
     "SC_rgb_small_odd_big_endian.dcm",  # 8-bit samples in OW words, swapped in pairs
     "rtdose_expb.dcm",
     "image_dfl.dcm",  # deflated
+]
+DECODED = [
+    *NATIVE_DECODED,
     "JPGExtended.dcm",
     "MR_small_jp2klossless.dcm",
     "MR_small_jpeg_ls_lossless.dcm",
@@ -69,6 +73,19 @@ def test_other_encodings_are_decoded_to_native_little_endian(name: str) -> None:
     frames = decode_frames(io.BytesIO(data), name, [0, last])
     assert frames == [expected(ds, 0), expected(ds, last)]
     assert len(frames[0]) == ds.Rows * ds.Columns * ds.SamplesPerPixel * ds.BitsAllocated // 8
+
+
+@pytest.mark.parametrize("name", NATIVE_DECODED)
+def test_a_native_pixel_value_is_every_frame_in_little_endian_words(name: str) -> None:
+    data = pydicom_file(name).read_bytes()
+    ds = pydicom.dcmread(io.BytesIO(data))
+    frames = range(int(ds.get("NumberOfFrames") or 1))
+    assert native_pixel_value(io.BytesIO(data), name) == b"".join(expected(ds, i) for i in frames)
+
+
+def test_compressed_pixel_data_is_no_single_value() -> None:
+    with pytest.raises(InvalidInput, match="one value per frame"):
+        native_pixel_value(io.BytesIO(pydicom_file("JPGExtended.dcm").read_bytes()), "JPGExtended.dcm")
 
 
 def test_a_file_without_pixel_data_has_no_layout() -> None:
