@@ -75,9 +75,7 @@ def _call(ctx: DatasetDep, session: SessionDep, platform: PlatformDep, request: 
 CallDep = Annotated[Call, Depends(_call)]
 
 
-FUZZY_WARNING = (
-    '299 imagehub: "The fuzzymatching parameter is not supported. Only literal matching has been performed."'
-)
+FUZZY_WARNING = "The fuzzymatching parameter is not supported. Only literal matching has been performed."
 
 
 def _json(body: Any, status_code: int = 200) -> JSONResponse:
@@ -89,12 +87,11 @@ def _search(
     call: Call, level: qido.Level, study: str | None = None, series: str | None = None
 ) -> JSONResponse:
     query = qido.parse_query(call.request.query_params.multi_items())
-    found = dicomweb.search(
-        call.platform, call.version(), level, query, call.urls(), study=study, series=series
-    )
+    urls = call.urls()
+    found = dicomweb.search(call.platform, call.version(), level, query, urls, study=study, series=series)
     answer = _json(found)
-    if query.fuzzy:  # PS3.18 8.3.4.1: say that matching stayed literal
-        answer.headers["Warning"] = FUZZY_WARNING
+    if query.fuzzy:  # PS3.18 8.3.4.2: say that matching stayed literal, naming the service
+        answer.headers["Warning"] = f'299 {urls.root}: "{FUZZY_WARNING}"'
     return answer
 
 

@@ -427,8 +427,17 @@ def test_with_a_public_url_the_absolute_uris_reach_the_server_whatever_the_host_
                 params={"PatientName": "*", "fuzzymatching": "true"},
                 headers=bearer(token),
             )
-            assert fuzzy.headers["Warning"].startswith("299 ")
+            assert fuzzy.headers["Warning"] == (
+                f'299 {public}{DS}/refs/main/dicomweb: "The fuzzymatching parameter is not supported. '
+                'Only literal matching has been performed."'
+            )
             assert len(fuzzy.json()) == 1
+            either = httpx.get(  # matched as asked: no 400, and no warning
+                f"{base}{DS}/refs/main/dicomweb/studies",
+                params={"PatientID": f"NOBODY,{ct.PatientID}", "multiplevaluematching": "true"},
+                headers=bearer(token),
+            )
+            assert (len(either.json()), "Warning" in either.headers) == (1, False)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -138,24 +138,26 @@ def keyword_of(key: str) -> str:
         keyword = key if tag_for_keyword(key) is not None else ""
     if not keyword:
         raise InvalidQuery(
-            f"unknown query key {key!r}: use a DICOM keyword or tag (PatientID or 00100020), "
-            "limit, offset, includefield or fuzzymatching"
+            f"unknown query key {key!r}: use a DICOM keyword or tag (PatientID or 00100020), limit, "
+            "offset, includefield, fuzzymatching, emptyvaluematching or multiplevaluematching"
         )
     return keyword
 
 
 def parse_query(pairs: Iterable[tuple[str, str]]) -> Query:
     """The query string of a search; repeated keys are alternatives, empty values only ask for
-    the attribute to be returned (universal matching)."""
+    the attribute to be returned (universal matching). With ``multiplevaluematching=true`` a
+    comma separates alternatives in any value (always in UIDs and codes); with
+    ``emptyvaluematching=true`` an empty or absent value also matches a filter (PS3.4 C.2.2.2)."""
     values: dict[str, list[str]] = defaultdict(list)
     include: set[str] = set()
     include_all = False
     limit: int | None = None
     offset = 0
-    fuzzy = False
+    flags = {"fuzzymatching": False, "emptyvaluematching": False, "multiplevaluematching": False}
     for key, value in pairs:
-        if key == "fuzzymatching":
-            fuzzy = value.lower() == "true"
+        if key in flags:
+            flags[key] = value.lower() == "true"
         elif key == "limit":
             limit = _count(key, value)
         elif key == "offset":
@@ -173,8 +175,11 @@ def parse_query(pairs: Iterable[tuple[str, str]]) -> Query:
             include.add(keyword)
             if value not in ("", "*"):  # empty, or a lone "*": universal matching
                 values[keyword].append(value)
-    filters = tuple(Filter(k, tuple(v), _predicate(k, v)) for k, v in values.items())
-    return Query(filters, frozenset(include), include_all, limit, offset, fuzzy)
+    filters = tuple(
+        Filter(k, tuple(v), _predicate(k, v, flags["multiplevaluematching"], flags["emptyvaluematching"]))
+        for k, v in values.items()
+    )
+    return Query(filters, frozenset(include), include_all, limit, offset, flags["fuzzymatching"])
 
 
 def record(metadata: Mapping[str, Any]) -> dict[str, Any]:
@@ -261,10 +266,17 @@ def _split(value: str) -> list[str]:
     return [item.strip() for item in re.split(r"[,\\]", value) if item.strip()]
 
 
-def _predicate(keyword: str, sent: Sequence[str]) -> Callable[[Any], bool]:
-    """A test of one attribute's value against every alternative sent for it."""
+def _predicate(keyword: str, sent: Sequence[str], multiple: bool, empty: bool) -> Callable[[Any], bool]:
+    """A test of one attribute's value against every alternative sent for it, passing empty
+    values too when ``empty``."""
+    test = _value_test(keyword, sent, multiple)
+    return (lambda value: value in (None, "", []) or test(value)) if empty else test
+
+
+def _value_test(keyword: str, sent: Sequence[str], multiple: bool) -> Callable[[Any], bool]:
     vr = dictionary_VR(keyword)
-    patterns = [item for value in sent for item in (_split(value) if vr in _LIST_VRS else [value])]
+    split = multiple or vr in _LIST_VRS
+    patterns = [item for value in sent for item in (_split(value) if split else [value])]
     if vr in ("DA", "TM"):
         ranges = [_range(vr, p) for p in patterns]
         return lambda value: (

@@ -186,6 +186,26 @@ def test_fuzzy_matching_is_noted_not_performed() -> None:
     assert not parse_query([("fuzzymatching", "false")]).fuzzy
 
 
+def test_empty_value_matching_also_finds_instances_without_the_value() -> None:
+    records = [
+        *RECORDS,
+        instance("1.4", "1.4.1", "1.4.1.1", PatientID=None),
+        instance("1.5", "1.5.1", "1.5.1.1", PatientID=""),
+    ]
+    asked = [("PatientID", "P2")]
+    assert uids(search(records, Level.STUDY, parse_query(asked)), "StudyInstanceUID") == ["1.2"]
+    with_empty = parse_query([*asked, ("emptyvaluematching", "true")])
+    assert uids(search(records, Level.STUDY, with_empty), "StudyInstanceUID") == ["1.2", "1.4", "1.5"]
+
+
+def test_multiple_value_matching_splits_any_value_at_commas() -> None:
+    names = [("PatientName", "smith*,o'neil^ann")]
+    assert find(Level.STUDY, names) == []  # one literal value, comma and all
+    found = find(Level.STUDY, [*names, ("multiplevaluematching", "true")])
+    assert uids(found, "StudyInstanceUID") == ["1.2", "1.3"]
+    assert len(find(Level.STUDY, [("multiplevaluematching", "false"), ("emptyvaluematching", "false")])) == 3
+
+
 def test_a_sop_instance_uid_reused_in_another_series_is_found_in_both() -> None:
     records = [*RECORDS, instance("1.1", "1.1.9", "1.1.1.1", SeriesNumber=9)]  # 1.1.1.1 again, elsewhere
     series = search(records, Level.SERIES, parse_query([("StudyInstanceUID", "1.1")]))
