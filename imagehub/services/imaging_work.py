@@ -29,7 +29,9 @@ from imagehub.core.imaging import (
 from imagehub.core.storage import ObjectStore, StorageError, worker_store
 from imagehub.core.vcs import BlobId, blob_key
 
-EXTRACTOR_VERSION = "3"  # 2: study-level attributes (DICOMweb); 3: implicit VR values typed as explicit
+# 2: study-level attributes (DICOMweb); 3: implicit VR values typed as explicit;
+# 4: BitsAllocated, and no frame count for objects without pixel data
+EXTRACTOR_VERSION = "4"
 # The reason that rows of earlier versions gave a blob the store failed to return: a fault
 # of the storage, not of the file, so such rows are extracted again (see imaging._known_blobs).
 STORAGE_FAILURE = "cannot read stored blob:"

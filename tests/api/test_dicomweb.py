@@ -154,7 +154,7 @@ def test_store_search_and_retrieve(
         ct.StudyInstanceUID, ct.SeriesInstanceUID, fields=["BodyPartExamined"]
     )
     assert [i["00080018"]["Value"][0] for i in instances] == [ds.SOPInstanceUID for ds in ct_series]
-    assert instances[0]["00280010"]["Value"] == [512]
+    assert (instances[0]["00280010"]["Value"], instances[0]["00280100"]["Value"]) == ([512], [16])
     with hub.http() as http:
         bad = http.get("/studies", params={"PatientAge": "042Y"})
         assert bad.status_code == 400
@@ -450,6 +450,8 @@ def test_files_stored_without_part10_framing_are_served_as_part10(hub: Hub) -> N
         (got,) = client.retrieve_study(original.StudyInstanceUID)  # a strict reader: raised before
         assert got.SOPInstanceUID == original.SOPInstanceUID, name
         assert got.file_meta.MediaStorageSOPInstanceUID == original.SOPInstanceUID
+    (structures,) = client.search_for_instances(search_filters={"Modality": "RTSTRUCT"})
+    assert structures["00280008"] == {"vr": "IS"}  # no pixel data, so no number of frames
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -35,7 +35,8 @@ class InstanceMetadata:
     instance_number: int | None = None
     rows: int | None = None
     columns: int | None = None
-    frames: int = 1
+    bits_allocated: int | None = None
+    frames: int | None = 1  # None: a DICOM object without pixel data (a report, RT structures)
     shape: tuple[int, ...] = ()
     spacing: tuple[float, ...] | None = None
     slice_thickness: float | None = None

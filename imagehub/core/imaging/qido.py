@@ -55,6 +55,7 @@ INDEXED: dict[str, tuple[str, Level]] = {
     "InstanceNumber": ("instance_number", Level.INSTANCE),
     "Rows": ("rows", Level.INSTANCE),
     "Columns": ("columns", Level.INSTANCE),
+    "BitsAllocated": ("bits_allocated", Level.INSTANCE),
     "NumberOfFrames": ("frames", Level.INSTANCE),
 }
 # Derived from a study's or series' instances rather than read from one header.
@@ -91,7 +92,15 @@ REQUIRED: dict[Level, tuple[str, ...]] = {
         "SeriesInstanceUID",
         "NumberOfSeriesRelatedInstances",
     ),
-    Level.INSTANCE: ("SOPClassUID", "SOPInstanceUID", "InstanceNumber", "Rows", "Columns", "NumberOfFrames"),
+    Level.INSTANCE: (
+        "SOPClassUID",
+        "SOPInstanceUID",
+        "InstanceNumber",
+        "Rows",
+        "Columns",
+        "BitsAllocated",
+        "NumberOfFrames",
+    ),
 }
 _ABOVE: dict[Level, tuple[Level, ...]] = {
     Level.STUDY: (),

@@ -66,10 +66,11 @@ def check_against_pydicom(meta: InstanceMetadata | Unreadable, path: Path) -> No
     assert meta.instance_number == optional(ds, "InstanceNumber", int)
     assert meta.rows == optional(ds, "Rows", int)
     assert meta.columns == optional(ds, "Columns", int)
+    assert meta.bits_allocated == optional(ds, "BitsAllocated", int)
     frames = int(ds.get("NumberOfFrames") or 1)
-    assert meta.frames == frames
     if "Rows" in ds:
         assert meta.shape == (frames, ds.Rows, ds.Columns)
+    assert meta.frames == (frames if "Rows" in ds else None)  # no frames without pixel data
     assert meta.spacing == optional(ds, "PixelSpacing", lambda v: tuple(float(x) for x in v))
     assert meta.slice_thickness == optional(ds, "SliceThickness", float)
     assert meta.image_position == optional(ds, "ImagePositionPatient", lambda v: tuple(float(x) for x in v))
@@ -86,6 +87,13 @@ def check_against_pydicom(meta: InstanceMetadata | Unreadable, path: Path) -> No
 def test_dicom_metadata_matches_pydicom(name: str) -> None:
     path = pydicom_file(name)
     check_against_pydicom(inspect(path, name), path)
+
+
+@pytest.mark.parametrize("name", ["rtplan.dcm", "rtstruct.dcm"])
+def test_objects_without_pixel_data_have_no_frames(name: str) -> None:
+    meta = inspect(pydicom_file(name), name)
+    assert isinstance(meta, InstanceMetadata)
+    assert (meta.frames, meta.bits_allocated, meta.shape) == (None, None, ())
 
 
 def test_stream_and_bytes_sources_give_the_same_metadata() -> None:

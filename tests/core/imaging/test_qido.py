@@ -159,7 +159,13 @@ def test_records_come_from_inspected_headers_with_study_attributes(tmp_path: Pat
     assert item["PatientSex"] in ("F", "M")
     assert (len(item["PatientBirthDate"]), len(item["StudyTime"])) == (8, 6)
     assert (item["StudyID"], item["StudyDescription"]) == ("1", "CT CHEST ABDOMEN WITH CONTRAST")
-    assert (item["Rows"], item["NumberOfFrames"], item["Modality"]) == (32, 1, "CT")
+    assert (item["Rows"], item["BitsAllocated"], item["NumberOfFrames"], item["Modality"]) == (
+        32,
+        16,
+        1,
+        "CT",
+    )
+    assert "BitsAllocated" in return_keys(Level.INSTANCE, Query())
 
 
 def test_a_lone_star_matches_every_record_even_without_a_value() -> None:
