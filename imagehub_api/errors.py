@@ -21,6 +21,7 @@ from imagehub.core.storage import StorageError
 from imagehub.core.vcs import BlobMismatch
 from imagehub.services.access import Forbidden, PurposeRequired
 from imagehub.services.accounts import AuthenticationFailed
+from imagehub_api.accept import NotAcceptable
 from imagehub_api.ranges import RangeNotSatisfiable
 from imagehub_api.web.render import page
 
@@ -80,6 +81,7 @@ _STATUS: list[tuple[type[ImageHubError], int]] = [
     (InvalidInput, 422),
     (BlobMismatch, 422),
     (RangeNotSatisfiable, 416),
+    (NotAcceptable, 406),
     (UploadTooLarge, 413),
     (TooManyAttempts, 429),
     (StorageError, 503),  # the object store is down or misconfigured: the server's problem, retried

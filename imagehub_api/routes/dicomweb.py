@@ -22,7 +22,7 @@ from imagehub.core.imaging.render import ImageFormat, Rendering, parse_viewport,
 from imagehub.services import dicomweb
 from imagehub.services.imaging import CommitRef
 from imagehub.services.platform import Platform
-from imagehub_api import multipart
+from imagehub_api import accept, multipart
 from imagehub_api.deps import DatasetContext, DatasetDep, PlatformDep, SessionDep
 from imagehub_api.security import Policy, client_ip, requires
 from imagehub_api.urls import public_base
@@ -211,11 +211,12 @@ def retrieve_bulkdata(call: CallDep, study: str, series: str, sop: str, path: st
     )
 
 
+RENDERED = [accept.Offer("image/jpeg"), accept.Offer("image/png")]  # JPEG: the default (PS3.18 8.7.4)
+
+
 def _image_format(request: Request) -> ImageFormat:
-    """PNG unless the Accept header names JPEG before (or without) PNG."""
-    accept = request.headers.get("accept", "").lower()
-    jpeg, png = accept.find("image/jpeg"), accept.find("image/png")
-    return "jpeg" if jpeg >= 0 and (png < 0 or jpeg < png) else "png"
+    chosen = accept.choose(request.headers.get("accept"), RENDERED)
+    return "jpeg" if chosen.media == "image/jpeg" else "png"
 
 
 def _rendered(
@@ -241,7 +242,7 @@ def instance_rendered(
     window: str | None = Window,
     viewport: str | None = Viewport,
 ) -> Response:
-    """WADO-RS: the first frame as PNG (or JPEG when the Accept header asks for it)."""
+    """WADO-RS: the first frame as JPEG, or PNG when the Accept header prefers it."""
     return _rendered(call, call.instance(study, series, sop), 1, window, viewport)
 
 
@@ -257,6 +258,8 @@ def frame_rendered(
     viewport: str | None = Viewport,
 ) -> Response:
     numbers = parse_frame_list(frame)
+    if len(numbers) > 1:
+        raise qido.InvalidQuery(f"a rendered image is one frame, not {frame!r}: ask for each in turn")
     return _rendered(call, call.instance(study, series, sop), numbers[0], window, viewport)
 
 

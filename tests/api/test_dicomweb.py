@@ -222,9 +222,9 @@ def test_store_search_and_retrieve(
         assert http.get(f"{url}/frames/0").status_code == 400
 
     # WADO-RS: rendered images
-    png = client.retrieve_instance_rendered(ct.StudyInstanceUID, ct.SeriesInstanceUID, ct.SOPInstanceUID)
-    assert Image.open(io.BytesIO(png)).format == "PNG"
-    assert Image.open(io.BytesIO(png)).size == (512, 512)
+    jpeg = client.retrieve_instance_rendered(ct.StudyInstanceUID, ct.SeriesInstanceUID, ct.SOPInstanceUID)
+    assert Image.open(io.BytesIO(jpeg)).format == "JPEG"  # the default for a single frame
+    assert Image.open(io.BytesIO(jpeg)).size == (512, 512)
     with hub.http() as http:
         url = f"/studies/{ct.StudyInstanceUID}/series/{ct.SeriesInstanceUID}"
         jpeg_image = http.get(
@@ -452,6 +452,32 @@ def test_files_stored_without_part10_framing_are_served_as_part10(hub: Hub) -> N
         assert got.file_meta.MediaStorageSOPInstanceUID == original.SOPInstanceUID
     (structures,) = client.search_for_instances(search_filters={"Modality": "RTSTRUCT"})
     assert structures["00280008"] == {"vr": "IS"}  # no pixel data, so no number of frames
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_rendered_images_come_in_the_format_the_accept_header_rates_highest(hub: Hub) -> None:
+    ct = pydicom.dcmread(io.BytesIO(ct_instance_bytes(seed=2, rows=32, columns=32)))
+    commit_files(hub.platform, "lab", "scans", "main", {"ct.dcm": part10(ct)})
+    url = f"/studies/{ct.StudyInstanceUID}/series/{ct.SeriesInstanceUID}/instances/{ct.SOPInstanceUID}"
+    with hub.http() as http:
+
+        def rendered(accept: str | None, path: str = "/rendered") -> tuple[int, str | None]:
+            answer = http.get(url + path, headers={"Accept": accept} if accept else {})
+            return answer.status_code, Image.open(
+                io.BytesIO(answer.content)
+            ).format if answer.is_success else None
+
+        assert rendered(None) == (200, "JPEG")
+        assert rendered("*/*") == (200, "JPEG")
+        assert rendered("image/png") == (200, "PNG")
+        assert rendered("image/png;q=0.5, image/jpeg") == (200, "JPEG")
+        assert rendered("image/jpeg;q=0, image/png") == (200, "PNG")
+        assert rendered("image/gif") == (406, None)
+        assert rendered("text/html") == (406, None)
+        assert rendered("image/png", "/frames/1/rendered") == (200, "PNG")
+        listed = http.get(f"{url}/frames/1,2/rendered")
+        assert listed.status_code == 400
+        assert "one frame" in listed.json()["detail"]
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
