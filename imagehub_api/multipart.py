@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 
-from imagehub.core.errors import ImageHubError, InvalidInput
+from imagehub.core.errors import ImageHubError
 from imagehub_api.errors import UploadTooLarge
 from imagehub_api.headers import STORED_CSP
 
@@ -53,9 +53,11 @@ def response(parts: Iterable[Part], part_type: str) -> StreamingResponse:
     )
 
 
-async def read(request: Request, part_type: str, cap: int) -> list[BinaryIO]:
-    """The parts of a multipart/related body of ``part_type``, each in a spooled temporary file
-    (the caller closes them); at most ``cap`` bytes in all."""
+async def read(request: Request, part_type: str, cap: int) -> list[tuple[str, BinaryIO]]:
+    """The parts of a multipart/related body of ``part_type``, each with the media type its
+    own header declares (``part_type`` when it has none: the caller judges a part of another
+    type) and its bytes in a spooled temporary file (the caller closes them); at most ``cap``
+    bytes in all."""
     header = request.headers.get("content-type", "")
     media, options = parse_options_header(header)
     declared = options.get(b"type", part_type.encode()).decode("latin-1").lower()
@@ -65,7 +67,7 @@ async def read(request: Request, part_type: str, cap: int) -> list[BinaryIO]:
         )
     boundary = options.get(b"boundary")
     if not boundary:
-        raise InvalidInput("the multipart/related Content-Type has no boundary parameter")
+        raise MalformedBody("the multipart/related Content-Type has no boundary parameter")
     reader = _Parts(part_type, IN_MEMORY)
     parser = MultipartParser(boundary, reader.callbacks())  # type: ignore[arg-type]
     received = 0
@@ -86,7 +88,7 @@ async def read(request: Request, part_type: str, cap: int) -> list[BinaryIO]:
         raise
     if not reader.parts:
         raise MalformedBody("the multipart/related body has no parts")
-    return reader.parts
+    return list(zip(reader.types, reader.parts, strict=True))
 
 
 class _Preamble:
@@ -116,6 +118,7 @@ class _Parts:
     def __init__(self, part_type: str, in_memory: int) -> None:
         self.part_type = part_type
         self.parts: list[BinaryIO] = []
+        self.types: list[str] = []  # each part's declared media type
         self._room = in_memory  # what earlier parts left of the memory budget
         self._spool_limit = 0  # the current part's, past which it rolls over to disk
         self._field = b""
@@ -155,10 +158,7 @@ class _Parts:
 
     def _headers_finished(self) -> None:
         media, _ = parse_options_header(self._headers.get(b"content-type", self.part_type.encode()))
-        if media.decode("latin-1").lower() != self.part_type:
-            raise UnsupportedMediaType(
-                f"part {len(self.parts)} is {media.decode('latin-1')!r}, not {self.part_type}"
-            )
+        self.types.append(media.decode("latin-1").lower())
 
     def close(self) -> None:
         for part in self.parts:

@@ -35,7 +35,6 @@ from imagehub.services.platform import Platform
 
 K = TypeVar("K")
 V = TypeVar("V")
-DICOM = "application/dicom"
 
 
 class _Lru(Generic[K, V]):
@@ -354,7 +353,7 @@ def store(
     dataset_id: int,
     branch: str,
     author: str,
-    parts: Sequence[BinaryIO],
+    parts: Sequence[stow.Part],
     study: str | None,
 ) -> StowOutcome:
     """Every acceptable part as one new commit on ``branch``, indexed before this returns so that
@@ -376,7 +375,7 @@ def store(
         uploaded = blobs.upload_many(
             session,
             platform,
-            [p for p, v in zip(parts, verdicts, strict=True) if isinstance(v, stow.Accepted)],
+            [p.body for p, v in zip(parts, verdicts, strict=True) if isinstance(v, stow.Accepted)],
         )
 
         def plan(head: Commit) -> tuple[ChangeSet, str] | None:
@@ -397,7 +396,7 @@ def store(
                     failed.append(stow.Rejected(verdict.sop_class, verdict.sop, stow.DUPLICATE, detail))
                     continue
                 if not known:
-                    changes.put(Entry(verdict.path, blob, size, DICOM))
+                    changes.put(Entry(verdict.path, blob, size, stow.DICOM))
                 taken[verdict.sop] = blob
                 stored.append(verdict)
             return (changes, f"STOW-RS: {len(changes.puts)} instances") if changes else None

@@ -281,17 +281,20 @@ def series_rendered(
 async def _store(call: Call, study: str | None) -> Response:
     ctx, ref = call.ctx, call.ref
     await run_in_threadpool(dicomweb.require_branch, ctx.repo, ref)
+    if study is not None:
+        stow.require_study(study)
     try:
-        parts = await multipart.read(call.request, DICOM, call.platform.settings.max_upload_bytes)
+        received = await multipart.read(call.request, DICOM, call.platform.settings.max_upload_bytes)
     except multipart.UnsupportedMediaType as error:
         return error.response()
+    parts = [stow.Part(media_type, body) for media_type, body in received]
     try:
         outcome = await run_in_threadpool(
             dicomweb.store, call.platform, ctx.dataset.id, ref, ctx.actor, parts, study
         )
     finally:
         for part in parts:
-            part.close()
+            part.body.close()
     details = {"stored": len(outcome.stored), "failed": len(outcome.failed), "commit": outcome.commit or ""}
     await run_in_threadpool(
         ctx.record,

@@ -337,6 +337,28 @@ def test_partial_failures_and_refusals(hub: Hub) -> None:
             "/studies", content=b"a preamble, to ignore\r\n" + part + b"--XyZ--\r\n", headers=headers
         )
         assert prefaced.status_code == 200  # RFC 2046 allows a preamble; the instance is stored already
+        unbounded = http.post(
+            "/studies", content=part, headers={"Content-Type": f'multipart/related; type="{DICOM}"'}
+        )
+        assert (unbounded.status_code, unbounded.json()["detail"]) == (
+            400,
+            "the multipart/related Content-Type has no boundary parameter",
+        )
+        not_a_uid = http.post("/studies/not-a-uid", content=part + b"--XyZ--\r\n", headers=headers)
+        assert (not_a_uid.status_code, not_a_uid.json()["detail"]) == (
+            400,
+            "'not-a-uid' is not a Study Instance UID",
+        )
+        text = b"--XyZ\r\nContent-Type: text/plain\r\n\r\n" + good + b"\r\n--XyZ--\r\n"
+        mistyped = http.post(
+            "/studies", content=part + text, headers=headers
+        )  # a part failing, not the request
+        assert mistyped.status_code == 202
+        (failure,) = stow_result(mistyped).FailedSOPSequence
+        assert (failure.FailureReason, failure.ErrorComment) == (
+            0xC000,
+            "part 2 is 'text/plain', not application/dicom",
+        )
 
     reader = make_user(hub.platform, "rita")
     with hub.platform.sessions.begin() as session:

@@ -28,7 +28,8 @@ def test_parts_share_one_memory_budget_and_the_rest_go_to_disk(monkeypatch: pyte
     monkeypatch.setattr(multipart, "IN_MEMORY", 1000)
     sent = [bytes([n]) * 400 for n in range(5)]
     body = b"".join(b"--XyZ\r\nContent-Type: application/dicom\r\n\r\n" + p + b"\r\n" for p in sent)
-    parts = asyncio.run(multipart.read(request(body + b"--XyZ--\r\n"), "application/dicom", 10**6))
+    received = asyncio.run(multipart.read(request(body + b"--XyZ--\r\n"), "application/dicom", 10**6))
+    parts = [part for _, part in received]
     try:
         assert [p.read() for p in parts] == sent
         # SpooledTemporaryFile documents _file: a BytesIO until it rolls over to a real file

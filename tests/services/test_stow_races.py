@@ -24,6 +24,10 @@ def changed_patient(data: bytes) -> bytes:
     return out.getvalue()
 
 
+def part(data: bytes) -> stow.Part:
+    return stow.Part(stow.DICOM, io.BytesIO(data))
+
+
 def store_racing(platform: Platform, monkeypatch: pytest.MonkeyPatch, where: str) -> None:
     with platform.sessions.begin() as session:
         dataset_id = datasets.create(session, owner="lab", name="scans", author="lab").id
@@ -34,7 +38,7 @@ def store_racing(platform: Platform, monkeypatch: pytest.MonkeyPatch, where: str
     def race() -> None:
         if not racing:  # another STOW of the same instance lands while this one works
             racing.append(True)
-            raced.append(dicomweb.store(platform, dataset_id, "main", "other", [io.BytesIO(original)], None))
+            raced.append(dicomweb.store(platform, dataset_id, "main", "other", [part(original)], None))
 
     if where == "before-planning":  # between reading the parts and looking at the branch
         upload_many = blobs.upload_many
@@ -53,9 +57,7 @@ def store_racing(platform: Platform, monkeypatch: pytest.MonkeyPatch, where: str
             return commit(self, *args, **kwargs)
 
         monkeypatch.setattr(Repository, "commit", racing_commit)
-    outcome = dicomweb.store(
-        platform, dataset_id, "main", "me", [io.BytesIO(changed_patient(original))], None
-    )
+    outcome = dicomweb.store(platform, dataset_id, "main", "me", [part(changed_patient(original))], None)
     assert raced[0].commit is not None
     assert outcome.commit is None
     assert [(f.reason, f.sop) for f in outcome.failed] == [(stow.DUPLICATE, raced[0].stored[0].sop)]

@@ -12,13 +12,23 @@ from pydicom.uid import UID
 from imagehub.core.imaging.dicomjson import Urls, attributes
 from imagehub.core.imaging.metadata import Unreadable
 from imagehub.core.imaging.probe import inspect
+from imagehub.core.imaging.qido import InvalidQuery
 from imagehub.core.imaging.sniff import sniff
 
+DICOM = "application/dicom"  # what every part of a store request must be
 # Failure reasons (PS3.18 Table 10.5.3-2, PS3.4 Annex GG).
 DUPLICATE = 0x0111  # the SOP Instance UID is stored already, with other content
 STUDY_MISMATCH = 0xA900  # the instance does not belong to the study of the URL
 CANNOT_UNDERSTAND = 0xC000
 _COMMENT_LENGTH = 64  # ErrorComment is LO
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of a store request: the media type its header declares, and its bytes."""
+
+    media_type: str
+    body: BinaryIO
 
 
 @dataclass(frozen=True)
@@ -42,9 +52,18 @@ class Rejected:
     detail: str
 
 
-def check(stream: BinaryIO, name: str, study: str | None) -> Accepted | Rejected:
-    """A DICOM Part-10 file with valid SOP Class, SOP Instance, Study and Series UIDs, of
-    ``study`` when the URL names one."""
+def require_study(study: str) -> None:
+    """The study a store URL names must be a UID, or no instance could belong to it."""
+    if not UID(study).is_valid:
+        raise InvalidQuery(f"{study[:100]!r} is not a Study Instance UID")
+
+
+def check(part: Part, name: str, study: str | None) -> Accepted | Rejected:
+    """A DICOM Part-10 file, declared as one, with valid SOP Class, SOP Instance, Study and
+    Series UIDs, of ``study`` when the URL names one."""
+    if part.media_type != DICOM:
+        return Rejected(None, None, CANNOT_UNDERSTAND, f"{name} is {part.media_type!r}, not {DICOM}")
+    stream = part.body
     if sniff(stream) != "dicom":
         return Rejected(None, None, CANNOT_UNDERSTAND, f"{name} is not a DICOM Part-10 file (no DICM marker)")
     found = inspect(stream, name)
