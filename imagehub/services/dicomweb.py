@@ -392,7 +392,7 @@ def store(
                 if verdict.sop in taken:
                     known.add(taken[verdict.sop])
                 if known and blob not in known:
-                    detail = f"SOP Instance {verdict.sop} is stored already, with other content"
+                    detail = "stored already with other content: a correction needs a new UID"
                     failed.append(stow.Rejected(verdict.sop_class, verdict.sop, stow.DUPLICATE, detail))
                     continue
                 if not known:

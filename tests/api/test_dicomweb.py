@@ -325,7 +325,11 @@ def test_partial_failures_and_refusals(hub: Hub) -> None:
     assert stow_result(other).FailedSOPSequence[0].FailureReason == 0xA900
     changed = pydicom.dcmread(io.BytesIO(good))
     changed.PatientID = "SOMEONE-ELSE"
-    assert stow_result(stow([part10(changed)])).FailedSOPSequence[0].FailureReason == 0x0111
+    (duplicate,) = stow_result(stow([part10(changed)])).FailedSOPSequence
+    assert (duplicate.FailureReason, duplicate.ErrorComment) == (
+        0x0111,
+        "stored already with other content: a correction needs a new UID",  # the UID would cut it short
+    )
     assert stow([good], content_type="application/dicom+json").status_code == 415
     headers = {"Content-Type": 'multipart/related; type="application/dicom"; boundary=XyZ'}
     part = b"--XyZ\r\nContent-Type: application/dicom\r\n\r\n" + good + b"\r\n"

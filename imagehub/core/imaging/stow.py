@@ -20,7 +20,7 @@ DICOM = "application/dicom"  # what every part of a store request must be
 DUPLICATE = 0x0111  # the SOP Instance UID is stored already, with other content
 STUDY_MISMATCH = 0xA900  # the instance does not belong to the study of the URL
 CANNOT_UNDERSTAND = 0xC000
-_COMMENT_LENGTH = 64  # ErrorComment is LO
+_COMMENT_LENGTH = 64  # ErrorComment is LO: a detail says why first, its UIDs are elsewhere in the item
 
 
 @dataclass(frozen=True)
