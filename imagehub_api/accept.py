@@ -62,11 +62,11 @@ def choose(header: str | None, offers: Sequence[Offer]) -> Offer:
     (so ``image/jpeg;q=0`` refuses JPEG whatever ``*/*`` says); ties go to the earlier offer."""
     ranges = parse(header)
     rated = [(_quality(ranges, offer), -index, offer) for index, offer in enumerate(offers)]
-    q, _, best = max(rated, key=lambda item: item[:2])
-    if q <= 0:
-        wanted = ", ".join(_describe(offer) for offer in offers)
-        raise NotAcceptable(f"cannot answer with anything the Accept header allows; available: {wanted}")
-    return best
+    best = max(rated, key=lambda item: item[:2], default=None)
+    if best is None or best[0] <= 0:
+        available = ", ".join(_describe(offer) for offer in offers) or "nothing this server can make"
+        raise NotAcceptable(f"cannot answer with anything the Accept header allows; available: {available}")
+    return best[2]
 
 
 def _quality(ranges: Sequence[MediaRange], offer: Offer) -> float:

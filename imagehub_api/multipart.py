@@ -53,6 +53,11 @@ def response(parts: Iterable[Part], part_type: str) -> StreamingResponse:
     )
 
 
+def single_part(content_type: str, chunks: Iterable[bytes]) -> StreamingResponse:
+    """The one part a client asked for without multipart/related, streamed as it is read."""
+    return StreamingResponse(chunks, media_type=content_type, headers={"Content-Security-Policy": STORED_CSP})
+
+
 async def read(request: Request, part_type: str, cap: int) -> list[tuple[str, BinaryIO]]:
     """The parts of a multipart/related body of ``part_type``, each with the media type its
     own header declares (``part_type`` when it has none: the caller judges a part of another

@@ -21,8 +21,14 @@ from sqlalchemy import or_, select
 
 from imagehub.core.compute.local import LocalExecutor
 from imagehub.core.errors import InvalidInput, NotFound
-from imagehub.core.imaging import dicomjson, part10, qido, stow
-from imagehub.core.imaging.frames import PixelLayout, decode_frames, native_pixel_value, read_header
+from imagehub.core.imaging import dicomjson, part10, qido, stow, transcode
+from imagehub.core.imaging.frames import (
+    PixelLayout,
+    compressed_frames,
+    decode_frames,
+    native_pixel_value,
+    read_header,
+)
 from imagehub.core.imaging.render import Rendering, render
 from imagehub.core.vcs import BlobId, BlobStore, ChangeSet, Commit, Entry, RefKind, Repository, blob_key
 from imagehub.models.dataset import Dataset
@@ -83,6 +89,7 @@ _INDEXED: _Lru[tuple[int, str], bool] = _Lru(10_000)
 _INSTANCES: _Lru[tuple[int, str, str, str], Instance] = _Lru(100_000)  # (dataset, commit, series, SOP)
 _LAYOUTS: _Lru[str, PixelLayout] = _Lru(10_000)  # by blob
 _PART10: _Lru[str, bool] = _Lru(100_000)  # whether a blob is a Part-10 file as stored
+_SYNTAXES: _Lru[str, str] = _Lru(100_000)  # the transfer syntax a blob is stored in
 _HEADERS: _Lru[tuple[str, str], dict[str, Any]] = _Lru(2_048)  # DICOM JSON by (blob, instance URL)
 _INDEXING = threading.Lock()  # one on-demand indexing at a time in this process
 
@@ -235,9 +242,31 @@ def middle_instance(platform: Platform, ref: CommitRef, study: str, series: str)
     return by_path[paths[len(paths) // 2]]
 
 
-def read(platform: Platform, item: Instance) -> Iterator[bytes]:
+def stored_syntax(platform: Platform, item: Instance) -> str:
+    """The transfer syntax an instance is stored in (the one its encoding shows, for a file
+    stored without file meta information)."""
+    known = _SYNTAXES.get(item.blob)
+    if known is None:
+        with _open(platform, item) as stream:
+            ds, _ = read_header(stream, item.path)
+        known = str(ds.file_meta.get("TransferSyntaxUID") or transcode.EXPLICIT_LITTLE_ENDIAN)
+        _SYNTAXES.put(item.blob, known)
+    return known
+
+
+def undecodable(platform: Platform, items: Sequence[Instance]) -> list[tuple[Instance, str]]:
+    """The instances (with their transfer syntax) whose pixel data cannot be made native here."""
+    syntaxes = [(item, stored_syntax(platform, item)) for item in items]
+    return [(item, syntax) for item, syntax in syntaxes if not transcode.decodable(syntax)]
+
+
+def read(platform: Platform, item: Instance, *, explicit: bool = False) -> Iterator[bytes]:
     """The Part-10 bytes of an instance, chunk by chunk: as stored, or for a file stored
-    without its preamble and file meta information, with them added."""
+    without its preamble and file meta information, with them added; when ``explicit``,
+    re-encoded in Explicit VR Little Endian unless it is stored so."""
+    if explicit and stored_syntax(platform, item) != transcode.EXPLICIT_LITTLE_ENDIAN:
+        with _open(platform, item) as handle:
+            return iter([transcode.explicit_little_endian(handle, item.path)])
     known = _PART10.get(item.blob)
     if known is None:
         with _open(platform, item) as handle:
@@ -311,6 +340,13 @@ def frames(platform: Platform, item: Instance, numbers: Sequence[int]) -> list[b
         return [b"".join(platform.store.get(key, start, end)) for start, end in spans]
     with _open(platform, item) as stream:
         return decode_frames(stream, item.path, [n - 1 for n in numbers])
+
+
+def bitstreams(platform: Platform, item: Instance, numbers: Sequence[int]) -> list[bytes]:
+    """Frames (numbered from 1) of compressed pixel data as stored: their bitstreams."""
+    _layout(platform, item, numbers)
+    with _open(platform, item) as stream:
+        return compressed_frames(stream, item.path, [n - 1 for n in numbers])
 
 
 def bulkdata(platform: Platform, item: Instance, path: str) -> list[Iterable[bytes]]:

@@ -7,6 +7,7 @@ image served is audited once per request. Stores need the write role and add one
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -16,7 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from sqlalchemy.orm import Session
 
-from imagehub.core.imaging import dicomjson, qido, stow
+from imagehub.core.imaging import dicomjson, qido, stow, transcode
 from imagehub.core.imaging.frames import parse_frame_list
 from imagehub.core.imaging.render import ImageFormat, Rendering, parse_viewport, parse_window
 from imagehub.services import dicomweb
@@ -30,7 +31,9 @@ from imagehub_api.urls import public_base
 router = APIRouter(prefix="/api/v1/datasets/{owner}/{name}/refs/{ref}/dicomweb", tags=["dicomweb"])
 DICOM_JSON = "application/dicom+json"
 DICOM = "application/dicom"
-FRAME = "application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1"  # explicit VR little endian
+OCTET_STREAM = "application/octet-stream"
+EXPLICIT = transcode.EXPLICIT_LITTLE_ENDIAN
+METADATA = [accept.Offer(DICOM_JSON), accept.Offer("application/json")]
 INSTANCE = "/studies/{study}/series/{series}/instances/{sop}"
 Window = Query(None, description="center,width[,linear]; default: the header's (CT) or the values'")
 Viewport = Query(None, description="width,height to fit the image in")
@@ -78,8 +81,18 @@ CallDep = Annotated[Call, Depends(_call)]
 FUZZY_WARNING = "The fuzzymatching parameter is not supported. Only literal matching has been performed."
 
 
-def _json(body: Any, status_code: int = 200) -> JSONResponse:
-    return JSONResponse(body, status_code=status_code, media_type=DICOM_JSON)
+def _json(body: Any, status_code: int = 200, media_type: str = DICOM_JSON) -> JSONResponse:
+    return JSONResponse(body, status_code=status_code, media_type=media_type)
+
+
+def _negotiate(call: Call, offers: Sequence[accept.Offer]) -> accept.Offer:
+    """What the request's Accept header rates highest of ``offers`` (406 when none)."""
+    return accept.choose(call.request.headers.get("accept"), offers)
+
+
+def _typed(offer: accept.Offer) -> str:
+    """A part's or body's Content-Type, naming its transfer syntax where it has one."""
+    return f"{offer.media}; transfer-syntax={offer.syntax}" if offer.syntax else offer.media
 
 
 # -- QIDO-RS ------------------------------------------------------------------------------------
@@ -135,14 +148,21 @@ def search_series_instances(call: CallDep, study: str, series: str) -> JSONRespo
 # -- WADO-RS: instances and metadata ----------------------------------------------------------------
 def _retrieve(call: Call, study: str, series: str | None = None) -> StreamingResponse:
     found = dicomweb.instances(call.platform, call.version(), study, series)
+    chosen = _negotiate(call, [accept.Offer(DICOM, multipart=True), accept.Offer(DICOM, True, EXPLICIT)])
+    explicit = chosen.syntax == EXPLICIT
+    if explicit and (refused := dicomweb.undecodable(call.platform, found)):
+        item, syntax = refused[0]
+        raise accept.NotAcceptable(f"instance {item.sop} is stored in {syntax}, which cannot be decoded here")
     call.viewed(series or study, instances=len(found))
-    return multipart.response(((DICOM, dicomweb.read(call.platform, item)) for item in found), DICOM)
+    parts = ((_typed(chosen), dicomweb.read(call.platform, item, explicit=explicit)) for item in found)
+    return multipart.response(parts, DICOM)
 
 
 @router.get("/studies/{study}", operation_id="dicomweb-retrieve-study")
 @requires(Policy.DATASET_READ)
 def retrieve_study(call: CallDep, study: str) -> StreamingResponse:
-    """WADO-RS: every instance of a study, as stored, streamed as multipart/related."""
+    """WADO-RS: every instance of a study streamed as multipart/related: as stored, or in
+    Explicit VR Little Endian when the Accept header asks for that transfer syntax."""
     return _retrieve(call, study)
 
 
@@ -155,9 +175,17 @@ def retrieve_series(call: CallDep, study: str, series: str) -> StreamingResponse
 @router.get(INSTANCE, operation_id="dicomweb-retrieve-instance")
 @requires(Policy.DATASET_READ)
 def retrieve_instance(call: CallDep, study: str, series: str, sop: str) -> StreamingResponse:
+    """WADO-RS: the instance as multipart/related or, asked for alone, as application/dicom;
+    in its stored transfer syntax, or in Explicit VR Little Endian where it can be decoded."""
     item = call.instance(study, series, sop)
+    stored = dicomweb.stored_syntax(call.platform, item)
+    syntaxes = [stored, EXPLICIT] if transcode.decodable(stored) else [stored]
+    chosen = _negotiate(call, [accept.Offer(DICOM, many, ts) for ts in syntaxes for many in (True, False)])
+    body = dicomweb.read(call.platform, item, explicit=chosen.syntax == EXPLICIT)
     call.viewed(sop, path=item.path)
-    return multipart.response([(DICOM, dicomweb.read(call.platform, item))], DICOM)
+    if chosen.multipart:
+        return multipart.response([(DICOM, body)], DICOM)
+    return multipart.single_part(DICOM, body)
 
 
 def _metadata(call: Call, study: str, series: str | None = None, sop: str | None = None) -> JSONResponse:
@@ -165,9 +193,10 @@ def _metadata(call: Call, study: str, series: str | None = None, sop: str | None
         found = [call.instance(study, series, sop)]
     else:
         found = dicomweb.instances(call.platform, call.version(), study, series)
+    chosen = _negotiate(call, METADATA)  # DICOM JSON: XML is not offered
     body = dicomweb.metadata(call.platform, found, call.urls())
     call.viewed(sop or series or study, metadata=len(found))
-    return _json(body)
+    return _json(body, media_type=chosen.media)
 
 
 @router.get("/studies/{study}/metadata", operation_id="dicomweb-retrieve-study-metadata")
@@ -193,11 +222,31 @@ def instance_metadata(call: CallDep, study: str, series: str, sop: str) -> JSONR
 @router.get(f"{INSTANCE}/frames/{{frames}}", operation_id="dicomweb-retrieve-frames")
 @requires(Policy.DATASET_READ)
 def retrieve_frames(call: CallDep, study: str, series: str, sop: str, frames: str) -> StreamingResponse:
-    """WADO-RS: frames (from 1, comma-separated) as native little-endian pixel bytes."""
+    """WADO-RS: frames (from 1, comma-separated) as native little-endian pixel bytes, or as
+    the compressed bitstreams they are stored as when the Accept header asks for their type."""
     numbers = parse_frame_list(frames)
-    found = dicomweb.frames(call.platform, call.instance(study, series, sop), numbers)
+    item = call.instance(study, series, sop)
+    chosen = _negotiate(call, _frame_offers(dicomweb.stored_syntax(call.platform, item), len(numbers)))
+    if chosen.media == OCTET_STREAM:
+        found = dicomweb.frames(call.platform, item, numbers)
+    else:
+        found = dicomweb.bitstreams(call.platform, item, numbers)
     call.viewed(sop, frames=frames)
-    return multipart.response([(FRAME, [data]) for data in found], "application/octet-stream")
+    if not chosen.multipart:
+        return multipart.single_part(_typed(chosen), found)
+    return multipart.response([(_typed(chosen), [data]) for data in found], chosen.media)
+
+
+def _frame_offers(stored: str, count: int) -> list[accept.Offer]:
+    """Native frames where they can be decoded (one alone may come without multipart), and
+    a compressed file's bitstreams under their media type (PS3.18 Table 8.7.3-5)."""
+    offers = []
+    if transcode.decodable(stored):
+        offers += [accept.Offer(OCTET_STREAM, True, EXPLICIT)]
+        offers += [accept.Offer(OCTET_STREAM, False, EXPLICIT)] if count == 1 else []
+    if stored in transcode.BITSTREAM_TYPES:
+        offers.append(accept.Offer(transcode.BITSTREAM_TYPES[stored], True, stored))
+    return offers
 
 
 @router.get(f"{INSTANCE}/bulkdata/{{path:path}}", operation_id="dicomweb-retrieve-bulkdata")

@@ -67,3 +67,8 @@ def test_a_transfer_syntax_must_match_the_offers() -> None:
         choose(
             'multipart/related; type="image/jpeg"; transfer-syntax=1.2.840.10008.1.2.4.90', [RAW, BITSTREAM]
         )
+
+
+def test_a_resource_with_nothing_to_offer_is_not_acceptable() -> None:
+    with pytest.raises(NotAcceptable, match="available: nothing"):
+        choose("*/*", [])

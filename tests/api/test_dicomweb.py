@@ -14,6 +14,7 @@ import pytest
 import requests
 from dicomweb_client.api import DICOMwebClient
 from PIL import Image
+from pydicom.encaps import encapsulate
 
 from imagehub.core.imaging.synthetic import ct_instance_bytes
 from imagehub.services import access, audit, datasets
@@ -28,6 +29,7 @@ from tests.support.ports import free_port
 
 DS = "/api/v1/datasets/lab/scans"
 DICOM = "application/dicom"
+EXPLICIT = "1.2.840.10008.1.2.1"  # Explicit VR Little Endian
 OTHER_FILES = ["CT_small.dcm", "MR_small.dcm", "rtdose.dcm", "JPGExtended.dcm", "SC_rgb_rle_2frame.dcm"]
 
 
@@ -504,6 +506,67 @@ def test_rendered_images_come_in_the_format_the_accept_header_rates_highest(hub:
         listed = http.get(f"{url}/frames/1,2/rendered")
         assert listed.status_code == 400
         assert "one frame" in listed.json()["detail"]
+
+
+def video(seed: int) -> pydicom.Dataset:
+    """A clip in MPEG-2, which no decoder here reads."""
+    clip = pydicom.dcmread(io.BytesIO(ct_instance_bytes(seed=seed, rows=32, columns=32)))
+    clip.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.100"
+    clip.NumberOfFrames = 2
+    clip.PixelData = encapsulate([b"\x00\x00\x01" * 100], has_bot=True)
+    clip["PixelData"].VR = "OB"
+    return clip
+
+
+def instance_url(ds: pydicom.Dataset) -> str:
+    return f"/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_wado_rs_answers_in_a_form_the_accept_header_allows(hub: Hub) -> None:
+    """Instances as stored or in Explicit VR Little Endian, frames raw or as their stored
+    bitstream, metadata as JSON: whichever the Accept header allows, else 406."""
+    stored = pydicom_file("SC_rgb_jpeg_dcmtk.dcm").read_bytes()  # JPEG baseline
+    jpeg = pydicom.dcmread(io.BytesIO(stored))
+    ct, clip = pydicom.dcmread(io.BytesIO(ct_instance_bytes(seed=1, rows=32, columns=32))), video(seed=7)
+    commit_files(
+        hub.platform, "lab", "scans", "main", {"j.dcm": stored, "ct.dcm": part10(ct), "c.dcm": part10(clip)}
+    )
+    client = hub.client()
+    uids = (jpeg.StudyInstanceUID, jpeg.SeriesInstanceUID, jpeg.SOPInstanceUID)
+    explicit = (("application/dicom", EXPLICIT),)
+    decoded = client.retrieve_instance(*uids, media_types=explicit)
+    assert (decoded.file_meta.TransferSyntaxUID, decoded.SOPInstanceUID) == (EXPLICIT, jpeg.SOPInstanceUID)
+    assert (decoded.pixel_array == jpeg.pixel_array).all()
+    assert client.retrieve_instance(*uids).file_meta.TransferSyntaxUID == jpeg.file_meta.TransferSyntaxUID
+    (whole,) = client.retrieve_study(jpeg.StudyInstanceUID, media_types=explicit)
+    assert whole.file_meta.TransferSyntaxUID == EXPLICIT
+    (bitstream,) = client.retrieve_instance_frames(*uids, frame_numbers=[1], media_types=("image/jpeg",))
+    assert Image.open(io.BytesIO(bitstream)).format == "JPEG"
+
+    url, to_decode = instance_url(jpeg), f'multipart/related; type="{DICOM}"; transfer-syntax={EXPLICIT}'
+    with hub.http() as http:
+
+        def status(path: str, accept: str | None = None) -> int:
+            return http.get(path, headers={"Accept": accept} if accept else {}).status_code
+
+        for refused in ("application/json", "image/png", "text/html", 'multipart/related; type="image/jls"'):
+            assert status(url, refused) == 406, refused
+        alone = http.get(url, headers={"Accept": DICOM})
+        assert (alone.headers["content-type"], alone.content) == (DICOM, stored)
+        raw = http.get(f"{url}/frames/1", headers={"Accept": "application/octet-stream"})
+        assert raw.headers["content-type"] == f"application/octet-stream; transfer-syntax={EXPLICIT}"
+        assert raw.content == jpeg.pixel_array.tobytes()
+        assert status(f"{instance_url(ct)}/frames/1", 'multipart/related; type="image/jpeg"') == 406
+        assert status(f"{url}/metadata", "application/dicom+xml") == 406
+        assert status(f"{url}/metadata", 'multipart/related; type="application/dicom+xml"') == 406
+        as_json = http.get(f"{url}/metadata", headers={"Accept": "application/json"})
+        assert (as_json.status_code, as_json.headers["content-type"]) == (200, "application/json")
+        assert status(instance_url(clip), f'multipart/related; type="{DICOM}"; transfer-syntax=*') == 200
+        assert status(instance_url(clip), to_decode) == 406
+        assert status(f"{instance_url(clip)}/frames/1") == 406
+        study = http.get(f"/studies/{clip.StudyInstanceUID}", headers={"Accept": to_decode})
+        assert (study.status_code, "cannot be decoded here" in study.text) == (406, True)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -102,7 +102,7 @@ def _element(ds: Dataset, tag: int, path: str, bulk_uri: BulkUri, big: bool) -> 
             ]
             return {"vr": "SQ", "Value": items}
         threshold = INLINE_ALWAYS if tag in PALETTE_DATA else BULK_THRESHOLD
-        return _little_endian(element, big).to_json_dict(lambda _: bulk_uri(path), threshold)
+        return little_endian(element, big).to_json_dict(lambda _: bulk_uri(path), threshold)
     except Exception:  # a malformed value (bad VR, bad number): sent as its raw bytes, as UN
         if len(raw) > BULK_THRESHOLD * 3 // 4:
             return {"vr": "UN", "BulkDataURI": bulk_uri(path)}
@@ -124,7 +124,7 @@ def _big_endian(ds: Dataset) -> bool:
     return ds.original_encoding[1] is False
 
 
-def _little_endian(element: DataElement, big: bool) -> DataElement:
+def little_endian(element: DataElement, big: bool) -> DataElement:
     """The element with its binary words in little-endian order, as DICOM JSON and bulk data
     carry them (PS3.18 F.2.7); a big-endian file's words are swapped."""
     size = WORD_BYTES.get(element.VR)
@@ -153,7 +153,7 @@ def bulk_value(ds: Dataset, path: str) -> bytes:
             else:
                 tag, raw = int(step, 16), _raw(current, int(step, 16))
                 try:
-                    current = _little_endian(current[tag], big).value
+                    current = little_endian(current[tag], big).value
                 except Exception:  # what ``header`` sent as raw bytes
                     current = raw
     except (KeyError, IndexError, ValueError, TypeError, AttributeError):

@@ -16,6 +16,7 @@ from typing import Any, BinaryIO
 import numpy as np
 from numpy.typing import NDArray
 from pydicom.dataset import Dataset
+from pydicom.encaps import get_frame
 from pydicom.pixels.utils import pixel_array
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
@@ -128,7 +129,7 @@ def decode_frames(source: Source, name: str, indices: Sequence[int]) -> list[byt
         allocated = header.integer(ds, "BitsAllocated") or 8
         bits = frame_bits(ds)
         if not syntax.is_encapsulated and bits and bits % 8 == 0:
-            data = _native_value(ds, syntax, allocated)
+            data = native_value(ds, syntax, allocated)
             length = bits // 8
             return [data[i * length : (i + 1) * length] for i in indices]
         return [_array_bytes(pixel_array(ds, index=i), allocated) for i in indices]
@@ -144,16 +145,31 @@ def native_pixel_value(source: Source, name: str) -> bytes:
         syntax = UID(ds.file_meta.get("TransferSyntaxUID") or ExplicitVRLittleEndian)
         if syntax.is_encapsulated:
             raise InvalidInput(f"{name}: compressed pixel data is one value per frame")
-        value = _native_value(ds, syntax, header.integer(ds, "BitsAllocated") or 8)
+        value = native_value(ds, syntax, header.integer(ds, "BitsAllocated") or 8)
         bits = frame_bits(ds)
         if bits is None or bits % 8:
             return value
         return value[: (header.integer(ds, "NumberOfFrames") or 1) * bits // 8]
 
 
-def _native_value(ds: Dataset, syntax: UID, allocated: int) -> bytes:
+def native_value(ds: Dataset, syntax: UID, allocated: int) -> bytes:
+    """The pixel data value of a native data set read in ``syntax``, in little-endian words."""
     data, vr = _pixel_value(ds)
-    return _little_endian(data, _word_bytes(vr, allocated)) if syntax == ExplicitVRBigEndian else data
+    return little_endian(data, _word_bytes(vr, allocated)) if syntax == ExplicitVRBigEndian else data
+
+
+def compressed_frames(source: Source, name: str, indices: Sequence[int]) -> list[bytes]:
+    """Frames (0-based) of encapsulated pixel data as stored: each frame's compressed bitstream."""
+    with open_source(source) as stream, decoding(name):
+        kind = sniff(stream)
+        ds = read_dataset(stream, force=kind == "dicom-raw", pixels=True)
+        if not UID(ds.file_meta.get("TransferSyntaxUID") or ExplicitVRLittleEndian).is_encapsulated:
+            raise InvalidInput(f"{name} is not compressed: it has no bitstream to send")
+        count = header.integer(ds, "NumberOfFrames") or 1
+        offsets = ds.get("ExtendedOffsetTable"), ds.get("ExtendedOffsetTableLengths")
+        extended = (offsets[0], offsets[1]) if offsets[0] is not None and offsets[1] is not None else None
+        data, _ = _pixel_value(ds)
+        return [get_frame(data, i, number_of_frames=count, extended_offsets=extended) for i in indices]
 
 
 def _pixel_value(ds: Dataset) -> tuple[bytes, str]:
@@ -169,7 +185,8 @@ def _word_bytes(vr: str, allocated: int) -> int:
     return max(allocated // 8, 2 if vr == "OW" else 1)
 
 
-def _little_endian(data: bytes, size: int) -> bytes:
+def little_endian(data: bytes, size: int) -> bytes:
+    """Big-endian words of ``size`` bytes swapped into little-endian ones."""
     if size == 1:
         return data
     whole = len(data) - len(data) % size
