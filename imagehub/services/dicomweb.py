@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Generic, TypeVar
 
@@ -44,10 +44,14 @@ V = TypeVar("V")
 
 
 class _Lru(Generic[K, V]):
-    """A bounded mapping that forgets the least recently used key; shared by request threads."""
+    """A bounded mapping that forgets the least recently used keys; shared by request threads.
+    ``size`` bounds the sum of what ``weigh`` says of each value (their number by default); a
+    value heavier than that alone is not kept."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, weigh: Callable[[V], int] = lambda _: 1) -> None:
         self._size = size
+        self._weigh = weigh
+        self._weight = 0
         self._items: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -59,11 +63,16 @@ class _Lru(Generic[K, V]):
             return value
 
     def put(self, key: K, value: V) -> None:
+        weight = self._weigh(value)
+        if weight > self._size:
+            return
         with self._lock:
+            replaced = self._items.pop(key, None)
+            self._weight += weight - (0 if replaced is None else self._weigh(replaced))
             self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
+            while self._weight > self._size:
+                _, dropped = self._items.popitem(last=False)
+                self._weight -= self._weigh(dropped)
 
 
 @dataclass(frozen=True)
@@ -91,6 +100,8 @@ _LAYOUTS: _Lru[str, PixelLayout] = _Lru(10_000)  # by blob
 _PART10: _Lru[str, bool] = _Lru(100_000)  # whether a blob is a Part-10 file as stored
 _SYNTAXES: _Lru[str, str] = _Lru(100_000)  # the transfer syntax a blob is stored in
 _HEADERS: _Lru[tuple[str, str], dict[str, Any]] = _Lru(2_048)  # DICOM JSON by (blob, instance URL)
+# A version's searchable records, by (dataset, commit, extractor): at most 50,000 in all (~50 MB).
+_CATALOGS: _Lru[tuple[int, str, str], list[dict[str, Any]]] = _Lru(50_000, weigh=len)
 _INDEXING = threading.Lock()  # one on-demand indexing at a time in this process
 
 
@@ -130,7 +141,7 @@ def search(
     series: str | None = None,
 ) -> list[dict[str, Any]]:
     """QIDO-RS results as DICOM JSON; ``study`` and ``series`` are the ones the URL names."""
-    records = _records(platform, ref, (study,) if study else query.uids("StudyInstanceUID"))
+    records = _catalog(platform, ref, (study,) if study else query.uids("StudyInstanceUID"))
     fixed = {lvl: uid for lvl, uid in ((qido.Level.STUDY, study), (qido.Level.SERIES, series)) if uid}
     found = qido.search(records, level, query, fixed=fixed)
     return [dicomjson.attributes({**item, "RetrieveURL": _retrieve_url(urls, level, item)}) for item in found]
@@ -162,6 +173,21 @@ def _blobs_of_sops(platform: Platform, ref: CommitRef, sops: Sequence[str]) -> d
             for sop, blob in rows:
                 held.setdefault(str(sop), set()).add(blob)
     return held
+
+
+def _catalog(platform: Platform, ref: CommitRef, studies: Sequence[str] | None) -> list[dict[str, Any]]:
+    """The version's aggregated records (of ``studies`` only, when named). A version never
+    changes, so those of a whole version are kept and searched again without the database;
+    a search of named studies loads only theirs until the whole version is kept."""
+    key = (ref.dataset_id, ref.commit_id, EXTRACTOR_VERSION)
+    kept = _CATALOGS.get(key)
+    if kept is not None:
+        named = set(studies or ())
+        return kept if studies is None else [r for r in kept if r["StudyInstanceUID"] in named]
+    found = qido.aggregate(_records(platform, ref, studies))
+    if studies is None:
+        _CATALOGS.put(key, found)
+    return found
 
 
 def _records(platform: Platform, ref: CommitRef, studies: Sequence[str] | None) -> list[dict[str, Any]]:

@@ -1,9 +1,10 @@
 """QIDO-RS searches (PS3.18 §10.6) over indexed instance records: the query string, matching,
 and grouping instances into studies and series.
 
-Pure: the caller loads the records (one per instance, keyed by DICOM keyword) from the index.
-A study or series matches when one of its instances matches every filter, so a study can be
-found by a series-level value such as its Modality.
+Pure: the caller loads the records (one per instance, keyed by DICOM keyword) from the index
+and ``aggregate``s them once, which it may keep for many searches. A study or series matches
+when one of its instances matches every filter, so a study can be found by a series-level
+value such as its Modality.
 """
 
 from __future__ import annotations
@@ -199,15 +200,16 @@ def record(metadata: Mapping[str, Any]) -> dict[str, Any]:
 def search(
     records: Iterable[Record], level: Level, query: Query, *, fixed: Mapping[Level, str] | None = None
 ) -> list[dict[str, Any]]:
-    """The matching studies, series or instances, in a stable order, one page of them.
+    """The matching studies, series or instances of ``aggregate``'s records, in a stable
+    order, one page of them.
 
     ``fixed`` holds the UIDs the URL names (a search of one study's series): results lie
     inside them and carry only those UIDs for their levels, other results the attributes of
     the levels above them. Study and series counts are always of the whole study or series.
     """
     fixed = fixed or {}
-    found: dict[tuple[str, ...], dict[str, Any]] = {}
-    for full in _with_aggregates(records):
+    found: dict[tuple[str, ...], Record] = {}
+    for full in records:
         inside = all(full.get(_UID_OF[lvl]) == uid for lvl, uid in fixed.items())
         if inside and all(f.test(full.get(f.keyword)) for f in query.filters):
             key = tuple(full[_UID_OF[lvl]] for lvl in (*_ABOVE[level], level))
@@ -229,9 +231,10 @@ def return_keys(level: Level, query: Query, *, fixed: frozenset[Level] = frozens
     return keys
 
 
-def _with_aggregates(records: Iterable[Record]) -> list[dict[str, Any]]:
+def aggregate(records: Iterable[Record]) -> list[dict[str, Any]]:
     """Each instance (the first of a SOP Instance UID repeated in one series) with its study's
-    and series' counts; a UID repeated in another series is that series' instance too."""
+    and series' counts; a UID repeated in another series is that series' instance too.
+    Attributes without a value are left out, which keeps many records small to hold."""
     by_study: dict[str, dict[tuple[str, str], Record]] = defaultdict(dict)
     for item in records:
         if item.get("StudyInstanceUID") and item.get("SeriesInstanceUID") and item.get("SOPInstanceUID"):
@@ -247,7 +250,8 @@ def _with_aggregates(records: Iterable[Record]) -> list[dict[str, Any]]:
         }
         for member in members.values():
             count = series[member["SeriesInstanceUID"]]
-            out.append({**member, **study, "NumberOfSeriesRelatedInstances": count})
+            full = {**member, **study, "NumberOfSeriesRelatedInstances": count}
+            out.append({keyword: value for keyword, value in full.items() if value is not None})
     return out
 
 

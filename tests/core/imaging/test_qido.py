@@ -8,7 +8,16 @@ from typing import Any
 import pytest
 
 from imagehub.core.imaging import InstanceMetadata, inspect
-from imagehub.core.imaging.qido import InvalidQuery, Level, Query, parse_query, record, return_keys, search
+from imagehub.core.imaging.qido import (
+    InvalidQuery,
+    Level,
+    Query,
+    aggregate,
+    parse_query,
+    record,
+    return_keys,
+    search,
+)
 from imagehub.core.imaging.synthetic import ct_instance_bytes
 
 
@@ -42,7 +51,7 @@ def uids(results: list[dict[str, Any]], keyword: str) -> list[str]:
 
 
 def find(level: Level, pairs: list[tuple[str, str]], **kwargs: Any) -> list[dict[str, Any]]:
-    return search(RECORDS, level, parse_query(pairs), **kwargs)
+    return search(aggregate(RECORDS), level, parse_query(pairs), **kwargs)
 
 
 def test_studies_carry_the_required_keys_and_counts_of_their_instances() -> None:
@@ -117,7 +126,7 @@ def test_limit_offset_and_includefield() -> None:
 
 def test_duplicate_sop_instances_count_once() -> None:
     twice = [*RECORDS, RECORDS[0]]
-    assert search(twice, Level.STUDY, Query())[1]["NumberOfStudyRelatedInstances"] == 3
+    assert search(aggregate(twice), Level.STUDY, Query())[1]["NumberOfStudyRelatedInstances"] == 3
 
 
 @pytest.mark.parametrize(
@@ -170,7 +179,7 @@ def test_records_come_from_inspected_headers_with_study_attributes(tmp_path: Pat
 
 def test_a_lone_star_matches_every_record_even_without_a_value() -> None:
     records = [*RECORDS, instance("1.4", "1.4.1", "1.4.1.1", PatientID=None, StudyDate="20260101")]
-    every = search(records, Level.STUDY, parse_query([("PatientID", "*")]))
+    every = search(aggregate(records), Level.STUDY, parse_query([("PatientID", "*")]))
     assert len(every) == 4
     assert "PatientID" in every[0]
 
@@ -183,7 +192,7 @@ def test_a_name_matches_by_any_of_its_component_groups(sent: str) -> None:
         *RECORDS,
         instance("1.5", "1.5.1", "1.5.1.1", PatientName="Yamada^Tarou=山田^太郎=やまだ^たろう"),
     ]
-    found = search(records, Level.STUDY, parse_query([("PatientName", sent)]))
+    found = search(aggregate(records), Level.STUDY, parse_query([("PatientName", sent)]))
     assert uids(found, "StudyInstanceUID") == ["1.5"]
 
 
@@ -199,9 +208,13 @@ def test_empty_value_matching_also_finds_instances_without_the_value() -> None:
         instance("1.5", "1.5.1", "1.5.1.1", PatientID=""),
     ]
     asked = [("PatientID", "P2")]
-    assert uids(search(records, Level.STUDY, parse_query(asked)), "StudyInstanceUID") == ["1.2"]
+    assert uids(search(aggregate(records), Level.STUDY, parse_query(asked)), "StudyInstanceUID") == ["1.2"]
     with_empty = parse_query([*asked, ("emptyvaluematching", "true")])
-    assert uids(search(records, Level.STUDY, with_empty), "StudyInstanceUID") == ["1.2", "1.4", "1.5"]
+    assert uids(search(aggregate(records), Level.STUDY, with_empty), "StudyInstanceUID") == [
+        "1.2",
+        "1.4",
+        "1.5",
+    ]
 
 
 def test_multiple_value_matching_splits_any_value_at_commas() -> None:
@@ -214,7 +227,9 @@ def test_multiple_value_matching_splits_any_value_at_commas() -> None:
 
 def test_a_sop_instance_uid_reused_in_another_series_is_found_in_both() -> None:
     records = [*RECORDS, instance("1.1", "1.1.9", "1.1.1.1", SeriesNumber=9)]  # 1.1.1.1 again, elsewhere
-    series = search(records, Level.SERIES, parse_query([("StudyInstanceUID", "1.1")]))
+    series = search(aggregate(records), Level.SERIES, parse_query([("StudyInstanceUID", "1.1")]))
     assert uids(series, "SeriesInstanceUID") == ["1.1.1", "1.1.2", "1.1.9"]
-    studies = search(records, Level.STUDY, parse_query([("includefield", "NumberOfStudyRelatedInstances")]))
+    studies = search(
+        aggregate(records), Level.STUDY, parse_query([("includefield", "NumberOfStudyRelatedInstances")])
+    )
     assert {s["StudyInstanceUID"]: s["NumberOfStudyRelatedInstances"] for s in studies}["1.1"] == 4
