@@ -14,6 +14,7 @@ from imagehub.core.auth.ratelimit import RateLimiter
 from imagehub.services.platform import Platform
 from imagehub.services.webhooks import dispatching
 from imagehub_api.audit_context import AuditClientAddress
+from imagehub_api.cors import DicomwebCors
 from imagehub_api.errors import ERROR_RESPONSES, install_error_handlers
 from imagehub_api.headers import SecurityHeaders
 from imagehub_api.oidc import register_oidc
@@ -132,4 +133,6 @@ def create_app(platform: Platform) -> FastAPI:
         https_only=platform.settings.secure_cookies,
         max_age=600,
     )
+    if platform.settings.cors_origins:
+        app.add_middleware(DicomwebCors, origins=platform.settings.cors_origins)
     return app

@@ -469,6 +469,43 @@ def test_with_a_public_url_the_absolute_uris_reach_the_server_whatever_the_host_
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_dicomweb_answers_across_origins_only_to_the_origins_configured(tmp_path: Path, hub: Hub) -> None:
+    viewer = "https://viewer.example"
+    preflight = {
+        "Origin": viewer,
+        "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "authorization",
+    }
+    with migrated_platform(tmp_path / "cors", cors_origins=[viewer]) as platform:
+        token = make_user(platform, "lab")
+        with platform.sessions.begin() as session:
+            datasets.create(session, owner="lab", name="scans", author="lab")
+        with live_server(create_app(platform)) as base, httpx.Client(base_url=base) as http:
+            root = f"{DS}/refs/main/dicomweb"
+            allowed = http.options(f"{root}/studies", headers=preflight)
+            assert allowed.status_code == 200
+            assert allowed.headers["access-control-allow-origin"] == viewer
+            assert "authorization" in allowed.headers["access-control-allow-headers"].lower()
+            assert "POST" in allowed.headers["access-control-allow-methods"]
+            found = http.get(
+                f"{root}/studies",
+                params={"fuzzymatching": "true"},
+                headers={"Origin": viewer, **bearer(token)},
+            )
+            assert found.headers["access-control-allow-origin"] == viewer
+            assert found.headers["access-control-expose-headers"] == "Warning"
+            assert "access-control-allow-credentials" not in found.headers  # bearer tokens, never cookies
+            stranger = http.options(
+                f"{root}/studies", headers={**preflight, "Origin": "https://evil.example"}
+            )
+            assert "access-control-allow-origin" not in stranger.headers
+            elsewhere = http.options("/api/v1/datasets", headers=preflight)  # not DICOMweb: same-origin only
+            assert "access-control-allow-origin" not in elsewhere.headers
+    with hub.http() as http:  # not configured: no cross-origin answers at all
+        assert "access-control-allow-origin" not in http.get("/studies", headers={"Origin": viewer}).headers
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_files_stored_without_part10_framing_are_served_as_part10(hub: Hub) -> None:
     bare = {name: pydicom_file(name).read_bytes() for name in ("ExplVR_BigEndNoMeta.dcm", "rtstruct.dcm")}
     commit_files(hub.platform, "lab", "scans", "main", {f"legacy/{n}": b for n, b in bare.items()})

@@ -49,6 +49,16 @@ def test_toml_file_is_read_and_env_wins_over_it(monkeypatch: pytest.MonkeyPatch,
     assert settings.port == 9200
 
 
+def test_cors_origins_are_a_comma_separated_list_in_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert load_settings().cors_origins == []
+    (tmp_path / "imagehub.toml").write_text('cors_origins = ["https://a.example"]\n')
+    assert load_settings().cors_origins == ["https://a.example"]
+    monkeypatch.setenv("IMAGEHUB_CORS_ORIGINS", "https://viewer.example, https://ohif.example")
+    assert load_settings().cors_origins == ["https://viewer.example", "https://ohif.example"]
+
+
 def test_default_toml_in_working_directory(tmp_path: Path) -> None:
     (tmp_path / "imagehub.toml").write_text("port = 8123\n")
     assert load_settings().port == 8123

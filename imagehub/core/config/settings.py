@@ -12,11 +12,12 @@ import os
 import tomllib
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -76,6 +77,9 @@ class Settings(BaseSettings):
     # RetrieveURL and BulkDataURI, clone commands, release links). None: the request's Host,
     # which some clients (dicomweb-client) send without the port.
     public_url: str | None = None
+    # Web origins (https://viewer.example.org, or *) whose pages may call the DICOMweb routes
+    # across origins, with a bearer token; comma-separated in the environment. None by default.
+    cors_origins: Annotated[list[str], NoDecode] = []
     dagster_url: str = "http://127.0.0.1:3000"  # the Dagster UI the portal links into
     webhook_poll_seconds: float = 2.0  # how often the server sends due webhook deliveries; <= 0: never
     webhook_timeout_seconds: float = Field(10.0, gt=0, le=300)  # per delivery attempt, all of it
@@ -107,6 +111,14 @@ class Settings(BaseSettings):
         if not value.strip():
             raise ValueError("host is empty: name an address (0.0.0.0 or :: to listen on every interface)")
         return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins_listed(cls, value: object) -> object:
+        """``a, b`` from the environment; a list from TOML or code."""
+        return (
+            [item.strip() for item in value.split(",") if item.strip()] if isinstance(value, str) else value
+        )
 
     @field_validator("port")
     @classmethod
