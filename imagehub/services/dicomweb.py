@@ -29,7 +29,7 @@ from imagehub.core.imaging.frames import (
     native_pixel_value,
     read_header,
 )
-from imagehub.core.imaging.render import Rendering, render
+from imagehub.core.imaging.render import ImageFormat, Rendering, render
 from imagehub.core.vcs import BlobId, BlobStore, ChangeSet, Commit, Entry, RefKind, Repository, blob_key
 from imagehub.models.dataset import Dataset
 from imagehub.models.imaging import CommitFile, ImagingFile
@@ -399,6 +399,19 @@ def rendered(platform: Platform, item: Instance, frame: int, rendering: Renderin
     _layout(platform, item, [frame])
     with _open(platform, item) as stream:
         return render(stream, item.path, frame - 1, rendering)
+
+
+THUMBNAIL = 256  # the side of the square a thumbnail fits in, as the portal's do
+
+
+def thumbnail(
+    platform: Platform, item: Instance, image_format: ImageFormat, frame: int | None = None
+) -> bytes:
+    """A small rendering of frame ``frame`` (from 1), else of the middle one, as the portal's
+    thumbnails show an instance."""
+    middle = _layout(platform, item, [frame] if frame else []).frames // 2 + 1
+    fitted = Rendering(viewport=(THUMBNAIL, THUMBNAIL), format=image_format)
+    return rendered(platform, item, frame or middle, fitted)
 
 
 def require_branch(repo: Repository, ref: str) -> None:

@@ -306,10 +306,16 @@ def frame_rendered(
     window: str | None = Window,
     viewport: str | None = Viewport,
 ) -> Response:
-    numbers = parse_frame_list(frame)
+    (number,) = _one_frame(frame)
+    return _rendered(call, call.instance(study, series, sop), number, window, viewport)
+
+
+def _one_frame(text: str) -> list[int]:
+    """The one frame an image is made of: a list of several is refused, not cut to its first."""
+    numbers = parse_frame_list(text)
     if len(numbers) > 1:
-        raise qido.InvalidQuery(f"a rendered image is one frame, not {frame!r}: ask for each in turn")
-    return _rendered(call, call.instance(study, series, sop), numbers[0], window, viewport)
+        raise qido.InvalidQuery(f"an image is of one frame, not {text!r}: ask for each in turn")
+    return numbers
 
 
 @router.get("/studies/{study}/series/{series}/rendered", operation_id="dicomweb-retrieve-series-rendered")
@@ -324,6 +330,34 @@ def series_rendered(
     """WADO-RS: the series' middle instance, by its geometric order."""
     item = dicomweb.middle_instance(call.platform, call.version(), study, series)
     return _rendered(call, item, 1, window, viewport)
+
+
+@router.get(f"{INSTANCE}/thumbnail", operation_id="dicomweb-retrieve-instance-thumbnail")
+@requires(Policy.DATASET_READ)
+def instance_thumbnail(call: CallDep, study: str, series: str, sop: str) -> Response:
+    """WADO-RS: the middle frame, fitted in 256x256 pixels."""
+    return _thumbnail(call, call.instance(study, series, sop))
+
+
+@router.get(f"{INSTANCE}/frames/{{frame}}/thumbnail", operation_id="dicomweb-retrieve-frame-thumbnail")
+@requires(Policy.DATASET_READ)
+def frame_thumbnail(call: CallDep, study: str, series: str, sop: str, frame: str) -> Response:
+    (number,) = _one_frame(frame)
+    return _thumbnail(call, call.instance(study, series, sop), number)
+
+
+@router.get("/studies/{study}/series/{series}/thumbnail", operation_id="dicomweb-retrieve-series-thumbnail")
+@requires(Policy.DATASET_READ)
+def series_thumbnail(call: CallDep, study: str, series: str) -> Response:
+    """WADO-RS: the series' middle instance, by its geometric order, fitted in 256x256 pixels."""
+    return _thumbnail(call, dicomweb.middle_instance(call.platform, call.version(), study, series))
+
+
+def _thumbnail(call: Call, item: dicomweb.Instance, frame: int | None = None) -> Response:
+    image_format = _image_format(call.request)
+    image = dicomweb.thumbnail(call.platform, item, image_format, frame)
+    call.viewed(item.sop, thumbnail=frame or "middle")
+    return Response(image, media_type=f"image/{image_format}")
 
 
 # -- STOW-RS --------------------------------------------------------------------------------------

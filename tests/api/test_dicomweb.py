@@ -520,7 +520,7 @@ def test_files_stored_without_part10_framing_are_served_as_part10(hub: Hub) -> N
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_rendered_images_come_in_the_format_the_accept_header_rates_highest(hub: Hub) -> None:
+def test_rendered_images_and_thumbnails_come_in_the_format_the_accept_header_rates_highest(hub: Hub) -> None:
     ct = pydicom.dcmread(io.BytesIO(ct_instance_bytes(seed=2, rows=32, columns=32)))
     commit_files(hub.platform, "lab", "scans", "main", {"ct.dcm": part10(ct)})
     url = f"/studies/{ct.StudyInstanceUID}/series/{ct.SeriesInstanceUID}/instances/{ct.SOPInstanceUID}"
@@ -543,6 +543,16 @@ def test_rendered_images_come_in_the_format_the_accept_header_rates_highest(hub:
         listed = http.get(f"{url}/frames/1,2/rendered")
         assert listed.status_code == 400
         assert "one frame" in listed.json()["detail"]
+
+        series = f"/studies/{ct.StudyInstanceUID}/series/{ct.SeriesInstanceUID}"
+        for path in (f"{url}/thumbnail", f"{url}/frames/1/thumbnail", f"{series}/thumbnail"):
+            small = http.get(path)
+            assert (small.headers["content-type"], Image.open(io.BytesIO(small.content)).size) == (
+                "image/jpeg",
+                (256, 256),  # fitted into 256 x 256
+            ), path
+        assert rendered("image/png", "/thumbnail") == (200, "PNG")
+        assert http.get(f"{url}/frames/2/thumbnail").status_code == 404
 
 
 def video(seed: int) -> pydicom.Dataset:
