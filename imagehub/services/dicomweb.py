@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Generic, TypeVar
 
+from pydicom.dataset import Dataset as DicomDataset
 from pydicom.uid import UID
 from sqlalchemy import or_, select
 
@@ -273,11 +274,24 @@ def stored_syntax(platform: Platform, item: Instance) -> str:
     stored without file meta information)."""
     known = _SYNTAXES.get(item.blob)
     if known is None:
-        with _open(platform, item) as stream:
-            ds, _ = read_header(stream, item.path)
-        known = str(ds.file_meta.get("TransferSyntaxUID") or transcode.EXPLICIT_LITTLE_ENDIAN)
-        _SYNTAXES.put(item.blob, known)
+        ds, _ = _header(platform, item)
+        known = _syntax_of(ds)
     return known
+
+
+def _syntax_of(ds: DicomDataset) -> str:
+    return str(ds.file_meta.get("TransferSyntaxUID") or transcode.EXPLICIT_LITTLE_ENDIAN)
+
+
+def _header(platform: Platform, item: Instance) -> tuple[DicomDataset, PixelLayout | None]:
+    """The instance's header without pixel data. Where its pixel data is and its transfer
+    syntax are kept, as a viewer asks them again for every frame."""
+    with _open(platform, item) as stream:
+        ds, layout = read_header(stream, item.path)
+    if layout is not None:
+        _LAYOUTS.put(item.blob, layout)
+    _SYNTAXES.put(item.blob, _syntax_of(ds))
+    return ds, layout
 
 
 def undecodable(platform: Platform, items: Sequence[Instance]) -> list[tuple[Instance, str]]:
@@ -326,10 +340,7 @@ def metadata(platform: Platform, items: Sequence[Instance], urls: dicomjson.Urls
 
 
 def _instance_metadata(platform: Platform, item: Instance, urls: dicomjson.Urls) -> dict[str, Any]:
-    with _open(platform, item) as stream:
-        ds, layout = read_header(stream, item.path)
-    if layout is not None:
-        _LAYOUTS.put(item.blob, layout)
+    ds, layout = _header(platform, item)
     pixel = (layout.tag, layout.vr) if layout else None
     found = dicomjson.header(ds, urls.bulkdata(item.study, item.series, item.sop), pixel=pixel)
     stored_syntax = ds.file_meta.get("TransferSyntaxUID")
@@ -344,13 +355,9 @@ def _instance_metadata(platform: Platform, item: Instance, urls: dicomjson.Urls)
 
 def _layout(platform: Platform, item: Instance, numbers: Sequence[int]) -> PixelLayout:
     """Where the instance's pixel data is, once ``numbers`` (from 1) are known to be its frames."""
-    layout = _LAYOUTS.get(item.blob)
+    layout = _LAYOUTS.get(item.blob) or _header(platform, item)[1]
     if layout is None:
-        with _open(platform, item) as stream:
-            _, found = read_header(stream, item.path)
-        if found is None:
-            raise NotFound(f"instance {item.sop} has no pixel data")
-        _LAYOUTS.put(item.blob, layout := found)
+        raise NotFound(f"instance {item.sop} has no pixel data")
     beyond = [n for n in numbers if n > layout.frames]
     if beyond:
         raise NotFound(f"instance {item.sop} has {layout.frames} frame(s): there is no frame {beyond[0]}")
@@ -381,8 +388,7 @@ def bulkdata(platform: Platform, item: Instance, path: str) -> list[Iterable[byt
     path = path.upper().strip("/")
     layout = _LAYOUTS.get(item.blob)
     if layout is None or path != f"{layout.tag:08X}":
-        with _open(platform, item) as stream:
-            ds, layout = read_header(stream, item.path)
+        ds, layout = _header(platform, item)
         if layout is None or path != f"{layout.tag:08X}":
             return [[dicomjson.bulk_value(ds, path)]]
     if layout.encapsulated:

@@ -184,8 +184,8 @@ def retrieve_instance(call: CallDep, study: str, series: str, sop: str) -> Strea
     body = dicomweb.read(call.platform, item, explicit=chosen.syntax == EXPLICIT)
     call.viewed(sop, path=item.path)
     if chosen.multipart:
-        return multipart.response([(DICOM, body)], DICOM)
-    return multipart.single_part(DICOM, body)
+        return multipart.response([(_typed(chosen), body)], DICOM)
+    return multipart.single_part(_typed(chosen), body)
 
 
 def _metadata(call: Call, study: str, series: str | None = None, sop: str | None = None) -> JSONResponse:

@@ -173,7 +173,7 @@ def test_store_search_and_retrieve(
             f"/studies/{ct.StudyInstanceUID}/series/{ct.SeriesInstanceUID}/instances/{ct.SOPInstanceUID}"
         )
         assert response.headers["content-type"].startswith('multipart/related; type="application/dicom"')
-        assert parts_of(response) == [("application/dicom", part10(ct))]
+        assert parts_of(response) == [(f"application/dicom; transfer-syntax={EXPLICIT}", part10(ct))]
         assert response.headers["content-security-policy"] == "sandbox; default-src 'none'"
     whole = client.retrieve_series(ct.StudyInstanceUID, ct.SeriesInstanceUID)
     assert sorted(ds.SOPInstanceUID for ds in whole) == sorted(ds.SOPInstanceUID for ds in ct_series)
@@ -600,7 +600,10 @@ def test_wado_rs_answers_in_a_form_the_accept_header_allows(hub: Hub) -> None:
         for refused in ("application/json", "image/png", "text/html", 'multipart/related; type="image/jls"'):
             assert status(url, refused) == 406, refused
         alone = http.get(url, headers={"Accept": DICOM})
-        assert (alone.headers["content-type"], alone.content) == (DICOM, stored)
+        assert (alone.headers["content-type"], alone.content) == (
+            f"{DICOM}; transfer-syntax={jpeg.file_meta.TransferSyntaxUID}",
+            stored,
+        )
         raw = http.get(f"{url}/frames/1", headers={"Accept": "application/octet-stream"})
         assert raw.headers["content-type"] == f"application/octet-stream; transfer-syntax={EXPLICIT}"
         assert raw.content == jpeg.pixel_array.tobytes()
