@@ -2,7 +2,8 @@
 
 Our own clients send a whole change set with their commit. lakeFS clients upload and
 delete objects one by one on a branch, then commit whatever has accumulated there; these
-rows hold that accumulation. A row with no blob is a staged delete. Rows belong to the
+rows hold that accumulation. A row with no blob is a staged delete; its ``base`` is the
+blob the branch's head held at the path when it was staged ("": none). Rows belong to the
 branch's ref row, so they go when the branch does, and their blobs are garbage-collection
 roots until committed or reset.
 """
@@ -35,16 +36,19 @@ class StagedRow(Base):
     media_type: Mapped[str] = mapped_column(String(255), default="application/octet-stream")
     token: Mapped[str] = mapped_column(String(32))  # new on every write: a commit clears only what it read
     staged_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    base: Mapped[str | None] = mapped_column(String(64), nullable=True)  # NULL: staged before bases were kept
 
 
 @dataclass(frozen=True)
 class Staged:
-    """One staged path: an entry to write, or (``entry`` None) a delete."""
+    """One staged path: an entry to write, or (``entry`` None) a delete, over ``base``: the
+    blob the head held there when it was staged ("": none; None: not known)."""
 
     path: str
     entry: Entry | None
     token: str
     staged_at: datetime
+    base: str | None
 
 
 def ref_id(session: Session, repository_id: int, branch: str) -> int | None:
@@ -69,8 +73,8 @@ def lock_branch(session: Session, ref: int) -> None:
         raise NotFound("the branch was deleted while its changes were being staged")
 
 
-def stage(session: Session, ref: int, path: str, entry: Entry | None) -> None:
-    """Stage ``entry`` at ``path`` (None: a delete), replacing what was staged there."""
+def stage(session: Session, ref: int, path: str, entry: Entry | None, base: str) -> None:
+    """Stage ``entry`` at ``path`` (None: a delete) over ``base``, replacing what was staged there."""
     row = {
         "ref_id": ref,
         "path": path,
@@ -79,13 +83,22 @@ def stage(session: Session, ref: int, path: str, entry: Entry | None) -> None:
         "media_type": entry.media_type if entry else "application/octet-stream",
         "token": uuid.uuid4().hex,
         "staged_at": utcnow(),
+        "base": base,
     }
+    touch = ("blob", "size", "media_type", "token", "staged_at", "base")
     try:
-        upsert(
-            session, StagedRow.__table__, [row], touch=("blob", "size", "media_type", "token", "staged_at")
-        )
+        upsert(session, StagedRow.__table__, [row], touch=touch)
     except IntegrityError:  # the branch was deleted meanwhile (its row is gone)
         raise NotFound(f"the branch was deleted while {path!r} was being staged") from None
+
+
+def unstage(session: Session, ref: int, path: str) -> None:
+    """Drop whatever is staged at ``path``."""
+    session.execute(
+        delete(StagedRow)
+        .where(StagedRow.ref_id == ref, StagedRow.path == path)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def staged(session: Session, ref: int, prefix: str = "") -> list[Staged]:
@@ -121,4 +134,4 @@ def staged_blobs(session: Session) -> set[str]:
 
 def _staged(row: StagedRow) -> Staged:
     entry = Entry(row.path, row.blob, row.size, row.media_type) if row.blob is not None else None
-    return Staged(row.path, entry, row.token, row.staged_at)
+    return Staged(row.path, entry, row.token, row.staged_at, row.base)

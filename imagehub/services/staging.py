@@ -3,6 +3,14 @@
 Reads through a branch name see what is staged on it over its head commit; reads through
 a tag or commit see the commit alone. A commit turns everything staged into one change
 set, applied by compare-and-swap like any other commit, and clears only the rows it read.
+
+ImageHub's own commits, merges and reverts (the REST API, proposals, the pipeline) move
+branches without looking at what is staged there. So a staged change records what the head
+held at its path when it was staged (its base), and stands only while the head still holds
+that: once any writer changes the path on the branch, the committed content wins and the
+staged change lapses, so nothing staged can undo committed work. A write that would leave
+a path as the head holds it stages nothing (and drops what was staged there), as lakeFS
+stages nothing for the delete of a path it finds nowhere.
 """
 
 from __future__ import annotations
@@ -27,6 +35,10 @@ PAGE = 1000
 FIRST_PAGE = 16
 COMMIT_TRIES = 5
 PAST_EVERY_CHAR = chr(0x10FFFF)  # appended to a folder, sorts after everything inside it
+
+
+class DirtyBranch(Conflict):
+    """A branch with uncommitted changes takes no merge or revert (lakeFS's ErrDirtyBranch)."""
 
 
 class Workspace:
@@ -74,7 +86,7 @@ class Workspace:
         entry = Entry(path, blob, size, media_type)
         ref = self._locked(branch)
         self._check_conditions(branch, path, if_absent, if_match)  # again, now nobody can write between
-        staged_rows.stage(self.session, ref, path, entry)
+        self._stage(ref, branch, path, entry)
         return entry
 
     def _locked(self, branch: str) -> int:
@@ -114,7 +126,17 @@ class Workspace:
         """Stage a delete; a path that exists nowhere is no error, as in lakeFS."""
         validate_stored_path(path)
         self._writable(branch)
-        staged_rows.stage(self.session, self._locked(branch), path, None)
+        self._stage(self._locked(branch), branch, path, None)
+
+    def _stage(self, ref: int, branch: str, path: str, entry: Entry | None) -> None:
+        """Stage ``entry`` (None: a delete) over what the head holds at ``path``, with the
+        branch held (``ref`` from ``_locked``) so that no commit comes between; a write that
+        changes nothing there only drops what was staged before."""
+        committed = self._committed_entry(self.repo.get_ref(branch, RefKind.BRANCH).commit, path)
+        if _same(committed, entry):
+            staged_rows.unstage(self.session, ref, path)
+        else:
+            staged_rows.stage(self.session, ref, path, entry, _content(committed))
 
     def reset(self, branch: str, prefix: str = "") -> int:
         """Drop what is staged on ``branch`` (under ``prefix``); how many paths were dropped."""
@@ -136,10 +158,13 @@ class Workspace:
         return staged_rows.ref_id(self.session, self.dataset.id, ref)
 
     def stat(self, ref: str, path: str) -> Entry:
+        committed = self._committed_entry(ref, path)
         branch = self._staging_of(ref)
         pending = staged_rows.staged_at(self.session, branch, path) if branch is not None else None
-        if pending is None:
-            return self.repo.stat(ref, path)
+        if pending is None or not _stands(pending, committed):
+            if committed is None:
+                raise NotFound(f"no path {path!r} at {ref!r}")
+            return committed
         if pending.entry is None:
             raise NotFound(f"{path!r} is deleted (uncommitted) on branch {ref!r}")
         return pending.entry
@@ -198,18 +223,26 @@ class Workspace:
     def uncommitted(self, branch: str, prefix: str = "") -> list[Change]:
         """What a commit of ``branch`` would change now, in path order."""
         head = self.repo.get_ref(branch, RefKind.BRANCH).commit
-        changes = []
-        for pending in staged_rows.staged(self.session, self._branch_row(branch), prefix):
-            before = self._committed_entry(head, pending.path)
-            if before != pending.entry and (before or pending.entry):
-                changes.append(Change.between(before, pending.entry))
-        return changes
+        return list(self._changes(head, staged_rows.staged(self.session, self._branch_row(branch), prefix)))
 
-    def _committed_entry(self, commit: str, path: str) -> Entry | None:
-        try:
-            return self.repo.stat(commit, path)
-        except NotFound:
-            return None
+    def settle(self, branch: str) -> None:
+        """Make way for a merge or revert onto ``branch``, as lakeFS does: refused while a
+        staged change stands (DirtyBranch); else the rows left, which change nothing, are
+        dropped. The branch stays held to the transaction's end: nothing is staged between."""
+        self._locked(branch)
+        if self.uncommitted(branch):
+            raise DirtyBranch(f"branch {branch!r} has uncommitted changes: commit or reset them first")
+        self.reset(branch)
+
+    def _changes(self, head: str, pending: Iterable[Staged]) -> Iterator[Change]:
+        """The staged changes that still stand over ``head`` and change what it holds."""
+        for staged in pending:
+            before = self._committed_entry(head, staged.path)
+            if _stands(staged, before) and not _same(before, staged.entry):
+                yield Change.between(before, staged.entry)
+
+    def _committed_entry(self, ref: str, path: str) -> Entry | None:
+        return self.repo.tree.get(self.repo.resolve(ref).tree, path)
 
     def commit(
         self, branch: str, *, author: str, message: str, metadata: dict[str, str], allow_empty: bool
@@ -242,29 +275,52 @@ class Workspace:
 
     def _change_set(self, head: str, pending: Iterable[Staged]) -> ChangeSet:
         changes = ChangeSet()
-        for staged in pending:
-            if staged.entry is not None:
-                changes.put(staged.entry)
-            elif self._committed_entry(head, staged.path) is not None:
-                changes.delete(staged.path)
+        for change in self._changes(head, pending):
+            if change.right is None:
+                changes.delete(change.path)
+            else:
+                changes.put(change.right)
         return changes
 
 
+def _content(entry: Entry | None) -> str:
+    """What a path holds, as a staged change's base records it: the blob, or "" for nothing."""
+    return entry.blob if entry is not None else ""
+
+
+def _stands(staged: Staged, committed: Entry | None) -> bool:
+    """Whether a staged change still stands: the head holds at its path what it held when
+    the change was staged (a row staged before bases were kept always stands)."""
+    return staged.base is None or staged.base == _content(committed)
+
+
+def _same(left: Entry | None, right: Entry | None) -> bool:
+    """Whether two versions of a path hold the same object, the imaging summary aside (only
+    ImageHub's own clients record one: the bytes uploaded again keep it)."""
+    if left is None or right is None:
+        return left is right
+    return (left.blob, left.size, left.media_type) == (right.blob, right.size, right.media_type)
+
+
+def _shown(staged: Staged, committed: Entry | None) -> tuple[Entry, ...]:
+    """What a staged path shows: the staged entry while the change stands, else the committed one."""
+    shown = staged.entry if _stands(staged, committed) else committed
+    return () if shown is None else (shown,)
+
+
 def _overlay(committed: Iterator[Entry], pending: Iterator[Staged]) -> Iterator[Entry]:
-    """Merge two path-ordered streams: a staged path replaces or hides the committed one."""
+    """Merge two path-ordered streams: a staged change that stands replaces or hides the
+    committed entry at its path."""
     staged = next(pending, None)
     for entry in committed:
         while staged is not None and staged.path < entry.path:
-            if staged.entry is not None:
-                yield staged.entry
+            yield from _shown(staged, None)
             staged = next(pending, None)
         if staged is not None and staged.path == entry.path:
-            if staged.entry is not None:
-                yield staged.entry
+            yield from _shown(staged, entry)
             staged = next(pending, None)
-            continue
-        yield entry
+        else:
+            yield entry
     while staged is not None:
-        if staged.entry is not None:
-            yield staged.entry
+        yield from _shown(staged, None)
         staged = next(pending, None)

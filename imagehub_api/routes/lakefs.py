@@ -19,7 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
-from imagehub.core.errors import Conflict, InvalidInput
+from imagehub.core.errors import InvalidInput
 from imagehub.core.vcs import Change, ChangeKind, Commit, Entry, MergeStrategy, Ref, RefKind
 from imagehub.models.dataset import Dataset
 from imagehub.services import access, creation
@@ -495,12 +495,12 @@ def merge(
     ctx: DatasetDep, session: SessionDep, source: str, destination: str, body: MergeRequest | None = None
 ) -> dict[str, Any]:
     """A three-way merge through ImageHub's own merge, gates included; ``dest-wins`` and
-    ``source-wins`` settle conflicts, else they are a 409."""
+    ``source-wins`` settle conflicts, else they are a 409. A destination with uncommitted
+    changes is refused; what else is staged there changes nothing and goes, as in lakeFS."""
     body = body or MergeRequest()
     if body.squash_merge:
         raise InvalidInput("squash merges are not supported: merges keep both parents")
-    if _workspace(ctx, session).uncommitted(destination):
-        raise Conflict(f"branch {destination!r} has uncommitted changes: commit or reset them first")
+    _workspace(ctx, session).settle(destination)
     request = MergeCreate(
         source=source,
         destination=destination,

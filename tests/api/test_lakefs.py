@@ -3,78 +3,22 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import lakefs_sdk
-import pytest
 from lakefs_sdk.exceptions import ApiException
 
 from imagehub.core.vcs import BlobStore
 from imagehub.services import access, audit, datasets
 from imagehub.services.maintenance import collect_garbage
-from imagehub.services.platform import Platform
 from imagehub_api.app import create_app
 from tests.support.accounts import make_user
+from tests.support.lakefs import Lake, make_repository, read, refused, status_of, upload
 from tests.support.live_server import live_server
 from tests.support.platforms import migrated_platform
-
-
-@dataclass
-class Lake:
-    base: str
-    platform: Platform
-    tokens: dict[str, str]
-
-    def client(self, who: str = "lab", *, basic: bool = False) -> lakefs_sdk.ApiClient:
-        config = lakefs_sdk.Configuration(host=f"{self.base}/lakefs/lab/api/v1")
-        if basic:
-            config.username, config.password = who, self.tokens[who]
-        else:
-            config.access_token = self.tokens[who]
-        return lakefs_sdk.ApiClient(config)
-
-    def bearer(self, who: str = "lab") -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[who]}"}
-
-
-@pytest.fixture
-def lake(platform: Platform) -> Iterator[Lake]:
-    tokens = {who: make_user(platform, who) for who in ("lab", "rita", "wes")}
-    with live_server(create_app(platform)) as base:
-        yield Lake(base, platform, tokens)
-
-
-def status_of(call: object) -> int:
-    assert isinstance(call, ApiException)
-    return int(call.status)
-
-
-def refused(fn: object, *args: object, **kwargs: object) -> ApiException:
-    with pytest.raises(ApiException) as caught:
-        fn(*args, **kwargs)  # type: ignore[operator]
-    return caught.value
-
-
-def upload(client: lakefs_sdk.ApiClient, branch: str, path: str, data: bytes) -> lakefs_sdk.ObjectStats:
-    """The SDK sends a file it reads from disk, as a multipart part named ``content``."""
-    with tempfile.NamedTemporaryFile() as file:
-        file.write(data)
-        file.flush()
-        return lakefs_sdk.ObjectsApi(client).upload_object("scans", branch, path, content=file.name)
-
-
-def read(client: lakefs_sdk.ApiClient, ref: str, path: str) -> bytes:
-    return bytes(lakefs_sdk.ObjectsApi(client).get_object("scans", ref, path))
-
-
-def make_repository(client: lakefs_sdk.ApiClient) -> lakefs_sdk.Repository:
-    creation = lakefs_sdk.RepositoryCreation(name="scans", storage_namespace="local://ignored")
-    return lakefs_sdk.RepositoriesApi(client).create_repository(creation)
 
 
 def test_stage_commit_branch_diff_merge_and_tag(lake: Lake) -> None:

@@ -1,0 +1,100 @@
+"""What is staged on a branch through the lakeFS API, while other writers move the branch."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import lakefs_sdk
+
+from imagehub.core.vcs import BlobStore
+from imagehub.services.maintenance import collect_garbage
+from tests.support.lakefs import Lake, make_repository, read, refused, status_of, upload
+
+
+def commit(client: lakefs_sdk.ApiClient, branch: str, message: str) -> str:
+    return str(
+        lakefs_sdk.CommitsApi(client).commit("scans", branch, lakefs_sdk.CommitCreation(message=message)).id
+    )
+
+
+def pending(client: lakefs_sdk.ApiClient, branch: str = "main") -> list[tuple[str, str]]:
+    return [(d.type, d.path) for d in lakefs_sdk.BranchesApi(client).diff_branch("scans", branch).results]
+
+
+def side_branch(client: lakefs_sdk.ApiClient, files: dict[str, bytes]) -> None:
+    """Branch ``side`` from main with ``files`` committed on it."""
+    lakefs_sdk.BranchesApi(client).create_branch(
+        "scans", lakefs_sdk.BranchCreation(name="side", source="main")
+    )
+    for path, data in files.items():
+        upload(client, "side", path, data)
+    commit(client, "side", "on side")
+
+
+def test_a_write_that_changes_nothing_stages_nothing_and_cannot_undo_a_merge(lake: Lake) -> None:
+    client = lake.client()
+    make_repository(client)
+    upload(client, "main", "top.txt", b"top")
+    commit(client, "main", "base")
+    side_branch(client, {"ghost.txt": b"boo", "top.txt": b"new top"})
+
+    lakefs_sdk.ObjectsApi(client).delete_object("scans", "main", "ghost.txt")  # found nowhere
+    upload(client, "main", "top.txt", b"top")  # the bytes main holds already
+    assert pending(client) == []
+    lakefs_sdk.RefsApi(client).merge_into_branch("scans", "side", "main")
+
+    assert read(client, "main", "ghost.txt") == b"boo"
+    assert read(client, "main", "top.txt") == b"new top"
+    assert pending(client) == []
+    upload(client, "main", "other.txt", b"unrelated")
+    made = commit(client, "main", "unrelated")
+    assert (read(client, made, "ghost.txt"), read(client, made, "top.txt")) == (b"boo", b"new top")
+
+
+def test_staged_changes_lapse_where_a_native_merge_changes_their_path(lake: Lake) -> None:
+    """ImageHub's own merge moves the branch without looking at what is staged: a staged
+    change stands only while the head holds what it held when the change was staged."""
+    client = lake.client()
+    make_repository(client)
+    upload(client, "main", "p.txt", b"A")
+    upload(client, "main", "q.txt", b"Q")
+    commit(client, "main", "base")
+    side_branch(client, {"p.txt": b"theirs", "r.txt": b"same as staged"})
+    overtaken = upload(client, "main", "p.txt", b"staged over A").checksum
+    upload(client, "main", "r.txt", b"same as staged")
+    lakefs_sdk.ObjectsApi(client).delete_object("scans", "main", "q.txt")
+
+    url = f"{lake.base}/api/v1/datasets/lab/scans/merges"
+    merged = httpx.post(url, json={"source": "side", "destination": "main"}, headers=lake.bearer())
+    assert merged.status_code == 201
+    assert read(client, "main", "p.txt") == b"theirs"  # the committed change wins
+    assert pending(client) == [("removed", "q.txt")]  # untouched by the merge: still staged
+    upload(client, "side", "r.txt", b"changed again")
+    commit(client, "side", "r again")
+    assert httpx.post(url, json={"source": "side", "destination": "main"}, headers=lake.bearer()).is_success
+    assert read(client, "main", "r.txt") == b"changed again"  # not the staged copy brought back
+
+    made = commit(client, "main", "drop q")
+    assert read(client, made, "p.txt") == b"theirs"
+    assert status_of(refused(read, client, made, "q.txt")) == 404
+    assert pending(client) == []
+    collect_garbage(lake.platform, grace=timedelta(0))
+    assert not BlobStore(lake.platform.store).exists(overtaken)  # the lapsed row went with the commit
+
+
+def test_a_lakefs_merge_drops_what_is_staged_but_changes_nothing(lake: Lake) -> None:
+    client = lake.client()
+    make_repository(client)
+    upload(client, "main", "p.txt", b"A")
+    commit(client, "main", "base")
+    side_branch(client, {"p.txt": b"theirs"})
+    lapsed = upload(client, "main", "p.txt", b"staged over A").checksum
+    url = f"{lake.base}/api/v1/datasets/lab/scans/merges"
+    assert httpx.post(url, json={"source": "side", "destination": "main"}, headers=lake.bearer()).is_success
+    upload(client, "side", "s.txt", b"more")
+    commit(client, "side", "more")
+
+    lakefs_sdk.RefsApi(client).merge_into_branch("scans", "side", "main")
+    collect_garbage(lake.platform, grace=timedelta(0))
+    assert not BlobStore(lake.platform.store).exists(lapsed)
