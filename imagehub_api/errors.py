@@ -19,8 +19,10 @@ from imagehub.core.db.engine import is_contention, reason
 from imagehub.core.errors import Conflict, ImageHubError, InvalidInput, NotFound, PreconditionFailed
 from imagehub.core.storage import StorageError
 from imagehub.core.vcs import BlobMismatch
+from imagehub.core.vcs.repository import ProtectedBranch
 from imagehub.services.access import Forbidden, PurposeRequired
 from imagehub.services.accounts import AuthenticationFailed
+from imagehub.services.staging import DirtyBranch
 from imagehub_api.accept import NotAcceptable
 from imagehub_api.ranges import RangeNotSatisfiable
 from imagehub_api.web.render import page
@@ -89,11 +91,26 @@ _STATUS: list[tuple[type[ImageHubError], int]] = [
 ]
 
 
-def status_for(exc: ImageHubError) -> int:
-    for kind, status in _STATUS:
+# The lakeFS-compatible API answers with lakeFS's codes where they differ from ours: its SDKs
+# raise BadRequestException for 400 (bad input, nothing to commit or merge, a dirty branch)
+# and ForbiddenException for 403 (writing to a protected branch, deleting the default one).
+_LAKEFS_STATUS: list[tuple[type[ImageHubError], int]] = [
+    (ProtectedBranch, 403),
+    (DirtyBranch, 400),
+    (InvalidInput, 400),
+    (BlobMismatch, 400),
+]
+
+
+def status_for(exc: ImageHubError, *, lakefs: bool = False) -> int:
+    for kind, status in [*_LAKEFS_STATUS, *_STATUS] if lakefs else _STATUS:
         if isinstance(exc, kind):
             return status
     return 400
+
+
+def is_lakefs(request: Request) -> bool:
+    return request.url.path.startswith(LAKEFS_PREFIX)
 
 
 def is_portal(request: Request) -> bool:
@@ -105,7 +122,7 @@ def is_portal(request: Request) -> bool:
 def _error_body(request: Request, error: str, detail: Any, **extra: Any) -> dict[str, Any]:
     """lakeFS clients read an error's text from ``message``; our own clients from ``detail``."""
     body = {"error": error, "detail": detail, **extra}
-    if request.url.path.startswith(LAKEFS_PREFIX):
+    if is_lakefs(request):
         body["message"] = detail if isinstance(detail, str) else json.dumps(detail)
     return body
 
@@ -125,7 +142,7 @@ def _portal_error(request: Request, status: int, message: str) -> Response:
 def install_error_handlers(app: FastAPI) -> None:
     async def handle(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ImageHubError)
-        status = status_for(exc)
+        status = status_for(exc, lakefs=is_lakefs(request))
         if is_portal(request):
             return _portal_error(request, status, str(exc))
         body = _error_body(request, type(exc).__name__, str(exc), **exc.details())
@@ -139,7 +156,7 @@ def install_error_handlers(app: FastAPI) -> None:
         if is_portal(request) and exc.status_code >= 400:
             return _portal_error(request, exc.status_code, str(exc.detail))
         body = {"detail": exc.detail}
-        if request.url.path.startswith(LAKEFS_PREFIX):
+        if is_lakefs(request):
             body["message"] = str(exc.detail)
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
@@ -152,7 +169,8 @@ def install_error_handlers(app: FastAPI) -> None:
         found = [{key: e[key] for key in ("type", "loc", "msg") if key in e} for e in exc.errors()]
         body = _error_body(request, "RequestValidationError", jsonable_encoder(found))
         # ASCII JSON: a key holding a lone surrogate (in ``loc``) must not break the answer.
-        return Response(json.dumps(body), status_code=422, media_type="application/json")
+        status = 400 if is_lakefs(request) else 422
+        return Response(json.dumps(body), status_code=status, media_type="application/json")
 
     async def handle_unstorable(request: Request, exc: Exception) -> Response:
         """A value no column can hold (a number past 64 bits, a lone surrogate, a NUL byte on

@@ -25,7 +25,7 @@ from imagehub.models.dataset import Dataset
 from imagehub.services import access, creation
 from imagehub.services.staging import Workspace
 from imagehub_api.deps import DatasetContext, DatasetDep, PlatformDep, PrincipalDep, SessionDep
-from imagehub_api.errors import BINARY_BODY, UploadTooLarge
+from imagehub_api.errors import BINARY_BODY, ErrorBody, UploadTooLarge
 from imagehub_api.ranges import parse_range
 from imagehub_api.routes import datasets as dataset_routes
 from imagehub_api.routes import refs as ref_routes
@@ -34,7 +34,10 @@ from imagehub_api.routes.blobs import spool
 from imagehub_api.schemas import BranchCreate, MergeCreate, Message, TagCreate, UserMetadata
 from imagehub_api.security import Policy, requires
 
-router = APIRouter(prefix="/lakefs/{owner}/api/v1", tags=["lakeFS-compatible"])
+LAKEFS_ERRORS: dict[int | str, dict[str, Any]] = {  # lakeFS's codes, beside those of every API route
+    400: {"model": ErrorBody, "description": "Invalid input, nothing to commit or merge, a dirty branch"},
+}
+router = APIRouter(prefix="/lakefs/{owner}/api/v1", tags=["lakeFS-compatible"], responses=LAKEFS_ERRORS)
 Amount = Query(100, ge=-1, le=1000, description="Items per page (-1 or 0: the default, 100)")
 MAX_PER_PAGE = 1000
 STRATEGIES = {"": MergeStrategy.FAIL, "dest-wins": MergeStrategy.OURS, "source-wins": MergeStrategy.THEIRS}
@@ -284,7 +287,7 @@ def uncommitted(
 )
 @requires(Policy.DATASET_WRITE)
 def commit(ctx: DatasetDep, session: SessionDep, branch: str, body: CommitCreation) -> dict[str, Any]:
-    """Everything staged on the branch, as one commit (422 when nothing is staged)."""
+    """Everything staged on the branch, as one commit (400 when nothing is staged)."""
     made = _workspace(ctx, session).commit(
         branch, author=ctx.actor, message=body.message, metadata=body.metadata, allow_empty=body.allow_empty
     )

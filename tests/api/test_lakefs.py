@@ -98,22 +98,33 @@ def test_conflicts_strategies_and_refusals(lake: Lake) -> None:
     dirty = refused(
         refs.merge_into_branch, "scans", "other", "main", merge=lakefs_sdk.Merge(strategy="source-wins")
     )
-    assert status_of(dirty) == 409
+    assert status_of(dirty) == 400  # lakeFS's ErrDirtyBranch
     assert "uncommitted" in str(dirty.body)
     branches.reset_branch("scans", "main", lakefs_sdk.ResetCreation(type="object", path="b.dcm"))
     assert branches.diff_branch("scans", "main").results == []
     refs.merge_into_branch("scans", "other", "main", merge=lakefs_sdk.Merge(strategy="source-wins"))
     assert read(client, "main", "a.dcm") == b"theirs"
 
+    # lakeFS's codes, which its SDKs turn into BadRequestException and ForbiddenException
     nothing = refused(commits.commit, "scans", "main", lakefs_sdk.CommitCreation(message="empty"))
-    assert status_of(nothing) == 422
+    assert status_of(nothing) == 400
     assert "nothing to commit" in str(nothing.body)
-    assert status_of(refused(upload, client, "main", "../escape", b"x")) == 422
+    assert status_of(refused(refs.merge_into_branch, "scans", "other", "main")) == 400  # merged already
+    assert status_of(refused(refs.merge_into_branch, "scans", "main", "main")) == 400
+    assert status_of(refused(upload, client, "main", "../escape", b"x")) == 400
     assert status_of(refused(read, client, "main", "missing.dcm")) == 404
+    malformed = httpx.post(
+        f"{lake.base}/lakefs/lab/api/v1/repositories/scans/branches",
+        json={"name": "x"},
+        headers=lake.bearer(),
+    )
+    assert malformed.status_code == 400
+    assert "source" in malformed.json()["message"]
+    assert status_of(refused(branches.delete_branch, "scans", "main")) == 403  # the default branch
     with lake.platform.sessions.begin() as session:
         repo = datasets.repository(session, datasets.get(session, owner="lab", name="scans"))
         repo.set_protected("main", True)
-    assert status_of(refused(upload, client, "main", "c.dcm", b"x")) == 409
+    assert status_of(refused(upload, client, "main", "c.dcm", b"x")) == 403
 
 
 def test_access_rules_and_basic_credentials(lake: Lake) -> None:
@@ -191,9 +202,9 @@ def test_listings_fold_folders_page_by_page_and_paths_take_no_noncharacters(lake
     assert seen == ["a/", "b/", "c.dcm"]
     inside = objects.list_objects("scans", "main", prefix="a/", delimiter="/", after="a/")
     assert [o.path for o in inside.results] == ["a/1.dcm", "a/2.dcm"]
-    assert status_of(refused(upload, client, "main", "a/\U0010ffffz", b"x")) == 422
+    assert status_of(refused(upload, client, "main", "a/\U0010ffffz", b"x")) == 400
     planted = refused(upload, client, "main", "a/.ImageHub/config.json", b"{}")
-    assert status_of(planted) == 422
+    assert status_of(planted) == 400
     assert "a folder named .imagehub" in str(planted.body)
 
 
@@ -250,7 +261,7 @@ def test_diffs_are_three_dot_by_default_and_logs_filter_as_lakefs_does(lake: Lak
     assert ids(prefixes=["p1"]) == [second.id, first.id]  # a string prefix, not a folder
     assert ids(objects=["p1/ct"]) == [first.id]
     assert ids(objects=["p1/c"]) == []
-    assert status_of(refused(refs.log_commits, "scans", "feat", stop_at="main")) == 422
+    assert status_of(refused(refs.log_commits, "scans", "feat", stop_at="main")) == 400
 
 
 def test_upload_limit_holds_for_multipart_uploads(tmp_path: Path, database_url: str) -> None:
@@ -280,7 +291,7 @@ def test_commits_racing_on_one_branch_are_all_made(lake: Lake) -> None:
     with ThreadPoolExecutor(6) as pool:
         answers = list(pool.map(stage_and_commit, range(6)))
     assert 409 not in answers  # a lost race is made again on the new head, as lakeFS does
-    assert set(answers) <= {201, 422}  # 422: another racer's commit took this one's file too
+    assert set(answers) <= {201, 400}  # 400: another racer's commit took this one's file too
     listed = lakefs_sdk.ObjectsApi(lake.client()).list_objects("scans", "main", amount=100)
     assert sorted(o.path for o in listed.results) == [f"racer-{n}.dcm" for n in range(6)]
     assert lakefs_sdk.BranchesApi(lake.client()).diff_branch("scans", "main").results == []

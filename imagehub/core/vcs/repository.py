@@ -65,7 +65,8 @@ class BranchMoved(Conflict):
 
 
 class ProtectedBranch(Conflict):
-    """Direct commits to a protected branch are refused; merge into it instead."""
+    """Direct commits to a protected branch are refused (merge into it instead), and so is
+    deleting it or the default branch."""
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,7 @@ class Repository:
         ref = self.get_ref(name, kind)
         if kind is RefKind.BRANCH and (name == default_branch or ref.protected):
             why = "the default branch" if name == default_branch else "protected"
-            raise Conflict(f"branch {name!r} is {why} and cannot be deleted")
+            raise ProtectedBranch(f"branch {name!r} is {why} and cannot be deleted")
         self.stores.refs.delete(name, kind)
 
     def list_refs(self, kind: RefKind, *, prefix: str = "", after: str = "", limit: int = 100) -> list[Ref]:
