@@ -1,8 +1,9 @@
 """A branch's uncommitted changes, the way lakeFS clients work: stage, look, commit or reset.
 
 Reads through a branch name see what is staged on it over its head commit; reads through
-a tag or commit see the commit alone. A commit turns everything staged into one change
-set, applied by compare-and-swap like any other commit, and clears only the rows it read.
+a tag, a commit or ``branch@`` (lakeFS's committed state of a branch) see the commit alone.
+A commit turns everything staged into one change set, applied by compare-and-swap like any
+other commit, and clears only the rows it read.
 
 ImageHub's own commits, merges and reverts (the REST API, proposals, the pipeline) move
 branches without looking at what is staged there. So a staged change records what the head

@@ -98,3 +98,22 @@ def test_a_lakefs_merge_drops_what_is_staged_but_changes_nothing(lake: Lake) -> 
     lakefs_sdk.RefsApi(client).merge_into_branch("scans", "side", "main")
     collect_garbage(lake.platform, grace=timedelta(0))
     assert not BlobStore(lake.platform.store).exists(lapsed)
+
+
+def test_a_branch_with_at_reads_its_head_without_what_is_staged(lake: Lake) -> None:
+    client = lake.client()
+    make_repository(client)
+    objects = lakefs_sdk.ObjectsApi(client)
+    upload(client, "main", "a/1.txt", b"one")
+    commit(client, "main", "base")
+    upload(client, "main", "a/1.txt", b"ONE")
+    upload(client, "main", "a/2.txt", b"two")
+
+    assert (read(client, "main@", "a/1.txt"), read(client, "main", "a/1.txt")) == (b"one", b"ONE")
+    assert status_of(refused(read, client, "main@", "a/2.txt")) == 404
+    assert [o.path for o in objects.list_objects("scans", "main@").results] == ["a/1.txt"]
+    head = lakefs_sdk.BranchesApi(client).get_branch("scans", "main").commit_id
+    assert lakefs_sdk.CommitsApi(client).get_commit("scans", "main@").id == head
+    lakefs_sdk.TagsApi(client).create_tag("scans", lakefs_sdk.TagCreation(id="v1", ref="main"))
+    for wrong in ("v1@", "main@~1"):
+        assert status_of(refused(read, client, wrong, "a/1.txt")) == 400

@@ -1,4 +1,4 @@
-"""Branches and tags: names, the storage protocol, and ref expressions like ``main~2``."""
+"""Branches and tags: names, the storage protocol, and ref expressions like ``main~2`` or ``main@``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from imagehub.core.vcs.types import CommitId
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}\Z")
 _EXPR = re.compile(r"^(?P<base>[^~^]+)(?P<suffix>(?:~\d*|\^\d*)*)\Z")
+COMMITTED = "@"  # lakeFS's ``main@``: the branch's head commit, without what is staged on it
 
 
 class RefKind(StrEnum):
@@ -60,10 +61,13 @@ def validate_ref_name(name: str, kind: RefKind | str = "ref") -> str:
 
 
 def parse_ref_expression(expression: str) -> tuple[str, list[tuple[str, int]]]:
-    """Split ``main~2^2`` into the base ``main`` and steps ``[("~", 2), ("^", 2)]``."""
+    """Split ``main~2^2`` into the base ``main`` and steps ``[("~", 2), ("^", 2)]``; a base
+    ``main@`` keeps its ``@``, which takes no steps."""
     match = _EXPR.match(expression)
     if not match:
         raise InvalidInput(f"invalid ref {expression!r}")
+    if match["base"].endswith(COMMITTED) and match["suffix"]:
+        raise InvalidInput(f"invalid ref {expression!r}: '@' is the only modifier a branch then takes")
     steps = []
     for op, digits in re.findall(r"([~^])(\d*)", match["suffix"]):
         steps.append((op, int(digits) if digits else 1))

@@ -32,6 +32,7 @@ from imagehub.core.vcs.diff import diff_trees
 from imagehub.core.vcs.merge import MergeStrategy, merge_trees
 from imagehub.core.vcs.nodes import EMPTY_TREE_ID, NodeReader, NodeStore
 from imagehub.core.vcs.refs import (
+    COMMITTED,
     MIN_COMMIT_PREFIX,
     Ref,
     RefConflict,
@@ -114,8 +115,11 @@ class Repository:
 
     # -- resolving ----------------------------------------------------------------------
     def resolve(self, expression: str) -> Commit:
-        """A branch, a tag or a commit id (7+ hex digits), optionally with ``~n`` / ``^n``."""
+        """A branch, a tag or a commit id (7+ hex digits), optionally with ``~n`` / ``^n``;
+        or a branch with ``@`` (lakeFS's committed state of a branch: here, its head)."""
         base, steps = parse_ref_expression(expression)
+        if base.endswith(COMMITTED):
+            return self._committed_head(base.removesuffix(COMMITTED), expression)
         commit = get_commit(self.stores.commits, self._resolve_base(base))
         for op, n in steps:
             if op == "~":
@@ -139,6 +143,13 @@ class Repository:
             if len(found) > 1:
                 raise InvalidInput(f"commit prefix {name!r} is ambiguous")
         raise NotFound(f"no branch, tag or commit named {name!r}")
+
+    def _committed_head(self, branch: str, expression: str) -> Commit:
+        ref = self.stores.refs.get(branch, RefKind.BRANCH)
+        if ref is None:
+            self._resolve_base(branch)  # not found (404) when nothing bears the name
+            raise InvalidInput(f"invalid ref {expression!r}: '@' follows a branch name only")
+        return get_commit(self.stores.commits, ref.commit)
 
     def _parent(self, commit: Commit, number: int, expression: str) -> Commit:
         if number < 1 or number > len(commit.parents):
