@@ -11,7 +11,7 @@ roots until committed or reset.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -113,6 +113,17 @@ def staged(session: Session, ref: int, prefix: str = "") -> list[Staged]:
 def staged_at(session: Session, ref: int, path: str) -> Staged | None:
     row = session.get(StagedRow, (ref, path))
     return _staged(row) if row else None
+
+
+def staged_among(session: Session, ref: int, paths: Sequence[str]) -> dict[str, Staged]:
+    """What is staged at each of ``paths`` that has something staged."""
+    found: dict[str, Staged] = {}
+    for start in range(0, len(paths), BATCH):
+        query = select(StagedRow).where(
+            StagedRow.ref_id == ref, StagedRow.path.in_(paths[start : start + BATCH])
+        )
+        found.update((row.path, _staged(row)) for row in session.scalars(query))
+    return found
 
 
 def clear(session: Session, ref: int, done: Iterable[Staged]) -> None:

@@ -16,7 +16,8 @@ stages nothing for the delete of a path it finds nowhere.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
 from typing import BinaryIO
 
 from sqlalchemy.orm import Session
@@ -169,6 +170,16 @@ class Workspace:
         if pending.entry is None:
             raise NotFound(f"{path!r} is deleted (uncommitted) on branch {ref!r}")
         return pending.entry
+
+    def modified(self, ref: str, entries: Sequence[Entry]) -> dict[str, datetime]:
+        """When each entry read through ``ref`` took that form: a staged one when it was
+        staged, a committed one when the commit read was made (manifests keep no time per
+        path, and finding the commit that last changed each path would walk history)."""
+        made = self.repo.resolve(ref).created_at
+        branch = self._staging_of(ref)
+        paths = [entry.path for entry in entries]
+        staged = staged_rows.staged_among(self.session, branch, paths) if branch is not None else {}
+        return {e.path: s.staged_at if (s := staged.get(e.path)) and s.entry == e else made for e in entries}
 
     def entries(self, ref: str, *, prefix: str = "", after: str = "") -> Iterator[Entry]:
         """Every path under ``prefix`` after ``after``, staged changes included, in order."""

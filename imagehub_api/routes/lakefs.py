@@ -11,6 +11,7 @@ until a commit, as lakeFS clients expect.
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import partial
 from typing import Any, BinaryIO, Literal
 
@@ -122,14 +123,14 @@ def _commit(commit: Commit) -> dict[str, Any]:
     }
 
 
-def _object(entry: Entry, mtime: int) -> dict[str, Any]:
+def _object(entry: Entry, mtime: datetime) -> dict[str, Any]:
     return {
         "path": entry.path,
         "path_type": "object",
         "physical_address": f"imagehub://blobs/{entry.blob}",
         "checksum": entry.blob,
         "size_bytes": entry.size,
-        "mtime": mtime,
+        "mtime": int(mtime.timestamp()),
         "content_type": entry.media_type,
         "metadata": {},
     }
@@ -356,7 +357,12 @@ def get_object(
 @router.get("/repositories/{name}/refs/{ref}/objects/stat", operation_id="lakefs-stat-object")
 @requires(Policy.DATASET_READ)
 def stat_object(ctx: DatasetDep, session: SessionDep, ref: str, path: str) -> dict[str, Any]:
-    return _object(_workspace(ctx, session).stat(ref, path), _mtime(ctx, ref))
+    workspace = _workspace(ctx, session)
+    return _stats(workspace, ref, workspace.stat(ref, path))
+
+
+def _stats(workspace: Workspace, ref: str, entry: Entry) -> dict[str, Any]:
+    return _object(entry, workspace.modified(ref, [entry])[entry.path])
 
 
 @router.get("/repositories/{name}/refs/{ref}/objects/ls", operation_id="lakefs-list-objects")
@@ -371,17 +377,13 @@ def list_objects(
     delimiter: str = "",
 ) -> dict[str, Any]:
     """Objects under ``prefix`` in path order; with a ``delimiter``, folders fold into one row."""
-    found, more = _workspace(ctx, session).listing(
+    workspace = _workspace(ctx, session)
+    found, more = workspace.listing(
         ref, prefix=prefix, after=after, amount=_amount(amount), delimiter=delimiter
     )
-    mtime = _mtime(ctx, ref)
-    rows = [_folder(item) if isinstance(item, str) else _object(item, mtime) for item in found]
+    times = workspace.modified(ref, [item for item in found if not isinstance(item, str)])
+    rows = [_folder(item) if isinstance(item, str) else _object(item, times[item.path]) for item in found]
     return _page(rows, more, rows[-1]["path"] if rows else "")
-
-
-def _mtime(ctx: DatasetContext, ref: str) -> int:
-    """When the version was made: manifests keep no per-file times."""
-    return int(ctx.repo.resolve(ref).created_at.timestamp())
 
 
 @router.post(
@@ -411,10 +413,11 @@ async def upload_object(
         body, media_type = await _content_part(request, cap)
     else:
         body = await spool(request, cap)
+    workspace = _workspace(ctx, session)
     try:
         entry = await run_in_threadpool(
             partial(
-                _workspace(ctx, session).upload,
+                workspace.upload,
                 platform,
                 branch,
                 path,
@@ -427,7 +430,7 @@ async def upload_object(
     finally:
         if not isinstance(body, bytes):
             body.close()
-    return _object(entry, _mtime(ctx, branch))
+    return await run_in_threadpool(_stats, workspace, branch, entry)
 
 
 async def _content_part(request: Request, cap: int) -> tuple[BinaryIO, str]:

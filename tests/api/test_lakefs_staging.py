@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import lakefs_sdk
+from sqlalchemy import update
 
 from imagehub.core.vcs import BlobStore
+from imagehub.models.staging import StagedRow
 from imagehub.services.maintenance import collect_garbage
 from tests.support.lakefs import Lake, make_repository, read, refused, status_of, upload
 
@@ -117,3 +119,20 @@ def test_a_branch_with_at_reads_its_head_without_what_is_staged(lake: Lake) -> N
     lakefs_sdk.TagsApi(client).create_tag("scans", lakefs_sdk.TagCreation(id="v1", ref="main"))
     for wrong in ("v1@", "main@~1"):
         assert status_of(refused(read, client, wrong, "a/1.txt")) == 400
+
+
+def test_a_staged_object_is_as_old_as_its_staging_a_committed_one_as_the_commit_read(lake: Lake) -> None:
+    client = lake.client()
+    make_repository(client)
+    objects = lakefs_sdk.ObjectsApi(client)
+    upload(client, "main", "a.txt", b"committed")
+    made = lakefs_sdk.CommitsApi(client).commit("scans", "main", lakefs_sdk.CommitCreation(message="a"))
+    upload(client, "main", "b.txt", b"staged")
+    staged_at = datetime(2001, 1, 1, tzinfo=UTC)
+    with lake.platform.sessions.begin() as session:
+        session.execute(update(StagedRow).values(staged_at=staged_at))
+
+    assert objects.stat_object("scans", "main", "b.txt").mtime == int(staged_at.timestamp())
+    assert objects.stat_object("scans", "main", "a.txt").mtime == made.creation_date
+    listed = objects.list_objects("scans", "main").results
+    assert [(o.path, o.mtime) for o in listed] == [("a.txt", made.creation_date), ("b.txt", 978307200)]
