@@ -26,7 +26,7 @@ from imagehub.core.errors import Conflict, InvalidInput, NotFound, PreconditionF
 from imagehub.core.media import MEDIA_TYPE_RULE, OCTET_STREAM, is_media_type, media_type_of
 from imagehub.core.paths import validate_relative_path, validate_stored_path
 from imagehub.core.vcs import Change, ChangeSet, Commit, Entry, RefKind, Repository
-from imagehub.core.vcs.repository import BranchMoved, ProtectedBranch
+from imagehub.core.vcs.repository import ProtectedBranch
 from imagehub.models import staging as staged_rows
 from imagehub.models.dataset import Dataset
 from imagehub.models.staging import Staged
@@ -35,7 +35,6 @@ from imagehub.services.platform import Platform
 
 PAGE = 1000
 FIRST_PAGE = 16
-COMMIT_TRIES = 5
 PAST_EVERY_CHAR = chr(0x10FFFF)  # appended to a folder, sorts after everything inside it
 
 
@@ -260,30 +259,23 @@ class Workspace:
         self, branch: str, *, author: str, message: str, metadata: dict[str, str], allow_empty: bool
     ) -> Commit:
         """Everything staged on ``branch`` as one commit on its head. lakeFS clients send no
-        expected head, so a commit that loses a race to another writer is made again on the
-        new head (as lakeFS does), with whatever is still staged then."""
-        ref = self._branch_row(branch)
-        tries = 0
-        while True:
-            tries += 1
-            head = self.repo.get_ref(branch, RefKind.BRANCH).commit
-            pending = staged_rows.staged(self.session, ref)
-            try:
-                made = self.repo.commit(
-                    branch,
-                    self._change_set(head, pending),
-                    author=author,
-                    message=message,
-                    metadata=metadata,
-                    expected_parent=head,
-                    allow_empty=allow_empty,
-                )
-            except BranchMoved:
-                if tries == COMMIT_TRIES:
-                    raise
-                continue
-            staged_rows.clear(self.session, ref, pending)
-            return made
+        expected head: the branch is held first, so commits of it take turns, each on the
+        head the last one left (as lakeFS does), rather than racing and trying again within
+        one transaction, which takes locks out of order and deadlocks with the next racer."""
+        ref = self._locked(branch)
+        head = self.repo.get_ref(branch, RefKind.BRANCH).commit
+        pending = staged_rows.staged(self.session, ref)
+        made = self.repo.commit(
+            branch,
+            self._change_set(head, pending),
+            author=author,
+            message=message,
+            metadata=metadata,
+            expected_parent=head,
+            allow_empty=allow_empty,
+        )
+        staged_rows.clear(self.session, ref, pending)
+        return made
 
     def _change_set(self, head: str, pending: Iterable[Staged]) -> ChangeSet:
         changes = ChangeSet()

@@ -288,12 +288,14 @@ def test_commits_racing_on_one_branch_are_all_made(lake: Lake) -> None:
             return int(exc.status)
         return 201
 
-    with ThreadPoolExecutor(6) as pool:
-        answers = list(pool.map(stage_and_commit, range(6)))
-    assert 409 not in answers  # a lost race is made again on the new head, as lakeFS does
+    racers = 12
+    with ThreadPoolExecutor(racers) as pool:
+        answers = list(pool.map(stage_and_commit, range(racers)))
+    # Neither 409 nor 503: commits of one branch take turns, each on the head the last one
+    # left, as in lakeFS; racing instead, retried commits deadlocked on PostgreSQL.
     assert set(answers) <= {201, 400}  # 400: another racer's commit took this one's file too
     listed = lakefs_sdk.ObjectsApi(lake.client()).list_objects("scans", "main", amount=100)
-    assert sorted(o.path for o in listed.results) == [f"racer-{n}.dcm" for n in range(6)]
+    assert sorted(o.path for o in listed.results) == sorted(f"racer-{n}.dcm" for n in range(racers))
     assert lakefs_sdk.BranchesApi(lake.client()).diff_branch("scans", "main").results == []
 
 
