@@ -41,6 +41,7 @@ LAKEFS_ERRORS: dict[int | str, dict[str, Any]] = {  # lakeFS's codes, beside tho
 router = APIRouter(prefix="/lakefs/{owner}/api/v1", tags=["lakeFS-compatible"], responses=LAKEFS_ERRORS)
 Amount = Query(100, ge=-1, le=1000, description="Items per page (-1 or 0: the default, 100)")
 MAX_PER_PAGE = 1000
+USER_METADATA = "x-lakefs-meta-"  # lakeFS clients send an object's user metadata in these headers
 STRATEGIES = {"": MergeStrategy.FAIL, "dest-wins": MergeStrategy.OURS, "source-wins": MergeStrategy.THEIRS}
 
 
@@ -403,7 +404,13 @@ async def upload_object(
     if_none_match: str | None = Header(None, description='"*": only if the path holds no object yet'),
     if_match: str | None = Header(None, description="Only if the path's object has this ETag"),
 ) -> dict[str, Any]:
-    """Stage bytes at ``path``: the body itself, or its ``content`` part when multipart."""
+    """Stage bytes at ``path``: the body itself, or its ``content`` part when multipart.
+    Objects carry no user metadata here, so an upload that sends some is refused rather
+    than stored without it."""
+    if any(header.startswith(USER_METADATA) for header in request.headers):
+        raise InvalidInput(
+            f"user metadata is not supported: send the object without {USER_METADATA}* headers"
+        )
     if if_none_match not in (None, "*"):
         raise InvalidInput('If-None-Match takes only "*" on uploads')
     cap = platform.settings.max_upload_bytes
