@@ -40,6 +40,7 @@ LAKEFS_ERRORS: dict[int | str, dict[str, Any]] = {  # lakeFS's codes, beside tho
 }
 router = APIRouter(prefix="/lakefs/{owner}/api/v1", tags=["lakeFS-compatible"], responses=LAKEFS_ERRORS)
 Amount = Query(100, ge=-1, le=1000, description="Items per page (-1 or 0: the default, 100)")
+Presign = Query(False, description="Refused: ImageHub hands out no presigned URLs")
 MAX_PER_PAGE = 1000
 USER_METADATA = "x-lakefs-meta-"  # lakeFS clients send an object's user metadata in these headers
 STRATEGIES = {"": MergeStrategy.FAIL, "dest-wins": MergeStrategy.OURS, "source-wins": MergeStrategy.THEIRS}
@@ -60,13 +61,17 @@ class CommitCreation(BaseModel):
     message: Message = Field(min_length=1)
     metadata: UserMetadata = Field(default_factory=dict)
     allow_empty: bool = False
+    date: int | None = Field(default=None, description="Refused: the server dates its commits")
+    force: bool = Field(default=False, description="Refused")
 
 
 class MergeRequest(BaseModel):
     message: Message = ""
     metadata: UserMetadata = Field(default_factory=dict)
     strategy: Literal["", "dest-wins", "source-wins"] = ""
-    squash_merge: bool = False
+    squash_merge: bool = Field(default=False, description="Refused: merges keep both parents")
+    allow_empty: bool = Field(default=False, description="Refused")
+    force: bool = Field(default=False, description="Refused")
 
 
 class TagCreation(BaseModel):
@@ -81,6 +86,13 @@ class ResetCreation(BaseModel):
 
 class PathList(BaseModel):
     paths: list[str] = Field(max_length=1000)
+
+
+def _unsupported(**options: object) -> None:
+    """Options of lakeFS's that ImageHub does not honour are refused, never ignored."""
+    given = [name for name, value in options.items() if value not in (None, False)]
+    if given:
+        raise InvalidInput(f"not supported by ImageHub's lakeFS API: {', '.join(given)}")
 
 
 def _page(results: list[dict[str, Any]], has_more: bool, next_offset: str) -> dict[str, Any]:
@@ -290,6 +302,7 @@ def uncommitted(
 @requires(Policy.DATASET_WRITE)
 def commit(ctx: DatasetDep, session: SessionDep, branch: str, body: CommitCreation) -> dict[str, Any]:
     """Everything staged on the branch, as one commit (400 when nothing is staged)."""
+    _unsupported(date=body.date, force=body.force)
     made = _workspace(ctx, session).commit(
         branch, author=ctx.actor, message=body.message, metadata=body.metadata, allow_empty=body.allow_empty
     )
@@ -343,8 +356,10 @@ def get_object(
     path: str,
     range_header: str | None = Header(None, alias="Range"),
     if_none_match: str | None = Header(None),
+    presign: bool = Presign,
 ) -> Response:
     """The object's bytes at ``ref``: a branch shows its uncommitted changes."""
+    _unsupported(presign=presign)
     entry = _workspace(ctx, session).stat(ref, path)
     if if_none_match is not None and if_none_match.strip('"') == entry.blob:
         return Response(status_code=304, headers={"ETag": f'"{entry.blob}"'})
@@ -357,7 +372,10 @@ def get_object(
 
 @router.get("/repositories/{name}/refs/{ref}/objects/stat", operation_id="lakefs-stat-object")
 @requires(Policy.DATASET_READ)
-def stat_object(ctx: DatasetDep, session: SessionDep, ref: str, path: str) -> dict[str, Any]:
+def stat_object(
+    ctx: DatasetDep, session: SessionDep, ref: str, path: str, presign: bool = Presign
+) -> dict[str, Any]:
+    _unsupported(presign=presign)
     workspace = _workspace(ctx, session)
     return _stats(workspace, ref, workspace.stat(ref, path))
 
@@ -376,8 +394,10 @@ def list_objects(
     after: str = "",
     amount: int = Amount,
     delimiter: str = "",
+    presign: bool = Presign,
 ) -> dict[str, Any]:
     """Objects under ``prefix`` in path order; with a ``delimiter``, folders fold into one row."""
+    _unsupported(presign=presign)
     workspace = _workspace(ctx, session)
     found, more = workspace.listing(
         ref, prefix=prefix, after=after, amount=_amount(amount), delimiter=delimiter
@@ -511,8 +531,7 @@ def merge(
     ``source-wins`` settle conflicts, else they are a 409. A destination with uncommitted
     changes is refused; what else is staged there changes nothing and goes, as in lakeFS."""
     body = body or MergeRequest()
-    if body.squash_merge:
-        raise InvalidInput("squash merges are not supported: merges keep both parents")
+    _unsupported(squash_merge=body.squash_merge, allow_empty=body.allow_empty, force=body.force)
     _workspace(ctx, session).settle(destination)
     request = MergeCreate(
         source=source,

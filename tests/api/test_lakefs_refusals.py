@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import lakefs_sdk
 
-from tests.support.lakefs import Lake, make_repository
+from tests.support.lakefs import Lake, make_repository, refused, status_of, upload
 
 
 def test_uploads_with_user_metadata_are_refused(lake: Lake) -> None:
@@ -21,3 +21,32 @@ def test_uploads_with_user_metadata_are_refused(lake: Lake) -> None:
     assert sent.status_code == 400
     assert "user metadata is not supported" in sent.json()["message"]
     assert lakefs_sdk.BranchesApi(client).diff_branch("scans", "main").results == []
+
+
+def test_options_it_does_not_honour_are_refused(lake: Lake) -> None:
+    client = lake.client()
+    make_repository(client)
+    commits, objects, refs = (
+        lakefs_sdk.CommitsApi(client),
+        lakefs_sdk.ObjectsApi(client),
+        lakefs_sdk.RefsApi(client),
+    )
+    lakefs_sdk.BranchesApi(client).create_branch(
+        "scans", lakefs_sdk.BranchCreation(name="side", source="main")
+    )
+    upload(client, "side", "a.txt", b"a")
+    commits.commit("scans", "side", lakefs_sdk.CommitCreation(message="a"))
+    for option in ({"allow_empty": True}, {"squash_merge": True}, {"force": True}):
+        merge = lakefs_sdk.Merge(**option)
+        assert status_of(refused(refs.merge_into_branch, "scans", "side", "main", merge=merge)) == 400
+    upload(client, "main", "b.txt", b"b")
+
+    for option in ({"date": 1_000_000_000}, {"force": True}):
+        dated = refused(commits.commit, "scans", "main", lakefs_sdk.CommitCreation(message="m", **option))
+        assert status_of(dated) == 400
+        assert next(iter(option)) in str(dated.body)
+    for read in (objects.stat_object, objects.get_object):
+        assert status_of(refused(read, "scans", "side", "a.txt", presign=True)) == 400
+    assert status_of(refused(objects.list_objects, "scans", "side", presign=True)) == 400
+    assert [d.path for d in lakefs_sdk.BranchesApi(client).diff_branch("scans", "main").results] == ["b.txt"]
+    assert commits.get_commit("scans", "main").message == "Initial commit"
