@@ -11,6 +11,7 @@ until a commit, as lakeFS clients expect.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from functools import partial
 from typing import Any, BinaryIO, Literal
@@ -42,6 +43,8 @@ router = APIRouter(prefix="/lakefs/{owner}/api/v1", tags=["lakeFS-compatible"], 
 Amount = Query(100, ge=-1, le=1000, description="Items per page (-1 or 0: the default, 100)")
 Presign = Query(False, description="Refused: ImageHub hands out no presigned URLs")
 MAX_PER_PAGE = 1000
+# lakeFS's rule for a new repository's name; datasets named otherwise stay reachable through it
+REPOSITORY_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{2,62}\Z")
 USER_METADATA = "x-lakefs-meta-"  # lakeFS clients send an object's user metadata in these headers
 STRATEGIES = {"": MergeStrategy.FAIL, "dest-wins": MergeStrategy.OURS, "source-wins": MergeStrategy.THEIRS}
 
@@ -195,6 +198,11 @@ def create_repository(
     owner: str, body: RepositoryCreation, session: SessionDep, principal: PrincipalDep, platform: PlatformDep
 ) -> dict[str, Any]:
     """A private dataset ``owner/name`` with its default branch and an empty first commit."""
+    if not REPOSITORY_NAME.match(body.name):
+        raise InvalidInput(
+            f"invalid repository name {body.name!r}: lakeFS takes 3 to 63 lowercase letters, digits and '-',"
+            " starting with a letter or digit"
+        )
     made = creation.create_dataset(
         session, platform, principal, owner=owner, name=body.name, default_branch=body.default_branch
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import lakefs_sdk
 
+from imagehub.services import datasets
 from tests.support.lakefs import Lake, make_repository, refused, status_of, upload
 
 
@@ -50,3 +51,15 @@ def test_options_it_does_not_honour_are_refused(lake: Lake) -> None:
     assert status_of(refused(objects.list_objects, "scans", "side", presign=True)) == 400
     assert [d.path for d in lakefs_sdk.BranchesApi(client).diff_branch("scans", "main").results] == ["b.txt"]
     assert commits.get_commit("scans", "main").message == "Initial commit"
+
+
+def test_new_repositories_take_lakefs_names_and_others_stay_reachable(lake: Lake) -> None:
+    url = f"{lake.base}/lakefs/lab/api/v1/repositories"  # the SDK itself refuses them before sending
+    for name in ("Scans", "ct_2024", "ab"):
+        made = httpx.post(url, json={"name": name, "storage_namespace": "local://x"}, headers=lake.bearer())
+        assert made.status_code == 400
+        assert "invalid repository name" in made.json()["message"]
+    repositories = lakefs_sdk.RepositoriesApi(lake.client())
+    with lake.platform.sessions.begin() as session:
+        datasets.create(session, owner="lab", name="CT_2024.v1", author="lab")
+    assert repositories.get_repository("CT_2024.v1").id == "CT_2024.v1"
