@@ -16,9 +16,10 @@ stages nothing for the delete of a path it finds nowhere.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import BinaryIO
+from functools import partial
+from typing import BinaryIO, Protocol, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -196,28 +197,11 @@ class Workspace:
     def listing(
         self, ref: str, *, prefix: str, after: str, amount: int, delimiter: str = ""
     ) -> tuple[list[Entry | str], bool]:
-        """One page of entries, with paths sharing a folder below ``prefix`` folded into that
-        folder (a ``str``) when a ``delimiter`` is given; and whether more follow."""
+        """One page of entries, folded (see ``fold``); and whether more follow."""
         commit = self.repo.resolve(ref).id
         pending = self._pending(ref, prefix)  # read once, however many folders are skipped
-        folder_cursor = delimiter and after.endswith(delimiter) and len(after) > len(prefix)
-        cursor = after + PAST_EVERY_CHAR if folder_cursor else after
-        found: list[Entry | str] = []
-        while len(found) <= amount:
-            folded = None
-            for entry in self._merged(commit, pending, prefix, cursor):
-                cut = entry.path.find(delimiter, len(prefix)) if delimiter else -1
-                if cut >= 0:
-                    folded = entry.path[: cut + len(delimiter)]
-                    break
-                found.append(entry)
-                if len(found) > amount:
-                    break
-            if folded is None:
-                break
-            found.append(folded)
-            cursor = folded + PAST_EVERY_CHAR  # skip the rest of the folder (paths hold no U+10FFFF)
-        return found[:amount], len(found) > amount
+        entries = partial(self._merged, commit, pending, prefix)
+        return fold(entries, prefix=prefix, after=after, amount=amount, delimiter=delimiter)
 
     def _committed(self, commit: str, prefix: str, after: str) -> Iterator[Entry]:
         """The commit's entries, in pages that grow: a listing that skips from folder to
@@ -285,6 +269,40 @@ class Workspace:
             else:
                 changes.put(change.right)
         return changes
+
+
+class Pathed(Protocol):
+    @property
+    def path(self) -> str: ...
+
+
+P = TypeVar("P", bound=Pathed)
+
+
+def fold(
+    items_after: Callable[[str], Iterable[P]], *, prefix: str, after: str, amount: int, delimiter: str
+) -> tuple[list[P | str], bool]:
+    """One page of path-ordered items (``items_after(cursor)`` yields those past ``cursor``)
+    after ``after``, with items sharing a folder below ``prefix`` folded into that folder (a
+    ``str``) when a ``delimiter`` is given, as lakeFS lists; and whether more follow."""
+    folder_cursor = delimiter and after.endswith(delimiter) and len(after) > len(prefix)
+    cursor = after + PAST_EVERY_CHAR if folder_cursor else after
+    found: list[P | str] = []
+    while len(found) <= amount:
+        folded = None
+        for item in items_after(cursor):
+            cut = item.path.find(delimiter, len(prefix)) if delimiter else -1
+            if cut >= 0:
+                folded = item.path[: cut + len(delimiter)]
+                break
+            found.append(item)
+            if len(found) > amount:
+                break
+        if folded is None:
+            break
+        found.append(folded)
+        cursor = folded + PAST_EVERY_CHAR  # skip the rest of the folder (paths hold no U+10FFFF)
+    return found[:amount], len(found) > amount
 
 
 def _content(entry: Entry | None) -> str:

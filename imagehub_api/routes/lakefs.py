@@ -12,6 +12,7 @@ until a commit, as lakeFS clients expect.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import partial
 from typing import Any, BinaryIO, Literal
@@ -25,7 +26,7 @@ from imagehub.core.errors import InvalidInput
 from imagehub.core.vcs import Change, ChangeKind, Commit, Entry, MergeStrategy, Ref, RefKind
 from imagehub.models.dataset import Dataset
 from imagehub.services import access, creation
-from imagehub.services.staging import Workspace
+from imagehub.services.staging import Workspace, fold
 from imagehub_api.deps import DatasetContext, DatasetDep, PlatformDep, PrincipalDep, SessionDep
 from imagehub_api.errors import BINARY_BODY, ErrorBody, UploadTooLarge
 from imagehub_api.ranges import parse_range
@@ -159,11 +160,22 @@ def _folder(path: str) -> dict[str, Any]:
 DIFF_TYPES = {ChangeKind.ADDED: "added", ChangeKind.REMOVED: "removed", ChangeKind.MODIFIED: "changed"}
 
 
-def _diff(change: Change) -> dict[str, Any]:
+def _diff(change: Change | str) -> dict[str, Any]:
+    """A diff row: a changed object, or a folder (a ``str``) holding changes."""
+    if isinstance(change, str):
+        return {"type": "prefix_changed", "path": change, "path_type": "common_prefix"}
     side = change.right or change.left
     assert side is not None
     kind = DIFF_TYPES[change.kind]
     return {"type": kind, "path": change.path, "path_type": "object", "size_bytes": side.size}
+
+
+def _diff_page(
+    changes_after: Callable[[str], Iterable[Change]], prefix: str, after: str, amount: int, delimiter: str
+) -> dict[str, Any]:
+    found, more = fold(changes_after, prefix=prefix, after=after, amount=_amount(amount), delimiter=delimiter)
+    rows = [_diff(c) for c in found]
+    return _page(rows, more, rows[-1]["path"] if rows else "")
 
 
 def _workspace(ctx: DatasetContext, session: SessionDep) -> Workspace:
@@ -291,12 +303,19 @@ def reset_branch(ctx: DatasetDep, session: SessionDep, branch: str, body: ResetC
 @router.get("/repositories/{name}/branches/{branch}/diff", operation_id="lakefs-diff-branch")
 @requires(Policy.DATASET_READ)
 def uncommitted(
-    ctx: DatasetDep, session: SessionDep, branch: str, prefix: str = "", after: str = "", amount: int = Amount
+    ctx: DatasetDep,
+    session: SessionDep,
+    branch: str,
+    prefix: str = "",
+    after: str = "",
+    amount: int = Amount,
+    delimiter: str = "",
 ) -> dict[str, Any]:
-    """The branch's uncommitted changes."""
-    changes = [c for c in _workspace(ctx, session).uncommitted(branch, prefix) if c.path > after]
-    shown = changes[: _amount(amount)]
-    return _page([_diff(c) for c in shown], len(changes) > len(shown), shown[-1].path if shown else "")
+    """The branch's uncommitted changes; with a ``delimiter``, a folder's fold into one row."""
+    changes = _workspace(ctx, session).uncommitted(branch, prefix)
+    return _diff_page(
+        lambda cursor: (c for c in changes if c.path > cursor), prefix, after, amount, delimiter
+    )
 
 
 # Commits ----------------------------------------------------------------------------------
@@ -520,14 +539,12 @@ def diff_refs(
     ),
 ) -> dict[str, Any]:
     """Committed differences from ``left`` (or, three-dot, from its merge base with
-    ``right``) to ``right``."""
-    if delimiter:
-        raise InvalidInput("diffs list every changed object: leave out the delimiter")
+    ``right``) to ``right``; with a ``delimiter``, a folder's fold into one row."""
     if type == "three_dot":
         left = ctx.repo.merge_base(left, right)
-    found = ctx.repo.diff(left, right, prefix=prefix, after=after, limit=_amount(amount) + 1)
-    shown = found[: _amount(amount)]
-    return _page([_diff(c) for c in shown], len(found) > len(shown), shown[-1].path if shown else "")
+    limit = _amount(amount) + 1  # as many as one page can take before a folder ends it
+    changes_after = partial(ctx.repo.diff, left, right, prefix=prefix, limit=limit)
+    return _diff_page(lambda cursor: changes_after(after=cursor), prefix, after, amount, delimiter)
 
 
 @router.post("/repositories/{name}/refs/{source}/merge/{destination}", operation_id="lakefs-merge")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -326,3 +327,41 @@ def test_errors_lakefs_clients_read_carry_a_message(lake: Lake) -> None:
     )
     assert missing.status_code == 404
     assert "message" in missing.json()
+
+
+def test_diffs_fold_folders_with_a_delimiter(lake: Lake) -> None:
+    client = lake.client()
+    make_repository(client)
+    branches, refs = lakefs_sdk.BranchesApi(client), lakefs_sdk.RefsApi(client)
+    for path in ("a/1.dcm", "a/b/2.dcm", "c.dcm", "d/3.dcm"):
+        upload(client, "main", path, path.encode())
+
+    def every_page(diff: Callable[[str], lakefs_sdk.DiffList]) -> list[tuple[str, str, str]]:
+        rows, after = [], ""
+        while True:
+            page = diff(after)
+            rows += [(d.type, d.path, d.path_type) for d in page.results]
+            if not page.pagination.has_more:
+                return rows
+            after = page.pagination.next_offset
+
+    expected = [
+        ("prefix_changed", "a/", "common_prefix"),
+        ("added", "c.dcm", "object"),
+        ("prefix_changed", "d/", "common_prefix"),
+    ]
+    assert (
+        every_page(lambda after: branches.diff_branch("scans", "main", delimiter="/", amount=1, after=after))
+        == expected
+    )
+    inside = branches.diff_branch("scans", "main", prefix="a/", delimiter="/")
+    assert [(d.path, d.path_type) for d in inside.results] == [
+        ("a/1.dcm", "object"),
+        ("a/b/", "common_prefix"),
+    ]
+    made = lakefs_sdk.CommitsApi(client).commit("scans", "main", lakefs_sdk.CommitCreation(message="all"))
+    first = made.parents[0]
+    assert (
+        every_page(lambda after: refs.diff_refs("scans", first, "main", delimiter="/", amount=1, after=after))
+        == expected
+    )
