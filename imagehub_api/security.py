@@ -34,7 +34,7 @@ CSRF_FIELD = "csrf_token"
 PURPOSE_HEADER = "X-Purpose-Of-Use"
 PURPOSE_COOKIE = "imagehub_purpose"  # the portal's stated purpose, for a browser session
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-REF_FIELDS = ("ref", "branch", "left", "right", "source", "destination", "target", "commit")
+REF_FIELDS = ("ref", "branch", "left", "right", "source", "destination", "target", "commit", "src_ref")
 _POLICY_ATTR = "__imagehub_policy__"
 F = TypeVar("F", bound=Callable[..., Any])
 

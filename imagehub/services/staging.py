@@ -91,6 +91,17 @@ class Workspace:
         self._stage(ref, branch, path, entry)
         return entry
 
+    def copy(self, branch: str, path: str, source: str, source_path: str) -> Entry:
+        """Stage at ``path`` the object ``source_path`` holds at ref ``source`` (what is staged
+        there included): objects are stored by content, so only the entry is copied."""
+        validate_relative_path(path)
+        self._writable(branch)
+        found = self.stat(source, source_path)
+        self._refuse_clash(branch, path)
+        entry = Entry(path, found.blob, found.size, found.media_type)
+        self._stage(self._locked(branch), branch, path, entry)
+        return entry
+
     def _locked(self, branch: str) -> int:
         """The branch's row, held until the transaction ends: writes to what is staged on one
         branch take turns, so a conditional upload's check and its write are one step."""

@@ -22,10 +22,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
+from imagehub import __version__
 from imagehub.core.errors import InvalidInput
 from imagehub.core.vcs import Change, ChangeKind, Commit, Entry, MergeStrategy, Ref, RefKind
 from imagehub.models.dataset import Dataset
-from imagehub.services import access, creation
+from imagehub.services import access, accounts, creation
 from imagehub.services.staging import Workspace, fold
 from imagehub_api.deps import DatasetContext, DatasetDep, PlatformDep, PrincipalDep, SessionDep
 from imagehub_api.errors import BINARY_BODY, ErrorBody, UploadTooLarge
@@ -34,7 +35,7 @@ from imagehub_api.routes import datasets as dataset_routes
 from imagehub_api.routes import refs as ref_routes
 from imagehub_api.routes import versions as version_routes
 from imagehub_api.routes.blobs import spool
-from imagehub_api.schemas import BranchCreate, MergeCreate, Message, TagCreate, UserMetadata
+from imagehub_api.schemas import BranchCreate, MergeCreate, Message, RevertCreate, TagCreate, UserMetadata
 from imagehub_api.security import Policy, requires
 
 LAKEFS_ERRORS: dict[int | str, dict[str, Any]] = {  # lakeFS's codes, beside those of every API route
@@ -76,6 +77,21 @@ class MergeRequest(BaseModel):
     squash_merge: bool = Field(default=False, description="Refused: merges keep both parents")
     allow_empty: bool = Field(default=False, description="Refused")
     force: bool = Field(default=False, description="Refused")
+
+
+class RevertCreation(BaseModel):
+    ref: str
+    parent_number: int = Field(ge=0, description="The parent to revert to, from 1 (0: the only one)")
+    commit_overrides: dict[str, Any] | None = Field(default=None, description="Refused")
+    force: bool = Field(default=False, description="Refused")
+    allow_empty: bool = Field(default=False, description="Refused")
+
+
+class ObjectCopyCreation(BaseModel):
+    src_path: str
+    src_ref: str = Field(default="", description="The ref to copy from; the branch itself when left out")
+    force: bool = Field(default=False, description="Refused")
+    shallow: bool = Field(default=False, description="Every copy is shallow: objects are stored by content")
 
 
 class TagCreation(BaseModel):
@@ -180,6 +196,53 @@ def _diff_page(
 
 def _workspace(ctx: DatasetContext, session: SessionDep) -> Workspace:
     return Workspace(session, ctx.dataset, ctx.repo)
+
+
+# The server -------------------------------------------------------------------------------
+
+NO_STORE_ACCESS = {  # lakeFS clients read from it that they must go through the API for bytes
+    "blockstore_type": "imagehub",
+    "blockstore_namespace_example": "imagehub://owner/name",
+    "blockstore_namespace_ValidityRegex": "^imagehub://",
+    "pre_sign_support": False,
+    "pre_sign_support_ui": False,
+    "import_support": False,
+    "import_validity_regex": "^$",
+}
+
+
+@router.get("/healthcheck", status_code=status.HTTP_204_NO_CONTENT, operation_id="lakefs-healthcheck")
+@requires(Policy.PUBLIC)
+def healthcheck() -> None:
+    """lakeFS's liveness probe: the server answers (``/api/v1/health`` checks its dependencies)."""
+
+
+@router.get("/config", operation_id="lakefs-get-config")
+@requires(Policy.AUTHENTICATED)
+def get_config() -> dict[str, Any]:
+    """What lakeFS clients ask of a server first: its version, and a store that hands out no
+    presigned URLs and takes no imports."""
+    return {
+        "version_config": {"version": __version__},
+        "storage_config": NO_STORE_ACCESS,
+        "storage_config_list": [NO_STORE_ACCESS],
+    }
+
+
+@router.get("/user", operation_id="lakefs-get-current-user")
+@requires(Policy.AUTHENTICATED)
+def get_current_user(session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
+    """The caller, as a lakeFS user."""
+    user = accounts.get_user(session, principal.username)
+    created = int(user.created_at.timestamp())
+    return {
+        "user": {
+            "id": user.username,
+            "creation_date": created,
+            "friendly_name": user.full_name,
+            "email": user.email,
+        }
+    }
 
 
 # Repositories -----------------------------------------------------------------------------
@@ -315,6 +378,26 @@ def uncommitted(
     changes = _workspace(ctx, session).uncommitted(branch, prefix)
     return _diff_page(
         lambda cursor: (c for c in changes if c.path > cursor), prefix, after, amount, delimiter
+    )
+
+
+@router.post(
+    "/repositories/{name}/branches/{branch}/revert",
+    status_code=status.HTTP_204_NO_CONTENT,
+    operation_id="lakefs-revert-branch",
+)
+@requires(Policy.DATASET_WRITE)
+def revert_branch(ctx: DatasetDep, session: SessionDep, branch: str, body: RevertCreation) -> None:
+    """Undo one commit's changes on the branch, as a new commit, through ImageHub's own revert;
+    refused while the branch has uncommitted changes, as in lakeFS."""
+    _unsupported(commit_overrides=body.commit_overrides, force=body.force, allow_empty=body.allow_empty)
+    if body.parent_number == 0 and len(ctx.repo.resolve(body.ref).parents) > 1:
+        raise InvalidInput(
+            f"{body.ref!r} is a merge commit: name the parent to revert to (parent_number, from 1)"
+        )
+    _workspace(ctx, session).settle(branch)
+    version_routes.revert(
+        ctx, session, branch, RevertCreate(commit=body.ref, parent_number=body.parent_number or 1)
     )
 
 
@@ -501,6 +584,26 @@ async def _content_part(request: Request, cap: int) -> tuple[BinaryIO, str]:
     return content.file, content.content_type or ""
 
 
+@router.post(
+    "/repositories/{name}/branches/{branch}/objects/copy",
+    status_code=status.HTTP_201_CREATED,
+    operation_id="lakefs-copy-object",
+)
+@requires(Policy.DATASET_WRITE)
+def copy_object(
+    ctx: DatasetDep, session: SessionDep, branch: str, dest_path: str, body: ObjectCopyCreation
+) -> dict[str, Any]:
+    """Stage at ``dest_path`` the object ``src_path`` holds at ``src_ref``. Raw (PHI) data
+    reaches a plain branch only through de-identification, so a copy from a PHI branch to
+    one that is not is refused (403), as a merge would be."""
+    _unsupported(force=body.force)
+    source = body.src_ref or branch
+    access.refuse_phi_flow(ctx.dataset, source, branch)
+    access.refuse_phi_copy(session, ctx.dataset, source, branch)
+    workspace = _workspace(ctx, session)
+    return _stats(workspace, branch, workspace.copy(branch, dest_path, source, body.src_path))
+
+
 @router.delete(
     "/repositories/{name}/branches/{branch}/objects",
     status_code=status.HTTP_204_NO_CONTENT,
@@ -545,6 +648,17 @@ def diff_refs(
     limit = _amount(amount) + 1  # as many as one page can take before a folder ends it
     changes_after = partial(ctx.repo.diff, left, right, prefix=prefix, limit=limit)
     return _diff_page(lambda cursor: changes_after(after=cursor), prefix, after, amount, delimiter)
+
+
+@router.get("/repositories/{name}/refs/{source}/merge/{destination}", operation_id="lakefs-find-merge-base")
+@requires(Policy.DATASET_READ)
+def find_merge_base(ctx: DatasetDep, source: str, destination: str) -> dict[str, Any]:
+    """The commits a merge of ``source`` into ``destination`` would start from."""
+    return {
+        "source_commit_id": ctx.repo.resolve(source).id,
+        "destination_commit_id": ctx.repo.resolve(destination).id,
+        "base_commit_id": ctx.repo.merge_base(source, destination),
+    }
 
 
 @router.post("/repositories/{name}/refs/{source}/merge/{destination}", operation_id="lakefs-merge")

@@ -323,7 +323,8 @@ def test_of_racing_uploads_only_if_absent_one_is_made(lake: Lake) -> None:
 
 def test_errors_lakefs_clients_read_carry_a_message(lake: Lake) -> None:
     missing = httpx.get(
-        f"{lake.base}/lakefs/lab/api/v1/config", headers={"Authorization": f"Bearer {lake.tokens['lab']}"}
+        f"{lake.base}/lakefs/lab/api/v1/setup_lakefs",
+        headers={"Authorization": f"Bearer {lake.tokens['lab']}"},
     )
     assert missing.status_code == 404
     assert "message" in missing.json()
