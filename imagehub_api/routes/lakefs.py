@@ -48,6 +48,7 @@ MAX_PER_PAGE = 1000
 # lakeFS's rule for a new repository's name; datasets named otherwise stay reachable through it
 REPOSITORY_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{2,62}\Z")
 USER_METADATA = "x-lakefs-meta-"  # lakeFS clients send an object's user metadata in these headers
+NO_USER_METADATA = f"user metadata is not supported: send objects without {USER_METADATA}* headers"
 STRATEGIES = {"": MergeStrategy.FAIL, "dest-wins": MergeStrategy.OURS, "source-wins": MergeStrategy.THEIRS}
 
 
@@ -538,9 +539,7 @@ async def upload_object(
     Objects carry no user metadata here, so an upload that sends some is refused rather
     than stored without it."""
     if any(header.startswith(USER_METADATA) for header in request.headers):
-        raise InvalidInput(
-            f"user metadata is not supported: send the object without {USER_METADATA}* headers"
-        )
+        raise InvalidInput(NO_USER_METADATA)
     if if_none_match not in (None, "*"):
         raise InvalidInput('If-None-Match takes only "*" on uploads')
     cap = platform.settings.max_upload_bytes
@@ -602,6 +601,16 @@ def copy_object(
     access.refuse_phi_copy(session, ctx.dataset, source, branch)
     workspace = _workspace(ctx, session)
     return _stats(workspace, branch, workspace.copy(branch, dest_path, source, body.src_path))
+
+
+@router.put(
+    "/repositories/{name}/branches/{branch}/objects/stat/user_metadata",
+    operation_id="lakefs-update-object-user-metadata",
+)
+@requires(Policy.DATASET_WRITE)
+def update_object_user_metadata(ctx: DatasetDep, branch: str, path: str) -> None:
+    """Refused (400), not left to a 404: objects carry no user metadata here."""
+    raise InvalidInput(NO_USER_METADATA)
 
 
 @router.delete(

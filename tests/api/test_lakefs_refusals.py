@@ -22,6 +22,10 @@ def test_uploads_with_user_metadata_are_refused(lake: Lake) -> None:
     assert sent.status_code == 400
     assert "user metadata is not supported" in sent.json()["message"]
     assert lakefs_sdk.BranchesApi(client).diff_branch("scans", "main").results == []
+    upload(client, "main", "meta.txt", b"m")
+    update = lakefs_sdk.UpdateObjectUserMetadata(set={"owner": "rita"})
+    objects = lakefs_sdk.ObjectsApi(client)
+    assert status_of(refused(objects.update_object_user_metadata, "scans", "main", "meta.txt", update)) == 400
 
 
 def test_options_it_does_not_honour_are_refused(lake: Lake) -> None:
