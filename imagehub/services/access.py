@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from sqlalchemy import or_, select
@@ -491,15 +492,25 @@ def readable_of(session: Session, principal: Principal, owner: str) -> list[Data
 
 
 def readable_page(
-    session: Session, principal: Principal, *, owner: str | None, after: int, limit: int
+    session: Session,
+    principal: Principal,
+    *,
+    owner: str | None,
+    after: int,
+    limit: int,
+    text: str = "",
+    keep: Callable[[Dataset], bool] | None = None,
 ) -> tuple[list[Dataset], int | None]:
-    """Up to ``limit`` datasets the caller may see, after id ``after``, and the id to continue
-    after (None at the end). Datasets hidden from the caller are passed over, so a short
-    page means the listing is done, never that some were hidden."""
+    """Up to ``limit`` datasets the caller may see (matching ``text``, and those ``keep``
+    keeps), after id ``after``, and the id to continue after (None at the end). Datasets
+    hidden from the caller are passed over, so a short page means the listing is done,
+    never that some were hidden."""
     found: list[Dataset] = []
     while True:
-        batch = datasets.list_datasets(session, owner=owner, after=after, limit=limit)
+        batch = datasets.list_datasets(session, owner=owner, text=text, after=after, limit=limit)
         for dataset in readable(session, principal, batch):
+            if keep is not None and not keep(dataset):
+                continue
             found.append(dataset)
             if len(found) == limit:
                 return found, dataset.id

@@ -7,7 +7,8 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 from imagehub.core.auth.policy import Principal
-from imagehub.services import access, datasets, explore
+from imagehub.models.dataset import Dataset
+from imagehub.services import access, explore
 from imagehub_api.deps import PrincipalDep, SessionDep
 from imagehub_api.security import Policy, requires
 from imagehub_api.web.render import page
@@ -40,17 +41,14 @@ def _page(
     session: Session, principal: Principal, *, q: str, owner: str, modality: str, after: int
 ) -> tuple[list[explore.Summary], int | None]:
     """Up to PAGE summaries that pass every filter, and the id to continue after (None at the
-    end): batches are read until the page is full, so hidden or filtered-out datasets never
-    leave a page short while more follow."""
-    shown: list[explore.Summary] = []
-    while True:
-        batch = datasets.list_datasets(session, owner=owner or None, text=q, after=after, limit=PAGE)
-        for dataset in access.readable(session, principal, batch):
-            summary = explore.summarise(session, dataset)
-            if explore.has_modality(summary, modality):
-                shown.append(summary)
-                if len(shown) == PAGE:
-                    return shown, dataset.id
-        if len(batch) < PAGE:
-            return shown, None
-        after = batch[-1].id
+    end): hidden or filtered-out datasets never leave a page short while more follow."""
+    summaries: dict[int, explore.Summary] = {}
+
+    def has_modality(dataset: Dataset) -> bool:
+        summaries[dataset.id] = summary = explore.summarise(session, dataset)
+        return explore.has_modality(summary, modality)
+
+    shown, next_after = access.readable_page(
+        session, principal, owner=owner or None, text=q, after=after, limit=PAGE, keep=has_modality
+    )
+    return [summaries[dataset.id] for dataset in shown], next_after

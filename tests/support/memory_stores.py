@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 
 from imagehub.core.errors import NotFound
 from imagehub.core.vcs import BlobId, Commit, CommitId, NodeId, Ref, RefConflict, RefKind, Repository, Stores
@@ -47,6 +48,31 @@ class MemoryCommits:
     def hold(self, ids: Iterable[CommitId]) -> None:
         if gone := set(ids) - self.commits.keys():
             raise NotFound(f"commit {min(gone)} no longer exists")
+
+
+class CountingCommits(MemoryCommits):
+    """Commits in memory that count the store's lookups, and build simple histories."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lookups = 0
+
+    def get_many(self, ids: Iterable[CommitId]) -> dict[CommitId, Commit]:
+        self.lookups += 1
+        return super().get_many(ids)
+
+    def make(self, *parents: CommitId) -> CommitId:
+        generation = 1 + max((self.commits[p].generation for p in parents), default=0)
+        commit_id = CommitId(f"{len(self.commits) + 1:064x}")
+        self.add(Commit(commit_id, "t", parents, "a", "m", datetime.now(UTC), {}, generation))
+        return commit_id
+
+    def line(self, start: CommitId, length: int) -> list[CommitId]:
+        """``start`` and ``length`` commits after it, each the child of the one before."""
+        commits = [start]
+        for _ in range(length):
+            commits.append(self.make(commits[-1]))
+        return commits
 
 
 class MemoryRefs:

@@ -3,34 +3,9 @@ tag or commit id, over every branch that is not PHI-bearing."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import UTC, datetime
-
 from imagehub.core.vcs.commits import in_history_of
-from imagehub.core.vcs.types import Commit, CommitId
-from tests.support.memory_stores import MemoryCommits
-
-
-class CountingCommits(MemoryCommits):
-    def __init__(self) -> None:
-        super().__init__()
-        self.lookups = 0
-
-    def get_many(self, ids: Iterable[CommitId]) -> dict[CommitId, Commit]:
-        self.lookups += 1
-        return super().get_many(ids)
-
-    def make(self, *parents: CommitId) -> CommitId:
-        generation = 1 + max((self.commits[p].generation for p in parents), default=0)
-        commit_id = CommitId(f"{len(self.commits) + 1:064x}")
-        self.add(Commit(commit_id, "t", parents, "a", "m", datetime.now(UTC), {}, generation))
-        return commit_id
-
-    def line(self, start: CommitId, length: int) -> list[CommitId]:
-        commits = [start]
-        for _ in range(length):
-            commits.append(self.make(commits[-1]))
-        return commits
+from imagehub.core.vcs.types import CommitId
+from tests.support.memory_stores import CountingCommits
 
 
 def test_a_commit_is_found_in_the_history_of_any_head_and_not_beside_it() -> None:

@@ -3,13 +3,9 @@ merge builds its base from both, as git does, so neither side's later change is 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import UTC, datetime
-
 from imagehub.core.vcs import BlobId, ChangeSet, Entry, Repository
 from imagehub.core.vcs.commits import merge_base, merge_bases
-from imagehub.core.vcs.types import Commit, CommitId
-from tests.support.memory_stores import MemoryCommits, repository_holding
+from tests.support.memory_stores import CountingCommits, repository_holding
 
 ORIG, A, B = (BlobId(c * 64) for c in "abc")
 
@@ -81,35 +77,15 @@ def test_three_best_ancestors_merge_each_on_those_merged_before_it() -> None:
     assert contents(repo, merged.id)["p"] == v0  # as git merges the same history
 
 
-class CountingCommits(MemoryCommits):
-    def __init__(self) -> None:
-        super().__init__()
-        self.lookups = 0
-
-    def get_many(self, ids: Iterable[CommitId]) -> dict[CommitId, Commit]:
-        self.lookups += 1
-        return super().get_many(ids)
-
-
 def test_the_newest_base_is_found_without_walking_the_rest_of_history() -> None:
     """An ancestry test (the PHI gate asks one on every read by tag) stops at the first
     common ancestor, however long the history below it, even when an old branch merged in
     later keeps the walk's other side alive."""
     store = CountingCommits()
-
-    def make(*parents: CommitId) -> CommitId:
-        generation = 1 + max((store.commits[p].generation for p in parents), default=0)
-        commit_id = CommitId(f"{len(store.commits) + 1:064x}")
-        store.add(Commit(commit_id, "t", parents, "a", "m", datetime.now(UTC), {}, generation))
-        return commit_id
-
-    root = make()
-    old_side = make(root)
-    head = root
-    for _ in range(500):
-        head = make(head)
-    fork = head
-    main = make(make(head), old_side)
-    feature = make(fork)
+    root = store.make()
+    old_side = store.make(root)
+    fork = store.line(root, 500)[-1]
+    main = store.make(store.make(fork), old_side)
+    feature = store.make(fork)
     assert merge_base(store, main, feature) == fork
     assert store.lookups < 10
