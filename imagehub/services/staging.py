@@ -242,8 +242,9 @@ class Workspace:
 
     def _changes(self, head: str, pending: Iterable[Staged]) -> Iterator[Change]:
         """The staged changes that still stand over ``head`` and change what it holds."""
+        tree = self.repo.resolve(head).tree
         for staged in pending:
-            before = self._committed_entry(head, staged.path)
+            before = self.repo.tree.get(tree, staged.path)
             if _stands(staged, before) and not _same(before, staged.entry):
                 yield Change.between(before, staged.entry)
 
@@ -282,12 +283,12 @@ class Workspace:
         return changes
 
 
-class Pathed(Protocol):
+class _Pathed(Protocol):
     @property
     def path(self) -> str: ...
 
 
-P = TypeVar("P", bound=Pathed)
+P = TypeVar("P", bound=_Pathed)
 
 
 def fold(

@@ -8,17 +8,9 @@ import lakefs_sdk
 
 from imagehub import __version__
 from imagehub.services import audit
-from tests.support.lakefs import Lake, make_repository, read, refused, status_of, upload
+from tests.support.lakefs import Lake, branch, commit, make_repository, read, refused, status_of, upload
 
 PURPOSE = "curation of the raw import"
-
-
-def commit(client: lakefs_sdk.ApiClient, branch: str, message: str) -> lakefs_sdk.Commit:
-    return lakefs_sdk.CommitsApi(client).commit("scans", branch, lakefs_sdk.CommitCreation(message=message))
-
-
-def branch(client: lakefs_sdk.ApiClient, name: str, source: str = "main") -> None:
-    lakefs_sdk.BranchesApi(client).create_branch("scans", lakefs_sdk.BranchCreation(name=name, source=source))
 
 
 def test_what_clients_ask_of_the_server_first(lake: Lake) -> None:

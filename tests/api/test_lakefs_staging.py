@@ -11,24 +11,16 @@ from sqlalchemy import update
 from imagehub.core.vcs import BlobStore
 from imagehub.models.staging import StagedRow
 from imagehub.services.maintenance import collect_garbage
-from tests.support.lakefs import Lake, make_repository, read, refused, status_of, upload
+from tests.support.lakefs import Lake, branch, commit, make_repository, read, refused, status_of, upload
 
 
-def commit(client: lakefs_sdk.ApiClient, branch: str, message: str) -> str:
-    return str(
-        lakefs_sdk.CommitsApi(client).commit("scans", branch, lakefs_sdk.CommitCreation(message=message)).id
-    )
-
-
-def pending(client: lakefs_sdk.ApiClient, branch: str = "main") -> list[tuple[str, str]]:
-    return [(d.type, d.path) for d in lakefs_sdk.BranchesApi(client).diff_branch("scans", branch).results]
+def pending(client: lakefs_sdk.ApiClient) -> list[tuple[str, str]]:
+    return [(d.type, d.path) for d in lakefs_sdk.BranchesApi(client).diff_branch("scans", "main").results]
 
 
 def side_branch(client: lakefs_sdk.ApiClient, files: dict[str, bytes]) -> None:
     """Branch ``side`` from main with ``files`` committed on it."""
-    lakefs_sdk.BranchesApi(client).create_branch(
-        "scans", lakefs_sdk.BranchCreation(name="side", source="main")
-    )
+    branch(client, "side")
     for path, data in files.items():
         upload(client, "side", path, data)
     commit(client, "side", "on side")
@@ -50,7 +42,7 @@ def test_a_write_that_changes_nothing_stages_nothing_and_cannot_undo_a_merge(lak
     assert read(client, "main", "top.txt") == b"new top"
     assert pending(client) == []
     upload(client, "main", "other.txt", b"unrelated")
-    made = commit(client, "main", "unrelated")
+    made = commit(client, "main", "unrelated").id
     assert (read(client, made, "ghost.txt"), read(client, made, "top.txt")) == (b"boo", b"new top")
 
 
@@ -77,7 +69,7 @@ def test_staged_changes_lapse_where_a_native_merge_changes_their_path(lake: Lake
     assert httpx.post(url, json={"source": "side", "destination": "main"}, headers=lake.bearer()).is_success
     assert read(client, "main", "r.txt") == b"changed again"  # not the staged copy brought back
 
-    made = commit(client, "main", "drop q")
+    made = commit(client, "main", "drop q").id
     assert read(client, made, "p.txt") == b"theirs"
     assert status_of(refused(read, client, made, "q.txt")) == 404
     assert pending(client) == []
@@ -126,7 +118,7 @@ def test_a_staged_object_is_as_old_as_its_staging_a_committed_one_as_the_commit_
     make_repository(client)
     objects = lakefs_sdk.ObjectsApi(client)
     upload(client, "main", "a.txt", b"committed")
-    made = lakefs_sdk.CommitsApi(client).commit("scans", "main", lakefs_sdk.CommitCreation(message="a"))
+    made = commit(client, "main", "a")
     upload(client, "main", "b.txt", b"staged")
     staged_at = datetime(2001, 1, 1, tzinfo=UTC)
     with lake.platform.sessions.begin() as session:

@@ -69,3 +69,11 @@ def read(client: lakefs_sdk.ApiClient, ref: str, path: str) -> bytes:
 def make_repository(client: lakefs_sdk.ApiClient) -> lakefs_sdk.Repository:
     creation = lakefs_sdk.RepositoryCreation(name="scans", storage_namespace="local://ignored")
     return lakefs_sdk.RepositoriesApi(client).create_repository(creation)
+
+
+def commit(client: lakefs_sdk.ApiClient, branch: str, message: str) -> lakefs_sdk.Commit:
+    return lakefs_sdk.CommitsApi(client).commit("scans", branch, lakefs_sdk.CommitCreation(message=message))
+
+
+def branch(client: lakefs_sdk.ApiClient, name: str, source: str = "main") -> None:
+    lakefs_sdk.BranchesApi(client).create_branch("scans", lakefs_sdk.BranchCreation(name=name, source=source))
