@@ -36,6 +36,7 @@ PURPOSE_COOKIE = "imagehub_purpose"  # the portal's stated purpose, for a browse
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 REF_FIELDS = ("ref", "branch", "left", "right", "source", "destination", "target", "commit", "src_ref")
 _POLICY_ATTR = "__imagehub_policy__"
+_READS_ONLY_ATTR = "__imagehub_changes_nothing__"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -60,9 +61,13 @@ class SiteAdminOnly(access.Forbidden):
     pass
 
 
-def requires(policy: Policy) -> Callable[[F], F]:
+def requires(policy: Policy, *, changes_nothing: bool = False) -> Callable[[F], F]:
+    """``changes_nothing`` marks a POST that only reads (its question does not fit a URL):
+    an anonymous caller may send it to a public dataset, as it may any GET."""
+
     def mark(endpoint: F) -> F:
         setattr(endpoint, _POLICY_ATTR, policy)
+        setattr(endpoint, _READS_ONLY_ATTR, changes_nothing)
         return endpoint
 
     return mark
@@ -70,6 +75,13 @@ def requires(policy: Policy) -> Callable[[F], F]:
 
 def policy_of(endpoint: object) -> Policy:
     return getattr(endpoint, _POLICY_ATTR, Policy.SITE_ADMIN)
+
+
+def anonymous_may_call(endpoint: object, method: str) -> bool:
+    """Whether a caller who has not signed in may reach the access decision: reads of a
+    dataset only (its visibility decides); a comment or any other write needs an account."""
+    reads = method in SAFE_METHODS or getattr(endpoint, _READS_ONLY_ATTR, False)
+    return policy_of(endpoint) is Policy.DATASET_READ and reads
 
 
 def client_ip(request: Request) -> str:
@@ -168,7 +180,7 @@ async def enforce(request: Request) -> None:
     request.state.csrf = csrf
     if policy is Policy.PUBLIC:
         return
-    if principal.anonymous and policy is not Policy.DATASET_READ:
+    if principal.anonymous and not anonymous_may_call(getattr(route, "endpoint", None), request.method):
         raise _sign_in()
     if csrf is not None and request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "") or await _form_csrf(request)

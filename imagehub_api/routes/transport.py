@@ -117,7 +117,7 @@ class BundleRequest(BaseModel):
 
 
 @router.post("/refs/{ref}/bundle", operation_id="transport-download-bundle")
-@requires(Policy.DATASET_READ)
+@requires(Policy.DATASET_READ, changes_nothing=True)
 def download_bundle(
     ctx: DatasetDep,
     session: SessionDep,
