@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from imagehub.sdk.client import Client, RemoteDataset
 from imagehub.sdk.http import RemoteError, RemoteInvalid
@@ -25,6 +26,17 @@ from tests.support.accounts import make_user
 from tests.support.live_server import live_server
 from tests.support.platforms import migrated_platform
 from tests.support.ports import free_port
+
+
+def counting(app: FastAPI, seen: list[str]) -> FastAPI:
+    """``app``, noting each request's method and path in ``seen``."""
+
+    @app.middleware("http")
+    async def count(request, call_next):  # type: ignore[no-untyped-def]
+        seen.append(f"{request.method} {request.url.path}")
+        return await call_next(request)
+
+    return app
 
 
 def test_large_files_go_directly_to_and_from_s3(
@@ -42,12 +54,7 @@ def run_direct_transfers(
     monkeypatch.setenv("IMAGEHUB_CACHE_DIR", str(tmp_path / "cache"))
     requests_seen: list[str] = []
 
-    app = create_app(platform)
-
-    @app.middleware("http")
-    async def count(request, call_next):  # type: ignore[no-untyped-def]
-        requests_seen.append(f"{request.method} {request.url.path}")
-        return await call_next(request)
+    app = counting(create_app(platform), requests_seen)
 
     with live_server(app) as url:
         client = Client(url, token, cache=ObjectCache(tmp_path / "cache"))
@@ -106,15 +113,8 @@ class DirectServer:
 def direct(tmp_path: Path, database_url: str, s3_storage: S3Storage) -> Iterator[DirectServer]:
     with migrated_platform(tmp_path / "server", database_url, **s3_storage.settings) as platform:
         token = make_user(platform, "lab")
-        app = create_app(platform)
         seen: list[str] = []
-
-        @app.middleware("http")
-        async def count(request, call_next):  # type: ignore[no-untyped-def]
-            seen.append(f"{request.method} {request.url.path}")
-            return await call_next(request)
-
-        with live_server(app) as url:
+        with live_server(counting(create_app(platform), seen)) as url:
             client = Client(url, token, cache=ObjectCache(tmp_path / "cache"))
             client.create_dataset("lab/ct")
             yield DirectServer(client.dataset("lab/ct"), seen, tmp_path)
