@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import fnmatch
 import json
 from datetime import datetime
 
 from sqlalchemy import Boolean, ForeignKey, Index, String, Text, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from imagehub.core.auth.policy import matches_phi_pattern
 from imagehub.models.base import Base, UTCDateTime, utcnow
 
 
@@ -51,7 +51,7 @@ class Dataset(Base):
 
     def is_phi_branch(self, branch: str) -> bool:
         """Whether ``branch`` matches one of the dataset's PHI (raw) branch patterns."""
-        return any(fnmatch.fnmatchcase(branch, pattern) for pattern in json.loads(self.phi_branches))
+        return matches_phi_pattern(branch, json.loads(self.phi_branches))
 
 
 class DatasetLineage(Base):

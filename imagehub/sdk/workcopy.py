@@ -22,14 +22,13 @@ from typing import Any, TypeVar
 
 from imagehub.core.errors import Conflict, ImageHubError, InvalidInput
 from imagehub.core.media import media_type_of
-from imagehub.core.paths import path_problem, shown
+from imagehub.core.paths import STATE_FOLDER, path_problem, shown
 from imagehub.sdk.client import UPLOAD_CHUNK, Client, Progress, RemoteDataset, RemoteEntry
 from imagehub.sdk.credentials import token_for
 from imagehub.sdk.http import RemoteInvalid, RemoteNotFound
 from imagehub.sdk.objects import PLACING, ObjectCache, sha256_file
 from imagehub.sdk.parallel import transfer_pool
 
-STATE_DIR = ".imagehub"
 UNREADABLE = ": make it readable, or move it out of the working copy"
 _LINK = (
     "{} is a symbolic link: ImageHub versions files, not links; put the file itself there,"
@@ -95,10 +94,10 @@ class WorkingCopy:
     def __init__(self, root: Path, cache: ObjectCache | None = None, *, purpose: str | None = None) -> None:
         self._locked = False
         self.root = root.resolve()
-        self.state = self.root / STATE_DIR
+        self.state = self.root / STATE_FOLDER
         if not (self.state / "config.json").is_file():
             raise NotAWorkingCopy(
-                f"{self.root} is not an ImageHub working copy (no {STATE_DIR}/); clone one first"
+                f"{self.root} is not an ImageHub working copy (no {STATE_FOLDER}/); clone one first"
             )
         self.config: dict[str, Any] = self._load("config.json", {})
         self.cache = cache or ObjectCache()
@@ -125,7 +124,7 @@ class WorkingCopy:
         came with the data (an older server let a dataset hold ``x/.imagehub/``), and its
         config could name any server, which would then get the user's token."""
         folders = [start.resolve(), *start.resolve().parents]
-        roots = [f for f in folders if (f / STATE_DIR / "config.json").is_file()]
+        roots = [f for f in folders if (f / STATE_FOLDER / "config.json").is_file()]
         if not roots:
             raise NotAWorkingCopy(
                 f"{start} is not inside an ImageHub working copy; run `imagehub clone` first"
@@ -133,7 +132,7 @@ class WorkingCopy:
         for outer in roots[1:]:
             if planted := _tracked_state(outer, roots[0]):
                 raise NotAWorkingCopy(
-                    f"{roots[0] / STATE_DIR} is not a working copy but {planted!r}, files of the"
+                    f"{roots[0] / STATE_FOLDER} is not a working copy but {planted!r}, files of the"
                     f" working copy at {outer}: run imagehub there (and delete them from the dataset)"
                 )
         return cls(roots[0], purpose=purpose)
@@ -167,8 +166,8 @@ class WorkingCopy:
         branch = ref or info["default_branch"]
         config = {"url": url.rstrip("/"), "dataset": dataset, "branch": branch, "head": None}
         try:
-            (dest / STATE_DIR).mkdir(parents=True, exist_ok=True)
-            (dest / STATE_DIR / "config.json").write_text(json.dumps(config))
+            (dest / STATE_FOLDER).mkdir(parents=True, exist_ok=True)
+            (dest / STATE_FOLDER / "config.json").write_text(json.dumps(config))
             copy = cls(dest, purpose=purpose)
             copy.checkout(branch, progress=progress, on_total=on_total)
         except BaseException:
@@ -195,7 +194,7 @@ class WorkingCopy:
                 for entry in entries:
                     rel = f"{rel_dir}{entry.name}"
                     if entry.is_dir(follow_symlinks=False):
-                        if entry.name.lower() != STATE_DIR:  # ours, or a working copy's inside ours
+                        if entry.name.lower() != STATE_FOLDER:  # ours, or a working copy's inside ours
                             pending.append((rel + "/", entry.path))
                     elif entry.is_symlink() or (
                         entry.is_file(follow_symlinks=False) and not PLACING.fullmatch(entry.name)
@@ -673,11 +672,15 @@ def _tracked_state(outer: Path, inner: Path) -> str | None:
     """A file of the working copy at ``outer`` inside ``inner``'s state folder, if any."""
     prefix = f"{inner.relative_to(outer).as_posix()}/"
     try:
-        index = json.loads((outer / STATE_DIR / "index.json").read_text())
+        index = json.loads((outer / STATE_FOLDER / "index.json").read_text())
     except (OSError, ValueError):  # no checkout there yet: it tracks nothing
         return None
     return next(
-        (p for p in index if p.startswith(prefix) and p[len(prefix) :].split("/")[0].casefold() == STATE_DIR),
+        (
+            p
+            for p in index
+            if p.startswith(prefix) and p[len(prefix) :].split("/")[0].casefold() == STATE_FOLDER
+        ),
         None,
     )
 

@@ -100,7 +100,12 @@ def effective_role(
 
 
 def is_phi_branch(dataset: DatasetFacts, branch: str) -> bool:
-    return any(fnmatch.fnmatchcase(branch, pattern) for pattern in dataset.phi_branches)
+    return matches_phi_pattern(branch, dataset.phi_branches)
+
+
+def matches_phi_pattern(branch: str, patterns: Iterable[str]) -> bool:
+    """Whether ``branch`` matches a PHI (raw) branch pattern; case-sensitive, as branch names are."""
+    return any(fnmatch.fnmatchcase(branch, pattern) for pattern in patterns)
 
 
 def may_read_phi(dataset: DatasetFacts, role: Role) -> bool:
