@@ -60,16 +60,24 @@ def ref_id(session: Session, repository_id: int, branch: str) -> int | None:
 
 
 def lock_branch(session: Session, ref: int) -> None:
-    """Hold the branch's row until the transaction ends. An update that changes nothing
-    locks the row on PostgreSQL and takes SQLite's single write lock, so reads made after
-    it see every write that came before, and no write comes between."""
-    found = session.execute(
-        update(RefRow)
-        .where(RefRow.id == ref)
-        .values(id=RefRow.id)
-        .execution_options(synchronize_session=False)
-    )
-    if found.rowcount != 1:  # type: ignore[attr-defined]
+    """Hold the branch's row until the transaction ends, so reads made after it see every
+    write that came before, and no write comes between.
+
+    PostgreSQL locks the row alone (FOR UPDATE): gc's table locks must not queue behind a
+    write to ``vcs_refs`` here while this transaction goes on to write ``vcs_commits``, the
+    other order (a deadlock). SQLite has no row locks: an update that changes nothing takes
+    its single write lock."""
+    if session.get_bind().dialect.name == "postgresql":
+        found = session.scalar(select(RefRow.id).where(RefRow.id == ref).with_for_update())
+    else:
+        updated = session.execute(
+            update(RefRow)
+            .where(RefRow.id == ref)
+            .values(id=RefRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        found = ref if updated.rowcount == 1 else None  # type: ignore[attr-defined]
+    if found is None:
         raise NotFound("the branch was deleted while its changes were being staged")
 
 

@@ -15,8 +15,11 @@ from sqlalchemy.orm import Session
 from imagehub.core.auth.policy import Principal
 from imagehub.core.errors import Conflict
 from imagehub.core.vcs import BranchMoved
+from imagehub.core.vcs.types import Commit
+from imagehub.models import vcs as vcs_models
 from imagehub.services import access, accounts, datasets, maintenance, proposals, webhooks
 from imagehub.services.platform import Platform
+from imagehub.services.staging import Workspace
 from tests.support.accounts import make_user
 from tests.support.datasets import commit_files, commit_in
 from tests.support.platforms import migrated_platform
@@ -239,18 +242,10 @@ def test_gc_waits_for_a_commit_in_flight_without_a_deadlock(pg_platform: Platfor
             failures.append(exc)
 
     sweeping = threading.Thread(target=gc)
-    with pg_platform.engine.connect() as writer, pg_platform.engine.connect() as monitor:
+    with pg_platform.engine.connect() as writer:
         writer.execute(text("LOCK TABLE vcs_commits IN ROW EXCLUSIVE MODE"))  # a commit row written
         sweeping.start()
-        waiting = text(
-            "SELECT 1 FROM pg_stat_activity WHERE datname = current_database()"
-            " AND wait_event_type = 'Lock' AND query LIKE 'LOCK TABLE vcs_%'"
-        )
-        for _ in range(600):
-            if monitor.execute(waiting).first():
-                break
-            monitor.rollback()
-            time.sleep(0.05)
+        _wait_for_lock_wait(pg_platform, "LOCK TABLE vcs_%")
         time.sleep(1.5)  # past PostgreSQL's deadlock check
         writer.execute(text("LOCK TABLE vcs_refs IN ROW EXCLUSIVE MODE"))  # then its branch moved
         writer.rollback()
@@ -277,3 +272,72 @@ def test_racing_merges_into_one_branch_all_land(each_platform: Platform) -> None
     with each_platform.sessions() as session:
         repo = datasets.repository(session, datasets.get(session, owner="lab", name="race"))
         assert {e.path for e in repo.list_objects("main")} == {"a.dcm", "fix0.dcm", "fix1.dcm", "fix2.dcm"}
+
+
+def test_gc_waits_for_a_lakefs_commit_in_flight_without_a_deadlock(
+    pg_platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lakeFS commit locks its branch before it writes its commit row: that lock must not
+    hold ``vcs_refs`` against gc, which holds ``vcs_commits`` by then (a deadlock)."""
+    commit_files(pg_platform, "lab", "race", "main", {"a.dcm": b"1"})
+    with pg_platform.sessions.begin() as session:
+        dataset = datasets.get(session, owner="lab", name="race")
+        Workspace(session, dataset, datasets.repository(session, dataset)).upload(
+            pg_platform, "main", "b.dcm", b"staged"
+        )
+    reached, go = threading.Event(), threading.Event()
+    real_add = vcs_models.SqlCommitStore.add
+
+    def add_when_told(store: vcs_models.SqlCommitStore, commit: Commit) -> None:
+        if threading.current_thread().name == "lakefs":  # branch locked, commit row not yet written
+            reached.set()
+            go.wait(30)
+        real_add(store, commit)
+
+    monkeypatch.setattr(vcs_models.SqlCommitStore, "add", add_when_told)
+    failures: list[BaseException] = []
+
+    def run(work: Callable[[], object]) -> Callable[[], None]:
+        def guarded() -> None:
+            try:
+                work()
+            except BaseException as exc:  # the test reports what each died of
+                failures.append(exc)
+
+        return guarded
+
+    def lakefs_commit() -> None:
+        with pg_platform.sessions.begin() as session:
+            dataset = datasets.get(session, owner="lab", name="race")
+            workspace = Workspace(session, dataset, datasets.repository(session, dataset))
+            workspace.commit("main", author="t", message="staged", metadata={}, allow_empty=False)
+
+    committing = threading.Thread(target=run(lakefs_commit), name="lakefs")
+    sweeping = threading.Thread(
+        target=run(lambda: maintenance.collect_garbage(pg_platform, grace=timedelta(0)))
+    )
+    committing.start()
+    assert reached.wait(30)
+    sweeping.start()
+    _wait_for_lock_wait(pg_platform, "LOCK TABLE vcs_%")
+    go.set()
+    committing.join(60)
+    sweeping.join(60)
+    assert failures == []
+    with pg_platform.sessions() as session:
+        repo = datasets.repository(session, datasets.get(session, owner="lab", name="race"))
+        assert {e.path for e in repo.list_objects("main")} == {"a.dcm", "b.dcm"}
+
+
+def _wait_for_lock_wait(platform: Platform, query: str) -> None:
+    """Until a statement like ``query`` waits for a lock (or 30 s pass)."""
+    waiting = text(
+        "SELECT 1 FROM pg_stat_activity WHERE datname = current_database()"
+        " AND wait_event_type = 'Lock' AND query LIKE :query"
+    )
+    with platform.engine.connect() as monitor:
+        for _ in range(600):
+            if monitor.execute(waiting, {"query": query}).first():
+                return
+            monitor.rollback()
+            time.sleep(0.05)
