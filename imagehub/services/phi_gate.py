@@ -92,22 +92,22 @@ def _cache_key(fingerprint: str, blob: str) -> str:
 
 
 def _scan(store: ObjectStore, spec: PolicySpec, task: ScanTask) -> BlobScan:
+    """The scan reads the file as it goes (a header, a frame, a window of text at a time), so a
+    failure of the store may come at any point of it."""
     policy, tools = build_policy(spec)
     try:
         with store.open(blob_key(BlobId(task.blob)), task.size) as stream:
-            data = stream.read()
+            found = scan_file(
+                stream,
+                profile=policy.profile,
+                ocr=policy.ocr,
+                text_scanner=tools.scrubber,
+                recipe=policy.recipe,
+                scan_all_pixels=policy.scan_all_pixels,
+            )
     except ImageHubError:
         failed = Finding("tag", "file", "the stored file cannot be read, so it cannot be checked for PHI")
         return BlobScan(task.blob, "unreadable", [failed.as_dict()], "not at risk", kept=False)
-    try:
-        found = scan_file(
-            data,
-            profile=policy.profile,
-            ocr=policy.ocr,
-            text_scanner=tools.scrubber,
-            recipe=policy.recipe,
-            scan_all_pixels=policy.scan_all_pixels,
-        )
     except Exception as error:  # the OCR engine failed on this file: scan it again next time
         failed = Finding("pixels", "pixel data", f"could not be scanned ({type(error).__name__})")
         return BlobScan(task.blob, "dicom", [failed.as_dict()], "read", kept=False)

@@ -16,27 +16,37 @@ Three scans, none of which changes the instance or quotes what it finds:
   uses, are read with OCR; without an engine the scan says so and finds nothing.
 
 A NIfTI file has no patient header, but its free-text header fields and extensions are
-scanned like the text of a DICOM header. ``scan_file`` takes a stored file's bytes, whatever
-they hold, and scans what is DICOM or NIfTI.
+scanned like the text of a DICOM header. ``scan_file`` reads a stored file, whatever it
+holds, through a seekable file object and scans what is DICOM or NIfTI, in bounded memory
+whatever the file's size: a DICOM header is read without its pixel data and with values
+over ``TEXT_WINDOW`` bytes left in the file, frames at risk are decoded one at a time, and
+long text is scanned in windows of ``TEXT_WINDOW`` that overlap by ``TEXT_OVERLAP``, so that
+an identifier across a window's edge is still whole in one of them.
 """
 
 from __future__ import annotations
 
+import codecs
 import copy
 import gzip
-import io
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from functools import partial
+from typing import Any, BinaryIO, Literal
 
 import nibabel as nib
 import pydicom
-from pydicom.datadict import keyword_for_tag
+from numpy.typing import NDArray
+from pydicom.charset import convert_encodings
+from pydicom.datadict import dictionary_VR, keyword_for_tag
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+from pydicom.pixels.utils import iter_pixels
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.tag import BaseTag, Tag
+from pydicom.uid import ExplicitVRLittleEndian
 
 from imagehub.core.deid.actions import SHIFT, TEXT_VRS
 from imagehub.core.deid.dates import DateShifter
@@ -56,14 +66,22 @@ from imagehub.core.deid.recipe import Recipe, apply_recipe
 from imagehub.core.deid.table import format_tag
 from imagehub.core.deid.text import TextScrubber
 from imagehub.core.deid.uids import UidMapper
-from imagehub.core.imaging import Unreadable, inspect
-from imagehub.core.imaging.sniff import nifti_header_size, sniff
+from imagehub.core.errors import ImageHubError
+from imagehub.core.imaging import Unreadable
+from imagehub.core.imaging.dicom import dicom_metadata, is_instance, read_dataset
+from imagehub.core.imaging.sniff import GZIP_MAGIC, nifti_header_size, sniff
+from imagehub.core.imaging.sources import remaining_bytes
 
 SCANNER_VERSION = "1"  # bump when a file's scan would change: cached scans are keyed by it
 
 FindingKind = Literal["tag", "text", "pixels"]
 PixelStatus = Literal["read", "skipped", "not at risk", "no pixel data"]
 FileKind = Literal["dicom", "nifti", "other"]
+Frames = Callable[[], Iterable[NDArray[Any]]]  # an instance's frames, decoded one at a time
+Texts = Callable[[], Iterable[str]]  # a text value in pieces, read when scanned
+
+TEXT_WINDOW = 256 * 1024  # bytes of text scanned at once; longer header values stay in the file
+TEXT_OVERLAP = 1024  # characters each window repeats of the one before: longer than any identifier
 
 _DRY_RUN_SECRET = b"imagehub phi verification: dry run"  # any key: the outputs are only compared
 _PIXEL_DATA = 0x7FE00010
@@ -296,6 +314,28 @@ def text_entities(text: str, scanner: TextScrubber, deny: Sequence[str]) -> set[
     return found
 
 
+def text_windows(
+    pieces: Iterable[str], window: int = TEXT_WINDOW, overlap: int = TEXT_OVERLAP
+) -> Iterator[str]:
+    """``pieces`` of one text (cut anywhere) as windows of at most ``window`` new characters,
+    each led by the last ``overlap`` characters before it: an identifier of up to ``overlap``
+    characters lies whole in some window, wherever the cuts fall."""
+    tail = ""
+    for piece in pieces:
+        for start in range(0, len(piece), window):
+            text = tail + piece[start : start + window]
+            yield text
+            tail = text[-overlap:] if overlap else ""
+
+
+def _windowed_entities(pieces: Iterable[str], scanner: TextScrubber, deny: Sequence[str]) -> set[str]:
+    """``text_entities`` of a text of any length, read window by window."""
+    found: set[str] = set()
+    for window in text_windows(pieces):
+        found |= text_entities(window, scanner, deny)
+    return found
+
+
 def _describe_entities(entities: set[str]) -> str:
     return ", ".join(_ENTITY_WORDS.get(entity, f"{entity} pattern") for entity in sorted(entities))
 
@@ -320,7 +360,10 @@ def _text_findings(
     deny: list[str],
     scanner: TextScrubber,
     retained: set[int],
+    large: dict[str, Texts],
 ) -> list[Finding]:
+    """Kept text read for identifiers; ``large`` reads the values left in the file by path, in
+    their place in ``before`` a stand-in."""
     findings = []
     for path, element in before.items():
         now = after.get(path)
@@ -328,9 +371,9 @@ def _text_findings(
             continue  # not text, or not kept: the tag scan has reported it
         if int(element.tag) in retained and "[" not in path:
             continue
-        entities: set[str] = set()
-        for text in _text_values(element.value):
-            entities |= text_entities(text, scanner, deny)
+        entities = _windowed_entities(large[path](), scanner, deny) if path in large else set()
+        for text in _text_values(element.value) if path not in large else ():
+            entities |= _windowed_entities([text], scanner, deny)
             if element.vr == "PN" and text.strip() != _DUMMY_NAME:
                 entities.add("PERSON")  # a name kept as a name
         if _leaf(element).split("[")[0] in _CODED:
@@ -345,27 +388,36 @@ def _text_findings(
     return findings
 
 
+def _decoded(frames: Frames) -> Iterator[NDArray[Any] | Exception]:
+    """Each frame, or at the first that cannot be decoded the error, which ends them; errors of
+    the store are raised: they say nothing of the file."""
+    try:
+        yield from frames()
+    except ImageHubError:
+        raise
+    except Exception as error:  # codecs fail in many ways; the message may name internals only
+        yield error
+
+
 def _pixel_findings(
-    ds: Dataset, ocr: OcrEngine | None, rules: Sequence[RegionRule], all_instances: bool
+    ds: Dataset,
+    frames: Frames | None,
+    ocr: OcrEngine | None,
+    rules: Sequence[RegionRule],
+    all_instances: bool,
 ) -> tuple[list[Finding], PixelStatus]:
     if not any(rule.matches(ds) for rule in rules) and not at_risk(ds, all_instances=all_instances):
         return [], "not at risk"
-    if _PIXEL_DATA not in ds:
+    if frames is None:
         return [], "no pixel data"
     if ocr is None:
         return [], "skipped"
-    try:
-        frames = stored_frames(ds)
-    except Exception as error:  # codecs fail in many ways; the message may name internals only
-        return [
-            Finding(
-                "pixels",
-                "pixel data",
-                f"at risk of burned-in text and cannot be decoded ({type(error).__name__})",
-            )
-        ], "read"
     findings = []
-    for index, frame in enumerate(frames):
+    for index, frame in enumerate(_decoded(frames)):
+        if isinstance(frame, Exception):
+            detail = f"at risk of burned-in text and cannot be decoded ({type(frame).__name__})"
+            findings.append(Finding("pixels", "pixel data", detail))
+            break
         boxes = ocr.detect(for_ocr(frame, ds))
         if boxes:
             left, top = min(box.x for box in boxes), min(box.y for box in boxes)
@@ -391,6 +443,31 @@ def verify_instance(
     scan_all_pixels: bool = False,
 ) -> InstanceScan:
     """Scan ``ds`` (left unchanged) under the policy; see the module's description."""
+    return _verify(
+        ds,
+        _held_frames(ds),
+        {},
+        profile=profile,
+        ocr=ocr,
+        text_scanner=text_scanner,
+        recipe=recipe,
+        scan_all_pixels=scan_all_pixels,
+    )
+
+
+def _verify(
+    ds: Dataset,
+    frames: Frames | None,
+    large: dict[str, Texts],
+    *,
+    profile: Profile,
+    ocr: OcrEngine | None,
+    text_scanner: TextScrubber | None,
+    recipe: Recipe | None,
+    scan_all_pixels: bool,
+) -> InstanceScan:
+    """``verify_instance`` of a header whose pixels, if any, ``frames`` decodes, and whose
+    values too long to hold ``large`` reads by path."""
     recipe = recipe if recipe is not None else Recipe(())
     findings: list[Finding] = []
     try:
@@ -404,8 +481,8 @@ def verify_instance(
             kept_on_purpose = set(header_phi(dry))
             deny = [value for value in header_phi(ds) if value not in kept_on_purpose]
             retained = _retained_on_purpose(profile, recipe)
-            findings += _text_findings(before, after, deny, text_scanner, retained)
-    pixels, status = _pixel_findings(ds, ocr, recipe.regions, scan_all_pixels)
+            findings += _text_findings(before, after, deny, text_scanner, retained, large)
+    pixels, status = _pixel_findings(ds, frames, ocr, recipe.regions, scan_all_pixels)
     return InstanceScan(findings + pixels, status)
 
 
@@ -433,18 +510,27 @@ def scan_instance(
     ).findings
 
 
-def _nifti_text(raw: bytes) -> Any:
-    kind = nib.Nifti2Image if nifti_header_size(raw[:4]) == NIFTI2_HEADER else nib.Nifti1Image
-    return kind.from_bytes(raw).header
+def _nifti_header(stream: BinaryIO) -> Any:
+    """The header and extensions of a NIfTI file, gzipped or not, read to where the data starts."""
+    start = stream.tell()
+    zipped = stream.read(2) == GZIP_MAGIC
+    stream.seek(start)
+    source: BinaryIO = gzip.GzipFile(fileobj=stream, mode="rb") if zipped else stream  # type: ignore[assignment]
+    head = source.read(4)
+    source.seek(0 if zipped else start)
+    kind: Any = nib.Nifti2Header if nifti_header_size(head) == NIFTI2_HEADER else nib.Nifti1Header
+    return kind.from_fileobj(source)
 
 
-def scan_nifti(data: bytes, *, text_scanner: TextScrubber | None) -> list[Finding]:
+def scan_nifti(stream: BinaryIO, *, text_scanner: TextScrubber | None) -> list[Finding]:
     """The free text of a NIfTI header (``descrip``, ``db_name``, ``aux_file``...) and its
-    extensions, scanned with the text patterns: NIfTI has no header values to deny."""
+    extensions, scanned with the text patterns: NIfTI has no header values to deny. The image
+    data is never read."""
     try:
-        raw = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
-        header = _nifti_text(raw)
+        header = _nifti_header(stream)
     except Exception as error:  # nibabel raises many types for damaged files
+        if isinstance(error, ImageHubError):
+            raise
         return [Finding("text", "header", f"the NIfTI header cannot be read ({type(error).__name__})")]
     if text_scanner is None:
         return []
@@ -460,7 +546,7 @@ def scan_nifti(data: bytes, *, text_scanner: TextScrubber | None) -> list[Findin
     ]
     findings = []
     for where, text in texts:
-        entities = text_entities(text, text_scanner, [])
+        entities = _windowed_entities([text], text_scanner, [])
         if entities:
             findings.append(
                 Finding("text", where, f"free text in {where} matches {_describe_entities(entities)}")
@@ -468,8 +554,92 @@ def scan_nifti(data: bytes, *, text_scanner: TextScrubber | None) -> list[Findin
     return findings
 
 
+def _pieces(stream: BinaryIO, start: int, length: int) -> Iterator[bytes]:
+    """``length`` bytes of ``stream`` from ``start``, ``TEXT_WINDOW`` at a time."""
+    for offset in range(0, length, TEXT_WINDOW):
+        stream.seek(start + offset)
+        yield stream.read(min(TEXT_WINDOW, length - offset))
+
+
+def _decoded_text(stream: BinaryIO, start: int, length: int, encoding: str) -> Iterator[str]:
+    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+    for piece in _pieces(stream, start, length):
+        yield decoder.decode(piece)
+    yield decoder.decode(b"", final=True)
+
+
+def _vr(raw: RawDataElement) -> str:
+    if raw.VR:
+        return str(raw.VR)
+    try:
+        return str(dictionary_VR(raw.tag))
+    except KeyError:
+        return "UN"
+
+
+def _set_aside(ds: Dataset, stream: BinaryIO) -> dict[str, Texts]:
+    """Values ``read_dataset`` left in the file: a sequence is read, as its items are scanned
+    like the rest; text is read in windows when scanned; each keeps a short stand-in of its
+    kind in ``ds``, as what a profile does to a value depends on its tag, not its length."""
+    codec = convert_encodings(ds.get("SpecificCharacterSet") or "ISO_IR 6")[0]
+    large: dict[str, Texts] = {}
+    for tag in list(ds.keys()):
+        raw = ds.get_item(tag, keep_deferred=True)
+        if not isinstance(raw, RawDataElement) or raw.value is not None or not raw.length:
+            continue
+        vr = _vr(raw)
+        if vr == "SQ":
+            ds[tag] = raw._replace(value=b"".join(_pieces(stream, raw.value_tell, raw.length)))
+            continue
+        stand_in = b"deferred" if vr in TEXT_VRS else bytes(8)
+        ds[tag] = raw._replace(value=stand_in, length=len(stand_in))
+        if vr in TEXT_VRS:
+            large[format_tag(tag)] = partial(_decoded_text, stream, raw.value_tell, raw.length, codec)
+    return large
+
+
+def _held_frames(ds: Dataset) -> Frames | None:
+    """The frames of an instance read whole."""
+    return (lambda: iter(stored_frames(ds))) if _PIXEL_DATA in ds else None
+
+
+def _streamed_frames(stream: BinaryIO, start: int, ds: Dataset) -> Frames:
+    """The frames of the file ``stream`` holds from ``start``, each read when decoded."""
+    syntax = ds.file_meta.get("TransferSyntaxUID")
+
+    def frames() -> Iterator[NDArray[Any]]:
+        stream.seek(start)
+        yield from iter_pixels(stream, transfer_syntax_uid=syntax)
+
+    return frames
+
+
+def _read_instance(stream: BinaryIO, kind: str) -> tuple[Dataset, Frames | None, dict[str, Texts]] | None:
+    """The header, its pixels (None without) and its long text values; None when the file cannot
+    be read as an instance, cut off included."""
+    start = stream.tell()
+    try:
+        ds = read_dataset(stream, force=kind == "dicom-raw", defer=TEXT_WINDOW)
+        if kind == "dicom-raw" and not is_instance(ds):
+            return None
+        if isinstance(dicom_metadata(ds, stream), Unreadable):
+            return None
+        if ds.file_meta.get("TransferSyntaxUID", ExplicitVRLittleEndian).is_deflated:
+            stream.seek(start)  # pydicom inflates the data set whole: no value has a place in the file
+            whole = pydicom.dcmread(stream, force=kind == "dicom-raw")
+            return whole, _held_frames(whole), {}
+        has_pixels = remaining_bytes(stream) > 0  # reading stopped at a pixel data element
+        ds.buffer = None  # the stream is not part of the header: copies of it leave it alone
+        large = _set_aside(ds, stream)
+    except ImageHubError:
+        raise  # the store failed, not the file
+    except Exception:  # pydicom fails on damaged bytes with many types
+        return None
+    return ds, _streamed_frames(stream, start, ds) if has_pixels else None, large
+
+
 def scan_file(
-    data: bytes,
+    stream: BinaryIO,
     *,
     profile: Profile,
     ocr: OcrEngine | None,
@@ -477,27 +647,27 @@ def scan_file(
     recipe: Recipe | None = None,
     scan_all_pixels: bool = False,
 ) -> FileScan:
-    """Scan a stored file's bytes by their format, whatever its name says.
+    """Scan a stored file (a seekable file object) by its format, whatever its name says.
 
     A file that looks like DICOM but cannot be read cannot be vouched for: that is a finding.
-    Errors of the OCR engine itself (a crash, a timeout) are raised, as they say nothing of the file.
+    Errors of the OCR engine itself (a crash, a timeout) and of the store are raised, as they
+    say nothing of the file.
     """
-    kind = sniff(io.BytesIO(data))
+    kind = sniff(stream)
     if kind == "nifti":
-        return FileScan("nifti", scan_nifti(data, text_scanner=text_scanner))
+        return FileScan("nifti", scan_nifti(stream, text_scanner=text_scanner))
     if kind not in ("dicom", "dicom-raw"):
         return FileScan("other")
-    unreadable = FileScan(
-        "dicom", [Finding("tag", "file", "cannot be read as DICOM, so it cannot be checked for PHI")]
-    )
-    if isinstance(inspect(io.BytesIO(data), "instance.dcm"), Unreadable):
-        return unreadable
-    try:
-        ds = pydicom.dcmread(io.BytesIO(data), force=kind == "dicom-raw")
-    except Exception:  # pydicom fails on damaged bytes with many types
-        return unreadable
-    scan = verify_instance(
+    instance = _read_instance(stream, kind)
+    if instance is None:
+        return FileScan(
+            "dicom", [Finding("tag", "file", "cannot be read as DICOM, so it cannot be checked for PHI")]
+        )
+    ds, frames, large = instance
+    scan = _verify(
         ds,
+        frames,
+        large,
         profile=profile,
         ocr=ocr,
         text_scanner=text_scanner,

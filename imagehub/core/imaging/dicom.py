@@ -64,12 +64,16 @@ _UNDEFINED_LENGTH = 0xFFFFFFFF
 _LONGEST_ELEMENT_HEADER = 12  # explicit VR with a 4-byte length
 
 
-def read_dataset(stream: BinaryIO, *, force: bool = False, pixels: bool = False) -> Dataset:
+def read_dataset(
+    stream: BinaryIO, *, force: bool = False, pixels: bool = False, defer: int | None = None
+) -> Dataset:
     """Without ``pixels`` reading stops before the pixel data, which is what makes inspection
     cheap; with them, right after it, as some files trail megabytes of padding that pydicom
     would parse element by element. A file without meta information gets the transfer syntax
-    pydicom detected, as decoders need it."""
-    ds = read_partial(stream, _after_pixel_data() if pixels else _at_pixel_data, force=force)
+    pydicom detected, as decoders need it. Top-level values longer than ``defer`` bytes are
+    skipped, left raw with no value, for a reader that must not hold them in memory."""
+    stop = _after_pixel_data() if pixels else _at_pixel_data
+    ds = read_partial(stream, stop, defer_size=defer, force=force)
     if "TransferSyntaxUID" not in ds.file_meta:
         detected = _detected_syntax(ds)
         if detected is not None:
@@ -209,7 +213,7 @@ def _damage(ds: Dataset, stream: BinaryIO, syntax: UID | None) -> str | None:
         return "corrupt DICOM: no data set after the file meta information"
     if syntax == DeflatedExplicitVRLittleEndian:
         return None  # pydicom parses an inflated copy, so positions in ``stream`` say nothing
-    last = ds.get_item(list(ds.keys())[-1])  # the last element read
+    last = ds.get_item(list(ds.keys())[-1], keep_deferred=True)  # the last element read
     if (
         isinstance(last, RawDataElement)
         and last.length != _UNDEFINED_LENGTH

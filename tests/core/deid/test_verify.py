@@ -5,20 +5,27 @@ from __future__ import annotations
 
 import gzip
 import io
+import struct
+import tracemalloc
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
+from numpy.typing import NDArray
 from pydicom.dataset import Dataset
+from pydicom.uid import ImplicitVRLittleEndian
 
 from imagehub.core.deid import PROFILES, DateShifter, UidMapper
 from imagehub.core.deid.instance import Policy, Tools, deidentify_file
 from imagehub.core.deid.ocr import OcrEngine, open_ocr
+from imagehub.core.deid.ocr.base import TextBox
 from imagehub.core.deid.recipe import parse_recipe
 from imagehub.core.deid.text import TextScrubber
-from imagehub.core.deid.verify import Finding, scan_file, scan_nifti, verify_instance
+from imagehub.core.deid.verify import TEXT_WINDOW, Finding, scan_file, scan_nifti, verify_instance
 from imagehub.core.imaging.synthetic import ct_instance_bytes
 from tests.core.deid.test_ocr import grey, ultrasound
 from tests.core.deid.test_pixels import dicom
@@ -65,7 +72,9 @@ def test_a_phi_seeded_instance_gives_tag_and_text_findings_without_quoting_them(
     corpus: PhiCorpus, scanner: TextScrubber, profile: str
 ) -> None:
     for path in corpus.paths:
-        scan = scan_file(path.read_bytes(), profile=PROFILES[profile], ocr=None, text_scanner=scanner)
+        scan = scan_file(
+            io.BytesIO(path.read_bytes()), profile=PROFILES[profile], ocr=None, text_scanner=scanner
+        )
         assert scan.kind == "dicom"
         where: dict[str, set[str]] = {"tag": set(), "text": set(), "pixels": set()}
         for finding in scan.findings:
@@ -85,7 +94,7 @@ def test_imagehubs_own_deidentification_leaves_nothing_to_find(
 ) -> None:
     for path in corpus.paths:
         output = deidentified(path.read_bytes(), profile, scanner)
-        scan = scan_file(output, profile=PROFILES[profile], ocr=None, text_scanner=scanner)
+        scan = scan_file(io.BytesIO(output), profile=PROFILES[profile], ocr=None, text_scanner=scanner)
         assert (scan.kind, scan.findings) == ("dicom", [])
 
 
@@ -131,14 +140,14 @@ def nifti(descrip: bytes) -> bytes:
 
 def test_a_nifti_with_phi_in_its_description_is_found(scanner: TextScrubber) -> None:
     for data in (nifti(NIFTI_PHI), gzip.compress(nifti(NIFTI_PHI))):
-        scan = scan_file(data, profile=PROFILES["research"], ocr=None, text_scanner=scanner)
+        scan = scan_file(io.BytesIO(data), profile=PROFILES["research"], ocr=None, text_scanner=scanner)
         assert scan.kind == "nifti"
         assert [(f.kind, f.where) for f in scan.findings] == [("text", "descrip")]
         assert "PERSON" in scan.findings[0].detail
         assert "Quimbleforth" not in scan.findings[0].detail
         cleaned = deidentified(data, "research", scanner)
-        assert scan_nifti(cleaned, text_scanner=scanner) == []
-    assert scan_nifti(nifti(b"T1 weighted, 1 mm isotropic"), text_scanner=scanner) == []
+        assert scan_nifti(io.BytesIO(cleaned), text_scanner=scanner) == []
+    assert scan_nifti(io.BytesIO(nifti(b"T1 weighted, 1 mm isotropic")), text_scanner=scanner) == []
 
 
 def test_burned_in_text_is_found_by_ocr_and_gone_after_redaction(
@@ -149,7 +158,7 @@ def test_burned_in_text_is_found_by_ocr_and_gone_after_redaction(
     dicom(grey(image)).save_as(buffer, enforce_file_format=True)
     raw = buffer.getvalue()
 
-    scan = scan_file(raw, profile=PROFILES["research"], ocr=tesseract, text_scanner=scanner)
+    scan = scan_file(io.BytesIO(raw), profile=PROFILES["research"], ocr=tesseract, text_scanner=scanner)
     pixels = [f for f in scan.findings if f.kind == "pixels"]
     assert scan.pixels == "read"
     assert len(pixels) == 1
@@ -160,12 +169,12 @@ def test_burned_in_text_is_found_by_ocr_and_gone_after_redaction(
     y0, y1 = (int(v) for v in y_range.removeprefix("y ").split("-"))
     assert (x0 < right, left < x1, y0 < bottom, top < y1) == (True, True, True, True)  # overlaps the text
 
-    without_ocr = scan_file(raw, profile=PROFILES["research"], ocr=None, text_scanner=scanner)
+    without_ocr = scan_file(io.BytesIO(raw), profile=PROFILES["research"], ocr=None, text_scanner=scanner)
     assert without_ocr.pixels == "skipped"
     assert not [f for f in without_ocr.findings if f.kind == "pixels"]
 
     redacted = deidentified(raw, "research", scanner, tesseract)
-    after = scan_file(redacted, profile=PROFILES["research"], ocr=tesseract, text_scanner=scanner)
+    after = scan_file(io.BytesIO(redacted), profile=PROFILES["research"], ocr=tesseract, text_scanner=scanner)
     assert (after.pixels, after.findings) == ("read", [])
 
 
@@ -174,13 +183,16 @@ def test_files_that_are_not_imaging_or_are_damaged_do_not_crash_the_scan(
 ) -> None:
     research = PROFILES["research"]
     for other in (b"", b"scanner export notes\n", b"\x89PNG\r\n\x1a\n" + bytes(64)):
-        assert scan_file(other, profile=research, ocr=None, text_scanner=scanner).kind == "other"
+        assert scan_file(io.BytesIO(other), profile=research, ocr=None, text_scanner=scanner).kind == "other"
     truncated = scan_file(
-        ct_instance_bytes(rows=16, columns=16)[:700], profile=research, ocr=None, text_scanner=scanner
+        io.BytesIO(ct_instance_bytes(rows=16, columns=16)[:700]),
+        profile=research,
+        ocr=None,
+        text_scanner=scanner,
     )
     assert truncated.kind == "dicom"
     assert [(f.kind, f.where) for f in truncated.findings] == [("tag", "file")]
-    broken = scan_file(nifti(NIFTI_PHI)[:200], profile=research, ocr=None, text_scanner=scanner)
+    broken = scan_file(io.BytesIO(nifti(NIFTI_PHI)[:200]), profile=research, ocr=None, text_scanner=scanner)
     assert broken.kind == "nifti"
     assert [f.where for f in broken.findings] == ["header"]
 
@@ -191,3 +203,100 @@ def test_an_undecodable_instance_at_risk_is_a_finding(scanner: TextScrubber, tes
     ds.PixelData = ds.PixelData[:100]  # fewer bytes than the frame needs
     found = verify_instance(ds, profile=PROFILES["research"], ocr=tesseract, text_scanner=scanner)
     assert [(f.kind, f.where) for f in found.findings if f.kind == "pixels"] == [("pixels", "pixel data")]
+
+
+class MadeUpFile(io.RawIOBase):
+    """A seekable file of ``head`` followed by zeros up to ``size`` bytes, made up as it is read
+    (a gigabyte costs nothing), that fails any single read of more than ``limit`` bytes."""
+
+    def __init__(self, head: bytes, size: int, limit: int) -> None:
+        self.head, self.size, self.limit, self.position = head, size, limit, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.size}[whence]
+        self.position = max(0, base + offset)
+        return self.position
+
+    def readinto(self, buffer: Any) -> int:
+        assert len(buffer) <= self.limit, f"a read of {len(buffer)} bytes at once"
+        count = max(0, min(len(buffer), self.size - self.position))
+        view = memoryview(buffer)[:count]
+        view[:] = bytes(count)
+        if self.position < len(self.head):
+            part = self.head[self.position : self.position + count]
+            view[: len(part)] = part
+        self.position += count
+        return count
+
+
+@dataclass
+class CountingOcr:
+    """An OCR engine that reads no text and counts the frames it was shown."""
+
+    name: str = "counting"
+    frames: int = 0
+
+    def detect(self, image: NDArray[np.uint8]) -> list[TextBox]:
+        self.frames += 1
+        return []
+
+
+def header_before_pixels(ds: Dataset, pixel_bytes: int) -> bytes:
+    """``ds`` written as a Part 10 file up to its pixel data's element header (explicit VR little endian)."""
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue() + struct.pack("<HH2sHI", 0x7FE0, 0x0010, b"OB", 0, pixel_bytes)
+
+
+@pytest.mark.parametrize(
+    ("frames", "side", "ocr"),
+    [(1024, 1024, None), (128, 512, CountingOcr())],
+    ids=["a 1 GiB instance, pixels not read", "32 MiB of frames, each read by OCR"],
+)
+def test_a_large_instance_is_scanned_in_bounded_memory(
+    scanner: TextScrubber, frames: int, side: int, ocr: CountingOcr | None
+) -> None:
+    """An ultrasound cine (at risk of burned-in text) read through a file that refuses reads over
+    1 MiB: the header without the pixels, each frame on its own when OCR reads them."""
+    ds = dicom(np.zeros((2, side, side), np.uint8))
+    del ds.PixelData
+    ds.NumberOfFrames = frames
+    head = header_before_pixels(ds, frames * side * side)
+    stream = MadeUpFile(head, len(head) + frames * side * side, limit=2**20)
+    tracemalloc.start()
+    try:
+        scan = scan_file(stream, profile=PROFILES["research"], ocr=ocr, text_scanner=scanner)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert scan.kind == "dicom"
+    assert "PatientName" in {f.where for f in scan.findings}
+    assert (scan.pixels, ocr.frames if ocr else None) == (("read", frames) if ocr else ("skipped", None))
+    assert peak < 16 * 2**20, f"{peak / 2**20:.0f} MiB held at once"
+
+
+def test_identifying_text_across_a_window_edge_is_found(scanner: TextScrubber) -> None:
+    """A comment longer than a window is read window by window from the file; "Dr." ends one
+    window and the name starts the next."""
+    filler = "Portal venous phase, no focal lesion. " * (TEXT_WINDOW // 38 + 100)
+    before = filler[: TEXT_WINDOW - len("Dr. ") - 1] + " "
+    for comment, found in ((filler, False), (before + "Dr. Quimbleforth " + filler[:2000], True)):
+        ds = pydicom.dcmread(io.BytesIO(ct_instance_bytes(rows=16, columns=16)))
+        ds.ImageComments = comment  # cleaned (action C) by the research profile
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian  # explicit VR holds LT up to 64 KiB
+        buffer = io.BytesIO()
+        ds.save_as(buffer, enforce_file_format=True)
+        stream = MadeUpFile(buffer.getvalue(), len(buffer.getvalue()), limit=TEXT_WINDOW)
+        scan = scan_file(stream, profile=PROFILES["research"], ocr=None, text_scanner=scanner)
+        comments = [f for f in scan.findings if f.where == "ImageComments"]
+        assert bool(comments) is found, comments
+        assert all("PERSON" in f.detail and "Quimbleforth" not in f.detail for f in comments)
