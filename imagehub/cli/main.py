@@ -128,7 +128,8 @@ def gc(
     console.print(
         f"reachable: {report.reachable_commits} commits, {report.reachable_nodes} tree nodes, "
         f"{report.reachable_blobs} blobs; {verb}: {report.deleted_commits} commits, "
-        f"{report.deleted_nodes} tree nodes, {report.deleted_blobs} blobs ({report.freed_bytes} bytes)"
+        f"{report.deleted_nodes} tree nodes, {report.deleted_blobs} blobs ({report.freed_bytes} bytes), "
+        f"{report.deleted_derived} derived objects ({report.derived_bytes} bytes)"
     )
 
 

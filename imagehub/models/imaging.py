@@ -8,6 +8,7 @@ from, which is the lineage a reviewer follows.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, delete, select
@@ -95,9 +96,13 @@ def forget_removed_commits(session: Session) -> None:
     )
 
 
-def derived_keys(session: Session) -> set[str]:
-    """The thumbnails and volumes that series rows name."""
+def derived_keys(session: Session, *, leaving: Collection[str] = ()) -> set[str]:
+    """The thumbnails and volumes that series rows name, but for the rows of the commits
+    ``leaving`` (those a dry run of gc would remove)."""
     keys: set[str] = set()
-    for thumbnail, volume in session.execute(select(SeriesRow.thumbnail_key, SeriesRow.nifti_key)):
+    rows = select(SeriesRow.commit_id, SeriesRow.thumbnail_key, SeriesRow.nifti_key)
+    for commit_id, thumbnail, volume in session.execute(rows):
+        if commit_id in leaving:
+            continue
         keys.update(key for key in (thumbnail, volume) if key)
     return keys

@@ -480,14 +480,19 @@ class SweepCounts:
     nodes: int
     blobs: int
     blob_bytes: int
+    commit_ids: frozenset[str]  # which commits and blobs, for what is derived from them
+    blob_ids: frozenset[str]
 
 
 def sweep_candidates(session: Session, reachable: Reachable, cutoff: datetime) -> SweepCounts:
     """What the sweeps would delete now, by the same rules, deleting nothing (a dry run)."""
     blobs = _blob_candidates(session, reachable.blobs, cutoff)
+    commits = _commit_candidates(session, reachable.commits, cutoff)
     return SweepCounts(
-        commits=len(_commit_candidates(session, reachable.commits, cutoff)),
+        commits=len(commits),
         nodes=len(_node_candidates(session, reachable.nodes, cutoff)),
         blobs=len(blobs),
         blob_bytes=sum(blobs.values()),
+        commit_ids=frozenset(commits),
+        blob_ids=frozenset(blobs),
     )

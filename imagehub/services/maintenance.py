@@ -9,8 +9,11 @@ meantime wins: its row survives, or its commit fails cleanly with "blob missing"
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 from sqlalchemy.orm import Session
 
@@ -30,7 +33,15 @@ DEFAULT_GRACE = timedelta(hours=6)
 # The folders ImageHub writes in its store: a bucket given without a prefix may hold other
 # applications' objects too, and their unfinished uploads are not gc's to abort.
 KEY_SPACES = ("blobs/", "uploads/", "derived/", "volumes/")
-DERIVED_IMAGES = ("derived/thumbnails/", "derived/nifti/")  # named by the pipeline's series rows
+# What the pipeline derives, and what names each object while it is needed: a series row
+# (by the object's key) or the blob it was made from (whose id leads the key's last part).
+DERIVED: tuple[tuple[str, Literal["series", "blob"]], ...] = (
+    ("derived/thumbnails/", "series"),
+    ("derived/nifti/", "series"),
+    ("derived/instance-thumbnails/", "blob"),  # <blob[:2]>/<blob>-<size>.png
+    ("derived/phi-scans/", "blob"),  # <policy>/<blob[:2]>/<blob>.json
+)
+_BLOB_ID = re.compile(r"[0-9a-f]{64}")
 
 _log = logging.getLogger(__name__)
 
@@ -45,6 +56,8 @@ class GcReport:
     deleted_blobs: int
     freed_bytes: int
     dry_run: bool
+    deleted_derived: int  # thumbnails, volumes and PHI-gate results of what was removed
+    derived_bytes: int
 
 
 def collect_garbage(
@@ -64,7 +77,10 @@ def collect_garbage(
             would = vcs_queries.sweep_candidates(session, reachable, cutoff)
         orphans, orphan_bytes = _unindexed_blobs(platform, cutoff, reachable.blobs, delete=False)
         blobs, freed = would.blobs + orphans, would.blob_bytes + orphan_bytes
-        return _report(reachable, would.commits, would.nodes, blobs, freed, dry_run=True)
+        derived = _derived_garbage(
+            platform, cutoff, reachable.blobs, leaving=(would.commit_ids, would.blob_ids), delete=False
+        )
+        return _report(reachable, would.commits, would.nodes, blobs, freed, derived, dry_run=True)
     with platform.sessions.begin() as session:
         expire_uploads(session, platform)  # abandoned upload sessions and their parts
     try:  # what writers that died left in the store itself; a store that will not say is no reason to stop
@@ -83,27 +99,74 @@ def collect_garbage(
     for blob in doomed:  # rows are gone and committed; a writer storing the same bytes now refreshes them
         freed += _delete_if_stale(platform, blob_key(blob), cutoff) or 0
     orphans, orphan_bytes = _unindexed_blobs(platform, cutoff, reachable.blobs, delete=True)
-    _sweep_derived(platform, cutoff)
-    blobs_deleted, bytes_freed = len(doomed) + orphans, freed + orphan_bytes
-    return _report(reachable, deleted_commits, deleted_nodes, blobs_deleted, bytes_freed, dry_run=False)
-
-
-def _sweep_derived(platform: Platform, cutoff: datetime) -> None:
-    """What the pipeline derived from commits now removed: their rows, then the thumbnails
-    and volumes no remaining row names (images of files a deleted raw branch held may show
-    PHI). Objects are content-addressed, so one that a surviving row also names stays; a
-    run storing one now refreshes it, and gc leaves what is younger than the cutoff."""
     with platform.sessions.begin() as session:
         imaging_queries.forget_removed_commits(session)
-        named = imaging_queries.derived_keys(session)
-    for prefix in DERIVED_IMAGES:
-        for info in platform.store.list(prefix):
-            if info.key not in named:
-                _delete_if_stale(platform, info.key, cutoff)
+    derived = _derived_garbage(platform, cutoff, reachable.blobs, delete=True)
+    blobs_deleted, bytes_freed = len(doomed) + orphans, freed + orphan_bytes
+    return _report(
+        reachable, deleted_commits, deleted_nodes, blobs_deleted, bytes_freed, derived, dry_run=False
+    )
+
+
+def _derived_garbage(
+    platform: Platform,
+    cutoff: datetime,
+    reachable: set[BlobId],
+    *,
+    delete: bool,
+    leaving: tuple[Collection[str], Collection[str]] = ((), ()),
+) -> tuple[int, int]:
+    """Delete (or, in a dry run, count) what the pipeline derived that nothing names any more
+    (images of files a deleted raw branch held may show PHI): how many objects, and their
+    bytes. ``leaving``: the commits and blobs a dry run would remove, as gone already.
+    Objects are content-addressed, so one that a surviving row or blob also names stays; a
+    run storing one now refreshes it, and gc leaves what is younger than the cutoff."""
+    commits, blobs = leaving
+    with platform.sessions() as session:
+        named = imaging_queries.derived_keys(session, leaving=commits)
+    deleted = freed = 0
+    for prefix, named_by in DERIVED:
+        for batch in vcs_queries.batches(platform.store.list(prefix), 500):
+            live = _live_blobs(platform, batch, reachable, gone=blobs) if named_by == "blob" else set()
+            for info in batch:
+                blob = _blob_of(info.key)
+                if info.key in named or (named_by == "blob" and (blob is None or blob in live)):
+                    continue
+                removed = (
+                    _delete_if_stale(platform, info.key, cutoff) if delete else _stale_size(info, cutoff)
+                )
+                if removed is not None:
+                    deleted += 1
+                    freed += removed
+    return deleted, freed
+
+
+def _blob_of(key: str) -> str | None:
+    """The blob an object keyed by blob was made from; None for a key of another shape (kept)."""
+    found = _BLOB_ID.match(key.rsplit("/", 1)[-1])
+    return found.group(0) if found else None
+
+
+def _live_blobs(
+    platform: Platform, batch: list[ObjectInfo], reachable: set[BlobId], *, gone: Collection[str]
+) -> set[str]:
+    """The blobs of these derived objects that the index still holds (and a dry run would keep),
+    or that are reachable."""
+    named = {blob for info in batch if (blob := _blob_of(info.key))}
+    with platform.sessions() as session:
+        missing = SqlBlobIndex(session).missing(BlobId(blob) for blob in named)
+    return {blob for blob in named if (blob not in missing and blob not in gone) or blob in reachable}
 
 
 def _report(
-    reachable: Reachable, commits: int, nodes: int, blobs: int, freed: int, *, dry_run: bool
+    reachable: Reachable,
+    commits: int,
+    nodes: int,
+    blobs: int,
+    freed: int,
+    derived: tuple[int, int],
+    *,
+    dry_run: bool,
 ) -> GcReport:
     """What was (or, in a dry run, would be) deleted, beside what is reachable."""
     return GcReport(
@@ -115,6 +178,8 @@ def _report(
         deleted_blobs=blobs,
         freed_bytes=freed,
         dry_run=dry_run,
+        deleted_derived=derived[0],
+        derived_bytes=derived[1],
     )
 
 

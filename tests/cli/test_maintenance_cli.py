@@ -48,6 +48,7 @@ def test_fsck_and_gc(platform: Platform, env: dict[str, str]) -> None:
     dry = run(["gc", "--grace-hours", "0", "--dry-run"], env)
     assert dry.returncode == 0
     assert "would delete" in dry.stdout
+    assert "0 derived objects (0 bytes)" in dry.stdout  # nothing was derived here
     swept = run(["gc", "--grace-hours", "0"], env)
     assert swept.returncode == 0
     assert "1 blobs" in swept.stdout

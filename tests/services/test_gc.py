@@ -22,7 +22,7 @@ from imagehub.models import vcs as vcs_queries
 from imagehub.models.base import utcnow
 from imagehub.models.imaging import ImagingFile, SeriesRow
 from imagehub.models.vcs import BlobRow, DeltaRow, NodeRow, SqlCommitStore, SqlNodeStore
-from imagehub.services import blobs, datasets, imaging, maintenance
+from imagehub.services import blobs, datasets, imaging, maintenance, phi_gate
 from imagehub.services.maintenance import check_integrity, collect_garbage
 from imagehub.services.platform import Platform
 from tests.support.datasets import commit_files
@@ -340,7 +340,14 @@ def test_fsck_names_the_ref_of_a_missing_commit(platform: Platform, history: dic
     assert f"commit {head} is missing, but lab/gc branch main names it" in report.problems
 
 
+def derived_objects(platform: Platform) -> set[str]:
+    return {info.key for prefix, _ in maintenance.DERIVED for info in platform.store.list(prefix)}
+
+
 def test_gc_removes_what_the_pipeline_derived_from_removed_commits(platform: Platform) -> None:
+    """Series thumbnails and volumes (named by series rows), instance thumbnails and PHI-gate
+    results (named by blob): a dry run counts those of the removed branch and deletes nothing;
+    gc deletes them and keeps those that main still names."""
     with platform.sessions.begin() as session:
         datasets.create(session, owner="lab", name="gc", author="t")
     ct = Path(get_testdata_file("CT_small.dcm")).read_bytes()
@@ -353,6 +360,12 @@ def test_gc_removes_what_the_pipeline_derived_from_removed_commits(platform: Pla
         ref = imaging.resolve_commit(platform, "lab/gc", commit.id)
         imaging.index_metadata(platform, LocalExecutor(), ref)
         imaging.render_series_thumbnails(platform, LocalExecutor(), ref)
+        phi_gate.verify_commit(platform, LocalExecutor(), ref)
+        with platform.sessions() as session:
+            repo = repo_of(session)
+            entries = list(repo.tree.iterate(repo.resolve(commit.id).tree))
+        for entry in entries:
+            imaging.instance_thumbnail_png(platform, entry, 64)
 
     def thumbnails(commit_id: str) -> set[str]:
         with platform.sessions() as session:
@@ -361,12 +374,24 @@ def test_gc_removes_what_the_pipeline_derived_from_removed_commits(platform: Pla
 
     kept_images, gone_images = thumbnails(kept.id), thumbnails(gone.id)
     assert len(gone_images - kept_images) == 1  # the raw branch's MR; its CT is shared with main
+    before = derived_objects(platform)
+    of_mr = {key for key in before if sha256(mr).hexdigest() in key}
+    assert {prefix for prefix, _ in maintenance.DERIVED if any(k.startswith(prefix) for k in of_mr)} == {
+        "derived/instance-thumbnails/",
+        "derived/phi-scans/",
+    }
+    doomed = (gone_images - kept_images) | of_mr
     with platform.sessions.begin() as session:
         repo_of(session).delete_ref("raw", RefKind.BRANCH)
-    collect_garbage(platform, grace=NOW)
+    assert collect_garbage(platform, grace=timedelta(hours=1), dry_run=True).deleted_derived == 0
+    dry = collect_garbage(platform, grace=NOW, dry_run=True)
+    assert dry.deleted_derived == len(doomed)
+    assert dry.derived_bytes == sum(platform.store.stat(key).size for key in doomed)
+    assert derived_objects(platform) == before  # the dry run deleted nothing
+    report = collect_garbage(platform, grace=NOW)
+    assert (report.deleted_derived, report.derived_bytes) == (dry.deleted_derived, dry.derived_bytes)
+    assert derived_objects(platform) == before - doomed
     assert thumbnails(gone.id) == set()
     assert thumbnails(kept.id) == kept_images
-    assert all(platform.store.exists(key) for key in kept_images)
-    assert not any(platform.store.exists(key) for key in gone_images - kept_images)
     with platform.sessions() as session:
         assert set(session.scalars(select(ImagingFile.blob))) == {sha256(ct).hexdigest()}
