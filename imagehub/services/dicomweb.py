@@ -269,6 +269,31 @@ def middle_instance(platform: Platform, ref: CommitRef, study: str, series: str)
     return by_path[paths[len(paths) // 2]]
 
 
+def study_images(platform: Platform, ref: CommitRef, study: str) -> list[Instance]:
+    """The images a study is shown as: each series' middle instance (as the series' own rendered
+    resource shows it), series by series as ``instances`` lists them, where it has pixel data
+    (a report's series has none)."""
+    found = list(_study_images(platform, ref, study))
+    if not found:
+        raise NotFound(f"study {study} has no image at this version")
+    return found
+
+
+def study_image(platform: Platform, ref: CommitRef, study: str) -> Instance:
+    """The study's representative image: its first series' (``study_images``), the others unread."""
+    found = next(_study_images(platform, ref, study), None)
+    if found is None:
+        raise NotFound(f"study {study} has no image at this version")
+    return found
+
+
+def _study_images(platform: Platform, ref: CommitRef, study: str) -> Iterator[Instance]:
+    for series in dict.fromkeys(item.series for item in instances(platform, ref, study)):
+        item = middle_instance(platform, ref, study, series)
+        if _pixel_layout(platform, item) is not None:
+            yield item
+
+
 def stored_syntax(platform: Platform, item: Instance) -> str:
     """The transfer syntax an instance is stored in (the one its encoding shows, for a file
     stored without file meta information)."""
@@ -355,13 +380,17 @@ def _instance_metadata(platform: Platform, item: Instance, urls: dicomjson.Urls)
 
 def _layout(platform: Platform, item: Instance, numbers: Sequence[int]) -> PixelLayout:
     """Where the instance's pixel data is, once ``numbers`` (from 1) are known to be its frames."""
-    layout = _LAYOUTS.get(item.blob) or _header(platform, item)[1]
+    layout = _pixel_layout(platform, item)
     if layout is None:
         raise NotFound(f"instance {item.sop} has no pixel data")
     beyond = [n for n in numbers if n > layout.frames]
     if beyond:
         raise NotFound(f"instance {item.sop} has {layout.frames} frame(s): there is no frame {beyond[0]}")
     return layout
+
+
+def _pixel_layout(platform: Platform, item: Instance) -> PixelLayout | None:
+    return _LAYOUTS.get(item.blob) or _header(platform, item)[1]
 
 
 def frames(platform: Platform, item: Instance, numbers: Sequence[int]) -> list[bytes]:

@@ -261,24 +261,47 @@ def retrieve_bulkdata(call: CallDep, study: str, series: str, sop: str, path: st
 
 
 RENDERED = [accept.Offer("image/jpeg"), accept.Offer("image/png")]  # JPEG: the default (PS3.18 8.7.4)
+# A study is also offered as the parts of a multipart/related body, an image per series.
+STUDY_RENDERED = [*RENDERED, *(accept.Offer(offer.media, True) for offer in RENDERED)]
+
+
+def _format_of(offer: accept.Offer) -> ImageFormat:
+    return "jpeg" if offer.media == "image/jpeg" else "png"
 
 
 def _image_format(request: Request) -> ImageFormat:
-    chosen = accept.choose(request.headers.get("accept"), RENDERED)
-    return "jpeg" if chosen.media == "image/jpeg" else "png"
+    return _format_of(accept.choose(request.headers.get("accept"), RENDERED))
+
+
+def _rendering(window: str | None, viewport: str | None, image_format: ImageFormat) -> Rendering:
+    return Rendering(
+        window=parse_window(window) if window else None,
+        viewport=parse_viewport(viewport) if viewport else None,
+        format=image_format,
+    )
+
+
+def _render(
+    call: Call,
+    item: dicomweb.Instance,
+    frame: int,
+    window: str | None,
+    viewport: str | None,
+    image_format: ImageFormat,
+) -> bytes:
+    """The image, its view on record."""
+    image = dicomweb.rendered(call.platform, item, frame, _rendering(window, viewport, image_format))
+    call.viewed(item.sop, frame=frame, window=window or "", viewport=viewport or "")
+    return image
 
 
 def _rendered(
     call: Call, item: dicomweb.Instance, frame: int, window: str | None, viewport: str | None
 ) -> Response:
-    rendering = Rendering(
-        window=parse_window(window) if window else None,
-        viewport=parse_viewport(viewport) if viewport else None,
-        format=_image_format(call.request),
+    image_format = _image_format(call.request)
+    return Response(
+        _render(call, item, frame, window, viewport, image_format), media_type=f"image/{image_format}"
     )
-    image = dicomweb.rendered(call.platform, item, frame, rendering)
-    call.viewed(item.sop, frame=frame, window=window or "", viewport=viewport or "")
-    return Response(image, media_type=f"image/{rendering.format}")
 
 
 @router.get(f"{INSTANCE}/rendered", operation_id="dicomweb-retrieve-instance-rendered")
@@ -330,6 +353,36 @@ def series_rendered(
     """WADO-RS: the series' middle instance, by its geometric order."""
     item = dicomweb.middle_instance(call.platform, call.version(), study, series)
     return _rendered(call, item, 1, window, viewport)
+
+
+@router.get("/studies/{study}/rendered", operation_id="dicomweb-retrieve-study-rendered")
+@requires(Policy.DATASET_READ)
+def study_rendered(
+    call: CallDep,
+    study: str,
+    window: str | None = Window,
+    viewport: str | None = Viewport,
+) -> Response:
+    """WADO-RS: the study as an image per series (its middle instance, as the series' rendered
+    resource shows it), the parts of a multipart/related body when the Accept header asks for
+    one; else the first series' image alone, as for a series."""
+    chosen = accept.choose(call.request.headers.get("accept"), STUDY_RENDERED)
+    if not chosen.multipart:
+        return _rendered(
+            call, dicomweb.study_image(call.platform, call.version(), study), 1, window, viewport
+        )
+    items = dicomweb.study_images(call.platform, call.version(), study)
+    # all made before the answer starts: a failure is a status, not a body cut short
+    images = [_render(call, item, 1, window, viewport, _format_of(chosen)) for item in items]
+    return multipart.response([(chosen.media, [image]) for image in images], chosen.media)
+
+
+@router.get("/studies/{study}/thumbnail", operation_id="dicomweb-retrieve-study-thumbnail")
+@requires(Policy.DATASET_READ)
+def study_thumbnail(call: CallDep, study: str) -> Response:
+    """WADO-RS: the study's representative image, its first series' thumbnail (PS3.18 leaves
+    the choice to the server)."""
+    return _thumbnail(call, dicomweb.study_image(call.platform, call.version(), study))
 
 
 @router.get(f"{INSTANCE}/thumbnail", operation_id="dicomweb-retrieve-instance-thumbnail")

@@ -555,6 +555,64 @@ def test_rendered_images_and_thumbnails_come_in_the_format_the_accept_header_rat
         assert http.get(f"{url}/frames/2/thumbnail").status_code == 404
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_study_renders_an_image_per_series_and_shows_its_first_series_as_its_thumbnail(hub: Hub) -> None:
+    """Two CT series and a report without pixels in one study: the report shows no image."""
+    first = pydicom.dcmread(io.BytesIO(ct_instance_bytes(seed=5, rows=32, columns=32)))
+    second = pydicom.dcmread(io.BytesIO(ct_instance_bytes(seed=6, rows=48, columns=48)))
+    report = pydicom.dcmread(io.BytesIO(ct_instance_bytes(seed=7, rows=16, columns=16)))
+    for other in (second, report):
+        other.StudyInstanceUID = first.StudyInstanceUID
+    for keyword in (
+        "PixelData",
+        "Rows",
+        "Columns",
+        "BitsAllocated",
+        "BitsStored",
+        "HighBit",
+        "SamplesPerPixel",
+    ):
+        delattr(report, keyword)
+    report.Modality = "SR"
+    report.SOPClassUID = report.file_meta.MediaStorageSOPClassUID = (
+        "1.2.840.10008.5.1.4.1.1.88.11"  # Basic Text SR
+    )
+    files = {"a.dcm": part10(first), "b.dcm": part10(second), "report.dcm": part10(report)}
+    commit_files(hub.platform, "lab", "scans", "main", files)
+    images = sorted((first, second), key=lambda ds: str(ds.SeriesInstanceUID))  # series as listed
+    study = f"/studies/{first.StudyInstanceUID}"
+    with hub.http() as http:
+
+        def of_series(ds: pydicom.Dataset, resource: str, accept: str) -> bytes:
+            answer = http.get(f"{study}/series/{ds.SeriesInstanceUID}/{resource}", headers={"Accept": accept})
+            assert answer.status_code == 200
+            return answer.content
+
+        assert len(http.get(f"{study}/series").json()) == 3  # the report's series is indexed too
+        alone = http.get(f"{study}/rendered")
+        assert (alone.status_code, alone.headers["content-type"]) == (200, "image/jpeg")
+        assert alone.content == of_series(images[0], "rendered", "image/jpeg")
+
+        several = http.get(f"{study}/rendered", headers={"Accept": 'multipart/related; type="image/png"'})
+        assert several.status_code == 200
+        assert several.headers["content-type"].startswith('multipart/related; type="image/png"')
+        assert parts_of(several) == [("image/png", of_series(ds, "rendered", "image/png")) for ds in images]
+        sized = http.get(
+            f"{study}/rendered",
+            params={"viewport": "20,20"},
+            headers={"Accept": 'multipart/related; type="image/jpeg"'},
+        )
+        assert [Image.open(io.BytesIO(body)).size for _, body in parts_of(sized)] == [(20, 20), (20, 20)]
+
+        thumbnail = http.get(f"{study}/thumbnail")
+        assert (thumbnail.status_code, Image.open(io.BytesIO(thumbnail.content)).size) == (200, (256, 256))
+        assert thumbnail.content == of_series(images[0], "thumbnail", "image/jpeg")
+        assert http.get(f"{study}/thumbnail", headers={"Accept": "image/gif"}).status_code == 406
+
+        for resource in ("rendered", "thumbnail"):
+            assert http.get(f"/studies/1.2.3.4/{resource}").status_code == 404
+
+
 def video(seed: int) -> pydicom.Dataset:
     """A clip in MPEG-2, which no decoder here reads."""
     clip = pydicom.dcmread(io.BytesIO(ct_instance_bytes(seed=seed, rows=32, columns=32)))
