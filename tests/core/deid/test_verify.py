@@ -17,7 +17,7 @@ import pydicom
 import pytest
 from numpy.typing import NDArray
 from pydicom.dataset import Dataset
-from pydicom.uid import ImplicitVRLittleEndian
+from pydicom.uid import DeflatedExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from imagehub.core.deid import PROFILES, DateShifter, UidMapper
 from imagehub.core.deid.instance import Policy, Tools, deidentify_file
@@ -300,3 +300,18 @@ def test_identifying_text_across_a_window_edge_is_found(scanner: TextScrubber) -
         comments = [f for f in scan.findings if f.where == "ImageComments"]
         assert bool(comments) is found, comments
         assert all("PERSON" in f.detail and "Quimbleforth" not in f.detail for f in comments)
+
+
+def test_a_deflated_instance_is_read_whole_and_its_burned_in_text_found(
+    scanner: TextScrubber, tesseract: OcrEngine
+) -> None:
+    """pydicom inflates a deflated data set as a whole, so no value has a place in the file."""
+    image, _ = ultrasound()
+    ds = dicom(grey(image))
+    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    buffer.seek(0)
+    scan = scan_file(buffer, profile=PROFILES["research"], ocr=tesseract, text_scanner=scanner)
+    assert scan.pixels == "read"
+    assert {"PatientName", "frame 0"} <= {f.where.split(",")[0] for f in scan.findings}
