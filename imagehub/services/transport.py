@@ -15,11 +15,12 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from imagehub.core.errors import Conflict, InvalidInput, NotFound
 from imagehub.core.storage import ObjectNotFound, StorageError
-from imagehub.core.vcs import BlobId, BlobMismatch, Entry, Repository, blob_key
+from imagehub.core.vcs import BlobId, BlobMismatch, BlobStore, Entry, Repository, blob_key
 from imagehub.core.vcs.types import validate_blob_id
 from imagehub.models.base import utcnow
 from imagehub.models.dataset import Dataset
@@ -48,26 +49,28 @@ def _part_key(session_id: str, index: int) -> str:
 def start_upload(session: Session, *, dataset: Dataset, blob: str, size: int, actor: str) -> UploadSession:
     """An upload session for the blob: the one this person already opened for it, so that an
     upload cut short (a killed command, a dropped connection) resumes from its acknowledged
-    offset whichever client starts it again, else a new one."""
+    offset whichever client starts it again, else a new one. Two clients starting it at once
+    get the same one (the row is unique per person, dataset and blob)."""
     validate_blob_id(blob)
     if size < 0:
         raise InvalidInput("size must not be negative")
-    earlier = session.scalars(
-        select(UploadSession)
-        .where(
-            UploadSession.dataset_id == dataset.id,
-            UploadSession.blob == blob,
-            UploadSession.size == size,
-            UploadSession.created_by == actor,
-        )
-        .order_by(UploadSession.received.desc())
-        .limit(1)
-    ).first()
-    if earlier is not None:
+    same = (
+        UploadSession.dataset_id == dataset.id,
+        UploadSession.blob == blob,
+        UploadSession.size == size,
+        UploadSession.created_by == actor,
+    )
+    earlier = session.scalars(select(UploadSession).where(*same)).first()
+    if earlier is not None and earlier.completed_at is None:
         return earlier
     upload = UploadSession(id=uuid.uuid4().hex, dataset_id=dataset.id, blob=blob, size=size, created_by=actor)
-    session.add(upload)
-    session.flush()
+    try:
+        with session.begin_nested():
+            if earlier is not None:  # completed before, and the blob is wanted again (collected, damaged)
+                session.execute(delete(UploadSession).where(UploadSession.id == earlier.id))
+            session.add(upload)
+    except IntegrityError:  # another request opened it meanwhile: theirs is the session
+        return session.scalars(select(UploadSession).where(*same)).one()
     return upload
 
 
@@ -94,8 +97,9 @@ def _assembled_key(session_id: str) -> str:
     return f"uploads/{session_id}/assembled"
 
 
-def get_upload(session: Session, *, dataset: Dataset, upload_id: str) -> UploadSession:
-    upload = session.get(UploadSession, upload_id)
+def get_upload(session: Session, *, dataset: Dataset, upload_id: str, lock: bool = False) -> UploadSession:
+    """The dataset's upload session; with ``lock``, held until the transaction ends (one writer)."""
+    upload = session.get(UploadSession, upload_id, with_for_update=lock, populate_existing=lock)
     if upload is None or upload.dataset_id != dataset.id:
         raise NotFound(f"no upload session {upload_id}")
     return upload
@@ -104,9 +108,9 @@ def get_upload(session: Session, *, dataset: Dataset, upload_id: str) -> UploadS
 def append_chunk(
     session: Session, platform: Platform, *, dataset: Dataset, upload_id: str, offset: int, chunk: bytes
 ) -> UploadSession:
-    upload = session.get(UploadSession, upload_id, with_for_update=True)  # one writer per session
-    if upload is None or upload.dataset_id != dataset.id:
-        raise NotFound(f"no upload session {upload_id}")
+    upload = get_upload(session, dataset=dataset, upload_id=upload_id, lock=True)
+    if upload.completed_at is not None:
+        raise Conflict(f"upload {upload_id} is already complete")
     if offset != upload.received:
         raise OffsetMismatch(upload.received)
     if len(chunk) > MAX_CHUNK:
@@ -121,8 +125,12 @@ def append_chunk(
 
 
 def complete_upload(session: Session, platform: Platform, *, dataset: Dataset, upload_id: str) -> BlobId:
-    """Verify the whole upload against its blob id and make the blob visible."""
-    upload = get_upload(session, dataset=dataset, upload_id=upload_id)
+    """Verify the whole upload against its blob id and make the blob visible. Completions of
+    one session take turns; one that finds it completed (two clients completed at once, or an
+    answer was lost) succeeds as the first did, while the blob stays stored whole."""
+    upload = get_upload(session, dataset=dataset, upload_id=upload_id, lock=True)
+    if upload.completed_at is not None:
+        return _completed_blob(session, platform, upload)
     direct = _direct_key(upload.id)
     sent_direct = upload.received == 0 and platform.store.exists(direct)
     if sent_direct and platform.store.stat(direct).size != upload.size:
@@ -165,14 +173,23 @@ def complete_upload(session: Session, platform: Platform, *, dataset: Dataset, u
         raise  # the storage failed, not the upload: its parts stay for the client to complete again
     except BaseException:
         # The upload is refused (or abandoned): its parts go, and the session with them, for
-        # good: the caller's transaction rolls back with the error, so the row is removed in
-        # its own.
+        # good. The caller's transaction rolls back with the error: it is rolled back now, so
+        # that its lock on the row ends, and the row is removed in a transaction of its own.
         _discard(platform, upload)
+        session.rollback()
         with platform.sessions.begin() as own:
-            own.execute(delete(UploadSession).where(UploadSession.id == upload.id))
+            own.execute(delete(UploadSession).where(UploadSession.id == upload_id))
         raise
     _discard(platform, upload)
-    session.delete(upload)
+    upload.completed_at = upload.touched_at = utcnow()  # kept, to answer a repeated completion
+    return blob
+
+
+def _completed_blob(session: Session, platform: Platform, upload: UploadSession) -> BlobId:
+    """The blob of a session completed before, when it is still recorded and stored whole."""
+    blob = BlobId(upload.blob)
+    if SqlBlobIndex(session).missing([blob]) or BlobStore(platform.store).stored_size(blob) != upload.size:
+        raise Conflict(f"upload {upload.id} was completed, but its blob is no longer stored: upload it again")
     return blob
 
 
