@@ -3,14 +3,16 @@
 An upload session accepts chunks strictly in order: each chunk names the offset it
 starts at, and a chunk for any other offset is refused with the offset the server has,
 so a client that lost an acknowledgement simply resumes from there. Chunks are kept as
-objects under ``uploads/<session>/``; completion streams them through SHA-256 into the
-blob's content address, so a blob is visible only whole and verified.
+objects under ``uploads/<session>/``; completion streams them through SHA-256, puts several
+together in one object, and moves that object (or a lone part, or a direct upload) to the
+blob's content address, so a blob is visible only whole and verified, its bytes written once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import uuid
+from collections import deque
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -139,34 +141,12 @@ def complete_upload(session: Session, platform: Platform, *, dataset: Dataset, u
     if upload.received != upload.size and not sent_direct:
         raise OffsetMismatch(upload.received)
     blob = BlobId(upload.blob)
-    digest = hashlib.sha256()
-
-    def parts() -> Iterator[bytes]:
-        sources = [direct] if sent_direct else [_part_key(upload.id, i) for i in range(upload.parts)]
-        for source in sources:
-            for piece in platform.store.get(source):
-                digest.update(piece)
-                yield piece
-
-    def refuse_unless_matching() -> None:
-        if digest.hexdigest() != blob:
-            raise BlobMismatch(f"the uploaded bytes hash to {digest.hexdigest()}, not {blob}")
-
     try:
-        key = blob_key(blob)
-        kept = platform.store.refresh(key)
-        if kept is None or kept.size != upload.size:  # new, or stored damaged (cut short): written
-            staging = _assembled_key(upload.id)
-            platform.store.put(staging, parts())
-            if digest.hexdigest() != blob:
-                platform.store.delete(staging)
-            refuse_unless_matching()
-            platform.store.put(key, platform.store.get(staging))
-            platform.store.delete(staging)
-        else:  # stored before: the bytes are checked all the same, as proof the sender holds them
-            for _ in parts():
-                pass
-            refuse_unless_matching()
+        _place(
+            platform,
+            upload,
+            [direct] if sent_direct else [_part_key(upload.id, i) for i in range(upload.parts)],
+        )
         SqlBlobIndex(session).register([(blob, upload.size)])
     except StorageError:
         platform.store.delete(_assembled_key(upload.id))
@@ -183,6 +163,31 @@ def complete_upload(session: Session, platform: Platform, *, dataset: Dataset, u
     _discard(platform, upload)
     upload.completed_at = upload.touched_at = utcnow()  # kept, to answer a repeated completion
     return blob
+
+
+def _place(platform: Platform, upload: UploadSession, sources: list[str]) -> None:
+    """Hash the upload's bytes and, if they match, make them the blob's object. The bytes are
+    written at most once: a lone part or direct upload is moved as it lies (a rename on local
+    disk, a copy inside S3), several parts are put together in one object that is moved."""
+    blob, key, digest = BlobId(upload.blob), blob_key(BlobId(upload.blob)), hashlib.sha256()
+
+    def hashed() -> Iterator[bytes]:
+        for source in sources:
+            for piece in platform.store.get(source):
+                digest.update(piece)
+                yield piece
+
+    kept = platform.store.refresh(key)
+    placing = kept is None or kept.size != upload.size  # new, or stored damaged (cut short)
+    whole = sources[0] if len(sources) == 1 else _assembled_key(upload.id)
+    if placing and whole == _assembled_key(upload.id):
+        platform.store.put(whole, hashed())
+    else:  # read for the hash alone; stored before, the bytes are proof the sender holds them
+        deque(hashed(), maxlen=0)
+    if digest.hexdigest() != blob:
+        raise BlobMismatch(f"the uploaded bytes hash to {digest.hexdigest()}, not {blob}")
+    if placing:
+        platform.store.move(whole, key)
 
 
 def _completed_blob(session: Session, platform: Platform, upload: UploadSession) -> BlobId:

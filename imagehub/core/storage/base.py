@@ -105,6 +105,11 @@ class ObjectStore(Protocol):
         already stored and skips writing it: garbage collection re-reads an object's time
         before deleting it, and leaves a fresh one. Its info, or None when there is none."""
 
+    def move(self, source: str, key: str) -> ObjectInfo:
+        """Put the object at ``source`` under ``key`` (replacing what is there) and remove
+        ``source``, its bytes never passing through this process: a rename on local disk, a
+        copy inside the store on S3. Raises ObjectNotFound when ``source`` is missing."""
+
     def delete(self, key: str) -> None:
         """Remove an object; deleting a missing key is not an error."""
 

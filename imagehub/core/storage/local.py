@@ -150,6 +150,16 @@ class FileStore:
             return None
         return self.stat(key)
 
+    def move(self, source: str, key: str) -> ObjectInfo:
+        """A rename within the store's filesystem: ``source`` was made durable when it was put."""
+        target = self._path(key)
+        try:
+            _rename_into(self._path(source), target)
+        except FileNotFoundError:
+            raise ObjectNotFound(f"no object {source!r}") from None
+        _fsync_dir(target.parent)
+        return self.stat(key)
+
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 

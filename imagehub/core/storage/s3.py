@@ -173,6 +173,19 @@ class S3Store:
             return None
         return self.stat(key)
 
+    def move(self, source: str, key: str) -> ObjectInfo:
+        """S3 has no rename: a copy inside S3 (boto3's managed copy, in parts above the multipart
+        threshold, as one CopyObject may not exceed 5 GB), then ``source`` deleted."""
+        with _errors(source):
+            self._client.copy(
+                {"Bucket": self.bucket, "Key": self._key(source)},
+                self.bucket,
+                self._key(key),
+                Config=self._transfer,
+            )
+        self.delete(source)
+        return self.stat(key)
+
     def delete(self, key: str) -> None:
         with _errors(key):
             self._client.delete_object(Bucket=self.bucket, Key=self._key(key))

@@ -74,6 +74,18 @@ def test_large_object_streams_in_chunks_and_multipart(store: ObjectStore) -> Non
     assert largest <= 1024 * 1024  # bounded memory: no whole-object reads
 
 
+def test_move_places_an_object_under_its_new_key_and_removes_the_old(store: ObjectStore) -> None:
+    content = os.urandom(20 * 1024 * 1024)  # above the S3 multipart threshold: copied in parts
+    store.put("uploads/1/assembled", content)
+    store.put("blobs/damaged", b"cut sh")
+    assert store.move("uploads/1/assembled", "blobs/damaged").size == len(content)
+    assert hashlib.sha256(read_all(store, "blobs/damaged")).digest() == hashlib.sha256(content).digest()
+    assert not store.exists("uploads/1/assembled")
+    with pytest.raises(ObjectNotFound):
+        store.move("uploads/1/assembled", "blobs/other")
+    assert not store.exists("blobs/other")
+
+
 def test_missing_objects(store: ObjectStore) -> None:
     with pytest.raises(ObjectNotFound):
         store.stat("nope")
