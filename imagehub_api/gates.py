@@ -6,6 +6,8 @@ here, in the request's transaction, exactly what the enforcement point asks for 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fastapi import Request
 from sqlalchemy.orm import Session
 
@@ -17,8 +19,16 @@ from imagehub_api.deps import DatasetContext
 from imagehub_api.security import client_ip, stated_purpose
 
 
-def gate_refs(session: Session, ctx: DatasetContext, request: Request, need: Role, refs: list[str]) -> None:
-    """The enforcement point's decision for branches the request path does not name."""
+def gate_refs(
+    session: Session,
+    ctx: DatasetContext,
+    request: Request,
+    need: Role,
+    refs: list[str],
+    new_branches: Sequence[str] = (),
+) -> None:
+    """The enforcement point's decision for branches the request path does not name, or
+    that it makes (``new_branches``, see ``access.decide``)."""
     principal: Principal = request.state.principal
     purpose = stated_purpose(request)
     decision = access.decide(
@@ -29,6 +39,7 @@ def gate_refs(session: Session, ctx: DatasetContext, request: Request, need: Rol
         need=need,
         refs=refs,
         purpose=purpose,
+        new_branches=new_branches,
     )
     for ref in decision.phi_refs:  # on record in the same transaction as the action
         ctx.record(session, "phi.open", ref=ref, ip=client_ip(request), purpose=purpose)

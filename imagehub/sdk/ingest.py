@@ -46,9 +46,7 @@ def ingest_folder(
     try:
         _refused_now(remote, branch)
     except RemoteError:
-        with suppress(RemoteError):  # a token that may create but not delete leaves what it made
-            if undo is not None:
-                undo()
+        _take_back(undo)
         raise
     with transfer_pool(workers) as pool:
         blobs = list(pool.map(sha256_file, files))
@@ -94,9 +92,20 @@ def _target(client: Client, dataset: str, branch: str) -> tuple[RemoteDataset, C
         remote = client.create_dataset(dataset)
         info, made = remote.info(), remote.delete
     if remote.branch(branch) is None:
-        remote.create_branch(branch, info["default_branch"])
+        try:  # refused up front where the caller may not open it (a PHI branch without a purpose)
+            remote.create_branch(branch, info["default_branch"])
+        except RemoteError:
+            _take_back(made)
+            raise
         made = made or partial(remote.delete_branch, branch)
     return remote, made
+
+
+def _take_back(undo: Callable[[], None] | None) -> None:
+    """Remove what a refused ingest made."""
+    with suppress(RemoteError):  # a token that may create but not delete leaves what it made
+        if undo is not None:
+            undo()
 
 
 def _refused_now(remote: RemoteDataset, branch: str) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from sqlalchemy import or_, select
@@ -90,8 +90,11 @@ def decide(
     need: Role,
     refs: list[str],
     purpose: str,
+    new_branches: Sequence[str] = (),
 ) -> Decision:
-    """Allow or refuse one request on a dataset; raises AccessDenied / Forbidden / PurposeRequired."""
+    """Allow or refuse one request on a dataset; raises AccessDenied / Forbidden / PurposeRequired.
+    ``new_branches`` are branches the request makes: one named as a PHI branch is judged as
+    one (its role and purpose), so that whoever makes it may also delete it."""
     try:
         dataset = datasets.get(session, owner=owner, name=name)
     except NotFound:
@@ -105,6 +108,7 @@ def decide(
             + _token_caps(session, principal, dataset, need)
         )
     phi = tuple(r for r in refs if opens_phi(session, dataset, r))
+    phi += tuple(b for b in new_branches if is_phi_branch(facts(dataset), b))
     if phi:
         if principal.anonymous or not may_read_phi(facts(dataset), role):  # its audit names a person
             raise Forbidden(

@@ -322,9 +322,11 @@ def list_branches(ctx: DatasetDep, prefix: str = "", after: str = "", amount: in
     response_class=PlainTextResponse,
 )
 @requires(Policy.DATASET_WRITE)
-def create_branch(ctx: DatasetDep, session: SessionDep, body: BranchCreation) -> PlainTextResponse:
+def create_branch(
+    ctx: DatasetDep, session: SessionDep, request: Request, body: BranchCreation
+) -> PlainTextResponse:
     """Answers with the commit the branch starts at, as plain text (as lakeFS does)."""
-    made = ref_routes.create_branch(ctx, session, BranchCreate(name=body.name, source=body.source))
+    made = ref_routes.create_branch(ctx, session, request, BranchCreate(name=body.name, source=body.source))
     return PlainTextResponse(str(made["commit_id"]), status_code=status.HTTP_201_CREATED)
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 
+from imagehub.core.auth.policy import Role
 from imagehub.core.errors import InvalidInput
 from imagehub.core.vcs import Ref, RefKind
 from imagehub.services import access, reviews, tags
 from imagehub_api.deps import DatasetDep, SessionDep
+from imagehub_api.gates import gate_refs
 from imagehub_api.pagination import page as paginate
 from imagehub_api.schemas import BranchCreate, Protection, TagCreate
 from imagehub_api.security import Policy, requires
@@ -32,9 +34,13 @@ def list_branches(
 
 @router.post("/branches", status_code=status.HTTP_201_CREATED, operation_id="refs-create-branch")
 @requires(Policy.DATASET_WRITE)
-def create_branch(ctx: DatasetDep, session: SessionDep, body: BranchCreate) -> dict[str, Any]:
+def create_branch(
+    ctx: DatasetDep, session: SessionDep, request: Request, body: BranchCreate
+) -> dict[str, Any]:
     """Branch from any ref in constant time: no data is copied. A plain branch may not start
-    from data only the PHI branches hold (403)."""
+    from data only the PHI branches hold (403); a PHI branch is made only by those who may
+    open one, with a purpose of use (as deleting it needs)."""
+    gate_refs(session, ctx, request, Role.WRITE, [], new_branches=[body.name])
     access.refuse_phi_copy(session, ctx.dataset, body.source, body.name)
     created = ctx.repo.create_branch(body.name, body.source)
     ctx.record(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 from pathlib import Path
 
+from imagehub.sdk.client import Client
 from imagehub.sdk.workcopy import WorkingCopy
 from imagehub.services import datasets
 from imagehub.services.platform import Platform
@@ -171,3 +173,22 @@ def test_every_command_that_opens_a_raw_branch_takes_purpose(server: Server, pla
         assert cli(command, copy, env).returncode == 2, command
         stated = cli([*command, *why], copy, env)
         assert stated.returncode == 0, stated.stderr
+
+
+def test_an_ingest_refused_for_a_raw_branch_leaves_no_branch_in_an_existing_dataset(server: Server) -> None:
+    remote = server.client().create_dataset("lab/scans")
+    folder = server.tmp / "incoming"
+    folder.mkdir()
+    (folder / "ct.dcm").write_bytes(b"PATIENT DOE" * 1000)
+    env = {**os.environ, "IMAGEHUB_URL": server.url}
+    env.pop("IMAGEHUB_PURPOSE", None)
+    ingest = ["ingest", str(folder), "--dataset", "lab/scans", "--branch", "raw"]
+    refused = cli(ingest, server.tmp, env)
+    assert refused.returncode == 2
+    assert "pass --purpose" in refused.stderr
+    assert remote.branch("raw") is None
+    assert remote.missing([hashlib.sha256(b"PATIENT DOE" * 1000).hexdigest()])  # nothing was sent
+    stated = cli([*ingest, "--purpose", "import from the scanner"], server.tmp, env)
+    assert stated.returncode == 0, stated.stderr
+    assert "ingested 1 files" in stated.stdout
+    assert Client(server.url, server.token, purpose="audit").dataset("lab/scans").branch("raw") is not None
