@@ -204,10 +204,17 @@ class SqlBlobIndex:
     def missing(self, blobs: Iterable[BlobId]) -> set[BlobId]:
         """Which of these blobs the server does not have (the have/want answer)."""
         wanted = set(blobs)
-        present: set[BlobId] = set()
-        for matches in _id_filters(self.session, BlobRow.id, wanted):
-            present.update(BlobId(i) for i in self.session.scalars(select(BlobRow.id).where(matches)))
-        return wanted - present
+        return wanted - self.sizes(wanted).keys()
+
+    def sizes(self, blobs: Iterable[BlobId]) -> dict[BlobId, int]:
+        """The recorded size of each of these blobs the index has."""
+        found: dict[BlobId, int] = {}
+        for matches in _id_filters(self.session, BlobRow.id, set(blobs)):
+            found.update(
+                (BlobId(i), size)
+                for i, size in self.session.execute(select(BlobRow.id, BlobRow.size).where(matches))
+            )
+        return found
 
 
 def _commit_from_row(row: CommitRow) -> Commit:

@@ -8,7 +8,7 @@ from typing import BinaryIO
 from sqlalchemy.orm import Session
 
 from imagehub.core.errors import InvalidInput, NotFound
-from imagehub.core.vcs import BlobId, BlobStore, ChangeSet, RefKind, Repository
+from imagehub.core.vcs import BlobId, BlobStore, ChangeSet, RefKind, Repository, blob_key
 from imagehub.core.vcs.repository import MissingBlobs
 from imagehub.core.vcs.types import validate_blob_id
 from imagehub.models import holders
@@ -64,12 +64,20 @@ def upload_bundle(session: Session, platform: Platform, body: BinaryIO) -> list[
     return stored
 
 
-def missing(session: Session, blobs: Iterable[str], *, holder: int) -> set[BlobId]:
+def missing(session: Session, platform: Platform, blobs: Iterable[str], *, holder: int) -> set[BlobId]:
     """The have/want answer for user ``holder``: which of these blobs they must send, the
     ones the server lacks and the ones they never uploaded (ids must be SHA-256 hex). So the
-    answer tells nobody what anyone else stored, and the bytes they send prove they hold them."""
+    answer tells nobody what anyone else stored, and the bytes they send prove they hold them.
+    The server lacks a blob it records but whose object is gone or of another size (cut
+    short), as far as the store tells cheaply: on local disk, so that sending the file again
+    repairs it; on S3 the index is trusted (``imagehub fsck`` finds such damage there)."""
     wanted = {validate_blob_id(b) for b in blobs}
-    return SqlBlobIndex(session).missing(wanted) | (wanted - holders.held(session, holder, wanted))
+    recorded = SqlBlobIndex(session).sizes(wanted)
+    stored = platform.store.sizes(blob_key(b) for b in recorded)
+    damaged = (
+        set() if stored is None else {b for b, size in recorded.items() if stored.get(blob_key(b)) != size}
+    )
+    return (wanted - recorded.keys()) | damaged | (wanted - holders.held(session, holder, wanted))
 
 
 def record_holder(session: Session, holder: int, stored: Iterable[tuple[BlobId, int]]) -> None:

@@ -27,10 +27,13 @@ class HaveWant(BaseModel):
 
 @router.post("/missing", operation_id="blobs-missing")
 @requires(Policy.DATASET_WRITE)
-def missing_blobs(_ctx: DatasetDep, session: SessionDep, holder: HolderDep, body: HaveWant) -> dict[str, Any]:
-    """Which of these blobs the caller must upload: those the server lacks, and those the
-    caller never uploaded themselves (whoever else did, the answer does not say)."""
-    return {"missing": sorted(blobs.missing(session, body.blobs, holder=holder))}
+def missing_blobs(
+    _ctx: DatasetDep, session: SessionDep, platform: PlatformDep, holder: HolderDep, body: HaveWant
+) -> dict[str, Any]:
+    """Which of these blobs the caller must upload: those the server lacks (or holds damaged,
+    where the storage is local disk), and those the caller never uploaded themselves (whoever
+    else did, the answer does not say)."""
+    return {"missing": sorted(blobs.missing(session, platform, body.blobs, holder=holder))}
 
 
 @router.post(

@@ -50,7 +50,7 @@ def start_upload(
     """Open a resumable upload, unless the caller uploaded the blob before (200, nothing to send)."""
     if body.size > platform.settings.max_upload_bytes:
         raise UploadTooLarge(f"{body.size} bytes exceeds the {platform.settings.max_upload_bytes}-byte limit")
-    if not blobs.missing(session, [body.blob], holder=holder):
+    if not blobs.missing(session, platform, [body.blob], holder=holder):
         return JSONResponse({"id": None, "blob": body.blob, "complete": True}, status_code=200)
     upload = transport.start_upload(
         session, dataset=ctx.dataset, blob=body.blob, size=body.size, actor=ctx.actor

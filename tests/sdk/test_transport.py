@@ -19,12 +19,14 @@ from sqlalchemy import text
 
 from imagehub.core import paths
 from imagehub.core.errors import Conflict, InvalidInput
+from imagehub.core.vcs import BlobId, blob_key
 from imagehub.sdk import objects
 from imagehub.sdk.client import BUNDLE_FILES, UPLOAD_CHUNK, Client, RemoteDataset, RemoteEntry, bundled
 from imagehub.sdk.http import RemoteConflict, RemoteError, RemoteInvalid, RemoteNotFound
 from imagehub.sdk.ingest import ingest_folder
 from imagehub.sdk.objects import ObjectCache
 from imagehub.sdk.workcopy import WorkingCopy
+from imagehub.services.maintenance import check_integrity
 from imagehub.services.platform import Platform
 from tests.conftest import Server
 from tests.support.live_server import live_server
@@ -548,3 +550,27 @@ def test_a_pull_cut_short_runs_again_and_pulls_into_one_folder_take_turns(
         commits = list(pool.map(lambda _: remote.pull("main", other), range(3)))
     assert commits == [head] * 3
     assert {p.relative_to(other).as_posix() for p in other.rglob("*.nii.gz")} == want
+
+
+def test_a_blob_lost_from_disk_is_sent_again_by_the_next_push_and_ingest(
+    server: Server, platform: Platform
+) -> None:
+    server.client().create_dataset("lab/mend")
+    copy = WorkingCopy.clone(server.url, "lab/mend", server.tmp / "wc")
+    files = {"small.dcm": os.urandom(1000), "large.dcm": os.urandom(UPLOAD_CHUNK + 1000)}
+    write_files(copy.root, files)
+    copy.add(["."])
+    copy.commit("scans")
+    copy.push()
+    ids = {name: BlobId(hashlib.sha256(content).hexdigest()) for name, content in files.items()}
+    for blob in ids.values():
+        platform.store.delete(blob_key(blob))  # lost from disk: the index still lists them
+    write_files(copy.root, {f"again/{name}": content for name, content in files.items()})
+    copy.add(["."])
+    copy.commit("the same scans again")
+    copy.push()
+    assert check_integrity(platform, deep=True).ok
+    platform.store.put(blob_key(ids["small.dcm"]), b"cut short")
+    result = ingest_folder(server.client(), copy.root / "again", "lab/mend", "main")
+    assert result.uploaded_bytes == len(files["small.dcm"])
+    assert check_integrity(platform, deep=True).ok

@@ -100,6 +100,11 @@ class ObjectStore(Protocol):
     def exists(self, key: str) -> bool:
         """Whether an object has that key."""
 
+    def sizes(self, keys: Iterable[str]) -> dict[str, int] | None:
+        """The size of each of ``keys`` that has an object, where the store answers that for
+        many keys cheaply (local disk: a stat each); None where each key would cost a request
+        (S3), and callers trust their own records."""
+
     def refresh(self, key: str) -> ObjectInfo | None:
         """Mark an existing object as written just now, for a writer that finds its content
         already stored and skips writing it: garbage collection re-reads an object's time

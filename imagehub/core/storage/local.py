@@ -15,7 +15,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -142,6 +142,13 @@ class FileStore:
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def sizes(self, keys: Iterable[str]) -> dict[str, int] | None:
+        found: dict[str, int] = {}
+        for key in keys:
+            with contextlib.suppress(FileNotFoundError):
+                found[key] = self._path(key).stat().st_size
+        return found
 
     def refresh(self, key: str) -> ObjectInfo | None:
         try:

@@ -7,7 +7,7 @@ HTTP Range requests, so neither direction holds a whole object in memory.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO
@@ -160,6 +160,10 @@ class S3Store:
         except ObjectNotFound:
             return False
         return True
+
+    def sizes(self, keys: Iterable[str]) -> dict[str, int] | None:
+        """None: a HEAD per key would cost a request per file of every push or ingest."""
+        return None
 
     def refresh(self, key: str) -> ObjectInfo | None:
         """S3 keeps no touch: the object is copied onto itself, which gives it a new time."""

@@ -86,6 +86,13 @@ def test_move_places_an_object_under_its_new_key_and_removes_the_old(store: Obje
     assert not store.exists("blobs/other")
 
 
+def test_sizes_of_many_keys_on_disk_and_none_on_s3(store: ObjectStore) -> None:
+    store.put("a/one", b"one")
+    store.put("a/cut", b"cu")
+    found = store.sizes(["a/one", "a/cut", "a/gone"])
+    assert found == (None if store.url.startswith("s3://") else {"a/one": 3, "a/cut": 2})
+
+
 def test_missing_objects(store: ObjectStore) -> None:
     with pytest.raises(ObjectNotFound):
         store.stat("nope")
