@@ -118,3 +118,29 @@ def test_datasets_derived_before_lineage_was_kept_get_their_source(database_url:
         assert found is not None
         assert found.id == source_id
     engine.dispose()
+
+
+def test_duplicate_upload_sessions_keep_the_one_that_received_most(database_url: str) -> None:
+    """Migration 0024 makes sessions unique per person, dataset and blob; duplicates that two
+    racing starts made before it keep the one further along."""
+    engine = make_engine(database_url)
+    upgrade(engine, "0023")
+    with Session(engine) as session, session.begin():
+        dataset_id = datasets.create(session, owner="lab", name="up", author="t").id
+        for upload_id, blob, received in (
+            ("behind", "a" * 64, 10),
+            ("ahead", "a" * 64, 20),
+            ("other", "b" * 64, 0),
+        ):
+            session.execute(
+                text(
+                    "INSERT INTO upload_sessions (id, dataset_id, blob, size, received, parts, created_by,"
+                    " created_at) VALUES (:id, :dataset, :blob, 30, :received, 1, 'lab', CURRENT_TIMESTAMP)"
+                ),
+                {"id": upload_id, "dataset": dataset_id, "blob": blob, "received": received},
+            )
+    assert upgrade(engine).up_to_date
+    with engine.connect() as connection:
+        kept = connection.execute(text("SELECT id FROM upload_sessions ORDER BY id")).scalars().all()
+    assert kept == ["ahead", "other"]
+    engine.dispose()
