@@ -1,4 +1,5 @@
-"""The audit table, its single-row head (which serialises appends) and legal holds.
+"""The audit table, its single-row head (which serialises appends), the single-row
+checkpoint of how far the chain is verified, and legal holds.
 
 On PostgreSQL a trigger refuses UPDATE and DELETE of events; the only deletion is the
 retention purge, which must announce itself with a transaction-local setting.
@@ -45,6 +46,21 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     last_hash: Mapped[str] = mapped_column(String(64))
     anchor: Mapped[str] = mapped_column(String(64))
+
+
+class AuditCheckpoint(Base):
+    """One row: the newest event a check found linked back to the chain's start, so that a
+    view walks only the events appended since; and the break a check found, which stays
+    shown until a walk of the whole chain finds it intact again."""
+
+    __tablename__ = "audit_checkpoint"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)  # 0: none
+    hash: Mapped[str] = mapped_column(String(64), default="")
+    whole_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    broken_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=None)
+    broken_reason: Mapped[str] = mapped_column(Text, default="")
 
 
 class LegalHold(Base):

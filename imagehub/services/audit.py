@@ -12,7 +12,7 @@ import io
 import json
 from collections.abc import Iterator
 from contextvars import ContextVar
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from imagehub.core.audit import GENESIS, AuditRecord, ChainBreak, chain_hash, verify_chain
 from imagehub.core.errors import Conflict, InvalidInput, NotFound
-from imagehub.models.audit import AuditEvent, AuditHead, LegalHold
+from imagehub.models.audit import AuditCheckpoint, AuditEvent, AuditHead, LegalHold
 from imagehub.models.base import utcnow
 from imagehub.models.dataset import Dataset
 
@@ -111,12 +111,17 @@ def search(
     since: datetime | None = None,
     until: datetime | None = None,
     after: int = 0,
+    before: int = 0,
+    newest_first: bool = False,
     limit: int = 100,
 ) -> list[AuditRecord]:
-    """Events oldest first, filtered; ``after`` is the last id of the previous page."""
+    """Events oldest first (or newest first), filtered; ``after`` and ``before`` are
+    keyset cursors: only events with a greater, or a smaller, id."""
     if not 0 < limit <= 10_000:
         raise InvalidInput("limit must be between 1 and 10000")
     query = select(AuditEvent).where(AuditEvent.id > after)
+    if before:
+        query = query.where(AuditEvent.id < before)
     if actor:
         query = query.where(AuditEvent.actor == actor)
     if action:
@@ -127,7 +132,7 @@ def search(
         query = query.where(AuditEvent.at >= _utc(since, "since"))
     if until:
         query = query.where(AuditEvent.at < _utc(until, "until"))
-    query = query.order_by(AuditEvent.id).limit(limit)
+    query = query.order_by(AuditEvent.id.desc() if newest_first else AuditEvent.id).limit(limit)
     try:
         return [_to_record(e) for e in session.scalars(query)]
     except _UNREADABLE:
@@ -139,6 +144,32 @@ def search(
         raise
 
 
+@dataclass(frozen=True)
+class NewestFirst:
+    """One page of events, newest first, with the keyset cursors of its neighbours: the
+    ``before`` of the next older page and the ``after`` of the next newer one, or None."""
+
+    events: list[AuditRecord]
+    older: int | None
+    newer: int | None
+
+
+def newest_first(
+    session: Session, *, before: int = 0, after: int = 0, limit: int = 200, **filters: Any
+) -> NewestFirst:
+    """The newest events older than ``before`` (or, given ``after``, the oldest ones newer
+    than it: the page before), newest first; each page costs an index seek, not an offset."""
+    if after:
+        events = search(session, after=after, limit=limit, **filters)[::-1]
+    else:
+        events = search(session, before=before, newest_first=True, limit=limit, **filters)
+    if not events:
+        return NewestFirst([], None, None)
+    older = search(session, before=events[-1].id, limit=1, newest_first=True, **filters)
+    newer = search(session, after=events[0].id, limit=1, **filters)
+    return NewestFirst(events, events[-1].id if older else None, events[0].id if newer else None)
+
+
 def _utc(moment: datetime, name: str) -> datetime:
     """A time without a zone is UTC, as the trail keeps it; one a zone pushes past the
     calendar is refused."""
@@ -148,17 +179,16 @@ def _utc(moment: datetime, name: str) -> datetime:
         raise InvalidInput(f"{name} {moment.isoformat()} is outside the calendar in UTC") from None
 
 
-def _all(session: Session, batch: int = 5000) -> Iterator[AuditRecord]:
-    after = 0
+def _all(session: Session, *, after: int = 0, batch: int = 5000) -> Iterator[AuditRecord]:
+    """The events after ``after``, oldest first, read a batch at a time."""
     while page := search(session, after=after, limit=batch):
         yield from page
         after = page[-1].id
 
 
-def _events_before(session: Session, event_id: int, batch: int = 5000) -> Iterator[AuditRecord]:
-    """The events older than ``event_id``, oldest first: all readable when it is the first
-    that is not."""
-    after = 0
+def _events_between(session: Session, after: int, event_id: int, batch: int = 5000) -> Iterator[AuditRecord]:
+    """The events after ``after`` and older than ``event_id``, oldest first: all readable
+    when ``event_id`` is the first that is not."""
     older = select(func.count()).where(AuditEvent.id < event_id)
     while left := session.scalar(older.where(AuditEvent.id > after)):
         page = search(session, after=after, limit=min(left, batch))
@@ -166,30 +196,130 @@ def _events_before(session: Session, event_id: int, batch: int = 5000) -> Iterat
         after = page[-1].id
 
 
+@dataclass
+class _Walk:
+    """How far a walk of the chain got: the newest event it found linked (id and hash),
+    how many it checked, and the first break, if any."""
+
+    after: int
+    hash: str
+    count: int = 0
+    problem: ChainBreak | None = None
+
+    def track(self, records: Iterator[AuditRecord]) -> Iterator[AuditRecord]:
+        for rec in records:
+            yield rec  # checked by verify_chain before it asks for the next one
+            self.after, self.hash, self.count = rec.id, rec.hash, self.count + 1
+
+
+def _walk(session: Session, *, after: int, anchor: str) -> _Walk:
+    """Check that the events after ``after`` link from ``anchor`` through the one whose hash
+    the head holds. The head is read after the events, and the walk goes on while appends
+    made meanwhile move it, so a concurrent append is never taken for a cut."""
+    walk = _Walk(after, anchor)
+    while walk.problem is None:
+        start, start_hash = walk.after, walk.hash
+        try:
+            walk.problem = verify_chain(walk.track(_all(session, after=start)), anchor=start_hash)
+        except DamagedEvent as damaged:  # the first unreadable event; a break may come before it
+            before = verify_chain(_events_between(session, start, damaged.event_id), anchor=start_hash)
+            walk.problem = before or ChainBreak(
+                damaged.event_id, "the event was altered: it can no longer be read"
+            )
+        if walk.problem is None and _head(session).last_hash == walk.hash:
+            break
+        if walk.problem is None and session.scalar(select(func.max(AuditEvent.id))) in (None, walk.after):
+            walk.problem = ChainBreak(walk.after, "the newest events were removed (head hash differs)")
+    return walk
+
+
+def _head(session: Session) -> AuditHead:
+    """The head as committed now, not as this session first read it."""
+    head = session.get(AuditHead, 1, populate_existing=True)
+    assert head is not None, "audit_head is created by migration 0003"
+    return head
+
+
+def _walk_whole(session: Session) -> _Walk:
+    """Walk the chain from its anchor: the genesis value, or one a retention purge recorded."""
+    anchor = _head(session).anchor
+    walk = _walk(session, after=0, anchor=anchor)
+    if walk.problem is None and anchor != GENESIS and anchor not in _purge_anchors(session):
+        first = session.scalar(select(func.min(AuditEvent.id))) or 0
+        walk.problem = ChainBreak(first, "the oldest events were removed, but no retention purge says so")
+    return walk
+
+
 def verify(session: Session) -> ChainBreak | None:
     """The first broken link of the whole trail, or None."""
-    head = session.get(AuditHead, 1)
-    assert head is not None
-    newest: list[AuditRecord] = []
+    return _walk_whole(session).problem
 
-    def remembering(records: Iterator[AuditRecord]) -> Iterator[AuditRecord]:
-        for rec in records:
-            newest[:] = [rec]
-            yield rec
 
+@dataclass(frozen=True)
+class ChainState:
+    """What the admin views show of the chain."""
+
+    problem: ChainBreak | None
+    through: int  # the newest event found linked back to the chain's start (0: none yet)
+    checked: int  # how many events this answer walked
+    whole: bool  # whether this answer walked the whole chain
+    whole_at: datetime | None  # when a walk of the whole chain last found it intact
+
+
+def check(session: Session, *, whole: bool = False) -> ChainState:
+    """The chain's state, walking only the events appended since the recorded checkpoint
+    (the whole chain with ``whole``, or when the checkpoint's event is gone or changed),
+    and recording the result in the caller's transaction.
+
+    A break found stays the answer until a whole walk finds the chain intact again. An
+    event older than the checkpoint altered after it was checked is found only by a whole
+    walk (``imagehub audit verify``, or the page's "verify the whole chain").
+    """
+    point = session.get(AuditCheckpoint, 1, populate_existing=True)
+    assert point is not None, "audit_checkpoint is created by migration 0025"
+    if point.broken_id is not None and not whole:
+        return ChainState(
+            ChainBreak(point.broken_id, point.broken_reason), point.event_id, 0, False, point.whole_at
+        )
+    resume = None if whole else _resume_point(session, point)
+    walk = _walk_whole(session) if resume is None else _walk(session, after=resume, anchor=point.hash)
+    whole_at = _record_check(session, walk, whole=resume is None) or point.whole_at
+    through = point.event_id if walk.problem else walk.after
+    return ChainState(walk.problem, through, walk.count, resume is None, whole_at)
+
+
+def _resume_point(session: Session, point: AuditCheckpoint) -> int | None:
+    """The checkpoint's event id, while that event is still there with the hash it was
+    checked with and still hashing to it; otherwise None (never checked, purged since, or
+    altered)."""
+    event = session.get(AuditEvent, point.event_id) if point.event_id else None
+    if event is None or event.hash != point.hash:
+        return None
     try:
-        problem = verify_chain(remembering(_all(session)), anchor=head.anchor)
-    except DamagedEvent as damaged:  # the first unreadable event; a break may come before it
-        before = verify_chain(_events_before(session, damaged.event_id), anchor=head.anchor)
-        return before or ChainBreak(damaged.event_id, "the event was altered: it can no longer be read")
-    if problem is not None:
-        return problem
-    if head.anchor != GENESIS and head.anchor not in _purge_anchors(session):
-        first = session.scalar(select(func.min(AuditEvent.id))) or 0
-        return ChainBreak(first, "the oldest events were removed, but no retention purge says so")
-    if (newest[0].hash if newest else head.anchor) != head.last_hash:
-        return ChainBreak(newest[0].id if newest else 0, "the newest events were removed (head hash differs)")
-    return None
+        intact = chain_hash(_to_record(event).content()) == event.hash
+    except _UNREADABLE:
+        intact = False
+    return point.event_id if intact else None
+
+
+def _record_check(session: Session, walk: _Walk, *, whole: bool) -> datetime | None:
+    """Keep a walk's outcome: a break until a whole walk clears it, else the new checkpoint
+    (never moved back by a slower concurrent check). The time of an intact whole walk."""
+    row = update(AuditCheckpoint).where(AuditCheckpoint.id == 1)
+    if walk.problem is not None:
+        broken = row if whole else row.where(AuditCheckpoint.broken_id.is_(None))
+        reason = walk.problem.reason
+        session.execute(broken.values(broken_id=walk.problem.event_id, broken_reason=reason))
+        return None
+    if not whole:
+        fresh = row.where(AuditCheckpoint.broken_id.is_(None), AuditCheckpoint.event_id < walk.after)
+        session.execute(fresh.values(event_id=walk.after, hash=walk.hash))
+        return None
+    now = utcnow()
+    session.execute(
+        row.values(event_id=walk.after, hash=walk.hash, whole_at=now, broken_id=None, broken_reason="")
+    )
+    return now
 
 
 def _purge_anchors(session: Session) -> set[str]:

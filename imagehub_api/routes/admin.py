@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import HTMLResponse, StreamingResponse
@@ -56,7 +57,8 @@ def list_audit(
 @router.get("/api/v1/admin/audit/verify", operation_id="admin-audit-verify")
 @requires(Policy.SITE_ADMIN)
 def verify_audit(session: SessionDep) -> dict[str, Any]:
-    problem = audit.verify(session)
+    """Walk the whole chain, and record the result for the admin page."""
+    problem = audit.check(session, whole=True).problem
     return {
         "ok": problem is None,
         "event_id": problem.event_id if problem else None,
@@ -118,20 +120,24 @@ def audit_page(
     session: SessionDep,
     principal: PrincipalDep,
     query: AuditQueryDep,
-    after: int = 0,
+    before: int = Query(0, ge=0),
+    after: int = Query(0, ge=0),
+    verify: str = Query("", pattern="^(whole)?$"),
 ) -> HTMLResponse:
-    limit = 200
-    events = audit.search(session, **asdict(query), after=after, limit=limit)
-    problem = audit.verify(session)
+    """Newest events first, a keyset page at a time; the chain checked from its checkpoint
+    (only what was appended since), or whole when asked."""
+    found = audit.newest_first(session, before=before, after=after, **asdict(query))
+    filters = urlencode({k: v for k, v in asdict(query).items() if v})
     return page(
         request,
         "admin_audit.html",
         {
             "principal": principal,
-            "events": events,
+            "events": found.events,
             "filters": query,
-            "next_after": events[-1].id if len(events) == limit else None,
-            "chain_ok": problem is None,
-            "chain_break": problem,
+            "filter_query": filters,
+            "older": found.older,
+            "newer": found.newer,
+            "chain": audit.check(session, whole=verify == "whole"),
         },
     )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy
 
 from tests.cli.test_cli import IMAGEHUB, run
 from tests.support.ports import free_port
@@ -147,3 +148,19 @@ def test_admin_commands_refuse_what_would_go_wrong(env: dict[str, str]) -> None:
     nowhere = run(["serve", "--host", ""], env)
     assert nowhere.returncode == 2
     assert "host is empty" in nowhere.stderr
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # PostgreSQL refuses the edit itself
+def test_audit_verify_walks_the_whole_chain_past_the_pages_checkpoint(
+    env: dict[str, str], database_url: str
+) -> None:
+    assert run(["migrate"], env).returncode == 0  # records the first administrator's creation
+    assert run(["audit", "hold", "a matter"], env).returncode == 0
+    assert "intact" in run(["audit", "verify"], env).stdout  # and records the checkpoint
+    engine = sqlalchemy.create_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text("UPDATE audit_events SET actor = 'mallory' WHERE id = 1"))
+    engine.dispose()
+    broken = run(["audit", "verify"], env)
+    assert broken.returncode == 1
+    assert "audit chain broken at event 1: content does not match its hash" in broken.stdout

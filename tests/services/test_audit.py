@@ -135,6 +135,7 @@ def test_retention_purge_respects_legal_holds(platform: Platform, monkeypatch: p
     fill(platform, 3, dataset="lab/held")
     fill(platform, 3, dataset="lab/free")
     with platform.sessions.begin() as session:
+        assert audit.check(session).through == 6
         with pytest.raises(NotFound, match="no dataset"):
             audit.add_legal_hold(session, actor="counsel", reason="litigation", dataset="lab/nowhere")
         datasets.create(session, owner="lab", name="held", author="lab")
@@ -156,6 +157,9 @@ def test_retention_purge_respects_legal_holds(platform: Platform, monkeypatch: p
         assert [e.action for e in remaining] == ["audit.purge"]
         assert remaining[0].details["deleted"] == 8
         assert audit.verify(session) is None  # the chain verifies from its new anchor
+    with platform.sessions.begin() as session:
+        state = audit.check(session)  # the checkpoint's event is gone: the whole chain is walked
+    assert (state.problem, state.whole, state.through) == (None, True, remaining[0].id)
 
 
 def test_oldest_events_cut_off_without_a_purge_are_found(platform: Platform) -> None:
@@ -234,3 +238,61 @@ def test_an_earlier_break_is_named_before_a_later_event_altered_past_reading(pla
     assert problem is not None
     assert problem.event_id == 2
     assert "altered" in problem.reason
+
+
+def test_newest_first_pages_by_keyset_both_ways_with_filters(platform: Platform) -> None:
+    fill(platform, 7)
+    with platform.sessions() as session:
+        ids = [e.id for e in audit.search(session, limit=10)]
+        first = audit.newest_first(session, limit=3)
+        older = audit.newest_first(session, before=first.older or 0, limit=3)
+        oldest = audit.newest_first(session, before=older.older or 0, limit=3)
+        back = audit.newest_first(session, after=older.newer or 0, limit=3)
+        mine = audit.newest_first(session, actor="user1", limit=2)
+    assert [e.id for e in first.events] == ids[:-4:-1]
+    assert (first.newer, first.older) == (None, ids[4])
+    assert [e.id for e in older.events] == ids[3:0:-1]
+    assert (older.newer, older.older) == (ids[3], ids[1])
+    assert ([e.id for e in oldest.events], oldest.older, oldest.newer) == ([ids[0]], None, ids[0])
+    assert back == first
+    assert [e.object for e in mine.events] == ["f4.dcm", "f1.dcm"]
+    assert mine.older is None
+
+
+def test_a_check_walks_only_what_was_appended_since_its_checkpoint(platform: Platform) -> None:
+    fill(platform, 5)
+    with platform.sessions.begin() as session:
+        first = audit.check(session)
+    assert (first.problem, first.whole, first.checked) == (None, True, 5)  # nothing checked before
+    fill(platform, 2)
+    with platform.sessions.begin() as session:
+        since = audit.check(session)
+        newest = audit.search(session, newest_first=True, limit=1)[0]
+    assert (since.problem, since.whole, since.checked, since.through) == (None, False, 2, newest.id)
+    assert since.whole_at == first.whole_at is not None
+    with platform.sessions.begin() as session:
+        assert audit.check(session).checked == 0
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # PostgreSQL refuses the edit itself
+@pytest.mark.parametrize("altered", [2, 5], ids=["before-checkpoint", "the-checkpoint"])
+def test_an_event_altered_after_its_check_is_found_by_the_whole_walk_and_stays_found(
+    platform: Platform, altered: int
+) -> None:
+    fill(platform, 5)
+    with platform.sessions.begin() as session:
+        assert audit.check(session).through == 5
+    with platform.engine.begin() as conn:
+        conn.execute(update(AuditEvent).where(AuditEvent.id == altered).values(actor="mallory"))
+    fill(platform, 1)
+    with platform.sessions.begin() as session:
+        since = audit.check(session)  # only what was appended since, unless the checkpoint itself changed
+        whole = audit.check(session, whole=True)
+        assert audit.verify(session) == whole.problem
+    assert (since.problem is None) == (altered < 5)
+    assert whole.problem is not None
+    assert (whole.problem.event_id, whole.whole) == (altered, True)
+    fill(platform, 1)
+    with platform.sessions.begin() as session:
+        later = audit.check(session)
+    assert later.problem == whole.problem  # a break stays shown until a whole walk finds it mended
