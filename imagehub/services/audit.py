@@ -45,9 +45,8 @@ def record(
 ) -> AuditEvent:
     """Append one event inside the caller's transaction; ``ip`` defaults to the address
     of the request being served, if any (``CLIENT_IP``)."""
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(id=1))  # take the append lock
-    head = session.get(AuditHead, 1, populate_existing=True)
-    assert head is not None, "audit_head is created by migration 0003"
+    _take_append_lock(session)
+    head = _head(session)
     event = AuditEvent(
         id=None,
         at=utcnow(),
@@ -68,6 +67,11 @@ def record(
     head.last_hash = event.hash
     session.flush()
     return event
+
+
+def _take_append_lock(session: Session) -> None:
+    """Serialise with every other append until the caller's transaction ends."""
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(id=1))
 
 
 def _to_record(event: AuditEvent) -> AuditRecord:
@@ -421,6 +425,7 @@ def purge(session: Session, *, actor: str, retention_days: int) -> int:
             f" not {retention_days}"
         )
     cutoff = utcnow() - timedelta(days=retention_days)
+    _take_append_lock(session)  # first: a hold placed meanwhile is either seen here or recorded after
     holds = active_holds(session)
     if everything := next((h for h in holds if h.dataset == ""), None):
         raise Conflict(

@@ -296,3 +296,42 @@ def test_an_event_altered_after_its_check_is_found_by_the_whole_walk_and_stays_f
     with platform.sessions.begin() as session:
         later = audit.check(session)
     assert later.problem == whole.problem  # a break stays shown until a whole walk finds it mended
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_hold_placed_while_a_purge_starts_is_seen_by_it(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The purge takes the append lock before it reads the holds: a hold whose transaction
+    holds that lock is committed, and seen, before the purge decides what to delete."""
+    fill(platform, 3, dataset="lab/held")
+    with platform.sessions.begin() as session:
+        datasets.create(session, owner="lab", name="held", author="lab")
+    future = audit.utcnow() + timedelta(days=400)
+    purged: list[int] = []
+
+    def purge() -> None:
+        with platform.sessions.begin() as session:
+            purged.append(audit.purge(session, actor="ops", retention_days=30))
+
+    holding = platform.sessions()
+    holding.begin()
+    audit.add_legal_hold(holding, actor="counsel", reason="litigation", dataset="lab/held")  # takes the lock
+    monkeypatch.setattr(audit, "utcnow", lambda: future)
+    purger = threading.Thread(target=purge)
+    purger.start()
+    waiting = (
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    )
+    with platform.engine.connect() as conn:
+        for _ in range(500):
+            if conn.execute(text(waiting)).scalar():
+                break
+            threading.Event().wait(0.02)
+        else:
+            pytest.fail("the purge never waited for the append lock")
+    holding.commit()
+    holding.close()
+    purger.join(timeout=30)
+    assert purged == [0]  # the held events are the oldest
