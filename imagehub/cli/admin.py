@@ -226,17 +226,24 @@ def audit_verify() -> None:
 def audit_export(
     format: str = typer.Option("csv", "--format", help="csv or json (one object per line)."),
     out: Path = typer.Option(None, "--out", help="Write here instead of stdout."),
+    actor: str = typer.Option("", help="Only this actor's events."),
+    action: str = typer.Option("", help="Only actions starting with this, e.g. object."),
+    dataset: str = typer.Option("", help="Only events about this dataset (owner/name)."),
+    since: str = typer.Option("", help="From this time (ISO 8601; UTC without a zone)."),
+    until: str = typer.Option("", help="Before this time (ISO 8601; UTC without a zone)."),
 ) -> None:
-    """Write the whole trail as CSV or JSON lines."""
+    """Write the trail, or the events the filters match, as CSV or JSON lines."""
     from imagehub.services import audit
 
     if format not in audit.EXPORT_FORMATS:
         raise InvalidInput(f"unknown format {format!r}: use {' or '.join(audit.EXPORT_FORMATS)}")
+    where = audit.AuditFilter.parse(actor=actor, action=action, dataset=dataset, since=since, until=until)
     platform = migrated_platform()
     with platform.sessions.begin() as session:
-        audit.record(session, actor=ACTOR, action="audit.export", details={"format": format})
+        details = {"format": format, **where.as_query()}
+        audit.record(session, actor=ACTOR, action="audit.export", details=details)
     with platform.sessions() as session:
-        chunks = audit.export(session, format)
+        chunks = audit.export(session, format, where)
         if out is None:
             for chunk in chunks:
                 sys.stdout.write(chunk)

@@ -149,6 +149,39 @@ def search(
 
 
 @dataclass(frozen=True)
+class AuditFilter:
+    """The filters of the admin page, the REST listing and every export: one parser, so an
+    export holds exactly the events the page showed."""
+
+    actor: str = ""
+    action: str = ""  # a prefix: "object." matches every object action
+    dataset: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+
+    @classmethod
+    def parse(
+        cls, *, actor: str = "", action: str = "", dataset: str = "", since: str = "", until: str = ""
+    ) -> AuditFilter:
+        """From a query string or command line: blank means no filter; times are ISO 8601,
+        UTC when they name no zone."""
+        return cls(actor, action, dataset, _moment(since, "since"), _moment(until, "until"))
+
+    def as_query(self) -> dict[str, str]:
+        """The filters set, as text ``parse`` reads back (for links and the audit record)."""
+        return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in asdict(self).items() if v}
+
+
+def _moment(text: str, name: str) -> datetime | None:
+    if not text.strip():
+        return None
+    try:
+        return _utc(datetime.fromisoformat(text.strip()), name)
+    except ValueError:
+        raise InvalidInput(f"{name} {text!r} is not a time: use ISO 8601, e.g. 2026-12-07T13:00Z") from None
+
+
+@dataclass(frozen=True)
 class NewestFirst:
     """One page of events, newest first, with the keyset cursors of its neighbours: the
     ``before`` of the next older page and the ``after`` of the next newer one, or None."""
@@ -183,9 +216,11 @@ def _utc(moment: datetime, name: str) -> datetime:
         raise InvalidInput(f"{name} {moment.isoformat()} is outside the calendar in UTC") from None
 
 
-def _all(session: Session, *, after: int = 0, batch: int = 5000) -> Iterator[AuditRecord]:
-    """The events after ``after``, oldest first, read a batch at a time."""
-    while page := search(session, after=after, limit=batch):
+def _all(
+    session: Session, *, after: int = 0, where: AuditFilter = AuditFilter(), batch: int = 5000
+) -> Iterator[AuditRecord]:
+    """The events after ``after`` that ``where`` matches, oldest first, a batch at a time."""
+    while page := search(session, after=after, limit=batch, **asdict(where)):
         yield from page
         after = page[-1].id
 
@@ -340,11 +375,13 @@ def _purge_anchors(session: Session) -> set[str]:
 EXPORT_FORMATS = ("csv", "json")
 
 
-def export(session: Session, fmt: str) -> Iterator[str]:
-    """The whole trail as CSV or JSON lines, streamed."""
+def export(session: Session, fmt: str, where: AuditFilter = AuditFilter()) -> Iterator[str]:
+    """The events ``where`` matches (the whole trail by default) as CSV or JSON lines,
+    streamed. Each keeps its hashes: it still hashes to its own ``hash``, though links to
+    events a filter left out cannot be followed in the file."""
     if fmt not in EXPORT_FORMATS:
         raise InvalidInput(f"format must be {' or '.join(EXPORT_FORMATS)}")
-    for index, rec in enumerate(_all(session)):
+    for index, rec in enumerate(_all(session, where=where)):
         row = asdict(rec)
         row["at"] = rec.at.isoformat()
         if fmt == "json":

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from datetime import datetime
+from dataclasses import asdict
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -22,18 +21,14 @@ from imagehub_api.web.render import page
 router = APIRouter(tags=["admin"])
 
 
-@dataclass
-class AuditQuery:
-    """The filters both audit views take from the query string."""
-
-    actor: str = ""
-    action: str = ""
-    dataset: str = ""
-    since: datetime | None = None
-    until: datetime | None = None
+def audit_filter(
+    actor: str = "", action: str = "", dataset: str = "", since: str = "", until: str = ""
+) -> audit.AuditFilter:
+    """The filters every audit view and the export take from the query string."""
+    return audit.AuditFilter.parse(actor=actor, action=action, dataset=dataset, since=since, until=until)
 
 
-AuditQueryDep = Annotated[AuditQuery, Depends()]
+AuditQueryDep = Annotated[audit.AuditFilter, Depends(audit_filter)]
 
 
 class HoldBody(BaseModel):
@@ -69,10 +64,15 @@ def verify_audit(session: SessionDep) -> dict[str, Any]:
 @router.get("/api/v1/admin/audit/export", operation_id="admin-audit-export")
 @requires(Policy.SITE_ADMIN)
 def export_audit(
-    session: SessionDep, actor: ActorDep, format: str = Query("csv", pattern="^(csv|json)$")
+    session: SessionDep,
+    actor: ActorDep,
+    query: AuditQueryDep,
+    format: str = Query("csv", pattern="^(csv|json)$"),
 ) -> StreamingResponse:
-    audit.record(session, actor=actor, action="audit.export", details={"format": format})
-    rows = list(audit.export(session, format))  # read inside the request's transaction
+    """The events the filters match, as the page lists them; the export is itself recorded."""
+    details = {"format": format, **query.as_query()}
+    audit.record(session, actor=actor, action="audit.export", details=details)
+    rows = list(audit.export(session, format, query))  # read inside the request's transaction
     media, suffix = ("text/csv", "csv") if format == "csv" else ("application/x-ndjson", "jsonl")
     headers = {"Content-Disposition": f'attachment; filename="imagehub-audit.{suffix}"'}
     return StreamingResponse(iter(rows), media_type=media, headers=headers)
@@ -127,7 +127,7 @@ def audit_page(
     """Newest events first, a keyset page at a time; the chain checked from its checkpoint
     (only what was appended since), or whole when asked."""
     found = audit.newest_first(session, before=before, after=after, **asdict(query))
-    filters = urlencode({k: v for k, v in asdict(query).items() if v})
+    filters = urlencode(query.as_query())
     return page(
         request,
         "admin_audit.html",

@@ -3,6 +3,9 @@ checked from its checkpoint, and the whole chain on request."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import re
 from collections.abc import Iterator
 
@@ -10,6 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import update
 
+from imagehub.core.audit import chain_hash
 from imagehub.models.audit import AuditEvent
 from imagehub.services import audit
 from imagehub.services.platform import Platform
@@ -91,3 +95,28 @@ def test_an_old_event_altered_is_found_by_verifying_the_whole_chain(
     assert f"BROKEN at event {old.id}</strong>" in admin.get("/admin/audit").text  # and stays shown
     verified = admin.get("/api/v1/admin/audit/verify").json()
     assert (verified["ok"], verified["event_id"]) == (False, old.id)
+
+
+def test_the_export_holds_only_what_the_page_filters_and_each_row_still_hashes(
+    platform: Platform, admin: httpx.Client
+) -> None:
+    record(platform, 2, dataset="lab/a")
+    record(platform, 3, dataset="lab/b")
+    page = admin.get("/admin/audit", params={"dataset": "lab/b", "action": "test."}).text
+    export = re.search(r'<a href="(/api/v1/admin/audit/export\?[^"]*)">Export CSV</a>', page)
+    assert export is not None
+    rows = list(csv.DictReader(io.StringIO(admin.get(export.group(1).replace("&amp;", "&")).text)))
+    assert [(r["dataset"], r["action"]) for r in rows] == [("lab/b", "test.event")] * 3
+    lines = admin.get("/api/v1/admin/audit/export", params={"format": "json", "dataset": "lab/a"}).text
+    exported = [json.loads(line) for line in lines.splitlines()]
+    assert [e["object"] for e in exported] == ["o0", "o1"]
+    for event in exported:
+        content = {k: v for k, v in event.items() if k not in ("id", "hash")}
+        assert chain_hash(content) == event["hash"]
+    later = admin.get("/api/v1/admin/audit/export", params={"since": "2999-01-01T00:00Z"})
+    assert later.text == ""
+    bad = admin.get("/api/v1/admin/audit/export", params={"since": "yesterday"})
+    assert (bad.status_code, "is not a time" in bad.json()["detail"]) == (422, True)
+    with platform.sessions() as session:
+        [recorded] = audit.search(session, action="audit.export", dataset="", limit=1)
+    assert recorded.details == {"format": "csv", "action": "test.", "dataset": "lab/b"}

@@ -130,6 +130,9 @@ def test_admin_commands_refuse_what_would_go_wrong(env: dict[str, str]) -> None:
     trail = [json.loads(line) for line in exported.splitlines()]
     [revoked] = [event for event in trail if event["action"] == "token.revoke"]
     assert revoked["actor"] == f"cli:{getpass.getuser()}@{socket.gethostname()}"[:64]  # who, on which machine
+    tokens = run(["audit", "export", "--format", "json", "--action", "token."], env).stdout
+    assert {json.loads(line)["action"] for line in tokens.splitlines()} == {"token.create", "token.revoke"}
+    assert "is not a time" in run(["audit", "export", "--since", "soon"], env).stderr
     huge = run(["token", "revoke", "99999999999999999999", "--username", "eve"], env)
     assert huge.returncode == 2
     assert "Traceback" not in huge.stderr
