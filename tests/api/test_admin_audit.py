@@ -120,3 +120,22 @@ def test_the_export_holds_only_what_the_page_filters_and_each_row_still_hashes(
     with platform.sessions() as session:
         [recorded] = audit.search(session, action="audit.export", dataset="", limit=1)
     assert recorded.details == {"format": "csv", "action": "test.", "dataset": "lab/b"}
+
+
+def test_every_filter_has_a_label_and_long_values_wrap(platform: Platform, admin: httpx.Client) -> None:
+    long_path = "series/" + "x" * 300 + ".dcm"
+    record(platform, 1, dataset="lab/a")
+    with platform.sessions.begin() as session:
+        audit.record(session, actor="ops", action="object.download", object=long_path)
+    page = admin.get("/admin/audit", params={"since": "2000-01-01"}).text
+    for name in ("actor", "action", "dataset", "since", "until"):
+        assert re.search(rf'<label class="visually-hidden" for="audit-{name}">', page)
+        assert f'<input id="audit-{name}" name="{name}"' in page
+    assert 'value="2000-01-01T00:00:00+00:00"' in page  # a filter set shows as it reads back
+    assert f'<td title="{long_path}">' in page
+    assert '<table class="audit-log">' in page
+    stylesheet = re.search(r'href="(/static/portal/portal\.css[^"]*)"', page)
+    assert stylesheet is not None
+    css = admin.get(stylesheet.group(1).replace("&amp;", "&")).text
+    assert ".audit-log td { overflow-wrap: anywhere;" in css
+    assert ".visually-hidden {" in css
