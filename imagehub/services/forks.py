@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from imagehub.core.errors import InvalidInput, NotFound
-from imagehub.core.vcs import Commit, CommitId, MergeStrategy, RefKind, Repository
+from imagehub.core.vcs import Commit, CommitId, MergeStrategy, PathConflict, RefKind, Repository
 from imagehub.core.vcs.commits import get_commit, walk_history
 from imagehub.models.dataset import Dataset
 from imagehub.models.proposals import Proposal
@@ -111,4 +111,11 @@ def merge(
         strategy=strategy,
         metadata={**metadata, "merged_from": source.label, "merged_commit": source.head.id},
         through_proposal=True,
+    )
+
+
+def conflicts(upstream_repo: Repository, source: ForkBranch, target: str) -> list[PathConflict]:
+    """The paths merging the fork's change onto ``target`` would stop on now (a dry run)."""
+    return upstream_repo.foreign_merge_conflicts(
+        target, base_tree=source.base.tree, theirs_tree=source.head.tree
     )

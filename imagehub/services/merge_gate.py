@@ -6,13 +6,14 @@ why the button is disabled.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
 from imagehub.core.errors import InvalidInput, NotFound
-from imagehub.core.vcs import CommitId, RefKind, Repository
+from imagehub.core.vcs import CommitId, PathConflict, RefKind, Repository
 from imagehub.core.vcs.commits import merge_base
+from imagehub.core.vcs.merge import conflict_paths
 from imagehub.models.dataset import Dataset
 from imagehub.models.proposals import Proposal
 from imagehub.services import access, checks, forks, reviews
@@ -26,18 +27,28 @@ class Readiness:
     head: str
     approvals: Approvals
     checks: list[CheckState]
-    reasons: list[str]
+    reasons: list[str]  # what keeps the merge from running at all
     blocking_checks: list[dict[str, str]]
+    conflicts: list[PathConflict] = field(default_factory=list)  # what stops a ``fail`` merge
+
+    @property
+    def blockers(self) -> list[str]:
+        """Every reason the merge would not go through as offered (``fail`` on conflict): a
+        conflict is named here, though ``ours`` or ``theirs`` would settle it."""
+        if not self.conflicts:
+            return self.reasons
+        named = f"{len(self.conflicts)} conflicting path(s): {conflict_paths(self.conflicts)}"
+        return [*self.reasons, f"{named} (fix the source, or merge with ours or theirs)"]
 
     @property
     def ready(self) -> bool:
-        return not self.reasons
+        return not self.blockers
 
     def as_dict(self) -> dict[str, object]:
         return {
             "head": self.head,
             "ready": self.ready,
-            "reasons": self.reasons,
+            "reasons": self.blockers,
             "approvals": self.approvals.as_dict(),
             "checks": [c.as_dict() for c in self.checks],
         }
@@ -60,7 +71,7 @@ def readiness(session: Session, dataset: Dataset, repo: Repository, proposal: Pr
     approvals = reviews.approvals(session, dataset, repo, proposal)
     names = checks.required(dataset, proposal.target_branch, rule)
     found = checks.states(session, about.dataset, head, names)
-    reasons = _merge_reasons(session, dataset, repo, proposal, about.dataset, head)
+    reasons, conflicts = _merge_reasons(session, dataset, repo, proposal, about.dataset, head)
     if len(approvals.approved_by) < approvals.required:
         reasons.append(
             f"{approvals.required} approval(s) on the current head required, "
@@ -71,31 +82,34 @@ def readiness(session: Session, dataset: Dataset, repo: Repository, proposal: Pr
     reasons += checks.blocking_reasons(about.dataset, head, found)
     if about.dataset.id != dataset.id:
         reasons += _fork_reasons(session, about.dataset, dataset, found)
-    return Readiness(head, approvals, found, reasons, checks.blocking_dicts(about.dataset, head, found))
+    blocking = checks.blocking_dicts(about.dataset, head, found)
+    return Readiness(head, approvals, found, reasons, blocking, conflicts)
 
 
 def _merge_reasons(
     session: Session, dataset: Dataset, repo: Repository, proposal: Proposal, origin: Dataset, head: str
-) -> list[str]:
-    """What the merge itself would refuse, beside approvals and checks: so that "ready"
-    means the button works."""
+) -> tuple[list[str], list[PathConflict]]:
+    """What the merge itself would refuse, beside approvals and checks, and the paths it
+    would stop on (a dry run of it): so that "ready" means the button works."""
+    target = proposal.target_branch
     try:
-        target = repo.get_ref(proposal.target_branch, RefKind.BRANCH).commit
+        target_head = repo.get_ref(target, RefKind.BRANCH).commit
     except NotFound:
-        return [f"the target branch {proposal.target_branch!r} no longer exists"]
+        return [f"the target branch {target!r} no longer exists"], []
     reasons = []
     fork = origin if origin.id != dataset.id else None
     try:
-        access.refuse_phi_flow(dataset, proposal.source_branch, proposal.target_branch, source_dataset=fork)
+        access.refuse_phi_flow(dataset, proposal.source_branch, target, source_dataset=fork)
     except access.Forbidden as refused:
         reasons.append(str(refused))
-    if fork is None and merge_base(repo.stores.commits, target, CommitId(head)) == head:
-        reasons.append(f"nothing to merge: {proposal.target_branch!r} already holds the source's head")
-    if fork is not None:
-        branch = forks.fork_branch(session, dataset, fork, proposal.source_branch, at=head)
-        if branch.base.tree == branch.head.tree:
-            reasons.append(f"nothing to merge: {fork.full_name} is as it was derived or last merged")
-    return reasons
+    if fork is None:
+        if merge_base(repo.stores.commits, target_head, CommitId(head)) == head:
+            return [*reasons, f"nothing to merge: {target!r} already holds the source's head"], []
+        return reasons, repo.merge_conflicts(head, target)
+    branch = forks.fork_branch(session, dataset, fork, proposal.source_branch, at=head)
+    if branch.base.tree == branch.head.tree:
+        return [*reasons, f"nothing to merge: {fork.full_name} is as it was derived or last merged"], []
+    return reasons, forks.conflicts(repo, branch, target)
 
 
 def _screening(dataset: Dataset) -> tuple[str, str]:
@@ -124,8 +138,10 @@ def _fork_reasons(session: Session, fork: Dataset, dataset: Dataset, found: list
 
 
 def require_ready(session: Session, dataset: Dataset, repo: Repository, proposal: Proposal) -> Readiness:
+    """The readiness of a proposal that may merge; conflicts are left to the merge, which
+    names each one in full, and which ``ours`` or ``theirs`` settles."""
     found = readiness(session, dataset, repo, proposal)
-    if not found.ready:
+    if found.reasons:
         raise Blocked(
             [f"proposal #{proposal.number} cannot merge yet: " + found.reasons[0], *found.reasons[1:]],
             found.blocking_checks,

@@ -277,6 +277,22 @@ def test_a_second_proposal_brings_only_what_is_new_since_the_first(world: World)
     assert set(files(world, "olga/brain")) == {"a.dcm", "b.dcm", "c.dcm"}  # b.dcm not deleted again
 
 
+def test_readiness_names_what_a_forks_merge_would_stop_on(world: World) -> None:
+    world.push("main", {"a.dcm": b"v1", "b.dcm": b"b"})
+    forked = fork(world)
+    commit_files(world.platform, "rita", "brain-fix", "main", {"a.dcm": b"rita's a", "c.dcm": b"new"})
+    world.push("main", {"a.dcm": b"upstream's a", "b.dcm": b"b2"})
+    number = propose(world, forked)["response"].json()["number"]  # type: ignore[attr-defined]
+    found = world.readiness(number)
+    assert found["ready"] is False
+    assert found["reasons"] == ["1 conflicting path(s): a.dcm (fix the source, or merge with ours or theirs)"]
+    assert world.merge(number, "olga").status_code == 409
+    body = {"strategy": "theirs"}
+    theirs = world.http.post(f"{PROPOSALS}/{number}/merge", json=body, headers=world.as_("olga"))
+    assert theirs.status_code == 200, theirs.text
+    assert files(world, "olga/brain")["a.dcm"] == files(world, forked)["a.dcm"]
+
+
 def test_a_forks_checks_count_only_as_this_dataset_would_trust_them(platform: Platform) -> None:
     with world_of(platform, visibility="internal") as world:
         assert world.protect("main", required_checks=["ci-lint"]).status_code == 200

@@ -286,6 +286,24 @@ def test_readiness_says_what_the_merge_would_refuse(world: World) -> None:
     assert vanished["reasons"][0].startswith("the source is gone")
 
 
+def test_readiness_names_the_paths_a_merge_would_stop_on(world: World) -> None:
+    number = world.open_proposal()  # qc adds a.dcm ...
+    world.push("qc", {"b.dcm": b"qc's b", "same.dcm": b"both"})
+    theirs = {"a.dcm": b"main's a", "b.dcm": b"main's b", "same.dcm": b"both", "c.dcm": b"c"}
+    main = world.push("main", theirs)
+    found = world.readiness(number)  # ... and main too, differently; same.dcm alike
+    assert found["ready"] is False
+    settle = "(fix the source, or merge with ours or theirs)"
+    assert found["reasons"] == [f"2 conflicting path(s): a.dcm, b.dcm {settle}"]
+    assert world.head("main") == main  # the dry run committed nothing
+    refused = world.merge(number)
+    assert refused.status_code == 409
+    assert [c["path"] for c in refused.json()["conflicts"]] == ["a.dcm", "b.dcm"]
+    world.push("qc", {"a.dcm": b"main's a", "b.dcm": b"main's b"})  # the source settles both
+    assert world.readiness(number)["ready"] is True
+    assert world.merge(number).status_code == 200
+
+
 def test_readiness_is_for_readers_only(world: World) -> None:
     number = world.open_proposal()
     ready = world.readiness(number, "rita")

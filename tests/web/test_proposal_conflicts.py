@@ -53,6 +53,23 @@ def test_conflicting_paths_are_shown_with_both_versions(world: World) -> None:
         assert repo.stat("main", "b.dcm") == repo.stat(source, "b.dcm")
 
 
+def test_the_readiness_panel_names_the_conflicts_before_the_merge_is_tried(world: World) -> None:
+    number = world.open_proposal()  # qc adds a.dcm ...
+    world.push("main", {"a.dcm": b"main's a"})  # ... and main too
+    with httpx.Client(base_url=str(world.http.base_url)) as web:
+        signed = web.post("/login", data={"username": "wes", "password": PASSWORD, "next": "/"})
+        assert signed.status_code == 303
+        html = web.get(f"/olga/brain/proposals/{number}").text
+    assert "Ready to merge" not in html
+    assert "Conflicts to settle" in html
+    blockers = re.search(r'<ul id="merge-blockers">(.*?)</ul>', html, re.S)
+    assert blockers is not None
+    assert "1 conflicting path(s): a.dcm" in blockers.group(1)
+    button = re.search(r'<button type="submit"[^>]*>Merge into main', html)
+    assert button is not None
+    assert "disabled" not in button.group(0)  # ours or theirs still settles it
+
+
 def test_a_proposal_whose_source_branch_is_gone_still_reads(world: World) -> None:
     number = world.open_proposal()
     with world.platform.sessions.begin() as session:

@@ -39,13 +39,18 @@ class PathConflict:
         }
 
 
+def conflict_paths(conflicts: Sequence[PathConflict], shown: int = 5) -> str:
+    """The first few conflicting paths, and how many more, for a one-line message."""
+    named = ", ".join(c.path for c in conflicts[:shown])
+    more = f" and {len(conflicts) - shown} more" if len(conflicts) > shown else ""
+    return named + more
+
+
 class MergeConflict(Conflict):
     """Both sides changed the same paths differently."""
 
     def __init__(self, conflicts: list[PathConflict]) -> None:
-        shown = ", ".join(c.path for c in conflicts[:5])
-        more = f" and {len(conflicts) - 5} more" if len(conflicts) > 5 else ""
-        super().__init__(f"merge conflict on {len(conflicts)} path(s): {shown}{more}")
+        super().__init__(f"merge conflict on {len(conflicts)} path(s): {conflict_paths(conflicts)}")
         self.conflicts = conflicts
 
     def details(self) -> dict[str, object]:
@@ -78,6 +83,44 @@ def merge_trees(
     if ours == base:
         _record_fast_forward(differ, base, theirs, theirs_via, writer)
         return theirs, []
+    edits, conflicts = _combine(
+        differ, base, ours, theirs, strategy, ours_via, theirs_via, conflicts_keep_base=conflicts_keep_base
+    )
+    if conflicts:
+        raise MergeConflict(conflicts)
+    return Tree(differ.reader).apply(ours, edits, writer), edits
+
+
+def find_conflicts(
+    differ: Differ,
+    *,
+    base: NodeId,
+    ours: NodeId,
+    theirs: NodeId,
+    ours_via: Sequence[NodeId] = (),
+    theirs_via: Sequence[NodeId] = (),
+) -> list[PathConflict]:
+    """The paths a ``fail`` merge would stop on, found as the merge finds them (the same
+    diffs, skipping shared subtrees) but without building the merged manifest: a dry run
+    cheap enough for every look at a proposal."""
+    if theirs in (base, ours) or ours == base:
+        return []
+    return _combine(differ, base, ours, theirs, MergeStrategy.FAIL, ours_via, theirs_via)[1]
+
+
+def _combine(
+    differ: Differ,
+    base: NodeId,
+    ours: NodeId,
+    theirs: NodeId,
+    strategy: MergeStrategy,
+    ours_via: Sequence[NodeId],
+    theirs_via: Sequence[NodeId],
+    *,
+    conflicts_keep_base: bool = False,
+) -> tuple[list[Edit], list[PathConflict]]:
+    """The edits that bring ``theirs``'s changes onto ``ours``, and the paths both sides
+    changed differently that ``strategy`` leaves unsettled."""
     our_changes = {c.path: c.right for c in differ.diff(base, ours, via=ours_via)}
     edits: list[Edit] = []
     conflicts: list[PathConflict] = []
@@ -94,9 +137,7 @@ def merge_trees(
             edits.append((change.path, change.right))
         elif strategy is MergeStrategy.FAIL:
             conflicts.append(PathConflict(change.path, change.left, ours_entry, change.right))
-    if conflicts:
-        raise MergeConflict(conflicts)
-    return Tree(differ.reader).apply(ours, edits, writer), edits
+    return edits, conflicts
 
 
 def _record_fast_forward(

@@ -29,7 +29,7 @@ from imagehub.core.vcs.commits import (
 )
 from imagehub.core.vcs.deltas import DeltaStore, Differ, encode_delta
 from imagehub.core.vcs.diff import diff_trees
-from imagehub.core.vcs.merge import MergeStrategy, merge_trees
+from imagehub.core.vcs.merge import MergeStrategy, PathConflict, find_conflicts, merge_trees
 from imagehub.core.vcs.nodes import EMPTY_TREE_ID, NodeReader, NodeStore
 from imagehub.core.vcs.refs import (
     COMMITTED,
@@ -443,20 +443,48 @@ class Repository:
         bases = merge_bases(self.stores.commits, ours.id, theirs.id)
         if bases == [theirs.id]:
             raise InvalidInput(f"{destination!r} already contains {source!r}: nothing to merge")
-        base = get_commit(self.stores.commits, bases[0]) if len(bases) == 1 else None
+        base, ours_via, theirs_via = self._merge_sides(bases, ours, theirs)
         writer = NodeWriter()
         tree, edits = merge_trees(
             self.differ,
-            base=base.tree if base else self._virtual_base(bases),
+            base=base,
             ours=ours.tree,
             theirs=theirs.tree,
             strategy=strategy,
             writer=writer,
-            ours_via=self._line(base, ours) if base else (),
-            theirs_via=self._line(base, theirs) if base else (),
+            ours_via=ours_via,
+            theirs_via=theirs_via,
         )
         self._refuse_merged_clashes(ours.tree, tree, writer, edits)
         return self._advance(ref, writer, tree, (ours.id, theirs.id), author, text, metadata)
+
+    def merge_conflicts(self, source: str, destination: str) -> list[PathConflict]:
+        """The paths a ``fail`` merge of ``source`` into ``destination`` would stop on now,
+        found as the merge finds them; nothing is committed."""
+        theirs = self.resolve(source)
+        ours = get_commit(self.stores.commits, self.get_ref(destination, RefKind.BRANCH).commit)
+        bases = merge_bases(self.stores.commits, ours.id, theirs.id)
+        if bases == [theirs.id]:
+            return []
+        base, ours_via, theirs_via = self._merge_sides(bases, ours, theirs)
+        return find_conflicts(
+            self.differ,
+            base=base,
+            ours=ours.tree,
+            theirs=theirs.tree,
+            ours_via=ours_via,
+            theirs_via=theirs_via,
+        )
+
+    def _merge_sides(
+        self, bases: list[CommitId], ours: Commit, theirs: Commit
+    ) -> tuple[NodeId, list[NodeId], list[NodeId]]:
+        """The tree a merge combines both sides on, and each side's line of trees from it
+        (so that recorded deltas serve the diffs)."""
+        if len(bases) != 1:
+            return self._virtual_base(bases), [], []
+        base = get_commit(self.stores.commits, bases[0])
+        return base.tree, self._line(base, ours), self._line(base, theirs)
 
     def _virtual_base(self, bases: list[CommitId]) -> NodeId:
         """The base of a criss-cross merge, as git builds it: the best common ancestors
@@ -522,6 +550,13 @@ class Repository:
             return self._advance(ref, writer, tree, (ours.id,), author, message, metadata or {})
 
         return _until_landed(once)
+
+    def foreign_merge_conflicts(
+        self, destination: str, *, base_tree: NodeId, theirs_tree: NodeId
+    ) -> list[PathConflict]:
+        """The paths a ``fail`` ``merge_foreign`` would stop on now; nothing is committed."""
+        ours = get_commit(self.stores.commits, self.get_ref(destination, RefKind.BRANCH).commit)
+        return find_conflicts(self.differ, base=base_tree, ours=ours.tree, theirs=theirs_tree)
 
     def revert(self, branch: str, target: str, *, author: str, parent_number: int = 1) -> Commit:
         """Undo one commit's changes on a branch, as a new commit (three-way, so later work

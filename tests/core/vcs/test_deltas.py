@@ -171,6 +171,23 @@ def test_commit_diff_merge_and_log_of_recent_work_read_no_tree_node() -> None:
     assert nodes.reads == 0
 
 
+def test_a_dry_run_merge_names_the_conflicts_from_the_deltas_and_writes_nothing() -> None:
+    repo, nodes = counted_repo(f"d/{i:03d}" for i in range(300))
+    repo.create_branch("topic", "main")
+    repo.commit("topic", ChangeSet().put(entry("d/007", 2)).put(entry("d/100", 2)), author="t", message="t")
+    repo.commit("main", ChangeSet().put(entry("d/007", 3)).put(entry("d/200", 3)), author="t", message="m")
+    head = repo.resolve("main").id
+    repo.reader.cache = NodeCache()
+    nodes.reads = 0
+    found = repo.merge_conflicts("topic", "main")
+    assert [(c.path, c.ours, c.theirs) for c in found] == [("d/007", entry("d/007", 3), entry("d/007", 2))]
+    assert nodes.reads == 0  # both sides' recorded deltas answer it: no tree is opened
+    assert repo.resolve("main").id == head
+    repo.commit("topic", ChangeSet().put(entry("d/007", 3)), author="t", message="settle")
+    assert repo.merge_conflicts("topic", "main") == []
+    assert repo.merge_conflicts("main~1", "main") == []  # already merged: nothing to stop on
+
+
 def counted_repo(seed: Iterable[str]) -> tuple[Repository, CountingNodes]:
     """A repository on memory stores that counts node reads, with blobs of versions 1 to 6
     uploaded and ``seed`` committed on main at version 1."""
