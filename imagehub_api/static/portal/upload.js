@@ -138,10 +138,11 @@
     const body = { message, changes: { put: entries }, expected_parent: form.dataset.parent };
     const branch = encodeURIComponent(form.dataset.branch);
     const { response, data } = await call("POST", `${api}/branches/${branch}/commits`, body);
-    if (response.status === 409) {
+    if (response.status === 409 && data.error === "BranchMoved") {
       // Someone committed first. The blobs are on the server; committing again is quick.
+      // Any other refusal (a protected branch, say) is shown as the server words it.
       const head = await call("GET", `${api}/branches/${branch}`);
-      if (head.response.ok) form.dataset.parent = head.data.commit;
+      if (head.response.ok) form.dataset.parent = head.data.commit_id;
       throw new Error(`${form.dataset.branch} moved while you uploaded (${data.detail}); submit again to commit on top of it`);
     }
     if (!response.ok) throw failure("committing", data, response);
