@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from imagehub.core.auth.policy import Role
 from imagehub.core.errors import NotFound
 from imagehub.core.vcs import Ref, RefKind
+from imagehub.core.vcs.changes import prefix_range
 from imagehub.core.vcs.repository import MAX_PAGE
 from imagehub.core.vcs.types import Commit
 from imagehub.services import browse, datasheet, explore, pipeline
@@ -24,6 +25,7 @@ from imagehub_api.web.render import page
 
 router = APIRouter(prefix="/{owner}/{name}", include_in_schema=False)
 REFS_SHOWN = 50
+KEPT_PAGES = ("tree", "file", "series", "commits")  # pages the version picker keeps at another ref
 
 
 def frame(ctx: DatasetContext, tab: str, ref: str, commit: Commit | None) -> dict[str, Any]:
@@ -75,10 +77,18 @@ def pipeline_panel(
 @router.get("", response_class=HTMLResponse, operation_id="portal-dataset-home", response_model=None)
 @requires(Policy.DATASET_READ)
 def home(
-    request: Request, ctx: DatasetDep, session: SessionDep, platform: PlatformDep, ref: str = ""
+    request: Request,
+    ctx: DatasetDep,
+    session: SessionDep,
+    platform: PlatformDep,
+    ref: str = "",
+    at: str = Query("", max_length=16, description="The page the version picker was used on"),
+    path: str = Query("", max_length=1024),
 ) -> Response:
     if not ref:  # name the ref in the URL, so that the PHI gate sees it like any other
         return RedirectResponse(f"/{ctx.full_name}?ref={quote(ctx.dataset.default_branch, safe='')}", 303)
+    if at and (kept := _kept_page(ctx, ref, at, path)):
+        return RedirectResponse(kept, 303)
     try:
         commit: Commit | None = ctx.repo.resolve(ref)
     except NotFound:
@@ -95,6 +105,22 @@ def home(
         "tag_count": ref_count(ctx, RefKind.TAG),
     }
     return page(request, "dataset_home.html", context)
+
+
+def _kept_page(ctx: DatasetContext, ref: str, at: str, path: str) -> str | None:
+    """The page the version picker was used on (``at``: a folder, a file, the series or the
+    commits, with its ``path``), at ``ref``, where it exists there; else None (the ref's home)."""
+    if at not in KEPT_PAGES:
+        return None
+    tree = ctx.repo.resolve(ref).tree
+    if at == "file" and ctx.repo.tree.get(tree, path) is None:
+        return None
+    if at == "tree" and path:
+        start, end = prefix_range(browse.normalise_folder(path))
+        if next(ctx.repo.tree.iterate(tree, start, end), None) is None:
+            return None
+    where = f"?path={quote(path, safe='')}" if path else ""
+    return f"/{ctx.full_name}/{at}/{quote(ref, safe='')}{where}"
 
 
 @router.post("/datasheet/{branch}", operation_id="portal-dataset-add-datasheet")
