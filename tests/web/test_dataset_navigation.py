@@ -1,5 +1,5 @@
 """Moving about a dataset: the version picker keeps the page on screen at the chosen ref where
-it exists there."""
+it exists there, and a file's page leads to its whole history."""
 
 from __future__ import annotations
 
@@ -54,3 +54,14 @@ def test_the_version_picker_keeps_the_page_where_it_exists_at_the_ref(web: httpx
     assert pick(web, f"{DS}/file/v1?path=ct/ct.dcm", "main").startswith(f"{DS}?ref=main")  # gone there
     assert pick(web, f"{DS}/tree/main?path=volumes", "v1").startswith(f"{DS}?ref=v1")  # not there yet
     assert pick(web, f"{DS}?ref=main", "v1") == f"{DS}?ref=v1"
+
+
+def test_a_file_page_links_to_the_files_whole_history(web: httpx.Client) -> None:
+    page = web.get(f"{DS}/file/main?path=notes.txt").text
+    link = re.search(r'<a id="file-history" href="([^"]+)"', page)
+    assert link is not None
+    history = web.get(html.unescape(link.group(1)))
+    assert history.status_code == 200
+    assert "History of <code>notes.txt</code>" in history.text
+    assert "First six slices and a CT" in history.text
+    assert "All twenty slices; CT moved out" not in history.text  # that commit left notes.txt alone
