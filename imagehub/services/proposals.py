@@ -33,11 +33,17 @@ _FROM_SOURCE, _FROM_TARGET = 1, 2
 
 @dataclass(frozen=True)
 class Summary:
-    """What merging would bring: counts are capped at ``SUMMARY_LIMIT`` (``truncated``)."""
+    """What merging would bring: each count is capped at ``SUMMARY_LIMIT`` on its own, so a
+    page can say which one is a lower bound."""
 
     ahead: int
     changed_files: int
-    truncated: bool
+    ahead_capped: bool = False
+    files_capped: bool = False
+
+    @property
+    def truncated(self) -> bool:
+        return self.ahead_capped or self.files_capped
 
     def as_dict(self) -> dict[str, object]:
         return {"ahead": self.ahead, "changed_files": self.changed_files, "truncated": self.truncated}
@@ -347,7 +353,7 @@ def summary(session: Session, dataset: Dataset, repo: Repository, proposal: Prop
         ahead, ahead_capped = _ahead(repo.stores.commits, head, target, SUMMARY_LIMIT)
         base = merge_base(repo.stores.commits, target, head) or target
         changes = repo.diff(base, head, limit=SUMMARY_LIMIT + 1)
-    return Summary(ahead, min(len(changes), SUMMARY_LIMIT), ahead_capped or len(changes) > SUMMARY_LIMIT)
+    return Summary(ahead, min(len(changes), SUMMARY_LIMIT), ahead_capped, len(changes) > SUMMARY_LIMIT)
 
 
 def _ahead(store: CommitStore, source: CommitId, target: CommitId, bound: int) -> tuple[int, bool]:
@@ -371,8 +377,8 @@ def _ahead(store: CommitStore, source: CommitId, target: CommitId, bound: int) -
         done.add(commit_id)
         if marks[commit_id] == _FROM_SOURCE:
             count += 1
-            if count >= bound:
-                return count, True
+            if count > bound:  # one past the bound: exactly ``bound`` is a true count
+                return bound, True
         parents = commits[commit_id].parents
         commits.update(store.get_many([p for p in parents if p not in commits]))
         for parent in parents:

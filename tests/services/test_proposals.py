@@ -79,7 +79,7 @@ def test_numbers_listing_and_summary(brain: Platform) -> None:
             "lab",
         )
         summary = proposals.summary(session, dataset_of(session), repo_of(session), first)
-        assert summary == proposals.Summary(ahead=2, changed_files=2, truncated=False)
+        assert summary == proposals.Summary(ahead=2, changed_files=2)
         assert [p.number for p in proposals.list_proposals(session, dataset)] == [1, 2]
         assert [p.number for p in proposals.list_proposals(session, dataset, after=1, limit=1)] == [2]
         assert proposals.list_proposals(session, dataset, state="merged") == []
@@ -102,7 +102,7 @@ def test_summary_counts_only_what_the_source_brings(brain: Platform) -> None:
             repo_of(session),
             proposals.get(session, dataset_of(session), number),
         )
-    assert summary == proposals.Summary(ahead=3, changed_files=2, truncated=False)  # 2 commits + the merge
+    assert summary == proposals.Summary(ahead=3, changed_files=2)  # 2 commits + the merge
 
 
 def test_summary_is_bounded(brain: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -115,7 +115,26 @@ def test_summary_is_bounded(brain: Platform, monkeypatch: pytest.MonkeyPatch) ->
             repo_of(session),
             proposals.get(session, dataset_of(session), number),
         )
-    assert summary == proposals.Summary(ahead=1, changed_files=1, truncated=True)
+    assert summary == proposals.Summary(ahead=1, changed_files=1, ahead_capped=True, files_capped=True)
+
+
+def test_a_capped_file_count_leaves_the_commit_count_true(
+    brain: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    branch(brain, "wide")
+    commit_files(brain, "lab", "brain", "wide", {"w1.dcm": b"1", "w2.dcm": b"2"})
+    monkeypatch.setattr(proposals, "SUMMARY_LIMIT", 1)
+    number = propose(brain, "wide")
+    with brain.sessions() as session:
+        summary = proposals.summary(
+            session,
+            dataset_of(session),
+            repo_of(session),
+            proposals.get(session, dataset_of(session), number),
+        )
+    assert summary == proposals.Summary(ahead=1, changed_files=1, files_capped=True)
+    assert summary is not None
+    assert summary.truncated
 
 
 @pytest.mark.parametrize(

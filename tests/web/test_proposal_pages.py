@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from imagehub.services import audit, datasets, releases
+from imagehub.services import audit, datasets, proposals, releases
 from tests.support.datasets import commit_files
 from tests.support.portal import VOLUME, Portal, run_pipeline, running_portal
 
@@ -136,3 +136,30 @@ def test_many_branches_still_offer_the_default_branch(portal: Portal) -> None:
     assert "<th>Branches</th><td>56</td>" in home
     assert '<a href="/lab/many/tree/main">main</a> <span class="badge">default</span>' in home
     assert '<option value="main" selected>branch: main</option>' in home
+
+
+def test_a_capped_file_count_shows_the_true_commit_count(
+    portal: Portal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with portal.platform.sessions.begin() as session:
+        dataset = datasets.create(session, owner="lab", name="wide", author="lab")
+    commit_files(portal.platform, "lab", "wide", "main", {"a.txt": b"a"})
+    with portal.platform.sessions.begin() as session:
+        datasets.repository(session, dataset).create_branch("more", "main")
+    commit_files(portal.platform, "lab", "wide", "more", {"b.txt": b"b", "c.txt": b"c"}, "Two files at once")
+    monkeypatch.setattr(proposals, "SUMMARY_LIMIT", 1)
+    with portal.platform.sessions.begin() as session:
+        found = datasets.get(session, owner="lab", name="wide")
+        opened = proposals.create(
+            session,
+            found,
+            datasets.repository(session, found),
+            actor="lab",
+            source="more",
+            target="main",
+            title="Two files",
+        )
+        number = opened.number
+    with portal.browser() as web:
+        page = web.get(f"/lab/wide/proposals/{number}").text
+    assert '<span id="proposal-summary">1 commits, 1+ files</span>' in page
