@@ -81,6 +81,15 @@ class Materialization(Base):
     materialized_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+def commit_indexed(session: Session, dataset_id: int, commit_id: str) -> bool:
+    """Whether the pipeline's metadata step (or an on-demand DICOMweb index) has listed the
+    commit's files: only then does "no series" mean none."""
+    query = select(CommitFile.path).where(
+        CommitFile.dataset_id == dataset_id, CommitFile.commit_id == commit_id
+    )
+    return session.scalar(query.limit(1)) is not None
+
+
 def forget_removed_commits(session: Session) -> None:
     """Drop the pipeline's rows of commits that gc removed, and the metadata of blobs that
     neither the index nor any remaining commit names (rows are shared by blob across datasets)."""

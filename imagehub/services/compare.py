@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, defer
 
 from imagehub.core.vcs import Repository
 from imagehub.core.vcs.types import Commit
-from imagehub.models.imaging import CommitFile, ImagingFile, SeriesRow
+from imagehub.models.imaging import CommitFile, ImagingFile, SeriesRow, commit_indexed
 
 CHANGED_PATHS_LIMIT = 200_000  # beyond this the page says the comparison is partial
 _IN_CLAUSE = 500
@@ -111,13 +111,6 @@ def _rows(session: Session, dataset_id: int, commit_id: str, keys: set[str]) -> 
     return found
 
 
-def _indexed(session: Session, dataset_id: int, commit_id: str) -> bool:
-    query = select(CommitFile.path).where(
-        CommitFile.dataset_id == dataset_id, CommitFile.commit_id == commit_id
-    )
-    return session.scalar(query.limit(1)) is not None
-
-
 def _changed_files(session: Session, dataset_id: int, commit_id: str, paths: list[str]) -> ChangedFiles:
     found: ChangedFiles = {}
     for i in range(0, len(paths), _IN_CLAUSE):
@@ -200,7 +193,7 @@ def compare_series(
     """Series added, removed and modified from ``left`` to ``right``, in series-key order,
     and the same grouped by study."""
     before, after = _index(session, dataset_id, left.id), _index(session, dataset_id, right.id)
-    indexed = _indexed(session, dataset_id, left.id) and _indexed(session, dataset_id, right.id)
+    indexed = commit_indexed(session, dataset_id, left.id) and commit_indexed(session, dataset_id, right.id)
     changed = islice(repo.changes(left, right), CHANGED_PATHS_LIMIT + 1)
     paths = [change.path for change in changed]
     partial = len(paths) > CHANGED_PATHS_LIMIT

@@ -11,7 +11,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,7 +20,7 @@ from imagehub.core.errors import Conflict, InvalidInput, NotFound
 from imagehub.core.vcs import Repository
 from imagehub.models import releases as queries
 from imagehub.models.dataset import Dataset
-from imagehub.models.imaging import SeriesRow
+from imagehub.models.imaging import SeriesRow, commit_indexed
 from imagehub.models.releases import Release
 from imagehub.services import access, audit, checks, webhooks
 from imagehub.services.browse import tree_size
@@ -51,21 +51,25 @@ class ReleaseSummary:
 
 def _summarise(session: Session, dataset: Dataset, repo: Repository, commit_id: str) -> ReleaseSummary:
     size = tree_size(session, repo, repo.resolve(commit_id))
+    series, modalities = _series_index(session, dataset.id, commit_id) or (0, {})
+    indexed = size.files == 0 or commit_indexed(session, dataset.id, commit_id)
+    return ReleaseSummary(size.files, size.bytes, series, modalities, indexed)
+
+
+def _series_index(session: Session, dataset_id: int, commit_id: str) -> tuple[int, dict[str, int]] | None:
+    """The commit's series count and modalities from the imaging index; None while it has
+    not been indexed (a commit's index, once made, is as immutable as the commit)."""
     modalities = list(
         session.scalars(
             select(SeriesRow.modality).where(
-                SeriesRow.dataset_id == dataset.id, SeriesRow.commit_id == commit_id
+                SeriesRow.dataset_id == dataset_id, SeriesRow.commit_id == commit_id
             )
         )
     )
+    if not modalities and not commit_indexed(session, dataset_id, commit_id):
+        return None
     counts = Counter(m or "unknown" for m in modalities)
-    return ReleaseSummary(
-        files=size.files,
-        bytes=size.bytes,
-        series=len(modalities),
-        modalities=dict(sorted(counts.items())),
-        indexed=bool(modalities) or size.files == 0,
-    )
+    return len(modalities), dict(sorted(counts.items()))
 
 
 def create(
@@ -158,15 +162,20 @@ def get(session: Session, dataset: Dataset, tag: str) -> Release:
     return found
 
 
-def summary_of(release: Release) -> ReleaseSummary:
+def summary_of(session: Session, release: Release) -> ReleaseSummary:
+    """The summary frozen at creation; a release made before its commit was indexed takes
+    its series and modalities from the index once the index is there."""
     data = json.loads(release.summary)
-    return ReleaseSummary(
+    frozen = ReleaseSummary(
         files=int(data["files"]),
         bytes=int(data["bytes"]),
         series=int(data["series"]),
         modalities={str(k): int(v) for k, v in data["modalities"].items()},
         indexed=bool(data.get("indexed", True)),
     )
+    if frozen.indexed or (index := _series_index(session, release.dataset_id, release.commit_id)) is None:
+        return frozen
+    return replace(frozen, series=index[0], modalities=index[1], indexed=True)
 
 
 def authors_of(release: Release) -> list[str]:

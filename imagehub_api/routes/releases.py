@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from imagehub.models.releases import Release
 from imagehub.services import releases
@@ -31,7 +32,7 @@ class ReleaseCreate(BaseModel):
     authors: list[str] = Field(default_factory=list)
 
 
-def release_dict(release: Release) -> dict[str, Any]:
+def release_dict(session: Session, release: Release) -> dict[str, Any]:
     return {
         "id": release.id,
         "tag": release.tag,
@@ -40,7 +41,7 @@ def release_dict(release: Release) -> dict[str, Any]:
         "notes": release.notes,
         "doi": release.doi,
         "authors": releases.authors_of(release),
-        "summary": releases.summary_of(release).as_dict(),
+        "summary": releases.summary_of(session, release).as_dict(),
         "created_by": release.created_by,
         "created_at": release.created_at.isoformat(),
     }
@@ -62,7 +63,7 @@ def create(ctx: DatasetDep, session: SessionDep, body: ReleaseCreate) -> dict[st
         doi=body.doi,
         authors=body.authors,
     )
-    return release_dict(created)
+    return release_dict(session, created)
 
 
 @router.get("", operation_id="releases-list")
@@ -75,7 +76,7 @@ def list_releases(
 ) -> dict[str, Any]:
     found = releases.list_releases(session, ctx.dataset, before=before, limit=limit)
     return {
-        "results": [release_dict(r) for r in found],
+        "results": [release_dict(session, r) for r in found],
         "next_before": found[-1].id if found and len(found) == limit else None,
     }
 
@@ -83,7 +84,7 @@ def list_releases(
 @router.get("/{tag}", operation_id="releases-get")
 @requires(Policy.DATASET_READ)
 def get(ctx: DatasetDep, session: SessionDep, tag: str) -> dict[str, Any]:
-    return release_dict(releases.get(session, ctx.dataset, tag))
+    return release_dict(session, releases.get(session, ctx.dataset, tag))
 
 
 @router.get("/{tag}/citation", operation_id="releases-citation", response_class=PlainTextResponse)

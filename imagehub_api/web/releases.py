@@ -24,7 +24,7 @@ def list_page(
     found = releases.list_releases(session, ctx.dataset, before=before, limit=PAGE)
     context = {
         **frame(ctx, "releases", ctx.dataset.default_branch, None),
-        "releases": [(r, releases.summary_of(r)) for r in found],
+        "releases": [(r, releases.summary_of(session, r)) for r in found],
         "next_before": found[-1].id if len(found) == PAGE else None,
     }
     return page(request, "releases.html", context)
@@ -39,7 +39,7 @@ def detail(request: Request, ctx: DatasetDep, session: SessionDep, tag: str) -> 
     context = {
         **frame(ctx, "releases", tag, ctx.repo.resolve(found.commit_id)),
         "release": found,
-        "summary": releases.summary_of(found),
+        "summary": releases.summary_of(session, found),
         "authors": releases.authors_of(found),
         "cff": releases.citation_cff(found, ctx.dataset, url),
         "bibtex": releases.citation_bibtex(found, ctx.dataset, url),

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
+from pydicom.data import get_testdata_file
 from sqlalchemy.orm import Session
 
+from imagehub.core.compute.local import LocalExecutor
 from imagehub.core.errors import Conflict, InvalidInput, NotFound
 from imagehub.core.vcs import RefKind, Repository
 from imagehub.models.dataset import Dataset
 from imagehub.models.releases import Release
-from imagehub.services import access, audit, datasets, releases
+from imagehub.services import access, audit, datasets, imaging, releases
 from imagehub.services.platform import Platform
 from tests.support.datasets import commit_files
 
@@ -51,11 +55,34 @@ def test_summary_is_frozen_at_creation(brain: Platform) -> None:
     commit_files(brain, "lab", "brain", "main", {"c.dcm": b"CCC"})
     with brain.sessions() as session:
         found = releases.get(session, dataset_of(session), "v1.0")
-        summary = releases.summary_of(found)
+        summary = releases.summary_of(session, found)
         assert (summary.files, summary.bytes, summary.series, summary.modalities) == (2, 6, 0, {})
         assert summary.indexed is False
         assert releases.authors_of(found) == ["Ada Lovelace", "Alan Turing"]
         assert repo_of(session).resolve("v1.0").id == found.commit_id
+
+
+def test_a_release_made_before_indexing_takes_its_series_when_the_index_arrives(brain: Platform) -> None:
+    ct = Path(get_testdata_file("CT_small.dcm")).read_bytes()
+    commit = commit_files(brain, "lab", "brain", "main", {"ct.dcm": ct}).id
+    release(brain)
+    with brain.sessions() as session:
+        before = releases.summary_of(session, releases.get(session, dataset_of(session), "v1.0"))
+    assert (before.series, before.indexed) == (0, False)
+    imaging.index_metadata(brain, LocalExecutor(), imaging.resolve_commit(brain, "lab/brain", commit))
+    with brain.sessions() as session:
+        after = releases.summary_of(session, releases.get(session, dataset_of(session), "v1.0"))
+    assert (after.files, after.bytes) == (before.files, before.bytes)  # frozen as they were
+    assert (after.series, after.modalities, after.indexed) == (1, {"CT": 1}, True)
+
+
+def test_an_indexed_version_without_images_has_no_series_rather_than_none_yet(brain: Platform) -> None:
+    commit = commit_files(brain, "lab", "brain", "main", {"notes.txt": b"no images"}).id
+    imaging.index_metadata(brain, LocalExecutor(), imaging.resolve_commit(brain, "lab/brain", commit))
+    release(brain)
+    with brain.sessions() as session:
+        summary = releases.summary_of(session, releases.get(session, dataset_of(session), "v1.0"))
+    assert (summary.series, summary.indexed) == (0, True)
 
 
 def test_same_tag_twice_is_a_conflict(brain: Platform) -> None:
