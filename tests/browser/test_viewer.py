@@ -10,7 +10,10 @@ import pydicom
 from PIL import Image
 from playwright.sync_api import BrowserContext, Page
 from pydicom.data import get_testdata_file
+from pydicom.encaps import encapsulate, generate_frames
+from pydicom.uid import JPEGLSLossless
 
+from imagehub.core.imaging.synthetic import ct_instance_bytes
 from imagehub.services import datasets
 from tests.support.browser import artifacts_dir
 from tests.support.datasets import commit_files
@@ -219,3 +222,57 @@ def test_palette_colour_and_secondary_captures_without_modality_render(
         shown = pixels(page, "#viewer-main .ih-viewport canvas", f"{kind}-rendered")
         assert shown.std() > 10, f"the {kind} is blank"
         page.close()
+
+
+def compressed_slices(count: int, damaged: set[int]) -> dict[str, bytes | None]:
+    """A JPEG-LS CT series; the slices in ``damaged`` keep whole items but hold bytes no codec
+    reads, which the pipeline indexes (their structure is sound) and no decoder can draw."""
+    files: dict[str, bytes | None] = {}
+    for index in range(count):
+        ds = pydicom.dcmread(io.BytesIO(ct_instance_bytes(slice_index=index, rows=128, columns=128)))
+        ds.compress(JPEGLSLossless, generate_instance_uid=False)
+        if index in damaged:
+            frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+            ds.PixelData = encapsulate([b"\x00" * len(frame)])
+        out = io.BytesIO()
+        ds.save_as(out)
+        files[f"ct/{index:02d}.dcm"] = out.getvalue()
+    return files
+
+
+def test_an_undecodable_slice_shows_a_message_and_every_other_slice_still_shows(
+    context: BrowserContext, portal: Portal
+) -> None:
+    platform = portal.platform
+    with platform.sessions.begin() as session:
+        datasets.create(session, owner="lab", name="damaged", author="lab")
+    # The viewer orders slices by position, which for these files runs from the last to the
+    # first: files 5 and 1 are the first slice shown and the fifth.
+    files = compressed_slices(6, damaged={5, 1})
+    commit = commit_files(platform, "lab", "damaged", "main", files)
+    run_pipeline(platform, "lab/damaged", commit)
+    series = pydicom.dcmread(io.BytesIO(files["ct/00.dcm"] or b""), stop_before_pixels=True).SeriesInstanceUID
+    page = open_viewer(context, f"/lab/damaged/view/main?series={series}")
+    host, viewer = page.locator("#viewer-main"), "window.imagehubViewers['viewer-main']"
+    message = page.locator("#viewer-main .ih-slice-error")
+    assert host.get_attribute("data-slice-index") == "0"
+    assert message.is_visible()
+    assert message.inner_text().startswith("slice 1 could not be decoded: ")
+    canvas = "#viewer-main .ih-viewport canvas"
+    for index in (1, 2, 3, 5):
+        page.evaluate(f"{viewer}.scrollTo({index})")
+        assert host.get_attribute("data-slice-index") == str(index)
+        assert message.is_hidden()
+        assert pixels(page, canvas, f"damaged-series-{index}").std() > 10, f"slice {index + 1} is blank"
+    page.evaluate(f"{viewer}.scrollTo(4).catch(() => {{}})")
+    page.wait_for_selector('#viewer-main[data-slice-index="4"]', state="attached", timeout=10_000)
+    message.wait_for(state="visible", timeout=10_000)
+    assert message.inner_text().startswith("slice 5 could not be decoded: ")
+    assert "cannot decode" in message.inner_text()  # the server's reason, not a bare HTTP status
+    assert host.get_attribute("data-error") == message.inner_text()
+    shot = page.locator("#viewer-main .ih-stage").screenshot()
+    (artifacts_dir() / "damaged-slice-message.png").write_bytes(shot)
+    page.evaluate(f"{viewer}.scrollTo(5)")  # scrolling goes on past it
+    assert message.is_hidden()
+    assert host.get_attribute("data-error") is None
+    no_csp_violations(page)

@@ -50,7 +50,10 @@ export function mountDicom(container: HTMLElement, head?: HeadStart): DicomViewe
   viewportEl.addEventListener('contextmenu', (e) => e.preventDefault()); // right drag zooms
   const overlay = createOverlay();
   const markers = createMarkerLayer(parseMarkers(container.dataset.markers));
-  const stage = h('div', { class: 'ih-stage' }, [viewportEl, markers.element, overlay.element]);
+  // Covers the image when the slice shown cannot be decoded, so that the previous slice does not
+  // pass for it; lets the wheel through to the viewport, so scrolling goes on past it.
+  const sliceError = h('p', { class: 'ih-slice-error', role: 'status', hidden: true });
+  const stage = h('div', { class: 'ih-stage' }, [viewportEl, markers.element, sliceError, overlay.element]);
   const slider = h('input', { type: 'range', class: 'ih-slider', min: 0, max: 0, value: 0, step: 1, 'aria-label': 'Slice' });
   const sliceLabel = h('output', { class: 'ih-slice-label' }, ['–']);
 
@@ -76,9 +79,7 @@ export function mountDicom(container: HTMLElement, head?: HeadStart): DicomViewe
     h('div', { class: 'ih-group', 'aria-label': 'Window presets' }, presetButtons),
   ]);
   const sliderRow = h('div', { class: 'ih-slider-row' }, [slider, sliceLabel]);
-  // Shown when a slice fails to load after the viewer is up (the viewer itself stays usable).
-  const status = h('p', { class: 'ih-status', role: 'status', hidden: true });
-  const widget = h('div', { class: 'ih-viewer ih-viewer--dicom' }, [toolbar, stage, sliderRow, status]);
+  const widget = h('div', { class: 'ih-viewer ih-viewer--dicom' }, [toolbar, stage, sliderRow]);
   container.append(widget);
   setPressed(toolButtons.values(), toolButtons.get('WindowLevel'));
 
@@ -90,6 +91,7 @@ export function mountDicom(container: HTMLElement, head?: HeadStart): DicomViewe
   let resizeObserver: ResizeObserver | undefined;
   let destroyed = false;
   let rendered = false;
+  let sliceFailed = false; // a slice shown failed to load (its message stands in for it)
   let pinning = false; // pin mode: a click on the image picks a point for a comment
   let resolveFirstRender: () => void = () => {};
   let rejectFirstRender: (error: Error) => void = () => {};
@@ -129,22 +131,36 @@ export function mountDicom(container: HTMLElement, head?: HeadStart): DicomViewe
     });
   };
 
-  const onRendered = (): void => {
-    // Cornerstone also "renders" an empty viewport (e.g. when the first frame failed to load).
-    if (!viewport || destroyed || !viewport.getCornerstoneImage()) return;
-    refresh();
-    if (rendered && container.dataset.error) {
-      delete container.dataset.error;
-      status.hidden = true;
-    }
-    if (!rendered) {
-      rendered = true;
-      resolveFirstRender();
-    }
-    const index = viewport.getCurrentImageIdIndex();
+  /** The first slice is on screen, as an image or as the message why it cannot be. */
+  const firstShown = (): void => {
+    if (rendered) return;
+    rendered = true;
+    resolveFirstRender();
+  };
+
+  const settleWaiters = (index: number, error?: Error): void => {
     for (let i = waiters.length - 1; i >= 0; i--) {
-      if (waiters[i]!.index === index) waiters.splice(i, 1)[0]!.resolve();
+      if (waiters[i]!.index !== index) continue;
+      const waiter = waiters.splice(i, 1)[0]!;
+      if (error) waiter.reject(error);
+      else waiter.resolve();
     }
+  };
+
+  const onRendered = (): void => {
+    // Cornerstone also "renders" an empty viewport (e.g. when the first frame failed to load),
+    // and the previous image again while the slice asked for is loading or failed to.
+    const image = viewport?.getCornerstoneImage();
+    if (!viewport || !stack || destroyed || !image) return;
+    refresh();
+    const index = viewport.getCurrentImageIdIndex();
+    if (image.imageId !== stack.imageIds[index]) return;
+    if (!sliceError.hidden) {
+      delete container.dataset.error;
+      sliceError.hidden = true;
+    }
+    firstShown();
+    settleWaiters(index);
     emitRendered(container, { sliceIndex: index });
   };
 
@@ -155,20 +171,22 @@ export function mountDicom(container: HTMLElement, head?: HeadStart): DicomViewe
     if (!stack || destroyed || typeof detail?.imageId !== 'string') return;
     const index = stack.imageIds.indexOf(detail.imageId);
     if (index < 0) return;
-    const error = new Error(`slice ${index + 1} failed to load: ${errorMessage(detail.error)}`);
-    for (let i = waiters.length - 1; i >= 0; i--) {
-      if (waiters[i]!.index === index) waiters.splice(i, 1)[0]!.reject(error);
-    }
-    if (!rendered) {
-      rejectFirstRender(error);
-      return;
-    }
+    const error = new Error(`slice ${index + 1} could not be decoded: ${errorMessage(detail.error)}`);
+    settleWaiters(index, error);
     // A background prefetch of another slice failing is not worth a message (it is retried
     // when that slice is shown); only the slice being displayed is.
     if (index !== viewport?.getCurrentImageIdIndex()) return;
+    sliceFailed = true;
+    if (stack.imageIds.length === 1) {
+      rejectFirstRender(error); // nothing else to scroll to: the viewer has failed
+      return;
+    }
     container.dataset.error = error.message;
-    status.textContent = error.message;
-    status.hidden = false;
+    sliceError.textContent = error.message;
+    sliceError.hidden = false;
+    refresh();
+    firstShown();
+    emitRendered(container, { sliceIndex: index, error: error.message });
   };
   eventTarget.addEventListener(Events.IMAGE_LOAD_ERROR, onLoadError);
 
@@ -207,7 +225,10 @@ export function mountDicom(container: HTMLElement, head?: HeadStart): DicomViewe
     const firstFrame = await head?.firstFrame;
     if (destroyed) return;
     if (firstFrame) offerFrame(firstFrame);
-    await viewport.setStack(stack.imageIds, 0);
+    // A first slice that cannot be loaded rejects here too; onLoadError has shown why.
+    await viewport.setStack(stack.imageIds, 0).catch((error: unknown) => {
+      if (!sliceFailed) throw error;
+    });
     viewport.render();
     await Promise.race([firstRender, stalled(FIRST_RENDER_MS)]);
     if (destroyed) return;
@@ -276,8 +297,10 @@ export function mountDicom(container: HTMLElement, head?: HeadStart): DicomViewe
     const target = Math.min(stack.imageIds.length - 1, Math.max(0, Math.round(index)));
     if (viewport.getCurrentImageIdIndex() === target && rendered) return;
     const done = new Promise<void>((resolve, reject) => waiters.push({ index: target, resolve, reject }));
-    await viewport.setImageIdIndex(target);
-    await done;
+    // A slice that fails rejects both; `done` with the reason onLoadError found, which the
+    // viewport's own rejection (the bare request) only stands in for when that did not run.
+    const shown = viewport.setImageIdIndex(target).catch((error: unknown) => settleWaiters(target, new Error(errorMessage(error))));
+    await Promise.all([done, shown]);
   }
 
   return {

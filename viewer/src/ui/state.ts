@@ -52,6 +52,8 @@ export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message;
   // The DICOM loader rejects with the XMLHttpRequest itself.
   if (typeof XMLHttpRequest !== 'undefined' && error instanceof XMLHttpRequest) {
+    const reason = serverReason(error);
+    if (reason) return reason;
     const url = error.responseURL ? new URL(error.responseURL).pathname : 'an image request';
     return error.status ? `HTTP ${error.status} ${error.statusText} for ${url}` : `network error for ${url}`;
   }
@@ -62,4 +64,17 @@ export function errorMessage(error: unknown): string {
   }
   if (typeof error === 'object' && error !== null && 'message' in error) return String(error.message);
   return String(error);
+}
+
+/** The `detail` our API puts in an error's JSON body (the loader asks for bytes, so it comes as
+ * an ArrayBuffer): "cannot decode pixels of …" says more than "HTTP 422". */
+function serverReason(xhr: XMLHttpRequest): string | undefined {
+  const body: unknown = xhr.response;
+  const text = body instanceof ArrayBuffer ? new TextDecoder().decode(body) : typeof body === 'string' ? body : '';
+  try {
+    const detail: unknown = (JSON.parse(text) as { detail?: unknown }).detail;
+    return typeof detail === 'string' && detail ? detail : undefined;
+  } catch {
+    return undefined; // not our JSON (a proxy's HTML page, an empty body)
+  }
 }
