@@ -16,7 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
 
 from imagehub.core.errors import InvalidInput, NotFound
-from imagehub.core.vcs import BlobId, BlobStore, Repository
+from imagehub.core.imaging.documents import Document, read_document
+from imagehub.core.vcs import BlobId, BlobStore, Repository, blob_key
 from imagehub.core.vcs.changes import prefix_range
 from imagehub.core.vcs.types import Commit, Entry
 from imagehub.models.imaging import CommitFile, ImagingFile, SeriesRow
@@ -191,6 +192,31 @@ class FileFacts:
     reason: str
     attributes: dict[str, Any]
     series_key: str | None
+
+    @property
+    def pictured(self) -> bool:
+        """Whether the file has an image to draw: a DICOM object without pixel data (a report,
+        an RT structure set or plan) has none, and its thumbnail would be a 404."""
+        if self.kind == "dicom":
+            return self.attributes.get("frames", 1) is not None
+        return self.kind == "nifti"
+
+
+# DICOM objects whose content is read for their file page (an RT dose is an image too).
+DOCUMENT_MODALITIES = frozenset({"SR", "RTSTRUCT", "RTPLAN", "RTDOSE"})
+
+
+def file_document(platform: Platform, entry: Entry, facts: FileFacts) -> Document | None:
+    """What a report or RT object says (its content tree, regions, beams or dose grid), for
+    its file page; None for other files, which are not read for it."""
+    modality = facts.attributes.get("modality")
+    if facts.kind != "dicom" or (facts.pictured and modality not in DOCUMENT_MODALITIES):
+        return None
+    try:
+        with platform.store.open(blob_key(BlobId(entry.blob)), entry.size) as stream:
+            return read_document(stream, entry.path)
+    except InvalidInput as error:  # the page still shows the rest of what is known
+        return Document("DICOM object", (("Unreadable", str(error)),))
 
 
 def file_facts(session: Session, dataset_id: int, commit_id: str, entry: Entry) -> FileFacts:

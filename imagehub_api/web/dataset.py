@@ -165,14 +165,21 @@ def tree(
 @router.get("/file/{ref}", response_class=HTMLResponse, operation_id="portal-file")
 @requires(Policy.DATASET_READ)
 def file(
-    request: Request, ctx: DatasetDep, session: SessionDep, ref: str, path: str = Query(max_length=1024)
+    request: Request,
+    ctx: DatasetDep,
+    session: SessionDep,
+    platform: PlatformDep,
+    ref: str,
+    path: str = Query(max_length=1024),
 ) -> HTMLResponse:
     commit = ctx.repo.resolve(ref)
     entry = ctx.repo.stat(commit.id, path)
+    facts = browse.file_facts(session, ctx.dataset.id, commit.id, entry)
     context = {
         **frame(ctx, "files", ref, commit),
         "entry": entry,
-        "facts": browse.file_facts(session, ctx.dataset.id, commit.id, entry),
+        "facts": facts,
+        "document": browse.file_document(platform, entry, facts),
         "crumbs": browse.breadcrumbs(path.rsplit("/", 1)[0] if "/" in path else ""),
         "history": ctx.repo.log(commit.id, path=path, limit=10),
     }

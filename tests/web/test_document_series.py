@@ -4,6 +4,7 @@ thumbnail and no viewer: both asked the server for images it cannot make and sho
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,12 @@ from tests.support.datasets import commit_files
 from tests.support.portal import Portal, run_pipeline
 
 DS = "/lab/documents"
-DOCUMENTS = {"plan/rtplan.dcm": "rtplan.dcm", "report/sr.dcm": "test-SR.dcm"}
+DOCUMENTS = {
+    "plan/rtplan.dcm": "rtplan.dcm",
+    "report/sr.dcm": "test-SR.dcm",
+    "structures/rtstruct.dcm": "rtstruct.dcm",
+}
+DOSE = {"dose/rtdose.dcm": "rtdose.dcm"}  # an RT object that is an image too (its dose grid)
 CIFTI = Path(nibabel.__file__).parent / "tests" / "data" / "row_major.dconn.nii"  # 1 x 1 x 1 in space
 
 
@@ -30,7 +36,7 @@ def first(portal: Portal) -> str:
     with platform.sessions.begin() as session:
         datasets.create(session, owner="lab", name="documents", author="lab")
     files: dict[str, bytes | None] = {
-        path: Path(get_testdata_file(name)).read_bytes() for path, name in DOCUMENTS.items()
+        path: Path(get_testdata_file(name)).read_bytes() for path, name in (DOCUMENTS | DOSE).items()
     }
     files["cifti/row_major.dconn.nii"] = CIFTI.read_bytes()
     commit = commit_files(platform, "lab", "documents", "main", files)
@@ -47,7 +53,9 @@ def web(portal: Portal, first: str) -> Iterator[httpx.Client]:
 
 
 def series_uid(name: str) -> str:
-    return str(pydicom.dcmread(get_testdata_file(name), stop_before_pixels=True).SeriesInstanceUID)
+    # force: the RT structure set is stored without preamble or file meta information
+    ds = pydicom.dcmread(get_testdata_file(name), stop_before_pixels=True, force=True)
+    return str(ds.SeriesInstanceUID)
 
 
 def assert_document_panel(
@@ -94,3 +102,70 @@ def test_comparing_a_document_series_shows_the_panel_on_both_sides(web: httpx.Cl
     assert_document_panel(page, "viewer-after")
     assert "data-ih-viewer" not in page
     assert "/series/thumbnail" not in page
+
+
+def file_page(web: httpx.Client, path: str) -> str:
+    """The file page, once every image on it is known to load (a broken thumbnail was a 404)."""
+    page = web.get(f"{DS}/file/main", params={"path": path})
+    assert page.status_code == 200
+    for src in re.findall(r'<img[^>]* src="([^"]+)"', page.text):
+        assert web.get(html.unescape(src)).status_code == 200, src
+    assert "{'" not in page.text, "a Python dict repr"
+    return page.text
+
+
+def document_text(page: str) -> str:
+    """The document section's text: a line per fact ("LabelValue") and per item ("  name: value",
+    indented two spaces per level of nesting)."""
+    section = re.search(r'<section class="document" id="document">(.*?)</section>', page, re.S)
+    assert section, "no document section"
+    lines, depth = [], 0
+    for tag, text in re.findall(r"<(/?ul|li|tr)\b[^>]*>|<[^>]*>|([^<]+)", section.group(1)):
+        depth += {"ul": 1, "/ul": -1}.get(tag, 0)
+        if tag in ("li", "tr"):
+            lines.append("  " * depth)
+        elif text.strip() and lines:
+            lines[-1] += html.unescape(text)
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def test_a_structured_report_page_shows_its_content_tree_and_no_thumbnail(web: httpx.Client) -> None:
+    page = file_page(web, "report/sr.dcm")
+    assert "<img" not in page.split("<aside>")[0].split("</header>")[-1]
+    assert "No image: structured report." in page
+    text = document_text(page)
+    assert "TitleDiagnosis" in text.splitlines()
+    assert "    Diameter: 3.0 cm" in text  # nested under its container
+    assert "  Some UID: 1.2.3.4.5" in text
+    assert "      Code: Sample Code 1" in text
+
+
+@pytest.mark.parametrize(
+    ("path", "kind", "says"),
+    [
+        ("structures/rtstruct.dcm", "RT structure set", ["  patient: 3 contours, EXTERNAL"]),
+        ("plan/rtplan.dcm", "RT plan", ["Plan labelPlan1", "  Field 1: STATIC, PHOTON, 2 control points"]),
+    ],
+)
+def test_an_rt_page_summarises_it_without_a_thumbnail(
+    web: httpx.Client, path: str, kind: str, says: list[str]
+) -> None:
+    page = file_page(web, path)
+    assert f"No image: {kind}." in page
+    text = document_text(page)
+    for line in says:
+        assert line in text
+
+
+def test_an_rt_dose_page_shows_its_grid_and_a_thumbnail_that_loads(web: httpx.Client) -> None:
+    page = file_page(web, "dose/rtdose.dcm")
+    assert re.search(r'<img class="thumb"[^>]* src="[^"]*/objects/thumbnail\?path=dose', page)
+    text = document_text(page)
+    assert "Dose grid10 x 10 x 15" in text.splitlines()
+    assert "Dose unitsRELATIVE" in text.splitlines()
+
+
+def test_an_image_page_shows_acquisition_parameters_as_a_table(web: httpx.Client) -> None:
+    page = file_page(web, "ct/ct.dcm")
+    assert "<th>KVP</th><td>120.0</td>" in page
+    assert 'id="document"' not in page  # an ordinary image is not read as a document
