@@ -276,3 +276,32 @@ def test_an_undecodable_slice_shows_a_message_and_every_other_slice_still_shows(
     assert message.is_hidden()
     assert host.get_attribute("data-error") is None
     no_csp_violations(page)
+
+
+def test_the_viewer_sidebar_fits_its_column_with_long_values(context: BrowserContext, portal: Portal) -> None:
+    """UIDs, a description and file names with no space to break at used to push the sidebar
+    past its column; they wrap or are cut, with the whole value in a tooltip."""
+    platform = portal.platform
+    with platform.sessions.begin() as session:
+        datasets.create(session, owner="lab", name="long-values", author="lab")
+    ds = pydicom.dcmread(io.BytesIO(ct_instance_bytes(rows=64, columns=64)))
+    ds.SeriesDescription = "T1_MPRAGE_SAG_ISO_POSTCONTRAST_RECONSTRUCTED_AXIAL_MULTIPLANAR_X"
+    out = io.BytesIO()
+    ds.save_as(out)
+    name = "acquisition_" + "0123456789" * 12 + ".dcm"
+    commit = commit_files(platform, "lab", "long-values", "main", {f"scans/{name}": out.getvalue()})
+    run_pipeline(platform, "lab/long-values", commit)
+    page = context.new_page()
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(f"/lab/long-values/view/main?series={ds.SeriesInstanceUID}")
+    sizes = page.evaluate(
+        "(() => { const a = document.querySelector('main aside'), d = document.documentElement;"
+        " return [a.scrollWidth, a.clientWidth, d.scrollWidth, window.innerWidth]; })()"
+    )
+    (artifacts_dir() / "long-values-sidebar.png").write_bytes(page.locator("main aside").screenshot())
+    assert sizes[0] <= sizes[1], f"the sidebar overflows: {sizes[0]} px of content in {sizes[1]} px"
+    assert sizes[2] <= sizes[3], "the page scrolls sideways"
+    file_link = page.locator(f"main aside a[href$='{name}']")
+    assert file_link.get_attribute("title") == f"scans/{name}"
+    assert page.locator(f'main aside td[title="{ds.SeriesInstanceUID}"]').count() == 1
+    assert page.locator("h2[title]").get_attribute("title") == ds.SeriesDescription
