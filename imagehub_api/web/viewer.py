@@ -36,8 +36,10 @@ def content_url(root: str, path: str) -> str:
 
 
 def thumbnail_url(ctx: DatasetContext, commit: Commit, row: SeriesRow) -> str:
-    """Empty for a document series: it has no pixels, so the pipeline makes it no thumbnail."""
-    if row.kind == DOCUMENT:
+    """Empty where the pipeline made no thumbnail, which the page would show as a broken image:
+    a document series has no pixels, and a series whose middle slice cannot be decoded has
+    none to draw (nor has any series before the pipeline's run reaches it)."""
+    if not row.thumbnail_key:
         return ""
     return f"{api_root(ctx, commit)}/series/thumbnail?series_key={quote(row.series_key, safe='')}"
 

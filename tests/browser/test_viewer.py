@@ -10,13 +10,12 @@ import pydicom
 from PIL import Image
 from playwright.sync_api import BrowserContext, Page
 from pydicom.data import get_testdata_file
-from pydicom.encaps import encapsulate, generate_frames
-from pydicom.uid import JPEGLSLossless
 
 from imagehub.core.imaging.synthetic import ct_instance_bytes
 from imagehub.services import datasets
 from tests.support.browser import artifacts_dir
 from tests.support.datasets import commit_files
+from tests.support.dicom_files import jpeg_ls_series
 from tests.support.portal import Portal, run_pipeline
 
 READY = 60_000  # ms; software WebGL on a loaded two-core machine is slow the first time
@@ -224,22 +223,6 @@ def test_palette_colour_and_secondary_captures_without_modality_render(
         page.close()
 
 
-def compressed_slices(count: int, damaged: set[int]) -> dict[str, bytes | None]:
-    """A JPEG-LS CT series; the slices in ``damaged`` keep whole items but hold bytes no codec
-    reads, which the pipeline indexes (their structure is sound) and no decoder can draw."""
-    files: dict[str, bytes | None] = {}
-    for index in range(count):
-        ds = pydicom.dcmread(io.BytesIO(ct_instance_bytes(slice_index=index, rows=128, columns=128)))
-        ds.compress(JPEGLSLossless, generate_instance_uid=False)
-        if index in damaged:
-            frame = next(generate_frames(ds.PixelData, number_of_frames=1))
-            ds.PixelData = encapsulate([b"\x00" * len(frame)])
-        out = io.BytesIO()
-        ds.save_as(out)
-        files[f"ct/{index:02d}.dcm"] = out.getvalue()
-    return files
-
-
 def test_an_undecodable_slice_shows_a_message_and_every_other_slice_still_shows(
     context: BrowserContext, portal: Portal
 ) -> None:
@@ -248,7 +231,7 @@ def test_an_undecodable_slice_shows_a_message_and_every_other_slice_still_shows(
         datasets.create(session, owner="lab", name="damaged", author="lab")
     # The viewer orders slices by position, which for these files runs from the last to the
     # first: files 5 and 1 are the first slice shown and the fifth.
-    files = compressed_slices(6, damaged={5, 1})
+    files = jpeg_ls_series(6, damaged={5, 1})
     commit = commit_files(platform, "lab", "damaged", "main", files)
     run_pipeline(platform, "lab/damaged", commit)
     series = pydicom.dcmread(io.BytesIO(files["ct/00.dcm"] or b""), stop_before_pixels=True).SeriesInstanceUID

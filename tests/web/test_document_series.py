@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from pydicom.data import get_testdata_file
 
 from imagehub.services import datasets
 from tests.support.datasets import commit_files
+from tests.support.dicom_files import jpeg_ls_series
 from tests.support.portal import Portal, run_pipeline
 
 DS = "/lab/documents"
@@ -169,3 +171,19 @@ def test_an_image_page_shows_acquisition_parameters_as_a_table(web: httpx.Client
     page = file_page(web, "ct/ct.dcm")
     assert "<th>KVP</th><td>120.0</td>" in page
     assert 'id="document"' not in page  # an ordinary image is not read as a document
+
+
+def test_a_series_without_a_thumbnail_shows_no_broken_image(portal: Portal, web: httpx.Client) -> None:
+    """A series whose middle slice cannot be decoded gets no thumbnail from the pipeline; its
+    viewer page showed one anyway, as a 404."""
+    platform = portal.platform
+    with platform.sessions.begin() as session:
+        datasets.create(session, owner="lab", name="undecodable", author="lab")
+    files = jpeg_ls_series(1, damaged={0})
+    run_pipeline(platform, "lab/undecodable", commit_files(platform, "lab", "undecodable", "main", files))
+    series = pydicom.dcmread(io.BytesIO(files["ct/00.dcm"] or b""), stop_before_pixels=True).SeriesInstanceUID
+    page = web.get("/lab/undecodable/view/main", params={"series": str(series)})
+    assert page.status_code == 200
+    assert 'data-ih-viewer="dicom"' in page.text  # the viewer still mounts and says why
+    assert "/series/thumbnail" not in page.text
+    assert "without JavaScript the facts on this page are what you get" in page.text
