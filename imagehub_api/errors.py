@@ -25,7 +25,8 @@ from imagehub.services.accounts import AuthenticationFailed
 from imagehub.services.staging import DirtyBranch
 from imagehub_api.accept import NotAcceptable
 from imagehub_api.ranges import RangeNotSatisfiable
-from imagehub_api.web.render import page
+from imagehub_api.web.forms import redisplay
+from imagehub_api.web.render import is_htmx, page
 
 LAKEFS_PREFIX = "/lakefs/"  # the lakeFS-compatible API, per owner: /lakefs/{owner}/api/v1
 API_PREFIXES = ("/api/", LAKEFS_PREFIX)
@@ -127,13 +128,16 @@ def _error_body(request: Request, error: str, detail: Any, **extra: Any) -> dict
     return body
 
 
-def _portal_error(request: Request, status: int, message: str) -> Response:
+async def _portal_error(request: Request, status: int, message: str) -> Response:
+    """A browser's error: a sign-in, a refused form shown again, or else the error page."""
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if status == 401:
         login = f"/login?next={quote(here, safe='')}"
-        if request.headers.get("HX-Request") == "true":  # a fragment: send the whole page to sign in
+        if is_htmx(request):  # a fragment: send the whole page to sign in
             return Response(status_code=401, headers={"HX-Redirect": login})
         return RedirectResponse(login, status_code=303)
+    if (form := await redisplay(request, status, message)) is not None:
+        return form
     if status == 428:
         return page(request, "purpose.html", {"next": here, "message": message}, status_code=428)
     return page(request, "error.html", {"status": status, "message": message}, status_code=status)
@@ -144,7 +148,7 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, ImageHubError)
         status = status_for(exc, lakefs=is_lakefs(request))
         if is_portal(request):
-            return _portal_error(request, status, str(exc))
+            return await _portal_error(request, status, str(exc))
         body = _error_body(request, type(exc).__name__, str(exc), **exc.details())
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         if isinstance(exc, RangeNotSatisfiable):
@@ -154,7 +158,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def handle_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         if is_portal(request) and exc.status_code >= 400:
-            return _portal_error(request, exc.status_code, str(exc.detail))
+            return await _portal_error(request, exc.status_code, str(exc.detail))
         body = {"detail": exc.detail}
         if is_lakefs(request):
             body["message"] = str(exc.detail)
@@ -163,8 +167,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def handle_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         if is_portal(request):
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            return _portal_error(request, 422, problems)
+            problems = "; ".join(f"{(e['loc'] or ['input'])[-1]}: {e['msg']}" for e in exc.errors())
+            return await _portal_error(request, 422, problems)
         # Where and what, not the input itself: it can be large, and need not be valid JSON (NaN).
         found = [{key: e[key] for key in ("type", "loc", "msg") if key in e} for e in exc.errors()]
         body = _error_body(request, "RequestValidationError", jsonable_encoder(found))
@@ -187,7 +191,7 @@ def install_error_handlers(app: FastAPI) -> None:
             raise exc
         log.warning("database contention on %s %s: %s", request.method, request.url.path, reason(exc))
         if is_portal(request):
-            return _portal_error(request, 503, CONTENTION)
+            return await _portal_error(request, 503, CONTENTION)
         body = _error_body(request, "Contention", CONTENTION)
         return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
 

@@ -20,9 +20,12 @@ from imagehub_api.gates import gate_refs
 from imagehub_api.routes.issues import openable_commits
 from imagehub_api.security import Policy, requires
 from imagehub_api.web.dataset import frame
+from imagehub_api.web.forms import form_page
 from imagehub_api.web.render import is_htmx, page
 
-router = APIRouter(prefix="/{owner}/{name}/issues", include_in_schema=False)
+ISSUES = "/{owner}/{name}/issues"
+ISSUE = ISSUES + "/{number}"  # the page of an issue's forms
+router = APIRouter(prefix=ISSUES, include_in_schema=False)
 PAGE = 50
 TextField = Annotated[str, Form(max_length=issues.MAX_BODY)]
 
@@ -70,6 +73,7 @@ def new_form(request: Request, ctx: DatasetDep) -> HTMLResponse:
 
 @router.post("/new", operation_id="portal-issue-create")
 @requires(Policy.DATASET_WRITE)
+@form_page(f"{ISSUES}/new")
 def create(
     ctx: DatasetDep,
     session: SessionDep,
@@ -123,6 +127,7 @@ def detail(request: Request, ctx: DatasetDep, session: SessionDep, number: int) 
 
 @router.post("/{number}/comments", operation_id="portal-issue-comment", response_model=None)
 @requires(Policy.DATASET_WRITE)
+@form_page(ISSUE)
 def comment(request: Request, ctx: DatasetDep, session: SessionDep, number: int, body: TextField) -> Response:
     """With HTMX, answer the new comment alone for the page to append; else back to the issue."""
     added = issues.comment(session, ctx.dataset, number, actor=ctx.actor, body=body)
@@ -133,6 +138,7 @@ def comment(request: Request, ctx: DatasetDep, session: SessionDep, number: int,
 
 @router.post("/{number}/edit", operation_id="portal-issue-edit")
 @requires(Policy.DATASET_WRITE)
+@form_page(ISSUE)
 def edit(
     ctx: DatasetDep,
     session: SessionDep,
@@ -160,6 +166,7 @@ def reopen(ctx: DatasetDep, session: SessionDep, number: int) -> RedirectRespons
 
 @router.post("/{number}/series", operation_id="portal-issue-link")
 @requires(Policy.DATASET_WRITE)
+@form_page(ISSUE)
 def link(
     request: Request,
     ctx: DatasetDep,

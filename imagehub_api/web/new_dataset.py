@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from imagehub.services import creation
 from imagehub_api.deps import PlatformDep, PrincipalDep, SessionDep
 from imagehub_api.security import Policy, requires
+from imagehub_api.web.forms import form_page
 from imagehub_api.web.render import page
 
 router = APIRouter(include_in_schema=False)
@@ -23,6 +24,7 @@ def form(request: Request, principal: PrincipalDep) -> HTMLResponse:
 
 @router.post("/new", operation_id="portal-dataset-create")
 @requires(Policy.AUTHENTICATED)
+@form_page("/new")
 def create(
     session: SessionDep,
     principal: PrincipalDep,

@@ -28,11 +28,13 @@ from imagehub_api.gates import gate_new_proposal, gated_proposal
 from imagehub_api.security import Policy, requires
 from imagehub_api.web.assets import preloads
 from imagehub_api.web.dataset import frame, pipeline_panel
+from imagehub_api.web.forms import form_page
 from imagehub_api.web.history import changes_between
 from imagehub_api.web.render import is_htmx, page
 from imagehub_api.web.viewer import series_side
 
-router = APIRouter(prefix="/{owner}/{name}/proposals", include_in_schema=False)
+PROPOSALS = "/{owner}/{name}/proposals"
+router = APIRouter(prefix=PROPOSALS, include_in_schema=False)
 PAGE = 50
 CONFLICTS_SHOWN = 200  # rows of the conflict table; the count says how many more
 COMMENTS_SHOWN = 1000  # the service's largest page; a longer thread is read through the API
@@ -83,6 +85,7 @@ def new_form(
 
 @router.post("/new", operation_id="portal-proposal-create")
 @requires(Policy.DATASET_READ)
+@form_page(f"{PROPOSALS}/new")
 def create(
     request: Request,
     ctx: DatasetDep,
@@ -229,6 +232,7 @@ def _fork_changes(ctx: DatasetContext, session: Session, found: Proposal, after:
 
 @router.post("/{number}/reviews", operation_id="portal-proposal-review")
 @requires(Policy.DATASET_WRITE)
+@form_page(PROPOSALS + "/{number}")
 def review(
     request: Request,
     ctx: DatasetDep,
@@ -255,6 +259,7 @@ def _location(series: str, slice_: int | None, x: float | None, y: float | None)
 
 @router.post("/{number}/comments", operation_id="portal-proposal-comment", response_model=None)
 @requires(Policy.DATASET_READ)
+@form_page(PROPOSALS + "/{number}?series={series}")  # a pinned comment's form is in its series view
 def comment(
     request: Request,
     ctx: DatasetDep,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -72,6 +73,27 @@ templates.env.filters.update(filesize=filesize, ago=ago, markdown=markdown, urlp
 templates.env.globals["static_url"] = static_url
 
 
+SUBMITTED = "submitted"  # the request.state attribute holding a turned-down form post
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A form post the server turned down: its page shows the values again, and why (see forms.py).
+    Every page gets one (empty when nothing was posted), so templates need not test for it."""
+
+    action: str = ""
+    values: dict[str, str] = field(default_factory=dict)
+    error: str = ""
+
+    def value(self, action: str, name: str, default: str = "") -> str:
+        """What was typed into field ``name`` of the form posted to ``action``, else ``default``."""
+        return self.values.get(name, "") if action == self.action else default
+
+    def checked(self, action: str, name: str, default: bool) -> bool:
+        """Whether a checkbox was ticked in the post (an unticked one is not sent at all)."""
+        return name in self.values if action == self.action else default
+
+
 def is_htmx(request: Request) -> bool:
     return request.headers.get("HX-Request") == "true"
 
@@ -82,6 +104,7 @@ def page(request: Request, template: str, context: dict[str, Any], status_code: 
         "principal": getattr(request.state, "principal", None),
         "csrf_token": getattr(request.state, "csrf", None) or "",
         "htmx": is_htmx(request),
+        "submitted": getattr(request.state, SUBMITTED, None) or Submitted(),
         "path": request.url.path,
         "full_path": str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
     }

@@ -15,7 +15,8 @@ from imagehub_api.deps import PlatformDep, PrincipalDep, SessionDep
 from imagehub_api.routes.auth import login_user
 from imagehub_api.security import PURPOSE_COOKIE, SESSION_COOKIE, Policy, client_ip, requires
 from imagehub_api.urls import safe_next
-from imagehub_api.web.render import page
+from imagehub_api.web.forms import form_page
+from imagehub_api.web.render import SUBMITTED, Submitted, page
 
 router = APIRouter(include_in_schema=False)
 
@@ -47,11 +48,12 @@ def login_form(request: Request, principal: PrincipalDep, next: str = "/") -> Re
     """A signed-in visitor goes straight on to where the form would have sent them."""
     if not principal.anonymous:
         return RedirectResponse(safe_next(next), status_code=303)
-    return login_page(request, {"next": safe_next(next), "error": ""})
+    return login_page(request, {"next": safe_next(next)})
 
 
 @router.post("/login", response_class=HTMLResponse, operation_id="portal-login")
 @requires(Policy.PUBLIC)
+@form_page("/login?next={next}")
 def login(
     request: Request,
     session: SessionDep,
@@ -66,8 +68,9 @@ def login(
     try:
         login_user(request, redirect, session, platform, username, password)
     except accounts.AuthenticationFailed:
-        context = {"next": safe_next(next), "error": "Wrong username or password.", "username": username}
-        return login_page(request, context, status_code=401)
+        typed = {"username": username, "next": next}
+        setattr(request.state, SUBMITTED, Submitted(request.url.path, typed, "Wrong username or password."))
+        return login_page(request, {"next": safe_next(next)}, status_code=401)
     return redirect
 
 
