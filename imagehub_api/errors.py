@@ -10,7 +10,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DataError, DBAPIError
 from starlette.exceptions import HTTPException
@@ -129,13 +129,16 @@ def _error_body(request: Request, error: str, detail: Any, **extra: Any) -> dict
 
 
 async def _portal_error(request: Request, status: int, message: str) -> Response:
-    """A browser's error: a sign-in, a refused form shown again, or else the error page."""
+    """A browser's error: a sign-in, the reason alone for HTMX (portal.js shows it by the form),
+    a refused form shown again, or else the error page."""
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if status == 401:
         login = f"/login?next={quote(here, safe='')}"
         if is_htmx(request):  # a fragment: send the whole page to sign in
             return Response(status_code=401, headers={"HX-Redirect": login})
         return RedirectResponse(login, status_code=303)
+    if is_htmx(request):
+        return PlainTextResponse(message, status_code=status)
     if (form := await redisplay(request, status, message)) is not None:
         return form
     if status == 428:

@@ -1,68 +1,24 @@
-"""A refused portal form comes back as its own page, with what was typed and an alert saying why."""
+"""A refused portal form comes back as its own page, with what was typed and an alert saying why;
+an HTMX form gets the reason alone, for the page to show by the form."""
 
 from __future__ import annotations
 
 import html
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 
 import httpx
 import pytest
 
-from imagehub.services import access, datasets, proposals
-from imagehub_api.app import create_app
-from tests.support.accounts import PASSWORD, make_user
-from tests.support.datasets import commit_files
-from tests.support.live_server import live_server
-from tests.support.platforms import migrated_platform
+from tests.support.forms import DS, SLOW, Site, csrf, running_site
 
-DS = "/lab/scans"
-SLOW = 60  # seconds: a sign-in hashes a password, slow on a busy machine
-
-
-@dataclass(frozen=True)
-class Site:
-    base: str
-
-    @contextmanager
-    def browser(self, username: str = "lab") -> Iterator[httpx.Client]:
-        with httpx.Client(base_url=self.base, timeout=SLOW) as client:
-            signed_in = client.post("/login", data={"username": username, "password": PASSWORD, "next": "/"})
-            assert signed_in.status_code == 303, signed_in.text
-            yield client
+HTMX = {"HX-Request": "true"}
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    """lab/scans owned by lab, with issue #1 and proposal #1 (branch qc into main); rita reads it."""
-    with migrated_platform(tmp_path_factory.mktemp("forms")) as platform:
-        for user in ("lab", "rita"):
-            make_user(platform, user)
-        with platform.sessions.begin() as session:
-            dataset = datasets.create(session, owner="lab", name="scans", author="lab")
-            access.grant(session, dataset=dataset, role="read", actor="lab", username="rita")
-        commit_files(platform, "lab", "scans", "main", {"a.txt": b"a"})
-        with platform.sessions.begin() as session:
-            dataset = datasets.get(session, owner="lab", name="scans")
-            datasets.repository(session, dataset).create_branch("qc", "main")
-        commit_files(platform, "lab", "scans", "qc", {"b.txt": b"b"})
-        with platform.sessions.begin() as session:
-            dataset = datasets.get(session, owner="lab", name="scans")
-            repo = datasets.repository(session, dataset)
-            proposals.create(session, dataset, repo, actor="lab", source="qc", target="main", title="QC")
-        with live_server(create_app(platform)) as base:
-            with Site(base).browser() as web:
-                form = web.get(f"{DS}/issues/new").text
-                web.post(f"{DS}/issues/new", data={"title": "First", "csrf_token": csrf(form)})
-            yield Site(base)
-
-
-def csrf(page: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert found
-    return found.group(1)
+    with running_site(tmp_path_factory.mktemp("forms")) as running:
+        yield running
 
 
 def alert(response: httpx.Response) -> str:
@@ -163,6 +119,20 @@ def test_a_refused_review_keeps_its_text_and_verdict(site: Site) -> None:
         review = form(refused, "review-form")
         assert ">Looks odd</textarea>" in review
         assert ">Looks odd</textarea>" not in form(refused, "comment-form")
+
+
+def test_htmx_comments_are_refused_with_the_reason_alone(site: Site) -> None:
+    with site.browser() as web:
+        token = csrf(web.get(f"{DS}/issues/1").text)
+        reasons = {
+            f"{DS}/issues/1/comments": "a comment cannot be empty",
+            f"{DS}/proposals/1/comments": "a comment needs some text",
+        }
+        for url in reasons:
+            refused = web.post(url, data={"body": " ", "csrf_token": token}, headers=HTMX)
+            assert refused.status_code == 422
+            assert refused.headers["content-type"].startswith("text/plain")
+            assert refused.text == reasons[url]
 
 
 def test_a_refused_sign_in_keeps_the_username_never_the_password(site: Site) -> None:
