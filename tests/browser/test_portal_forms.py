@@ -1,5 +1,5 @@
-"""HTMX comment forms in a real browser: a refusal's reason in an alert by the form, the form
-emptied once the comment is saved (portal.js)."""
+"""Portal forms in a real browser: HTMX comment forms show a refusal's reason in an alert by the
+form and empty once the comment is saved (portal.js); the explore filters have hidden labels."""
 
 from __future__ import annotations
 
@@ -69,3 +69,13 @@ def test_a_saved_comment_empties_the_form_and_clears_the_alert(
     expect(form.get_by_role("alert")).to_have_count(0)
     expect(form.locator("input[name=csrf_token]")).not_to_have_value("")  # the next comment still goes
     no_csp_violations(page)
+
+
+def test_explore_filters_have_labels_read_but_not_shown(page: Page) -> None:
+    page.goto("/?owner=lab")
+    for name in ("Name or description", "Owner", "Modality"):
+        expect(page.get_by_label(name, exact=True)).to_have_count(1)
+        label = page.locator("label", has_text=name).bounding_box()
+        assert label is not None
+        assert label["width"] <= 1  # the placeholder says it on screen
+    expect(page.get_by_label("Owner", exact=True)).to_have_value("lab")
