@@ -110,8 +110,8 @@ class PathList(BaseModel):
 
 
 def _unsupported(**options: object) -> None:
-    """Options of lakeFS's that ImageHub does not honour are refused, never ignored."""
-    given = [name for name, value in options.items() if value not in (None, False)]
+    """Options of lakeFS's that ImageHub does not honour are refused, never ignored (a date of 0 too)."""
+    given = [name for name, value in options.items() if value is not None and value is not False]
     if given:
         raise InvalidInput(f"not supported by ImageHub's lakeFS API: {', '.join(given)}")
 

@@ -46,7 +46,7 @@ def test_options_it_does_not_honour_are_refused(lake: Lake) -> None:
         assert status_of(refused(refs.merge_into_branch, "scans", "side", "main", merge=merge)) == 400
     upload(client, "main", "b.txt", b"b")
 
-    for option in ({"date": 1_000_000_000}, {"force": True}):
+    for option in ({"date": 1_000_000_000}, {"date": 0}, {"force": True}):
         dated = refused(commits.commit, "scans", "main", lakefs_sdk.CommitCreation(message="m", **option))
         assert status_of(dated) == 400
         assert next(iter(option)) in str(dated.body)
