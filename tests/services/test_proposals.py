@@ -95,26 +95,14 @@ def test_summary_counts_only_what_the_source_brings(brain: Platform) -> None:
     with brain.sessions.begin() as session:
         repo_of(session).merge("main", "qc", author="lab")
     number = propose(brain)
-    with brain.sessions() as session:
-        summary = proposals.summary(
-            session,
-            dataset_of(session),
-            repo_of(session),
-            proposals.get(session, dataset_of(session), number),
-        )
+    summary = summary_of(brain, number)
     assert summary == proposals.Summary(ahead=3, changed_files=2)  # 2 commits + the merge
 
 
 def test_summary_is_bounded(brain: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(proposals, "SUMMARY_LIMIT", 1)
     number = propose(brain)
-    with brain.sessions() as session:
-        summary = proposals.summary(
-            session,
-            dataset_of(session),
-            repo_of(session),
-            proposals.get(session, dataset_of(session), number),
-        )
+    summary = summary_of(brain, number)
     assert summary == proposals.Summary(ahead=1, changed_files=1, ahead_capped=True, files_capped=True)
 
 
@@ -125,13 +113,7 @@ def test_a_capped_file_count_leaves_the_commit_count_true(
     commit_files(brain, "lab", "brain", "wide", {"w1.dcm": b"1", "w2.dcm": b"2"})
     monkeypatch.setattr(proposals, "SUMMARY_LIMIT", 1)
     number = propose(brain, "wide")
-    with brain.sessions() as session:
-        summary = proposals.summary(
-            session,
-            dataset_of(session),
-            repo_of(session),
-            proposals.get(session, dataset_of(session), number),
-        )
+    summary = summary_of(brain, number)
     assert summary == proposals.Summary(ahead=1, changed_files=1, files_capped=True)
     assert summary is not None
     assert summary.truncated
@@ -259,3 +241,9 @@ def test_proposals_go_with_their_dataset(brain: Platform) -> None:
         session.delete(dataset_of(session))
     with brain.sessions() as session:
         assert session.query(Proposal).count() == 0
+
+
+def summary_of(platform: Platform, number: int) -> proposals.Summary:
+    with platform.sessions() as session:
+        dataset = dataset_of(session)
+        return proposals.summary(session, dataset, repo_of(session), proposals.get(session, dataset, number))
